@@ -1,0 +1,56 @@
+"""Vector files: input images and the golden model's expected outputs, shared by every checker.
+
+One ``.npz`` (no pickle) holds ``images`` [N, features], ``labels`` [N], ``scores`` [N, T, C],
+``classes`` [N] and, per HD-LIF layer, ``codes.<layer>`` [N, T, out] and
+``membranes.<layer>`` [N, T, out].  The RTL testbenches and the HLS C simulation read the same
+file, so the same vectors follow the design all the way down.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .bundle import Bundle, BundleError, bundle_hash
+from .executor import run
+
+
+def write_vectors(bundle: Bundle, bundle_dir: Path, images: np.ndarray, labels: np.ndarray,
+                  path: Path) -> dict:
+    """Run the golden model with a trace and write the vector file atomically."""
+    result = run(bundle, images, trace=True)
+    arrays = {"images": np.asarray(images, np.int64), "labels": np.asarray(labels, np.int64),
+              "scores": result.scores, "classes": result.classes,
+              "bundle_sha256": np.frombuffer(bytes.fromhex(bundle_hash(bundle_dir)), np.uint8)}
+    for name, codes in result.codes.items():
+        arrays[f"codes.{name}"] = codes
+        arrays[f"membranes.{name}"] = result.membranes[name]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz")
+    os.close(fd)
+    np.savez_compressed(tmp, **arrays)
+    os.replace(tmp, path)
+    return {"images": int(len(images)),
+            "golden_accuracy": float((result.classes == np.asarray(labels)).mean()) if len(labels) else 0.0}
+
+
+def load_vectors(path: Path, bundle_dir: Path | None = None) -> dict:
+    """Load a vector file; with ``bundle_dir``, check it was made from that very bundle."""
+    path = Path(path)
+    if not path.is_file():
+        raise BundleError(f"{path}: vector file missing (run the export step or `make vectors`)")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            vec = {k: z[k] for k in z.files}
+    except Exception as e:  # noqa: BLE001
+        raise BundleError(f"{path}: not a readable vector file ({e})") from None
+    for key in ("images", "labels", "scores", "classes", "bundle_sha256"):
+        if key not in vec:
+            raise BundleError(f"{path}: missing array {key!r}")
+    if bundle_dir is not None and vec["bundle_sha256"].tobytes().hex() != bundle_hash(bundle_dir):
+        raise BundleError(f"{path}: made from a different model than {bundle_dir} (re-run `make vectors`)")
+    return vec

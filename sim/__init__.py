@@ -1,0 +1,1 @@
+"""cocotb + Verilator testbenches: generated Verilog against the golden model, bit for bit."""

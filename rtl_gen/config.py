@@ -46,6 +46,13 @@ class SynapseConfig:
         """Clock cycles per output neuron: ``ceil(in_features / lanes)``."""
         return -(-self.in_features // self.lanes)
 
+    @property
+    def latency(self) -> int:
+        """Clocks from the last address of a neuron to its sum: memory read, MAC, accumulate."""
+        from .ternary_mac import mac_latency
+
+        return 2 + mac_latency(self.lanes)
+
     def rom_words(self) -> list[int]:
         """Weight ROM, one word per (output, chunk): 2 bits per lane, bit 0 = non-zero, bit 1 = negative."""
         L, K = self.lanes, self.chunks
@@ -127,7 +134,6 @@ class AcceleratorConfig:
     lanes: tuple = field(default=())
 
     # Fixed pipeline latencies of the blocks (cycles from a request to its result).
-    SYNAPSE_LATENCY = 3      # address -> ROM/buffer data -> MAC sum -> accumulated output
     REQUANT_LATENCY = 2
     NEURON_LATENCY = 4
     READOUT_LATENCY = 2
@@ -142,10 +148,10 @@ class AcceleratorConfig:
                     c = layer.neuron.neurons + 1 + self.NEURON_LATENCY
                 else:
                     syn = layer.synapse
-                    c = syn.out_features * syn.chunks + self.SYNAPSE_LATENCY + self.REQUANT_LATENCY + self.NEURON_LATENCY
+                    c = syn.out_features * syn.chunks + syn.latency + self.REQUANT_LATENCY + self.NEURON_LATENCY
                 per_layer.append((layer.name, t, c + 2))
             syn = self.readout.synapse
-            per_layer.append((self.readout.name, t, syn.out_features * syn.chunks + self.SYNAPSE_LATENCY + self.READOUT_LATENCY + 2))
+            per_layer.append((self.readout.name, t, syn.out_features * syn.chunks + syn.latency + self.READOUT_LATENCY + 2))
             per_layer.append(("emit", t, self.readout.classes))
         per_layer.append(("argmax", self.T, self.readout.classes + 2))
         total += sum(c for _, _, c in per_layer)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth import Module, Mux, Signal, signed, unsigned
+from amaranth import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -82,14 +82,18 @@ class Synapse(wiring.Component):
         with m.Elif(self.start):
             m.d.sync += [running.eq(1), n_a.eq(0), k_a.eq(0), waddr.eq(0)]
 
-        # Stage B: ROM and buffer data arrive; the MAC registers their dot product.
-        valid_b, first_b, last_b, n_b = Signal(), Signal(), Signal(), Signal(range(N))
-        m.d.sync += [valid_b.eq(running), first_b.eq(k_a == 0), last_b.eq(k_a == K - 1), n_b.eq(n_a)]
+        # Stage B: ROM and buffer data arrive and enter the MAC; the tags ride alongside.
+        tag_b = (Signal(name="valid_b"), Signal(name="first_b"), Signal(name="last_b"), Signal(range(N), name="n_b"))
+        m.d.sync += [tag_b[0].eq(running), tag_b[1].eq(k_a == 0), tag_b[2].eq(k_a == K - 1), tag_b[3].eq(n_a)]
         m.d.comb += [mac.codes.eq(buf_rd.data), mac.weights.eq(rom_rd.data)]
+        pipe = [tag_b]
+        for i in range(mac.latency):
+            nxt = tuple(Signal.like(s, name=f"{s.name[:-2]}_m{i}") for s in tag_b)
+            m.d.sync += [d.eq(s) for d, s in zip(nxt, pipe[-1])]
+            pipe.append(nxt)
 
         # Stage C: accumulate over the chunks of one output neuron.
-        valid_c, first_c, last_c, n_c = Signal(), Signal(), Signal(), Signal(range(N))
-        m.d.sync += [valid_c.eq(valid_b), first_c.eq(first_b), last_c.eq(last_b), n_c.eq(n_b)]
+        valid_c, first_c, last_c, n_c = pipe[-1]
         acc = Signal(signed(c.acc_bits))
         acc_next = Signal(signed(c.acc_bits))
         m.d.comb += acc_next.eq(Mux(first_c, mac.sum, acc + mac.sum))
@@ -100,5 +104,6 @@ class Synapse(wiring.Component):
             self.out_index.eq(n_c),
             self.out_acc.eq(acc_next),
         ]
-        m.d.comb += self.busy.eq(running | valid_b | valid_c | self.out_valid)
+        in_flight = [tag[0] for tag in pipe]
+        m.d.comb += self.busy.eq(running | self.out_valid | Cat(*in_flight).any())
         return m

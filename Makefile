@@ -1,0 +1,60 @@
+# hdlif-fpga: a thin front over `python -m flow`.  Every target implies `make setup`.
+PYTHON  ?= python3
+VENV    := .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed
+
+MODEL   ?= demo
+DATASET ?= digits
+HIDDEN  ?= 128
+T       ?= 4
+EPOCHS  ?= 30
+SEED    ?= 0
+LANES   ?= 16
+N       ?= 0
+DEVICE  ?= 25k
+FREQ    ?= 50
+
+.PHONY: help setup demo train export rtl sim bitstream test clean distclean
+help:
+	@echo "make demo                        whole flow on digits: train, export, rtl, sim, bitstream"
+	@echo "make test                        the test suite"
+	@echo "make train MODEL=name [DATASET= HIDDEN= T= EPOCHS= SEED=]"
+	@echo "make export MODEL=name           integer bundle + golden vectors"
+	@echo "make rtl MODEL=name [LANES=16]   Amaranth -> Verilog"
+	@echo "make sim MODEL=name [N=0]        Verilator + cocotb, bit-exact vs golden"
+	@echo "make bitstream MODEL=name [DEVICE=25k FREQ=50]"
+
+setup: $(STAMP)
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements.lock
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+demo: setup
+	$(PY) -m flow demo --epochs $(EPOCHS)
+
+train: setup
+	$(PY) -m flow train $(MODEL) --dataset $(DATASET) --hidden $(HIDDEN) --T $(T) --epochs $(EPOCHS) --seed $(SEED)
+
+export: setup
+	$(PY) -m flow export $(MODEL)
+
+rtl: setup
+	$(PY) -m flow rtl $(MODEL) --lanes $(LANES)
+
+sim: setup
+	$(PY) -m flow sim $(MODEL) --n $(N)
+
+bitstream: setup
+	$(PY) -m flow bitstream $(MODEL) --device $(DEVICE) --freq $(FREQ)
+
+test: setup
+	$(PY) -m pytest -q tests
+
+clean:
+	rm -rf build sim_build .pytest_cache
+
+distclean: clean
+	rm -rf $(VENV) runs

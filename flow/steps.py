@@ -1,0 +1,158 @@
+"""The flow's steps.  Each takes a run, writes its artifacts atomically and returns a report."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from golden import BundleError, load_bundle
+from golden.bundle import bundle_hash, replace_folder_atomically
+
+from .paths import TOP, build_dir, run_dir
+
+
+def say(msg: str) -> None:
+    print(f"[hdlif] {msg}", flush=True)
+
+
+def train(model: str, **kw) -> dict:
+    from training.train import train as train_run
+
+    say(f"train {model}: HD-LIF MLP, online, T={kw.get('T', 4)}, {kw.get('epochs', 30)} epochs")
+    return train_run(run_dir(model), **kw)
+
+
+def export(model: str) -> dict:
+    from training.export import export as export_run
+
+    r = export_run(run_dir(model))
+    say(f"export: float accuracy {r['float_accuracy']:.4f}, golden accuracy {r['golden_accuracy']:.4f}, "
+        f"agreement {r['agreement']:.4f}")
+    return r
+
+
+def _bundle_dir(model: str) -> Path:
+    return run_dir(model) / "model"
+
+
+def rtl(model: str, *, lanes: int = 16) -> dict:
+    """Generate the accelerator's Verilog into ``build/<run>/rtl/`` and print the estimate."""
+    from amaranth.back import verilog
+
+    from rtl_gen.config import from_bundle
+    from rtl_gen.top import Accelerator
+
+    bdir = _bundle_dir(model)
+    bundle = load_bundle(bdir)
+    cfg = from_bundle(bundle, lanes=lanes)
+    est = cfg.estimate()
+    say(f"rtl {bundle.name}: {len(cfg.layers)} HD-LIF layer(s) + readout, lanes {list(cfg.lanes)}, "
+        f"estimated {est['cycles_per_inference']} cycles per inference")
+    out = build_dir(model) / "rtl"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=".rtl."))
+    try:
+        text = verilog.convert(Accelerator(cfg), name=TOP)
+        (tmp / f"{TOP}.v").write_text(text)
+        report = {"top": TOP, "verilog": str(out / f"{TOP}.v"), "bundle": str(bdir),
+                  "bundle_sha256": bundle_hash(bdir), "lanes": list(cfg.lanes),
+                  "estimated_cycles": est["cycles_per_inference"], "schedule": est["schedule"]}
+        (tmp / "rtl.json").write_text(json.dumps(report, indent=2) + "\n")
+        replace_folder_atomically(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return report
+
+
+def _rtl_report(model: str) -> dict:
+    path = build_dir(model) / "rtl" / "rtl.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing (generate the RTL first: make rtl MODEL={model})")
+    report = json.loads(path.read_text())
+    bdir = _bundle_dir(model)
+    if report.get("bundle_sha256") != bundle_hash(bdir):
+        raise BundleError(f"{path}: generated from an older version of {bdir} (re-run make rtl MODEL={model})")
+    return report
+
+
+def sim(model: str, *, n: int = 0, backpressure: bool = False, seed: int = 1, waves: bool = False) -> dict:
+    """Run the generated Verilog under Verilator on the test vectors; bit-exact or it fails."""
+    from golden.vectors import load_vectors
+    from sim.accelerator_tb import simulate
+
+    rtl_report = _rtl_report(model)
+    vectors = run_dir(model) / "vectors.npz"
+    vec = load_vectors(vectors, _bundle_dir(model))
+    count = n or len(vec["images"])
+    say(f"sim: verilating and streaming {count} test images through {TOP} "
+        f"({'random idle/backpressure' if backpressure else 'full rate'}) ...")
+    out = build_dir(model) / "sim"
+    report = simulate(Path(rtl_report["verilog"]), TOP, vectors, out, n=n, seed=seed,
+                      backpressure=backpressure, waves=waves)
+    report["estimated_cycles"] = rtl_report["estimated_cycles"]
+    (out / "sim.json").write_text(json.dumps(report, indent=2) + "\n")
+    say(f"sim: {report['images']} images checked, {report['mismatches']} mismatches, "
+        f"{report['cycles_per_inference']:.0f} cycles per inference (estimate {report['estimated_cycles']})")
+    return report
+
+
+def bitstream(model: str, *, device: str = "25k", package: str = "CABGA256", target_mhz: float = 50.0) -> dict:
+    from fpga.ecp5 import Ecp5Target, build_bitstream
+
+    rtl_report = _rtl_report(model)
+    target = Ecp5Target(device=device, package=package, target_mhz=target_mhz)
+    out = build_dir(model) / "fpga" / f"ecp5-{device}"
+    say(f"bitstream: yosys synth_ecp5 + nextpnr-ecp5 + ecppack for {target.part} "
+        f"(the first run of each tool compiles it, a minute or two)")
+    report = build_bitstream(Path(rtl_report["verilog"]), TOP, out, target, progress=lambda s: say(f"  {s}"))
+    say(f"bitstream: {report['luts']} LUTs, {report['ffs']} FFs, {report['brams']} BRAMs, {report['dsps']} DSPs, "
+        f"Fmax {report['fmax_mhz']:.1f} MHz -> {report['bitstream']}")
+    return report
+
+
+def demo(name: str = "demo", *, epochs: int = 30) -> dict:
+    """The whole flow on the digits data; writes ``build/<name>/summary.json``."""
+    t0 = time.time()
+    metrics = train(name, epochs=epochs)
+    exp = export(name)
+    rtl_r = rtl(name)
+    sim_r = sim(name)
+    synth = bitstream(name)
+    summary = {
+        "model": str(run_dir(name)),
+        "train": {"dataset": metrics["dataset"], "accuracy": metrics["test_accuracy"], "epochs": epochs},
+        "golden": {"accuracy": exp["golden_accuracy"], "agreement_with_float": exp["agreement"],
+                   "images": exp["images"]},
+        "rtl": {"verilog": rtl_r["verilog"], "estimated_cycles": rtl_r["estimated_cycles"]},
+        "sim": {"images": sim_r["images"], "mismatches": sim_r["mismatches"],
+                "cycles_per_inference": sim_r["cycles_per_inference"], "accuracy": sim_r["rtl_accuracy"]},
+        "synth": {k: synth[k] for k in ("device", "luts", "ffs", "brams", "dsps", "fmax_mhz", "target_mhz",
+                                        "timing_met", "bitstream", "sha256")},
+        "seconds": round(time.time() - t0, 1),
+    }
+    out = build_dir(name) / "summary.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def print_summary(s: dict) -> None:
+    sy = s["synth"]
+    lines = [
+        "",
+        "HD-LIF digits accelerator: summary",
+        f"  float model     test accuracy {s['train']['accuracy']:.4f}",
+        f"  golden model    test accuracy {s['golden']['accuracy']:.4f} (agrees with float on "
+        f"{100 * s['golden']['agreement_with_float']:.1f} % of {s['golden']['images']} images)",
+        f"  Verilator RTL   {s['sim']['images']} images, {s['sim']['mismatches']} mismatches, "
+        f"{s['sim']['cycles_per_inference']:.0f} cycles per inference",
+        f"  {sy['device']:<15} {sy['luts']} LUTs, {sy['ffs']} FFs, {sy['brams']} BRAMs, {sy['dsps']} DSPs, "
+        f"Fmax {sy['fmax_mhz']:.1f} MHz",
+        f"  bitstream       {sy['bitstream']}",
+        f"  took {s['seconds']:.0f} s; summary in build/demo/summary.json",
+    ]
+    print("\n".join(lines))

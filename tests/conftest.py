@@ -1,0 +1,31 @@
+"""Shared fixtures: one small digits model trained and exported once per test session."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+@pytest.fixture(scope="session")
+def digits_run(tmp_path_factory):
+    """A trained + exported digits run folder (HD-LIF MLP 64-128-10, ternary, T=4)."""
+    from training.export import export
+    from training.train import train
+
+    run = tmp_path_factory.mktemp("runs") / "digits"
+    metrics = train(run, epochs=8, progress=False)
+    report = export(run)
+    return {"dir": run, "metrics": metrics, "export": report}
+
+
+@pytest.fixture(scope="session")
+def digits_bundle(digits_run):
+    from golden import load_bundle
+
+    return load_bundle(digits_run["dir"] / "model")

@@ -5,7 +5,8 @@ model's vector file, bit for bit.
 The cocotb test (:func:`stream_images`) and its runner (:func:`simulate`) live together.
 The test reads its settings from the environment: ``HDLIF_VECTORS`` (vector file),
 ``HDLIF_N`` (images, 0 = all), ``HDLIF_BACKPRESSURE`` (1 = random idle and backpressure),
-``HDLIF_SEED`` and ``HDLIF_RESULTS`` (where the JSON report goes).
+``HDLIF_SEED``, ``HDLIF_RESET_MIDWAY`` (1 = reset once during a first inference) and
+``HDLIF_RESULTS`` (where the JSON report goes).
 """
 
 from __future__ import annotations
@@ -103,6 +104,20 @@ if cocotb is not None:
             await RisingEdge(dut.clk)
         dut.rst.value = 0
 
+        if os.environ.get("HDLIF_RESET_MIDWAY", "0") == "1":
+            # Start an inference, reset the accelerator in the middle of it, then go on as if
+            # nothing happened: every later image must still be bit-exact.
+            await _drive_pixels(dut, images[:1], [], itertools.repeat(1))
+            dut.scores__ready.value = 1
+            for _ in range(int(os.environ.get("HDLIF_RESET_AFTER", "300"))):
+                await RisingEdge(dut.clk)
+            dut.rst.value = 1
+            await RisingEdge(dut.clk)
+            await RisingEdge(dut.clk)
+            dut.rst.value = 0
+            dut.scores__ready.value = 0
+            dut._log.info("reset asserted in the middle of an inference")
+
         first_pixel, label_times, scores, labels = [], [], [], []
         cocotb.start_soon(_drive_pixels(dut, images, first_pixel, _pattern(seed, busy)))
         cocotb.start_soon(_collect(dut, "scores", n * T * C, _pattern(seed + 1, busy), scores))
@@ -127,6 +142,7 @@ if cocotb is not None:
             "cycles_max": float(max(cycles)) if cycles else 0.0,
             "rtl_accuracy": float((got_classes == vec["labels"][:n]).mean()),
             "backpressure": busy, "seed": seed,
+            "reset_midway": os.environ.get("HDLIF_RESET_MIDWAY", "0") == "1",
         }
         Path(os.environ["HDLIF_RESULTS"]).write_text(json.dumps(report, indent=2) + "\n")
         for line in mismatches[:10]:
@@ -152,13 +168,18 @@ def build(verilog: Path, top: str, build_dir: Path, *, waves: bool = False) -> P
 
 
 def simulate(verilog: Path, top: str, vectors: Path, out_dir: Path, *, n: int = 0, seed: int = 1,
-             backpressure: bool = False, waves: bool = False) -> dict:
-    """Build (if needed) and run :func:`stream_images`; return its report (also ``out_dir/sim.json``)."""
+             backpressure: bool = False, reset_midway: bool = False, waves: bool = False,
+             build_dir: Path | None = None) -> dict:
+    """Build (if needed) and run :func:`stream_images`; return its report (also ``out_dir/sim.json``).
+
+    A report with ``mismatches > 0`` is returned, not raised: the caller decides.  A simulation
+    that ends without writing its report raises ``RuntimeError`` naming the log.
+    """
     from cocotb_tools.runner import get_runner
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    build_dir = out_dir / "verilator"
+    build_dir = Path(build_dir) if build_dir else out_dir / "verilator"
     t0 = time.time()
     build(verilog, top, build_dir, waves=waves)
     t_build = time.time() - t0
@@ -166,12 +187,16 @@ def simulate(verilog: Path, top: str, vectors: Path, out_dir: Path, *, n: int = 
     results.unlink(missing_ok=True)
     runner = get_runner("verilator")
     env = {"HDLIF_VECTORS": str(Path(vectors).resolve()), "HDLIF_N": str(n), "HDLIF_SEED": str(seed),
-           "HDLIF_BACKPRESSURE": "1" if backpressure else "0", "HDLIF_RESULTS": str(results.resolve()),
+           "HDLIF_BACKPRESSURE": "1" if backpressure else "0", "HDLIF_RESET_MIDWAY": "1" if reset_midway else "0",
+           "HDLIF_RESULTS": str(results.resolve()),
            "PYTHONPATH": str(PROJECT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     t1 = time.time()
-    runner.test(test_module="sim.accelerator_tb", hdl_toplevel=top, hdl_toplevel_lang="verilog", build_dir=str(build_dir),
-                test_dir=str(out_dir), extra_env=env, waves=waves, results_xml=str(out_dir / "results.xml"),
-                log_file=str(out_dir / "sim.log"))
+    try:
+        runner.test(test_module="sim.accelerator_tb", hdl_toplevel=top, hdl_toplevel_lang="verilog",
+                    build_dir=str(build_dir), test_dir=str(out_dir), extra_env=env, waves=waves,
+                    results_xml=str(out_dir / "results.xml"), log_file=str(out_dir / "sim.log"))
+    except SystemExit:  # cocotb's runner exits when a test fails; the report says why
+        pass
     if not results.is_file():
         raise RuntimeError(f"simulation wrote no report; see {out_dir / 'sim.log'}")
     report = json.loads(results.read_text())

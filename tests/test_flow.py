@@ -1,0 +1,71 @@
+"""The command line: bad input ends with one clear line, a non-zero exit and no valid-looking output."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def flow(*args):
+    return subprocess.run([sys.executable, "-m", "flow", *map(str, args)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600)
+
+
+@pytest.fixture
+def run_copy(digits_run, tmp_path):
+    name = f"flowtest_{tmp_path.name}"
+    dst = tmp_path / name
+    shutil.copytree(digits_run["dir"], dst)
+    yield dst
+    shutil.rmtree(ROOT / "build" / name, ignore_errors=True)
+
+
+def _one_error_line(proc, *needles):
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_rtl_of_missing_run(tmp_path):
+    p = flow("rtl", tmp_path / "nosuch")
+    _one_error_line(p, "nosuch", "no such model folder")
+    assert not (ROOT / "build" / "nosuch").exists()
+
+
+def test_rtl_of_corrupted_bundle(run_copy):
+    doc = json.loads((run_copy / "model" / "model.json").read_text())
+    doc["layers"][0]["out_features"] = 7
+    (run_copy / "model" / "model.json").write_text(json.dumps(doc))
+    p = flow("rtl", run_copy)
+    _one_error_line(p, "model", "shape")
+    assert not (ROOT / "build" / run_copy.name / "rtl").exists()
+
+
+def test_sim_before_rtl_says_what_to_do(run_copy):
+    p = flow("sim", run_copy)
+    _one_error_line(p, "rtl.json", "make rtl")
+
+
+def test_rtl_writes_verilog_and_estimate(run_copy):
+    p = flow("rtl", run_copy, "--lanes", "8")
+    assert p.returncode == 0, p.stderr
+    out = ROOT / "build" / run_copy.name / "rtl"
+    report = json.loads((out / "rtl.json").read_text())
+    assert report["lanes"] == [8, 8] and report["estimated_cycles"] > 0
+    text = (out / "hdlif_accel.v").read_text()
+    for port in ("pixels__valid", "pixels__ready", "scores__payload", "label__payload"):
+        assert port in text
+    assert "estimated" in p.stdout
+    # A changed bundle makes the old RTL stale: sim refuses it.
+    (run_copy / "model" / "model.json").write_text((run_copy / "model" / "model.json").read_text() + " ")
+    p = flow("sim", run_copy)
+    _one_error_line(p, "older version")

@@ -19,7 +19,7 @@ FREQ    ?= 50
 help:
 	@echo "make demo                        whole flow on digits: train, export, rtl, sim, bitstream"
 	@echo "make test                        the test suite"
-	@echo "make train MODEL=name [DATASET= HIDDEN= T= EPOCHS= SEED=]"
+	@echo "make train MODEL=name [DATASET= HIDDEN= T= EPOCHS= SEED=]   (then exports)"
 	@echo "make export MODEL=name           integer bundle + golden vectors"
 	@echo "make rtl MODEL=name [LANES=16]   Amaranth -> Verilog"
 	@echo "make sim MODEL=name [N=0]        Verilator + cocotb, bit-exact vs golden"
@@ -37,6 +37,7 @@ demo: setup
 
 train: setup
 	$(PY) -m flow train $(MODEL) --dataset $(DATASET) --hidden $(HIDDEN) --T $(T) --epochs $(EPOCHS) --seed $(SEED)
+	$(PY) -m flow export $(MODEL)
 
 export: setup
 	$(PY) -m flow export $(MODEL)

@@ -41,9 +41,9 @@ def hdlif_widths(weight, in_max, mult, bias, shift, lambda_t, theta_t, lambda_fr
     s_max = 0
     for t in range(T):
         lam, theta = int(lambda_t[t]), int(theta_t[t])
-        p_lo, p_hi = np.minimum(lam * v_lo, lam * v_hi) + half, np.maximum(lam * v_lo, lam * v_hi) + half
+        p_lo, p_hi = np.minimum(lam * v_lo, lam * v_hi), np.maximum(lam * v_lo, lam * v_hi)
         leak_min, leak_max = min(leak_min, int(p_lo.min())), max(leak_max, int(p_hi.max()))
-        m_lo, m_hi = (p_lo >> lambda_frac) + cur_lo, (p_hi >> lambda_frac) + cur_hi
+        m_lo, m_hi = ((p_lo + half) >> lambda_frac) + cur_lo, ((p_hi + half) >> lambda_frac) + cur_hi
         m_min, m_max = min(m_min, int(m_lo.min())), max(m_max, int(m_hi.max()))
         s_max = max(s_max, int((m_hi - theta).max()))
         v_lo, v_hi = np.minimum(m_lo, theta), np.minimum(m_hi, theta)
@@ -53,7 +53,7 @@ def hdlif_widths(weight, in_max, mult, bias, shift, lambda_t, theta_t, lambda_fr
         "acc_range": [int(acc_lo.min()), int(acc_hi.max())],
         "product_range": [int(prod_lo.min()), int(prod_hi.max())],
         "current_range": [int(cur_lo.min()), int(cur_hi.max())],
-        "leak_range": [leak_min, leak_max],
+        "leak_range": [leak_min, leak_max],          # the product lambda_t * v
         "membrane_range": [min(m_min, theta_lo), max(m_max, theta_hi)],
         "fire_max": max(s_max, 0),
         "acc_bits": signed_bits(acc_lo.min(), acc_hi.max()),

@@ -135,7 +135,7 @@ class AcceleratorConfig:
 
     # Fixed pipeline latencies of the blocks (cycles from a request to its result).
     REQUANT_LATENCY = 2
-    NEURON_LATENCY = 4
+    NEURON_LATENCY = 5
     READOUT_LATENCY = 2
 
     def estimate(self) -> dict:

@@ -18,8 +18,8 @@ class HDLIFCore(wiring.Component):
         fire:    s* = max(m - theta_t, 0);  spike_code = min((s* + 2**(frac-1)) >> frac, max_code)
         reset:   v = min(m, theta_t)                                             (P2-reset)
 
-    The residual membranes live in a memory of ``neurons`` words.  Pipeline (4 clocks):
-    read v -> leak product -> charge -> fire/reset (v written back, code registered out).
+    The residual membranes live in a memory of ``neurons`` words.  Pipeline (5 clocks):
+    read v -> register v -> leak product -> charge -> fire/reset (v written back, code out).
     Each neuron is updated at most once per time step, so reads never race writes.
 
     Members
@@ -65,28 +65,33 @@ class HDLIFCore(wiring.Component):
         m.d.sync += [v1.eq(self.in_valid), i1.eq(self.in_index), cur1.eq(self.in_current),
                      first1.eq(self.t == 0)]
 
-        # Stage 2: leak product lambda_t * v (+ rounding half).
-        v_prev = Signal(signed(mb))
-        m.d.comb += v_prev.eq(Mux(first1, 0, rd.data))
-        v2, i2 = Signal(), Signal(range(c.neurons))
+        # Stage 2: the residual membrane arrives from memory and is registered.
+        v2, i2, first2 = Signal(), Signal(range(c.neurons)), Signal()
         cur2 = Signal(signed(c.current_bits))
-        leak = Signal(signed(c.leak_bits))
-        m.d.sync += [v2.eq(v1), i2.eq(i1), cur2.eq(cur1),
-                     leak.eq(lam_tab[self.t] * v_prev + (1 << (c.lambda_frac - 1)))]
+        v_prev = Signal(signed(mb))
+        m.d.sync += [v2.eq(v1), i2.eq(i1), cur2.eq(cur1), first2.eq(first1), v_prev.eq(rd.data)]
 
-        # Stage 3: charge.
+        # Stage 3: leak product lambda_t * v (v = 0 at the first step).
         v3, i3 = Signal(), Signal(range(c.neurons))
-        mem3 = Signal(signed(mb))
-        m.d.sync += [v3.eq(v2), i3.eq(i2), mem3.eq((leak >> c.lambda_frac) + cur2)]
+        cur3 = Signal(signed(c.current_bits))
+        leak = Signal(signed(c.leak_bits))
+        m.d.sync += [v3.eq(v2), i3.eq(i2), cur3.eq(cur2),
+                     leak.eq(Mux(first2, 0, lam_tab[self.t] * v_prev))]
 
-        # Stage 4: fire, graded spike quantization and P2-reset.
+        # Stage 4: charge, rounding the leak half up.
+        v4, i4 = Signal(), Signal(range(c.neurons))
+        mem4 = Signal(signed(mb))
+        m.d.sync += [v4.eq(v3), i4.eq(i3),
+                     mem4.eq(((leak + (1 << (c.lambda_frac - 1))) >> c.lambda_frac) + cur3)]
+
+        # Stage 5: fire, graded spike quantization and P2-reset.
         theta = theta_tab[self.t]
         excess = Signal(signed(mb + 1))
-        m.d.comb += excess.eq(mem3 - theta)
+        m.d.comb += excess.eq(mem4 - theta)
         rounded = Signal(unsigned(mb + 1))
         m.d.comb += rounded.eq((excess + (1 << (c.frac - 1))) >> c.frac)
         code = Mux(excess <= 0, 0, Mux(rounded > c.max_code, c.max_code, rounded))
-        m.d.comb += [wr.addr.eq(i3), wr.data.eq(Mux(excess < 0, mem3, theta)), wr.en.eq(v3)]
-        m.d.sync += [self.out_valid.eq(v3), self.out_index.eq(i3), self.out_code.eq(code)]
-        m.d.comb += self.busy.eq(v1 | v2 | v3 | self.out_valid)
+        m.d.comb += [wr.addr.eq(i4), wr.data.eq(Mux(excess < 0, mem4, theta)), wr.en.eq(v4)]
+        m.d.sync += [self.out_valid.eq(v4), self.out_index.eq(i4), self.out_code.eq(code)]
+        m.d.comb += self.busy.eq(v1 | v2 | v3 | v4 | self.out_valid)
         return m

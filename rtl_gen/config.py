@@ -134,9 +134,9 @@ class AcceleratorConfig:
     lanes: tuple = field(default=())
 
     # Fixed pipeline latencies of the blocks (cycles from a request to its result).
-    REQUANT_LATENCY = 2
+    REQUANT_LATENCY = 3
     NEURON_LATENCY = 5
-    READOUT_LATENCY = 2
+    READOUT_LATENCY = 3
 
     def estimate(self) -> dict:
         """Cycles per inference predicted from the schedule (load, T steps, score output, argmax)."""
@@ -153,7 +153,7 @@ class AcceleratorConfig:
             syn = self.readout.synapse
             per_layer.append((self.readout.name, t, syn.out_features * syn.chunks + syn.latency + self.READOUT_LATENCY + 2))
             per_layer.append(("emit", t, self.readout.classes))
-        per_layer.append(("argmax", self.T, self.readout.classes + 2))
+        per_layer.append(("argmax", self.T, self.readout.classes + 3))
         total += sum(c for _, _, c in per_layer)
         return {"cycles_per_inference": total,
                 "schedule": [{"block": b, "t": t, "cycles": c} for b, t, c in per_layer]}

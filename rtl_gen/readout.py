@@ -65,16 +65,19 @@ class ReadoutEngine(wiring.Component):
                 m.d.sync += sums[rq.out_index].eq(sums[rq.out_index] + rq.out_value)
         m.d.comb += self.score.eq(scores[self.score_index])
 
-        # Sequential argmax over the sums.
+        # Sequential argmax over the sums: read one sum per clock into a register, compare
+        # it on the next clock.
         scanning, idx = Signal(), Signal(range(C))
-        best = Signal(signed(c.sum_bits))
+        cand_valid, cand_idx = Signal(), Signal(range(C))
+        cand, best = Signal(signed(c.sum_bits)), Signal(signed(c.sum_bits))
+        m.d.sync += [cand_valid.eq(scanning), cand_idx.eq(idx), cand.eq(sums[idx])]
+        with m.If(cand_valid & ((cand_idx == 0) | (cand > best))):
+            m.d.sync += [best.eq(cand), self.label.eq(cand_idx)]
         with m.If(scanning):
-            with m.If((idx == 0) | (sums[idx] > best)):
-                m.d.sync += [best.eq(sums[idx]), self.label.eq(idx)]
             m.d.sync += idx.eq(idx + 1)
             with m.If(idx == C - 1):
                 m.d.sync += [scanning.eq(0), idx.eq(0)]
         with m.Elif(self.argmax_start):
             m.d.sync += [scanning.eq(1), idx.eq(0)]
-        m.d.comb += self.busy.eq(syn.busy | rq.out_valid | scanning)
+        m.d.comb += self.busy.eq(syn.busy | rq.out_valid | scanning | cand_valid)
         return m

@@ -12,7 +12,7 @@ def _signed_bits(values) -> int:
 
 
 class Requant(wiring.Component):
-    """Per-neuron affine map of an accumulated sum into membrane units.  Latency: 2 clocks.
+    """Per-neuron affine map of an accumulated sum into membrane units.  Latency: 3 clocks.
 
     ``mult`` and ``bias`` sit in a ROM addressed by the neuron index; the floor shift is a
     constant, so the result is exactly :func:`golden.executor.requant`.
@@ -52,9 +52,13 @@ class Requant(wiring.Component):
         v1, i1 = Signal(), Signal(range(n))
         acc1 = Signal.like(self.in_acc)
         m.d.sync += [v1.eq(self.in_valid), i1.eq(self.in_index), acc1.eq(self.in_acc)]
-        mult = rd.data[:mb].as_signed()
-        bias = rd.data[mb:].as_signed()
+        # The ROM word is registered before the multiply (memory clock-to-out is slow).
+        v2, i2 = Signal(), Signal(range(n))
+        acc2 = Signal.like(self.in_acc)
+        mult, bias = Signal(signed(mb)), Signal(signed(bb))
+        m.d.sync += [v2.eq(v1), i2.eq(i1), acc2.eq(acc1),
+                     mult.eq(rd.data[:mb].as_signed()), bias.eq(rd.data[mb:].as_signed())]
         product = Signal(signed(self.product_bits))
-        m.d.sync += [product.eq(acc1 * mult + bias), self.out_valid.eq(v1), self.out_index.eq(i1)]
+        m.d.sync += [product.eq(acc2 * mult + bias), self.out_valid.eq(v2), self.out_index.eq(i2)]
         m.d.comb += self.out_value.eq(product >> self.shift)
         return m

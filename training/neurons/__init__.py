@@ -2,5 +2,8 @@
 
 from .base import Neuron
 from .hdlif import HDLIF
+from .lif import LIF
+from .membn import MemBNHDLIF
+from .parallel import ParallelHDLIF
 
-__all__ = ["HDLIF", "Neuron"]
+__all__ = ["HDLIF", "LIF", "MemBNHDLIF", "Neuron", "ParallelHDLIF"]

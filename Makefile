@@ -10,6 +10,7 @@ HIDDEN  ?= 128
 T       ?= 4
 EPOCHS  ?= 30
 SEED    ?= 0
+MODE    ?= online
 LANES   ?= 16
 N       ?= 0
 DEVICE  ?= 25k
@@ -19,7 +20,7 @@ FREQ    ?= 50
 help:
 	@echo "make demo                        whole flow on digits: train, export, rtl, sim, bitstream"
 	@echo "make test                        the test suite"
-	@echo "make train MODEL=name [DATASET= HIDDEN= T= EPOCHS= SEED=]   (then exports)"
+	@echo "make train MODEL=name [DATASET= HIDDEN= T= EPOCHS= SEED= MODE=online|stbp]   (then exports)"
 	@echo "make export MODEL=name           integer bundle + golden vectors"
 	@echo "make rtl MODEL=name [LANES=16]   Amaranth -> Verilog"
 	@echo "make sim MODEL=name [N=0]        Verilator + cocotb, bit-exact vs golden"
@@ -36,7 +37,7 @@ demo: setup
 	$(PY) -m flow demo --epochs $(EPOCHS)
 
 train: setup
-	$(PY) -m flow train $(MODEL) --dataset $(DATASET) --hidden $(HIDDEN) --T $(T) --epochs $(EPOCHS) --seed $(SEED)
+	$(PY) -m flow train $(MODEL) --dataset $(DATASET) --hidden $(HIDDEN) --T $(T) --epochs $(EPOCHS) --seed $(SEED) --mode $(MODE)
 	$(PY) -m flow export $(MODEL)
 
 export: setup

@@ -19,6 +19,7 @@ def main(argv=None) -> int:
     t.add_argument("--T", type=int, default=4)
     t.add_argument("--epochs", type=int, default=30)
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--mode", default="online", choices=("online", "stbp"))
     sub.add_parser("export", help="fold the trained network into an integer bundle").add_argument("model")
     r = sub.add_parser("rtl", help="generate the accelerator's Verilog")
     r.add_argument("model")
@@ -41,7 +42,7 @@ def main(argv=None) -> int:
     try:
         if a.step == "train":
             m = steps.train(a.model, dataset=a.dataset, hidden=[int(h) for h in a.hidden.split(",")],
-                            T=a.T, epochs=a.epochs, seed=a.seed)
+                            T=a.T, epochs=a.epochs, seed=a.seed, mode=a.mode)
             steps.say(f"train: test accuracy {m['test_accuracy']:.4f}")
         elif a.step == "export":
             steps.export(a.model)

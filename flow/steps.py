@@ -22,7 +22,7 @@ def say(msg: str) -> None:
 def train(model: str, **kw) -> dict:
     from training.train import train as train_run
 
-    say(f"train {model}: HD-LIF MLP, online, T={kw.get('T', 4)}, {kw.get('epochs', 30)} epochs")
+    say(f"train {model}: HD-LIF MLP, {kw.get('mode', 'online')}, T={kw.get('T', 4)}, {kw.get('epochs', 30)} epochs")
     return train_run(run_dir(model), **kw)
 
 

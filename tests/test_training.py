@@ -92,3 +92,12 @@ def test_checkpoint_loads_with_weights_only(digits_run):
 def test_bad_time_step_is_rejected():
     with pytest.raises(ValueError, match="time step must lie in 0..3, not 4"):
         HDLIF(T=4)(torch.zeros(2), 4)
+
+
+def test_stbp_mode_trains_and_bad_mode_is_rejected(tmp_path):
+    from training.train import train
+
+    m = train(tmp_path / "stbp", epochs=2, mode="stbp", progress=False)
+    assert m["mode"] == "stbp" and m["test_accuracy"] > 0.5
+    with pytest.raises(ValueError, match="training mode must be one of online, stbp, not 'bptt'"):
+        train(tmp_path / "x", epochs=1, mode="bptt", progress=False)

@@ -24,6 +24,8 @@ from tqdm import tqdm
 from . import data
 from .models import HDLIFMLP, MLPConfig
 
+MODES = ("online", "stbp")
+
 
 def evaluate(model: HDLIFMLP, x: np.ndarray, y: np.ndarray, batch: int = 512) -> float:
     model.eval()
@@ -60,7 +62,11 @@ def load_checkpoint(run_dir: Path) -> tuple[HDLIFMLP, dict]:
 
 def train(run_dir: Path, *, dataset: str = "digits", hidden=(128,), T: int = 4, epochs: int = 30,
           batch_size: int = 32, lr: float = 2e-3, seed: int = 0, spike_bits: int = 4,
-          progress: bool = True) -> dict:
+          mode: str = "online", progress: bool = True) -> dict:
+    """Train a run.  ``mode="online"``: one random step per batch, membrane detached;
+    ``mode="stbp"``: backpropagation through all ``T`` steps, loss on the mean logits."""
+    if mode not in MODES:
+        raise ValueError(f"training mode must be one of {', '.join(MODES)}, not {mode!r}")
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
@@ -70,7 +76,7 @@ def train(run_dir: Path, *, dataset: str = "digits", hidden=(128,), T: int = 4, 
                     spike_bits=spike_bits, input_max=split.input_max,
                     input_scale=1.0 / split.input_max, classes=int(split.y_train.max()) + 1)
     model = HDLIFMLP(cfg)
-    model.set_online(True)
+    model.set_online(mode == "online")
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     steps_per_epoch = -(-len(split.x_train) // batch_size)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps_per_epoch)
@@ -86,11 +92,14 @@ def train(run_dir: Path, *, dataset: str = "digits", hidden=(128,), T: int = 4, 
         total = 0.0
         for i in range(0, len(perm), batch_size):
             idx = perm[i:i + batch_size]
-            t_g = int(rng.integers(T))           # one random time step per batch
-            model.reset()
-            cur = model.stem_current(x_train[idx])
-            for t in range(t_g + 1):             # forward stops at the drawn step
-                logits = model.step(cur, t)
+            if mode == "online":
+                t_g = int(rng.integers(T))           # one random time step per batch
+                model.reset()
+                cur = model.stem_current(x_train[idx])
+                for t in range(t_g + 1):             # forward stops at the drawn step
+                    logits = model.step(cur, t)
+            else:
+                logits = model(x_train[idx]).mean(0)  # STBP: through all T steps
             loss = loss_fn(logits, y_train[idx])
             opt.zero_grad()
             loss.backward()
@@ -103,7 +112,7 @@ def train(run_dir: Path, *, dataset: str = "digits", hidden=(128,), T: int = 4, 
         bar.set_postfix(loss=f"{history[-1]['loss']:.3f}", test_acc=f"{acc:.4f}")
     ckpt = {"model": model.state_dict(), "config": cfg.to_json(), "epochs": epochs}
     _atomic_write(run_dir / "checkpoint.pt", lambda p: torch.save(ckpt, p))
-    metrics = {"dataset": dataset, "neuron": "hdlif", "mode": "online", "T": T, "seed": seed,
+    metrics = {"dataset": dataset, "neuron": "hdlif", "mode": mode, "T": T, "seed": seed,
                "epochs": history, "test_accuracy": history[-1]["test_accuracy"]}
     _atomic_write(run_dir / "metrics.json", lambda p: Path(p).write_text(json.dumps(metrics, indent=2) + "\n"))
     (run_dir / "config.json").write_text(json.dumps(json.loads(cfg.to_json()), indent=2) + "\n")
@@ -120,9 +129,10 @@ def main(argv=None) -> int:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--mode", default="online", choices=MODES)
     a = p.parse_args(argv)
     m = train(a.run_dir, dataset=a.dataset, hidden=[int(h) for h in a.hidden.split(",")], T=a.T,
-              epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, seed=a.seed)
+              epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, seed=a.seed, mode=a.mode)
     print(f"test accuracy {m['test_accuracy']:.4f} -> {a.run_dir}/metrics.json")
     return 0
 

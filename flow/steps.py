@@ -109,8 +109,9 @@ def bitstream(model: str, *, device: str = "25k", package: str = "CABGA256", tar
     say(f"bitstream: yosys synth_ecp5 + nextpnr-ecp5 + ecppack for {target.part} "
         f"(the first run of each tool compiles it, a minute or two)")
     report = build_bitstream(Path(rtl_report["verilog"]), TOP, out, target, progress=lambda s: say(f"  {s}"))
+    fmax = "n/a (no register-to-register path)" if report["fmax_mhz"] is None else f"{report['fmax_mhz']:.1f} MHz"
     say(f"bitstream: {report['luts']} LUTs, {report['ffs']} FFs, {report['brams']} BRAMs, {report['dsps']} DSPs, "
-        f"Fmax {report['fmax_mhz']:.1f} MHz -> {report['bitstream']}")
+        f"Fmax {fmax} -> {report['bitstream']}")
     return report
 
 

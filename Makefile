@@ -12,7 +12,11 @@ EPOCHS  ?= 30
 SEED    ?= 0
 MODE    ?= online
 LANES   ?= 16
+FOLD    ?=
+TARGET  ?=
 N       ?= 0
+WAVES   ?= 0
+COVERAGE ?= 0
 DEVICE  ?= 25k
 FREQ    ?= 50
 
@@ -22,8 +26,8 @@ help:
 	@echo "make test                        the test suite"
 	@echo "make train MODEL=name [DATASET= HIDDEN= T= EPOCHS= SEED= MODE=online|stbp]   (then exports)"
 	@echo "make export MODEL=name           integer bundle + golden vectors"
-	@echo "make rtl MODEL=name [LANES=16]   Amaranth -> Verilog"
-	@echo "make sim MODEL=name [N=0]        Verilator + cocotb, bit-exact vs golden"
+	@echo "make rtl MODEL=name [LANES=16 | FOLD=PExSIMD[/NL],... | TARGET=area|cycles=N]   Amaranth -> Verilog"
+	@echo "make sim MODEL=name [N=0 WAVES=1 COVERAGE=1]   Verilator + cocotb, bit-exact vs golden"
 	@echo "make bitstream MODEL=name [DEVICE=25k FREQ=50]"
 
 setup: $(STAMP)
@@ -44,10 +48,10 @@ export: setup
 	$(PY) -m flow export $(MODEL)
 
 rtl: setup
-	$(PY) -m flow rtl $(MODEL) --lanes $(LANES)
+	$(PY) -m flow rtl $(MODEL) --lanes $(LANES) $(if $(FOLD),--fold $(FOLD)) $(if $(TARGET),--target $(TARGET))
 
 sim: setup
-	$(PY) -m flow sim $(MODEL) --n $(N)
+	$(PY) -m flow sim $(MODEL) --n $(N) $(if $(filter 1,$(WAVES)),--waves) $(if $(filter 1,$(COVERAGE)),--coverage)
 
 bitstream: setup
 	$(PY) -m flow bitstream $(MODEL) --device $(DEVICE) --freq $(FREQ)

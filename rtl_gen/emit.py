@@ -45,7 +45,7 @@ def estimate_lines(desc: dict) -> list[str]:
         cyc = max(v for k, v in eng.items() if k == name or k.startswith(name + "_"))
         lines.append(f"{name:<12}{layer['kind']:<6}{layer['folding']:<10}{layer['mac_lanes']:>6}"
                      f"{layer['beats_per_item']:>12}{cyc:>14}")
-    lines.append(f"estimate: {est['cycles_per_inference']} cycles per inference (steady state), "
+    lines.append(f"estimated {est['cycles_per_inference']} cycles per inference (steady state), "
                  f"latency {est['latency_cycles']}, ideal {est['ideal_cycles']} "
                  f"({est['mac_ops']} MAC lane ops / {est['mac_lanes']} lanes)")
     lines.append(f"resources (ECP5 estimate): {res['luts']} LUTs, {res['ffs']} FFs, {res['brams']} BRAMs, "

@@ -320,6 +320,12 @@ def lint(verilog) -> LintReport:
         drivers, reads, declared = set(), set(), set()
         outputs = set()
         widths = {}
+        for p in mod.portlist.ports:
+            if isinstance(p, A.Ioport):
+                try:
+                    widths[p.first.name] = _width(p.first)
+                except RTLLintError:
+                    pass
         for item in mod.items:
             if isinstance(item, A.Decl):
                 for d in item.list:

@@ -16,12 +16,14 @@ N       ?= 0
 DEVICE  ?= 25k
 FREQ    ?= 50
 
-.PHONY: help setup demo train export rtl sim bitstream test clean distclean
+.PHONY: help setup demo train export eval vectors rtl sim bitstream test clean distclean
 help:
 	@echo "make demo                        whole flow on digits: train, export, rtl, sim, bitstream"
 	@echo "make test                        the test suite"
 	@echo "make train MODEL=name [DATASET= HIDDEN= T= EPOCHS= SEED= MODE=online|stbp]   (then exports)"
 	@echo "make export MODEL=name           integer bundle + golden vectors"
+	@echo "make eval MODEL=name [DATASET=]  float vs golden accuracy and agreement -> <run>/eval.json"
+	@echo "make vectors MODEL=name [N=0]    golden vectors for the RTL and HLS checkers -> <run>/vectors.npz"
 	@echo "make rtl MODEL=name [LANES=16]   Amaranth -> Verilog"
 	@echo "make sim MODEL=name [N=0]        Verilator + cocotb, bit-exact vs golden"
 	@echo "make bitstream MODEL=name [DEVICE=25k FREQ=50]"
@@ -42,6 +44,12 @@ train: setup
 
 export: setup
 	$(PY) -m flow export $(MODEL)
+
+eval: setup
+	$(PY) -m flow eval $(MODEL) $(if $(filter command line,$(origin DATASET)),--dataset $(DATASET))
+
+vectors: setup
+	$(PY) -m flow vectors $(MODEL) --n $(N)
 
 rtl: setup
 	$(PY) -m flow rtl $(MODEL) --lanes $(LANES)

@@ -21,6 +21,14 @@ def main(argv=None) -> int:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--mode", default="online", choices=("online", "stbp"))
     sub.add_parser("export", help="fold the trained network into an integer bundle").add_argument("model")
+    e = sub.add_parser("eval", help="float vs golden model on the test split -> <run>/eval.json")
+    e.add_argument("model")
+    e.add_argument("--dataset", default=None, help="default: the run's own dataset")
+    e.add_argument("--limit", type=int, default=None, help="only the first N test images")
+    v = sub.add_parser("vectors", help="write <run>/vectors.npz for the RTL and HLS checkers")
+    v.add_argument("model")
+    v.add_argument("--n", type=int, default=0, help="test images (0 = the whole test split)")
+    v.add_argument("--dataset", default=None)
     r = sub.add_parser("rtl", help="generate the accelerator's Verilog")
     r.add_argument("model")
     r.add_argument("--lanes", type=int, default=16)
@@ -46,6 +54,10 @@ def main(argv=None) -> int:
             steps.say(f"train: test accuracy {m['test_accuracy']:.4f}")
         elif a.step == "export":
             steps.export(a.model)
+        elif a.step == "eval":
+            steps.evaluate(a.model, dataset=a.dataset, limit=a.limit)
+        elif a.step == "vectors":
+            steps.vectors(a.model, n=a.n, dataset=a.dataset)
         elif a.step == "rtl":
             steps.rtl(a.model, lanes=a.lanes)
         elif a.step == "sim":

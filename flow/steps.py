@@ -35,6 +35,27 @@ def export(model: str) -> dict:
     return r
 
 
+def evaluate(model: str, *, dataset: str | None = None, limit: int | None = None) -> dict:
+    """Float vs golden accuracy and agreement on the test split -> ``<run>/eval.json``."""
+    from training.export import evaluate_run
+
+    r = evaluate_run(run_dir(model), dataset=dataset, limit=limit)
+    say(f"eval {model} on {r['images']} {r['dataset']} test images: float accuracy {r['float_accuracy']:.4f}, "
+        f"golden accuracy {r['golden_accuracy']:.4f}, agreement {r['agreement']:.4f}, "
+        f"golden model {r['golden_seconds']:.1f} s -> {run_dir(model) / 'eval.json'}")
+    return r
+
+
+def vectors(model: str, *, n: int = 0, dataset: str | None = None) -> dict:
+    """Write ``<run>/vectors.npz``: test images and the golden model's per-layer outputs."""
+    from training.export import make_vectors
+
+    r = make_vectors(run_dir(model), n=n, dataset=dataset)
+    say(f"vectors {model}: {r['images']} images, golden accuracy {r['golden_accuracy']:.4f} "
+        f"-> {run_dir(model) / 'vectors.npz'}")
+    return r
+
+
 def _bundle_dir(model: str) -> Path:
     return run_dir(model) / "model"
 

@@ -92,10 +92,10 @@ def test_parallel_hdlif_output_does_not_depend_on_earlier_steps():
 
 
 def _mlp(T: int):
-    from training.models import HDLIFMLP, MLPConfig
+    from training.models import NetConfig, build_model
 
     torch.manual_seed(0)
-    return HDLIFMLP(MLPConfig(in_features=64, hidden=(32, 32), T=T))
+    return build_model(NetConfig(arch="mlp:32,32", in_shape=(1, 8, 8), T=T))
 
 
 def test_online_step_without_graph_before_t_g_gives_the_same_gradient():

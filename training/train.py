@@ -35,7 +35,8 @@ from tqdm import tqdm
 
 from . import data
 from . import distributed as dist_
-from .models import HDLIFMLP, MLPConfig
+from .models import NEURONS, NetConfig, build_model
+from .quant import QUANTIZERS
 
 MODES = ("online", "stbp")
 DEVICES = ("auto", "cpu", "cuda")
@@ -45,25 +46,37 @@ RESUME_KEYS = ("dataset", "data_dir", "arch", "T", "batch_size", "lr", "seed", "
                "augment", "limit", "net")
 
 
-def build_network(arch: str, split: data.Split, *, T: int, spike_bits: int, **net):
-    """The network ``arch`` describes for ``split``'s images and its config."""
-    kind, _, body = arch.partition(":")
-    if kind != "mlp" or not body:
-        raise ValueError(f"architecture must look like 'mlp:128', not {arch!r}")
-    if net:
-        raise ValueError(f"options {sorted(net)} need the general network builder")
-    cfg = MLPConfig(in_features=split.features, hidden=tuple(int(h) for h in body.split(",")), T=T,
-                    spike_bits=spike_bits, input_max=split.input_max, input_scale=1.0 / split.input_max,
-                    classes=split.classes)
-    return HDLIFMLP(cfg), cfg
+#: NetConfig fields a caller may set besides those that follow from the data (``net`` options).
+NET_OPTIONS = ("neuron", "parallel_ratio", "theta_index", "weights", "stem_weights", "classifier_weights", "seca")
 
 
-def config_from_json(text: str):
-    return MLPConfig.from_dict(json.loads(text))
+def make_config(arch: str, split: data.Split, *, T: int, spike_bits: int, **net) -> NetConfig:
+    """The :class:`NetConfig` of ``arch`` for ``split``'s images (``resnet:...`` gives a
+    :class:`~training.resnet.ResNetConfig`, the only one with ``seca``)."""
+    unknown = sorted(set(net) - set(NET_OPTIONS))
+    if unknown:
+        raise ValueError(f"unknown network option {unknown[0]!r}; known: {', '.join(NET_OPTIONS)}")
+    return config_from_dict(dict(arch=arch, in_shape=tuple(split.shape), classes=split.classes, T=T,
+                                 spike_bits=spike_bits, input_max=split.input_max,
+                                 input_scale=1.0 / split.input_max, **net))
 
 
-def model_from_config(cfg) -> nn.Module:
-    return HDLIFMLP(cfg)
+def config_from_dict(d: dict) -> NetConfig:
+    if str(d.get("arch", "")).startswith("resnet:"):
+        from .resnet import ResNetConfig
+
+        return ResNetConfig.from_dict(d)
+    if d.get("seca", "none") != "none":
+        raise ValueError(f"seca={d['seca']!r}: SECA is wired into resnet blocks only, not {d.get('arch')!r}")
+    return NetConfig.from_dict({k: v for k, v in d.items() if k != "seca"})
+
+
+def config_from_json(text: str) -> NetConfig:
+    return config_from_dict(json.loads(text))
+
+
+def model_from_config(cfg: NetConfig) -> nn.Module:
+    return build_model(cfg)
 
 
 def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray, batch: int = 512,
@@ -140,12 +153,15 @@ def train(run_dir: Path, *, dataset: str = "digits", data_dir: str | None = None
           hidden=(128,), T: int = 4, epochs: int = 30, batch_size: int = 32, lr: float = 2e-3, seed: int = 0,
           spike_bits: int = 4, mode: str = "online", augment: bool = False, limit: int | None = None,
           resume: bool = False, stop_after: int | None = None, device: str = "auto",
-          progress: bool = True, **net) -> dict:
+          neuron: str = "hdlif", parallel_ratio: float = 0.0, theta_index: str = "step",
+          weights: str = "ternary", stem_weights: str = "ternary", classifier_weights: str = "ternary",
+          seca: str = "none", progress: bool = True) -> dict:
     """Train a run (``mode="online"``: one random step per batch, membrane detached;
     ``mode="stbp"``: backpropagation through all ``T`` steps, loss on the mean logits).
 
-    ``arch`` (default ``mlp:<hidden>``) and ``net`` (neuron kind, weight quantizers ...) describe
-    the network.  ``augment`` crops (and for Fashion-MNIST flips) the training images;
+    ``arch`` (default ``mlp:<hidden>``; ``vgg:...``, ``resnet:...``), ``neuron``,
+    ``parallel_ratio``, ``theta_index``, the weight quantizers and ``seca`` (resnet only) describe
+    the network (:class:`~training.models.NetConfig`).  ``augment`` crops (and for Fashion-MNIST flips) the training images;
     ``limit`` keeps the first ``limit`` train and test images.  ``resume`` continues the run in
     ``run_dir`` from its checkpoint; ``stop_after`` stops after that epoch (the schedule still
     spans ``epochs``), so a run can be split in pieces that equal one straight run.
@@ -160,6 +176,8 @@ def train(run_dir: Path, *, dataset: str = "digits", data_dir: str | None = None
     if limit is not None and not (isinstance(limit, int) and limit > 0):
         raise ValueError(f"limit must be a positive integer, not {limit!r}")
     arch = arch or "mlp:" + ",".join(str(h) for h in hidden)
+    net = dict(neuron=neuron, parallel_ratio=float(parallel_ratio), theta_index=theta_index, weights=weights,
+               stem_weights=stem_weights, classifier_weights=classifier_weights, seca=seca)
     args = {"dataset": dataset, "data_dir": None if data_dir is None else str(data_dir), "arch": arch, "T": T,
             "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "spike_bits": spike_bits,
             "mode": mode, "augment": bool(augment), "limit": limit, "net": dict(sorted(net.items()))}
@@ -195,7 +213,8 @@ def _train(run_dir: Path, ctx: dist_.Context, args: dict, ckpt: dict | None, *, 
     if args["limit"]:
         x_train, y_train = x_train[:args["limit"]], y_train[:args["limit"]]
         x_test, y_test = x_test[:args["limit"]], y_test[:args["limit"]]
-    model, cfg = build_network(args["arch"], split, T=T, spike_bits=args["spike_bits"], **args["net"])
+    cfg = make_config(args["arch"], split, T=T, spike_bits=args["spike_bits"], **args["net"])
+    model = build_model(cfg)
     model.to(ctx.device)
     if ctx.distributed:
         dist_.convert_batchnorm(model)
@@ -260,7 +279,8 @@ def _train(run_dir: Path, ctx: dist_.Context, args: dict, ckpt: dict | None, *, 
 
 
 def _metrics(args: dict, cfg, history: list[dict], ctx: dist_.Context) -> dict:
-    return {"dataset": args["dataset"], "arch": args["arch"], "neuron": args["net"].get("neuron", "hdlif"),
+    return {"dataset": args["dataset"], "data_dir": args["data_dir"], "arch": args["arch"],
+            "neuron": args["net"]["neuron"], "net": args["net"],
             "mode": args["mode"], "T": args["T"], "seed": args["seed"], "batch_size": args["batch_size"],
             "lr": args["lr"], "augment": args["augment"], "limit": args["limit"], "world_size": ctx.world,
             "device": str(ctx.device), "planned_epochs": args["epochs"], "epochs": history,
@@ -285,7 +305,15 @@ def main(argv=None) -> int:
     p.add_argument("--dataset", default="digits", choices=data.DATASETS)
     p.add_argument("--data-dir", default=None, help="folder of the four IDX files (mnist, fashion_mnist)")
     p.add_argument("--hidden", default="128", help="comma-separated hidden sizes (an MLP)")
-    p.add_argument("--arch", default=None, help="architecture, e.g. mlp:128 (overrides --hidden)")
+    p.add_argument("--arch", default=None,
+                   help="architecture, e.g. mlp:128, vgg:16,p,32,p or resnet:16,32,64 (overrides --hidden)")
+    p.add_argument("--neuron", default="hdlif", choices=NEURONS)
+    p.add_argument("--parallel-ratio", type=float, default=0.0, help="fraction of layers made Parallel HD-LIF")
+    p.add_argument("--theta-index", default="step", choices=("step", "first"), help="Parallel HD-LIF threshold")
+    p.add_argument("--weights", default="ternary", choices=tuple(QUANTIZERS))
+    p.add_argument("--stem-weights", default="ternary", choices=tuple(QUANTIZERS))
+    p.add_argument("--classifier-weights", default="ternary", choices=tuple(QUANTIZERS))
+    p.add_argument("--seca", default="none", choices=("none", "I", "II"), help="SECA in resnet blocks")
     p.add_argument("--T", type=int, default=4)
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=32, help="global batch (split over the ranks)")
@@ -305,7 +333,7 @@ def main(argv=None) -> int:
         except (FileNotFoundError, ValueError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
-        p.set_defaults(**{k: v for k, v in old.items() if k in _CLI_KEYS})
+        p.set_defaults(**{k: v for k, v in {**old, **old.get("net", {})}.items() if k in _CLI_KEYS})
         a = p.parse_args(argv)
     try:
         m = _run_cli(a)
@@ -317,14 +345,17 @@ def main(argv=None) -> int:
     return 0
 
 
-_CLI_KEYS = ("dataset", "data_dir", "arch", "T", "epochs", "batch_size", "lr", "seed", "mode", "augment", "limit")
+_CLI_KEYS = ("dataset", "data_dir", "arch", "T", "epochs", "batch_size", "lr", "seed", "mode", "augment", "limit",
+             *NET_OPTIONS)
 
 
 def _run_cli(a) -> dict:
     return train(a.run_dir, dataset=a.dataset, data_dir=a.data_dir, arch=a.arch,
                  hidden=[int(h) for h in a.hidden.split(",")], T=a.T, epochs=a.epochs, batch_size=a.batch_size,
                  lr=a.lr, seed=a.seed, mode=a.mode, augment=a.augment, limit=a.limit, resume=a.resume,
-                 stop_after=a.stop_after, device=a.device, progress=not a.no_progress)
+                 stop_after=a.stop_after, device=a.device, neuron=a.neuron, parallel_ratio=a.parallel_ratio,
+                 theta_index=a.theta_index, weights=a.weights, stem_weights=a.stem_weights,
+                 classifier_weights=a.classifier_weights, seca=a.seca, progress=not a.no_progress)
 
 
 if __name__ == "__main__":

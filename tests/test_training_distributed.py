@@ -15,9 +15,10 @@ from training.distributed import shard
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# tiny: 125 digits images in global batches of 64 (the last one of 61, split 31 / 30), online
-# with a shared t_g, augmentation drawn from the shared seed, 2 epochs = 4 optimizer steps
-TINY = dict(hidden="16", T=3, epochs=2, batch_size=64, limit=125, augment=True)
+# tiny: a conv net (BatchNorm2d and BatchNorm1d), 125 digits images in global batches of 64 (the
+# last one of 61, split 31 / 30), online with a shared t_g, augmentation drawn from the shared
+# seed, 2 epochs = 4 optimizer steps
+TINY = dict(arch="vgg:4,p,fc16", T=3, epochs=2, batch_size=64, limit=125, augment=True)
 
 
 def _free_port() -> int:
@@ -41,7 +42,7 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     from training.train import train
 
     two = tmp_path / "two"
-    cli = [f"--hidden={TINY['hidden']}", f"--T={TINY['T']}", f"--epochs={TINY['epochs']}",
+    cli = [f"--arch={TINY['arch']}", f"--T={TINY['T']}", f"--epochs={TINY['epochs']}",
            f"--batch-size={TINY['batch_size']}", f"--limit={TINY['limit']}", "--augment", "--no-progress"]
     env = dict(os.environ, OMP_NUM_THREADS="1", GLOO_SOCKET_IFNAME="lo", PYTHONPATH=str(ROOT))
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc_per_node=2",
@@ -52,8 +53,7 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     assert r.stdout.count("test accuracy") == 1                 # only rank 0 reports
     assert sorted(p.name for p in two.iterdir()) == ["checkpoint.pt", "config.json", "metrics.json"]
 
-    one = train(tmp_path / "one", progress=False, device="cpu",
-                **{**TINY, "hidden": (int(TINY["hidden"]),)})
+    one = train(tmp_path / "one", progress=False, device="cpu", **TINY)
     a = torch.load(tmp_path / "one" / "checkpoint.pt", weights_only=True)
     b = torch.load(two / "checkpoint.pt", weights_only=True)
     assert one["world_size"] == 1 and '"world_size": 2' in (two / "metrics.json").read_text()

@@ -325,8 +325,12 @@ def main(argv=None) -> int:
     p.add_argument("--resume", action="store_true", help="continue the run from its checkpoint")
     p.add_argument("--stop-after", type=int, default=None, help="stop after this epoch (resume later)")
     p.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda, cuda:N")
+    p.add_argument("--threads", type=int, default=None,
+                   help="intra-op CPU threads (torch.set_num_threads; 1 is fastest on a busy machine)")
     p.add_argument("--no-progress", action="store_true")
     a = p.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
     if a.resume:                      # the run's own settings are the defaults of a resumed run
         try:
             old = json.loads(_read_checkpoint(a.run_dir / "checkpoint.pt").get("train_args", "{}"))

@@ -299,6 +299,15 @@ def _save(run_dir, model, cfg, opt, sched, epoch, rng, aug_rng, history, args, c
                   lambda p: Path(p).write_text(json.dumps(json.loads(cfg.to_json()), indent=2) + "\n"))
 
 
+def stored_settings(run_dir: Path) -> dict:
+    """The training settings of a run, from its checkpoint, keyed as :func:`train`'s arguments
+    (network options flattened): the defaults of a resumed run on the command line."""
+    old = json.loads(_read_checkpoint(Path(run_dir) / "checkpoint.pt").get("train_args", "{}"))
+    flat = {k: v for k, v in old.items() if k != "net"}
+    flat.update(old.get("net", {}))
+    return flat
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.split("\n")[0])
     p.add_argument("run_dir", type=Path)
@@ -333,11 +342,11 @@ def main(argv=None) -> int:
         torch.set_num_threads(a.threads)
     if a.resume:                      # the run's own settings are the defaults of a resumed run
         try:
-            old = json.loads(_read_checkpoint(a.run_dir / "checkpoint.pt").get("train_args", "{}"))
+            old = stored_settings(a.run_dir)
         except (FileNotFoundError, ValueError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
-        p.set_defaults(**{k: v for k, v in {**old, **old.get("net", {})}.items() if k in _CLI_KEYS})
+        p.set_defaults(**{k: v for k, v in old.items() if k in _CLI_KEYS})
         a = p.parse_args(argv)
     try:
         m = _run_cli(a)

@@ -62,6 +62,7 @@ def _command() -> str:
 def _env(device: torch.device) -> dict:
     return {"torch": torch.__version__, "threads": torch.get_num_threads(), "cpus": os.cpu_count(),
             "machine": platform.machine(), "device": str(device),
+            "load_average_1min": round(os.getloadavg()[0], 2),
             "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
 
 
@@ -180,6 +181,11 @@ class SpikingJellyNet(nn.Module):
 
 
 def bench_epoch_time(split: data.Split, a, device: torch.device) -> dict:
+    try:
+        import spikingjelly  # noqa: F401
+    except ImportError:
+        raise SystemExit("error: spikingjelly is not installed "
+                         "(.venv/bin/pip install --no-deps -r bench/requirements.txt)") from None
     rng = np.random.default_rng(0)
     n = len(split.x_train) if not a.limit else min(a.limit, len(split.x_train))
     perm = rng.permutation(n)

@@ -101,6 +101,7 @@ def bench_memory(split: data.Split, a, device: torch.device) -> dict:
     y = torch.from_numpy(split.y_train[:a.batch]).to(device)
     peak = {"online": {}, "stbp": {}}
     secs = {"online": {}, "stbp": {}}
+    cpu = {"online": {}, "stbp": {}}
     cuda_peak = {"online": {}, "stbp": {}}
     for T in T_VALUES:
         for mode in ("online", "stbp"):
@@ -123,18 +124,20 @@ def bench_memory(split: data.Split, a, device: torch.device) -> dict:
                 cuda_peak[mode][str(T)] = torch.cuda.max_memory_allocated(device)
             t_gs = list(range(T)) if mode == "online" else [None] * a.repeats
             _sync(device)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             for t_g in t_gs:
                 step(t_g)
             _sync(device)
             secs[mode][str(T)] = (time.perf_counter() - t0) / len(t_gs)
+            cpu[mode][str(T)] = (time.process_time() - c0) / len(t_gs)
             print(f"memory T={T:2d} {mode:6s}: peak saved {peak[mode][str(T)] / 2**20:8.2f} MiB, "
-                  f"{secs[mode][str(T)]:.3f} s/step", flush=True)
-    out = {**peak, "seconds_per_step": secs, "unit": "bytes",
+                  f"{secs[mode][str(T)]:.3f} s/step ({cpu[mode][str(T)]:.3f} s CPU)", flush=True)
+    out = {**peak, "seconds_per_step": secs, "cpu_seconds_per_step": cpu, "unit": "bytes",
            "method": "peak bytes of the tensors autograd saves for backward during one training step "
                      "(torch.autograd.graph.saved_tensors_hooks, each storage counted once while alive); "
                      "online at t_g = T-1; seconds_per_step: online mean over t_g = 0..T-1, STBP mean of "
-                     f"{a.repeats} steps",
+                     f"{a.repeats} steps; wall clock (seconds_per_step) and process CPU time (cpu_seconds_per_step, "
+                     "less sensitive to other load on a shared machine)",
            "network": a.arch, "dataset": split.name, "batch": a.batch, "env": _env(device),
            "weights": {"hidden": "ternary", "stem": a.stem_weights, "classifier": a.classifier_weights},
            "command": _command()}
@@ -215,13 +218,14 @@ def bench_epoch_time(split: data.Split, a, device: torch.device) -> dict:
         for i in range(2):
             step(i)
         _sync(device)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for i in range(timed):
             step(i)
         _sync(device)
         per_batch = (time.perf_counter() - t0) / timed
         out[name] = per_batch * batches_per_epoch
         out.setdefault("seconds_per_batch", {})[name] = per_batch
+        out.setdefault("cpu_seconds_per_epoch", {})[name] = (time.process_time() - c0) / timed * batches_per_epoch
         print(f"epoch_time {name:22s}: {per_batch:.3f} s/batch -> {out[name]:.0f} s/epoch "
               f"({'measured' if timed == batches_per_epoch else 'extrapolated'})", flush=True)
     out.update({"unit": "seconds per epoch", "network": a.arch, "dataset": split.name, "T": a.T,
@@ -230,7 +234,8 @@ def bench_epoch_time(split: data.Split, a, device: torch.device) -> dict:
                 "what": (f"{timed} batches of {a.batch} timed after 2 warm-up batches, one process, "
                          + ("a whole epoch" if timed == batches_per_epoch else
                             f"scaled to {batches_per_epoch} batches per epoch")
-                         + "; online draws t_g uniformly as training does; no evaluation"),
+                         + "; online draws t_g uniformly as training does; no evaluation; wall clock, and process "
+                         "CPU time in cpu_seconds_per_epoch"),
                 "spikingjelly": _sj_version(), "env": _env(device), "command": _command()})
     return out
 

@@ -161,8 +161,8 @@ def train(run_dir: Path, *, dataset: str = "digits", data_dir: str | None = None
 
     ``arch`` (default ``mlp:<hidden>``; ``vgg:...``, ``resnet:...``), ``neuron``,
     ``parallel_ratio``, ``theta_index``, the weight quantizers and ``seca`` (resnet only) describe
-    the network (:class:`~training.models.NetConfig`).  ``augment`` crops (and for Fashion-MNIST flips) the training images;
-    ``limit`` keeps the first ``limit`` train and test images.  ``resume`` continues the run in
+    the network (:class:`~training.models.NetConfig`).  ``augment`` crops (and for Fashion-MNIST
+    flips) the training images; ``limit`` keeps the first ``limit`` train and test images.  ``resume`` continues the run in
     ``run_dir`` from its checkpoint; ``stop_after`` stops after that epoch (the schedule still
     spans ``epochs``), so a run can be split in pieces that equal one straight run.
     """

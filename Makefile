@@ -81,7 +81,7 @@ bitstream: setup
 	$(PY) -m flow bitstream $(MODEL) --device $(DEVICE) --freq $(FREQ)
 
 test: setup
-	$(PY) -m pytest -q tests
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q tests
 
 clean:
 	rm -rf build sim_build .pytest_cache

@@ -12,7 +12,7 @@ from amaranth import Array, Module, Signal, unsigned
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import bits_for
+from .config import bits_for, make_memory
 
 EMPTY, FILLING, FULL = 0, 1, 2
 
@@ -88,7 +88,7 @@ class FrameBuffer(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.mem = mem = memory.Memory(shape=unsigned(self.lanes * self.bits), depth=2 * self.words, init=[])
+        m.submodules.mem = mem = make_memory(shape=unsigned(self.lanes * self.bits), depth=2 * self.words)
         m.submodules.tracker = tr = SlotTracker()
         wr = mem.write_port(granularity=self.bits)
         rd = mem.read_port()

@@ -62,6 +62,33 @@ def ctr(n: int):
 
 
 # ---------------------------------------------------------------------------------------------
+# Memories
+
+#: a ROM this shallow becomes LUT logic (a few LUTs per bit) rather than a block RAM
+ROM_LOGIC_DEPTH = 64
+#: a RAM this small becomes LUT RAM (TRELLIS_DPR16X4) rather than a block RAM
+RAM_LUT_BITS = 1024
+
+
+def memory_attrs(depth: int, width: int, *, rom: bool) -> dict:
+    """The Yosys mapping of a memory (``rom_style`` / ``ram_style``), one policy for the RTL and
+    :func:`rtl_gen.estimate.resources`: shallow ROMs are logic, tiny RAMs LUT RAM, the rest
+    block RAM (DP16KD)."""
+    if rom:
+        return {"rom_style": "logic"} if depth <= ROM_LOGIC_DEPTH else {"rom_style": "block"}
+    return {"ram_style": "distributed"} if depth * width <= RAM_LUT_BITS else {"ram_style": "block"}
+
+
+def make_memory(*, shape, depth: int, init=(), rom: bool = False):
+    """An Amaranth memory with the mapping attribute of :func:`memory_attrs`."""
+    from amaranth import Shape
+    from amaranth.lib import memory
+
+    width = Shape.cast(shape).width
+    return memory.Memory(shape=shape, depth=depth, init=list(init), attrs=memory_attrs(depth, width, rom=rom))
+
+
+# ---------------------------------------------------------------------------------------------
 # Folding
 
 _FOLD_RE = re.compile(r"^(\d+)x(\d+)(?:/(\d+))?$")
@@ -229,6 +256,13 @@ class SynapseConfig:
     # schedule -----------------------------------------------------------------------------
     def schedule(self) -> list[ScheduleEntry]:
         """The beats of one position, in order; all-zero weight blocks dropped when skipping."""
+        cached = self.__dict__.get("_schedule")
+        if cached is None:
+            cached = self._make_schedule()
+            object.__setattr__(self, "_schedule", cached)
+        return cached
+
+    def _make_schedule(self) -> list[ScheduleEntry]:
         P, S, k, C, W = self.fold.pe, self.fold.simd, self.kernel, self.channels, self.width
         cfn = self.cf
         wpad = np.zeros((self.out_channels, cfn * S, k, k), np.int64)
@@ -252,6 +286,8 @@ class SynapseConfig:
         return out
 
     def fold_lengths(self) -> list[int]:
+        if not self.skip_zero_weights:
+            return [self.kernel * self.kernel * self.cf] * self.out_folds
         lengths = [0] * self.out_folds
         for e in self.schedule():
             lengths[e.fold] += 1
@@ -259,7 +295,7 @@ class SynapseConfig:
 
     @property
     def beats_per_position(self) -> int:
-        return len(self.schedule())
+        return sum(self.fold_lengths())
 
     @property
     def beats_per_item(self) -> int:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 
-from .config import AcceleratorConfig, HDLIFLayerConfig, SynapseConfig
+from .config import AcceleratorConfig, HDLIFLayerConfig, SynapseConfig, memory_attrs
 from .hdlif_layer import overlap_ok
 from .neuron_core import HDLIFCore
 from .pool import MaxPool
@@ -31,7 +31,7 @@ MODEL_IMAGES = 6
 
 
 def _syn_out_delay(syn: SynapseConfig) -> int:
-    """Clocks from a fold's last beat in S2 to its last group's ``out_valid``."""
+    """Clocks from a fold's last beat in the window's stall stage (S3) to its last group's ``out_valid``."""
     G = syn.groups_per_fold
     return 4 + mac_latency(syn.fold.simd) + (G if G > 1 else 0)
 
@@ -48,17 +48,18 @@ def _fold_cycles(syn: SynapseConfig) -> int:
 
 
 class _Sweep:
-    """An engine's window: S2 time of the last beat for an item started at ``start``."""
+    """An engine's window: the time of the last beat in its stall stage (S3) for an item
+    started at ``start``."""
 
     def __init__(self, syn: SynapseConfig):
         self.syn = syn
         self.length = _fold_cycles(syn)
 
     def run(self, start: int, word_ready=None) -> int:
-        first = start + 3
+        first = start + 4
         if word_ready is None:
             return first + self.length - 1
-        # trailing: beat b of a word not yet written waits in S2
+        # trailing: beat b of a word not yet written waits in S3
         syn = self.syn
         sched = syn.schedule()
         G = syn.groups_per_fold
@@ -176,6 +177,27 @@ def cycles(cfg: AcceleratorConfig, images: int = MODEL_IMAGES) -> dict:
     }
 
 
+def engine_times(cfg: AcceleratorConfig) -> dict:
+    """Closed-form clocks per image of every engine when nothing upstream or downstream stalls it
+    (what :func:`cycles` finds in steady state; used to choose foldings quickly)."""
+    T = cfg.T
+    stem = cfg.layers[0]
+    syn = stem.synapse
+    sweep = _fold_cycles(syn)
+    if syn.trailing:
+        sweep = max(sweep, cfg.features + 2)
+    out = {"loader": cfg.features, f"{stem.name}_synapse": sweep + 5}
+    G = syn.groups_per_item
+    per = G + 1 if overlap_ok(stem) else G + 3 + _stage_latency(stem, stem.cache == "acc")
+    out[f"{stem.name}_neurons"] = T * per
+    for layer in list(cfg.layers[1:]) + [cfg.readout]:
+        per = _fold_cycles(layer.synapse) + 5
+        if layer is not cfg.readout and not overlap_ok(layer):
+            per += _syn_out_delay(layer.synapse) + _stage_latency(layer, True)
+        out[layer.name] = T * per
+    return out
+
+
 def ideal_cycles(cfg: AcceleratorConfig) -> dict:
     """MAC lane operations performed per inference / MAC lanes (the stem's once, the others T times)."""
     ops = lanes = 0
@@ -192,24 +214,24 @@ def ideal_cycles(cfg: AcceleratorConfig) -> dict:
 
 #: DP16KD aspect ratios (depth, width)
 _BRAM_SHAPES = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
-#: memories up to this many bits go to LUT RAM / logic instead of block RAM (yosys' choice, roughly)
-_LUTRAM_BITS = 1024
 
 
-def _memory(depth: int, width: int) -> dict:
-    bits = depth * width
-    if bits <= _LUTRAM_BITS:
-        # TRELLIS_DPR16X4: 16 x 4 bits in 1.5 slices (about 3 LUTs of logic cells)
+def _memory(depth: int, width: int, rom: bool = False) -> dict:
+    """Cost of a memory under the mapping policy of :func:`rtl_gen.config.memory_attrs`."""
+    style = memory_attrs(depth, width, rom=rom)
+    kind = style.get("rom_style") or style.get("ram_style")
+    if kind == "logic":
+        # each output bit is a function of log2(depth) address bits: ~1 LUT4 per 16 words
+        return {"luts": int(math.ceil(width * math.ceil(depth / 16) * 1.1)), "brams": 0}
+    if kind == "distributed":
+        # TRELLIS_DPR16X4: 16 x 4 bits, about 3 logic cells with its write logic
         return {"luts": int(math.ceil(depth / 16) * math.ceil(width / 4) * 3), "brams": 0}
     brams = min(math.ceil(width / w) * math.ceil(depth / d) for d, w in _BRAM_SHAPES)
     return {"luts": 0, "brams": brams}
 
 
 def _rom(depth: int, width: int) -> dict:
-    """A ROM: small ones become logic (about one LUT per 16 bits), big ones block RAM."""
-    if depth * width <= 4 * _LUTRAM_BITS or depth <= 16:
-        return {"luts": int(math.ceil(depth * width / 24)), "brams": 0}
-    return _memory(depth, width)
+    return _memory(depth, width, rom=True)
 
 
 def _synapse_res(syn: SynapseConfig) -> dict:
@@ -232,7 +254,7 @@ def _synapse_res(syn: SynapseConfig) -> dict:
     luts += 120 + 12 * (syn.kernel > 1)
     ffs += 80
     w = _rom(sched_len, P * S * wb)
-    m = _rom(sched_len, 16)
+    m = _rom(sched_len, 16) if not (syn.is_fc and not syn.skip_zero_weights) else {"luts": 10, "brams": 0}
     dsps = P * S if (syn.weight_kind == "int8" and syn.in_bits >= 4 and P * S <= 8) else 0
     if dsps:
         luts -= P * S * lane

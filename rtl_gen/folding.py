@@ -103,16 +103,11 @@ def parse_folding(bundle: Bundle, folding) -> list[Folding]:
     return [f if isinstance(f, Folding) else Folding.parse(f) for f in folding]
 
 
-def _engine_cycles(cfg, name: str) -> int:
-    from .estimate import cycles
-
-    return cycles(cfg, images=2)["engine_cycles_per_image"].get(name, 0)
-
-
 def for_target(bundle: Bundle, goal: int, *, skip_zero_weights: bool = False) -> list[Folding]:
-    """Per layer, the cheapest folding whose engine needs at most ``goal`` cycles per image."""
+    """Per layer, the cheapest folding whose engines need at most ``goal`` clocks per image
+    (:func:`rtl_gen.estimate.engine_times`); where none does, the fastest."""
     from .config import build
-    from .estimate import cycles, resources
+    from .estimate import engine_times, resources
 
     if not (isinstance(goal, int) and goal > 0):
         raise ValueError(f"a cycle target must be a positive integer, not {goal!r}")
@@ -122,26 +117,25 @@ def for_target(bundle: Bundle, goal: int, *, skip_zero_weights: bool = False) ->
     for i in reversed(range(n)):
         layer = bundle.layers[i]
         C, O = _geometry(layer)
+        nxt = chosen[i + 1].simd if i + 1 < n else None
+        names = [layer.name] if i else [f"{layer.name}_synapse", f"{layer.name}_neurons"]
         best = None
         for pe in _divisors(O):
             for simd in _pow2_upto(_max_simd(C)):
-                nxt = chosen[i + 1].simd if i + 1 < n else None
                 for nl in legal_nl(bundle, i, pe, nxt):
                     trial = chosen[:i] + [Folding(pe=pe, simd=simd, nl=nl)] + chosen[i + 1:]
-                    # earlier layers must still be legal against this simd
-                    if i > 0 and chosen[i - 1].nl > simd:
-                        trial[i - 1] = Folding(pe=chosen[i - 1].pe, simd=chosen[i - 1].simd, nl=1)
+                    if i > 0 and trial[i - 1].nl > simd:
+                        trial[i - 1] = Folding(pe=trial[i - 1].pe, simd=trial[i - 1].simd, nl=1)
                     try:
                         cfg = build(bundle, trial, skip_zero_weights=skip_zero_weights)
                     except ValueError:
                         continue
-                    est = cycles(cfg, images=2)["engine_cycles_per_image"]
-                    names = [layer.name] if i else [f"{layer.name}_synapse", f"{layer.name}_neurons"]
-                    worst = max(est[k] for k in names)
-                    res = resources(cfg)["parts"]
-                    keys = [k for k in res if k == layer.name or k.startswith(layer.name + "_")]
-                    cost = sum(res[k]["luts"] for k in keys)
-                    key = (worst > goal, cost if worst <= goal else worst)
+                    times = engine_times(cfg)
+                    worst = max(times[k] for k in names)
+                    parts = resources(cfg)["parts"]
+                    cost = sum(v.get("luts", 0) + 400 * v.get("dsps", 0) + 200 * v.get("brams", 0) for k, v in parts.items()
+                               if k == layer.name or k.startswith(layer.name + "_"))
+                    key = (worst > goal, cost if worst <= goal else worst, cost)
                     if best is None or key < best[0]:
                         best = (key, trial[i])
         chosen[i] = best[1]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 from amaranth import Array, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import memory, wiring
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import NeuronConfig, ctr
+from .config import NeuronConfig, ctr, make_memory
 
 
 class HDLIFCore(wiring.Component):
@@ -79,7 +79,7 @@ class HDLIFCore(wiring.Component):
             th2d = th_tab if th_tab.ndim == 2 else np.broadcast_to(th_tab[:, None], (c.T, K))
             words = [((int(th2d[t, g]) & ((1 << mb) - 1)) << lb) | (int(lam2d[t, g]) & ((1 << lb) - 1))
                      for t in range(c.T) for g in range(K)]
-            m.submodules.params = prom = memory.Memory(shape=unsigned(lb + mb), depth=len(words), init=words)
+            m.submodules.params = prom = make_memory(shape=unsigned(lb + mb), depth=len(words), init=words, rom=True)
             prd = prom.read_port()
             m.d.comb += prd.addr.eq(self.in_t * K + self.in_og)
 
@@ -97,7 +97,7 @@ class HDLIFCore(wiring.Component):
 
         v_prev = Signal(signed(mb))
         if vanilla:
-            m.submodules.membrane = mem = memory.Memory(shape=signed(mb), depth=c.words_per_lane, init=[])
+            m.submodules.membrane = mem = make_memory(shape=signed(mb), depth=c.words_per_lane)
             rd = mem.read_port()
             wr = mem.write_port()
             m.d.comb += rd.addr.eq(self.in_addr)

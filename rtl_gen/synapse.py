@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from amaranth import Cat, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import memory, wiring
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import SynapseConfig, bits_for, ctr
+from .config import SynapseConfig, bits_for, ctr, make_memory
 from .ternary_mac import TernaryMAC, mac_latency
 from .window import WindowGenerator
 
@@ -39,7 +39,7 @@ class SynapseEngine(wiring.Component):
         self.mac_latency = mac_latency(c.fold.simd)
         G = c.groups_per_fold
         #: clocks from a beat's S0 cycle to the out_valid of the last group of its fold
-        self.latency = 6 + self.mac_latency + (0 if G == 1 else G)
+        self.latency = 7 + self.mac_latency + (0 if G == 1 else G)
         super().__init__({
             "start": In(1),
             "t": In(ctr(c.T)),
@@ -71,45 +71,56 @@ class SynapseEngine(wiring.Component):
 
         sched = win.schedule
         wrom_words = [c.weight_word(e) for e in sched]
-        m.submodules.weights = wrom = memory.Memory(shape=unsigned(P * S * c.weight_bits),
+        m.submodules.weights = wrom = make_memory(shape=unsigned(P * S * c.weight_bits), rom=True,
                                                     depth=len(sched), init=wrom_words)
         wrd = wrom.read_port()
 
         # S3 -> S4: the buffer and the weight ROM are read.
         m.d.comb += [self.rd_addr.eq(win.addr), wrd.addr.eq(win.entry),
                      self.done.eq(win.valid & win.last_item)]
-        v4, inb4, f4, l4, li4 = Signal(), Signal(), Signal(), Signal(), Signal()
+        v4, inb4, l4, li4 = Signal(), Signal(), Signal(), Signal()
         t4 = Signal(ctr(c.T))
-        m.d.sync += [v4.eq(win.valid), inb4.eq(win.inb), f4.eq(win.first), l4.eq(win.last),
+        m.d.sync += [v4.eq(win.valid), inb4.eq(win.inb), l4.eq(win.last),
                      li4.eq(win.last_item), t4.eq(win.beat_t)]
-        # S5: data and weights registered (memory clock-to-out is slow); padding taps read zeros.
+        # S5: data and weights registered (memory clock-to-out is slow); padding taps read zeros;
+        # the negated codes computed once for all output channels.
         x5 = Signal(unsigned(S * c.in_bits))
         w5 = Signal(unsigned(P * S * c.weight_bits))
-        tags = [(Signal(name="v5"), Signal(name="f5"), Signal(name="l5"), Signal(name="li5"),
-                 Signal(ctr(c.T), name="t5"))]
-        m.d.sync += [x5.eq(Mux(inb4, self.rd_data, 0)), w5.eq(wrd.data)]
-        m.d.sync += [d.eq(s) for d, s in zip(tags[0], (v4, f4, l4, li4, t4))]
+        tags = [(Signal(name="v5"), Signal(name="l5"), Signal(name="li5"), Signal(ctr(c.T), name="t5"))]
+        x4 = Signal(unsigned(S * c.in_bits))
+        m.d.comb += x4.eq(Mux(inb4, self.rd_data, 0))
+        m.d.sync += [x5.eq(x4), w5.eq(wrd.data)]
+        m.d.sync += [d.eq(s) for d, s in zip(tags[0], (v4, l4, li4, t4))]
+        negate = c.weight_kind != "int8"
+        if negate:
+            nx5 = Signal(unsigned(S * (c.in_bits + 1)))
+            m.d.sync += nx5.eq(Cat(*[(-x4.word_select(k, c.in_bits))[:c.in_bits + 1] for k in range(S)]))
 
         sums = []
         for p in range(P):
-            mac = TernaryMAC(lanes=S, in_bits=c.in_bits, weights=c.weight_kind)
+            mac = TernaryMAC(lanes=S, in_bits=c.in_bits, weights=c.weight_kind, negated_input=negate)
             m.submodules[f"mac{p}"] = mac
             m.d.comb += [mac.codes.eq(x5), mac.weights.eq(w5.word_select(p, S * c.weight_bits))]
+            if negate:
+                m.d.comb += mac.ncodes.eq(nx5)
             sums.append(mac.sum)
         for i in range(self.mac_latency):
             nxt = tuple(Signal.like(s, name=f"{s.name}_m{i}") for s in tags[0])
             m.d.sync += [d.eq(s) for d, s in zip(nxt, tags[-1])]
             tags.append(nxt)
-        v_a, f_a, l_a, li_a, t_a = tags[-1]
+        v_a, l_a, li_a, t_a = tags[-1]
 
-        # Accumulate over the beats of one fold.
+        # Accumulate over the beats of one fold.  An accumulator is cleared (the flip-flops'
+        # synchronous reset, no multiplexer) by the fold's last beat, so every fold starts at 0.
         accs = [Signal(signed(A), name=f"acc{p}") for p in range(P)]
         nexts = [Signal(signed(A), name=f"acc_next{p}") for p in range(P)]
-        for acc, nxt, s in zip(accs, nexts, sums):
-            m.d.comb += nxt.eq(Mux(f_a, s, acc + s))
-            with m.If(v_a):
-                m.d.sync += acc.eq(nxt)
         fold_done = v_a & l_a
+        for acc, nxt, s in zip(accs, nexts, sums):
+            m.d.comb += nxt.eq(acc + s)
+            with m.If(fold_done):
+                m.d.sync += acc.eq(0)
+            with m.Elif(v_a):
+                m.d.sync += acc.eq(nxt)
 
         flat = Signal(unsigned(P * A))
         m.d.comb += flat.eq(Cat(*nexts))

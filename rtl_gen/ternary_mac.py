@@ -33,15 +33,20 @@ class TernaryMAC(wiring.Component):
 
     The codes are unsigned.  The lane terms are registered, then the balanced adder tree is
     registered every ``levels_per_stage`` levels; :func:`mac_latency` gives the total latency.
+    With ``negated_input``, the caller supplies ``-code`` too (``ncodes``): a layer's output
+    channels share their inputs, so the negations are computed once per input lane, and a
+    ternary or binary lane is then a plain multiplexer (one LUT per bit).
 
     Members
     -------
     codes : In(unsigned(lanes * in_bits))      lane ``i`` at bits ``[i*in_bits, (i+1)*in_bits)``
+    ncodes : In(unsigned(lanes * (in_bits + 1)))   only with ``negated_input``: ``-code``, signed
     weights : In(unsigned(lanes * weight_bits))
     sum : Out(signed(sum_bits))
     """
 
-    def __init__(self, *, lanes: int, in_bits: int, weights: str = "ternary", levels_per_stage: int = 2):
+    def __init__(self, *, lanes: int, in_bits: int, weights: str = "ternary", levels_per_stage: int = 2,
+                 negated_input: bool = False):
         if not (isinstance(lanes, int) and lanes > 0):
             raise ValueError(f"TernaryMAC lanes must be a positive integer, not {lanes!r}")
         if not (isinstance(in_bits, int) and in_bits > 0):
@@ -54,11 +59,15 @@ class TernaryMAC(wiring.Component):
         self.weight_bits = WEIGHT_BITS[weights]
         self.sum_bits = mac_sum_bits(lanes, in_bits, weights)
         self.latency = mac_latency(lanes, levels_per_stage)
-        super().__init__({
+        self.negated_input = negated_input and weights != "int8"
+        ports = {
             "codes": In(unsigned(lanes * in_bits)),
             "weights": In(unsigned(lanes * self.weight_bits)),
             "sum": Out(signed(self.sum_bits)),
-        })
+        }
+        if self.negated_input:
+            ports["ncodes"] = In(unsigned(lanes * (in_bits + 1)))
+        super().__init__(ports)
 
     def elaborate(self, platform):
         m = Module()
@@ -68,11 +77,12 @@ class TernaryMAC(wiring.Component):
         for lane in range(self.lanes):
             x = self.codes.word_select(lane, self.in_bits)
             w = self.weights.word_select(lane, wb)
+            nx = self.ncodes.word_select(lane, self.in_bits + 1).as_signed() if self.negated_input else -x
             term = Signal(signed(term_bits), name=f"term{lane}")
             if self.kind == "ternary":
-                m.d.sync += term.eq(Mux(w[0], Mux(w[1], -x, x), 0))
+                m.d.sync += term.eq(Mux(w[0], Mux(w[1], nx, x), 0))
             elif self.kind == "binary":
-                m.d.sync += term.eq(Mux(w[0], -x, x))
+                m.d.sync += term.eq(Mux(w[0], nx, x))
             else:
                 m.d.sync += term.eq(w.as_signed() * x)
             level.append(term)

@@ -14,8 +14,9 @@ buffer to flush at row ends.  The pixel frame of the stem may be read while it i
 arriving (``trailing``): a beat whose word has not arrived yet stalls the sweep.
 
 Pipeline: S0 counters and schedule-ROM address, S1 ROM data, S2 registered ROM data and
-position (address and bounds computed, stall decided), S3 the registered beat.  A beat
-therefore leaves 4 clocks after its S0 cycle; :attr:`WindowGenerator.latency` is 3.
+position (address and bounds computed), S3 the registered beat (a stall holds S0 .. S3 here,
+decided on registered values only), S4 the beat on the outputs.  A beat therefore leaves 4
+clocks after its S0 cycle; :attr:`WindowGenerator.latency` is 4.
 
 Members
 -------
@@ -25,21 +26,21 @@ slot_off : In                   word offset of the input slot, latched at ``star
 avail : In                      trailing only: words of the slot written so far
 full : In(1)                    trailing only: the slot is complete
 running : Out(1)                the sweep has beats left to issue
-busy : Out(1)                   beats in S0 .. S3
-valid, addr, inb, entry, first, last, last_item, beat_t : Out   the beat at S3
+busy : Out(1)                   beats in S0 .. S4
+valid, addr, inb, entry, first, last, last_item, beat_t : Out   the beat at S4
 """
 
 from __future__ import annotations
 
 from amaranth import Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import memory, wiring
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import SynapseConfig, bits_for, ctr
+from .config import SynapseConfig, bits_for, ctr, make_memory
 
 
 class WindowGenerator(wiring.Component):
-    latency = 3   # S0 -> S3
+    latency = 4   # S0 -> S4
 
     def __init__(self, config: SynapseConfig, *, min_fold_gap: int = 1):
         if not isinstance(config, SynapseConfig):
@@ -89,10 +90,19 @@ class WindowGenerator(wiring.Component):
             word |= int(e.first) << (ob + 2 * db)
             word |= int(e.last) << (ob + 2 * db + 1)
             words.append(word)
-        m.submodules.schedule = rom = memory.Memory(shape=unsigned(ob + 2 * db + 2), depth=E, init=words)
-        rd = rom.read_port()
-
         advance = Signal()
+        # A dense fc schedule is a plain count (word sf of every fold): counters, no ROM.
+        counted = fc and not c.skip_zero_weights
+        if not counted:
+            m.submodules.schedule = rom = make_memory(shape=unsigned(ob + 2 * db + 2), depth=E, init=words, rom=True)
+            rd = rom.read_port()
+            rom_data = rd.data
+        else:
+            Kw = c.cf
+            sf = Signal(ctr(Kw))
+            rom_data = Signal(unsigned(ob + 2 * db + 2))
+            with m.If(advance):
+                m.d.sync += rom_data.eq(sf | ((sf == 0) << (ob + 2 * db)) | ((sf == Kw - 1) << (ob + 2 * db + 1)))
 
         # ---- S0: counters ------------------------------------------------------------------
         running = Signal()
@@ -115,11 +125,15 @@ class WindowGenerator(wiring.Component):
             y_last = yc == c.conv_height - 1
             pos_last = x_last & y_last
         e_last = e0 == E - 1
-        m.d.comb += [rd.addr.eq(e0), rd.en.eq(advance), self.running.eq(running)]
+        m.d.comb += self.running.eq(running)
+        if not counted:
+            m.d.comb += [rd.addr.eq(e0), rd.en.eq(advance)]
 
         slot_off = Signal.like(self.slot_off)
         with m.If(running & advance):
             m.d.sync += e0.eq(e0 + 1)
+            if counted:
+                m.d.sync += sf.eq(Mux(sf == Kw - 1, 0, sf + 1))
             with m.If(e_last):
                 m.d.sync += e0.eq(0)
                 with m.If(pos_last):
@@ -145,6 +159,8 @@ class WindowGenerator(wiring.Component):
                             m.d.sync += [xc.eq(0), yc.eq(yc + 1), xs0.eq(0), ys0.eq(ys0 + s),
                                          base0.eq(base0 + rowstep - (c.conv_width - 1) * sx)]
         with m.If(~running & self.start):
+            if counted:
+                m.d.sync += sf.eq(0)
             m.d.sync += [running.eq(1), e0.eq(0), t0.eq(self.t), base0.eq(self.slot_off),
                          slot_off.eq(self.slot_off), xs0.eq(0), ys0.eq(0), xc.eq(0), yc.eq(0),
                          dx.eq(0), dy.eq(0)]
@@ -161,10 +177,10 @@ class WindowGenerator(wiring.Component):
         v2, li2 = Signal(), Signal()
         e2, t2 = Signal.like(e0), Signal.like(t0)
         base2, ys2, xs2 = Signal.like(base0), Signal.like(ys0), Signal.like(xs0)
-        meta = Signal.like(rd.data)
+        meta = Signal.like(rom_data)
         with m.If(advance):
             m.d.sync += [v2.eq(v1), li2.eq(li1), e2.eq(e1), t2.eq(t1), base2.eq(base1), ys2.eq(ys1),
-                         xs2.eq(xs1), meta.eq(rd.data)]
+                         xs2.eq(xs1), meta.eq(rom_data)]
         off = meta[:ob].as_signed()
         di = meta[ob:ob + db].as_signed()
         dj = meta[ob + db:ob + 2 * db].as_signed()
@@ -179,38 +195,45 @@ class WindowGenerator(wiring.Component):
             m.d.comb += [row.eq(ys2 + di), col.eq(xs2 + dj),
                          inb2.eq((row >= 0) & (row < c.height) & (col >= 0) & (col < c.width))]
 
+        # ---- S3: the registered beat; stalls are decided here, on registered values --------
+        v3, inb3, f3, l3, li3 = Signal(), Signal(), Signal(), Signal(), Signal()
+        addr3 = Signal(signed(ab))
+        e3, t3 = Signal.like(e0), Signal.like(t0)
+        with m.If(advance):
+            m.d.sync += [v3.eq(v2), inb3.eq(inb2), f3.eq(first2), l3.eq(last2), li3.eq(li2), e3.eq(e2),
+                         t3.eq(t2), addr3.eq(addr2)]
         hold = Signal()
         hold_terms = []
         if c.trailing:
             limit = Signal(signed(ab))
             m.d.sync += limit.eq(slot_off + self.avail)
-            hold_terms.append(~self.full & inb2 & (addr2 >= limit))
+            hold_terms.append(~self.full & inb3 & (addr3 >= limit))
         if self.gap_needed:
             G = self.min_fold_gap
             gap = Signal(ctr(G + 1), init=G)
-            with m.If(v2 & last2 & ~hold):
+            with m.If(v3 & l3 & ~hold):
                 m.d.sync += gap.eq(1)
             with m.Elif(gap != G):
                 m.d.sync += gap.eq(gap + 1)
-            hold_terms.append(last2 & (gap != G))
+            hold_terms.append(l3 & (gap != G))
         if hold_terms:
             cond = hold_terms[0]
             for h in hold_terms[1:]:
                 cond = cond | h
-            m.d.comb += hold.eq(v2 & cond)
+            m.d.comb += hold.eq(v3 & cond)
         m.d.comb += advance.eq(~hold)
 
-        m.d.comb += self.busy.eq(running | v1 | v2 | self.valid)
+        m.d.comb += self.busy.eq(running | v1 | v2 | v3 | self.valid)
 
-        # ---- S3: the beat ------------------------------------------------------------------
+        # ---- S4: the beat ------------------------------------------------------------------
         m.d.sync += [
-            self.valid.eq(v2 & ~hold),
-            self.addr.eq(Mux(inb2, addr2, 0)[:self.addr_bits]),
-            self.inb.eq(inb2),
-            self.entry.eq(e2),
-            self.first.eq(first2),
-            self.last.eq(last2),
-            self.last_item.eq(li2),
-            self.beat_t.eq(t2),
+            self.valid.eq(v3 & ~hold),
+            self.addr.eq(Mux(inb3, addr3, 0)[:self.addr_bits]),
+            self.inb.eq(inb3),
+            self.entry.eq(e3),
+            self.first.eq(f3),
+            self.last.eq(l3),
+            self.last_item.eq(li3),
+            self.beat_t.eq(t3),
         ]
         return m

@@ -45,7 +45,7 @@ TARGETS = {
 
 #: the folding each benchmark network is built with (``--fold`` / ``--target`` override it)
 DEFAULT_FOLDING = {
-    "fc_784_128_10": "64x2/2,10x2",
+    "fc_784_128_10": "32x4/2,10x2",
     "conv_fmnist": "cycles=30000",
 }
 

@@ -325,8 +325,10 @@ def resources(cfg: AcceleratorConfig) -> dict:
         parts[layer.name] = r
         prev = layer
     ro = cfg.readout
-    parts["emitter"] = {"luts": ro.classes * (ro.score_bits // 2 + ro.sum_bits) + 3 * ro.sum_bits + 60,
-                        "ffs": ro.classes * (2 * ro.score_bits + ro.sum_bits) + 2 * ro.sum_bits + 60}
+    lutram = lambda d, w: math.ceil(d / 16) * math.ceil(w / 4) * 3  # noqa: E731
+    parts["emitter"] = {"luts": lutram(2 * ro.classes, ro.score_bits) + lutram(ro.classes, ro.sum_bits)
+                        + 3 * ro.sum_bits + 80,
+                        "ffs": 2 * ro.score_bits + 3 * ro.sum_bits + 40}
     total = {"luts": 0, "ffs": 0, "brams": 0, "dsps": 0}
     for p in parts.values():
         total = _add(total, p)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from amaranth import Array, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import stream, wiring
+from amaranth import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .buffers import SlotTracker
@@ -102,26 +102,32 @@ class ScoreEmitter(wiring.Component):
         m.submodules.tracker = tr = SlotTracker()
         m.d.comb += [self.w_ready.eq(tr.w_ready), tr.w_acquire.eq(self.w_acquire)]
 
-        regs = Array(Signal(signed(c.score_bits), name=f"score{s}_{k}") for s in range(2) for k in range(C))
+        # Two steps of scores and the running sums live in LUT RAM (asynchronous reads).
+        m.submodules.score_mem = smem = memory.Memory(shape=signed(c.score_bits), depth=2 * C, init=[],
+                                                      attrs={"ram_style": "distributed"})
+        m.submodules.sum_mem = umem = memory.Memory(shape=signed(c.sum_bits), depth=C, init=[],
+                                                    attrs={"ram_style": "distributed"})
+        swr, srd = smem.write_port(), smem.read_port(domain="comb")
+        uwr, urd = umem.write_port(), umem.read_port(domain="comb")
         wc = Signal(ctr(C))
         with m.If(self.score_valid):
-            m.d.sync += [regs[tr.w_slot * C + wc].eq(self.score_value), wc.eq(Mux(self.score_last, 0, wc + 1))]
-        m.d.comb += tr.w_done.eq(self.score_valid & self.score_last)
+            m.d.sync += wc.eq(Mux(self.score_last, 0, wc + 1))
+        m.d.comb += [swr.addr.eq(Mux(tr.w_slot, C, 0) + wc), swr.data.eq(self.score_value),
+                     swr.en.eq(self.score_valid), tr.w_done.eq(self.score_valid & self.score_last)]
 
         # Emit one step: classes beats; the sums and the argmax follow two clocks behind.
         t, rc = Signal(ctr(T)), Signal(ctr(C))
-        sums = Array(Signal(signed(c.sum_bits), name=f"sum{k}") for k in range(C))
         vA, cA, tA = Signal(), Signal(ctr(C)), Signal(ctr(T))
         sA = Signal(signed(c.score_bits))
         vB, cB = Signal(), Signal(ctr(C))
         sB = Signal(signed(c.sum_bits))
         best = Signal(signed(c.sum_bits))
-        m.d.comb += [self.scores.payload.eq(regs[tr.r_slot * C + rc])]
+        m.d.comb += [srd.addr.eq(Mux(tr.r_slot, C, 0) + rc), self.scores.payload.eq(srd.data)]
         take = self.scores.valid & self.scores.ready
         m.d.sync += [vA.eq(take), cA.eq(rc), tA.eq(t), sA.eq(self.scores.payload)]
-        total = Mux(tA == 0, sA, sums[cA] + sA)
-        with m.If(vA):
-            m.d.sync += sums[cA].eq(total)
+        total = Signal(signed(c.sum_bits))
+        m.d.comb += [urd.addr.eq(cA), total.eq(Mux(tA == 0, sA, urd.data + sA)),
+                     uwr.addr.eq(cA), uwr.data.eq(total), uwr.en.eq(vA)]
         m.d.sync += [vB.eq(vA & (tA == T - 1)), cB.eq(cA), sB.eq(total)]
         with m.If(vB & ((cB == 0) | (sB > best))):
             m.d.sync += [best.eq(sB), self.label.payload.eq(cB)]

@@ -129,14 +129,21 @@ class SynapseEngine(wiring.Component):
                          self.out_last.eq(li_a)]
             ser_busy = self.out_valid
         else:
+            # The fold's sums wait in a shadow register while the next fold accumulates.  Few
+            # groups: a multiplexer picks group g; many (>= 8): the shadow shifts by one group
+            # per clock (one LUT per bit, where Yosys' wide multiplexers cost more than one).
             shadow = Signal(unsigned(P * A))
             active = Signal()
             g = Signal(ctr(G))
             li_s, t_s = Signal(), Signal(ctr(c.T))
-            m.d.sync += [self.out_valid.eq(active), self.out_data.eq(shadow.word_select(g, NL * A)),
+            shift = G >= 8
+            pick = shadow[:NL * A] if shift else shadow.word_select(g, NL * A)
+            m.d.sync += [self.out_valid.eq(active), self.out_data.eq(pick),
                          self.out_t.eq(t_s), self.out_last.eq(li_s & (g == G - 1))]
             with m.If(active):
                 m.d.sync += g.eq(g + 1)
+                if shift:
+                    m.d.sync += shadow.eq(shadow >> (NL * A))
                 with m.If(g == G - 1):
                     m.d.sync += [active.eq(0), g.eq(0)]
             with m.If(fold_done):

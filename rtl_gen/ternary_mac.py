@@ -9,7 +9,12 @@ from amaranth.lib.wiring import In, Out
 from .config import WEIGHT_BITS
 
 
-def mac_latency(lanes: int, levels_per_stage: int = 2) -> int:
+#: adder-tree levels between registers: 1 keeps every adder on the carry chain (two unregistered
+#: levels let Yosys merge them into a carry-save tree of LUT full adders, about twice the LUTs)
+LEVELS_PER_STAGE = 1
+
+
+def mac_latency(lanes: int, levels_per_stage: int = LEVELS_PER_STAGE) -> int:
     """Clocks from ``codes``/``weights`` to ``sum``: the lane stage plus the tree's stages."""
     depth = (lanes - 1).bit_length()
     return 1 + -(-depth // levels_per_stage)
@@ -32,7 +37,8 @@ class TernaryMAC(wiring.Component):
       stem and classifier).
 
     The codes are unsigned.  The lane terms are registered, then the balanced adder tree is
-    registered every ``levels_per_stage`` levels; :func:`mac_latency` gives the total latency.
+    registered every ``levels_per_stage`` levels (default: every level); :func:`mac_latency`
+    gives the total latency.
     With ``negated_input``, the caller supplies ``-code`` too (``ncodes``): a layer's output
     channels share their inputs, so the negations are computed once per input lane, and a
     ternary or binary lane is then a plain multiplexer (one LUT per bit).
@@ -45,7 +51,7 @@ class TernaryMAC(wiring.Component):
     sum : Out(signed(sum_bits))
     """
 
-    def __init__(self, *, lanes: int, in_bits: int, weights: str = "ternary", levels_per_stage: int = 2,
+    def __init__(self, *, lanes: int, in_bits: int, weights: str = "ternary", levels_per_stage: int = LEVELS_PER_STAGE,
                  negated_input: bool = False):
         if not (isinstance(lanes, int) and lanes > 0):
             raise ValueError(f"TernaryMAC lanes must be a positive integer, not {lanes!r}")

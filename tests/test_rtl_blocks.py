@@ -163,6 +163,8 @@ def test_window_holds_a_fold_end_until_the_serializer_is_free():
     dict(kind="binary", fold=Folding(pe=1, simd=4, nl=1), C=5, s=2, p=0, H=7, W=7),
     dict(kind="ternary", fold=Folding(pe=4, simd=8, nl=1), fc=True, C=21),
     dict(kind="ternary", fold=Folding(pe=2, simd=1), skip=True),
+    dict(kind="ternary", fold=Folding(pe=8, simd=1), O=8, C=2),                 # shifting serializer
+    dict(kind="binary", fold=Folding(pe=8, simd=2), O=8, fc=True, C=8),         # folds of 4 beats: stalls
 ])
 def test_synapse_engine_matches_golden_conv(case):
     c = _syn_cfg(11, **case)

@@ -138,3 +138,18 @@ def test_random_network_under_backpressure_and_reset(random_net):
     r = _sim(random_net["accel"], random_net["vectors"], "busy", seed=5, backpressure=True, reset_midway=True,
              reset_after=120)
     assert r["images"] == 12 and r["mismatches"] == 0, r["mismatch_details"][:5]
+
+
+def test_waves_and_coverage(random_net):
+    """WAVES: an FST waveform; COVERAGE: Verilator line / branch coverage, annotated and summarised."""
+    if random_net["name"] != "fc":
+        pytest.skip("one network is enough")
+    r = _sim(random_net["accel"], random_net["vectors"], "wavecov", n=2, waves=True, coverage=True)
+    assert r["mismatches"] == 0
+    fst = r["waves"]
+    head = open(fst, "rb").read(9)
+    assert head[0] == 0 and len(head) == 9                       # an FST header block
+    cov = r["coverage"]
+    assert cov["points"] > 100 and 0 < cov["covered"] <= cov["points"]
+    annotated = (random_net["accel"]["dir"] / "wavecov" / "coverage" / "hdlif_accel.v").read_text()
+    assert "%000000" in annotated or cov["covered"] == cov["points"]

@@ -49,6 +49,10 @@ DEFAULT_FOLDING = {
     "conv_fmnist": "cycles=30000",
 }
 
+#: how the stem is built (``--stem`` overrides it): a conv stem's cache of every neuron's sum
+#: (two images' worth) is most of the block RAM, so the conv network recomputes its stem
+DEFAULT_STEM = {"conv_fmnist": "recompute"}
+
 #: random stand-ins shaped like the benchmark networks
 SYNTHETIC = {
     "fc_784_128_10": dict(input_shape=(784,), input_max=255, T=4, layers=(("fc", 128),), classes=10),
@@ -92,7 +96,8 @@ def _make_synthetic(name: str, folder: Path, n: int) -> tuple[Path, Path]:
 
 
 def run_one(name: str, bundle_dir: Path, vectors: Path, *, fold: str | None, target: str | None, n: int,
-            device: str, freq: float, synth: bool = True, sim: bool = True, synthetic: bool = False) -> dict:
+            device: str, freq: float, synth: bool = True, sim: bool = True, synthetic: bool = False,
+            stem: str | None = None) -> dict:
     from fpga.ecp5 import Ecp5Target, build_bitstream
     from golden import load_bundle
     from golden.vectors import load_vectors
@@ -103,11 +108,12 @@ def run_one(name: str, bundle_dir: Path, vectors: Path, *, fold: str | None, tar
     work = WORK / name
     bundle = load_bundle(bundle_dir)
     choice = fold or target or DEFAULT_FOLDING.get(name, "cycles=50000")
+    stem = stem or DEFAULT_STEM.get(name, "cache")
     if choice.startswith("cycles=") or choice == "area":
-        cfg = from_bundle(bundle, target=choice)
+        cfg = from_bundle(bundle, target=choice, stem=stem)
     else:
         parts = [f.strip() for f in choice.split(",")]
-        cfg = from_bundle(bundle, folding=parts if len(parts) > 1 else parts[0])
+        cfg = from_bundle(bundle, folding=parts if len(parts) > 1 else parts[0], stem=stem)
     t0 = time.time()
     d = emit(cfg, work / "rtl")
     print(f"[bench] {name}: folding {cfg.foldings} ({choice}), RTL in {time.time() - t0:.0f} s", flush=True)
@@ -119,7 +125,7 @@ def run_one(name: str, bundle_dir: Path, vectors: Path, *, fold: str | None, tar
     entry = {
         "model": str(bundle_dir.relative_to(ROOT)) if bundle_dir.is_relative_to(ROOT) else str(bundle_dir),
         "synthetic": synthetic, "accuracy": None if synthetic else accuracy,
-        "golden_images": int(len(vec["labels"])), "folding": cfg.foldings, "folding_choice": choice,
+        "golden_images": int(len(vec["labels"])), "folding": cfg.foldings, "folding_choice": choice, "stem": stem,
         "estimated_cycles": est["cycles_per_inference"], "estimated_latency": est["latency_cycles"],
         "ideal_cycles": est["ideal_cycles"], "mac_lanes": est["mac_lanes"], "mac_ops": est["mac_ops"],
         "estimated_resources": {k: d["resources"][k] for k in ("luts", "ffs", "brams", "dsps")},
@@ -174,6 +180,7 @@ def main(argv=None) -> int:
                    help="a random stand-in shaped like this benchmark network")
     p.add_argument("--fold", default=None, help="PExSIMD[/NL] per layer, comma separated")
     p.add_argument("--target", default=None, help="'area' or 'cycles=N'")
+    p.add_argument("--stem", default=None, choices=("cache", "recompute"))
     p.add_argument("--n", type=int, default=0, help="images to simulate (0: the whole vector file)")
     p.add_argument("--device", default="25k")
     p.add_argument("--freq", type=float, default=100.0)
@@ -201,7 +208,8 @@ def main(argv=None) -> int:
     for name, bdir, vec, synthetic in jobs:
         key = f"{name} (synthetic)" if synthetic else name
         results["networks"][key] = run_one(name, bdir, vec, fold=a.fold, target=a.target, n=a.n, device=a.device,
-                                           freq=a.freq, synth=not a.no_synth, sim=not a.no_sim, synthetic=synthetic)
+                                           freq=a.freq, synth=not a.no_synth, sim=not a.no_sim, synthetic=synthetic,
+                                           stem=a.stem)
         results["targets"] = TARGETS
         results["networks"][key]["command"] = "python -m bench.accelerator " + " ".join(argv if argv is not None else sys.argv[1:])
         results["machine"] = f"{platform.machine()}, {os.cpu_count()} cores"

@@ -74,12 +74,13 @@ def _bundle_dir(model: str) -> Path:
 
 
 def rtl(model: str, *, lanes: int | None = None, fold: str | None = None, target: str | None = None,
-        skip_zero_weights: bool = False) -> dict:
+        skip_zero_weights: bool = False, stem: str = "cache") -> dict:
     """Generate the accelerator's Verilog into ``build/<run>/rtl/`` and print the estimate.
 
     The parallelism per layer comes from ``fold`` (``PExSIMD[/NL]``, one for all layers or a
     comma list in layer order, readout last), else ``target`` (``area`` or ``cycles=N``), else
-    ``lanes`` MAC lanes per layer (default 16); see :mod:`rtl_gen.folding`.
+    ``lanes`` MAC lanes per layer (default 16); see :mod:`rtl_gen.folding`.  ``stem`` is
+    ``cache`` (the stem's sums once per image) or ``recompute`` (at every step, no cache RAM).
     """
     from rtl_gen.config import from_bundle
     from rtl_gen.emit import emit, estimate_lines
@@ -89,7 +90,8 @@ def rtl(model: str, *, lanes: int | None = None, fold: str | None = None, target
     folding = [f.strip() for f in fold.split(",")] if fold else None
     if folding and len(folding) == 1:
         folding = folding[0]
-    cfg = from_bundle(bundle, lanes=lanes, folding=folding, target=target, skip_zero_weights=skip_zero_weights)
+    cfg = from_bundle(bundle, lanes=lanes, folding=folding, target=target, skip_zero_weights=skip_zero_weights,
+                      stem=stem)
     from rtl_gen.emit import describe
 
     desc = describe(cfg)

@@ -466,9 +466,15 @@ class HDLIFLayerConfig:
     requant: RequantConfig
     neuron: NeuronConfig
     pool: int
-    direct: bool                # the stem: accumulated once per image, replayed at every step
+    direct: bool                # the stem: its input (the pixels) is the same at every step
     out: OutputLayout
     cache: str = "current"      # stem only: cache the "current" or the "acc" (per-step requant)
+                                # once per image; "none": recompute it at every step
+
+    @property
+    def recompute(self) -> bool:
+        """A stem that sweeps the held pixel frame at every step instead of caching its sums."""
+        return self.direct and self.cache == "none"
 
     @property
     def fold(self) -> Folding:
@@ -557,24 +563,29 @@ def _layer_shape(layer) -> tuple:
 
 
 def from_bundle(bundle: Bundle, lanes=None, *, folding=None, target=None,
-                skip_zero_weights: bool = False) -> AcceleratorConfig:
+                skip_zero_weights: bool = False, stem: str = "cache") -> AcceleratorConfig:
     """Derive every block's config from a loaded bundle.
 
     The parallelism of each layer comes from ``folding`` (a :class:`Folding`, ``"PExSIMD/NL"``
     string, or a list / dict of them per layer, readout included), else from ``target``
     (``"area"``: the smallest; ``"cycles=N"`` or an int: the smallest that reaches N cycles per
     inference; see :mod:`rtl_gen.folding`), else from ``lanes`` (about that many MAC lanes per
-    layer; the default is 16).
+    layer; the default is 16).  ``stem="cache"`` computes the stem's sums once per image and
+    replays them (direct encoding); ``stem="recompute"`` sweeps the held pixel frame at every
+    step instead: ``T`` times the stem's MACs, but no cache (two slots of the stem's every
+    neuron: the bulk of the block RAM of a conv stem).
     """
     from . import folding as fold_mod
 
     foldings = fold_mod.resolve(bundle, lanes=lanes, folding=folding, target=target,
-                                skip_zero_weights=skip_zero_weights)
-    return build(bundle, foldings, skip_zero_weights=skip_zero_weights)
+                                skip_zero_weights=skip_zero_weights, stem=stem)
+    return build(bundle, foldings, skip_zero_weights=skip_zero_weights, stem=stem)
 
 
-def build(bundle: Bundle, foldings: list, *, skip_zero_weights: bool = False) -> AcceleratorConfig:
+def build(bundle: Bundle, foldings: list, *, skip_zero_weights: bool = False, stem: str = "cache") -> AcceleratorConfig:
     """The configs for an explicit folding per synaptic layer (readout last)."""
+    if stem not in ("cache", "recompute"):
+        raise ValueError(f"stem must be 'cache' or 'recompute', not {stem!r}")
     n_syn = len(bundle.layers)
     if len(foldings) != n_syn:
         raise ValueError(f"folding must give one entry per synaptic layer ({n_syn}), not {len(foldings)}")
@@ -589,7 +600,7 @@ def build(bundle: Bundle, foldings: list, *, skip_zero_weights: bool = False) ->
             weight = layer.weight
         else:
             weight = _hwc_columns(layer.weight, prev_shape)[:, :, None, None]
-        trailing = layer is bundle.layers[0] and (len(prev_shape) == 1 or prev_shape[0] == 1)
+        trailing = layer is bundle.layers[0] and stem == "cache" and (len(prev_shape) == 1 or prev_shape[0] == 1)
         syns.append(SynapseConfig(name=layer.name, **geo, weight=np.asarray(weight, np.int64),
                                   weight_kind=layer.weights, in_bits=in_bits, acc_bits=w["acc_bits"],
                                   fold=fold, T=T, trailing=trailing, skip_zero_weights=skip_zero_weights))
@@ -613,6 +624,8 @@ def build(bundle: Bundle, foldings: list, *, skip_zero_weights: bool = False) ->
         code_bits = layer.max_code.bit_length()
         per_step = np.asarray(layer.mult).ndim == 2
         cache = "acc" if (layer.direct and (per_step or w["acc_bits"] < w["current_bits"])) else "current"
+        if layer.direct and stem == "recompute":
+            cache = "none"
         rq = RequantConfig(channels=O, lanes=nl, T=T, mult=np.asarray(layer.mult, np.int64),
                            bias=np.asarray(layer.bias, np.int64), shift=layer.shift, acc_bits=w["acc_bits"],
                            product_bits=w["product_bits"], out_bits=w["current_bits"])

@@ -87,7 +87,8 @@ def cycles(cfg: AcceleratorConfig, images: int = MODEL_IMAGES) -> dict:
     free_after_release = 2          # release pulse -> slot EMPTY visible
     full_after_done = 1             # done pulse visible -> slot FULL visible
 
-    engines = list(cfg.layers[1:]) + [cfg.readout]
+    rec = stem.recompute
+    engines = (list(cfg.layers) if rec else list(cfg.layers[1:])) + [cfg.readout]
     sweeps = {id(e): _Sweep(e.synapse) for e in [stem] + engines}
 
     # per-engine state
@@ -108,34 +109,38 @@ def cycles(cfg: AcceleratorConfig, images: int = MODEL_IMAGES) -> dict:
         first_pixel.append(L)
         loader_next = L + P
         pix_full_at = L + P
-        # stem synapse, once per image
-        s = max(sa_next, L + 1 if stem.synapse.trailing else pix_full_at, cache_free[i % 2])
+        if not rec:
+            # stem synapse, once per image
+            s = max(sa_next, L + 1 if stem.synapse.trailing else pix_full_at, cache_free[i % 2])
 
-        def word_ready(w, L=L):
-            # pixel word w complete at L + (w+1)*S - 1; avail and the S2 limit register: +2
-            return min(L + (w + 1) * S_pix + 1, pix_full_at + 1)
+            def word_ready(w, L=L):
+                # pixel word w complete at L + (w+1)*S - 1; avail and the S3 limit register: +2
+                return min(L + (w + 1) * S_pix + 1, pix_full_at + 1)
 
-        x = sweeps[id(stem)].run(s, word_ready if stem.synapse.trailing else None)
-        per_item[stem.name + "_synapse"] = x - s
-        sa_next = x + 2
-        pix_free[i % 2] = max(x + 1, pix_full_at) + free_after_release
-        out_lat = _syn_out_delay(stem.synapse) + (Requant.latency if stem.cache == "current" else 0) + 1
-        cache_full_at = x + out_lat + full_after_done
+            x = sweeps[id(stem)].run(s, word_ready if stem.synapse.trailing else None)
+            per_item[stem.name + "_synapse"] = x - s
+            sa_next = x + 2
+            pix_free[i % 2] = max(x + 1, pix_full_at) + free_after_release
+            out_lat = _syn_out_delay(stem.synapse) + (Requant.latency if stem.cache == "current" else 0) + 1
+            cache_full_at = x + out_lat + full_after_done
         for t in range(T):
             k = i * T + t
-            # stem neurons, every step
-            G = stem.synapse.groups_per_item
-            s = max(sb_next, cache_full_at, out_free[0][k % 2])
-            if not overlap_ok(stem):
-                s = max(s, sb_busy_free)
-            sb_next = s + G + 1
-            per_item[stem.name + "_neurons"] = G + 1
-            if t == T - 1:
-                cache_free[i % 2] = s + G + free_after_release
-            done = s + G + 2 + _stage_latency(stem, stem.cache == "acc")
-            sb_busy_free = done + 1
-            ready = done + full_after_done
-            # further layers and the readout
+            if rec:
+                ready = pix_full_at
+            else:
+                # stem neurons, every step
+                G = stem.synapse.groups_per_item
+                s = max(sb_next, cache_full_at, out_free[0][k % 2])
+                if not overlap_ok(stem):
+                    s = max(s, sb_busy_free)
+                sb_next = s + G + 1
+                per_item[stem.name + "_neurons"] = G + 1
+                if t == T - 1:
+                    cache_free[i % 2] = s + G + free_after_release
+                done = s + G + 2 + _stage_latency(stem, stem.cache == "acc")
+                sb_busy_free = done + 1
+                ready = done + full_after_done
+            # further layers (and a recomputing stem) and the readout
             for n, layer in enumerate(engines):
                 s = max(eng_next[n], ready, out_free[n + 1][k % 2])
                 if layer is not cfg.readout and not overlap_ok(layer):
@@ -143,7 +148,11 @@ def cycles(cfg: AcceleratorConfig, images: int = MODEL_IMAGES) -> dict:
                 x = sweeps[id(layer)].run(s)
                 per_item[layer.name] = x - s + 2
                 eng_next[n] = x + 2
-                out_free[n][k % 2] = x + 1 + free_after_release
+                if rec and n == 0:
+                    if t == T - 1:
+                        pix_free[i % 2] = x + 1 + free_after_release
+                else:
+                    out_free[n][k % 2] = x + 1 + free_after_release
                 last_out = x + _syn_out_delay(layer.synapse)
                 if layer is cfg.readout:
                     ready = last_out + Requant.latency + full_after_done
@@ -170,8 +179,8 @@ def cycles(cfg: AcceleratorConfig, images: int = MODEL_IMAGES) -> dict:
         "mac_ops": ideal["mac_ops"],
         "engine_cycles_per_image": {
             "loader": P,
-            f"{stem.name}_synapse": per_item[stem.name + "_synapse"],
-            f"{stem.name}_neurons": T * per_item[stem.name + "_neurons"],
+            **({} if rec else {f"{stem.name}_synapse": per_item[stem.name + "_synapse"],
+                               f"{stem.name}_neurons": T * per_item[stem.name + "_neurons"]}),
             **{layer.name: T * per_item[layer.name] for layer in engines},
         },
     }
@@ -183,14 +192,16 @@ def engine_times(cfg: AcceleratorConfig) -> dict:
     T = cfg.T
     stem = cfg.layers[0]
     syn = stem.synapse
-    sweep = _fold_cycles(syn)
-    if syn.trailing:
-        sweep = max(sweep, cfg.features + 2)
-    out = {"loader": cfg.features, f"{stem.name}_synapse": sweep + 5}
-    G = syn.groups_per_item
-    per = G + 1 if overlap_ok(stem) else G + 3 + _stage_latency(stem, stem.cache == "acc")
-    out[f"{stem.name}_neurons"] = T * per
-    for layer in list(cfg.layers[1:]) + [cfg.readout]:
+    out = {"loader": cfg.features}
+    if not stem.recompute:
+        sweep = _fold_cycles(syn)
+        if syn.trailing:
+            sweep = max(sweep, cfg.features + 2)
+        out[f"{stem.name}_synapse"] = sweep + 5
+        G = syn.groups_per_item
+        per = G + 1 if overlap_ok(stem) else G + 3 + _stage_latency(stem, stem.cache == "acc")
+        out[f"{stem.name}_neurons"] = T * per
+    for layer in (list(cfg.layers) if stem.recompute else list(cfg.layers[1:])) + [cfg.readout]:
         per = _fold_cycles(layer.synapse) + 5
         if layer is not cfg.readout and not overlap_ok(layer):
             per += _syn_out_delay(layer.synapse) + _stage_latency(layer, True)
@@ -203,7 +214,7 @@ def ideal_cycles(cfg: AcceleratorConfig) -> dict:
     ops = lanes = 0
     for n, layer in enumerate(list(cfg.layers) + [cfg.readout]):
         syn = layer.synapse
-        reps = 1 if n == 0 else cfg.T
+        reps = 1 if (n == 0 and not layer.recompute) else cfg.T
         ops += reps * syn.beats_per_item * syn.fold.lanes
         lanes += syn.fold.lanes
     return {"mac_ops": ops, "mac_lanes": lanes, "ideal_cycles": int(math.ceil(ops / lanes))}
@@ -308,14 +319,17 @@ def resources(cfg: AcceleratorConfig) -> dict:
     parts["loader"] = _add({"luts": 40, "ffs": 40}, _memory(2 * pl.words, pl.simd * pl.code_bits))
     from .stem import cache_bits
 
-    parts[f"{stem.name}_synapse"] = _synapse_res(stem.synapse)
-    if stem.cache == "current":
-        rq = stem.requant
-        parts[f"{stem.name}_synapse"] = _add(parts[f"{stem.name}_synapse"], {
-            "luts": stem.neuron.lanes * (rq.product_bits + 10), "dsps": stem.neuron.lanes,
-            "ffs": stem.neuron.lanes * (2 * rq.acc_bits + rq.mult_bits + rq.bias_bits + rq.product_bits)})
-    parts[f"{stem.name}_cache"] = _memory(2 * stem.synapse.groups_per_item, stem.neuron.lanes * cache_bits(stem))
-    parts[f"{stem.name}_neurons"] = _neuron_res(stem, stem.cache == "acc")
+    if stem.recompute:
+        parts[stem.name] = _add(_synapse_res(stem.synapse), _neuron_res(stem, True))
+    else:
+        parts[f"{stem.name}_synapse"] = _synapse_res(stem.synapse)
+        if stem.cache == "current":
+            rq = stem.requant
+            parts[f"{stem.name}_synapse"] = _add(parts[f"{stem.name}_synapse"], {
+                "luts": stem.neuron.lanes * (rq.product_bits + 10), "dsps": stem.neuron.lanes,
+                "ffs": stem.neuron.lanes * (2 * rq.acc_bits + rq.mult_bits + rq.bias_bits + rq.product_bits)})
+        parts[f"{stem.name}_cache"] = _memory(2 * stem.synapse.groups_per_item, stem.neuron.lanes * cache_bits(stem))
+        parts[f"{stem.name}_neurons"] = _neuron_res(stem, stem.cache == "acc")
     prev = stem
     for layer in list(cfg.layers[1:]) + [cfg.readout]:
         o = prev.out

@@ -52,7 +52,7 @@ def legal_nl(bundle: Bundle, idx: int, pe: int, next_simd: int | None) -> list[i
     return [n for n in _pow2_upto(pe) if pe % n == 0 and O % n == 0 and (next_simd is None or n <= next_simd)]
 
 
-def from_lanes(bundle: Bundle, lanes: int) -> list[Folding]:
+def from_lanes(bundle: Bundle, lanes: int, stem: str = "cache") -> list[Folding]:
     """About ``lanes`` MAC lanes per layer: ``simd`` as wide as the inputs allow, then ``pe``."""
     if not (isinstance(lanes, int) and lanes > 0):
         raise ValueError(f"lanes must be a positive integer, not {lanes!r}")
@@ -63,10 +63,10 @@ def from_lanes(bundle: Bundle, lanes: int) -> list[Folding]:
         pe = max(d for d in _divisors(O) if d <= max(1, lanes // simd))
         pes.append(pe)
         simds.append(simd)
-    return _with_nl(bundle, pes, simds)
+    return _with_nl(bundle, pes, simds, stem)
 
 
-def _with_nl(bundle: Bundle, pes: list[int], simds: list[int]) -> list[Folding]:
+def _with_nl(bundle: Bundle, pes: list[int], simds: list[int], stem: str = "cache") -> list[Folding]:
     """The smallest ``nl`` that lets the serializer keep up with the shortest fold."""
     from .config import build
 
@@ -75,7 +75,7 @@ def _with_nl(bundle: Bundle, pes: list[int], simds: list[int]) -> list[Folding]:
         nxt = simds[i + 1] if i + 1 < len(simds) else None
         opts = legal_nl(bundle, i, pe, nxt)
         out.append(Folding(pe=pe, simd=simd, nl=opts[0]))
-    cfg = build(bundle, out)
+    cfg = build(bundle, out, stem=stem)
     syns = [layer.synapse for layer in cfg.layers] + [cfg.readout.synapse]
     final = []
     for i, (f, syn) in enumerate(zip(out, syns)):
@@ -103,7 +103,7 @@ def parse_folding(bundle: Bundle, folding) -> list[Folding]:
     return [f if isinstance(f, Folding) else Folding.parse(f) for f in folding]
 
 
-def for_target(bundle: Bundle, goal: int, *, skip_zero_weights: bool = False) -> list[Folding]:
+def for_target(bundle: Bundle, goal: int, *, skip_zero_weights: bool = False, stem: str = "cache") -> list[Folding]:
     """Per layer, the cheapest folding whose engines need at most ``goal`` clocks per image
     (:func:`rtl_gen.estimate.engine_times`); where none does, the fastest."""
     from .config import build
@@ -118,7 +118,7 @@ def for_target(bundle: Bundle, goal: int, *, skip_zero_weights: bool = False) ->
         layer = bundle.layers[i]
         C, O = _geometry(layer)
         nxt = chosen[i + 1].simd if i + 1 < n else None
-        names = [layer.name] if i else [f"{layer.name}_synapse", f"{layer.name}_neurons"]
+        names = [layer.name] if (i or stem == "recompute") else [f"{layer.name}_synapse", f"{layer.name}_neurons"]
         best = None
         for pe in _divisors(O):
             for simd in _pow2_upto(_max_simd(C)):
@@ -127,7 +127,7 @@ def for_target(bundle: Bundle, goal: int, *, skip_zero_weights: bool = False) ->
                     if i > 0 and trial[i - 1].nl > simd:
                         trial[i - 1] = Folding(pe=trial[i - 1].pe, simd=trial[i - 1].simd, nl=1)
                     try:
-                        cfg = build(bundle, trial, skip_zero_weights=skip_zero_weights)
+                        cfg = build(bundle, trial, skip_zero_weights=skip_zero_weights, stem=stem)
                     except ValueError:
                         continue
                     times = engine_times(cfg)
@@ -142,7 +142,8 @@ def for_target(bundle: Bundle, goal: int, *, skip_zero_weights: bool = False) ->
     return chosen
 
 
-def resolve(bundle: Bundle, *, lanes=None, folding=None, target=None, skip_zero_weights: bool = False) -> list[Folding]:
+def resolve(bundle: Bundle, *, lanes=None, folding=None, target=None, skip_zero_weights: bool = False,
+            stem: str = "cache") -> list[Folding]:
     """The folding of every synaptic layer from the user's choice (see :func:`rtl_gen.config.from_bundle`)."""
     if folding is not None:
         return parse_folding(bundle, folding)
@@ -154,13 +155,13 @@ def resolve(bundle: Bundle, *, lanes=None, folding=None, target=None, skip_zero_
                 goal = int(target.split("=", 1)[1])
             except ValueError:
                 raise ValueError(f"a cycle target is written cycles=N, not {target!r}") from None
-            return for_target(bundle, goal, skip_zero_weights=skip_zero_weights)
+            return for_target(bundle, goal, skip_zero_weights=skip_zero_weights, stem=stem)
         if isinstance(target, int) and not isinstance(target, bool):
-            return for_target(bundle, target, skip_zero_weights=skip_zero_weights)
+            return for_target(bundle, target, skip_zero_weights=skip_zero_weights, stem=stem)
         raise ValueError(f"target must be 'area', 'cycles=N' or a cycle count, not {target!r}")
     if isinstance(lanes, (list, tuple)):
         if len(lanes) != len(bundle.layers):
             raise ValueError(f"lanes must give one value per synaptic layer ({len(bundle.layers)}), not {list(lanes)!r}")
-        per = [from_lanes(bundle, int(n))[i] for i, n in enumerate(lanes)]
-        return _with_nl(bundle, [f.pe for f in per], [f.simd for f in per])
-    return from_lanes(bundle, 16 if lanes is None else lanes)
+        per = [from_lanes(bundle, int(n), stem)[i] for i, n in enumerate(lanes)]
+        return _with_nl(bundle, [f.pe for f in per], [f.simd for f in per], stem)
+    return from_lanes(bundle, 16 if lanes is None else lanes, stem)

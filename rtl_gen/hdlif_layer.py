@@ -164,7 +164,9 @@ class HDLIFLayerEngine(wiring.Component):
     An item starts when the input slot is full (the previous layer finished this step), the
     output slot is empty (the next layer finished the step before the previous one) and, for
     layers too small to overlap two steps in the neuron pipeline, the previous item has left
-    it.  ``in_release`` frees the input slot as soon as the sweep has read it.
+    it.  ``in_release`` frees the input slot as soon as the sweep has read it (a stem that
+    recomputes, :attr:`rtl_gen.config.HDLIFLayerConfig.recompute`, reads its pixel slot at every
+    step and frees it after the last).
 
     Members
     -------
@@ -196,16 +198,17 @@ class HDLIFLayerEngine(wiring.Component):
         T = c.neuron.T
         m.submodules.synapse = syn = self.synapse
         m.submodules.neurons = st = self.stage
-        t = Signal(ctr(T))
+        t, t_cur = Signal(ctr(T)), Signal(ctr(T))
         idle = ~syn.sweeping & (~(syn.busy | st.busy) if not overlap_ok(c) else 1)
         start = Signal()
         m.d.comb += start.eq(idle & self.in_full & self.out_ready)
         with m.If(start):
-            m.d.sync += t.eq(Mux(t == T - 1, 0, t + 1))
+            m.d.sync += [t.eq(Mux(t == T - 1, 0, t + 1)), t_cur.eq(t)]
+        release = syn.done & (t_cur == T - 1) if c.recompute else syn.done
         m.d.comb += [
             syn.start.eq(start), syn.t.eq(t), syn.slot_off.eq(Mux(self.in_slot, c.synapse.words, 0)),
             syn.full.eq(1),
-            self.rd_addr.eq(syn.rd_addr), syn.rd_data.eq(self.rd_data), self.in_release.eq(syn.done),
+            self.rd_addr.eq(syn.rd_addr), syn.rd_data.eq(self.rd_data), self.in_release.eq(release),
             self.out_acquire.eq(start),
             st.in_valid.eq(syn.out_valid), st.in_data.eq(syn.out_data), st.in_t.eq(syn.out_t),
             st.in_last.eq(syn.out_last), st.out_slot.eq(self.out_slot),

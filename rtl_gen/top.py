@@ -63,22 +63,28 @@ class Accelerator(wiring.Component):
                      loader.w_ready.eq(pix.w_ready), loader.w_slot.eq(pix.w_slot),
                      pix.w_acquire.eq(loader.w_acquire), pix.w_done.eq(loader.w_done)]
 
-        # the stem: synapse once per image -> cache -> neurons at every step
-        m.submodules[f"{stem.name}_synapse"] = sa = StemSynapse(stem)
-        m.submodules[f"{stem.name}_cache"] = cache = FrameBuffer(words=sa.words, lanes=stem.neuron.lanes,
-                                                                 bits=cache_bits(stem))
-        m.submodules[f"{stem.name}_neurons"] = sb = StemReplay(stem)
-        m.d.comb += [
-            pix.rd_addr.eq(sa.rd_addr), sa.rd_data.eq(pix.rd_data),
-            sa.pix_started.eq(pix.r_started), sa.pix_full.eq(pix.r_full), sa.pix_slot.eq(pix.r_slot),
-            sa.pix_avail.eq(loader.avail), pix.r_release.eq(sa.pix_release),
-            cache.wr_addr.eq(sa.wr_addr), cache.wr_data.eq(sa.wr_data),
-            cache.wr_en.eq(sa.wr_en.replicate(stem.neuron.lanes)),
-            sa.cache_ready.eq(cache.w_ready), sa.cache_slot.eq(cache.w_slot),
-            cache.w_acquire.eq(sa.cache_acquire), cache.w_done.eq(sa.cache_done),
-            cache.rd_addr.eq(sb.rd_addr), sb.rd_data.eq(cache.rd_data),
-            sb.cache_full.eq(cache.r_full), sb.cache_slot.eq(cache.r_slot), cache.r_release.eq(sb.cache_release),
-        ]
+        if stem.recompute:
+            # the stem sweeps the held pixel frame at every step, like any layer
+            m.submodules[stem.name] = sb = HDLIFLayerEngine(stem)
+            m.d.comb += [pix.rd_addr.eq(sb.rd_addr), sb.rd_data.eq(pix.rd_data), sb.in_full.eq(pix.r_full),
+                         sb.in_slot.eq(pix.r_slot), pix.r_release.eq(sb.in_release)]
+        else:
+            # the stem: synapse once per image -> cache -> neurons at every step
+            m.submodules[f"{stem.name}_synapse"] = sa = StemSynapse(stem)
+            m.submodules[f"{stem.name}_cache"] = cache = FrameBuffer(words=sa.words, lanes=stem.neuron.lanes,
+                                                                     bits=cache_bits(stem))
+            m.submodules[f"{stem.name}_neurons"] = sb = StemReplay(stem)
+            m.d.comb += [
+                pix.rd_addr.eq(sa.rd_addr), sa.rd_data.eq(pix.rd_data),
+                sa.pix_started.eq(pix.r_started), sa.pix_full.eq(pix.r_full), sa.pix_slot.eq(pix.r_slot),
+                sa.pix_avail.eq(loader.avail), pix.r_release.eq(sa.pix_release),
+                cache.wr_addr.eq(sa.wr_addr), cache.wr_data.eq(sa.wr_data),
+                cache.wr_en.eq(sa.wr_en.replicate(stem.neuron.lanes)),
+                sa.cache_ready.eq(cache.w_ready), sa.cache_slot.eq(cache.w_slot),
+                cache.w_acquire.eq(sa.cache_acquire), cache.w_done.eq(sa.cache_done),
+                cache.rd_addr.eq(sb.rd_addr), sb.rd_data.eq(cache.rd_data),
+                sb.cache_full.eq(cache.r_full), sb.cache_slot.eq(cache.r_slot), cache.r_release.eq(sb.cache_release),
+            ]
 
         # every further layer: buffer -> engine
         producer, prev = sb, stem

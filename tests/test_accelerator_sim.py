@@ -81,7 +81,7 @@ def test_a_wrong_model_is_caught(digits_run, accel, tmp_path):
 # ---------------------------------------------------------------------------------------------
 # Random networks
 
-RANDOM_NETS = {
+RANDOM_NETS = {  # name -> the network (golden.synthetic.random_bundle) and how it is built
     # conv (2 input channels: stride 2, padding 1) -> conv (pad 0, pool 2) -> readout; 8-bit stem and
     # classifier, binary middle, [T, O] leaks / thresholds and mult / bias, Parallel neurons second
     "conv": dict(net=dict(input_shape=(2, 9, 7), input_max=200, layers=(("conv", 4, 3, 2, 1, 1), ("conv", 8, 3, 1, 0, 2)),
@@ -93,6 +93,10 @@ RANDOM_NETS = {
     "fc": dict(net=dict(input_shape=(64,), input_max=15, layers=(("fc", 16), ("fc", 12)), classes=5, T=2,
                         per_channel=True),
                folding=["16x8", "4x4/2", "5x4"]),
+    # a stem that recomputes from the held pixel frame at every step (no cache), pooled, 8-bit
+    "recompute": dict(net=dict(input_shape=(1, 8, 8), input_max=255, layers=(("conv", 4, 3, 1, 1, 2), ("fc", 8)),
+                               stem_weights="int8", classes=4, T=3),
+                      folding=["4x1/2", "4x8/2", "2x8"], stem="recompute"),
 }
 
 
@@ -105,7 +109,7 @@ def random_net(request, tmp_path_factory):
     b = load_bundle(out / "model")
     images = random_images(b, 12, seed=3)          # includes an all-zero and an all-max image
     write_vectors(b, out / "model", images, np.zeros(len(images), np.int64), out / "vectors.npz")
-    cfg = from_bundle(b, folding=spec["folding"])
+    cfg = from_bundle(b, folding=spec["folding"], stem=spec.get("stem", "cache"))
     return {"name": request.param, "vectors": out / "vectors.npz", "accel": _build(cfg, out / "rtl")}
 
 

@@ -24,17 +24,18 @@ class HDLIFCore(wiring.Component):
     residual membranes live in a memory of ``neurons / lanes`` words.  A Parallel HD-LIF core
     (``kind = "parallel"``: ``m = I``, stateless) has no membrane memory and no multiplier.
 
-    Pipeline (5 clocks): read v -> register v -> leak product -> charge -> fire / reset (v
-    written back, code out).  Each neuron is updated at most once per time step and the steps
-    of one neuron are at least 5 updates apart, so reads never race writes.
+    Pipeline (6 clocks): read v -> register each bank's v -> select the bank -> leak product ->
+    charge -> fire / reset (v written back, code out).  The membrane memory is split into banks
+    of one block RAM.  Each neuron is updated at most once per time step and the steps of one
+    neuron are at least 6 updates apart, so reads never race writes.
 
     Members
     -------
     in_valid, in_addr, in_t, in_og, in_current : In   one update per clock
-    out_code : Out(unsigned(code_bits))                5 clocks later
+    out_code : Out(unsigned(code_bits))                6 clocks later
     """
 
-    latency = 5
+    latency = 6
 
     def __init__(self, config: NeuronConfig, lane: int = 0):
         if not isinstance(config, NeuronConfig):
@@ -95,37 +96,59 @@ class HDLIFCore(wiring.Component):
             th_c = Array(Const(int(x), signed(mb)) for x in th_tab)
             m.d.sync += [lam2.eq(lam_c[t1]), th2.eq(th_c[t1])]
 
-        v_prev = Signal(signed(mb))
+        # The residual membranes: banks of at most one block RAM each, every bank's output
+        # registered before the bank is selected (a deep memory's output multiplexer after the
+        # block RAMs' slow clock-to-out would be the critical path).
         if vanilla:
-            m.submodules.membrane = mem = make_memory(shape=signed(mb), depth=c.words_per_lane)
-            rd = mem.read_port()
-            wr = mem.write_port()
-            m.d.comb += rd.addr.eq(self.in_addr)
-            m.d.sync += v_prev.eq(rd.data)
+            depth = c.words_per_lane
+            bank_depth = 1024 if mb <= 18 else 512
+            nb = -(-depth // bank_depth) if depth > bank_depth else 1
+            lo_bits = (bank_depth - 1).bit_length() if nb > 1 else None
+            banks = []
+            for k in range(nb):
+                d = min(bank_depth, depth - k * bank_depth) if nb > 1 else depth
+                mem = make_memory(shape=signed(mb), depth=d)
+                m.submodules[f"membrane{k}" if nb > 1 else "membrane"] = mem
+                banks.append((mem.read_port(), mem.write_port()))
+            bank_q = [Signal(signed(mb), name=f"bank_q{k}", reset_less=True) for k in range(nb)]
+            for (rd, _), q in zip(banks, bank_q):
+                m.d.comb += rd.addr.eq(self.in_addr[:lo_bits] if nb > 1 else self.in_addr)
+                m.d.sync += q.eq(rd.data)
 
-        # Stage 3: leak product lambda_t * v (v = 0 at the first step).
-        v3, a3, cur3, th3 = Signal(name="v3"), Signal.like(a1, name="a3"), Signal.like(cur1, name="cur3"), Signal.like(th2, name="th3")
-        leak = Signal(signed(c.leak_bits))
-        m.d.sync += [v3.eq(v2), a3.eq(a2), cur3.eq(cur2), th3.eq(th2)]
+        # Stage 3: the membrane selected among the banks (v = 0 at the first step).
+        v3, a3, cur3, first3 = Signal(name="v3"), Signal.like(a1, name="a3"), Signal.like(cur1, name="cur3"), Signal(name="first3")
+        lam3, th3 = Signal.like(lam2, name="lam3"), Signal.like(th2, name="th3")
+        v_prev = Signal(signed(mb), reset_less=True)
+        m.d.sync += [v3.eq(v2), a3.eq(a2), cur3.eq(cur2), first3.eq(first2), lam3.eq(lam2), th3.eq(th2)]
         if vanilla:
-            m.d.sync += leak.eq(Mux(first2, 0, lam2 * v_prev))
+            m.d.sync += v_prev.eq(Array(bank_q)[a2[lo_bits:]] if nb > 1 else bank_q[0])
 
-        # Stage 4: charge, rounding the leak half up.
-        v4, a4, th4 = Signal(name="v4"), Signal.like(a1, name="a4"), Signal.like(th2, name="th4")
-        mem4 = Signal(signed(mb))
-        m.d.sync += [v4.eq(v3), a4.eq(a3), th4.eq(th3)]
+        # Stage 4: leak product lambda_t * v.
+        v4, a4, cur4, th4 = Signal(name="v4"), Signal.like(a1, name="a4"), Signal.like(cur1, name="cur4"), Signal.like(th2, name="th4")
+        leak = Signal(signed(c.leak_bits), reset_less=True)
+        m.d.sync += [v4.eq(v3), a4.eq(a3), cur4.eq(cur3), th4.eq(th3)]
         if vanilla:
-            m.d.sync += mem4.eq(((leak + (1 << (c.lambda_frac - 1))) >> c.lambda_frac) + cur3)
+            m.d.sync += leak.eq(Mux(first3, 0, lam3 * v_prev))
+
+        # Stage 5: charge, rounding the leak half up.
+        v5, a5, th5 = Signal(name="v5"), Signal.like(a1, name="a5"), Signal.like(th2, name="th5")
+        mem5 = Signal(signed(mb), reset_less=True)
+        m.d.sync += [v5.eq(v4), a5.eq(a4), th5.eq(th4)]
+        if vanilla:
+            m.d.sync += mem5.eq(((leak + (1 << (c.lambda_frac - 1))) >> c.lambda_frac) + cur4)
         else:
-            m.d.sync += mem4.eq(cur3)
+            m.d.sync += mem5.eq(cur4)
 
-        # Stage 5: fire, graded spike quantization and P2-reset.
+        # Stage 6: fire, graded spike quantization and P2-reset (v written back).
         excess = Signal(signed(mb + 1))
-        m.d.comb += excess.eq(mem4 - th4)
+        m.d.comb += excess.eq(mem5 - th5)
         rounded = Signal(unsigned(mb + 2))
         m.d.comb += rounded.eq((excess + (1 << (c.frac - 1))) >> c.frac)
         code = Mux(excess <= 0, 0, Mux(rounded > c.max_code, c.max_code, rounded))
         if vanilla:
-            m.d.comb += [wr.addr.eq(a4), wr.data.eq(Mux(excess < 0, mem4, th4)), wr.en.eq(v4)]
+            for k, (_, wr) in enumerate(banks):
+                hit = (a5[lo_bits:] == k) if nb > 1 else 1
+                m.d.comb += [wr.addr.eq(a5[:lo_bits] if nb > 1 else a5), wr.data.eq(Mux(excess < 0, mem5, th5)),
+                             wr.en.eq(v5 & hit)]
         m.d.sync += self.out_code.eq(code)
         return m

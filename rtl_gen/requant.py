@@ -70,10 +70,11 @@ class Requant(wiring.Component):
             m.submodules[f"params{j}"] = rom
             rd = rom.read_port()
             m.d.comb += rd.addr.eq(addr)
-            acc1, acc2 = Signal(signed(A), name=f"acc1_{j}"), Signal(signed(A), name=f"acc2_{j}")
-            mult, bias = Signal(signed(mb), name=f"mult{j}"), Signal(signed(bb), name=f"bias{j}")
-            prod3, bias3 = Signal(signed(A + mb), name=f"prod3_{j}"), Signal(signed(bb), name=f"bias3_{j}")
-            product = Signal(signed(c.product_bits), name=f"product{j}")
+            rl = dict(reset_less=True)   # data only: the callers carry valid bits
+            acc1, acc2 = Signal(signed(A), name=f"acc1_{j}", **rl), Signal(signed(A), name=f"acc2_{j}", **rl)
+            mult, bias = Signal(signed(mb), name=f"mult{j}", **rl), Signal(signed(bb), name=f"bias{j}", **rl)
+            prod3, bias3 = Signal(signed(A + mb), name=f"prod3_{j}", **rl), Signal(signed(bb), name=f"bias3_{j}", **rl)
+            product = Signal(signed(c.product_bits), name=f"product{j}", **rl)
             m.d.sync += [acc1.eq(self.in_acc.word_select(j, A).as_signed()), acc2.eq(acc1),
                          # the ROM word is registered before the multiply (memory clock-to-out is slow),
                          # the product before the bias is added (DSP output to carry chain is slow)

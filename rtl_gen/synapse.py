@@ -85,9 +85,9 @@ class SynapseEngine(wiring.Component):
         # S5: the word and the weights registered straight out of their memories (block RAM
         # clock-to-out is slow); then the padding mask and the negated codes, computed once for
         # all output channels, feed the lanes' multiplexers.
-        x5 = Signal(unsigned(S * c.in_bits))
+        x5 = Signal(unsigned(S * c.in_bits), reset_less=True)
         inb5 = Signal()
-        w5 = Signal(unsigned(P * S * c.weight_bits))
+        w5 = Signal(unsigned(P * S * c.weight_bits), reset_less=True)
         tags = [(Signal(name="v5"), Signal(name="l5"), Signal(name="li5"), Signal(ctr(c.T), name="t5"))]
         m.d.sync += [x5.eq(self.rd_data), inb5.eq(inb4), w5.eq(wrd.data)]
         m.d.sync += [d.eq(s) for d, s in zip(tags[0], (v4, l4, li4, t4))]
@@ -134,7 +134,7 @@ class SynapseEngine(wiring.Component):
             # The fold's sums wait in a shadow register while the next fold accumulates.  Few
             # groups: a multiplexer picks group g; many (>= 8): the shadow shifts by one group
             # per clock (one LUT per bit, where Yosys' wide multiplexers cost more than one).
-            shadow = Signal(unsigned(P * A))
+            shadow = Signal(unsigned(P * A), reset_less=True)
             active = Signal()
             g = Signal(ctr(G))
             li_s, t_s = Signal(), Signal(ctr(c.T))

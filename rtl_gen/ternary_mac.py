@@ -84,7 +84,7 @@ class TernaryMAC(wiring.Component):
             x = self.codes.word_select(lane, self.in_bits)
             w = self.weights.word_select(lane, wb)
             nx = self.ncodes.word_select(lane, self.in_bits + 1).as_signed() if self.negated_input else -x
-            term = Signal(signed(term_bits), name=f"term{lane}")
+            term = Signal(signed(term_bits), name=f"term{lane}", reset_less=True)
             if self.kind == "ternary":
                 m.d.sync += term.eq(Mux(w[0], Mux(w[1], nx, x), 0))
             elif self.kind == "binary":
@@ -99,7 +99,7 @@ class TernaryMAC(wiring.Component):
             depth += 1
             if depth % self.levels_per_stage == 0 or len(level) == 1:
                 stage += 1
-                regs = [Signal(signed(self.sum_bits), name=f"s{stage}_{i}") for i in range(len(level))]
+                regs = [Signal(signed(self.sum_bits), name=f"s{stage}_{i}", reset_less=True) for i in range(len(level))]
                 m.d.sync += [r.eq(v) for r, v in zip(regs, level)]
                 level = regs
         m.d.comb += self.sum.eq(level[0])

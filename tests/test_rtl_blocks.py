@@ -281,11 +281,13 @@ def _neuron_case(seed: int, N: int = 12, T: int = 4, *, per_channel=False, kind=
     return layer, cfg, cur
 
 
-@pytest.mark.parametrize("seed, per_channel, kind, lanes", [(0, False, "vanilla", 1), (1, False, "vanilla", 1),
-                                                            (2, True, "vanilla", 2), (3, True, "vanilla", 4),
-                                                            (4, False, "parallel", 1), (5, True, "parallel", 2)])
-def test_neuron_core_matches_golden(seed, per_channel, kind, lanes):
-    layer, cfg, cur = _neuron_case(seed, per_channel=per_channel, kind=kind, lanes=lanes)
+@pytest.mark.parametrize("seed, per_channel, kind, lanes, N", [
+    (0, False, "vanilla", 1, 12), (1, False, "vanilla", 1, 12), (2, True, "vanilla", 2, 12), (3, True, "vanilla", 4, 12),
+    (4, False, "parallel", 1, 12), (5, True, "parallel", 2, 12),
+    (6, False, "vanilla", 2, 2600),        # 1300 membranes per lane: several block-RAM banks
+])
+def test_neuron_core_matches_golden(seed, per_channel, kind, lanes, N):
+    layer, cfg, cur = _neuron_case(seed, N=N, T=3 if N > 100 else 4, per_channel=per_channel, kind=kind, lanes=lanes)
     T, N = cur.shape
     want = []
     v = np.zeros(N, np.int64)

@@ -120,8 +120,8 @@ class NeuronStage(wiring.Component):
             m.d.comb += [mp.in_valid.eq(tags["v"]), mp.in_codes.eq(codes_flat), mp.in_og.eq(tags["og"]),
                          mp.in_phase.eq(tags["phase"])]
             w_valid, w_codes = mp.out_valid, mp.out_codes
-            w_last = delay(tags["last"], 1, "pool_last")
-            valids.append(delay(tags["v"], 1, "pool_v"))
+            w_last = delay(tags["last"], MaxPool.latency, "pool_last")
+            valids += [delay(tags["v"], n, f"pool_v{n}") for n in range(1, MaxPool.latency + 1)]
         else:
             w_valid, w_codes, w_last = tags["v"], codes_flat, tags["last"]
 

@@ -10,11 +10,14 @@ from .config import ctr
 
 
 class MaxPool(wiring.Component):
-    """Max of the four codes of each channel in a pooling window.  Latency: 1 clock.
+    """Max of the four codes of each channel in a pooling window.  Latency: 2 clocks.
 
     The layer sweeps the four positions of a window one after another (``phase`` = ``dy*2+dx``
     = 0, 1, 2, 3), each over all its channel groups ``og``; one register per channel keeps the
-    running maximum, and phase 3 emits ``max`` over the window for its group.
+    running maximum, and phase 3 emits ``max`` over the window for its group.  The running
+    maximum of a group is read in one clock and compared and written back in the next; the
+    next phase of the same group comes ``groups`` clocks later, so only a single group needs
+    the just-computed maximum forwarded.
 
     Members
     -------
@@ -22,7 +25,7 @@ class MaxPool(wiring.Component):
     out_valid, out_codes : Out                 the pooled codes, at phase 3 only
     """
 
-    latency = 1
+    latency = 2
 
     def __init__(self, *, groups: int, lanes: int, code_bits: int):
         for k, v in (("groups", groups), ("lanes", lanes), ("code_bits", code_bits)):
@@ -40,12 +43,25 @@ class MaxPool(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        B = self.code_bits
-        regs = Array(Signal(unsigned(self.lanes * B), name=f"run{g}") for g in range(self.groups))
-        held = regs[self.in_og]
-        maxed = Cat(*[Mux(self.in_codes.word_select(j, B) > held.word_select(j, B),
-                          self.in_codes.word_select(j, B), held.word_select(j, B)) for j in range(self.lanes)])
-        with m.If(self.in_valid):
-            m.d.sync += regs[self.in_og].eq(Mux(self.in_phase == 0, self.in_codes, maxed))
-        m.d.sync += [self.out_valid.eq(self.in_valid & (self.in_phase == 3)), self.out_codes.eq(maxed)]
+        B, W = self.code_bits, self.lanes * self.code_bits
+        regs = Array(Signal(unsigned(W), name=f"run{g}", reset_less=True) for g in range(self.groups))
+
+        # Stage A: read the group's running maximum.
+        vA, ogA, phA = Signal(), Signal.like(self.in_og), Signal(2)
+        codesA, heldA = Signal(unsigned(W), reset_less=True), Signal(unsigned(W), reset_less=True)
+        m.d.sync += [vA.eq(self.in_valid), ogA.eq(self.in_og), phA.eq(self.in_phase), codesA.eq(self.in_codes)]
+
+        # Stage B: compare, write back, emit at phase 3.
+        maxed = Signal(unsigned(W))
+        m.d.comb += maxed.eq(Cat(*[Mux(codesA.word_select(j, B) > heldA.word_select(j, B),
+                                       codesA.word_select(j, B), heldA.word_select(j, B))
+                                   for j in range(self.lanes)]))
+        newval = Mux(phA == 0, codesA, maxed)
+        if self.groups == 1:
+            m.d.sync += heldA.eq(Mux(vA, newval, regs[0]))          # forward the just-computed max
+        else:
+            m.d.sync += heldA.eq(regs[self.in_og])
+        with m.If(vA):
+            m.d.sync += regs[ogA].eq(newval)
+        m.d.sync += [self.out_valid.eq(vA & (phA == 3)), self.out_codes.eq(maxed)]
         return m

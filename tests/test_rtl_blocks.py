@@ -361,9 +361,10 @@ def test_max_pool_matches_golden(groups, lanes):
                     if ctx.get(dut.out_valid):
                         got.append(ctx.get(dut.out_codes))
         ctx.set(dut.in_valid, 0)
-        await ctx.tick()
-        if ctx.get(dut.out_valid):
-            got.append(ctx.get(dut.out_codes))
+        for _ in range(MaxPool.latency):
+            await ctx.tick()
+            if ctx.get(dut.out_valid):
+                got.append(ctx.get(dut.out_codes))
 
     _run(dut, testbench)
     # golden: the four phases of a window are the 2 x 2 neighbourhood

@@ -122,9 +122,20 @@ def run_one(name: str, bundle_dir: Path, vectors: Path, *, fold: str | None, tar
     est = d["estimate"]
     vec = load_vectors(vectors, bundle_dir)
     accuracy = float((vec["classes"] == vec["labels"]).mean())
+    # the golden model on the whole test split, where the export / eval step recorded it
+    split = {}
+    for report in ("eval.json", "export.json"):
+        path = bundle_dir.parent / report
+        if path.is_file():
+            r = json.loads(path.read_text())
+            if "golden_accuracy" in r:
+                split = {"accuracy_test_split": r["golden_accuracy"], "test_split_images": r.get("images"),
+                         "float_accuracy": r.get("float_accuracy")}
+                break
     entry = {
         "model": str(bundle_dir.relative_to(ROOT)) if bundle_dir.is_relative_to(ROOT) else str(bundle_dir),
-        "synthetic": synthetic, "accuracy": None if synthetic else accuracy,
+        "synthetic": synthetic, "accuracy": None if synthetic else split.get("accuracy_test_split", accuracy),
+        "accuracy_vectors": None if synthetic else accuracy, **({} if synthetic else split),
         "golden_images": int(len(vec["labels"])), "folding": cfg.foldings, "folding_choice": choice, "stem": stem,
         "estimated_cycles": est["cycles_per_inference"], "estimated_latency": est["latency_cycles"],
         "ideal_cycles": est["ideal_cycles"], "mac_lanes": est["mac_lanes"], "mac_ops": est["mac_ops"],

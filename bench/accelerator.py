@@ -97,7 +97,7 @@ def _make_synthetic(name: str, folder: Path, n: int) -> tuple[Path, Path]:
 
 def run_one(name: str, bundle_dir: Path, vectors: Path, *, fold: str | None, target: str | None, n: int,
             device: str, freq: float, synth: bool = True, sim: bool = True, synthetic: bool = False,
-            stem: str | None = None) -> dict:
+            stem: str | None = None, skip_zero_spikes: bool = False) -> dict:
     from fpga.ecp5 import Ecp5Target, build_bitstream
     from golden import load_bundle
     from golden.vectors import load_vectors
@@ -107,20 +107,27 @@ def run_one(name: str, bundle_dir: Path, vectors: Path, *, fold: str | None, tar
 
     work = WORK / name
     bundle = load_bundle(bundle_dir)
+    vec = load_vectors(vectors, bundle_dir)
     choice = fold or target or DEFAULT_FOLDING.get(name, "cycles=50000")
     stem = stem or DEFAULT_STEM.get(name, "cache")
     if choice.startswith("cycles=") or choice == "area":
-        cfg = from_bundle(bundle, target=choice, stem=stem)
+        kw = dict(target=choice)
     else:
         parts = [f.strip() for f in choice.split(",")]
-        cfg = from_bundle(bundle, folding=parts if len(parts) > 1 else parts[0], stem=stem)
+        kw = dict(folding=parts if len(parts) > 1 else parts[0])
+    activity = None
+    if skip_zero_spikes:
+        from rtl_gen.config import input_activity
+        from rtl_gen.folding import resolve
+
+        activity = input_activity(bundle, resolve(bundle, stem=stem, **kw), vec)
+    cfg = from_bundle(bundle, stem=stem, skip_zero_spikes=skip_zero_spikes, activity=activity, **kw)
     t0 = time.time()
     d = emit(cfg, work / "rtl")
     print(f"[bench] {name}: folding {cfg.foldings} ({choice}), RTL in {time.time() - t0:.0f} s", flush=True)
     for line in estimate_lines(d):
         print(f"[bench]   {line}", flush=True)
     est = d["estimate"]
-    vec = load_vectors(vectors, bundle_dir)
     accuracy = float((vec["classes"] == vec["labels"]).mean())
     # the golden model on the whole test split, where the export / eval step recorded it
     split = {}
@@ -137,6 +144,7 @@ def run_one(name: str, bundle_dir: Path, vectors: Path, *, fold: str | None, tar
         "synthetic": synthetic, "accuracy": None if synthetic else split.get("accuracy_test_split", accuracy),
         "accuracy_vectors": None if synthetic else accuracy, **({} if synthetic else split),
         "golden_images": int(len(vec["labels"])), "folding": cfg.foldings, "folding_choice": choice, "stem": stem,
+        "skip_zero_spikes": skip_zero_spikes, "input_activity": activity,
         "estimated_cycles": est["cycles_per_inference"], "estimated_latency": est["latency_cycles"],
         "ideal_cycles": est["ideal_cycles"], "mac_lanes": est["mac_lanes"], "mac_ops": est["mac_ops"],
         "estimated_resources": {k: d["resources"][k] for k in ("luts", "ffs", "brams", "dsps")},
@@ -192,6 +200,7 @@ def main(argv=None) -> int:
     p.add_argument("--fold", default=None, help="PExSIMD[/NL] per layer, comma separated")
     p.add_argument("--target", default=None, help="'area' or 'cycles=N'")
     p.add_argument("--stem", default=None, choices=("cache", "recompute"))
+    p.add_argument("--skip-zero-spikes", action="store_true", help="fc layers after the stem skip zero input words")
     p.add_argument("--n", type=int, default=0, help="images to simulate (0: the whole vector file)")
     p.add_argument("--device", default="25k")
     p.add_argument("--freq", type=float, default=100.0)
@@ -220,7 +229,7 @@ def main(argv=None) -> int:
         key = f"{name} (synthetic)" if synthetic else name
         results["networks"][key] = run_one(name, bdir, vec, fold=a.fold, target=a.target, n=a.n, device=a.device,
                                            freq=a.freq, synth=not a.no_synth, sim=not a.no_sim, synthetic=synthetic,
-                                           stem=a.stem)
+                                           stem=a.stem, skip_zero_spikes=a.skip_zero_spikes)
         results["targets"] = TARGETS
         results["networks"][key]["command"] = "python -m bench.accelerator " + " ".join(argv if argv is not None else sys.argv[1:])
         results["machine"] = f"{platform.machine()}, {os.cpu_count()} cores"

@@ -42,6 +42,8 @@ def main(argv=None) -> int:
     r.add_argument("--fold", default=None, help="PExSIMD[/NL] for every layer, or a comma list in layer order")
     r.add_argument("--target", default=None, help="'area', or 'cycles=N' (cycles per inference)")
     r.add_argument("--skip-zero-weights", action="store_true", help="drop all-zero weight blocks from the schedule")
+    r.add_argument("--skip-zero-spikes", action="store_true",
+                   help="fc layers after the stem walk only their non-zero input words")
     r.add_argument("--stem", default="cache", choices=("cache", "recompute"),
                    help="the stem's sums cached once per image, or recomputed at every step (no cache RAM)")
     s = sub.add_parser("sim", help="Verilator + cocotb, bit-exact against the golden vectors")
@@ -79,7 +81,7 @@ def main(argv=None) -> int:
             steps.vectors(a.model, n=a.n, dataset=a.dataset)
         elif a.step == "rtl":
             steps.rtl(a.model, lanes=a.lanes, fold=a.fold, target=a.target, skip_zero_weights=a.skip_zero_weights,
-                      stem=a.stem)
+                      stem=a.stem, skip_zero_spikes=a.skip_zero_spikes)
         elif a.step == "sim":
             r = steps.sim(a.model, n=a.n, backpressure=a.backpressure, seed=a.seed, waves=a.waves,
                           coverage=a.coverage, trace=a.trace)

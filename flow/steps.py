@@ -74,13 +74,15 @@ def _bundle_dir(model: str) -> Path:
 
 
 def rtl(model: str, *, lanes: int | None = None, fold: str | None = None, target: str | None = None,
-        skip_zero_weights: bool = False, stem: str = "cache") -> dict:
+        skip_zero_weights: bool = False, stem: str = "cache", skip_zero_spikes: bool = False) -> dict:
     """Generate the accelerator's Verilog into ``build/<run>/rtl/`` and print the estimate.
 
     The parallelism per layer comes from ``fold`` (``PExSIMD[/NL]``, one for all layers or a
     comma list in layer order, readout last), else ``target`` (``area`` or ``cycles=N``), else
     ``lanes`` MAC lanes per layer (default 16); see :mod:`rtl_gen.folding`.  ``stem`` is
     ``cache`` (the stem's sums once per image) or ``recompute`` (at every step, no cache RAM).
+    ``skip_zero_spikes``: fc layers after the stem walk only their non-zero input words; the
+    estimate then takes each layer's activity from the run's vectors.
     """
     from rtl_gen.config import from_bundle
     from rtl_gen.emit import emit, estimate_lines
@@ -90,8 +92,18 @@ def rtl(model: str, *, lanes: int | None = None, fold: str | None = None, target
     folding = [f.strip() for f in fold.split(",")] if fold else None
     if folding and len(folding) == 1:
         folding = folding[0]
+    activity = None
+    if skip_zero_spikes and (run_dir(model) / "vectors.npz").is_file():
+        from golden.vectors import load_vectors
+        from rtl_gen.config import input_activity
+        from rtl_gen.folding import resolve
+
+        foldings = resolve(bundle, lanes=lanes, folding=folding, target=target, stem=stem)
+        activity = input_activity(bundle, foldings, load_vectors(run_dir(model) / "vectors.npz", bdir))
+        say(f"rtl: non-zero input words per fc layer (from the vectors): "
+            f"{', '.join(f'{k} {v:.2f}' for k, v in activity.items())}")
     cfg = from_bundle(bundle, lanes=lanes, folding=folding, target=target, skip_zero_weights=skip_zero_weights,
-                      stem=stem)
+                      stem=stem, skip_zero_spikes=skip_zero_spikes, activity=activity)
     from rtl_gen.emit import describe
 
     desc = describe(cfg)

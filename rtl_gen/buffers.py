@@ -63,7 +63,9 @@ class FrameBuffer(wiring.Component):
     """Two slots of ``words`` words, ``lanes`` codes of ``bits`` bits per word, and their tracker.
 
     Addresses are absolute (slot 1 starts at ``words``); a write enables any subset of the
-    lanes of a word; a read returns the word one clock later.
+    lanes of a word; a read returns the word one clock later.  With ``events``, each slot also
+    holds the list of its words that contain a non-zero code and their count (written by the
+    producer with the slot's last word), for a consumer that skips zero words.
 
     Members
     -------
@@ -72,13 +74,20 @@ class FrameBuffer(wiring.Component):
     tracker : the :class:`SlotTracker` ports, flattened (``w_ready`` ... ``r_slot``)
     """
 
-    def __init__(self, *, words: int, lanes: int, bits: int, name: str = "buffer"):
+    def __init__(self, *, words: int, lanes: int, bits: int, events: bool = False, name: str = "buffer"):
         for k, v in (("words", words), ("lanes", lanes), ("bits", bits)):
             if not (isinstance(v, int) and v > 0):
                 raise ValueError(f"FrameBuffer {k} must be a positive integer, not {v!r}")
-        self.words, self.lanes, self.bits = words, lanes, bits
+        self.words, self.lanes, self.bits, self.events = words, lanes, bits, events
         self.addr_bits = bits_for(2 * words)
+        ev = {}
+        if events:
+            ev = {"ev_wr_addr": In(unsigned(self.addr_bits)), "ev_wr_data": In(unsigned(bits_for(words))),
+                  "ev_wr_en": In(1), "cnt_wr_en": In(1), "cnt_wr_data": In(unsigned(bits_for(words + 1))),
+                  "ev_rd_addr": In(unsigned(self.addr_bits)), "ev_rd_data": Out(unsigned(bits_for(words))),
+                  "r_count": Out(unsigned(bits_for(words + 1)))}
         super().__init__({
+            **ev,
             "wr_addr": In(unsigned(self.addr_bits)), "wr_data": In(unsigned(lanes * bits)),
             "wr_en": In(unsigned(lanes)),
             "rd_addr": In(unsigned(self.addr_bits)), "rd_data": Out(unsigned(lanes * bits)),
@@ -98,4 +107,13 @@ class FrameBuffer(wiring.Component):
             m.d.comb += getattr(tr, name).eq(getattr(self, name))
         for name in ("w_ready", "w_slot", "r_full", "r_started", "r_slot"):
             m.d.comb += getattr(self, name).eq(getattr(tr, name))
+        if self.events:
+            m.submodules.events = ev = make_memory(shape=unsigned(bits_for(self.words)), depth=2 * self.words)
+            ewr, erd = ev.write_port(), ev.read_port()
+            m.d.comb += [ewr.addr.eq(self.ev_wr_addr), ewr.data.eq(self.ev_wr_data), ewr.en.eq(self.ev_wr_en),
+                         erd.addr.eq(self.ev_rd_addr), self.ev_rd_data.eq(erd.data)]
+            counts = Array(Signal(unsigned(bits_for(self.words + 1)), name=f"count{i}") for i in range(2))
+            with m.If(self.cnt_wr_en):
+                m.d.sync += counts[tr.w_slot].eq(self.cnt_wr_data)
+            m.d.comb += self.r_count.eq(counts[tr.r_slot])
         return m

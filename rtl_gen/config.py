@@ -165,6 +165,8 @@ class SynapseConfig:
     T: int = 1
     trailing: bool = False      # may read a slot while it is being filled (in order)
     skip_zero_weights: bool = False
+    skip_zero_inputs: bool = False   # fc only: walk the slot's list of non-zero words
+    activity: float = 1.0       # expected fraction of input words that are non-zero (estimates)
 
     def __post_init__(self):
         owner = f"SynapseConfig({self.name})"
@@ -192,6 +194,12 @@ class SynapseConfig:
                              f"input channels need")
         if self.conv_height < 1 or self.conv_width < 1 or self.positions < 1:
             raise ValueError(f"{owner}: the output is empty")
+        if self.skip_zero_inputs and not self.is_fc:
+            raise ValueError(f"{owner}: zero inputs can be skipped only by an fc layer, not a conv layer")
+        if self.skip_zero_inputs and self.skip_zero_weights:
+            raise ValueError(f"{owner}: skip zero inputs or zero weight blocks, not both")
+        if not (0.0 <= self.activity <= 1.0):
+            raise ValueError(f"{owner}.activity must lie in [0, 1], not {self.activity!r}")
 
     # geometry -----------------------------------------------------------------------------
     @property
@@ -286,6 +294,9 @@ class SynapseConfig:
         return out
 
     def fold_lengths(self) -> list[int]:
+        """Beats of every output fold (with zero-input skipping: the expected count, at least 1)."""
+        if self.skip_zero_inputs:
+            return [max(1, int(round(self.activity * self.cf)))] * self.out_folds
         if not self.skip_zero_weights:
             return [self.kernel * self.kernel * self.cf] * self.out_folds
         lengths = [0] * self.out_folds
@@ -447,6 +458,7 @@ class OutputLayout:
     channels: int               # the producer's channels O
     positions: int              # output positions after pooling
     code_bits: int
+    events: bool = False        # also list the non-zero words (for a consumer that skips zeros)
 
     @property
     def cf(self) -> int:
@@ -563,7 +575,8 @@ def _layer_shape(layer) -> tuple:
 
 
 def from_bundle(bundle: Bundle, lanes=None, *, folding=None, target=None,
-                skip_zero_weights: bool = False, stem: str = "cache") -> AcceleratorConfig:
+                skip_zero_weights: bool = False, stem: str = "cache", skip_zero_spikes: bool = False,
+                activity: dict | None = None) -> AcceleratorConfig:
     """Derive every block's config from a loaded bundle.
 
     The parallelism of each layer comes from ``folding`` (a :class:`Folding`, ``"PExSIMD/NL"``
@@ -573,16 +586,42 @@ def from_bundle(bundle: Bundle, lanes=None, *, folding=None, target=None,
     layer; the default is 16).  ``stem="cache"`` computes the stem's sums once per image and
     replays them (direct encoding); ``stem="recompute"`` sweeps the held pixel frame at every
     step instead: ``T`` times the stem's MACs, but no cache (two slots of the stem's every
-    neuron: the bulk of the block RAM of a conv stem).
+    neuron: the bulk of the block RAM of a conv stem).  ``skip_zero_spikes`` makes every fc layer
+    after the stem walk only the non-zero words of its input (the producer lists them);
+    ``activity`` (layer name -> fraction of its input words that are non-zero, e.g. from
+    :func:`input_activity`) keeps the estimates honest then.
     """
     from . import folding as fold_mod
 
-    foldings = fold_mod.resolve(bundle, lanes=lanes, folding=folding, target=target,
-                                skip_zero_weights=skip_zero_weights, stem=stem)
-    return build(bundle, foldings, skip_zero_weights=skip_zero_weights, stem=stem)
+    kw = dict(skip_zero_weights=skip_zero_weights, stem=stem, skip_zero_spikes=skip_zero_spikes, activity=activity)
+    foldings = fold_mod.resolve(bundle, lanes=lanes, folding=folding, target=target, **kw)
+    return build(bundle, foldings, **kw)
 
 
-def build(bundle: Bundle, foldings: list, *, skip_zero_weights: bool = False, stem: str = "cache") -> AcceleratorConfig:
+def input_activity(bundle: Bundle, foldings: list, vectors: dict) -> dict:
+    """Per fc layer after the stem: the mean fraction of its input words (``simd`` codes of the
+    previous layer, in the buffers' H, W, C order) that hold a non-zero code, from a vector
+    file's ``codes.<layer>`` traces."""
+    out = {}
+    for i, layer in enumerate(bundle.layers[1:], start=1):
+        prev = bundle.layers[i - 1]
+        key = f"codes.{prev.name}"
+        if layer.kind == "hdlif_conv" or key not in vectors:
+            continue
+        codes = np.asarray(vectors[key])                       # [N, T, features] in C, H, W order
+        if isinstance(prev, HDLIFConvLayer):
+            C, H, W = prev.out_shape
+            codes = codes.reshape(codes.shape[:2] + (C, H, W)).transpose(0, 1, 3, 4, 2).reshape(codes.shape)
+        S = foldings[i].simd
+        n = codes.shape[-1]
+        pad = (-n) % S
+        words = np.pad(codes != 0, [(0, 0), (0, 0), (0, pad)]).reshape(codes.shape[:2] + (-1, S)).any(axis=-1)
+        out[layer.name] = float(words.mean())
+    return out
+
+
+def build(bundle: Bundle, foldings: list, *, skip_zero_weights: bool = False, stem: str = "cache",
+          skip_zero_spikes: bool = False, activity: dict | None = None) -> AcceleratorConfig:
     """The configs for an explicit folding per synaptic layer (readout last)."""
     if stem not in ("cache", "recompute"):
         raise ValueError(f"stem must be 'cache' or 'recompute', not {stem!r}")
@@ -601,16 +640,19 @@ def build(bundle: Bundle, foldings: list, *, skip_zero_weights: bool = False, st
         else:
             weight = _hwc_columns(layer.weight, prev_shape)[:, :, None, None]
         trailing = layer is bundle.layers[0] and stem == "cache" and (len(prev_shape) == 1 or prev_shape[0] == 1)
+        skip_in = skip_zero_spikes and layer is not bundle.layers[0] and layer.kind != "hdlif_conv"
         syns.append(SynapseConfig(name=layer.name, **geo, weight=np.asarray(weight, np.int64),
                                   weight_kind=layer.weights, in_bits=in_bits, acc_bits=w["acc_bits"],
-                                  fold=fold, T=T, trailing=trailing, skip_zero_weights=skip_zero_weights))
+                                  fold=fold, T=T, trailing=trailing,
+                                  skip_zero_weights=skip_zero_weights and not skip_in, skip_zero_inputs=skip_in,
+                                  activity=float((activity or {}).get(layer.name, 1.0)) if skip_in else 1.0))
         if layer.kind != "readout_fc":
             in_bits = layer.max_code.bit_length()
             prev_shape = _layer_shape(layer)
 
     def layout_for(consumer: SynapseConfig, channels: int, positions: int, code_bits: int) -> OutputLayout:
         return OutputLayout(simd=consumer.fold.simd, packed=consumer.is_fc, channels=channels,
-                            positions=positions, code_bits=code_bits)
+                            positions=positions, code_bits=code_bits, events=consumer.skip_zero_inputs)
 
     layers = []
     for i, (layer, syn, w) in enumerate(zip(bundle.layers[:-1], syns[:-1], widths[:-1])):

@@ -103,7 +103,8 @@ def parse_folding(bundle: Bundle, folding) -> list[Folding]:
     return [f if isinstance(f, Folding) else Folding.parse(f) for f in folding]
 
 
-def for_target(bundle: Bundle, goal: int, *, skip_zero_weights: bool = False, stem: str = "cache") -> list[Folding]:
+def for_target(bundle: Bundle, goal: int, *, skip_zero_weights: bool = False, stem: str = "cache",
+               skip_zero_spikes: bool = False, activity: dict | None = None) -> list[Folding]:
     """Per layer, the cheapest folding whose engines need at most ``goal`` clocks per image
     (:func:`rtl_gen.estimate.engine_times`); where none does, the fastest."""
     from .config import build
@@ -127,7 +128,8 @@ def for_target(bundle: Bundle, goal: int, *, skip_zero_weights: bool = False, st
                     if i > 0 and trial[i - 1].nl > simd:
                         trial[i - 1] = Folding(pe=trial[i - 1].pe, simd=trial[i - 1].simd, nl=1)
                     try:
-                        cfg = build(bundle, trial, skip_zero_weights=skip_zero_weights, stem=stem)
+                        cfg = build(bundle, trial, skip_zero_weights=skip_zero_weights, stem=stem,
+                                    skip_zero_spikes=skip_zero_spikes, activity=activity)
                     except ValueError:
                         continue
                     times = engine_times(cfg)
@@ -143,7 +145,7 @@ def for_target(bundle: Bundle, goal: int, *, skip_zero_weights: bool = False, st
 
 
 def resolve(bundle: Bundle, *, lanes=None, folding=None, target=None, skip_zero_weights: bool = False,
-            stem: str = "cache") -> list[Folding]:
+            stem: str = "cache", skip_zero_spikes: bool = False, activity: dict | None = None) -> list[Folding]:
     """The folding of every synaptic layer from the user's choice (see :func:`rtl_gen.config.from_bundle`)."""
     if folding is not None:
         return parse_folding(bundle, folding)
@@ -155,9 +157,11 @@ def resolve(bundle: Bundle, *, lanes=None, folding=None, target=None, skip_zero_
                 goal = int(target.split("=", 1)[1])
             except ValueError:
                 raise ValueError(f"a cycle target is written cycles=N, not {target!r}") from None
-            return for_target(bundle, goal, skip_zero_weights=skip_zero_weights, stem=stem)
+            return for_target(bundle, goal, skip_zero_weights=skip_zero_weights, stem=stem,
+                              skip_zero_spikes=skip_zero_spikes, activity=activity)
         if isinstance(target, int) and not isinstance(target, bool):
-            return for_target(bundle, target, skip_zero_weights=skip_zero_weights, stem=stem)
+            return for_target(bundle, target, skip_zero_weights=skip_zero_weights, stem=stem,
+                              skip_zero_spikes=skip_zero_spikes, activity=activity)
         raise ValueError(f"target must be 'area', 'cycles=N' or a cycle count, not {target!r}")
     if isinstance(lanes, (list, tuple)):
         if len(lanes) != len(bundle.layers):

@@ -48,7 +48,12 @@ class NeuronStage(wiring.Component):
         self.latency = (Requant.latency if requant else 0) + HDLIFCore.latency + \
             (MaxPool.latency if c.pool == 2 else 0) + 1
         o = c.out
+        ev = {}
+        if o.events:
+            ev = {"ev_wr_addr": Out(unsigned(bits_for(2 * o.words))), "ev_wr_data": Out(unsigned(bits_for(o.words))),
+                  "ev_wr_en": Out(1), "cnt_wr_en": Out(1), "cnt_wr_data": Out(unsigned(bits_for(o.words + 1)))}
         super().__init__({
+            **ev,
             "in_valid": In(1),
             "in_data": In(unsigned(NL * self.in_bits)),
             "in_t": In(ctr(c.neuron.T)),
@@ -151,6 +156,21 @@ class NeuronStage(wiring.Component):
             self.wr_en.eq(Mux(w_valid, ((1 << NL) - 1) << lane0, 0)),
             self.done.eq(w_valid & w_last),
         ]
+        if o.events:
+            # list the words that hold a non-zero code, and count them, for a consumer that skips
+            # zero words (packed layout: a word is complete when its last lane is written)
+            nzacc, n = Signal(), Signal(ctr(o.words + 1))
+            nz = w_codes != 0
+            word_done = (lane0 == S - NL) | w_last
+            event = w_valid & word_done & (nzacc | nz)
+            with m.If(w_valid):
+                m.d.sync += nzacc.eq(Mux(word_done, 0, nzacc | nz))
+                with m.If(w_last):
+                    m.d.sync += n.eq(0)
+                with m.Elif(event):
+                    m.d.sync += n.eq(n + 1)
+            m.d.sync += [self.ev_wr_addr.eq(slot_off + n), self.ev_wr_data.eq(word), self.ev_wr_en.eq(event),
+                         self.cnt_wr_en.eq(w_valid & w_last), self.cnt_wr_data.eq(n + event)]
         busy = self.done | (self.wr_en != 0)
         for v in valids:
             busy = busy | v
@@ -183,6 +203,7 @@ class HDLIFLayerEngine(wiring.Component):
         self.stage = NeuronStage(c, requant=True)
         syn = c.synapse
         super().__init__({
+            **event_ports(self.synapse, self.stage),
             "rd_addr": Out(unsigned(self.synapse.window.addr_bits)),
             "rd_data": In(unsigned(syn.fold.simd * syn.in_bits)),
             "in_full": In(1), "in_slot": In(1), "in_release": Out(1),
@@ -216,4 +237,28 @@ class HDLIFLayerEngine(wiring.Component):
             self.out_done.eq(st.done),
             self.busy.eq(syn.busy | st.busy),
         ]
+        connect_events(m, self, syn, st)
         return m
+
+
+def event_ports(synapse=None, stage=None) -> dict:
+    """The zero-skipping ports of an engine: the input slot's list (``in_count``, ``ev_rd_*``)
+    when its synapse skips zero words, and the output list (``ev_wr_*``, ``cnt_wr_*``) when its
+    neurons feed a consumer that does."""
+    out = {}
+    if synapse is not None and synapse.config.skip_zero_inputs:
+        w = synapse.window
+        out.update({"in_count": In(len(w.count)), "ev_rd_addr": Out(len(w.ev_addr)), "ev_rd_data": In(len(w.ev_data))})
+    if stage is not None and stage.layer.out.events:
+        out.update({k: Out(len(getattr(stage, k))) for k in ("ev_wr_addr", "ev_wr_data", "ev_wr_en", "cnt_wr_en",
+                                                               "cnt_wr_data")})
+    return out
+
+
+def connect_events(m, engine, synapse=None, stage=None) -> None:
+    if synapse is not None and synapse.config.skip_zero_inputs:
+        m.d.comb += [synapse.count.eq(engine.in_count), engine.ev_rd_addr.eq(synapse.ev_addr),
+                     synapse.ev_data.eq(engine.ev_rd_data)]
+    if stage is not None and stage.layer.out.events:
+        m.d.comb += [getattr(engine, k).eq(getattr(stage, k)) for k in ("ev_wr_addr", "ev_wr_data", "ev_wr_en",
+                                                                          "cnt_wr_en", "cnt_wr_data")]

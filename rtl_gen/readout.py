@@ -8,6 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from .buffers import SlotTracker
 from .config import ReadoutConfig, bits_for, ctr
+from .hdlif_layer import connect_events, event_ports
 from .requant import Requant
 from .synapse import SynapseEngine
 
@@ -33,6 +34,7 @@ class ReadoutEngine(wiring.Component):
         self.latency = self.synapse.latency + Requant.latency
         syn = c.synapse
         super().__init__({
+            **event_ports(self.synapse),
             "rd_addr": Out(unsigned(self.synapse.window.addr_bits)),
             "rd_data": In(unsigned(syn.fold.simd * syn.in_bits)),
             "in_full": In(1), "in_slot": In(1), "in_release": Out(1),
@@ -68,6 +70,7 @@ class ReadoutEngine(wiring.Component):
             busy = busy | v
         m.d.comb += [self.score_valid.eq(v), self.score_value.eq(rq.out_value.as_signed()),
                      self.score_last.eq(last), self.busy.eq(busy)]
+        connect_events(m, self, syn)
         return m
 
 

@@ -15,7 +15,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .config import HDLIFLayerConfig, bits_for, ctr
-from .hdlif_layer import NeuronStage, overlap_ok
+from .hdlif_layer import NeuronStage, connect_events, event_ports, overlap_ok
 from .requant import Requant
 from .synapse import SynapseEngine
 
@@ -113,6 +113,7 @@ class StemReplay(wiring.Component):
         self.stage = NeuronStage(c, requant=c.cache == "acc")
         self.words = c.synapse.groups_per_item
         super().__init__({
+            **event_ports(None, self.stage),
             "rd_addr": Out(unsigned(bits_for(2 * self.words))),
             "rd_data": In(unsigned(c.neuron.lanes * cache_bits(c))),
             "cache_full": In(1), "cache_slot": In(1), "cache_release": Out(1),
@@ -152,4 +153,5 @@ class StemReplay(wiring.Component):
             self.out_done.eq(st.done),
             self.busy.eq(sweeping | v1 | v2 | st.busy),
         ]
+        connect_events(m, self, None, st)
         return m

@@ -40,7 +40,12 @@ class SynapseEngine(wiring.Component):
         G = c.groups_per_fold
         #: clocks from a beat's S0 cycle to the out_valid of the last group of its fold
         self.latency = 7 + self.mac_latency + (0 if G == 1 else G)
+        w = self.window
+        ev = {}
+        if c.skip_zero_inputs:
+            ev = {"count": In(len(w.count)), "ev_addr": Out(len(w.ev_addr)), "ev_data": In(len(w.ev_data))}
         super().__init__({
+            **ev,
             "start": In(1),
             "t": In(ctr(c.T)),
             "slot_off": In(unsigned(self.window.addr_bits)),
@@ -68,6 +73,8 @@ class SynapseEngine(wiring.Component):
         m.d.comb += [win.start.eq(self.start), win.t.eq(self.t), win.slot_off.eq(self.slot_off),
                      win.avail.eq(self.avail), win.full.eq(self.full), self.running.eq(win.running),
                      self.sweeping.eq(win.busy)]
+        if c.skip_zero_inputs:
+            m.d.comb += [win.count.eq(self.count), self.ev_addr.eq(win.ev_addr), win.ev_data.eq(self.ev_data)]
 
         sched = win.schedule
         wrom_words = [c.weight_word(e) for e in sched]

@@ -90,11 +90,15 @@ class Accelerator(wiring.Component):
         producer, prev = sb, stem
         for layer in list(c.layers[1:]) + [c.readout]:
             o = prev.out
-            m.submodules[f"{layer.name}_input"] = buf = FrameBuffer(words=o.words, lanes=o.simd, bits=o.code_bits)
+            m.submodules[f"{layer.name}_input"] = buf = FrameBuffer(words=o.words, lanes=o.simd, bits=o.code_bits,
+                                                                    events=o.events)
             m.d.comb += [buf.wr_addr.eq(producer.wr_addr), buf.wr_data.eq(producer.wr_data),
                          buf.wr_en.eq(producer.wr_en), producer.out_ready.eq(buf.w_ready),
                          producer.out_slot.eq(buf.w_slot), buf.w_acquire.eq(producer.out_acquire),
                          buf.w_done.eq(producer.out_done)]
+            if o.events:
+                m.d.comb += [getattr(buf, k).eq(getattr(producer, k))
+                             for k in ("ev_wr_addr", "ev_wr_data", "ev_wr_en", "cnt_wr_en", "cnt_wr_data")]
             if layer is c.readout:
                 engine = ReadoutEngine(layer)
             else:
@@ -103,6 +107,9 @@ class Accelerator(wiring.Component):
             m.d.comb += [buf.rd_addr.eq(engine.rd_addr), engine.rd_data.eq(buf.rd_data),
                          engine.in_full.eq(buf.r_full), engine.in_slot.eq(buf.r_slot),
                          buf.r_release.eq(engine.in_release)]
+            if layer.synapse.skip_zero_inputs:
+                m.d.comb += [engine.in_count.eq(buf.r_count), buf.ev_rd_addr.eq(engine.ev_rd_addr),
+                             engine.ev_rd_data.eq(buf.ev_rd_data)]
             producer, prev = engine, layer
 
         # readout -> scores and label

@@ -32,7 +32,7 @@ valid, addr, inb, entry, first, last, last_item, beat_t : Out   the beat at S4
 
 from __future__ import annotations
 
-from amaranth import Const, Module, Mux, Signal, signed, unsigned
+from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -50,9 +50,15 @@ class WindowGenerator(wiring.Component):
         self.config = c = config
         self.schedule = c.schedule()
         self.min_fold_gap = min_fold_gap
-        self.gap_needed = min_fold_gap > 1 and min(c.fold_lengths()) < min_fold_gap
+        # with zero skipping a fold may be a single beat, whatever its expected length
+        self.gap_needed = min_fold_gap > 1 and (c.skip_zero_inputs or min(c.fold_lengths()) < min_fold_gap)
         self.addr_bits = bits_for(2 * c.words)
+        ports = {}
+        if c.skip_zero_inputs:
+            ports = {"count": In(unsigned(bits_for(c.words + 1))), "ev_addr": Out(unsigned(self.addr_bits)),
+                     "ev_data": In(unsigned(bits_for(c.words)))}
         super().__init__({
+            **ports,
             "start": In(1),
             "t": In(ctr(c.T)),
             "slot_off": In(unsigned(self.addr_bits)),
@@ -91,9 +97,22 @@ class WindowGenerator(wiring.Component):
             word |= int(e.last) << (ob + 2 * db + 1)
             words.append(word)
         advance = Signal()
-        # A dense fc schedule is a plain count (word sf of every fold): counters, no ROM.
-        counted = fc and not c.skip_zero_weights
-        if not counted:
+        # A dense fc schedule is a plain count (word sf of every fold): counters, no ROM.  With
+        # zero skipping, the count runs over the input slot's list of non-zero words instead.
+        events = c.skip_zero_inputs
+        counted = fc and not c.skip_zero_weights and not events
+        if events:
+            Kw, F = c.cf, c.out_folds
+            k, kmax, zero = Signal(ctr(Kw)), Signal(ctr(Kw)), Signal()
+            nf, fbase = Signal(ctr(F)), Signal(ctr(E))
+            flags1 = Signal(3)                       # first, last, zero
+            fb1 = Signal.like(fbase)
+            with m.If(advance):
+                m.d.sync += [flags1.eq(Cat(k == 0, k == kmax, zero)), fb1.eq(fbase)]
+            rom_data = Signal(unsigned(ob + 2 * db + 2))
+            m.d.comb += rom_data.eq(Mux(flags1[2], 0, self.ev_data) | (flags1[0] << (ob + 2 * db))
+                                    | (flags1[1] << (ob + 2 * db + 1)))
+        elif not counted:
             m.submodules.schedule = rom = make_memory(shape=unsigned(ob + 2 * db + 2), depth=E, init=words, rom=True)
             rd = rom.read_port()
             rom_data = rd.data
@@ -125,15 +144,25 @@ class WindowGenerator(wiring.Component):
             y_last = yc == c.conv_height - 1
             pos_last = x_last & y_last
         e_last = e0 == E - 1
+        if events:
+            e_last = (k == kmax) & (nf == F - 1)
         m.d.comb += self.running.eq(running)
-        if not counted:
+        if not counted and not events:
             m.d.comb += [rd.addr.eq(e0), rd.en.eq(advance)]
 
         slot_off = Signal.like(self.slot_off)
+        if events:
+            m.d.comb += self.ev_addr.eq(slot_off + k)
         with m.If(running & advance):
             m.d.sync += e0.eq(e0 + 1)
             if counted:
                 m.d.sync += sf.eq(Mux(sf == Kw - 1, 0, sf + 1))
+            if events:
+                with m.If(k == kmax):
+                    m.d.sync += [k.eq(0), nf.eq(Mux(nf == F - 1, 0, nf + 1)),
+                                 fbase.eq(Mux(nf == F - 1, 0, fbase + Kw))]
+                with m.Else():
+                    m.d.sync += k.eq(k + 1)
             with m.If(e_last):
                 m.d.sync += e0.eq(0)
                 with m.If(pos_last):
@@ -161,6 +190,10 @@ class WindowGenerator(wiring.Component):
         with m.If(~running & self.start):
             if counted:
                 m.d.sync += sf.eq(0)
+            if events:
+                # a slot without a non-zero word still gets one (zero) beat per fold
+                m.d.sync += [k.eq(0), nf.eq(0), fbase.eq(0), zero.eq(self.count == 0),
+                             kmax.eq(Mux(self.count == 0, 0, self.count - 1))]
             m.d.sync += [running.eq(1), e0.eq(0), t0.eq(self.t), base0.eq(self.slot_off),
                          slot_off.eq(self.slot_off), xs0.eq(0), ys0.eq(0), xc.eq(0), yc.eq(0),
                          dx.eq(0), dy.eq(0)]
@@ -188,7 +221,13 @@ class WindowGenerator(wiring.Component):
         addr2 = Signal(signed(ab))
         m.d.comb += addr2.eq(base2 + off)
         inb2 = Signal()
-        if fc:
+        if events:
+            fb2, zero2 = Signal.like(fb1), Signal()
+            with m.If(advance):
+                m.d.sync += [fb2.eq(fb1), zero2.eq(flags1[2])]
+            entry2 = Signal.like(e0)
+            m.d.comb += [inb2.eq(~zero2), entry2.eq(fb2 + off.as_unsigned())]
+        elif fc:
             m.d.comb += inb2.eq(1)
         else:
             row, col = Signal(signed(yb + 1)), Signal(signed(yb + 1))
@@ -200,7 +239,8 @@ class WindowGenerator(wiring.Component):
         addr3 = Signal(signed(ab))
         e3, t3 = Signal.like(e0), Signal.like(t0)
         with m.If(advance):
-            m.d.sync += [v3.eq(v2), inb3.eq(inb2), f3.eq(first2), l3.eq(last2), li3.eq(li2), e3.eq(e2),
+            m.d.sync += [v3.eq(v2), inb3.eq(inb2), f3.eq(first2), l3.eq(last2), li3.eq(li2),
+                         e3.eq(entry2 if events else e2),
                          t3.eq(t2), addr3.eq(addr2)]
         hold = Signal()
         hold_terms = []

@@ -178,19 +178,22 @@ if cocotb is not None:
 
         got_scores = np.array(scores, np.int64).reshape(n, T, C)
         got_classes = np.array(labels, np.int64)
-        mismatches = []
+        mismatches, bad_layer_images = [], set()
         for spec in trace:                       # layer by layer, the first layer that differs first
             name = spec["layer"]
             want = vec[f"codes.{name}"][:n].astype(np.int64)
             for k, frame in enumerate(layer_frames[name][:n * T]):
                 i, t = divmod(k, T)
-                for neuron in np.flatnonzero(frame != want[i, t])[:2]:
+                wrong = np.flatnonzero(frame != want[i, t])
+                if wrong.size:
+                    bad_layer_images.add(i)
+                for neuron in wrong[:2]:
                     mismatches.append(f"image {i}, layer {name}, time step {t}, neuron {neuron}: "
                                       f"RTL code {frame[neuron]} != golden {want[i, t, neuron]}")
             if len(layer_frames[name]) < n * T:
+                bad_layer_images.update(range(len(layer_frames[name]) // T, n))
                 mismatches.append(f"image {len(layer_frames[name]) // T}, layer {name}, time step "
                                   f"{len(layer_frames[name]) % T}, neuron -: frame never written")
-        layer_lines = len(mismatches)
         for i in range(n):
             bad = np.argwhere(got_scores[i] != want_scores[i])
             for t, c in bad[:4]:
@@ -199,9 +202,9 @@ if cocotb is not None:
             if got_classes[i] != want_classes[i]:
                 mismatches.append(f"image {i}, layer argmax, time step {T - 1}, neuron -: "
                                   f"RTL class {got_classes[i]} != golden {want_classes[i]}")
-        bad_images = int(((got_scores != want_scores).any(axis=(1, 2)) | (got_classes != want_classes)).sum())
-        if layer_lines and not bad_images:
-            bad_images = len({line.split(",")[0] for line in mismatches[:layer_lines]})
+        bad = (got_scores != want_scores).any(axis=(1, 2)) | (got_classes != want_classes)
+        bad[sorted(bad_layer_images)] = True
+        bad_images = int(bad.sum())
         per_image = [(b - a) / CLOCK_NS + 1 for a, b in zip(first_pixel, label_times)]  # first pixel .. label
         latency = per_image[0] if per_image else 0.0
         interval = (label_times[-1] - label_times[0]) / CLOCK_NS / (n - 1) if n > 1 else latency

@@ -134,6 +134,42 @@ def test_window_addresses_stride_padding_pool(geo):
         assert c.beats_per_position < c.out_folds * c.kernel ** 2 * c.cf
 
 
+@pytest.mark.parametrize("events", [[1, 4, 6], [0], []])
+def test_window_walks_the_list_of_non_zero_words(events):
+    """Zero skipping: each fold visits only the listed words (one zero beat when none is listed)."""
+    c = SynapseConfig(name="s", channels=28, out_channels=6, weight=np.ones((6, 28, 1, 1)), in_bits=4, acc_bits=12,
+                      fold=Folding(pe=2, simd=4), T=2, skip_zero_inputs=True)
+    assert c.words == 7 and c.out_folds == 3
+    slot_off = c.words                                   # slot 1
+    dut = WindowGenerator(c)
+    got = []
+
+    async def testbench(ctx):
+        ctx.set(dut.slot_off, slot_off)
+        ctx.set(dut.count, len(events))
+        ctx.set(dut.start, 1)
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        data = 0
+        for _ in range(40):
+            ctx.set(dut.ev_data, data)
+            k = ctx.get(dut.ev_addr) - slot_off
+            data = events[k] if 0 <= k < len(events) else 0
+            if ctx.get(dut.valid):
+                got.append((ctx.get(dut.addr), bool(ctx.get(dut.inb)), ctx.get(dut.entry), bool(ctx.get(dut.first)),
+                            bool(ctx.get(dut.last)), bool(ctx.get(dut.last_item))))
+            await ctx.tick()
+
+    _run(dut, testbench)
+    want = []
+    for nf in range(3):
+        words = events or [None]
+        for n, w in enumerate(words):
+            want.append((slot_off + w if w is not None else 0, w is not None, nf * 7 + (w or 0), n == 0,
+                         n == len(words) - 1, nf == 2 and n == len(words) - 1))
+    assert got == want
+
+
 def test_window_holds_a_fold_end_until_the_serializer_is_free():
     c = _syn_cfg(3, fc=True, C=4, O=8, fold=Folding(pe=8, simd=2))      # folds of 2 beats, 8 groups each
     dut = WindowGenerator(c, min_fold_gap=8)

@@ -85,7 +85,7 @@ def rtl(model: str, *, lanes: int | None = None, fold: str | None = None, target
     estimate then takes each layer's activity from the run's vectors.
     """
     from rtl_gen.config import from_bundle
-    from rtl_gen.emit import emit, estimate_lines
+    from rtl_gen.emit import describe, emit, estimate_lines
 
     bdir = _bundle_dir(model)
     bundle = load_bundle(bdir)
@@ -104,8 +104,6 @@ def rtl(model: str, *, lanes: int | None = None, fold: str | None = None, target
             f"{', '.join(f'{k} {v:.2f}' for k, v in activity.items())}")
     cfg = from_bundle(bundle, lanes=lanes, folding=folding, target=target, skip_zero_weights=skip_zero_weights,
                       stem=stem, skip_zero_spikes=skip_zero_spikes, activity=activity)
-    from rtl_gen.emit import describe
-
     desc = describe(cfg)
     say(f"rtl {bundle.name}: {len(cfg.layers)} HD-LIF layer(s) + readout, folding "
         f"{' '.join(f'{k}={v}' for k, v in cfg.foldings.items())}")

@@ -11,7 +11,9 @@ frame of one time step is held anyway (double-buffered between layers, so that l
 works on step ``t`` while layer ``l + 1`` works on ``t - 1``), and every output position then
 reads its ``k x k`` window straight from it, for any stride and padding, with no line
 buffer to flush at row ends.  The pixel frame of the stem may be read while it is still
-arriving (``trailing``): a beat whose word has not arrived yet stalls the sweep.
+arriving (``trailing``): a beat whose word has not arrived yet stalls the sweep.  An fc layer
+that skips zero inputs (``skip_zero_inputs``) walks, in every output fold, the input slot's
+list of non-zero words (``ev_addr`` -> ``ev_data``, ``count`` of them) instead of every word.
 
 Pipeline: S0 counters and schedule-ROM address, S1 ROM data, S2 registered ROM data and
 position (address and bounds computed), S3 the registered beat (a stall holds S0 .. S3 here,
@@ -21,10 +23,11 @@ clocks after its S0 cycle; :attr:`WindowGenerator.latency` is 4.
 Members
 -------
 start : In(1)                   begin an item (ignored while ``running``)
-t : In(ctr(T))                the item's time step, latched at ``start``
+t : In(range(T))                the item's time step, latched at ``start``
 slot_off : In                   word offset of the input slot, latched at ``start``
 avail : In                      trailing only: words of the slot written so far
 full : In(1)                    trailing only: the slot is complete
+count : In, ev_addr : Out, ev_data : In    zero skipping only: the slot's list of non-zero words
 running : Out(1)                the sweep has beats left to issue
 busy : Out(1)                   beats in S0 .. S4
 valid, addr, inb, entry, first, last, last_item, beat_t : Out   the beat at S4

@@ -30,11 +30,16 @@ def main(argv=None) -> int:
     s.add_argument("--backpressure", action="store_true")
     s.add_argument("--seed", type=int, default=1)
     s.add_argument("--waves", action="store_true")
-    b = sub.add_parser("bitstream", help="synthesize, place and route for ECP5")
+    b = sub.add_parser("bitstream", help="synthesize, place and route: a bare ECP5 part, or a board")
     b.add_argument("model")
+    b.add_argument("--board", help="a board of fpga/boards.py (ulx3s, orangecrab, icebreaker, arty_a7_35t): "
+                                   "the accelerator behind a UART host link, clocked by a PLL")
     b.add_argument("--device", default="25k")
     b.add_argument("--package", default="CABGA256")
-    b.add_argument("--freq", type=float, default=50.0)
+    b.add_argument("--freq", default=None,
+                   help="MHz; with --board also 'auto' (the default: the PLL set from the Fmax achieved)")
+    b.add_argument("--lanes", type=int, default=0, help="with --board: accelerator lanes (0 = the board's)")
+    b.add_argument("--baud", type=int, default=115200, help="with --board: UART baud rate")
     d = sub.add_parser("demo", help="the whole flow on the digits data")
     d.add_argument("--name", default="demo")
     d.add_argument("--epochs", type=int, default=30)
@@ -53,8 +58,12 @@ def main(argv=None) -> int:
             if r["mismatches"]:
                 print("\n".join(r["mismatch_details"][:10]), file=sys.stderr)
                 return 1
+        elif a.step == "bitstream" and a.board:
+            freq = "auto" if a.freq in (None, "auto") else float(a.freq)
+            steps.board_bitstream(a.model, a.board, freq=freq, lanes=a.lanes or None, baud=a.baud)
         elif a.step == "bitstream":
-            steps.bitstream(a.model, device=a.device, package=a.package, target_mhz=a.freq)
+            steps.bitstream(a.model, device=a.device, package=a.package,
+                            target_mhz=50.0 if a.freq is None else float(a.freq))
         elif a.step == "demo":
             steps.print_summary(steps.demo(a.name, epochs=a.epochs))
     except KeyboardInterrupt:

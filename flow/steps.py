@@ -115,6 +115,24 @@ def bitstream(model: str, *, device: str = "25k", package: str = "CABGA256", tar
     return report
 
 
+def board_bitstream(model: str, board: str, *, freq="auto", lanes=None, baud: int = 115200) -> dict:
+    """The network on a board (``fpga/boards.py``): UART host link, PLL clock, bitstream (or,
+    for a Xilinx board, a Vivado project and a resource estimate) in ``build/<run>/fpga/<board>/``."""
+    from fpga.board_flow import build_board, build_vivado
+    from fpga.boards import get_board
+    from fpga.nextpnr import summary
+
+    b = get_board(board)
+    out = build_dir(model) / "fpga" / b.name
+    say(f"bitstream: {b.title}, clock {freq if freq == 'auto' else f'{freq:g} MHz'}"
+        f"{' (the first run of each YoWASP tool compiles it, a minute or two)' if b.family != 'xc7' else ''}")
+    build = build_vivado if b.family == "xc7" else build_board
+    report = build(_bundle_dir(model), b, out, lanes=lanes, freq=freq, baud=baud,
+                   progress=lambda s: say(f"  {s}"))
+    print(summary(report))
+    return report
+
+
 def demo(name: str = "demo", *, epochs: int = 30) -> dict:
     """The whole flow on the digits data; writes ``build/<name>/summary.json``."""
     t0 = time.time()

@@ -431,9 +431,10 @@ def summary(report: dict) -> str:
     """A short human summary of a report (also written as ``summary.txt`` by board builds)."""
     fmax = report["fmax_mhz"]
     fmax_s = "n/a" if fmax is None else f"{fmax:.2f} MHz"
-    met = "met" if report["timing_met"] else "NOT met"
-    s = report["seconds"]
-    lines = [f"board      {report['board']}"] if report.get("board") else []
+    met = {True: "timing met", False: "timing NOT met",
+           None: "not timed here: Vivado's timing report"}[report["timing_met"]]
+    s = report.get("seconds", {})
+    lines = [f"board      {report['board']} ({report.get('title', '')})"] if report.get("board") else []
     lines += [
         f"device     {report['device']}",
         f"top        {report['top']}",
@@ -441,7 +442,17 @@ def summary(report: dict) -> str:
         f"ffs        {report['ffs']}",
         f"brams      {report['brams']}",
         f"dsps       {report['dsps']}",
-        f"fmax       {fmax_s} (target {report['target_mhz']:g} MHz, timing {met})",
+        f"fmax       {fmax_s} (target {report['target_mhz']:g} MHz, {met})",
+    ]
+    if report.get("pll"):
+        pll = report["pll"]
+        lines.append(f"clock      PLL {pll['fin_mhz']:g} -> {pll['fout_mhz']:g} MHz; UART {report['baud']} baud; "
+                     f"lanes {report['lanes']}; {report['cycles_per_inference']} cycles "
+                     f"= {report['inference_us']:g} us per inference")
+    if report.get("estimate"):
+        lines.append(f"estimate   {report['estimate']}")
+        lines.append(f"vivado     vivado -mode batch -source {report['vivado_tcl']}")
+    lines += [
         f"bitstream  {report['bitstream']}",
         f"sha256     {report['sha256']}",
         f"seconds    synth {s.get('synth', 0):.1f}, pnr {s.get('pnr', 0):.1f}, "

@@ -7,7 +7,7 @@ PLL locks, the UART pins and an LED, all requested from an ``amaranth-boards`` p
 """
 
 
-from amaranth import ClockDomain, ClockSignal, Elaboratable, Module, Signal
+from amaranth import ClockDomain, Elaboratable, Module, Signal
 from amaranth.build import ResourceError
 from amaranth.lib import wiring
 from amaranth.lib.cdc import ResetSynchronizer
@@ -94,16 +94,16 @@ class BoardTop(Elaboratable):
         from fpga.pll import pll_instance
 
         m = Module()
-        m.domains.sync = ClockDomain("sync")
+        m.domains.sync = cd_sync = ClockDomain("sync")
         locked = Signal()
         if self.pll.family == "ice40":
             clk_in = platform.request(platform.default_clk, dir="-").io   # SB_PLL40_PAD takes the pin
         else:
             clk_in = platform.request(platform.default_clk).i
-        for name, inst in pll_instance(self.pll, clk_in, ClockSignal("sync"), locked).items():
+        for name, inst in pll_instance(self.pll, clk_in, cd_sync.clk, locked).items():
             m.submodules[name] = inst
         m.submodules.reset_sync = ResetSynchronizer(~locked, domain="sync")
-        platform.add_clock_constraint(ClockSignal("sync"), self.clock_hz)
+        platform.add_clock_constraint(cd_sync.clk, self.clock_hz)
 
         m.submodules.core = core = self.core
         uart = platform.request("uart", 0)

@@ -9,7 +9,7 @@ PLL locks, the UART pins and an LED, all requested from an ``amaranth-boards`` p
 
 from amaranth import ClockDomain, Elaboratable, Module, Signal
 from amaranth.build import ResourceError
-from amaranth.lib import wiring
+from amaranth.lib import io, wiring
 from amaranth.lib.cdc import ResetSynchronizer
 from amaranth.lib.wiring import In, Out
 
@@ -96,21 +96,28 @@ class BoardTop(Elaboratable):
         m = Module()
         m.domains.sync = cd_sync = ClockDomain("sync")
         locked = Signal()
+        clk_pin = platform.request(platform.default_clk, dir="-")
         if self.pll.family == "ice40":
-            clk_in = platform.request(platform.default_clk, dir="-").io   # SB_PLL40_PAD takes the pin
+            clk_in = clk_pin.io                  # SB_PLL40_PAD takes the pin itself
         else:
-            clk_in = platform.request(platform.default_clk).i
+            m.submodules.clk_buf = clk_buf = io.Buffer("i", clk_pin)
+            clk_in = clk_buf.i
         for name, inst in pll_instance(self.pll, clk_in, cd_sync.clk, locked).items():
             m.submodules[name] = inst
         m.submodules.reset_sync = ResetSynchronizer(~locked, domain="sync")
         platform.add_clock_constraint(cd_sync.clk, self.clock_hz)
 
         m.submodules.core = core = self.core
-        uart = platform.request("uart", 0)
-        m.d.comb += [core.rx.eq(uart.rx.i), uart.tx.o.eq(core.tx)]
+        uart_pins = {sub.name: "-" for sub in platform.lookup("uart", 0).ios}   # rx, tx (, rts, dtr)
+        uart = platform.request("uart", 0, dir=uart_pins)
+        m.submodules.rx_buf = rx_buf = io.Buffer("i", uart.rx)
+        m.submodules.tx_buf = tx_buf = io.Buffer("o", uart.tx)
+        m.d.comb += [core.rx.eq(rx_buf.i), tx_buf.o.eq(core.tx)]
         try:
-            led = platform.request("led", 0)
-            m.d.comb += led.o.eq(core.busy)
+            led = platform.request("led", 0, dir="-")
         except ResourceError:
-            pass
+            led = None
+        if led is not None:
+            m.submodules.led_buf = led_buf = io.Buffer("o", led)
+            m.d.comb += led_buf.o.eq(core.busy)
         return m

@@ -181,3 +181,12 @@ def test_ecp5_board_bitstream(digits_run, tmp_path, board):
     print(json.dumps({k: r[k] for k in (*REPORT_KEYS, "seconds", "attempts")}, indent=1))
     _check_report(r, tmp_path)
     assert r["device"] == BOARDS[board].part
+
+
+def test_flow_cli_unknown_board_is_one_line(digits_run, capsys):
+    from flow.__main__ import main
+
+    rc = main(["bitstream", str(digits_run["dir"]), "--board", "de0"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("error: board must be one of") and "'de0'" in err
+    assert err.strip().count("\n") == 0

@@ -15,8 +15,9 @@ LANES   ?= 16
 N       ?= 0
 DEVICE  ?= 25k
 FREQ    ?= 50
+PROJECT ?= network
 
-.PHONY: help setup demo train export rtl sim bitstream test clean distclean
+.PHONY: help setup demo train export rtl sim bitstream hls hls-synth test clean distclean
 help:
 	@echo "make demo                        whole flow on digits: train, export, rtl, sim, bitstream"
 	@echo "make test                        the test suite"
@@ -25,6 +26,8 @@ help:
 	@echo "make rtl MODEL=name [LANES=16]   Amaranth -> Verilog"
 	@echo "make sim MODEL=name [N=0]        Verilator + cocotb, bit-exact vs golden"
 	@echo "make bitstream MODEL=name [DEVICE=25k FREQ=50]"
+	@echo "make hls MODEL=name [N=0]        hls4ml projects, C simulation bit-exact vs golden"
+	@echo "make hls-synth MODEL=name [PROJECT=network]   Vitis HLS synthesis (needs AMD Vitis HLS)"
 
 setup: $(STAMP)
 $(STAMP): requirements.lock pyproject.toml
@@ -51,6 +54,12 @@ sim: setup
 
 bitstream: setup
 	$(PY) -m flow bitstream $(MODEL) --device $(DEVICE) --freq $(FREQ)
+
+hls: setup
+	$(PY) -m flow hls $(MODEL) --n $(N)
+
+hls-synth: setup
+	$(PY) -m flow hls-synth $(MODEL) --project $(PROJECT)
 
 test: setup
 	$(PY) -m pytest -q tests

@@ -73,11 +73,7 @@ def _kind(layer) -> str:
 
 
 def _weights_kind(layer) -> str:
-    for attr in ("weights", "weight_kind", "weights_kind"):
-        v = getattr(layer, attr, None)
-        if isinstance(v, str):
-            return v
-    return "ternary"
+    return getattr(layer, "weights", "ternary")
 
 
 def _neuron(layer) -> str:
@@ -103,30 +99,27 @@ def check_supported(bundle) -> None:
                                      f"(supported: 1 (none), 2 (2x2 max pool))")
 
 
-def input_shape(bundle) -> tuple[int, ...]:
-    """The bundle's input as ``[C, H, W]`` (v2) or ``[features]`` (v1)."""
-    shape = getattr(bundle.input, "shape", None)
-    return tuple(int(s) for s in shape) if shape else (bundle.input.features,)
-
-
 def layer_shapes(bundle) -> list[tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]]:
-    """Per layer: (input shape, synapse output shape, layer output shape), bundle order (C, H, W)."""
+    """Per layer: (input shape, synapse output shape, layer output shape) in bundle (C, H, W) order.
+
+    A conv layer's input is ``[C, H, W]``, its synapse output ``[O, Ho, Wo]`` and its output
+    ``[O, Ho/pool, Wo/pool]``.  An fc layer's input is the previous layer's output shape (a conv's
+    ``[C, H, W]``: the project flattens it), or the flat pixels for an fc stem.
+    """
     out = []
-    shape = input_shape(bundle)
+    shape = (bundle.input.features,)
     for layer in bundle.layers:
         if _kind(layer) == "hdlif_conv":
-            c, h, w = (int(s) for s in layer.in_shape)
-            k, s, p = int(layer.kernel), int(layer.stride), int(layer.padding)
-            ho, wo = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
-            o = int(layer.out_channels)
-            pool = int(getattr(layer, "pool", 1))
-            out.append(((c, h, w), (o, ho, wo), (o, ho // pool, wo // pool)))
-            shape = out[-1][2]
+            out.append((tuple(layer.in_shape), tuple(layer.conv_shape), tuple(layer.out_shape)))
         else:
-            n_in = int(np.prod(shape))
-            out.append(((n_in,) if len(shape) == 1 else shape, (layer.out_features,), (layer.out_features,)))
-            shape = (layer.out_features,)
+            out.append((shape, (layer.out_features,), (layer.out_features,)))
+        shape = out[-1][2]
     return out
+
+
+def stream_input_shape(bundle) -> tuple[int, ...]:
+    """The shape the projects' input takes: ``[C, H, W]`` before a conv stem, flat otherwise."""
+    return layer_shapes(bundle)[0][0]
 
 
 def to_stream_layout(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -165,16 +158,19 @@ def _width(layer, key: str) -> int:
     return w
 
 
-def _table(a: np.ndarray, T: int, n_chan: int, *, per_channel_ok: bool = True) -> np.ndarray:
-    """A parameter as a ``[t_len, c_len]`` table: ``[O]`` -> ``[1, O]``, ``[T]`` -> ``[T, 1]``."""
+def _table(a: np.ndarray, T: int, n_chan: int, axis: str) -> np.ndarray:
+    """A parameter as a ``[t_len, c_len]`` table.
+
+    ``axis`` says what a 1-D parameter runs over: ``"channel"`` (``mult``, ``bias``: ``[O]`` ->
+    ``[1, O]``) or ``"step"`` (``lambda_t``, ``theta_t``: ``[T]`` -> ``[T, 1]``); ``[T, O]`` stays.
+    """
     a = np.asarray(a, np.int64)
-    if a.ndim == 2:
-        return a
-    if a.shape == (n_chan,) and per_channel_ok:
-        return a.reshape(1, n_chan)
-    if a.shape == (T,):
-        return a.reshape(T, 1)
-    raise HLSConversionError(f"parameter of shape {list(a.shape)} is neither [O], [T] nor [T, O]")
+    if a.ndim == 1:
+        a = a.reshape(1, -1) if axis == "channel" else a.reshape(-1, 1)
+    if a.ndim != 2 or a.shape[0] not in (1, T) or a.shape[1] not in (1, n_chan):
+        raise HLSConversionError(f"parameter of shape {list(a.shape)} is not [O], [T] or [T, O] "
+                                 f"(T={T}, O={n_chan})")
+    return a
 
 
 def _hwc_weight(layer, in_shape: tuple[int, ...]) -> np.ndarray:
@@ -223,8 +219,7 @@ class _Builder:
         precision = {"weight": _ap_int(SUPPORTED_WEIGHTS[_weights_kind(layer)]), "accum": acc, "result": acc}
         name = f"{layer.name}_synapse"
         if _kind(layer) == "hdlif_conv":
-            c, h, w = in_shape
-            o, ho, wo = syn_shape
+            (c, h, w), (o, ho, wo) = in_shape, syn_shape
             k, s, p = int(layer.kernel), int(layer.stride), int(layer.padding)
             d = {"class_name": "Conv2D", "name": name, "data_format": "channels_last",
                  "in_height": h, "in_width": w, "n_chan": c, "out_height": ho, "out_width": wo, "n_filt": o,
@@ -240,8 +235,8 @@ class _Builder:
         return self.add(d, precision, **self._strategy(n_in * layer.out_features))
 
     def requant(self, layer, T: int, n_chan: int, *, readout: bool = False) -> str:
-        mult = _table(layer.mult, T, n_chan)
-        bias = _table(layer.bias, T, n_chan)
+        mult = _table(layer.mult, T, n_chan, "channel")
+        bias = _table(layer.bias, T, n_chan, "channel")
         mult, bias = np.broadcast_arrays(mult, bias)
         if readout:
             shift, result_bits, product_bits = 0, _width(layer, "score_bits"), _width(layer, "score_bits")
@@ -258,8 +253,8 @@ class _Builder:
 
     def neuron(self, layer, T: int, n_chan: int, spike_bits: int) -> str:
         neuron = _neuron(layer)
-        lam = _table(layer.lambda_t, T, n_chan)
-        theta = _table(layer.theta_t, T, n_chan)
+        lam = _table(layer.lambda_t, T, n_chan, "step")
+        theta = _table(layer.theta_t, T, n_chan, "step")
         if neuron == "parallel" and np.any(lam):
             raise HLSConversionError(f"layer {layer.name!r}: a Parallel HD-LIF neuron needs lambda_t = 0")
         d = {"class_name": "HDLIFNeuron", "name": layer.name, "n_chan": n_chan, "n_steps": T,
@@ -309,6 +304,8 @@ def layer_project(bundle, index: int, out_dir: Path, options: HLSOptions = HLSOp
     shapes = layer_shapes(bundle)[index]
     b = _Builder(options)
     b.input("x", shapes[0], _input_bits(bundle, index))
+    if len(shapes[0]) == 3 and _kind(layer) != "hdlif_conv":
+        b.flatten(f"{layer.name}_flatten", shapes[0])
     b.synapse(layer, shapes)
     n_chan = shapes[1][0]
     b.requant(layer, bundle.T, n_chan, readout=_kind(layer) == "readout_fc")

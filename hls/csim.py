@@ -22,6 +22,7 @@ from golden import executor
 from . import convert
 
 MAX_DETAILS = 50
+CHUNK = 250
 
 
 def reload(model) -> None:
@@ -36,42 +37,56 @@ def reload(model) -> None:
     model._top_function_lib = ctypes.cdll.LoadLibrary(path)
 
 
-def predict_steps(model, rows: np.ndarray, T: int) -> np.ndarray:
-    """``rows [N, T, features]`` -> ``[N, T, outputs]`` (int64) through the C simulation."""
+def predict_steps(model, rows: np.ndarray, T: int, *, fresh: bool = True) -> np.ndarray:
+    """``rows [N, T, features]`` -> ``[N, T, outputs]`` (int64) through the C simulation.
+
+    ``fresh`` reloads the library first; ``False`` continues after whole images fed before.
+    """
     n = rows.shape[0]
     x = np.ascontiguousarray(rows.reshape(n * T, -1), dtype=np.float64)
-    reload(model)
+    if fresh:
+        reload(model)
     y = np.asarray(model.predict(x), np.float64).reshape(n, T, -1)
     return np.rint(y).astype(np.int64)
 
 
-def _details(got, want, names, layer: str, offset: int = 0) -> list[str]:
-    """Mismatch lines for ``[N, T, neurons]`` arrays, at most 4 per image."""
+def _chunks(n: int):
+    """Image ranges of at most :data:`CHUNK` (bounds the memory of big conv layers)."""
+    for a in range(0, n, CHUNK):
+        yield a, min(a + CHUNK, n)
+
+
+def _details(got, want, layer: str, images=None) -> list[str]:
+    """Mismatch lines for ``[N, T, neurons]`` arrays, at most 4 per image.
+
+    ``images`` numbers the rows (their index in the vector file; default 0 .. N-1).
+    """
     out = []
     for i in np.flatnonzero((got != want).any(axis=(1, 2))):
         for t, k in np.argwhere(got[i] != want[i])[:4]:
-            out.append(f"image {offset + i}, layer {layer}, time step {t}, neuron {k}: "
+            out.append(f"image {i if images is None else images[i]}, layer {layer}, time step {t}, neuron {k}: "
                        f"HLS {got[i, t, k]} != golden {want[i, t, k]}")
     return out
 
 
 def _images(bundle, vec, n: int) -> np.ndarray:
     x = np.asarray(vec["images"][:n], np.int64)
-    return convert.to_stream_layout(x, convert.input_shape(bundle))
+    return convert.to_stream_layout(x, convert.stream_input_shape(bundle))
 
 
 def check_network(model, bundle, vec: dict, n: int = 0, *, localise: bool = True) -> dict:
     """The whole network on the first ``n`` images (0: all): per-step scores and classes.
 
-    On a mismatch, ``localise`` re-runs the differing images with hls4ml's trace to name the
-    first layer whose spike codes differ (the trace recompiles the project once).
+    On a mismatch, ``localise`` re-runs the first differing images with hls4ml's trace to name
+    the first layer whose spike codes differ (the trace recompiles the project once).
     """
     t0 = time.time()
-    n = n or len(vec["images"])
+    n = min(n or len(vec["images"]), len(vec["images"]))
     T = bundle.T
-    images = _images(bundle, vec, n)
-    rows = np.repeat(images[:, None, :], T, axis=1)
-    scores = predict_steps(model, rows, T)
+    scores = np.zeros((n, T, bundle.classes), np.int64)
+    for a, b in _chunks(n):
+        images = _images(bundle, {"images": vec["images"][a:b]}, b - a)
+        scores[a:b] = predict_steps(model, np.repeat(images[:, None, :], T, axis=1), T, fresh=a == 0)
     want = np.asarray(vec["scores"][:n], np.int64)
     classes = np.argmax(scores.sum(axis=1), axis=1)
     want_classes = np.asarray(vec["classes"][:n], np.int64)
@@ -79,7 +94,7 @@ def check_network(model, bundle, vec: dict, n: int = 0, *, localise: bool = True
     details = []
     if bad.any() and localise:
         details += localise_codes(model, bundle, vec, np.flatnonzero(bad)[:8])
-    details += _details(scores, want, None, bundle.readout.name)
+    details += _details(scores, want, bundle.readout.name)
     for i in np.flatnonzero(classes != want_classes):
         details.append(f"image {i}, layer argmax, time step {T - 1}, neuron -: "
                        f"HLS class {classes[i]} != golden {want_classes[i]}")
@@ -105,63 +120,58 @@ def localise_codes(model, bundle, vec: dict, images: np.ndarray) -> list[str]:
         got = np.rint(np.asarray(trace[hname], np.float64)).astype(np.int64).reshape(len(images), T, -1)
         got = convert.from_stream_layout(got, shapes[bname][2])
         want = np.asarray(vec[f"codes.{bname}"], np.int64)[images]
-        lines = []
-        for j, i in enumerate(images):
-            lines += [s.replace(f"image {j},", f"image {i},", 1)
-                      for s in _details(got[j:j + 1], want[j:j + 1], None, bname)]
+        lines = _details(got, want, bname, images)
         if lines:
             out += lines
             break  # the first layer that differs; later layers inherit its error
     return out
 
 
-def layer_inputs(bundle, vec: dict, index: int, n: int) -> np.ndarray:
-    """The layer's input at every step, ``[N, T, features]`` in bundle (C, H, W) order."""
+def layer_inputs(bundle, vec: dict, index: int, a: int, b: int) -> np.ndarray:
+    """Images ``a .. b-1``: the layer's input at every step, ``[N, T, features]``, C, H, W order."""
     T = bundle.T
     if index == 0:
-        x = np.asarray(vec["images"][:n], np.int64)
+        x = np.asarray(vec["images"][a:b], np.int64)
         return np.repeat(x[:, None, :], T, axis=1)
-    return np.asarray(vec[f"codes.{bundle.layers[index - 1].name}"][:n], np.int64)
+    return np.asarray(vec[f"codes.{bundle.layers[index - 1].name}"][a:b], np.int64)
 
 
 def golden_currents(bundle, index: int, x: np.ndarray) -> np.ndarray:
-    """The golden executor's current (score for the readout) of layer ``index`` on ``x [N, T, in]``."""
+    """Layer ``index``'s current (score for the readout) by the golden executor, ``x [N, T, in]``.
+
+    Conv currents come out flat in C, H, W order, before pooling: ``[N, T, O*Ho*Wo]``.
+    """
     layer = bundle.layers[index]
+    in_shape = convert.layer_shapes(bundle)[index][0]
     n, T = x.shape[:2]
     out = []
     for t in range(T):
         xt = x[:, t]
         if convert._kind(layer) == "readout_fc":
             out.append(executor.readout(layer, xt))
-        else:
-            out.append(_requant(layer, _synapse(layer, xt), t))
+            continue
+        if convert._kind(layer) == "hdlif_conv":
+            xt = xt.reshape((n,) + tuple(in_shape))
+        out.append(executor.requant(layer, executor.synapse(layer, xt), t).reshape(n, -1))
     return np.stack(out, axis=1)
-
-
-def _synapse(layer, x):
-    fn = getattr(executor, "conv_synapse", None) if convert._kind(layer) == "hdlif_conv" else None
-    return fn(layer, x) if fn else executor.synapse(layer, x)
-
-
-def _requant(layer, acc, t):
-    try:
-        return executor.requant(layer, acc, t)
-    except TypeError:  # schema 1: no per-step parameters
-        return executor.requant(layer, acc)
 
 
 def check_layer(model, bundle, vec: dict, index: int, n: int = 0) -> dict:
     """One layer's project: the vector file's inputs, currents compared with the golden model's."""
     t0 = time.time()
-    n = n or len(vec["images"])
+    n = min(n or len(vec["images"]), len(vec["images"]))
     layer = bundle.layers[index]
     shapes = convert.layer_shapes(bundle)[index]
-    x = layer_inputs(bundle, vec, index, n)
-    want = golden_currents(bundle, index, x)
-    got = predict_steps(model, convert.to_stream_layout(x, shapes[0]), bundle.T)
-    got = convert.from_stream_layout(got, shapes[1])
-    bad = (got != want).any(axis=(1, 2))
     what = "score" if convert._kind(layer) == "readout_fc" else "current"
-    details = [s.replace(": HLS", f": HLS {what}", 1) for s in _details(got, want, None, layer.name)]
-    return {"vectors": int(n), "mismatches": int(bad.sum()), "mismatch_details": details[:MAX_DETAILS],
+    bad, details = 0, []
+    for a, b in _chunks(n):
+        x = layer_inputs(bundle, vec, index, a, b)
+        want = golden_currents(bundle, index, x)
+        got = predict_steps(model, convert.to_stream_layout(x, shapes[0]), bundle.T, fresh=a == 0)
+        got = convert.from_stream_layout(got, shapes[1])
+        bad += int((got != want).any(axis=(1, 2)).sum())
+        if len(details) < MAX_DETAILS:
+            details += [s.replace(": HLS", f": HLS {what}", 1)
+                        for s in _details(got, want, layer.name, np.arange(a, b))]
+    return {"vectors": int(n), "mismatches": bad, "mismatch_details": details[:MAX_DETAILS],
             "seconds": round(time.time() - t0, 2)}

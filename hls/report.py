@@ -69,7 +69,7 @@ def build_layer(bundle, vec: dict, index: int, out: Path, n: int, options: conve
     r = csim.check_layer(model, bundle, vec, index, n)
     k = min(TB_IMAGES, len(vec["images"]))
     shapes = convert.layer_shapes(bundle)[index]
-    x = csim.layer_inputs(bundle, vec, index, k)
+    x = csim.layer_inputs(bundle, vec, index, 0, k)
     want = convert.to_stream_layout(csim.golden_currents(bundle, index, x), shapes[1])
     _write_tb(out, convert.to_stream_layout(x, shapes[0]), want)
     return {"kind": "layer", "layer": bundle.layers[index].name, "dir": str(out), **r,

@@ -64,6 +64,13 @@ template <typename CONFIG_T> inline unsigned hdlif_table_index(unsigned t, unsig
     return (t_len > 1 ? t : 0) * c_len + (c_len > 1 ? c : 0);
 }
 
+// The channel of element j of the i-th pack: hls4ml packs the last (channel) axis, so a pack
+// holds whole pixels and the channel is j mod n_chan.
+template <class data_T, typename CONFIG_T> inline unsigned hdlif_channel(unsigned i, unsigned j) {
+    #pragma HLS INLINE
+    return (data_T::size % CONFIG_T::n_chan == 0) ? j % CONFIG_T::n_chan : (i * data_T::size + j) % CONFIG_T::n_chan;
+}
+
 template <typename CONFIG_T> inline void hdlif_advance_step(unsigned &t) {
     #pragma HLS INLINE
     t = (t + 1 == CONFIG_T::n_steps) ? 0 : t + 1;
@@ -74,6 +81,8 @@ template <class data_T, class res_T, typename CONFIG_T>
 void hdlif_requant(hls::stream<data_T> &data, hls::stream<res_T> &res,
                    const typename CONFIG_T::mult_t mult[CONFIG_T::t_len * CONFIG_T::n_chan],
                    const typename CONFIG_T::bias_t bias[CONFIG_T::t_len * CONFIG_T::n_chan]) {
+    #pragma HLS ARRAY_PARTITION variable=mult complete
+    #pragma HLS ARRAY_PARTITION variable=bias complete
     static unsigned t = 0;
 
 RequantLoop:
@@ -85,7 +94,7 @@ RequantLoop:
     RequantPack:
         for (unsigned j = 0; j < data_T::size; j++) {
             #pragma HLS UNROLL
-            const unsigned c = (i * data_T::size + j) % CONFIG_T::n_chan;
+            const unsigned c = hdlif_channel<data_T, CONFIG_T>(i, j);
             const unsigned k = hdlif_table_index<CONFIG_T>(t, c, CONFIG_T::t_len, CONFIG_T::n_chan);
             typename CONFIG_T::product_t p = in_pack[j] * mult[k] + bias[k];
             out_pack[j] = (typename res_T::value_type)(p >> CONFIG_T::shift);
@@ -100,8 +109,12 @@ template <class data_T, class res_T, typename CONFIG_T>
 void hdlif_neuron(hls::stream<data_T> &data, hls::stream<res_T> &res,
                   const typename CONFIG_T::lambda_t lambda[CONFIG_T::lambda_t_len * CONFIG_T::lambda_c_len],
                   const typename CONFIG_T::membrane_t theta[CONFIG_T::theta_t_len * CONFIG_T::theta_c_len]) {
-    // The residual membrane v of every neuron, carried from one step to the next (v = 0 at t = 0).
-    static typename CONFIG_T::membrane_t v[CONFIG_T::stateful ? CONFIG_T::n_in : 1];
+    #pragma HLS ARRAY_PARTITION variable=lambda complete
+    #pragma HLS ARRAY_PARTITION variable=theta complete
+    // The residual membrane v of every neuron, carried from one step to the next (v = 0 at t = 0),
+    // one row per stream pack, the pack's elements side by side.
+    static typename CONFIG_T::membrane_t v[CONFIG_T::stateful ? CONFIG_T::n_in / data_T::size : 1][data_T::size];
+    #pragma HLS ARRAY_PARTITION variable=v complete dim=2
     static unsigned t = 0;
     const typename CONFIG_T::leak_t half_lambda = typename CONFIG_T::leak_t(1) << (CONFIG_T::lambda_frac - 1);
     const typename CONFIG_T::fire_t half_code = CONFIG_T::frac > 0 ? typename CONFIG_T::fire_t(1) << (CONFIG_T::frac - 1)
@@ -116,17 +129,17 @@ NeuronLoop:
     NeuronPack:
         for (unsigned j = 0; j < data_T::size; j++) {
             #pragma HLS UNROLL
-            const unsigned n = i * data_T::size + j;
-            const unsigned c = n % CONFIG_T::n_chan;
+            const unsigned c = hdlif_channel<data_T, CONFIG_T>(i, j);
             const typename CONFIG_T::membrane_t th =
                 theta[hdlif_table_index<CONFIG_T>(t, c, CONFIG_T::theta_t_len, CONFIG_T::theta_c_len)];
-            // charge
+            // charge (v = 0 at t = 0, where the rounded leak is 0); the sum is formed at full
+            // width: a current alone may lie outside the membrane's range when the leak offsets it
             typename CONFIG_T::membrane_t m = in_pack[j];
             if (CONFIG_T::stateful && t > 0) {
                 const typename CONFIG_T::lambda_t lam =
                     lambda[hdlif_table_index<CONFIG_T>(t, c, CONFIG_T::lambda_t_len, CONFIG_T::lambda_c_len)];
-                typename CONFIG_T::leak_t leak = lam * v[n] + half_lambda;
-                m += (typename CONFIG_T::membrane_t)(leak >> CONFIG_T::lambda_frac);
+                const typename CONFIG_T::leak_t leak = lam * v[i][j] + half_lambda;
+                m = in_pack[j] + (leak >> CONFIG_T::lambda_frac);
             }
             // fire: the graded amount above threshold, rounded half up and clamped to a code
             typename CONFIG_T::fire_t s_star = typename CONFIG_T::fire_t(m) - typename CONFIG_T::fire_t(th);
@@ -137,7 +150,7 @@ NeuronLoop:
                                                                                   : typename res_T::value_type(code);
             // P2-reset: the membrane lands on theta (the unquantized s* is removed)
             if (CONFIG_T::stateful)
-                v[n] = (m < th) ? m : th;
+                v[i][j] = (m < th) ? m : th;
         }
         res.write(out_pack);
     }

@@ -16,6 +16,8 @@ N       ?= 0
 DEVICE  ?= 25k
 FREQ    ?= 50
 PROJECT ?= network
+COSIM   ?= 0
+VSYNTH  ?= 0
 
 .PHONY: help setup demo train export rtl sim bitstream hls hls-synth test clean distclean
 help:
@@ -27,7 +29,7 @@ help:
 	@echo "make sim MODEL=name [N=0]        Verilator + cocotb, bit-exact vs golden"
 	@echo "make bitstream MODEL=name [DEVICE=25k FREQ=50]"
 	@echo "make hls MODEL=name [N=0]        hls4ml projects, C simulation bit-exact vs golden"
-	@echo "make hls-synth MODEL=name [PROJECT=network]   Vitis HLS synthesis (needs AMD Vitis HLS)"
+	@echo "make hls-synth MODEL=name [PROJECT=network COSIM=0 VSYNTH=0]   Vitis HLS (+ Vivado); needs AMD tools"
 
 setup: $(STAMP)
 $(STAMP): requirements.lock pyproject.toml
@@ -59,7 +61,7 @@ hls: setup
 	$(PY) -m flow hls $(MODEL) --n $(N)
 
 hls-synth: setup
-	$(PY) -m flow hls-synth $(MODEL) --project $(PROJECT)
+	$(PY) -m flow hls-synth $(MODEL) --project $(PROJECT) $(if $(filter 1,$(COSIM)),--cosim) $(if $(filter 1,$(VSYNTH)),--vsynth)
 
 test: setup
 	$(PY) -m pytest -q tests

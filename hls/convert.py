@@ -66,7 +66,7 @@ class HLSOptions:
 
 
 # ---------------------------------------------------------------------------------------------
-# Bundle fields, v1 and v2
+# Bundle fields
 
 def _kind(layer) -> str:
     return getattr(layer, "kind", type(layer).__name__)
@@ -265,16 +265,20 @@ class _Builder:
              "leak_bits": _width(layer, "leak_bits"), "membrane_bits": _width(layer, "membrane_bits")}
         return self.add(d)
 
-    def pool(self, layer, shapes) -> str:
+    def pool(self, layer, shapes, spike_bits: int) -> str:
+        """2x2 max pooling of the spike codes (exact: the float network pools spikes)."""
         o, ho, wo = shapes[1]
         d = {"class_name": "MaxPooling2D", "name": f"{layer.name}_pool", "data_format": "channels_last",
              "in_height": ho, "in_width": wo, "out_height": ho // 2, "out_width": wo // 2, "n_filt": o,
              "pool_height": 2, "pool_width": 2, "stride_height": 2, "stride_width": 2,
              "pad_top": 0, "pad_bottom": 0, "pad_left": 0, "pad_right": 0}
-        return self.add(d)
+        codes = _ap_uint(spike_bits)
+        return self.add(d, {"result": codes, "accum": codes})
 
-    def flatten(self, name: str, shape: tuple[int, ...]) -> str:
-        return self.add({"class_name": "Reshape", "name": name, "target_shape": [int(np.prod(shape))]})
+    def flatten(self, name: str, shape: tuple[int, ...], spike_bits: int) -> str:
+        """A conv's codes ``[H, W, C]`` as one vector (H, W, C order) for an fc layer."""
+        return self.add({"class_name": "Reshape", "name": name, "target_shape": [int(np.prod(shape))]},
+                        {"result": _ap_uint(spike_bits)})
 
     def model(self, out_dir: Path, outputs: list[str] | None = None):
         import hls4ml
@@ -305,7 +309,7 @@ def layer_project(bundle, index: int, out_dir: Path, options: HLSOptions = HLSOp
     b = _Builder(options)
     b.input("x", shapes[0], _input_bits(bundle, index))
     if len(shapes[0]) == 3 and _kind(layer) != "hdlif_conv":
-        b.flatten(f"{layer.name}_flatten", shapes[0])
+        b.flatten(f"{layer.name}_flatten", shapes[0], bundle.spike_bits)
     b.synapse(layer, shapes)
     n_chan = shapes[1][0]
     b.requant(layer, bundle.T, n_chan, readout=_kind(layer) == "readout_fc")
@@ -320,7 +324,7 @@ def network_project(bundle, out_dir: Path, options: HLSOptions = HLSOptions()):
     b.input("pixels", all_shapes[0][0], bundle.input.bits)
     for layer, shapes in zip(bundle.layers, all_shapes):
         if len(shapes[0]) == 3 and _kind(layer) != "hdlif_conv":
-            b.flatten(f"{layer.name}_flatten", shapes[0])
+            b.flatten(f"{layer.name}_flatten", shapes[0], bundle.spike_bits)
         b.synapse(layer, shapes)
         n_chan = shapes[1][0]
         if _kind(layer) == "readout_fc":
@@ -329,7 +333,7 @@ def network_project(bundle, out_dir: Path, options: HLSOptions = HLSOptions()):
         b.requant(layer, bundle.T, n_chan)
         b.neuron(layer, bundle.T, n_chan, bundle.spike_bits)
         if _kind(layer) == "hdlif_conv" and getattr(layer, "pool", 1) == 2:
-            b.pool(layer, shapes)
+            b.pool(layer, shapes, bundle.spike_bits)
     return b.model(Path(out_dir))
 
 

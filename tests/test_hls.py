@@ -35,8 +35,14 @@ def conv_run(tmp_path_factory):
     b = random_bundle(3, input_shape=(2, 10, 10), input_max=15, T=3, neuron="mixed", per_channel=True,
                       step_current=True, stem_weights="int8", readout_weights="binary",
                       layers=(("conv", 4, 3, 1, 1, 2), ("conv", 6, 3, 2, 1, 1), ("fc", 12)))
+    # l2 at 2**14 times the scale: the same currents from a mult / bias past 32 bits and a
+    # 45-bit product (wide constants through hls4ml's weight files, wide ap_int arithmetic)
+    l2 = b.layers[1]
+    wide = dataclasses.replace(l2, mult=l2.mult << 14, bias=l2.bias << 14, shift=l2.shift + 14)
+    b = dataclasses.replace(b, layers=(b.layers[0], wide) + b.layers[2:])
     save_bundle(b, run / "model")
     b = load_bundle(run / "model")
+    assert b.layers[1].widths["mult_bits"] > 32 and b.layers[1].widths["product_bits"] > 40
     x = random_images(b, 40, seed=5)
     write_vectors(b, run / "model", x, np.zeros(len(x), np.int64), run / "vectors.npz")
     return {"dir": run, "bundle": b, "vec": load_vectors(run / "vectors.npz", run / "model"),

@@ -132,14 +132,16 @@ NeuronLoop:
             const unsigned c = hdlif_channel<data_T, CONFIG_T>(i, j);
             const typename CONFIG_T::membrane_t th =
                 theta[hdlif_table_index<CONFIG_T>(t, c, CONFIG_T::theta_t_len, CONFIG_T::theta_c_len)];
-            // charge (v = 0 at t = 0, where the rounded leak is 0); the sum is formed at full
-            // width: a current alone may lie outside the membrane's range when the leak offsets it
-            typename CONFIG_T::membrane_t m = in_pack[j];
+            // charge: v = 0 at t = 0, where the rounded leak is 0.  The sum is formed at full width
+            // (a current alone may lie outside the membrane's range when the leak offsets it).
+            typename CONFIG_T::membrane_t m;
             if (CONFIG_T::stateful && t > 0) {
                 const typename CONFIG_T::lambda_t lam =
                     lambda[hdlif_table_index<CONFIG_T>(t, c, CONFIG_T::lambda_t_len, CONFIG_T::lambda_c_len)];
                 const typename CONFIG_T::leak_t leak = lam * v[i][j] + half_lambda;
                 m = in_pack[j] + (leak >> CONFIG_T::lambda_frac);
+            } else {
+                m = in_pack[j];
             }
             // fire: the graded amount above threshold, rounded half up and clamped to a code
             typename CONFIG_T::fire_t s_star = typename CONFIG_T::fire_t(m) - typename CONFIG_T::fire_t(th);

@@ -170,6 +170,31 @@ def test_flow_hls_synth_without_projects_is_one_line(tmp_path):
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
+def test_synth_compares_vitis_logs_line_by_line(tmp_path):
+    """The Vitis csim / co-sim outputs (one line per time step) against the golden lines."""
+    from hls.synth import compare_logs
+
+    tb = tmp_path / "tb_data"
+    tb.mkdir()
+    (tb / "tb_output_predictions.dat").write_text("1 -2 3\n4 5 -6\n7 8 9\n")
+    (tb / "csim_results.log").write_text("1 -2 3 \n4 5 -6 \n7 8 9 \n")
+    (tb / "rtl_cosim_results.log").write_text("1 -2 3\n4 5 -7\n")
+    r = compare_logs(tmp_path)
+    assert r["csim"] == {"lines": 3, "mismatching_lines": 0, "first": []}
+    assert r["cosim"] == {"lines": 2, "mismatching_lines": 2, "first": [1]}  # one wrong, one missing
+
+
+def test_synth_without_vitis_says_what_is_missing(tmp_path, monkeypatch):
+    from hls import synth
+
+    (tmp_path / "build_prj.tcl").write_text("exit\n")
+    monkeypatch.setattr(synth, "find_tool", lambda: None)
+    with pytest.raises(RuntimeError, match=r"Vitis HLS not found: neither vitis-run nor vitis_hls is on PATH"):
+        synth.synthesize(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"no hls4ml project here \(run make hls first\)"):
+        synth.synthesize(tmp_path / "empty")
+
+
 @pytest.mark.vitis
 @pytest.mark.skipif(find_tool() is None, reason=MISSING)
 def test_vitis_hls_synthesis_of_a_conv_layer(conv_run):

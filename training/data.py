@@ -143,7 +143,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     if len(raw) != want:
         raise DatasetError(f"{path}: wrong size: header says {'x'.join(map(str, dims))} ({want} bytes), "
                            f"file has {len(raw)} bytes")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims).copy()   # writable
 
 
 def load_idx_folder(folder: str | os.PathLike, *, name: str = "mnist") -> Split:

@@ -137,11 +137,20 @@ def to_bundle(model: SpikingNet, name: str, *, frac: int = 8, lambda_frac: int =
                   meta=meta or {})
 
 
+def _metrics(run_dir: Path) -> dict:
+    path = run_dir / "metrics.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
 def _dataset_of(run_dir: Path, dataset: str | None) -> str:
-    if dataset:
-        return dataset
-    metrics_path = run_dir / "metrics.json"
-    return json.loads(metrics_path.read_text()).get("dataset", "digits") if metrics_path.is_file() else "digits"
+    return dataset or _metrics(run_dir).get("dataset", "digits")
+
+
+def _load_split(run_dir: Path, dataset: str | None):
+    """The run's test data: its own dataset (and data folder) unless ``dataset`` says otherwise."""
+    m = _metrics(run_dir)
+    name = _dataset_of(run_dir, dataset)
+    return data.load(name, m.get("data_dir") if name == m.get("dataset") else None)
 
 
 def float_predictions(model, x: np.ndarray, batch: int = 500) -> np.ndarray:
@@ -159,7 +168,7 @@ def evaluate_run(run_dir: Path, *, dataset: str | None = None, limit: int | None
     model, _ = load_checkpoint(run_dir)
     bundle = load_bundle(run_dir / "model")
     dataset = _dataset_of(run_dir, dataset)
-    split = data.load(dataset)
+    split = _load_split(run_dir, dataset)
     x, y = split.x_test[:limit], split.y_test[:limit]
     float_pred = float_predictions(model, x)
     t0 = time.perf_counter()
@@ -179,7 +188,7 @@ def make_vectors(run_dir: Path, *, n: int = 0, dataset: str | None = None, path:
     model's expected per-layer outputs."""
     run_dir = Path(run_dir)
     bundle = load_bundle(run_dir / "model")
-    split = data.load(_dataset_of(run_dir, dataset))
+    split = _load_split(run_dir, dataset)
     x, y = (split.x_test[:n], split.y_test[:n]) if n else (split.x_test, split.y_test)
     return write_vectors(bundle, run_dir / "model", x, y, path or run_dir / "vectors.npz")
 
@@ -191,7 +200,7 @@ def export(run_dir: Path, *, frac: int = 8, lambda_frac: int = 12, mult_bits: in
     run_dir = Path(run_dir)
     model, ckpt = load_checkpoint(run_dir)
     dataset = _dataset_of(run_dir, None)
-    split = data.load(dataset)
+    split = _load_split(run_dir, None)
     float_pred = float_predictions(model, split.x_test)
     float_acc = float((float_pred == split.y_test).mean())
     bundle = to_bundle(model, run_dir.name, frac=frac, lambda_frac=lambda_frac, mult_bits=mult_bits,

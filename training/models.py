@@ -207,4 +207,7 @@ def build_model(cfg: NetConfig) -> nn.Module:
     """The network a config describes."""
     if not isinstance(cfg, NetConfig):
         raise TypeError(f"build_model needs a NetConfig, not {cfg!r}")
+    if cfg.arch.startswith("resnet:"):  # training/resnet.py: ResNetConfig, residual blocks (not exportable)
+        from .resnet import SpikingResNet
+        return SpikingResNet(cfg)
     return SpikingNet(cfg)

@@ -23,8 +23,11 @@ LANES   ?= 16
 N       ?= 0
 DEVICE  ?= 25k
 FREQ    ?= 50
+PROJECT ?= network
+COSIM   ?= 0
+VSYNTH  ?= 0
 
-.PHONY: help setup demo train export eval vectors rtl sim bitstream test clean distclean
+.PHONY: help setup demo train export eval vectors rtl sim bitstream hls hls-synth test clean distclean
 help:
 	@echo "make demo                        whole flow on digits: train, export, rtl, sim, bitstream"
 	@echo "make test                        the test suite"
@@ -36,6 +39,8 @@ help:
 	@echo "make rtl MODEL=name [LANES=16]   Amaranth -> Verilog"
 	@echo "make sim MODEL=name [N=0]        Verilator + cocotb, bit-exact vs golden"
 	@echo "make bitstream MODEL=name [DEVICE=25k FREQ=50]"
+	@echo "make hls MODEL=name [N=0]        hls4ml projects, C simulation bit-exact vs golden"
+	@echo "make hls-synth MODEL=name [PROJECT=network COSIM=0 VSYNTH=0]   Vitis HLS (+ Vivado); needs AMD tools"
 
 setup: $(STAMP)
 $(STAMP): requirements.lock pyproject.toml
@@ -79,6 +84,12 @@ sim: setup
 
 bitstream: setup
 	$(PY) -m flow bitstream $(MODEL) --device $(DEVICE) --freq $(FREQ)
+
+hls: setup
+	$(PY) -m flow hls $(MODEL) --n $(N)
+
+hls-synth: setup
+	$(PY) -m flow hls-synth $(MODEL) --project $(PROJECT) $(if $(filter 1,$(COSIM)),--cosim) $(if $(filter 1,$(VSYNTH)),--vsynth)
 
 test: setup
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q tests

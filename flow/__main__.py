@@ -50,6 +50,16 @@ def main(argv=None) -> int:
     b.add_argument("--device", default="25k")
     b.add_argument("--package", default="CABGA256")
     b.add_argument("--freq", type=float, default=50.0)
+    h = sub.add_parser("hls", help="hls4ml projects (network + each layer), C simulation on the vectors")
+    h.add_argument("model")
+    h.add_argument("--n", type=int, default=0, help="images to check (0 = the whole vector file)")
+    h.add_argument("--part", default="xcvu13p-flga2577-2-e")
+    h.add_argument("--clock", type=float, default=5.0, help="clock period in ns")
+    hs = sub.add_parser("hls-synth", help="Vitis HLS synthesis of an HLS project (needs AMD Vitis HLS)")
+    hs.add_argument("model")
+    hs.add_argument("--project", default="network")
+    hs.add_argument("--cosim", action="store_true")
+    hs.add_argument("--vsynth", action="store_true", help="export the IP and synthesize it in Vivado")
     d = sub.add_parser("demo", help="the whole flow on the digits data")
     d.add_argument("--name", default="demo")
     d.add_argument("--epochs", type=int, default=30)
@@ -77,6 +87,14 @@ def main(argv=None) -> int:
             if r["mismatches"]:
                 print("\n".join(r["mismatch_details"][:10]), file=sys.stderr)
                 return 1
+        elif a.step == "hls":
+            r = steps.hls(a.model, n=a.n, part=a.part, clock_period=a.clock)
+            if r["mismatches"]:
+                details = [d for p in r["projects"].values() for d in p["mismatch_details"]]
+                print("\n".join(details[:10]), file=sys.stderr)
+                return 1
+        elif a.step == "hls-synth":
+            steps.hls_synth(a.model, project=a.project, cosim=a.cosim, vsynth=a.vsynth)
         elif a.step == "bitstream":
             steps.bitstream(a.model, device=a.device, package=a.package, target_mhz=a.freq)
         elif a.step == "demo":

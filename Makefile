@@ -11,25 +11,41 @@ T       ?= 4
 EPOCHS  ?= 30
 SEED    ?= 0
 MODE    ?= online
+DATA_DIR ?=
+ARCH    ?=
+NEURON  ?= hdlif
+BATCH   ?= 32
+LR      ?= 2e-3
+RESUME  ?= 0
+NPROC   ?= 1
+AUGMENT ?= 0
 LANES   ?= 16
 N       ?= 0
 DEVICE  ?= 25k
 FREQ    ?= 50
 BOARD   ?=
 BAUD    ?= 115200
+PROJECT ?= network
+COSIM   ?= 0
+VSYNTH  ?= 0
 
-.PHONY: help setup demo train export rtl sim bitstream vivado test test-slow clean distclean
+.PHONY: help setup demo train export eval vectors rtl sim bitstream vivado hls hls-synth test test-slow clean distclean
 help:
 	@echo "make demo                        whole flow on digits: train, export, rtl, sim, bitstream"
 	@echo "make test                        the test suite"
-	@echo "make train MODEL=name [DATASET= HIDDEN= T= EPOCHS= SEED= MODE=online|stbp]   (then exports)"
+	@echo "make train MODEL=name [DATASET=digits|fashion_mnist|mnist DATA_DIR= ARCH= HIDDEN= NEURON= MODE=online|stbp"
+	@echo "           T= EPOCHS= BATCH= LR= SEED= AUGMENT=1 RESUME=1 NPROC=2]   (then exports)"
 	@echo "make export MODEL=name           integer bundle + golden vectors"
+	@echo "make eval MODEL=name [DATASET=]  float vs golden accuracy and agreement -> <run>/eval.json"
+	@echo "make vectors MODEL=name [N=0]    golden vectors for the RTL and HLS checkers -> <run>/vectors.npz"
 	@echo "make rtl MODEL=name [LANES=16]   Amaranth -> Verilog"
 	@echo "make sim MODEL=name [N=0]        Verilator + cocotb, bit-exact vs golden"
 	@echo "make bitstream MODEL=name [DEVICE=25k FREQ=50]"
 	@echo "make bitstream MODEL=name BOARD=ulx3s|orangecrab|icebreaker [FREQ=auto LANES= BAUD=115200]"
 	@echo "make vivado MODEL=name [BOARD=arty_a7_35t]   Vivado project + yosys synth_xilinx estimate"
 	@echo "make test-slow                   the tests marked slow (board bitstreams for ECP5)"
+	@echo "make hls MODEL=name [N=0]        hls4ml projects, C simulation bit-exact vs golden"
+	@echo "make hls-synth MODEL=name [PROJECT=network COSIM=0 VSYNTH=0]   Vitis HLS (+ Vivado); needs AMD tools"
 
 setup: $(STAMP)
 $(STAMP): requirements.lock pyproject.toml
@@ -41,12 +57,29 @@ $(STAMP): requirements.lock pyproject.toml
 demo: setup
 	$(PY) -m flow demo --epochs $(EPOCHS)
 
+# RESUME=1 passes only the variables given on the command line: the run keeps its own settings.
+# NPROC>1 trains data-parallel under torchrun (gloo on CPU, nccl on GPUs).
+targ = $(if $(and $(filter 1,$(RESUME)),$(filter file,$(origin $(1)))),,$(2))
+TRAIN_ARGS = $(call targ,DATASET,--dataset $(DATASET)) $(call targ,HIDDEN,--hidden $(HIDDEN)) \
+	$(call targ,T,--T $(T)) $(call targ,EPOCHS,--epochs $(EPOCHS)) $(call targ,SEED,--seed $(SEED)) \
+	$(call targ,MODE,--mode $(MODE)) $(call targ,NEURON,--neuron $(NEURON)) \
+	$(call targ,BATCH,--batch-size $(BATCH)) $(call targ,LR,--lr $(LR)) \
+	$(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(if $(ARCH),--arch $(ARCH)) \
+	$(if $(filter 1,$(AUGMENT)),--augment) $(if $(filter 1,$(RESUME)),--resume)
+TRAIN_PY = $(if $(filter-out 0 1,$(NPROC)),$(VENV)/bin/torchrun --standalone --nproc_per_node=$(NPROC),$(PY))
+
 train: setup
-	$(PY) -m flow train $(MODEL) --dataset $(DATASET) --hidden $(HIDDEN) --T $(T) --epochs $(EPOCHS) --seed $(SEED) --mode $(MODE)
+	$(TRAIN_PY) -m flow train $(MODEL) $(TRAIN_ARGS)
 	$(PY) -m flow export $(MODEL)
 
 export: setup
 	$(PY) -m flow export $(MODEL)
+
+eval: setup
+	$(PY) -m flow eval $(MODEL) $(if $(filter command line,$(origin DATASET)),--dataset $(DATASET))
+
+vectors: setup
+	$(PY) -m flow vectors $(MODEL) --n $(N)
 
 rtl: setup
 	$(PY) -m flow rtl $(MODEL) --lanes $(LANES)
@@ -70,11 +103,17 @@ vivado: setup
 	  $(if $(filter command line,$(origin FREQ)),--freq $(FREQ)) \
 	  $(if $(filter command line,$(origin LANES)),--lanes $(LANES))
 
+hls: setup
+	$(PY) -m flow hls $(MODEL) --n $(N)
+
+hls-synth: setup
+	$(PY) -m flow hls-synth $(MODEL) --project $(PROJECT) $(if $(filter 1,$(COSIM)),--cosim) $(if $(filter 1,$(VSYNTH)),--vsynth)
+
 test: setup
-	$(PY) -m pytest -q -m "not slow" tests
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -m "not slow" tests
 
 test-slow: setup
-	$(PY) -m pytest -q -m slow tests
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -m slow tests
 
 clean:
 	rm -rf build sim_build .pytest_cache

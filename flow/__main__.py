@@ -20,7 +20,22 @@ def main(argv=None) -> int:
     t.add_argument("--epochs", type=int, default=30)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--mode", default="online", choices=("online", "stbp"))
+    t.add_argument("--data-dir", default=None, help="folder of the IDX files (mnist, fashion_mnist)")
+    t.add_argument("--arch", default=None, help="mlp:128, vgg:16,p,32,p, resnet:16,32,64 (overrides --hidden)")
+    t.add_argument("--neuron", default="hdlif", choices=("hdlif", "parallel", "membn", "lif"))
+    t.add_argument("--batch-size", type=int, default=32)
+    t.add_argument("--lr", type=float, default=2e-3)
+    t.add_argument("--augment", action="store_true")
+    t.add_argument("--resume", action="store_true", help="continue the run (its own settings are the defaults)")
     sub.add_parser("export", help="fold the trained network into an integer bundle").add_argument("model")
+    e = sub.add_parser("eval", help="float vs golden model on the test split -> <run>/eval.json")
+    e.add_argument("model")
+    e.add_argument("--dataset", default=None, help="default: the run's own dataset")
+    e.add_argument("--limit", type=int, default=None, help="only the first N test images")
+    v = sub.add_parser("vectors", help="write <run>/vectors.npz for the RTL and HLS checkers")
+    v.add_argument("model")
+    v.add_argument("--n", type=int, default=0, help="test images (0 = the whole test split)")
+    v.add_argument("--dataset", default=None)
     r = sub.add_parser("rtl", help="generate the accelerator's Verilog")
     r.add_argument("model")
     r.add_argument("--lanes", type=int, default=16)
@@ -40,17 +55,36 @@ def main(argv=None) -> int:
                    help="MHz; with --board also 'auto' (the default: the PLL set from the Fmax achieved)")
     b.add_argument("--lanes", type=int, default=0, help="with --board: accelerator lanes (0 = the board's)")
     b.add_argument("--baud", type=int, default=115200, help="with --board: UART baud rate")
+    h = sub.add_parser("hls", help="hls4ml projects (network + each layer), C simulation on the vectors")
+    h.add_argument("model")
+    h.add_argument("--n", type=int, default=0, help="images to check (0 = the whole vector file)")
+    h.add_argument("--part", default="xcvu13p-flga2577-2-e")
+    h.add_argument("--clock", type=float, default=5.0, help="clock period in ns")
+    hs = sub.add_parser("hls-synth", help="Vitis HLS synthesis of an HLS project (needs AMD Vitis HLS)")
+    hs.add_argument("model")
+    hs.add_argument("--project", default="network")
+    hs.add_argument("--cosim", action="store_true")
+    hs.add_argument("--vsynth", action="store_true", help="export the IP and synthesize it in Vivado")
     d = sub.add_parser("demo", help="the whole flow on the digits data")
     d.add_argument("--name", default="demo")
     d.add_argument("--epochs", type=int, default=30)
     a = p.parse_args(argv)
     try:
+        if a.step == "train" and a.resume:
+            t.set_defaults(**steps.train_settings(a.model))
+            a = p.parse_args(argv)
         if a.step == "train":
             m = steps.train(a.model, dataset=a.dataset, hidden=[int(h) for h in a.hidden.split(",")],
-                            T=a.T, epochs=a.epochs, seed=a.seed, mode=a.mode)
-            steps.say(f"train: test accuracy {m['test_accuracy']:.4f}")
+                            T=a.T, epochs=a.epochs, seed=a.seed, mode=a.mode, data_dir=a.data_dir,
+                            arch=a.arch, neuron=a.neuron, batch_size=a.batch_size, lr=a.lr,
+                            augment=a.augment, resume=a.resume)
+            steps.say(f"train: test accuracy {m['test_accuracy']:.4f}", main_only=True)
         elif a.step == "export":
             steps.export(a.model)
+        elif a.step == "eval":
+            steps.evaluate(a.model, dataset=a.dataset, limit=a.limit)
+        elif a.step == "vectors":
+            steps.vectors(a.model, n=a.n, dataset=a.dataset)
         elif a.step == "rtl":
             steps.rtl(a.model, lanes=a.lanes)
         elif a.step == "sim":
@@ -61,6 +95,14 @@ def main(argv=None) -> int:
         elif a.step == "bitstream" and a.board:
             freq = "auto" if a.freq in (None, "auto") else float(a.freq)
             steps.board_bitstream(a.model, a.board, freq=freq, lanes=a.lanes or None, baud=a.baud)
+        elif a.step == "hls":
+            r = steps.hls(a.model, n=a.n, part=a.part, clock_period=a.clock)
+            if r["mismatches"]:
+                details = [d for p in r["projects"].values() for d in p["mismatch_details"]]
+                print("\n".join(details[:10]), file=sys.stderr)
+                return 1
+        elif a.step == "hls-synth":
+            steps.hls_synth(a.model, project=a.project, cosim=a.cosim, vsynth=a.vsynth)
         elif a.step == "bitstream":
             steps.bitstream(a.model, device=a.device, package=a.package,
                             target_mhz=50.0 if a.freq is None else float(a.freq))

@@ -15,15 +15,28 @@ from golden.bundle import bundle_hash, replace_folder_atomically
 from .paths import TOP, build_dir, run_dir
 
 
-def say(msg: str) -> None:
+def say(msg: str, *, main_only: bool = False) -> None:
+    if main_only and os.environ.get("RANK", "0") != "0":     # torchrun: rank 0 speaks for all
+        return
     print(f"[hdlif] {msg}", flush=True)
 
 
 def train(model: str, **kw) -> dict:
     from training.train import train as train_run
 
-    say(f"train {model}: HD-LIF MLP, {kw.get('mode', 'online')}, T={kw.get('T', 4)}, {kw.get('epochs', 30)} epochs")
+    if kw.get("resume"):                 # what the command line does not say, the run's checkpoint does
+        kw = {**train_settings(model), **kw}
+    arch = kw.get("arch") or "mlp:" + ",".join(str(h) for h in kw.get("hidden", (128,)))
+    say(f"train {model}: {arch} {kw.get('neuron', 'hdlif')}, {kw.get('mode', 'online')}, T={kw.get('T', 4)}, "
+        f"{kw.get('epochs', 30)} epochs{' (resumed)' if kw.get('resume') else ''}", main_only=True)
     return train_run(run_dir(model), **kw)
+
+
+def train_settings(model: str) -> dict:
+    """The settings a run was trained with (the defaults of ``train --resume``)."""
+    from training.train import stored_settings
+
+    return stored_settings(run_dir(model))
 
 
 def export(model: str) -> dict:
@@ -32,6 +45,27 @@ def export(model: str) -> dict:
     r = export_run(run_dir(model))
     say(f"export: float accuracy {r['float_accuracy']:.4f}, golden accuracy {r['golden_accuracy']:.4f}, "
         f"agreement {r['agreement']:.4f}")
+    return r
+
+
+def evaluate(model: str, *, dataset: str | None = None, limit: int | None = None) -> dict:
+    """Float vs golden accuracy and agreement on the test split -> ``<run>/eval.json``."""
+    from training.export import evaluate_run
+
+    r = evaluate_run(run_dir(model), dataset=dataset, limit=limit)
+    say(f"eval {model} on {r['images']} {r['dataset']} test images: float accuracy {r['float_accuracy']:.4f}, "
+        f"golden accuracy {r['golden_accuracy']:.4f}, agreement {r['agreement']:.4f}, "
+        f"golden model {r['golden_seconds']:.1f} s -> {run_dir(model) / 'eval.json'}")
+    return r
+
+
+def vectors(model: str, *, n: int = 0, dataset: str | None = None) -> dict:
+    """Write ``<run>/vectors.npz``: test images and the golden model's per-layer outputs."""
+    from training.export import make_vectors
+
+    r = make_vectors(run_dir(model), n=n, dataset=dataset)
+    say(f"vectors {model}: {r['images']} images, golden accuracy {r['golden_accuracy']:.4f} "
+        f"-> {run_dir(model) / 'vectors.npz'}")
     return r
 
 
@@ -97,6 +131,33 @@ def sim(model: str, *, n: int = 0, backpressure: bool = False, seed: int = 1, wa
     (out / "sim.json").write_text(json.dumps(report, indent=2) + "\n")
     say(f"sim: {report['images']} images checked, {report['mismatches']} mismatches, "
         f"{report['cycles_per_inference']:.0f} cycles per inference (estimate {report['estimated_cycles']})")
+    return report
+
+
+def hls(model: str, *, n: int = 0, part: str = "xcvu13p-flga2577-2-e", clock_period: float = 5.0) -> dict:
+    """hls4ml projects under ``build/<run>/hls/``, C-simulated on the vectors -> ``report.json``."""
+    from hls.convert import HLSOptions
+    from hls.report import run_hls
+
+    out = build_dir(model) / "hls"
+    report = run_hls(run_dir(model), out, n=n, options=HLSOptions(part=part, clock_period=clock_period),
+                     progress=lambda s: say(f"hls: {s}"))
+    for name, p in report["projects"].items():
+        say(f"hls: {name}: {p['vectors']} vectors, {p['mismatches']} mismatches, {p['seconds']:.1f} s")
+    say(f"hls: report in {out / 'report.json'}")
+    return report
+
+
+def hls_synth(model: str, *, project: str = "network", cosim: bool = False, vsynth: bool = False) -> dict:
+    """Vitis HLS synthesis (and Vivado with ``vsynth``) of one project written by ``hls``."""
+    from hls.synth import synthesize
+
+    path = build_dir(model) / "hls" / project
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: missing (write the projects first: make hls MODEL={model})")
+    say(f"hls-synth: Vitis HLS on {path} (minutes to hours, depending on the network)")
+    report = synthesize(path, cosim=cosim, vsynth=vsynth, log=lambda s: say(f"hls-synth: {s}"))
+    say(f"hls-synth: report in {path / 'synth.json'}")
     return report
 
 

@@ -20,9 +20,13 @@ def signed_bits(lo: int, hi: int) -> int:
 
 
 def acc_range(weight: np.ndarray, in_max: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-output bounds of ``sum_i w[n, i] * x[i]`` for ternary ``w`` and ``0 <= x <= in_max``."""
-    w = weight.astype(np.int64)
-    return -(w < 0).sum(axis=1) * in_max, (w > 0).sum(axis=1) * in_max
+    """Per-output bounds of ``sum_i w[n, i] * x[i]`` for integer ``w`` and ``0 <= x <= in_max``.
+
+    ``weight`` is ``[out, fan_in]`` (a conv kernel flattened per output channel; zero padding
+    only removes terms, so it cannot widen the range).
+    """
+    w = weight.reshape(weight.shape[0], -1).astype(np.int64)
+    return np.minimum(w, 0).sum(axis=1) * in_max, np.maximum(w, 0).sum(axis=1) * in_max
 
 
 def _affine_range(lo, hi, mult, bias):
@@ -31,35 +35,53 @@ def _affine_range(lo, hi, mult, bias):
 
 
 def hdlif_widths(weight, in_max, mult, bias, shift, lambda_t, theta_t, lambda_frac, frac, T) -> dict:
+    """Bounds per output channel, following the P2-reset recursion one time step at a time.
+
+    ``mult``/``bias`` are ``[O]`` or ``[T, O]``; ``lambda_t``/``theta_t`` are ``[T]`` or ``[T, O]``.
+    """
     acc_lo, acc_hi = acc_range(weight, in_max)
-    prod_lo, prod_hi = _affine_range(acc_lo, acc_hi, mult.astype(np.int64), bias.astype(np.int64))
-    cur_lo, cur_hi = prod_lo >> shift, prod_hi >> shift
+    n = acc_lo.shape[0]
+    mult_t = np.broadcast_to(np.asarray(mult, np.int64), (T, n)) if np.ndim(mult) == 1 else np.asarray(mult, np.int64)
+    bias_t = np.broadcast_to(np.asarray(bias, np.int64), (T, n)) if np.ndim(bias) == 1 else np.asarray(bias, np.int64)
+    lam_t = np.asarray(lambda_t, np.int64)
+    lam_t = np.broadcast_to(lam_t[:, None], (T, n)) if lam_t.ndim == 1 else lam_t
+    th_t = np.asarray(theta_t, np.int64)
+    th_t = np.broadcast_to(th_t[:, None], (T, n)) if th_t.ndim == 1 else th_t
     half = 1 << (lambda_frac - 1)
-    v_lo = np.zeros_like(cur_lo)
-    v_hi = np.zeros_like(cur_hi)
+    v_lo = np.zeros(n, np.int64)
+    v_hi = np.zeros(n, np.int64)
+    prod_min = prod_max = cur_min = cur_max = 0
+    first = True
     m_min = m_max = leak_min = leak_max = 0
     s_max = 0
     for t in range(T):
-        lam, theta = int(lambda_t[t]), int(theta_t[t])
-        p_lo, p_hi = np.minimum(lam * v_lo, lam * v_hi), np.maximum(lam * v_lo, lam * v_hi)
-        leak_min, leak_max = min(leak_min, int(p_lo.min())), max(leak_max, int(p_hi.max()))
-        m_lo, m_hi = ((p_lo + half) >> lambda_frac) + cur_lo, ((p_hi + half) >> lambda_frac) + cur_hi
+        p_lo, p_hi = _affine_range(acc_lo, acc_hi, mult_t[t], bias_t[t])
+        c_lo, c_hi = p_lo >> shift, p_hi >> shift
+        if first:
+            prod_min, prod_max, cur_min, cur_max = int(p_lo.min()), int(p_hi.max()), int(c_lo.min()), int(c_hi.max())
+            first = False
+        prod_min, prod_max = min(prod_min, int(p_lo.min())), max(prod_max, int(p_hi.max()))
+        cur_min, cur_max = min(cur_min, int(c_lo.min())), max(cur_max, int(c_hi.max()))
+        lam, theta = lam_t[t], th_t[t]
+        l_lo, l_hi = np.minimum(lam * v_lo, lam * v_hi), np.maximum(lam * v_lo, lam * v_hi)
+        leak_min, leak_max = min(leak_min, int(l_lo.min())), max(leak_max, int(l_hi.max()))
+        m_lo, m_hi = ((l_lo + half) >> lambda_frac) + c_lo, ((l_hi + half) >> lambda_frac) + c_hi
         m_min, m_max = min(m_min, int(m_lo.min())), max(m_max, int(m_hi.max()))
         s_max = max(s_max, int((m_hi - theta).max()))
         v_lo, v_hi = np.minimum(m_lo, theta), np.minimum(m_hi, theta)
-    theta_lo, theta_hi = int(np.min(theta_t)), int(np.max(theta_t))
-    lam_lo, lam_hi = int(np.min(lambda_t)), int(np.max(lambda_t))
+    theta_lo, theta_hi = int(th_t.min()), int(th_t.max())
+    lam_lo, lam_hi = int(lam_t.min()), int(lam_t.max())
     return {
         "acc_range": [int(acc_lo.min()), int(acc_hi.max())],
-        "product_range": [int(prod_lo.min()), int(prod_hi.max())],
-        "current_range": [int(cur_lo.min()), int(cur_hi.max())],
+        "product_range": [prod_min, prod_max],
+        "current_range": [cur_min, cur_max],
         "leak_range": [leak_min, leak_max],          # the product lambda_t * v
         "membrane_range": [min(m_min, theta_lo), max(m_max, theta_hi)],
         "fire_max": max(s_max, 0),
         "acc_bits": signed_bits(acc_lo.min(), acc_hi.max()),
-        "mult_bits": signed_bits(int(mult.min()), int(mult.max())),
-        "product_bits": signed_bits(prod_lo.min(), prod_hi.max()),
-        "current_bits": signed_bits(cur_lo.min(), cur_hi.max()),
+        "mult_bits": signed_bits(int(mult_t.min()), int(mult_t.max())),
+        "product_bits": signed_bits(prod_min, prod_max),
+        "current_bits": signed_bits(cur_min, cur_max),
         "lambda_bits": signed_bits(lam_lo, lam_hi),
         "leak_bits": signed_bits(leak_min, leak_max),
         "membrane_bits": signed_bits(min(m_min, theta_lo), max(m_max, theta_hi)),

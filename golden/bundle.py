@@ -27,11 +27,16 @@ import numpy as np
 
 from . import bounds
 
-SCHEMA = "hdlif-int/1"
+SCHEMA = "hdlif-int/2"
 JSON_NAME = "model.json"
 NPZ_NAME = "model.npz"
-WEIGHT_KINDS = ("ternary",)
-LAYER_KINDS = ("hdlif_fc", "readout_fc")
+#: weight kind -> the integer range of its codes (binary also excludes 0)
+WEIGHT_KINDS = {"ternary": (-1, 1), "binary": (-1, 1), "int8": (-127, 127)}
+LAYER_KINDS = ("hdlif_fc", "hdlif_conv", "readout_fc")
+NEURON_KINDS = ("vanilla", "parallel")
+POOL_KINDS = (1, 2)
+#: the vectorised executor accumulates in float64: every partial sum must stay exact
+MAX_ACC_BITS = 52
 
 
 class BundleError(ValueError):
@@ -53,10 +58,17 @@ class InputSpec:
     bits: int
     max_value: int
     scale: float
+    shape: tuple = ()           # [C, H, W] (or [features]); empty means [features]
 
     def __post_init__(self):
         if not (isinstance(self.features, int) and self.features > 0):
             raise BundleError(f"input.features must be a positive integer, not {self.features!r}")
+        shape = tuple(self.shape) if self.shape else (self.features,)
+        if not (len(shape) in (1, 3) and all(isinstance(d, int) and d > 0 for d in shape)
+                and int(np.prod(shape)) == self.features):
+            raise BundleError(f"input.shape must be [C, H, W] or [features] with {self.features} "
+                              f"elements, not {list(shape)!r}")
+        object.__setattr__(self, "shape", shape)
         if not (isinstance(self.bits, int) and 1 <= self.bits <= 16):
             raise BundleError(f"input.bits must be an integer in 1..16, not {self.bits!r}")
         if not (isinstance(self.max_value, int) and 0 < self.max_value < 2 ** self.bits):
@@ -88,9 +100,85 @@ class HDLIFLayer:
     lambda_frac: int
     frac: int
     max_code: int
-    direct: bool                # input identical at every step: current computed once per image
+    direct: bool                # input identical at every step: acc computed once per image
+    weights: str = "ternary"    # ternary | binary | int8
+    neuron: str = "vanilla"     # vanilla | parallel (stateless: lambda_t == 0)
     widths: dict = field(default_factory=dict)
     kind: str = "hdlif_fc"
+
+    @property
+    def channels(self) -> int:
+        """The size of the per-channel parameter axis (``mult``, ``bias``, ``[T, O]`` lambda/theta)."""
+        return self.out_features
+
+    @property
+    def neurons(self) -> int:
+        """Neurons updated per time step (before any pooling)."""
+        return self.out_features
+
+    @property
+    def step_dependent_current(self) -> bool:
+        """``mult`` / ``bias`` of shape ``[T, O]``: the current scale changes with ``t`` (Mem-BN)."""
+        return self.mult.ndim == 2
+
+    def mult_at(self, t: int) -> np.ndarray:
+        return self.mult[t] if self.mult.ndim == 2 else self.mult
+
+    def bias_at(self, t: int) -> np.ndarray:
+        return self.bias[t] if self.bias.ndim == 2 else self.bias
+
+    def lambda_at(self, t: int):
+        """``lambda_t`` at step ``t``: an int, or an ``[O]`` array for per-channel leaks."""
+        return self.lambda_t[t] if self.lambda_t.ndim == 2 else int(self.lambda_t[t])
+
+    def theta_at(self, t: int):
+        return self.theta_t[t] if self.theta_t.ndim == 2 else int(self.theta_t[t])
+
+
+@dataclass(frozen=True, kw_only=True)
+class HDLIFConvLayer(HDLIFLayer):
+    """A 2-D convolution followed by HD-LIF neurons and optional 2x2 max pooling of the codes.
+
+    ``acc[o, y, x] = sum_{c,i,j} weight[o, c, i, j] * xpad[c, y*stride + i, x*stride + j]`` with
+    ``padding`` zeros on every side; the requantizer and neuron parameters are per output
+    channel ``o``; ``pool = 2`` max-pools the spike codes (floor).  ``in_features`` and
+    ``out_features`` are derived from the geometry.
+    """
+    in_shape: tuple             # [C, H, W]
+    out_channels: int
+    kernel: int
+    stride: int = 1
+    padding: int = 0
+    pool: int = 1
+    in_features: int = field(init=False)
+    out_features: int = field(init=False)
+    kind: str = "hdlif_conv"
+
+    def __post_init__(self):
+        C, H, W = self.in_shape
+        object.__setattr__(self, "in_shape", tuple(int(d) for d in self.in_shape))
+        object.__setattr__(self, "in_features", C * H * W)
+        object.__setattr__(self, "out_features", int(np.prod(self.out_shape)))
+
+    @property
+    def conv_shape(self) -> tuple:
+        """``[O, Ho, Wo]``: the neurons, before pooling."""
+        _, H, W = self.in_shape
+        k, s, p = self.kernel, self.stride, self.padding
+        return (self.out_channels, (H + 2 * p - k) // s + 1, (W + 2 * p - k) // s + 1)
+
+    @property
+    def out_shape(self) -> tuple:
+        O, Ho, Wo = self.conv_shape
+        return (O, Ho // self.pool, Wo // self.pool)
+
+    @property
+    def channels(self) -> int:
+        return self.out_channels
+
+    @property
+    def neurons(self) -> int:
+        return int(np.prod(self.conv_shape))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -105,6 +193,7 @@ class ReadoutLayer:
     weight: np.ndarray
     mult: np.ndarray
     bias: np.ndarray
+    weights: str = "ternary"
     widths: dict = field(default_factory=dict)
     kind: str = "readout_fc"
 
@@ -128,7 +217,7 @@ class Bundle:
 
     @property
     def hdlif_layers(self) -> tuple:
-        return tuple(layer for layer in self.layers if layer.kind == "hdlif_fc")
+        return tuple(layer for layer in self.layers if layer.kind != "readout_fc")
 
     @property
     def readout(self) -> ReadoutLayer:
@@ -143,13 +232,14 @@ def compute_widths(bundle_T: int, input_spec: InputSpec, layers) -> list[dict]:
     out = []
     in_max = input_spec.max_value
     for layer in layers:
-        if layer.kind == "hdlif_fc":
-            w = bounds.hdlif_widths(layer.weight, in_max, layer.mult, layer.bias, layer.shift,
+        w2d = layer.weight.reshape(layer.weight.shape[0], -1)
+        if layer.kind != "readout_fc":
+            w = bounds.hdlif_widths(w2d, in_max, layer.mult, layer.bias, layer.shift,
                                     layer.lambda_t, layer.theta_t, layer.lambda_frac, layer.frac,
                                     bundle_T)
             in_max = layer.max_code
         else:
-            w = bounds.readout_widths(layer.weight, in_max, layer.mult, layer.bias, bundle_T)
+            w = bounds.readout_widths(w2d, in_max, layer.mult, layer.bias, bundle_T)
         out.append(w)
     return out
 
@@ -166,7 +256,7 @@ def _array_bytes(arr: np.ndarray) -> bytes:
 def _layer_arrays(layer) -> dict:
     arrays = {"weight": layer.weight.astype(np.int8), "mult": layer.mult.astype(np.int64),
               "bias": layer.bias.astype(np.int64)}
-    if layer.kind == "hdlif_fc":
+    if layer.kind != "readout_fc":
         arrays["lambda_t"] = layer.lambda_t.astype(np.int64)
         arrays["theta_t"] = layer.theta_t.astype(np.int64)
     return {f"{layer.name}.{k}": v for k, v in arrays.items()}
@@ -174,10 +264,14 @@ def _layer_arrays(layer) -> dict:
 
 def _layer_json(layer, widths: dict) -> dict:
     d = {"name": layer.name, "kind": layer.kind, "in_features": layer.in_features,
-         "out_features": layer.out_features, "weights": "ternary", "widths": widths}
-    if layer.kind == "hdlif_fc":
+         "out_features": layer.out_features, "weights": layer.weights, "widths": widths}
+    if layer.kind != "readout_fc":
         d.update(shift=layer.shift, lambda_frac=layer.lambda_frac, frac=layer.frac,
-                 max_code=layer.max_code, direct=layer.direct)
+                 max_code=layer.max_code, direct=layer.direct, neuron=layer.neuron)
+    if layer.kind == "hdlif_conv":
+        d.update(in_shape=list(layer.in_shape), out_channels=layer.out_channels, kernel=layer.kernel,
+                 stride=layer.stride, padding=layer.padding, pool=layer.pool,
+                 out_shape=list(layer.out_shape))
     return d
 
 
@@ -203,7 +297,8 @@ def save_bundle(bundle: Bundle, folder: Path) -> str:
         "name": bundle.name,
         "T": bundle.T,
         "input": {"features": bundle.input.features, "bits": bundle.input.bits,
-                  "max_value": bundle.input.max_value, "scale": bundle.input.scale},
+                  "max_value": bundle.input.max_value, "scale": bundle.input.scale,
+                  "shape": list(bundle.input.shape)},
         "spike": {"bits": bundle.spike_bits, "max_code": bundle.max_code},
         "layers": [_layer_json(layer, w) for layer, w in zip(bundle.layers, widths)],
         "arrays_sha256": hashlib.sha256(npz_bytes).hexdigest(),
@@ -236,15 +331,98 @@ def _int_field(d: dict, key: str, where: str, lo: int | None = None, hi: int | N
     return v
 
 
-def _array(arrays: dict, key: str, where: str, shape: tuple, lo: int, hi: int) -> np.ndarray:
+def _array(arrays: dict, key: str, where: str, shapes, lo: int, hi: int) -> np.ndarray:
+    """An integer array of one of ``shapes`` (a shape or a list of allowed shapes) within [lo, hi]."""
+    shapes = [shapes] if isinstance(shapes, tuple) else list(shapes)
     _need(key in arrays, where, f"missing array {key!r}")
     a = arrays[key]
     _need(a.dtype.kind in "iu", where, f"array {key!r} must be integer, not {a.dtype}")
-    _need(a.shape == shape, where, f"array {key!r} must have shape {list(shape)}, not {list(a.shape)}")
+    _need(a.shape in shapes, where, f"array {key!r} must have shape "
+          f"{' or '.join(str(list(sh)) for sh in shapes)}, not {list(a.shape)}")
     if a.size:
         _need(int(a.min()) >= lo and int(a.max()) <= hi, where,
               f"array {key!r} values must lie in [{lo}, {hi}], found [{int(a.min())}, {int(a.max())}]")
     return a.astype(np.int64)
+
+
+def _int_list(d: dict, key: str, where: str, n: int) -> tuple:
+    v = d.get(key)
+    _need(isinstance(v, list) and len(v) == n and all(isinstance(x, int) and not isinstance(x, bool)
+                                                        and x > 0 for x in v),
+          where, f"field {key!r} must be a list of {n} positive integers, not {v!r}")
+    return tuple(v)
+
+
+def _load_layer(ld, i: int, n_layers: int, arrays: dict, where: str, npath: Path, T: int,
+                max_code: int, prev_shape: tuple):
+    """Validate one layer entry against the previous layer's output shape; build the dataclass."""
+    lw = f"{where} layers[{i}]"
+    _need(isinstance(ld, dict), lw, "must be an object")
+    name = ld.get("name")
+    _need(isinstance(name, str) and name.isidentifier(), lw, f"field 'name' must be an identifier, not {name!r}")
+    kind = ld.get("kind")
+    _need(kind in LAYER_KINDS, lw, f"field 'kind' must be one of {LAYER_KINDS}, not {kind!r}")
+    last = i == n_layers - 1
+    _need((kind == "readout_fc") == last, lw, "the readout must be the last layer, and only the last")
+    weights = ld.get("weights")
+    _need(weights in WEIGHT_KINDS, lw, f"field 'weights' must be one of {tuple(WEIGHT_KINDS)}, not {weights!r}")
+    w_lo, w_hi = WEIGHT_KINDS[weights]
+    fan_in = int(np.prod(prev_shape))
+    aw = f"{npath} ({name})"
+    if kind == "hdlif_conv":
+        _need(len(prev_shape) == 3, lw, f"a conv layer needs a [C, H, W] input, but the previous layer gives {list(prev_shape)}")
+        in_shape = _int_list(ld, "in_shape", lw, 3)
+        _need(in_shape == prev_shape, lw, f"field 'in_shape' is {list(in_shape)} but the previous layer gives {list(prev_shape)}")
+        geo = dict(out_channels=_int_field(ld, "out_channels", lw, 1), kernel=_int_field(ld, "kernel", lw, 1, 15),
+                   stride=_int_field(ld, "stride", lw, 1, 8), padding=_int_field(ld, "padding", lw, 0, 7))
+        _need(geo["padding"] < geo["kernel"], lw, f"field 'padding' ({geo['padding']}) must be smaller than 'kernel' ({geo['kernel']})")
+        pool = ld.get("pool")
+        _need(pool in POOL_KINDS, lw, f"field 'pool' must be one of {POOL_KINDS}, not {pool!r}")
+        _, H, W = in_shape
+        k, p = geo["kernel"], geo["padding"]
+        _need(H + 2 * p >= k and W + 2 * p >= k, lw, f"kernel {k} is larger than the padded input {list(in_shape)}")
+        n_out = geo["out_channels"]
+        wshape = (n_out, in_shape[0], k, k)
+    else:
+        n_in = _int_field(ld, "in_features", lw, 1)
+        _need(n_in == fan_in, lw, f"field 'in_features' is {n_in} but the previous layer gives {fan_in}")
+        n_out = _int_field(ld, "out_features", lw, 1)
+        wshape = (n_out, n_in)
+    weight = _array(arrays, f"{name}.weight", aw, wshape, w_lo, w_hi)
+    if weights == "binary":
+        _need(bool((weight != 0).all()), aw, f"array '{name}.weight' is binary but holds zeros")
+    per_t = [(n_out,), (T, n_out)] if kind != "readout_fc" else [(n_out,)]
+    common = dict(name=name, weights=weights, weight=weight,
+                  mult=_array(arrays, f"{name}.mult", aw, per_t, -(2 ** 40), 2 ** 40),
+                  bias=_array(arrays, f"{name}.bias", aw, per_t, -(2 ** 52), 2 ** 52),
+                  widths=ld.get("widths", {}))
+    if kind == "readout_fc":
+        return ReadoutLayer(**common, in_features=wshape[1], out_features=n_out)
+    frac = _int_field(ld, "frac", lw, 1, 24)
+    lambda_frac = _int_field(ld, "lambda_frac", lw, 1, 24)
+    shift = _int_field(ld, "shift", lw, 0, 48)
+    _need(ld.get("max_code") == max_code, lw, f"field 'max_code' must be {max_code}, not {ld.get('max_code')!r}")
+    _need(isinstance(ld.get("direct"), bool), lw, f"field 'direct' must be true or false, not {ld.get('direct')!r}")
+    _need(ld["direct"] == (i == 0), lw, "only the first layer (the stem) is computed once per image")
+    neuron = ld.get("neuron", "vanilla")
+    _need(neuron in NEURON_KINDS, lw, f"field 'neuron' must be one of {NEURON_KINDS}, not {neuron!r}")
+    lam = _array(arrays, f"{name}.lambda_t", aw, [(T,), (T, n_out)], -(2 ** (lambda_frac + 4)), 2 ** (lambda_frac + 4))
+    theta = _array(arrays, f"{name}.theta_t", aw, [(T,), (T, n_out)], -(2 ** 40), 2 ** 40)
+    if neuron == "parallel":
+        _need(not lam.any(), aw, f"array '{name}.lambda_t' must be all zero for a parallel (stateless) neuron")
+    params = dict(shift=shift, frac=frac, lambda_frac=lambda_frac, max_code=max_code, direct=ld["direct"],
+                  neuron=neuron, lambda_t=lam, theta_t=theta)
+    if kind == "hdlif_conv":
+        layer = HDLIFConvLayer(**common, **params, **geo, in_shape=in_shape, pool=pool)
+        _need(min(layer.out_shape) >= 1, lw, f"the output shape {list(layer.out_shape)} is empty")
+        for key, want in (("in_features", layer.in_features), ("out_features", layer.out_features)):
+            _need(ld.get(key) == want, lw, f"field {key!r} must be {want}, not {ld.get(key)!r}")
+        return layer
+    return HDLIFLayer(**common, **params, in_features=wshape[1], out_features=n_out)
+
+
+def layer_out_shape(layer) -> tuple:
+    return layer.out_shape if layer.kind == "hdlif_conv" else (layer.out_features,)
 
 
 def load_bundle(folder: Path) -> Bundle:
@@ -262,7 +440,8 @@ def load_bundle(folder: Path) -> Bundle:
         raise BundleError(f"{jpath}: not valid JSON ({e})") from None
     where = str(jpath)
     _need(isinstance(doc, dict), where, "top level must be an object")
-    _need(doc.get("schema") == SCHEMA, where, f"field 'schema' must be {SCHEMA!r}, not {doc.get('schema')!r}")
+    _need(doc.get("schema") == SCHEMA, where, f"field 'schema' must be {SCHEMA!r}, not {doc.get('schema')!r}"
+          + (" (an older export: re-run the export step)" if str(doc.get("schema", "")).startswith("hdlif-int/") else ""))
     npz_bytes = npath.read_bytes()
     digest = hashlib.sha256(npz_bytes).hexdigest()
     _need(doc.get("arrays_sha256") == digest, str(npath),
@@ -276,9 +455,13 @@ def load_bundle(folder: Path) -> Bundle:
     T = _int_field(doc, "T", where, 1, 64)
     inp = doc.get("input")
     _need(isinstance(inp, dict), where, "missing object 'input'")
+    shape = inp.get("shape", [])
+    _need(isinstance(shape, list) and all(isinstance(d, int) for d in shape), where,
+          f"field 'input.shape' must be a list of integers, not {shape!r}")
     try:
         input_spec = InputSpec(features=inp.get("features"), bits=inp.get("bits"),
-                               max_value=inp.get("max_value"), scale=float(inp.get("scale", 0.0)))
+                               max_value=inp.get("max_value"), scale=float(inp.get("scale", 0.0)),
+                               shape=tuple(shape))
     except BundleError as e:
         raise BundleError(f"{where}: {e}") from None
     spike = doc.get("spike")
@@ -290,45 +473,11 @@ def load_bundle(folder: Path) -> Bundle:
     _need(isinstance(layers_doc, list) and len(layers_doc) >= 2, where,
           "field 'layers' must list at least one HD-LIF layer and a readout")
     layers = []
-    fan_in = input_spec.features
+    prev_shape = input_spec.shape
     for i, ld in enumerate(layers_doc):
-        lw = f"{where} layers[{i}]"
-        _need(isinstance(ld, dict), lw, "must be an object")
-        name = ld.get("name")
-        _need(isinstance(name, str) and name.isidentifier(), lw, f"field 'name' must be an identifier, not {name!r}")
-        kind = ld.get("kind")
-        _need(kind in LAYER_KINDS, lw, f"field 'kind' must be one of {LAYER_KINDS}, not {kind!r}")
-        last = i == len(layers_doc) - 1
-        _need((kind == "readout_fc") == last, lw, "the readout must be the last layer, and only the last")
-        _need(ld.get("weights") in WEIGHT_KINDS, lw, f"field 'weights' must be one of {WEIGHT_KINDS}, not {ld.get('weights')!r}")
-        n_in = _int_field(ld, "in_features", lw, 1)
-        _need(n_in == fan_in, lw, f"field 'in_features' is {n_in} but the previous layer gives {fan_in}")
-        n_out = _int_field(ld, "out_features", lw, 1)
-        aw = f"{npath} ({name})"
-        common = dict(
-            name=name, in_features=n_in, out_features=n_out,
-            weight=_array(arrays, f"{name}.weight", aw, (n_out, n_in), -1, 1),
-            mult=_array(arrays, f"{name}.mult", aw, (n_out,), -(2 ** 40), 2 ** 40),
-            bias=_array(arrays, f"{name}.bias", aw, (n_out,), -(2 ** 52), 2 ** 52),
-            widths=ld.get("widths", {}),
-        )
-        if kind == "hdlif_fc":
-            frac = _int_field(ld, "frac", lw, 1, 24)
-            lambda_frac = _int_field(ld, "lambda_frac", lw, 1, 24)
-            shift = _int_field(ld, "shift", lw, 0, 48)
-            _need(ld.get("max_code") == max_code, lw, f"field 'max_code' must be {max_code} for {spike_bits}-bit spikes, not {ld.get('max_code')!r}")
-            _need(isinstance(ld.get("direct"), bool), lw, f"field 'direct' must be true or false, not {ld.get('direct')!r}")
-            _need(ld["direct"] == (i == 0), lw, "only the first layer (the stem) is computed once per image")
-            layer = HDLIFLayer(
-                **common, shift=shift, frac=frac, lambda_frac=lambda_frac, max_code=max_code,
-                direct=ld["direct"],
-                lambda_t=_array(arrays, f"{name}.lambda_t", aw, (T,), -(2 ** (lambda_frac + 4)), 2 ** (lambda_frac + 4)),
-                theta_t=_array(arrays, f"{name}.theta_t", aw, (T,), -(2 ** 40), 2 ** 40),
-            )
-        else:
-            layer = ReadoutLayer(**common)
+        layer = _load_layer(ld, i, len(layers_doc), arrays, where, npath, T, max_code, prev_shape)
         layers.append(layer)
-        fan_in = n_out
+        prev_shape = layer_out_shape(layer)
     _need(len({l.name for l in layers}) == len(layers), where, "layer names must be unique")
 
     # The declared widths must cover what the arrays can produce (a hand edit that widens a
@@ -337,6 +486,8 @@ def load_bundle(folder: Path) -> Bundle:
     for i, (layer, need) in enumerate(zip(layers, needed)):
         declared = layer.widths
         _need(isinstance(declared, dict), f"{where} layers[{i}]", "field 'widths' must be an object")
+        _need(need["acc_bits"] <= MAX_ACC_BITS, f"{where} layers[{i}]",
+              f"the accumulator needs {need['acc_bits']} bits, more than the {MAX_ACC_BITS} the integer model allows")
         for key, bits in need.items():
             if not key.endswith("_bits"):
                 continue

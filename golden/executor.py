@@ -19,23 +19,65 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .bundle import Bundle, HDLIFLayer, ReadoutLayer
+from .bundle import Bundle, HDLIFConvLayer, HDLIFLayer, ReadoutLayer
+
+#: images per chunk inside :func:`run` (bounds the memory of the conv windows)
+CHUNK = 500
+
+
+def _exact_matmul(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``x @ w`` for integer arrays, through floating-point BLAS, exactly.
+
+    Every partial sum of these integer products is an integer no larger than
+    ``max|x| * max_n sum_i |w[i, n]|``.  Below 2**24 float32 represents all of them exactly;
+    otherwise float64 does (the loader guarantees every accumulator fits 52 bits).
+    """
+    bound = (int(np.abs(x).max()) if x.size else 0) * (int(np.abs(w).sum(axis=0).max()) if w.size else 0)
+    ftype = np.float32 if bound < 2 ** 24 else np.float64
+    return (x.astype(ftype) @ w.astype(ftype)).astype(np.int64)
 
 
 def synapse(layer, x: np.ndarray) -> np.ndarray:
-    """Ternary weighted sum ``acc[b, n] = sum_i weight[n, i] * x[b, i]`` (exact int64)."""
-    return x.astype(np.int64) @ layer.weight.astype(np.int64).T
+    """The weighted sum: ``acc[b, n] = sum_i weight[n, i] * x[b, i]`` for fc layers and the
+    readout (``x`` is ``[B, in_features]``); for a conv layer ``x`` is ``[B, C, H, W]`` and the
+    result ``[B, O, Ho, Wo]`` (zero padding, stride)."""
+    if isinstance(layer, HDLIFConvLayer):
+        return conv2d(x, layer.weight, layer.stride, layer.padding)
+    return _exact_matmul(x.reshape(x.shape[0], -1), layer.weight.reshape(layer.weight.shape[0], -1).T)
 
 
-def requant(layer: HDLIFLayer, acc: np.ndarray) -> np.ndarray:
-    """Input current in membrane units: ``(acc * mult + bias) >> shift`` (floor shift)."""
-    return (acc * layer.mult + layer.bias) >> layer.shift
+def conv2d(x: np.ndarray, weight: np.ndarray, stride: int, padding: int) -> np.ndarray:
+    """``acc[b, o, y, x] = sum_{c,i,j} weight[o, c, i, j] * xpad[b, c, y*stride + i, x*stride + j]``."""
+    O, C, k, _ = weight.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    win = np.lib.stride_tricks.sliding_window_view(xp, (k, k), axis=(2, 3))[:, :, ::stride, ::stride]
+    B, _, Ho, Wo = win.shape[:4]
+    cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(B * Ho * Wo, C * k * k)
+    acc = _exact_matmul(cols, weight.reshape(O, C * k * k).T)
+    return acc.reshape(B, Ho, Wo, O).transpose(0, 3, 1, 2)
+
+
+def _per_channel(layer: HDLIFLayer, a, ndim: int):
+    """Shape a per-channel ``[O]`` parameter to broadcast over ``[B, O]`` or ``[B, O, H, W]``."""
+    a = np.asarray(a)
+    return a.reshape(a.shape + (1,) * (ndim - 2)) if a.ndim == 1 and ndim == 4 else a
+
+
+def requant(layer: HDLIFLayer, acc: np.ndarray, t: int = 0) -> np.ndarray:
+    """Input current in membrane units: ``(acc * mult + bias) >> shift`` (floor shift).
+
+    ``mult``/``bias`` are per output channel, and per step when they are ``[T, O]`` (Mem-BN).
+    """
+    mult = _per_channel(layer, layer.mult_at(t), acc.ndim)
+    bias = _per_channel(layer, layer.bias_at(t), acc.ndim)
+    return (acc * mult + bias) >> layer.shift
 
 
 def charge(layer: HDLIFLayer, v: np.ndarray, current: np.ndarray, t: int) -> np.ndarray:
     """``m = round_half_up(lambda_t * v) + I`` with ``lambda_t`` in fixed point."""
     half = 1 << (layer.lambda_frac - 1)
-    return ((int(layer.lambda_t[t]) * v + half) >> layer.lambda_frac) + current
+    lam = _per_channel(layer, layer.lambda_at(t), v.ndim)
+    return ((lam * v + half) >> layer.lambda_frac) + current
 
 
 def fire(layer: HDLIFLayer, m: np.ndarray, t: int) -> tuple[np.ndarray, np.ndarray]:
@@ -44,7 +86,7 @@ def fire(layer: HDLIFLayer, m: np.ndarray, t: int) -> tuple[np.ndarray, np.ndarr
     ``s* = max(m - theta_t, 0)``, ``v = min(m, theta_t)``,
     ``spike_code = min(round_half_up(s* / 2**frac), max_code)``.
     """
-    theta = int(layer.theta_t[t])
+    theta = _per_channel(layer, layer.theta_at(t), m.ndim)
     s_star = np.maximum(m - theta, 0)
     v = np.minimum(m, theta)
     half = 1 << (layer.frac - 1) if layer.frac > 0 else 0
@@ -59,20 +101,65 @@ def hdlif_step(layer: HDLIFLayer, v: np.ndarray, current: np.ndarray, t: int):
     return spike_code, m, v
 
 
+def max_pool(codes: np.ndarray, pool: int) -> np.ndarray:
+    """``pool x pool`` max pooling with stride ``pool`` over ``[B, O, H, W]`` (floor)."""
+    if pool == 1:
+        return codes
+    B, O, H, W = codes.shape
+    Hp, Wp = H // pool, W // pool
+    c = codes[:, :, :Hp * pool, :Wp * pool].reshape(B, O, Hp, pool, Wp, pool)
+    return c.max(axis=(3, 5))
+
+
 def readout(layer: ReadoutLayer, codes: np.ndarray) -> np.ndarray:
-    return synapse(layer, codes) * layer.mult + layer.bias
+    return synapse(layer, codes.reshape(codes.shape[0], -1)) * layer.mult + layer.bias
 
 
 @dataclass
 class Result:
     scores: np.ndarray           # int64 [N, T, classes]: the readout at every time step
     classes: np.ndarray          # int64 [N]: argmax of the scores summed over time
-    codes: dict | None = None    # layer name -> int64 [N, T, out]: spike codes (trace only)
-    membranes: dict | None = None  # layer name -> int64 [N, T, out]: charged m_t (trace only)
+    codes: dict | None = None    # layer name -> int64 [N, T, out_features]: output codes (after pooling)
+    membranes: dict | None = None  # layer name -> int64 [N, T, neurons]: charged m_t (before pooling)
+
+
+def _layer_input(layer, x: np.ndarray) -> np.ndarray:
+    return x.reshape((x.shape[0],) + tuple(layer.in_shape)) if isinstance(layer, HDLIFConvLayer) \
+        else x.reshape(x.shape[0], -1)
+
+
+def _run_chunk(bundle: Bundle, x: np.ndarray, trace: bool):
+    n, T = x.shape[0], bundle.T
+    hd = bundle.hdlif_layers
+    v = [None] * len(hd)
+    codes_trace = {l.name: np.zeros((n, T, l.out_features), np.int64) for l in hd} if trace else None
+    mem_trace = {l.name: np.zeros((n, T, l.neurons), np.int64) for l in hd} if trace else None
+    scores = np.zeros((n, T, bundle.classes), np.int64)
+    stem = hd[0]
+    stem_acc = synapse(stem, _layer_input(stem, x))              # the pixels: once per image
+    stem_current = None if stem.step_dependent_current else requant(stem, stem_acc)
+    for t in range(T):
+        codes = x
+        for i, layer in enumerate(hd):
+            if layer.direct:
+                current = stem_current if stem_current is not None else requant(layer, stem_acc, t)
+            else:
+                current = requant(layer, synapse(layer, _layer_input(layer, codes)), t)
+            if v[i] is None:
+                v[i] = np.zeros_like(current)
+            spikes, m, v[i] = hdlif_step(layer, v[i], current, t)
+            if isinstance(layer, HDLIFConvLayer):
+                spikes = max_pool(spikes, layer.pool)
+            codes = spikes.reshape(n, -1)
+            if trace:
+                codes_trace[layer.name][:, t] = codes
+                mem_trace[layer.name][:, t] = m.reshape(n, -1)
+        scores[:, t] = readout(bundle.readout, codes)
+    return scores, codes_trace, mem_trace
 
 
 def run(bundle: Bundle, images: np.ndarray, *, trace: bool = False) -> Result:
-    """Run the integer model on ``images`` (``[N, features]`` unsigned pixel integers)."""
+    """Run the integer model on ``images`` (``[N, features]`` unsigned pixel integers, C,H,W order)."""
     x = np.asarray(images)
     if x.ndim != 2 or x.shape[1] != bundle.input.features:
         raise ValueError(f"images must have shape [N, {bundle.input.features}], not {list(x.shape)}")
@@ -80,21 +167,10 @@ def run(bundle: Bundle, images: np.ndarray, *, trace: bool = False) -> Result:
         raise ValueError(f"pixel values must lie in [0, {bundle.input.max_value}], "
                          f"found [{x.min()}, {x.max()}]")
     x = x.astype(np.int64)
-    n, T = x.shape[0], bundle.T
-    hd = bundle.hdlif_layers
-    v = [np.zeros((n, layer.out_features), np.int64) for layer in hd]
-    codes_trace = {layer.name: np.zeros((n, T, layer.out_features), np.int64) for layer in hd} if trace else None
-    mem_trace = {layer.name: np.zeros((n, T, layer.out_features), np.int64) for layer in hd} if trace else None
-    scores = np.zeros((n, T, bundle.classes), np.int64)
-    stem_current = requant(hd[0], synapse(hd[0], x))
-    for t in range(T):
-        codes = x
-        for i, layer in enumerate(hd):
-            current = stem_current if layer.direct else requant(layer, synapse(layer, codes))
-            codes, m, v[i] = hdlif_step(layer, v[i], current, t)
-            if trace:
-                codes_trace[layer.name][:, t] = codes
-                mem_trace[layer.name][:, t] = m
-        scores[:, t] = readout(bundle.readout, codes)
+    parts = [_run_chunk(bundle, x[i:i + CHUNK], trace) for i in range(0, max(len(x), 1), CHUNK)] \
+        if len(x) else [_run_chunk(bundle, x, trace)]
+    scores = np.concatenate([p[0] for p in parts])
+    codes = {k: np.concatenate([p[1][k] for p in parts]) for k in parts[0][1]} if trace else None
+    mems = {k: np.concatenate([p[2][k] for p in parts]) for k in parts[0][2]} if trace else None
     classes = np.argmax(scores.sum(axis=1), axis=1)
-    return Result(scores=scores, classes=classes, codes=codes_trace, membranes=mem_trace)
+    return Result(scores=scores, classes=classes, codes=codes, membranes=mems)

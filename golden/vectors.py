@@ -1,8 +1,9 @@
 """Vector files: input images and the golden model's expected outputs, shared by every checker.
 
 One ``.npz`` (no pickle) holds ``images`` [N, features], ``labels`` [N], ``scores`` [N, T, C],
-``classes`` [N] and, per HD-LIF layer, ``codes.<layer>`` [N, T, out] and
-``membranes.<layer>`` [N, T, out].  The RTL testbenches and the HLS C simulation read the same
+``classes`` [N] and, per HD-LIF layer, ``codes.<layer>`` [N, T, out_features] (uint8, after
+pooling) and ``membranes.<layer>`` [N, T, neurons] (the charged ``m`` before pooling; int32
+where the width allows; left out for very large traces).  The RTL testbenches and the HLS C simulation read the same
 file, so the same vectors follow the design all the way down.
 """
 
@@ -18,16 +19,35 @@ from .bundle import Bundle, BundleError, bundle_hash
 from .executor import run
 
 
+#: membrane traces are left out of a vector file past this many values (they dwarf the rest)
+MAX_MEMBRANE_VALUES = 50_000_000
+
+
+def _narrow(a: np.ndarray, bits: int | None = None) -> np.ndarray:
+    """Codes as uint8, membranes as int32 where their width allows (the bound analysis says)."""
+    if bits is None:
+        return a.astype(np.uint8)
+    return a.astype(np.int32) if bits <= 32 else a
+
+
 def write_vectors(bundle: Bundle, bundle_dir: Path, images: np.ndarray, labels: np.ndarray,
-                  path: Path) -> dict:
-    """Run the golden model with a trace and write the vector file atomically."""
+                  path: Path, *, membranes: bool | None = None) -> dict:
+    """Run the golden model with a trace and write the vector file atomically.
+
+    ``membranes=None`` keeps the membrane traces unless they exceed
+    :data:`MAX_MEMBRANE_VALUES` values.
+    """
     result = run(bundle, images, trace=True)
+    if membranes is None:
+        membranes = sum(m.size for m in result.membranes.values()) <= MAX_MEMBRANE_VALUES
     arrays = {"images": np.asarray(images, np.int64), "labels": np.asarray(labels, np.int64),
               "scores": result.scores, "classes": result.classes,
               "bundle_sha256": np.frombuffer(bytes.fromhex(bundle_hash(bundle_dir)), np.uint8)}
-    for name, codes in result.codes.items():
-        arrays[f"codes.{name}"] = codes
-        arrays[f"membranes.{name}"] = result.membranes[name]
+    for layer in bundle.hdlif_layers:
+        arrays[f"codes.{layer.name}"] = _narrow(result.codes[layer.name])
+        if membranes:
+            arrays[f"membranes.{layer.name}"] = _narrow(result.membranes[layer.name],
+                                                        layer.widths.get("membrane_bits", 64))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz")

@@ -27,12 +27,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from golden import HDLIFLayer, InputSpec, ReadoutLayer, run, save_bundle, write_vectors
+from golden import HDLIFConvLayer, HDLIFLayer, InputSpec, ReadoutLayer, load_bundle, run, save_bundle, write_vectors
 from golden.bundle import Bundle, bundle_hash
 
 from . import data
-from .models import HDLIFMLP
-from .train import evaluate, load_checkpoint
+from .models import SpikingNet
+from .neurons import LIF, MemBNHDLIF, ParallelHDLIF
+from .train import load_checkpoint
+
+
+class ExportError(ValueError):
+    """A network (or a part of it) that has no exact integer form.  The message says which and why."""
 
 
 def _shift_for(values: np.ndarray, mult_bits: int, max_shift: int = 40) -> int:
@@ -47,72 +52,166 @@ def _shift_for(values: np.ndarray, mult_bits: int, max_shift: int = 40) -> int:
     return shift
 
 
-def fold_hdlif(block, name: str, s_in: float, *, step: float, frac: int, lambda_frac: int,
-               mult_bits: int, max_code: int, direct: bool) -> HDLIFLayer:
-    q = block.linear.quantized()
+def _np(x) -> np.ndarray:
+    return x.detach().double().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, np.float64)
+
+
+def fold_block(block, name: str, s_in: float, in_shape: tuple, *, T: int, step: float, frac: int,
+               lambda_frac: int, mult_bits: int, max_code: int, direct: bool) -> HDLIFLayer:
+    """One ``synapse -> BN -> neuron [-> pool]`` block as an integer HD-LIF layer."""
+    neuron = block.neuron
+    if isinstance(neuron, LIF):
+        raise ExportError(f"layer {name}: the LIF baseline neuron (binary spikes, soft reset) has no "
+                          f"integer HD-LIF form; export supports the hdlif, parallel and membn neurons")
+    if getattr(block, "seca", None) is not None:
+        raise ExportError(f"layer {name}: SECA (sigmoid of a global average) is not in the integer model; "
+                          f"train without SECA to deploy")
+    q = block.synapse.quantized()
+    out = q.codes.shape[0]
+    alpha = np.broadcast_to(_np(q.alpha), (out,))
     bn = block.bn
-    g = (bn.weight / torch.sqrt(bn.running_var + bn.eps)).detach().double().numpy()
-    A = g * float(q.alpha) * s_in
-    B = (bn.bias.detach().double().numpy() - g * bn.running_mean.detach().double().numpy())
-    u = step / 2 ** frac
+    g = _np(bn.weight) / np.sqrt(_np(bn.running_var) + bn.eps)
+    A = g * alpha * s_in                                  # I = A * acc + B, per output channel
+    B = _np(bn.bias) - g * _np(bn.running_mean)
+    if isinstance(neuron, MemBNHDLIF):                    # spec section 3: a vanilla HD-LIF again
+        rp = {k: _np(v) for k, v in neuron.reparameterize().items()}
+        A = rp["current_scale"] * A                       # [T, O]
+        B = rp["current_scale"] * B - rp["current_shift"]
+        lam, theta, kind = rp["lambda_hat"], rp["theta"], "vanilla"
+    elif isinstance(neuron, ParallelHDLIF):               # stateless: no leak, m = I
+        theta = _np(neuron.theta_t)
+        if neuron.theta_index == "first":
+            theta = np.full(T, theta[0])
+        lam, kind = np.zeros(T), "parallel"
+    else:
+        lam, theta, kind = _np(neuron.lambda_t), _np(neuron.theta_t), "vanilla"
+    u = step / 2 ** frac                                  # membrane units
     shift = _shift_for(A / u, mult_bits)
     mult = np.round(A / u * 2 ** shift).astype(np.int64)
     bias = np.round(B / u * 2 ** shift).astype(np.int64) + ((1 << shift) >> 1)
-    neuron = block.neuron
-    lam = np.round(neuron.lambda_t.detach().double().numpy() * 2 ** lambda_frac).astype(np.int64)
-    theta = np.round(neuron.theta_t.detach().double().numpy() / u).astype(np.int64)
-    return HDLIFLayer(name=name, in_features=block.linear.in_features,
-                      out_features=block.linear.out_features, weight=q.codes.numpy().astype(np.int8),
-                      mult=mult, bias=bias, shift=shift, lambda_t=lam, theta_t=theta,
-                      lambda_frac=lambda_frac, frac=frac, max_code=max_code, direct=direct)
+    common = dict(name=name, weight=q.codes.cpu().numpy().astype(np.int8), weights=block.synapse.quant,
+                  mult=mult, bias=bias, shift=shift, neuron=kind,
+                  lambda_t=np.round(lam * 2 ** lambda_frac).astype(np.int64),
+                  theta_t=np.round(theta / u).astype(np.int64),
+                  lambda_frac=lambda_frac, frac=frac, max_code=max_code, direct=direct)
+    syn = block.synapse
+    if isinstance(syn, torch.nn.Conv2d):
+        return HDLIFConvLayer(**common, in_shape=tuple(in_shape), out_channels=syn.out_channels,
+                              kernel=syn.kernel_size[0], stride=syn.stride[0], padding=syn.padding[0],
+                              pool=2 if block.pool is not None else 1)
+    return HDLIFLayer(**common, in_features=syn.in_features, out_features=syn.out_features)
 
 
 def fold_readout(linear, name: str, s_in: float, *, mult_bits: int) -> ReadoutLayer:
     q = linear.quantized()
-    A = np.full(linear.out_features, float(q.alpha) * s_in)
-    b = linear.bias.detach().double().numpy()
+    A = np.broadcast_to(_np(q.alpha) * s_in, (linear.out_features,)).copy()
+    b = _np(linear.bias)
     shift = _shift_for(np.concatenate([A, b / 64]), mult_bits)
     return ReadoutLayer(name=name, in_features=linear.in_features, out_features=linear.out_features,
-                        weight=q.codes.numpy().astype(np.int8),
+                        weight=q.codes.cpu().numpy().astype(np.int8), weights=linear.quant,
                         mult=np.round(A * 2 ** shift).astype(np.int64),
                         bias=np.round(b * 2 ** shift).astype(np.int64))
 
 
-def to_bundle(model: HDLIFMLP, name: str, *, frac: int = 8, lambda_frac: int = 12,
+def to_bundle(model: SpikingNet, name: str, *, frac: int = 8, lambda_frac: int = 12,
               mult_bits: int = 18, meta: dict | None = None) -> Bundle:
+    """Fold a trained network into an integer bundle (raises :class:`ExportError` for parts
+    with no integer form)."""
+    if not isinstance(model, SpikingNet):
+        raise ExportError(f"{type(model).__name__}: only SpikingNet networks (mlp / vgg architectures) "
+                          f"have an integer form; residual blocks are not supported")
     cfg = model.cfg
     max_code = 2 ** cfg.spike_bits - 1
-    layers, s_in = [], cfg.input_scale
+    layers, s_in, shape = [], cfg.input_scale, cfg.in_shape
     for i, block in enumerate(model.blocks):
-        layers.append(fold_hdlif(block, f"fc{i + 1}", s_in, step=cfg.spike_step, frac=frac,
-                                 lambda_frac=lambda_frac, mult_bits=mult_bits, max_code=max_code,
-                                 direct=(i == 0)))
+        kind = "conv" if isinstance(block.synapse, torch.nn.Conv2d) else "fc"
+        layer = fold_block(block, f"{kind}{i + 1}", s_in, shape, T=cfg.T, step=cfg.spike_step, frac=frac,
+                           lambda_frac=lambda_frac, mult_bits=mult_bits, max_code=max_code, direct=(i == 0))
+        layers.append(layer)
         s_in = cfg.spike_step
+        shape = layer.out_shape if isinstance(layer, HDLIFConvLayer) else (layer.out_features,)
     layers.append(fold_readout(model.classifier, f"fc{len(model.blocks) + 1}", s_in, mult_bits=mult_bits))
     inp = InputSpec(features=cfg.in_features, bits=max(1, math.ceil(math.log2(cfg.input_max + 1))),
-                    max_value=cfg.input_max, scale=cfg.input_scale)
+                    max_value=cfg.input_max, scale=cfg.input_scale, shape=cfg.in_shape)
     return Bundle(name=name, T=cfg.T, input=inp, spike_bits=cfg.spike_bits, layers=tuple(layers),
                   meta=meta or {})
 
 
-def export(run_dir: Path, *, frac: int = 8, lambda_frac: int = 12, mult_bits: int = 18) -> dict:
-    """Write ``<run>/model/`` (the bundle), ``<run>/vectors.npz`` and ``<run>/export.json``."""
+def _metrics(run_dir: Path) -> dict:
+    path = run_dir / "metrics.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _dataset_of(run_dir: Path, dataset: str | None) -> str:
+    return dataset or _metrics(run_dir).get("dataset", "digits")
+
+
+def _load_split(run_dir: Path, dataset: str | None):
+    """The run's test data: its own dataset (and data folder) unless ``dataset`` says otherwise."""
+    m = _metrics(run_dir)
+    name = _dataset_of(run_dir, dataset)
+    return data.load(name, m.get("data_dir") if name == m.get("dataset") else None)
+
+
+def float_predictions(model, x: np.ndarray, batch: int = 500) -> np.ndarray:
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(x), batch):
+            out.append(model(torch.from_numpy(np.asarray(x[i:i + batch]))).sum(0).argmax(1).numpy())
+    return np.concatenate(out) if out else np.zeros(0, np.int64)
+
+
+def evaluate_run(run_dir: Path, *, dataset: str | None = None, limit: int | None = None) -> dict:
+    """Float and golden accuracy of a run's bundle on the test split; writes ``<run>/eval.json``."""
+    run_dir = Path(run_dir)
+    model, _ = load_checkpoint(run_dir)
+    bundle = load_bundle(run_dir / "model")
+    dataset = _dataset_of(run_dir, dataset)
+    split = _load_split(run_dir, dataset)
+    x, y = split.x_test[:limit], split.y_test[:limit]
+    float_pred = float_predictions(model, x)
+    t0 = time.perf_counter()
+    golden = run(bundle, x)
+    golden_seconds = time.perf_counter() - t0
+    report = {"dataset": dataset, "images": int(len(x)),
+              "float_accuracy": float((float_pred == y).mean()),
+              "golden_accuracy": float((golden.classes == y).mean()),
+              "agreement": float((golden.classes == float_pred).mean()),
+              "golden_seconds": golden_seconds, "bundle_sha256": bundle_hash(run_dir / "model")}
+    (run_dir / "eval.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def make_vectors(run_dir: Path, *, n: int = 0, dataset: str | None = None, path: Path | None = None) -> dict:
+    """The shared vector file of a run: the first ``n`` test images (0: all) and the golden
+    model's expected per-layer outputs."""
+    run_dir = Path(run_dir)
+    bundle = load_bundle(run_dir / "model")
+    split = _load_split(run_dir, dataset)
+    x, y = (split.x_test[:n], split.y_test[:n]) if n else (split.x_test, split.y_test)
+    return write_vectors(bundle, run_dir / "model", x, y, path or run_dir / "vectors.npz")
+
+
+def export(run_dir: Path, *, frac: int = 8, lambda_frac: int = 12, mult_bits: int = 18,
+           vectors: int = 1000) -> dict:
+    """Write ``<run>/model/`` (the bundle), ``<run>/vectors.npz`` (the first ``vectors`` test
+    images) and ``<run>/export.json``."""
     run_dir = Path(run_dir)
     model, ckpt = load_checkpoint(run_dir)
-    metrics_path = run_dir / "metrics.json"
-    dataset = json.loads(metrics_path.read_text()).get("dataset", "digits") if metrics_path.is_file() else "digits"
-    split = data.load(dataset)
-    float_acc = evaluate(model, split.x_test, split.y_test)
+    dataset = _dataset_of(run_dir, None)
+    split = _load_split(run_dir, None)
+    float_pred = float_predictions(model, split.x_test)
+    float_acc = float((float_pred == split.y_test).mean())
     bundle = to_bundle(model, run_dir.name, frac=frac, lambda_frac=lambda_frac, mult_bits=mult_bits,
                        meta={"dataset": dataset, "float_test_accuracy": float_acc,
                              "split": "sklearn train_test_split(test_size=0.2, stratify, random_state=0)"})
     model_dir = run_dir / "model"
     digest = save_bundle(bundle, model_dir)
-    t0 = time.time()
+    bundle = load_bundle(model_dir)          # what every later stage will see
+    t0 = time.perf_counter()
     golden = run(bundle, split.x_test)
-    golden_seconds = time.time() - t0
-    with torch.no_grad():
-        float_pred = model(torch.from_numpy(split.x_test)).sum(0).argmax(1).numpy()
+    golden_seconds = time.perf_counter() - t0
     report = {
         "dataset": dataset, "images": int(len(split.x_test)),
         "float_accuracy": float_acc,
@@ -120,7 +219,9 @@ def export(run_dir: Path, *, frac: int = 8, lambda_frac: int = 12, mult_bits: in
         "agreement": float((golden.classes == float_pred).mean()),
         "golden_seconds": golden_seconds, "bundle": str(model_dir), "bundle_sha256": digest,
     }
-    write_vectors(bundle, model_dir, split.x_test, split.y_test, run_dir / "vectors.npz")
+    n_vec = min(len(split.x_test), vectors)
+    write_vectors(bundle, model_dir, split.x_test[:n_vec], split.y_test[:n_vec], run_dir / "vectors.npz")
+    report["vectors"] = n_vec
     (run_dir / "export.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
 

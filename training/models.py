@@ -1,67 +1,173 @@
-"""HD-LIF networks.  Each synaptic layer is ``TernaryLinear -> BatchNorm -> neuron``.
+"""HD-LIF networks built from a short architecture string.
 
-The first layer (the stem) is fed pixels under direct encoding: its current is the same at
-every time step, so it is computed once per image (spec section 8).
+Every synaptic layer is ``QConv2d | QLinear -> BatchNorm -> neuron [-> 2x2 max pool]`` and a
+quantized linear classifier (with bias) reads the last spikes.  Architectures:
+
+* ``mlp:128`` / ``mlp:256,128`` - fully connected hidden layers;
+* ``vgg:16,p,32,p,64,p`` - 3x3 convolutions (padding 1) of the given widths, ``p`` max-pools the
+  spikes of the conv before it; ``fc128`` adds a fully connected hidden layer after the convs.
+
+The first layer (the stem) is fed pixels under direct encoding: its current is the same at every
+time step, so it is computed once per image (spec section 8).  ``neuron`` picks the neuron of
+every layer (``hdlif``, ``parallel``, ``membn``, ``lif``); ``parallel_ratio`` turns that
+fraction of the HD-LIF layers into Parallel HD-LIF (the paper uses 0.5; the stem stays stateful).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 
-from .layers import TernaryLinear
-from .neurons import HDLIF
+from .layers import QConv2d, QLinear
+from .neurons import HDLIF, LIF, MemBNHDLIF, ParallelHDLIF
+from .quant import QUANTIZERS
+
+NEURONS = ("hdlif", "parallel", "membn", "lif")
+ARCH_KINDS = ("mlp", "vgg")
+
+
+def parse_arch(arch: str) -> list[tuple]:
+    """``"vgg:16,p,32,p,fc64"`` -> ``[("conv", 16, 2), ("conv", 32, 2), ("fc", 64)]``."""
+    kind, _, body = str(arch).partition(":")
+    if kind not in ARCH_KINDS or not body:
+        raise ValueError(f"architecture must look like 'mlp:128' or 'vgg:16,p,32,p', not {arch!r}")
+    layers: list[tuple] = []
+    for tok in body.split(","):
+        tok = tok.strip()
+        if kind == "vgg" and tok == "p":
+            if not layers or layers[-1][0] != "conv" or layers[-1][2] != 1:
+                raise ValueError(f"architecture {arch!r}: 'p' must follow a conv width")
+            layers[-1] = ("conv", layers[-1][1], 2)
+        elif kind == "vgg" and tok.isdigit() and not any(l[0] == "fc" for l in layers):
+            layers.append(("conv", int(tok), 1))
+        elif (kind == "mlp" and tok.isdigit()) or (kind == "vgg" and tok.startswith("fc") and tok[2:].isdigit()):
+            layers.append(("fc", int(tok.removeprefix("fc"))))
+        else:
+            raise ValueError(f"architecture {arch!r}: cannot read {tok!r}")
+        if layers[-1][1] <= 0:
+            raise ValueError(f"architecture {arch!r}: widths must be positive")
+    return layers
+
+
+def parallel_layers(n: int, ratio: float) -> set[int]:
+    """The ``round(n * ratio)``-ish layers made Parallel: evenly spread, never the stem."""
+    return {i for i in range(1, n) if math.floor((i + 1) * ratio) > math.floor(i * ratio)}
 
 
 @dataclass(frozen=True, kw_only=True)
-class MLPConfig:
-    in_features: int = 64
-    hidden: tuple = (128,)
+class NetConfig:
+    arch: str = "mlp:128"
+    in_shape: tuple = (1, 8, 8)  # [C, H, W] of the pixels
     classes: int = 10
     T: int = 4
     spike_bits: int = 4
     spike_step: float = 0.25
     input_max: int = 16          # pixels are integers 0 .. input_max
     input_scale: float = 1 / 16  # the float network sees pixel * input_scale
+    neuron: str = "hdlif"
+    parallel_ratio: float = 0.0
+    theta_index: str = "step"    # Parallel HD-LIF: "step" (paper) or "first" (authors' code)
+    weights: str = "ternary"     # hidden layers: ternary | binary
+    stem_weights: str = "ternary"
+    classifier_weights: str = "ternary"
 
     def __post_init__(self):
-        object.__setattr__(self, "hidden", tuple(self.hidden))
-        for name in ("in_features", "classes", "T", "spike_bits", "input_max"):
+        object.__setattr__(self, "in_shape", tuple(self.in_shape))
+        for name in ("classes", "T", "spike_bits", "input_max"):
             v = getattr(self, name)
             if not (isinstance(v, int) and v > 0):
-                raise ValueError(f"MLPConfig.{name} must be a positive integer, not {v!r}")
-        if not self.hidden or not all(isinstance(h, int) and h > 0 for h in self.hidden):
-            raise ValueError(f"MLPConfig.hidden must be a non-empty list of positive integers, not {list(self.hidden)!r}")
+                raise ValueError(f"NetConfig.{name} must be a positive integer, not {v!r}")
+        if len(self.in_shape) != 3 or not all(isinstance(d, int) and d > 0 for d in self.in_shape):
+            raise ValueError(f"NetConfig.in_shape must be [C, H, W], not {list(self.in_shape)!r}")
+        if self.neuron not in NEURONS:
+            raise ValueError(f"NetConfig.neuron must be one of {', '.join(NEURONS)}, not {self.neuron!r}")
+        if not 0.0 <= self.parallel_ratio <= 1.0:
+            raise ValueError(f"NetConfig.parallel_ratio must lie in [0, 1], not {self.parallel_ratio!r}")
+        if self.theta_index not in ("step", "first"):
+            raise ValueError(f"NetConfig.theta_index must be 'step' or 'first', not {self.theta_index!r}")
+        for name in ("weights", "stem_weights", "classifier_weights"):
+            if getattr(self, name) not in QUANTIZERS:
+                raise ValueError(f"NetConfig.{name} must be one of {', '.join(QUANTIZERS)}, not {getattr(self, name)!r}")
+        self.layers  # parse now: a bad architecture fails at construction
+
+    @property
+    def layers(self) -> list[tuple]:
+        return parse_arch(self.arch)
+
+    @property
+    def in_features(self) -> int:
+        return math.prod(self.in_shape)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "MLPConfig":
+    def from_dict(cls, d: dict) -> "NetConfig":
         return cls(**d)
 
 
-class Block(nn.Module):
-    def __init__(self, n_in: int, n_out: int, cfg: MLPConfig):
+class SpikingBlock(nn.Module):
+    """``synapse -> bn -> neuron [-> pool]``.  ``flatten`` flattens a conv output for an fc layer."""
+
+    def __init__(self, synapse: nn.Module, bn: nn.Module, neuron: nn.Module, *, pool: bool, flatten: bool):
         super().__init__()
-        self.linear = TernaryLinear(n_in, n_out, bias=False)
-        self.bn = nn.BatchNorm1d(n_out)
-        self.neuron = HDLIF(cfg.T, bits=cfg.spike_bits, step=cfg.spike_step)
+        self.synapse, self.bn, self.neuron = synapse, bn, neuron
+        self.pool = nn.MaxPool2d(2) if pool else None
+        self.flatten = flatten
 
     def current(self, x: torch.Tensor) -> torch.Tensor:
-        return self.bn(self.linear(x))
+        if self.flatten:
+            x = x.flatten(1)
+        return self.bn(self.synapse(x))
+
+    def fire(self, current: torch.Tensor, t: int) -> torch.Tensor:
+        s = self.neuron(current, t)
+        return self.pool(s) if self.pool is not None else s
 
 
-class HDLIFMLP(nn.Module):
-    def __init__(self, cfg: MLPConfig):
+def _neuron(cfg: NetConfig, i: int, channels: int, parallel: set[int]) -> nn.Module:
+    kw = dict(bits=cfg.spike_bits, step=cfg.spike_step)
+    if cfg.neuron == "lif":
+        return LIF(cfg.T)
+    if cfg.neuron == "parallel" or i in parallel:
+        return ParallelHDLIF(cfg.T, theta_index=cfg.theta_index, **kw)
+    if cfg.neuron == "membn":
+        return MemBNHDLIF(cfg.T, channels, **kw)
+    return HDLIF(cfg.T, **kw)
+
+
+class SpikingNet(nn.Module):
+    """An HD-LIF network of :class:`SpikingBlock` s and a quantized classifier."""
+
+    def __init__(self, cfg: NetConfig):
         super().__init__()
         self.cfg = cfg
-        sizes = (cfg.in_features, *cfg.hidden)
-        self.blocks = nn.ModuleList(Block(a, b, cfg) for a, b in zip(sizes[:-1], sizes[1:]))
-        self.classifier = TernaryLinear(sizes[-1], cfg.classes, bias=True)
+        spec = cfg.layers
+        parallel = parallel_layers(len(spec), cfg.parallel_ratio)
+        blocks = []
+        shape = cfg.in_shape
+        for i, layer in enumerate(spec):
+            quant = cfg.stem_weights if i == 0 else cfg.weights
+            if layer[0] == "conv":
+                _, width, pool = layer
+                syn = QConv2d(shape[0], width, 3, padding=1, quant=quant)
+                bn = nn.BatchNorm2d(width)
+                flatten = False
+                shape = (width, shape[1] // pool, shape[2] // pool)
+                blocks.append(SpikingBlock(syn, bn, _neuron(cfg, i, width, parallel), pool=pool == 2, flatten=False))
+            else:
+                width = layer[1]
+                fan_in = math.prod(shape)
+                flatten = len(shape) == 3
+                blocks.append(SpikingBlock(QLinear(fan_in, width, bias=False, quant=quant), nn.BatchNorm1d(width),
+                                           _neuron(cfg, i, width, parallel), pool=False, flatten=flatten))
+                shape = (width,)
+        self.blocks = nn.ModuleList(blocks)
+        self.classifier = QLinear(math.prod(shape), cfg.classes, bias=True, quant=cfg.classifier_weights)
 
     @property
     def neurons(self):
@@ -77,17 +183,31 @@ class HDLIFMLP(nn.Module):
             n.reset()
 
     def stem_current(self, pixels: torch.Tensor) -> torch.Tensor:
-        return self.blocks[0].current(pixels.float() * self.cfg.input_scale)
+        """The stem's input current from ``[B, features]`` integer pixels (C, H, W order)."""
+        x = pixels.float() * self.cfg.input_scale
+        if self.cfg.layers[0][0] == "conv":
+            x = x.reshape((x.shape[0],) + self.cfg.in_shape)
+        return self.blocks[0].current(x)
 
     def step(self, stem_current: torch.Tensor, t: int) -> torch.Tensor:
         """Logits at time step ``t`` (call for t = 0, 1, ... after :meth:`reset`)."""
-        s = self.blocks[0].neuron(stem_current, t)
+        s = self.blocks[0].fire(stem_current, t)
         for block in self.blocks[1:]:
-            s = block.neuron(block.current(s), t)
-        return self.classifier(s)
+            s = block.fire(block.current(s), t)
+        return self.classifier(s.flatten(1))
 
     def forward(self, pixels: torch.Tensor, T: int | None = None) -> torch.Tensor:
         """Per-step logits ``[T, B, classes]``; inference predicts argmax of their sum."""
         self.reset()
         cur = self.stem_current(pixels)
         return torch.stack([self.step(cur, t) for t in range(T or self.cfg.T)])
+
+
+def build_model(cfg: NetConfig) -> nn.Module:
+    """The network a config describes."""
+    if not isinstance(cfg, NetConfig):
+        raise TypeError(f"build_model needs a NetConfig, not {cfg!r}")
+    if cfg.arch.startswith("resnet:"):  # training/resnet.py: ResNetConfig, residual blocks (not exportable)
+        from .resnet import SpikingResNet
+        return SpikingResNet(cfg)
+    return SpikingNet(cfg)

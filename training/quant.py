@@ -6,6 +6,8 @@
   ``delta = 0.7 * mean|w|``, one ``alpha`` per tensor; backward straight-through, masked outside
   the clip range ``[-1, 1]``.  Returns the codes in ``{-1, 0, +1}`` and ``alpha`` so that export
   never has to guess.
+* :func:`binary` - 1-bit weights with one scale per output channel.
+* :func:`int8` - symmetric 8-bit weights (the stem and the classifier), one scale per output channel.
 """
 
 from __future__ import annotations
@@ -32,8 +34,8 @@ def spike_quant(x: torch.Tensor, step: float, bits: int) -> torch.Tensor:
 
 class Quantized(NamedTuple):
     weight: torch.Tensor   # W_hat = alpha * codes, used by the float network
-    codes: torch.Tensor    # int8 in {-1, 0, +1}
-    alpha: torch.Tensor    # scalar scale
+    codes: torch.Tensor    # int8 codes: {-1, 0, +1} ternary, {-1, +1} binary, -127..127 int8
+    alpha: torch.Tensor    # the scale: a scalar (ternary) or one per output channel [out]
 
 
 class _Ternary(torch.autograd.Function):
@@ -60,3 +62,55 @@ def ternary(w: torch.Tensor) -> Quantized:
         nz = w_hat.abs()[codes != 0]
         alpha = nz.mean() if nz.numel() else w_hat.new_tensor(0.0)
     return Quantized(w_hat, codes, alpha)
+
+
+class _Binary(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, w):
+        ctx.save_for_backward(w)
+        wc = torch.clamp(w, -1.0, 1.0)
+        alpha = wc.abs().reshape(wc.shape[0], -1).mean(dim=1)
+        sign = torch.where(wc >= 0, 1.0, -1.0).to(w.dtype)
+        return alpha.reshape((-1,) + (1,) * (w.dim() - 1)) * sign
+
+    @staticmethod
+    def backward(ctx, grad):
+        (w,) = ctx.saved_tensors
+        return grad * (w.abs() <= 1.0)
+
+
+def binary(w: torch.Tensor) -> Quantized:
+    """1-bit weights (spec section 4): ``W_hat = alpha_c * sign(w)``, ``alpha_c = mean|w_c|`` per
+    output channel (``sign(0) = +1``, so every code is -1 or +1); straight-through gradient
+    masked outside ``[-1, 1]``.  ``alpha`` is ``[out]``."""
+    w_hat = _Binary.apply(w)
+    with torch.no_grad():
+        codes = torch.where(w >= 0, 1, -1).to(torch.int8)
+        alpha = torch.clamp(w, -1.0, 1.0).abs().reshape(w.shape[0], -1).mean(dim=1)
+    return Quantized(w_hat, codes, alpha)
+
+
+class _Int8(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, w):
+        alpha = w.abs().reshape(w.shape[0], -1).amax(dim=1).clamp_min(1e-12) / 127
+        a = alpha.reshape((-1,) + (1,) * (w.dim() - 1))
+        return torch.round(w / a).clamp(-127, 127) * a
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+
+def int8(w: torch.Tensor) -> Quantized:
+    """Symmetric 8-bit weights for the stem and the classifier: ``alpha_c = max|w_c| / 127`` per
+    output channel, codes ``round(w / alpha_c)`` in ``-127 .. 127``; straight-through gradient."""
+    w_hat = _Int8.apply(w)
+    with torch.no_grad():
+        alpha = w.abs().reshape(w.shape[0], -1).amax(dim=1).clamp_min(1e-12) / 127
+        codes = torch.round(w / alpha.reshape((-1,) + (1,) * (w.dim() - 1))).clamp(-127, 127).to(torch.int8)
+    return Quantized(w_hat, codes, alpha)
+
+
+#: weight kind -> quantizer; each returns (W_hat, integer codes, scale) so export never guesses
+QUANTIZERS = {"ternary": ternary, "binary": binary, "int8": int8}

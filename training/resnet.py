@@ -1,0 +1,169 @@
+"""A small spiking ResNet of HD-LIF neurons: ``resnet:16,32,64`` (``32x2``: two blocks in a stage).
+
+The residual adds **currents**, not spikes (the membrane-shortcut block of MS-ResNet, Hu et al.,
+the paper's reference [18] for its ResNets).  A real-valued current stream ``x`` runs through
+the network; every block reads it with a neuron and adds its own current back::
+
+    stem:   x_0 = BN(conv3x3(pixels * input_scale))        direct encoding: once per image
+    block:  s_1 = N_1(x, t)                                 spikes of the incoming current
+            I_1 = BN_1(conv3x3_stride(s_1))                 (SECA_I(I_1) with seca="I")
+            s_2 = N_2(I_1, t)
+            I_2 = BN_2(conv3x3(s_2))
+            sc  = x                 same shape
+                  BN_sc(conv1x1_stride(s_1))   first block of a stage that widens or strides
+            out = sc + I_2          seca="none"
+                  sc + SECA_I(I_2)  seca="I"
+                  SECA_II(sc, I_2) = SECA(sc + I_2)   seca="II" (paper Eq. 10: I^(l-1) + I^l)
+    head:   s = N_out(x_L, t); logits = classifier(GAP(s))
+
+The first stage keeps the stem's resolution, each later stage starts with a stride-2 block.
+Every conv is ``QConv2d`` with ``cfg.weights`` (ternary by default), the stem uses
+``cfg.stem_weights``, the classifier ``cfg.classifier_weights``; each is followed by a
+BatchNorm.  Neurons come from the same factory as :mod:`training.models` (``neuron``,
+``parallel_ratio``: the neurons are numbered N_1, N_2 of each block in order, then N_out, and
+the evenly spread ``parallel_layers`` of them become Parallel HD-LIF; with 0.5 that is every
+block's N_2, the parallel block of the paper's Fig. 3(b)).  The model has the interface of
+:class:`~training.models.SpikingNet`: ``set_online``, ``reset``, ``stem_current``, ``step``,
+``forward``.
+
+Not exportable: the integer bundle has no residual layer and no average pooling
+(``docs/integer-semantics.md``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .layers import QConv2d, QLinear
+from .models import NetConfig, _neuron, parallel_layers
+from .seca import SECA_I, SECA_II
+
+SECA_KINDS = ("none", "I", "II")
+
+
+def parse_resnet(arch: str) -> list[tuple]:
+    """``"resnet:16,32x2"`` -> ``[("stage", 16, 1), ("stage", 32, 2)]`` (width, blocks)."""
+    kind, _, body = str(arch).partition(":")
+    if kind != "resnet" or not body:
+        raise ValueError(f"architecture must look like 'resnet:16,32,64', not {arch!r}")
+    stages = []
+    for tok in body.split(","):
+        width, _, blocks = tok.strip().partition("x")
+        if not width.isdigit() or (blocks and not blocks.isdigit()) or int(width) <= 0 or (blocks and int(blocks) <= 0):
+            raise ValueError(f"architecture {arch!r}: cannot read {tok!r} (a width, or width x blocks: 32x2)")
+        stages.append(("stage", int(width), int(blocks or 1)))
+    return stages
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResNetConfig(NetConfig):
+    """:class:`NetConfig` of a ``resnet:`` architecture, plus ``seca`` (``none``, ``I``, ``II``)."""
+
+    arch: str = "resnet:16,32,64"
+    seca: str = "none"
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.seca not in SECA_KINDS:
+            raise ValueError(f"ResNetConfig.seca must be one of {', '.join(SECA_KINDS)}, not {self.seca!r}")
+
+    @property
+    def layers(self) -> list[tuple]:
+        return parse_resnet(self.arch)
+
+
+class ResidualBlock(nn.Module):
+    """One membrane-shortcut block (see the module docstring); ``forward(x, t)`` maps the
+    current stream at step ``t`` to the next block's current."""
+
+    def __init__(self, cfg: ResNetConfig, c_in: int, c_out: int, stride: int, neuron1: nn.Module,
+                 neuron2: nn.Module):
+        super().__init__()
+        self.neuron1, self.neuron2 = neuron1, neuron2
+        self.conv1 = QConv2d(c_in, c_out, 3, stride=stride, padding=1, quant=cfg.weights)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.conv2 = QConv2d(c_out, c_out, 3, padding=1, quant=cfg.weights)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.shortcut = None
+        if stride != 1 or c_in != c_out:
+            self.shortcut = nn.Sequential(QConv2d(c_in, c_out, 1, stride=stride, quant=cfg.weights),
+                                          nn.BatchNorm2d(c_out))
+        self.seca = cfg.seca
+        self.seca1 = SECA_I(c_out) if cfg.seca == "I" else None
+        self.seca2 = {"none": None, "I": SECA_I, "II": SECA_II}[cfg.seca]
+        self.seca2 = self.seca2(c_out) if self.seca2 is not None else None
+
+    def forward(self, x: torch.Tensor, t: int) -> torch.Tensor:
+        s1 = self.neuron1(x, t)
+        i1 = self.bn1(self.conv1(s1))
+        if self.seca1 is not None:
+            i1 = self.seca1(i1)
+        i2 = self.bn2(self.conv2(self.neuron2(i1, t)))
+        sc = x if self.shortcut is None else self.shortcut(s1)
+        if self.seca == "II":
+            return self.seca2(sc, i2)
+        if self.seca == "I":
+            i2 = self.seca2(i2)
+        return sc + i2
+
+
+class SpikingResNet(nn.Module):
+    """A spiking ResNet of :class:`ResidualBlock` s (module docstring)."""
+
+    def __init__(self, cfg: ResNetConfig):
+        super().__init__()
+        if not isinstance(cfg, ResNetConfig):
+            raise TypeError(f"SpikingResNet needs a ResNetConfig, not {type(cfg).__name__}")
+        self.cfg = cfg
+        stages = cfg.layers
+        n_neurons = 2 * sum(b for _, _, b in stages) + 1
+        parallel = parallel_layers(n_neurons, cfg.parallel_ratio)
+        c, w0 = cfg.in_shape[0], stages[0][1]
+        self.stem_conv = QConv2d(c, w0, 3, padding=1, quant=cfg.stem_weights)
+        self.stem_bn = nn.BatchNorm2d(w0)
+        blocks, c_in, i = [], w0, 0
+        for k, (_, width, count) in enumerate(stages):
+            for j in range(count):
+                stride = 2 if (k > 0 and j == 0) else 1
+                n1 = _neuron(cfg, i, c_in, parallel)
+                n2 = _neuron(cfg, i + 1, width, parallel)
+                blocks.append(ResidualBlock(cfg, c_in, width, stride, n1, n2))
+                c_in, i = width, i + 2
+        self.blocks = nn.ModuleList(blocks)
+        self.head_neuron = _neuron(cfg, i, c_in, parallel)
+        self.classifier = QLinear(c_in, cfg.classes, bias=True, quant=cfg.classifier_weights)
+
+    @property
+    def neurons(self) -> list[nn.Module]:
+        return [n for b in self.blocks for n in (b.neuron1, b.neuron2)] + [self.head_neuron]
+
+    def set_online(self, online: bool) -> None:
+        """Online training detaches the membrane between steps (spec section 6)."""
+        for n in self.neurons:
+            n.detach = online
+
+    def reset(self) -> None:
+        for n in self.neurons:
+            n.reset()
+
+    def stem_current(self, pixels: torch.Tensor) -> torch.Tensor:
+        """The stem's current ``x_0`` from ``[B, features]`` integer pixels (C, H, W order)."""
+        x = pixels.float().reshape((pixels.shape[0],) + tuple(self.cfg.in_shape)) * self.cfg.input_scale
+        return self.stem_bn(self.stem_conv(x))
+
+    def step(self, stem_current: torch.Tensor, t: int) -> torch.Tensor:
+        """Logits at time step ``t`` (call for t = 0, 1, ... after :meth:`reset`)."""
+        x = stem_current
+        for block in self.blocks:
+            x = block(x, t)
+        s = self.head_neuron(x, t)
+        return self.classifier(s.mean((2, 3)))
+
+    def forward(self, pixels: torch.Tensor, T: int | None = None) -> torch.Tensor:
+        """Per-step logits ``[T, B, classes]``; inference predicts argmax of their sum."""
+        self.reset()
+        cur = self.stem_current(pixels)
+        return torch.stack([self.step(cur, t) for t in range(T or self.cfg.T)])

@@ -20,7 +20,11 @@ RESUME  ?= 0
 NPROC   ?= 1
 AUGMENT ?= 0
 LANES   ?= 16
+FOLD    ?=
+TARGET  ?=
 N       ?= 0
+WAVES   ?= 0
+COVERAGE ?= 0
 DEVICE  ?= 25k
 FREQ    ?= 50
 BOARD   ?=
@@ -38,8 +42,8 @@ help:
 	@echo "make export MODEL=name           integer bundle + golden vectors"
 	@echo "make eval MODEL=name [DATASET=]  float vs golden accuracy and agreement -> <run>/eval.json"
 	@echo "make vectors MODEL=name [N=0]    golden vectors for the RTL and HLS checkers -> <run>/vectors.npz"
-	@echo "make rtl MODEL=name [LANES=16]   Amaranth -> Verilog"
-	@echo "make sim MODEL=name [N=0]        Verilator + cocotb, bit-exact vs golden"
+	@echo "make rtl MODEL=name [LANES=16 | FOLD=PExSIMD[/NL],... | TARGET=area|cycles=N]   Amaranth -> Verilog"
+	@echo "make sim MODEL=name [N=0 WAVES=1 COVERAGE=1]   Verilator + cocotb, bit-exact vs golden"
 	@echo "make bitstream MODEL=name [DEVICE=25k FREQ=50]"
 	@echo "make bitstream MODEL=name BOARD=ulx3s|orangecrab|icebreaker [FREQ=auto LANES= BAUD=115200]"
 	@echo "make vivado MODEL=name [BOARD=arty_a7_35t]   Vivado project + yosys synth_xilinx estimate"
@@ -82,10 +86,10 @@ vectors: setup
 	$(PY) -m flow vectors $(MODEL) --n $(N)
 
 rtl: setup
-	$(PY) -m flow rtl $(MODEL) --lanes $(LANES)
+	$(PY) -m flow rtl $(MODEL) --lanes $(LANES) $(if $(FOLD),--fold $(FOLD)) $(if $(TARGET),--target $(TARGET))
 
 sim: setup
-	$(PY) -m flow sim $(MODEL) --n $(N)
+	$(PY) -m flow sim $(MODEL) --n $(N) $(if $(filter 1,$(WAVES)),--waves) $(if $(filter 1,$(COVERAGE)),--coverage)
 
 # With BOARD= the board flow (FREQ defaults to auto there; LANES=16 is the plain default, so
 # only a LANES given on the command line overrides the board's own).

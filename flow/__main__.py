@@ -38,13 +38,17 @@ def main(argv=None) -> int:
     v.add_argument("--dataset", default=None)
     r = sub.add_parser("rtl", help="generate the accelerator's Verilog")
     r.add_argument("model")
-    r.add_argument("--lanes", type=int, default=16)
+    r.add_argument("--lanes", type=int, default=None, help="about this many MAC lanes per layer (default 16)")
+    r.add_argument("--fold", default=None, help="PExSIMD[/NL] for every layer, or a comma list in layer order")
+    r.add_argument("--target", default=None, help="'area', or 'cycles=N' (cycles per inference)")
+    r.add_argument("--skip-zero-weights", action="store_true", help="drop all-zero weight blocks from the schedule")
     s = sub.add_parser("sim", help="Verilator + cocotb, bit-exact against the golden vectors")
     s.add_argument("model")
     s.add_argument("--n", type=int, default=0, help="images to check (0 = the whole test split)")
     s.add_argument("--backpressure", action="store_true")
     s.add_argument("--seed", type=int, default=1)
-    s.add_argument("--waves", action="store_true")
+    s.add_argument("--waves", action="store_true", help="write an FST waveform (build/<run>/sim/dump.fst)")
+    s.add_argument("--coverage", action="store_true", help="Verilator coverage report (build/<run>/sim/coverage/)")
     b = sub.add_parser("bitstream", help="synthesize, place and route: a bare ECP5 part, or a board")
     b.add_argument("model")
     b.add_argument("--board", help="a board of fpga/boards.py (ulx3s, orangecrab, icebreaker, arty_a7_35t): "
@@ -86,9 +90,10 @@ def main(argv=None) -> int:
         elif a.step == "vectors":
             steps.vectors(a.model, n=a.n, dataset=a.dataset)
         elif a.step == "rtl":
-            steps.rtl(a.model, lanes=a.lanes)
+            steps.rtl(a.model, lanes=a.lanes, fold=a.fold, target=a.target, skip_zero_weights=a.skip_zero_weights)
         elif a.step == "sim":
-            r = steps.sim(a.model, n=a.n, backpressure=a.backpressure, seed=a.seed, waves=a.waves)
+            r = steps.sim(a.model, n=a.n, backpressure=a.backpressure, seed=a.seed, waves=a.waves,
+                          coverage=a.coverage)
             if r["mismatches"]:
                 print("\n".join(r["mismatch_details"][:10]), file=sys.stderr)
                 return 1

@@ -73,32 +73,46 @@ def _bundle_dir(model: str) -> Path:
     return run_dir(model) / "model"
 
 
-def rtl(model: str, *, lanes: int = 16) -> dict:
-    """Generate the accelerator's Verilog into ``build/<run>/rtl/`` and print the estimate."""
-    from amaranth.back import verilog
+def rtl(model: str, *, lanes: int | None = None, fold: str | None = None, target: str | None = None,
+        skip_zero_weights: bool = False) -> dict:
+    """Generate the accelerator's Verilog into ``build/<run>/rtl/`` and print the estimate.
 
+    The parallelism per layer comes from ``fold`` (``PExSIMD[/NL]``, one for all layers or a
+    comma list in layer order, readout last), else ``target`` (``area`` or ``cycles=N``), else
+    ``lanes`` MAC lanes per layer (default 16); see :mod:`rtl_gen.folding`.
+    """
     from rtl_gen.config import from_bundle
-    from rtl_gen.top import Accelerator
+    from rtl_gen.emit import emit, estimate_lines
 
     bdir = _bundle_dir(model)
     bundle = load_bundle(bdir)
-    cfg = from_bundle(bundle, lanes=lanes)
-    est = cfg.estimate()
-    say(f"rtl {bundle.name}: {len(cfg.layers)} HD-LIF layer(s) + readout, lanes {list(cfg.lanes)}, "
-        f"estimated {est['cycles_per_inference']} cycles per inference")
+    folding = [f.strip() for f in fold.split(",")] if fold else None
+    if folding and len(folding) == 1:
+        folding = folding[0]
+    cfg = from_bundle(bundle, lanes=lanes, folding=folding, target=target, skip_zero_weights=skip_zero_weights)
+    from rtl_gen.emit import describe
+
+    desc = describe(cfg)
+    say(f"rtl {bundle.name}: {len(cfg.layers)} HD-LIF layer(s) + readout, folding "
+        f"{' '.join(f'{k}={v}' for k, v in cfg.foldings.items())}")
+    for line in estimate_lines(desc):
+        say(f"  {line}")
     out = build_dir(model) / "rtl"
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=".rtl."))
     try:
-        text = verilog.convert(Accelerator(cfg), name=TOP)
-        (tmp / f"{TOP}.v").write_text(text)
-        report = {"top": TOP, "verilog": str(out / f"{TOP}.v"), "bundle": str(bdir),
-                  "bundle_sha256": bundle_hash(bdir), "lanes": list(cfg.lanes),
-                  "estimated_cycles": est["cycles_per_inference"], "schedule": est["schedule"]}
+        d = emit(cfg, tmp, top=TOP)
+        est = d["estimate"]
+        report = {"top": TOP, "verilog": str(out / f"{TOP}.v"), "manifest": str(out / "interface.json"),
+                  "bundle": str(bdir), "bundle_sha256": bundle_hash(bdir), "lanes": list(cfg.lanes),
+                  "folding": cfg.foldings, "estimated_cycles": est["cycles_per_inference"],
+                  "estimated_latency": est["latency_cycles"], "ideal_cycles": est["ideal_cycles"],
+                  "estimate": est, "resources": d["resources"]}
         (tmp / "rtl.json").write_text(json.dumps(report, indent=2) + "\n")
         replace_folder_atomically(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    say(f"rtl: {out / (TOP + '.v')} (interface.json, lint.json: no latches, undriven nets or unsynthesizable code)")
     return report
 
 
@@ -113,8 +127,13 @@ def _rtl_report(model: str) -> dict:
     return report
 
 
-def sim(model: str, *, n: int = 0, backpressure: bool = False, seed: int = 1, waves: bool = False) -> dict:
-    """Run the generated Verilog under Verilator on the test vectors; bit-exact or it fails."""
+def sim(model: str, *, n: int = 0, backpressure: bool = False, seed: int = 1, waves: bool = False,
+        coverage: bool = False) -> dict:
+    """Run the generated Verilog under Verilator on the test vectors; bit-exact or it fails.
+
+    ``waves`` writes ``build/<run>/sim/dump.fst``; ``coverage`` a Verilator coverage report
+    (``coverage.dat``, ``coverage.info`` and the annotated sources in ``coverage/``).
+    """
     from golden.vectors import load_vectors
     from sim.accelerator_tb import simulate
 
@@ -123,14 +142,23 @@ def sim(model: str, *, n: int = 0, backpressure: bool = False, seed: int = 1, wa
     vec = load_vectors(vectors, _bundle_dir(model))
     count = n or len(vec["images"])
     say(f"sim: verilating and streaming {count} test images through {TOP} "
-        f"({'random idle/backpressure' if backpressure else 'full rate'}) ...")
+        f"({'random idle/backpressure' if backpressure else 'full rate'}"
+        f"{', FST waves' if waves else ''}{', coverage' if coverage else ''}) ...")
     out = build_dir(model) / "sim"
+    manifest = rtl_report.get("manifest")
     report = simulate(Path(rtl_report["verilog"]), TOP, vectors, out, n=n, seed=seed,
-                      backpressure=backpressure, waves=waves)
+                      backpressure=backpressure, waves=waves, coverage=coverage,
+                      manifest=Path(manifest) if manifest else None)
     report["estimated_cycles"] = rtl_report["estimated_cycles"]
+    report["estimated_latency"] = rtl_report.get("estimated_latency")
     (out / "sim.json").write_text(json.dumps(report, indent=2) + "\n")
     say(f"sim: {report['images']} images checked, {report['mismatches']} mismatches, "
-        f"{report['cycles_per_inference']:.0f} cycles per inference (estimate {report['estimated_cycles']})")
+        f"{report['cycles_per_inference']:.0f} cycles per inference (estimate {report['estimated_cycles']}), "
+        f"latency {report['latency_cycles']:.0f} (estimate {report['estimated_latency']})")
+    if waves:
+        say(f"sim: waves in {report['waves']}")
+    if coverage:
+        say(f"sim: coverage {report['coverage'].get('total', '?')}; annotated sources in {report['coverage']['annotated']}")
     return report
 
 

@@ -1,16 +1,37 @@
 """Frozen, validated generator configs, derived from an integer-model bundle.
 
-One config per block drives its Amaranth component; :func:`from_bundle` builds them all and
-:meth:`AcceleratorConfig.estimate` predicts cycles before any simulation.
+One config per block drives its Amaranth component; :func:`from_bundle` builds them all from a
+bundle and a folding (the parallelism of every layer, :class:`Folding`), and
+:meth:`AcceleratorConfig.estimate` / :meth:`AcceleratorConfig.resources` predict cycles and
+FPGA resources before any simulation (:mod:`rtl_gen.estimate`).
+
+Data layout shared by every block (``docs/accelerator.md``):
+
+* A feature map lives in a two-slot frame buffer in H, W, C order (channel fastest).  A buffer
+  word holds ``simd`` codes of the consuming layer.  For a conv consumer the words of one pixel
+  hold its channels (``cf = ceil(C / simd)`` words per pixel); for an fc consumer the elements
+  are packed (``word = element // simd``) and the fc weight columns are permuted from the
+  bundle's C, H, W order to H, W, C so that no data is ever reordered in hardware.
+* An fc layer is a 1 x 1 convolution over a 1 x 1 image with ``C = in_features``.
+* A layer sweeps its output positions (with 2 x 2 pooling: ``Y, X, dy, dx``, so that the four
+  neurons of a pooling window are adjacent); per position it runs ``O / pe`` output folds of
+  ``taps`` beats each, where a beat feeds ``pe x simd`` MAC lanes (one input word, one
+  ``pe x simd`` weight block).  Completed sums leave ``nl`` at a time (``nl`` neuron lanes).
 """
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from golden.bundle import Bundle, HDLIFLayer, ReadoutLayer
+from golden.bounds import signed_bits
+from golden.bundle import Bundle, HDLIFConvLayer, HDLIFLayer, ReadoutLayer, compute_widths
+
+#: bits of one weight code in the MAC lanes and the weight ROM
+WEIGHT_BITS = {"ternary": 2, "binary": 1, "int8": 8}
 
 
 def _pos_int(owner: str, name: str, value) -> None:
@@ -18,109 +39,458 @@ def _pos_int(owner: str, name: str, value) -> None:
         raise ValueError(f"{owner}.{name} must be a positive integer, not {value!r}")
 
 
+def _pow2(owner: str, name: str, value) -> None:
+    _pos_int(owner, name, value)
+    if value & (value - 1):
+        raise ValueError(f"{owner}.{name} must be a power of two, not {value!r}")
+
+
 def log2_exact(n: int) -> int:
     return n.bit_length() - 1
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
-class SynapseConfig:
-    """A fully connected ternary synapse computed ``lanes`` inputs per clock (input folding)."""
-    in_features: int
-    out_features: int
-    lanes: int
-    in_bits: int            # width of an unsigned input code (pixel or spike code)
-    acc_bits: int
-    weight: np.ndarray      # int8 [out, in] in {-1, 0, +1}
+def bits_for(n: int) -> int:
+    """Unsigned bits of a counter that holds ``0 .. n - 1`` (at least 1)."""
+    return max(1, (n - 1).bit_length())
+
+
+def ctr(n: int):
+    """The shape of a counter over ``0 .. n - 1``: like ``range(n)``, but never zero bits wide."""
+    from amaranth import unsigned
+
+    return unsigned(bits_for(n))
+
+
+# ---------------------------------------------------------------------------------------------
+# Memories
+
+#: a ROM this shallow becomes LUT logic (a few LUTs per bit) rather than a block RAM
+ROM_LOGIC_DEPTH = 64
+#: a RAM this small becomes LUT RAM (TRELLIS_DPR16X4) rather than a block RAM
+RAM_LUT_BITS = 1024
+
+
+def memory_attrs(depth: int, width: int, *, rom: bool) -> dict:
+    """The Yosys mapping of a memory (``rom_style`` / ``ram_style``), one policy for the RTL and
+    :func:`rtl_gen.estimate.resources`: shallow ROMs are logic, tiny RAMs LUT RAM, the rest
+    block RAM (DP16KD)."""
+    if rom:
+        return {"rom_style": "logic"} if depth <= ROM_LOGIC_DEPTH else {"rom_style": "block"}
+    return {"ram_style": "distributed"} if depth * width <= RAM_LUT_BITS else {"ram_style": "block"}
+
+
+def make_memory(*, shape, depth: int, init=(), rom: bool = False):
+    """An Amaranth memory with the mapping attribute of :func:`memory_attrs`."""
+    from amaranth import Shape
+    from amaranth.lib import memory
+
+    width = Shape.cast(shape).width
+    return memory.Memory(shape=shape, depth=depth, init=list(init), attrs=memory_attrs(depth, width, rom=rom))
+
+
+# ---------------------------------------------------------------------------------------------
+# Folding
+
+_FOLD_RE = re.compile(r"^(\d+)x(\d+)(?:/(\d+))?$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Folding:
+    """Parallelism of one layer (FINN-style folding).
+
+    ``pe`` output channels and ``simd`` input lanes per clock (``pe x simd`` MAC lanes);
+    ``nl`` neuron lanes (requantizers + HD-LIF cores) that the finished sums leave through.
+    Written ``PExSIMD`` or ``PExSIMD/NL``, e.g. ``8x16/2``.
+    """
+    pe: int = 1
+    simd: int = 1
+    nl: int = 1
 
     def __post_init__(self):
-        for name in ("in_features", "out_features", "lanes", "in_bits", "acc_bits"):
-            _pos_int("SynapseConfig", name, getattr(self, name))
-        if self.lanes & (self.lanes - 1):
-            raise ValueError(f"SynapseConfig.lanes must be a power of two, not {self.lanes!r}")
-        if self.weight.shape != (self.out_features, self.in_features):
-            raise ValueError(f"SynapseConfig.weight must have shape {[self.out_features, self.in_features]}, "
-                             f"not {list(self.weight.shape)}")
+        _pos_int("Folding", "pe", self.pe)
+        _pow2("Folding", "simd", self.simd)
+        _pow2("Folding", "nl", self.nl)
 
     @property
-    def chunks(self) -> int:
-        """Clock cycles per output neuron: ``ceil(in_features / lanes)``."""
-        return -(-self.in_features // self.lanes)
+    def lanes(self) -> int:
+        return self.pe * self.simd
+
+    def __str__(self) -> str:
+        return f"{self.pe}x{self.simd}" + (f"/{self.nl}" if self.nl > 1 else "")
+
+    @classmethod
+    def parse(cls, text: str) -> "Folding":
+        m = _FOLD_RE.match(str(text).strip())
+        if not m:
+            raise ValueError(f"a folding is written PExSIMD or PExSIMD/NL (e.g. 8x16/2), not {text!r}")
+        return cls(pe=int(m[1]), simd=int(m[2]), nl=int(m[3] or 1))
+
+
+# ---------------------------------------------------------------------------------------------
+# Synapse (MAC engine)
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class ScheduleEntry:
+    """One beat of a position's sweep: a ``pe x simd`` weight block and the input word it meets."""
+    fold: int           # output fold nf (channels nf*pe .. nf*pe + pe - 1)
+    di: int             # input row offset i - padding
+    dj: int             # input column offset j - padding
+    cf: int             # channel word within the pixel
+    offset: int         # word address offset: (di * W + dj) * cf_count + cf
+    first: bool         # first beat of the fold
+    last: bool          # last beat of the fold
+    block: np.ndarray   # int [pe, simd] weights
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class SynapseConfig:
+    """A conv (or fc: a 1 x 1 conv over a 1 x 1 image) MAC engine with its weights and folding.
+
+    ``weight`` is ``[O, C, k, k]`` with ``C`` in the element order of the input buffer.
+    """
+    name: str
+    channels: int               # C (fc: in_features)
+    height: int = 1             # H
+    width: int = 1              # W
+    out_channels: int           # O
+    kernel: int = 1
+    stride: int = 1
+    padding: int = 0
+    pool: int = 1
+    weight: np.ndarray
+    weight_kind: str = "ternary"
+    in_bits: int                # unsigned input code (pixel or spike code)
+    acc_bits: int
+    fold: Folding
+    T: int = 1
+    trailing: bool = False      # may read a slot while it is being filled (in order)
+    skip_zero_weights: bool = False
+
+    def __post_init__(self):
+        owner = f"SynapseConfig({self.name})"
+        for name in ("channels", "height", "width", "out_channels", "kernel", "stride", "in_bits",
+                     "acc_bits", "T"):
+            _pos_int(owner, name, getattr(self, name))
+        if not isinstance(self.fold, Folding):
+            raise ValueError(f"{owner}.fold must be a Folding, not {self.fold!r}")
+        if self.weight_kind not in WEIGHT_BITS:
+            raise ValueError(f"{owner}.weight_kind must be one of {tuple(WEIGHT_BITS)}, not {self.weight_kind!r}")
+        if self.pool not in (1, 2):
+            raise ValueError(f"{owner}.pool must be 1 or 2, not {self.pool!r}")
+        if not (isinstance(self.padding, int) and 0 <= self.padding < self.kernel):
+            raise ValueError(f"{owner}.padding must be an integer in 0..kernel-1, not {self.padding!r}")
+        want = (self.out_channels, self.channels, self.kernel, self.kernel)
+        if tuple(self.weight.shape) != want:
+            raise ValueError(f"{owner}.weight must have shape {list(want)}, not {list(self.weight.shape)}")
+        if self.out_channels % self.fold.pe:
+            raise ValueError(f"{owner}: pe={self.fold.pe} must divide the {self.out_channels} output channels")
+        if self.fold.pe % self.fold.nl or self.out_channels % self.fold.nl:
+            raise ValueError(f"{owner}: nl={self.fold.nl} must divide pe={self.fold.pe} "
+                             f"and the {self.out_channels} output channels")
+        if self.fold.simd > 1 << (self.channels - 1).bit_length():
+            raise ValueError(f"{owner}: simd={self.fold.simd} is wider than the {self.channels} "
+                             f"input channels need")
+        if self.conv_height < 1 or self.conv_width < 1 or self.positions < 1:
+            raise ValueError(f"{owner}: the output is empty")
+
+    # geometry -----------------------------------------------------------------------------
+    @property
+    def is_fc(self) -> bool:
+        return self.height == 1 and self.width == 1 and self.kernel == 1
 
     @property
-    def latency(self) -> int:
-        """Clocks from the last address of a neuron to its sum: memory read, MAC, accumulate."""
-        from .ternary_mac import mac_latency
+    def conv_height(self) -> int:
+        return (self.height + 2 * self.padding - self.kernel) // self.stride + 1
 
-        return 2 + mac_latency(self.lanes)
+    @property
+    def conv_width(self) -> int:
+        return (self.width + 2 * self.padding - self.kernel) // self.stride + 1
 
-    def rom_words(self) -> list[int]:
-        """Weight ROM, one word per (output, chunk): 2 bits per lane, bit 0 = non-zero, bit 1 = negative."""
-        L, K = self.lanes, self.chunks
-        padded = np.zeros((self.out_features, K * L), np.int64)
-        padded[:, :self.in_features] = self.weight
-        words = []
-        for n in range(self.out_features):
-            for k in range(K):
-                word = 0
-                for lane in range(L):
-                    w = int(padded[n, k * L + lane])
-                    word |= ((w != 0) | ((w < 0) << 1)) << (2 * lane)
-                words.append(word)
-        return words
+    @property
+    def out_height(self) -> int:
+        return self.conv_height // self.pool
+
+    @property
+    def out_width(self) -> int:
+        return self.conv_width // self.pool
+
+    @property
+    def positions(self) -> int:
+        """Output positions swept per item (with pooling, the dropped odd row / column are skipped)."""
+        return self.out_height * self.out_width * self.pool * self.pool
+
+    def position_list(self) -> list[tuple[int, int]]:
+        """``(y, x)`` of every swept position, in sweep order."""
+        if self.pool == 2:
+            return [(2 * Y + dy, 2 * X + dx) for Y in range(self.out_height) for X in range(self.out_width)
+                    for dy in (0, 1) for dx in (0, 1)]
+        return [(y, x) for y in range(self.conv_height) for x in range(self.conv_width)]
+
+    @property
+    def cf(self) -> int:
+        """Input words per pixel."""
+        return -(-self.channels // self.fold.simd)
+
+    @property
+    def words(self) -> int:
+        """Words in one slot of the input buffer."""
+        return self.height * self.width * self.cf
+
+    @property
+    def out_folds(self) -> int:
+        return self.out_channels // self.fold.pe
+
+    @property
+    def weight_bits(self) -> int:
+        return WEIGHT_BITS[self.weight_kind]
+
+    @property
+    def groups_per_fold(self) -> int:
+        """Clocks the serializer needs to hand one fold's ``pe`` sums to ``nl`` neuron lanes."""
+        return self.fold.pe // self.fold.nl
+
+    @property
+    def groups_per_item(self) -> int:
+        return self.positions * self.out_channels // self.fold.nl
+
+    # schedule -----------------------------------------------------------------------------
+    def schedule(self) -> list[ScheduleEntry]:
+        """The beats of one position, in order; all-zero weight blocks dropped when skipping."""
+        cached = self.__dict__.get("_schedule")
+        if cached is None:
+            cached = self._make_schedule()
+            object.__setattr__(self, "_schedule", cached)
+        return cached
+
+    def _make_schedule(self) -> list[ScheduleEntry]:
+        P, S, k, C, W = self.fold.pe, self.fold.simd, self.kernel, self.channels, self.width
+        cfn = self.cf
+        wpad = np.zeros((self.out_channels, cfn * S, k, k), np.int64)
+        wpad[:, :C] = self.weight
+        out = []
+        for nf in range(self.out_folds):
+            taps = []
+            for i in range(k):
+                for j in range(k):
+                    for c in range(cfn):
+                        block = wpad[nf * P:(nf + 1) * P, c * S:(c + 1) * S, i, j]
+                        taps.append((i, j, c, block))
+            if self.skip_zero_weights:
+                kept = [tp for tp in taps if tp[3].any()] or taps[:1]
+            else:
+                kept = taps
+            for n, (i, j, c, block) in enumerate(kept):
+                di, dj = i - self.padding, j - self.padding
+                out.append(ScheduleEntry(fold=nf, di=di, dj=dj, cf=c, offset=(di * W + dj) * cfn + c,
+                                         first=n == 0, last=n == len(kept) - 1, block=block))
+        return out
+
+    def fold_lengths(self) -> list[int]:
+        if not self.skip_zero_weights:
+            return [self.kernel * self.kernel * self.cf] * self.out_folds
+        lengths = [0] * self.out_folds
+        for e in self.schedule():
+            lengths[e.fold] += 1
+        return lengths
+
+    @property
+    def beats_per_position(self) -> int:
+        return sum(self.fold_lengths())
+
+    @property
+    def beats_per_item(self) -> int:
+        return self.positions * self.beats_per_position
+
+    def weight_word(self, entry: ScheduleEntry) -> int:
+        """The ROM word of a block: lane ``(p, s)`` at bits ``(p*simd + s) * weight_bits``."""
+        wb = self.weight_bits
+        word = 0
+        for p in range(self.fold.pe):
+            for s in range(self.fold.simd):
+                w = int(entry.block[p, s])
+                if self.weight_kind == "ternary":
+                    code = (w != 0) | ((w < 0) << 1)
+                elif self.weight_kind == "binary":
+                    code = int(w < 0)
+                else:
+                    code = w & 0xFF
+                word |= code << ((p * self.fold.simd + s) * wb)
+        return word
+
+    @property
+    def mac_sum_bits(self) -> int:
+        extra = 1 if self.weight_kind != "int8" else 8
+        return self.in_bits + extra + (self.fold.simd - 1).bit_length()
+
+
+# ---------------------------------------------------------------------------------------------
+# Requantizer and neurons
+
+def _as_table(a, T: int, O: int) -> np.ndarray:
+    """A ``[O]`` / ``[T]`` / ``[T, O]`` parameter as a ``[T, O]`` int64 table."""
+    a = np.asarray(a, np.int64)
+    if a.ndim == 2:
+        return a
+    if a.shape == (O,):
+        return np.broadcast_to(a, (T, O)).copy()
+    return np.broadcast_to(a[:, None], (T, O)).copy()
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class RequantConfig:
+    """``value = (acc * mult[t, o] + bias[t, o]) >> shift`` for ``nl`` channels per clock.
+
+    ``mult`` / ``bias`` are ``[O]`` or ``[T, O]`` (per step, Mem-BN).
+    """
+    channels: int
+    lanes: int
+    T: int
+    mult: np.ndarray
+    bias: np.ndarray
+    shift: int
+    acc_bits: int
+    product_bits: int
+    out_bits: int
+
+    def __post_init__(self):
+        for name in ("channels", "lanes", "T", "acc_bits", "product_bits", "out_bits"):
+            _pos_int("RequantConfig", name, getattr(self, name))
+        if not (isinstance(self.shift, int) and self.shift >= 0):
+            raise ValueError(f"RequantConfig.shift must be a non-negative integer, not {self.shift!r}")
+        for name in ("mult", "bias"):
+            a = np.asarray(getattr(self, name))
+            if a.shape not in ((self.channels,), (self.T, self.channels)):
+                raise ValueError(f"RequantConfig.{name} must have shape [{self.channels}] or "
+                                 f"[{self.T}, {self.channels}], not {list(a.shape)}")
+        if self.channels % self.lanes:
+            raise ValueError(f"RequantConfig: lanes={self.lanes} must divide the {self.channels} channels")
+
+    @property
+    def per_step(self) -> bool:
+        return np.asarray(self.mult).ndim == 2 or np.asarray(self.bias).ndim == 2
+
+    @property
+    def mult_bits(self) -> int:
+        m = np.asarray(self.mult)
+        return signed_bits(int(m.min()), int(m.max()))
+
+    @property
+    def bias_bits(self) -> int:
+        b = np.asarray(self.bias)
+        return signed_bits(int(b.min()), int(b.max()))
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class NeuronConfig:
-    """HD-LIF neuron core: per-time-step ``lambda_t`` / ``theta_t`` and the widths of its datapath."""
-    neurons: int
+    """HD-LIF neurons of one layer, updated ``lanes`` at a time (lane ``j`` owns channels ``o % lanes == j``).
+
+    ``lambda_t`` / ``theta_t`` are ``[T]`` (one per step) or ``[T, O]`` (per channel);
+    ``kind = "parallel"`` is stateless (``lambda_t == 0``) and keeps no membranes.
+    """
+    channels: int
+    neurons: int                # per step, before pooling (positions x channels)
+    lanes: int
     T: int
-    lambda_t: tuple
-    theta_t: tuple
+    lambda_t: np.ndarray
+    theta_t: np.ndarray
     lambda_frac: int
     frac: int
     max_code: int
     current_bits: int
     membrane_bits: int
     leak_bits: int
+    kind: str = "vanilla"
 
     def __post_init__(self):
-        for name in ("neurons", "T", "lambda_frac", "frac", "max_code", "current_bits",
-                     "membrane_bits", "leak_bits"):
+        for name in ("channels", "neurons", "lanes", "T", "lambda_frac", "frac", "max_code",
+                     "current_bits", "membrane_bits", "leak_bits"):
             _pos_int("NeuronConfig", name, getattr(self, name))
+        if self.kind not in ("vanilla", "parallel"):
+            raise ValueError(f"NeuronConfig.kind must be 'vanilla' or 'parallel', not {self.kind!r}")
         for name in ("lambda_t", "theta_t"):
-            if len(getattr(self, name)) != self.T:
-                raise ValueError(f"NeuronConfig.{name} must have T={self.T} entries, not {len(getattr(self, name))}")
+            a = np.asarray(getattr(self, name))
+            if a.shape not in ((self.T,), (self.T, self.channels)):
+                raise ValueError(f"NeuronConfig.{name} must have shape [{self.T}] or "
+                                 f"[{self.T}, {self.channels}], not {list(a.shape)}")
+        if self.kind == "parallel" and np.asarray(self.lambda_t).any():
+            raise ValueError("NeuronConfig.lambda_t must be all zero for a parallel (stateless) neuron")
+        if self.channels % self.lanes or self.neurons % self.channels:
+            raise ValueError(f"NeuronConfig: lanes={self.lanes} must divide the {self.channels} channels, "
+                             f"which must divide the {self.neurons} neurons")
 
     @property
     def code_bits(self) -> int:
         return self.max_code.bit_length()
+
+    @property
+    def per_channel(self) -> bool:
+        return np.asarray(self.lambda_t).ndim == 2 or np.asarray(self.theta_t).ndim == 2
+
+    @property
+    def lambda_bits(self) -> int:
+        lam = np.asarray(self.lambda_t)
+        return signed_bits(int(lam.min()), int(lam.max()))
+
+    @property
+    def words_per_lane(self) -> int:
+        return self.neurons // self.lanes
+
+
+# ---------------------------------------------------------------------------------------------
+# Layers and the accelerator
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class OutputLayout:
+    """Where a layer's codes go: the next layer's input buffer (``simd`` codes per word)."""
+    simd: int
+    packed: bool                # fc consumer: word = element // simd; conv consumer: per pixel
+    channels: int               # the producer's channels O
+    positions: int              # output positions after pooling
+    code_bits: int
+
+    @property
+    def cf(self) -> int:
+        return -(-self.channels // self.simd)
+
+    @property
+    def words(self) -> int:
+        if self.packed:
+            return -(-self.channels * self.positions // self.simd)
+        return self.positions * self.cf
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class HDLIFLayerConfig:
     name: str
     synapse: SynapseConfig
-    mult: tuple
-    bias: tuple
-    shift: int
-    product_bits: int
+    requant: RequantConfig
     neuron: NeuronConfig
-    direct: bool            # the stem: its current is cached at t = 0 and replayed after
+    pool: int
+    direct: bool                # the stem: accumulated once per image, replayed at every step
+    out: OutputLayout
+    cache: str = "current"      # stem only: cache the "current" or the "acc" (per-step requant)
+
+    @property
+    def fold(self) -> Folding:
+        return self.synapse.fold
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class ReadoutConfig:
     name: str
     synapse: SynapseConfig
-    mult: tuple
-    bias: tuple
+    requant: RequantConfig      # score = acc * mult + bias (shift 0)
     score_bits: int
     sum_bits: int
     T: int
 
     @property
     def classes(self) -> int:
-        return self.synapse.out_features
+        return self.synapse.out_channels
+
+    @property
+    def fold(self) -> Folding:
+        return self.synapse.fold
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -128,66 +498,144 @@ class AcceleratorConfig:
     name: str
     T: int
     pixel_bits: int
+    input_shape: tuple          # [C, H, W] or [features]
     features: int
-    layers: tuple           # HDLIFLayerConfig ...
+    layers: tuple               # HDLIFLayerConfig ...
     readout: ReadoutConfig
-    lanes: tuple = field(default=())
+    pixel_layout: OutputLayout  # how the loader stores the pixels for the stem
 
-    # Fixed pipeline latencies of the blocks (cycles from a request to its result).
-    REQUANT_LATENCY = 3
-    NEURON_LATENCY = 5
-    READOUT_LATENCY = 3
+    @property
+    def lanes(self) -> tuple:
+        """MAC lanes (``pe x simd``) of every synaptic layer, the readout last."""
+        return tuple(layer.fold.lanes for layer in self.layers) + (self.readout.fold.lanes,)
+
+    @property
+    def foldings(self) -> dict:
+        out = {layer.name: str(layer.fold) for layer in self.layers}
+        out[self.readout.name] = str(self.readout.fold)
+        return out
+
+    @property
+    def label_bits(self) -> int:
+        return bits_for(self.readout.classes)
 
     def estimate(self) -> dict:
-        """Cycles per inference predicted from the schedule (load, T steps, score output, argmax)."""
-        per_layer = []
-        total = self.features  # one pixel per clock
-        for t in range(self.T):
-            for layer in self.layers:
-                if layer.direct and t > 0:
-                    c = layer.neuron.neurons + 1 + self.NEURON_LATENCY
-                else:
-                    syn = layer.synapse
-                    c = syn.out_features * syn.chunks + syn.latency + self.REQUANT_LATENCY + self.NEURON_LATENCY
-                per_layer.append((layer.name, t, c + 2))
-            syn = self.readout.synapse
-            per_layer.append((self.readout.name, t, syn.out_features * syn.chunks + syn.latency + self.READOUT_LATENCY + 2))
-            per_layer.append(("emit", t, self.readout.classes))
-        per_layer.append(("argmax", self.T, self.readout.classes + 3))
-        total += sum(c for _, _, c in per_layer)
-        return {"cycles_per_inference": total,
-                "schedule": [{"block": b, "t": t, "cycles": c} for b, t, c in per_layer]}
+        """Cycles per inference predicted from the schedule (:func:`rtl_gen.estimate.cycles`)."""
+        from .estimate import cycles
+
+        return cycles(self)
+
+    def resources(self) -> dict:
+        """LUT / FF / BRAM / DSP estimate for an ECP5 (:func:`rtl_gen.estimate.resources`)."""
+        from .estimate import resources
+
+        return resources(self)
 
 
-def from_bundle(bundle: Bundle, lanes=16) -> AcceleratorConfig:
-    """Derive every block's config from a loaded bundle; ``lanes`` is one int or one per layer."""
+# ---------------------------------------------------------------------------------------------
+# From a bundle
+
+def _layer_geometry(layer) -> dict:
+    if isinstance(layer, HDLIFConvLayer):
+        C, H, W = layer.in_shape
+        return dict(channels=C, height=H, width=W, out_channels=layer.out_channels, kernel=layer.kernel,
+                    stride=layer.stride, padding=layer.padding, pool=layer.pool)
+    return dict(channels=layer.in_features, out_channels=layer.out_features)
+
+
+def _hwc_columns(weight: np.ndarray, prev_shape: tuple) -> np.ndarray:
+    """Permute fc weight columns from C, H, W order to H, W, C (the buffers' element order)."""
+    if len(prev_shape) != 3:
+        return weight
+    C, H, W = prev_shape
+    O = weight.shape[0]
+    return weight.reshape(O, C, H, W).transpose(0, 2, 3, 1).reshape(O, C * H * W)
+
+
+def _layer_shape(layer) -> tuple:
+    return tuple(layer.out_shape) if isinstance(layer, HDLIFConvLayer) else (layer.out_features,)
+
+
+def from_bundle(bundle: Bundle, lanes=None, *, folding=None, target=None,
+                skip_zero_weights: bool = False) -> AcceleratorConfig:
+    """Derive every block's config from a loaded bundle.
+
+    The parallelism of each layer comes from ``folding`` (a :class:`Folding`, ``"PExSIMD/NL"``
+    string, or a list / dict of them per layer, readout included), else from ``target``
+    (``"area"``: the smallest; ``"cycles=N"`` or an int: the smallest that reaches N cycles per
+    inference; see :mod:`rtl_gen.folding`), else from ``lanes`` (about that many MAC lanes per
+    layer; the default is 16).
+    """
+    from . import folding as fold_mod
+
+    foldings = fold_mod.resolve(bundle, lanes=lanes, folding=folding, target=target,
+                                skip_zero_weights=skip_zero_weights)
+    return build(bundle, foldings, skip_zero_weights=skip_zero_weights)
+
+
+def build(bundle: Bundle, foldings: list, *, skip_zero_weights: bool = False) -> AcceleratorConfig:
+    """The configs for an explicit folding per synaptic layer (readout last)."""
     n_syn = len(bundle.layers)
-    lanes_t = tuple(lanes) if isinstance(lanes, (list, tuple)) else (lanes,) * n_syn
-    if len(lanes_t) != n_syn:
-        raise ValueError(f"lanes must give one value per synaptic layer ({n_syn}), not {list(lanes_t)!r}")
-    layers = []
+    if len(foldings) != n_syn:
+        raise ValueError(f"folding must give one entry per synaptic layer ({n_syn}), not {len(foldings)}")
+    widths = compute_widths(bundle.T, bundle.input, bundle.layers)
+    T = bundle.T
     in_bits = bundle.input.bits
-    for layer, L in zip(bundle.layers, lanes_t):
-        w = layer.widths
-        syn = SynapseConfig(in_features=layer.in_features, out_features=layer.out_features, lanes=L,
-                            in_bits=in_bits, acc_bits=w["acc_bits"], weight=layer.weight)
-        if isinstance(layer, HDLIFLayer):
-            neuron = NeuronConfig(neurons=layer.out_features, T=bundle.T,
-                                  lambda_t=tuple(int(x) for x in layer.lambda_t),
-                                  theta_t=tuple(int(x) for x in layer.theta_t),
-                                  lambda_frac=layer.lambda_frac, frac=layer.frac, max_code=layer.max_code,
-                                  current_bits=w["current_bits"], membrane_bits=w["membrane_bits"],
-                                  leak_bits=w["leak_bits"])
-            layers.append(HDLIFLayerConfig(name=layer.name, synapse=syn,
-                                           mult=tuple(int(x) for x in layer.mult),
-                                           bias=tuple(int(x) for x in layer.bias), shift=layer.shift,
-                                           product_bits=w["product_bits"], neuron=neuron, direct=layer.direct))
-            in_bits = neuron.code_bits
+    prev_shape = tuple(bundle.input.shape)
+    syns = []
+    for layer, fold, w in zip(bundle.layers, foldings, widths):
+        geo = _layer_geometry(layer)
+        if isinstance(layer, HDLIFConvLayer):
+            weight = layer.weight
         else:
-            assert isinstance(layer, ReadoutLayer)
-            readout = ReadoutConfig(name=layer.name, synapse=syn, mult=tuple(int(x) for x in layer.mult),
-                                    bias=tuple(int(x) for x in layer.bias), score_bits=w["score_bits"],
-                                    sum_bits=w["sum_bits"], T=bundle.T)
-    return AcceleratorConfig(name=bundle.name, T=bundle.T, pixel_bits=bundle.input.bits,
-                             features=bundle.input.features, layers=tuple(layers), readout=readout,
-                             lanes=lanes_t)
+            weight = _hwc_columns(layer.weight, prev_shape)[:, :, None, None]
+        trailing = layer is bundle.layers[0] and (len(prev_shape) == 1 or prev_shape[0] == 1)
+        syns.append(SynapseConfig(name=layer.name, **geo, weight=np.asarray(weight, np.int64),
+                                  weight_kind=layer.weights, in_bits=in_bits, acc_bits=w["acc_bits"],
+                                  fold=fold, T=T, trailing=trailing, skip_zero_weights=skip_zero_weights))
+        if layer.kind != "readout_fc":
+            in_bits = layer.max_code.bit_length()
+            prev_shape = _layer_shape(layer)
+
+    def layout_for(consumer: SynapseConfig, channels: int, positions: int, code_bits: int) -> OutputLayout:
+        return OutputLayout(simd=consumer.fold.simd, packed=consumer.is_fc, channels=channels,
+                            positions=positions, code_bits=code_bits)
+
+    layers = []
+    for i, (layer, syn, w) in enumerate(zip(bundle.layers[:-1], syns[:-1], widths[:-1])):
+        O = syn.out_channels
+        nl = syn.fold.nl
+        consumer = syns[i + 1]
+        if nl > consumer.fold.simd:
+            raise ValueError(f"layer {layer.name}: nl={nl} neuron lanes write nl codes per clock into "
+                             f"{consumer.name}'s input words of simd={consumer.fold.simd}; choose nl <= that simd")
+        out_pos = syn.out_height * syn.out_width
+        code_bits = layer.max_code.bit_length()
+        per_step = np.asarray(layer.mult).ndim == 2
+        cache = "acc" if (layer.direct and (per_step or w["acc_bits"] < w["current_bits"])) else "current"
+        rq = RequantConfig(channels=O, lanes=nl, T=T, mult=np.asarray(layer.mult, np.int64),
+                           bias=np.asarray(layer.bias, np.int64), shift=layer.shift, acc_bits=w["acc_bits"],
+                           product_bits=w["product_bits"], out_bits=w["current_bits"])
+        nc = NeuronConfig(channels=O, neurons=syn.positions * O, lanes=nl, T=T,
+                          lambda_t=np.asarray(layer.lambda_t, np.int64), theta_t=np.asarray(layer.theta_t, np.int64),
+                          lambda_frac=layer.lambda_frac, frac=layer.frac, max_code=layer.max_code,
+                          current_bits=w["current_bits"], membrane_bits=w["membrane_bits"],
+                          leak_bits=w["leak_bits"], kind=layer.neuron)
+        layers.append(HDLIFLayerConfig(name=layer.name, synapse=syn, requant=rq, neuron=nc, pool=syn.pool,
+                                       direct=layer.direct, out=layout_for(consumer, O, out_pos, code_bits),
+                                       cache=cache))
+    ro, syn, w = bundle.readout, syns[-1], widths[-1]
+    if syn.fold.nl != 1:
+        raise ValueError(f"readout {ro.name}: nl must be 1 (scores leave one per clock), not {syn.fold.nl}")
+    rq = RequantConfig(channels=ro.out_features, lanes=1, T=T, mult=np.asarray(ro.mult, np.int64),
+                       bias=np.asarray(ro.bias, np.int64), shift=0, acc_bits=w["acc_bits"],
+                       product_bits=w["score_bits"], out_bits=w["score_bits"])
+    readout = ReadoutConfig(name=ro.name, synapse=syn, requant=rq, score_bits=w["score_bits"],
+                            sum_bits=w["sum_bits"], T=T)
+    stem = syns[0]
+    pixel_layout = OutputLayout(simd=stem.fold.simd, packed=stem.is_fc, channels=stem.channels if not stem.is_fc else 1,
+                                positions=stem.height * stem.width if not stem.is_fc else stem.channels,
+                                code_bits=bundle.input.bits)
+    return AcceleratorConfig(name=bundle.name, T=T, pixel_bits=bundle.input.bits,
+                             input_shape=tuple(bundle.input.shape), features=bundle.input.features,
+                             layers=tuple(layers), readout=readout, pixel_layout=pixel_layout)

@@ -1,93 +1,216 @@
-"""HD-LIF layer engine: synapse -> requant -> (stem current cache) -> neuron core."""
+"""HD-LIF layer engine: synapse -> requant -> neuron lanes -> max pool -> next layer's buffer."""
 
 from __future__ import annotations
 
-from amaranth import Module, Mux, Signal, signed, unsigned
-from amaranth.lib import memory, wiring
+from amaranth import Cat, Module, Mux, Signal, unsigned
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import HDLIFLayerConfig
+from .config import HDLIFLayerConfig, bits_for, ctr, log2_exact
 from .neuron_core import HDLIFCore
+from .pool import MaxPool
 from .requant import Requant
-from .synapse import Synapse
+from .synapse import SynapseEngine
+
+#: a vanilla layer may start its next step before the previous one has left the neuron
+#: pipeline only when every lane holds at least this many neurons (no read-before-write)
+MIN_WORDS_FOR_OVERLAP = HDLIFCore.latency + 1
 
 
-class HDLIFLayerEngine(wiring.Component):
-    """One fully connected HD-LIF layer, run once per time step by the top level.
+def overlap_ok(layer: HDLIFLayerConfig) -> bool:
+    return layer.neuron.kind == "parallel" or layer.neuron.words_per_lane >= MIN_WORDS_FOR_OVERLAP
 
-    A ``start`` pulse at step ``t`` computes every neuron's current, updates its membrane and
-    writes its spike code out through ``out_*`` (into the next layer's input buffer).  For the
-    stem (``direct``) the currents of step 0 are kept in a cache and replayed at later steps,
-    one neuron per clock, so the pixels are read once per image (direct encoding).
+
+class NeuronStage(wiring.Component):
+    """The neurons of one layer and the writer into the next layer's input buffer.
+
+    Takes ``nl`` sums (or currents) per clock in sweep order (position, then channel group),
+    requantizes them (``requant``), updates the HD-LIF neurons, max-pools the codes (pool 2)
+    and writes them, ``nl`` codes per clock, into the slot ``out_slot`` of the next buffer in
+    its layout (:class:`rtl_gen.config.OutputLayout`).  ``done`` pulses with the item's last
+    write.
 
     Members
     -------
-    wr_en, wr_index, wr_code : In     the layer's input codes
-    t : In(range(T)), start : In(1), busy : Out(1)
-    out_valid, out_index, out_code : Out
+    in_valid, in_data, in_t, in_last : In
+    out_slot : In(1)
+    wr_addr, wr_data, wr_en : Out      a write port of the next :class:`rtl_gen.buffers.FrameBuffer`
+    done, busy : Out(1)
     """
 
-    def __init__(self, config: HDLIFLayerConfig):
-        if not isinstance(config, HDLIFLayerConfig):
-            raise TypeError(f"HDLIFLayerEngine needs an HDLIFLayerConfig, not {config!r}")
-        self.config = c = config
-        syn, nc = c.synapse, c.neuron
+    def __init__(self, layer: HDLIFLayerConfig, *, requant: bool):
+        if not isinstance(layer, HDLIFLayerConfig):
+            raise TypeError(f"NeuronStage needs an HDLIFLayerConfig, not {layer!r}")
+        self.layer = c = layer
+        self.requant = requant
+        NL = c.neuron.lanes
+        self.in_bits = c.requant.acc_bits if requant else c.neuron.current_bits
+        self.latency = (Requant.latency if requant else 0) + HDLIFCore.latency + \
+            (MaxPool.latency if c.pool == 2 else 0) + 1
+        o = c.out
         super().__init__({
-            "wr_en": In(1),
-            "wr_index": In(range(syn.in_features)),
-            "wr_code": In(unsigned(syn.in_bits)),
-            "t": In(range(nc.T)),
-            "start": In(1),
+            "in_valid": In(1),
+            "in_data": In(unsigned(NL * self.in_bits)),
+            "in_t": In(ctr(c.neuron.T)),
+            "in_last": In(1),
+            "out_slot": In(1),
+            "wr_addr": Out(unsigned(bits_for(2 * o.words))),
+            "wr_data": Out(unsigned(o.simd * o.code_bits)),
+            "wr_en": Out(unsigned(o.simd)),
+            "done": Out(1),
             "busy": Out(1),
-            "out_valid": Out(1),
-            "out_index": Out(range(syn.out_features)),
-            "out_code": Out(unsigned(nc.code_bits)),
         })
 
     def elaborate(self, platform):
         m = Module()
-        c = self.config
-        N = c.synapse.out_features
-        m.submodules.synapse = syn = Synapse(c.synapse)
-        m.submodules.requant = rq = Requant(mult=c.mult, bias=c.bias, shift=c.shift,
-                                            acc_bits=c.synapse.acc_bits, product_bits=c.product_bits,
-                                            out_bits=c.neuron.current_bits)
-        m.submodules.core = core = HDLIFCore(c.neuron)
-        m.d.comb += [
-            syn.wr_en.eq(self.wr_en), syn.wr_index.eq(self.wr_index), syn.wr_code.eq(self.wr_code),
-            rq.in_valid.eq(syn.out_valid), rq.in_index.eq(syn.out_index), rq.in_acc.eq(syn.out_acc),
-            core.t.eq(self.t),
-            self.out_valid.eq(core.out_valid), self.out_index.eq(core.out_index),
-            self.out_code.eq(core.out_code),
-        ]
-        busy = syn.busy | rq.out_valid | core.busy
-        if not c.direct:
-            m.d.comb += [
-                syn.start.eq(self.start),
-                core.in_valid.eq(rq.out_valid), core.in_index.eq(rq.out_index),
-                core.in_current.eq(rq.out_value),
-            ]
+        c = self.layer
+        nc = c.neuron
+        NL, K = nc.lanes, nc.channels // nc.lanes
+        G = nc.words_per_lane
+        pool = c.pool
+
+        # Counters of the incoming groups: channel group, pooling phase, membrane word.
+        og, phase, addr = Signal(ctr(K)), Signal(2), Signal(ctr(G))
+        with m.If(self.in_valid):
+            with m.If(self.in_last):
+                m.d.sync += [og.eq(0), phase.eq(0), addr.eq(0)]
+            with m.Else():
+                m.d.sync += addr.eq(addr + 1)
+                with m.If(og == K - 1):
+                    m.d.sync += [og.eq(0), phase.eq(phase + 1)]
+                with m.Else():
+                    m.d.sync += og.eq(og + 1)
+
+        def delay(sig, n, name):
+            for i in range(n):
+                nxt = Signal.like(sig, name=f"{name}_d{i}")
+                m.d.sync += nxt.eq(sig)
+                sig = nxt
+            return sig
+
+        valids = [self.in_valid]
+        tags = dict(v=self.in_valid, t=self.in_t, og=og, phase=phase, last=self.in_last, addr=addr)
+        if self.requant:
+            m.submodules.requant = rq = Requant(c.requant)
+            m.d.comb += [rq.in_acc.eq(self.in_data), rq.in_t.eq(self.in_t), rq.in_og.eq(og)]
+            currents = rq.out_value
+            tags = {k: delay(s, Requant.latency, f"rq_{k}") for k, s in tags.items()}
+            valids.append(tags["v"])
+            cb = c.requant.out_bits
         else:
-            # Stem: compute at t = 0 (and cache), replay the cache at t > 0.
-            m.submodules.cache = cache = memory.Memory(shape=signed(c.neuron.current_bits), depth=N, init=[])
-            cache_wr, cache_rd = cache.write_port(), cache.read_port()
-            m.d.comb += [cache_wr.en.eq(rq.out_valid & (self.t == 0)), cache_wr.addr.eq(rq.out_index),
-                         cache_wr.data.eq(rq.out_value)]
-            replay, r_idx = Signal(), Signal(range(N))
-            r_valid, r_out_idx = Signal(), Signal(range(N))
-            with m.If(replay):
-                m.d.sync += r_idx.eq(r_idx + 1)
-                with m.If(r_idx == N - 1):
-                    m.d.sync += [replay.eq(0), r_idx.eq(0)]
-            with m.Elif(self.start & (self.t != 0)):
-                m.d.sync += [replay.eq(1), r_idx.eq(0)]
-            m.d.comb += [syn.start.eq(self.start & (self.t == 0)), cache_rd.addr.eq(r_idx)]
-            m.d.sync += [r_valid.eq(replay), r_out_idx.eq(r_idx)]
-            m.d.comb += [
-                core.in_valid.eq(Mux(r_valid, 1, rq.out_valid)),
-                core.in_index.eq(Mux(r_valid, r_out_idx, rq.out_index)),
-                core.in_current.eq(Mux(r_valid, cache_rd.data, rq.out_value)),
-            ]
-            busy = busy | replay | r_valid
+            currents = self.in_data
+            cb = self.in_bits
+
+        codes = []
+        for j in range(NL):
+            core = HDLIFCore(nc, lane=j)
+            m.submodules[f"core{j}"] = core
+            m.d.comb += [core.in_valid.eq(tags["v"]), core.in_addr.eq(tags["addr"]), core.in_t.eq(tags["t"]),
+                         core.in_og.eq(tags["og"]), core.in_current.eq(currents.word_select(j, cb).as_signed())]
+            codes.append(core.out_code)
+        code_bits = nc.code_bits
+        for i in range(HDLIFCore.latency):
+            tags = {k: delay(s, 1, f"nc{i}_{k}") for k, s in tags.items() if k in ("v", "og", "phase", "last")}
+            valids.append(tags["v"])
+        codes_flat = Signal(unsigned(NL * code_bits))
+        m.d.comb += codes_flat.eq(Cat(*codes))
+
+        if pool == 2:
+            m.submodules.pool = mp = MaxPool(groups=K, lanes=NL, code_bits=code_bits)
+            m.d.comb += [mp.in_valid.eq(tags["v"]), mp.in_codes.eq(codes_flat), mp.in_og.eq(tags["og"]),
+                         mp.in_phase.eq(tags["phase"])]
+            w_valid, w_codes = mp.out_valid, mp.out_codes
+            w_last = delay(tags["last"], 1, "pool_last")
+            valids.append(delay(tags["v"], 1, "pool_v"))
+        else:
+            w_valid, w_codes, w_last = tags["v"], codes_flat, tags["last"]
+
+        # Writer: NL codes per clock into the next buffer's word, lanes aligned to NL.
+        o = c.out
+        S, ls = o.simd, log2_exact(o.simd)
+        if o.packed:
+            e = Signal(ctr(o.channels * o.positions + NL))
+            word, lane0 = e >> ls, e & (S - 1)
+            with m.If(w_valid):
+                m.d.sync += e.eq(Mux(w_last, 0, e + NL))
+        else:
+            ce = Signal(ctr(o.channels + NL))
+            pw = Signal(ctr(o.words + o.cf))
+            word, lane0 = pw + (ce >> ls), ce & (S - 1)
+            with m.If(w_valid):
+                with m.If(w_last):
+                    m.d.sync += [ce.eq(0), pw.eq(0)]
+                with m.Elif(ce == o.channels - NL):
+                    m.d.sync += [ce.eq(0), pw.eq(pw + o.cf)]
+                with m.Else():
+                    m.d.sync += ce.eq(ce + NL)
+        slot_off = Mux(self.out_slot, o.words, 0)
+        m.d.sync += [
+            self.wr_addr.eq(slot_off + word),
+            self.wr_data.eq(w_codes.replicate(S // NL)),
+            self.wr_en.eq(Mux(w_valid, ((1 << NL) - 1) << lane0, 0)),
+            self.done.eq(w_valid & w_last),
+        ]
+        busy = self.done | (self.wr_en != 0)
+        for v in valids:
+            busy = busy | v
         m.d.comb += self.busy.eq(busy)
+        return m
+
+
+class HDLIFLayerEngine(wiring.Component):
+    """One HD-LIF layer after the stem: its items (image, step) in order, one at a time.
+
+    An item starts when the input slot is full (the previous layer finished this step), the
+    output slot is empty (the next layer finished the step before the previous one) and, for
+    layers too small to overlap two steps in the neuron pipeline, the previous item has left
+    it.  ``in_release`` frees the input slot as soon as the sweep has read it.
+
+    Members
+    -------
+    rd_addr : Out, rd_data : In, in_full : In(1), in_slot : In(1), in_release : Out(1)
+    wr_addr, wr_data, wr_en : Out, out_ready : In(1), out_slot : In(1), out_acquire, out_done : Out(1)
+    busy : Out(1)
+    """
+
+    def __init__(self, layer: HDLIFLayerConfig):
+        if not isinstance(layer, HDLIFLayerConfig):
+            raise TypeError(f"HDLIFLayerEngine needs an HDLIFLayerConfig, not {layer!r}")
+        self.layer = c = layer
+        self.synapse = SynapseEngine(c.synapse)
+        self.stage = NeuronStage(c, requant=True)
+        syn = c.synapse
+        super().__init__({
+            "rd_addr": Out(unsigned(self.synapse.window.addr_bits)),
+            "rd_data": In(unsigned(syn.fold.simd * syn.in_bits)),
+            "in_full": In(1), "in_slot": In(1), "in_release": Out(1),
+            "wr_addr": Out(unsigned(len(self.stage.wr_addr))), "wr_data": Out(unsigned(len(self.stage.wr_data))),
+            "wr_en": Out(unsigned(len(self.stage.wr_en))),
+            "out_ready": In(1), "out_slot": In(1), "out_acquire": Out(1), "out_done": Out(1),
+            "busy": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        c = self.layer
+        T = c.neuron.T
+        m.submodules.synapse = syn = self.synapse
+        m.submodules.neurons = st = self.stage
+        t = Signal(ctr(T))
+        idle = ~syn.sweeping & (~(syn.busy | st.busy) if not overlap_ok(c) else 1)
+        start = Signal()
+        m.d.comb += start.eq(idle & self.in_full & self.out_ready)
+        with m.If(start):
+            m.d.sync += t.eq(Mux(t == T - 1, 0, t + 1))
+        m.d.comb += [
+            syn.start.eq(start), syn.t.eq(t), syn.slot_off.eq(Mux(self.in_slot, c.synapse.words, 0)),
+            syn.full.eq(1),
+            self.rd_addr.eq(syn.rd_addr), syn.rd_data.eq(self.rd_data), self.in_release.eq(syn.done),
+            self.out_acquire.eq(start),
+            st.in_valid.eq(syn.out_valid), st.in_data.eq(syn.out_data), st.in_t.eq(syn.out_t),
+            st.in_last.eq(syn.out_last), st.out_slot.eq(self.out_slot),
+            self.wr_addr.eq(st.wr_addr), self.wr_data.eq(st.wr_data), self.wr_en.eq(st.wr_en),
+            self.out_done.eq(st.done),
+            self.busy.eq(syn.busy | st.busy),
+        ]
         return m

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import numpy as np
 from amaranth import Array, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import memory, wiring
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import NeuronConfig
+from .config import NeuronConfig, ctr, make_memory
 
 
 class HDLIFCore(wiring.Component):
-    """Updates the membrane of neuron ``in_index`` with current ``in_current`` at step ``t``.
+    """Lane ``lane`` of a layer's neurons: updates neuron ``in_addr`` with ``in_current`` at step ``in_t``.
 
     Exactly :func:`golden.executor.hdlif_step`::
 
@@ -18,80 +19,113 @@ class HDLIFCore(wiring.Component):
         fire:    s* = max(m - theta_t, 0);  spike_code = min((s* + 2**(frac-1)) >> frac, max_code)
         reset:   v = min(m, theta_t)                                             (P2-reset)
 
-    The residual membranes live in a memory of ``neurons`` words.  Pipeline (5 clocks):
-    read v -> register v -> leak product -> charge -> fire/reset (v written back, code out).
-    Each neuron is updated at most once per time step, so reads never race writes.
+    The lane owns the channels ``o = og * lanes + lane``; ``lambda_t`` / ``theta_t`` are per step
+    (a table indexed by ``t``) or per step and channel (a ROM indexed by ``t`` and ``og``).  The
+    residual membranes live in a memory of ``neurons / lanes`` words.  A Parallel HD-LIF core
+    (``kind = "parallel"``: ``m = I``, stateless) has no membrane memory and no multiplier.
+
+    Pipeline (5 clocks): read v -> register v -> leak product -> charge -> fire / reset (v
+    written back, code out).  Each neuron is updated at most once per time step and the steps
+    of one neuron are at least 5 updates apart, so reads never race writes.
 
     Members
     -------
-    t : In(range(T))                      the time step, constant during a sweep
-    in_valid, in_index, in_current : In   one neuron update request per clock
-    out_valid, out_index, out_code : Out  its graded spike code
-    busy : Out(1)                         a request is still in the pipeline
+    in_valid, in_addr, in_t, in_og, in_current : In   one update per clock
+    out_code : Out(unsigned(code_bits))                5 clocks later
     """
 
-    def __init__(self, config: NeuronConfig):
+    latency = 5
+
+    def __init__(self, config: NeuronConfig, lane: int = 0):
         if not isinstance(config, NeuronConfig):
             raise TypeError(f"HDLIFCore needs a NeuronConfig, not {config!r}")
+        if not (isinstance(lane, int) and 0 <= lane < config.lanes):
+            raise ValueError(f"HDLIFCore lane must be an integer in 0..{config.lanes - 1}, not {lane!r}")
         self.config = c = config
+        self.lane = lane
         super().__init__({
-            "t": In(range(c.T)),
             "in_valid": In(1),
-            "in_index": In(range(c.neurons)),
+            "in_addr": In(ctr(c.words_per_lane)),
+            "in_t": In(ctr(c.T)),
+            "in_og": In(ctr(c.channels // c.lanes)),
             "in_current": In(signed(c.current_bits)),
-            "out_valid": Out(1),
-            "out_index": Out(range(c.neurons)),
             "out_code": Out(unsigned(c.code_bits)),
-            "busy": Out(1),
         })
+
+    def _table(self, a) -> np.ndarray:
+        """``[T, channels / lanes]`` values of this lane, or ``[T]`` when per step only."""
+        c = self.config
+        a = np.asarray(a, np.int64)
+        return a[:, self.lane::c.lanes] if a.ndim == 2 else a
 
     def elaborate(self, platform):
         m = Module()
         c = self.config
         mb = c.membrane_bits
-        m.submodules.membrane = mem = memory.Memory(shape=signed(mb), depth=c.neurons, init=[])
-        rd = mem.read_port()
-        wr = mem.write_port()
+        K = c.channels // c.lanes
+        vanilla = c.kind == "vanilla"
+        lam_tab, th_tab = self._table(c.lambda_t), self._table(c.theta_t)
+        lb = max(c.lambda_bits, 2)
 
-        lambda_bits = max(max(abs(x) for x in c.lambda_t).bit_length() + 1, 2)
-        lam_tab = Array(Const(x, signed(lambda_bits)) for x in c.lambda_t)
-        theta_tab = Array(Const(x, signed(mb)) for x in c.theta_t)
+        # Stage 1: request the residual membrane and the per-channel parameters.
+        v1, a1, t1, cur1, first1 = (Signal(name="v1"), Signal(ctr(c.words_per_lane), name="a1"),
+                                    Signal(ctr(c.T), name="t1"), Signal(signed(c.current_bits), name="cur1"),
+                                    Signal(name="first1"))
+        m.d.sync += [v1.eq(self.in_valid), a1.eq(self.in_addr), t1.eq(self.in_t), cur1.eq(self.in_current),
+                     first1.eq(self.in_t == 0)]
+        per_ch = lam_tab.ndim == 2 or th_tab.ndim == 2
+        if per_ch:
+            lam2d = lam_tab if lam_tab.ndim == 2 else np.broadcast_to(lam_tab[:, None], (c.T, K))
+            th2d = th_tab if th_tab.ndim == 2 else np.broadcast_to(th_tab[:, None], (c.T, K))
+            words = [((int(th2d[t, g]) & ((1 << mb) - 1)) << lb) | (int(lam2d[t, g]) & ((1 << lb) - 1))
+                     for t in range(c.T) for g in range(K)]
+            m.submodules.params = prom = make_memory(shape=unsigned(lb + mb), depth=len(words), init=words, rom=True)
+            prd = prom.read_port()
+            m.d.comb += prd.addr.eq(self.in_t * K + self.in_og)
 
-        # Stage 1: request the residual membrane.
-        m.d.comb += rd.addr.eq(self.in_index)
-        v1, i1 = Signal(), Signal(range(c.neurons))
-        cur1 = Signal(signed(c.current_bits))
-        first1 = Signal()
-        m.d.sync += [v1.eq(self.in_valid), i1.eq(self.in_index), cur1.eq(self.in_current),
-                     first1.eq(self.t == 0)]
+        # Stage 2: the residual membrane (and parameters) arrive and are registered.
+        v2, a2, t2, cur2, first2 = (Signal(name="v2"), Signal.like(a1, name="a2"), Signal.like(t1, name="t2"),
+                                    Signal.like(cur1, name="cur2"), Signal(name="first2"))
+        lam2, th2 = Signal(signed(lb), name="lam2"), Signal(signed(mb), name="th2")
+        m.d.sync += [v2.eq(v1), a2.eq(a1), t2.eq(t1), cur2.eq(cur1), first2.eq(first1)]
+        if per_ch:
+            m.d.sync += [lam2.eq(prd.data[:lb].as_signed()), th2.eq(prd.data[lb:].as_signed())]
+        else:
+            lam_c = Array(Const(int(x), signed(lb)) for x in lam_tab)
+            th_c = Array(Const(int(x), signed(mb)) for x in th_tab)
+            m.d.sync += [lam2.eq(lam_c[t1]), th2.eq(th_c[t1])]
 
-        # Stage 2: the residual membrane arrives from memory and is registered.
-        v2, i2, first2 = Signal(), Signal(range(c.neurons)), Signal()
-        cur2 = Signal(signed(c.current_bits))
         v_prev = Signal(signed(mb))
-        m.d.sync += [v2.eq(v1), i2.eq(i1), cur2.eq(cur1), first2.eq(first1), v_prev.eq(rd.data)]
+        if vanilla:
+            m.submodules.membrane = mem = make_memory(shape=signed(mb), depth=c.words_per_lane)
+            rd = mem.read_port()
+            wr = mem.write_port()
+            m.d.comb += rd.addr.eq(self.in_addr)
+            m.d.sync += v_prev.eq(rd.data)
 
         # Stage 3: leak product lambda_t * v (v = 0 at the first step).
-        v3, i3 = Signal(), Signal(range(c.neurons))
-        cur3 = Signal(signed(c.current_bits))
+        v3, a3, cur3, th3 = Signal(name="v3"), Signal.like(a1, name="a3"), Signal.like(cur1, name="cur3"), Signal.like(th2, name="th3")
         leak = Signal(signed(c.leak_bits))
-        m.d.sync += [v3.eq(v2), i3.eq(i2), cur3.eq(cur2),
-                     leak.eq(Mux(first2, 0, lam_tab[self.t] * v_prev))]
+        m.d.sync += [v3.eq(v2), a3.eq(a2), cur3.eq(cur2), th3.eq(th2)]
+        if vanilla:
+            m.d.sync += leak.eq(Mux(first2, 0, lam2 * v_prev))
 
         # Stage 4: charge, rounding the leak half up.
-        v4, i4 = Signal(), Signal(range(c.neurons))
+        v4, a4, th4 = Signal(name="v4"), Signal.like(a1, name="a4"), Signal.like(th2, name="th4")
         mem4 = Signal(signed(mb))
-        m.d.sync += [v4.eq(v3), i4.eq(i3),
-                     mem4.eq(((leak + (1 << (c.lambda_frac - 1))) >> c.lambda_frac) + cur3)]
+        m.d.sync += [v4.eq(v3), a4.eq(a3), th4.eq(th3)]
+        if vanilla:
+            m.d.sync += mem4.eq(((leak + (1 << (c.lambda_frac - 1))) >> c.lambda_frac) + cur3)
+        else:
+            m.d.sync += mem4.eq(cur3)
 
         # Stage 5: fire, graded spike quantization and P2-reset.
-        theta = theta_tab[self.t]
         excess = Signal(signed(mb + 1))
-        m.d.comb += excess.eq(mem4 - theta)
-        rounded = Signal(unsigned(mb + 1))
+        m.d.comb += excess.eq(mem4 - th4)
+        rounded = Signal(unsigned(mb + 2))
         m.d.comb += rounded.eq((excess + (1 << (c.frac - 1))) >> c.frac)
         code = Mux(excess <= 0, 0, Mux(rounded > c.max_code, c.max_code, rounded))
-        m.d.comb += [wr.addr.eq(i4), wr.data.eq(Mux(excess < 0, mem4, theta)), wr.en.eq(v4)]
-        m.d.sync += [self.out_valid.eq(v4), self.out_index.eq(i4), self.out_code.eq(code)]
-        m.d.comb += self.busy.eq(v1 | v2 | v3 | v4 | self.out_valid)
+        if vanilla:
+            m.d.comb += [wr.addr.eq(a4), wr.data.eq(Mux(excess < 0, mem4, th4)), wr.en.eq(v4)]
+        m.d.sync += self.out_code.eq(code)
         return m

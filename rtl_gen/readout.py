@@ -1,83 +1,159 @@
-"""Readout engine: per-step class scores, their running sums over time, and the argmax."""
+"""Readout engine: per-step class scores; the score emitter: streams them, sums them, argmax."""
 
 from __future__ import annotations
 
-from amaranth import Array, Module, Signal, signed, unsigned
-from amaranth.lib import wiring
+from amaranth import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import ReadoutConfig
+from .buffers import SlotTracker
+from .config import ReadoutConfig, bits_for, ctr
 from .requant import Requant
-from .synapse import Synapse
+from .synapse import SynapseEngine
 
 
 class ReadoutEngine(wiring.Component):
-    """``score_t[c] = acc_t[c] * mult[c] + bias[c]``; ``sum[c] += score_t[c]`` (reset at t = 0).
+    """``score_t[c] = acc_t[c] * mult[c] + bias[c]`` (exactly :func:`golden.executor.readout`).
 
-    After the last step, an ``argmax_start`` pulse scans the sums (one class per clock, the
-    lowest index wins a tie) and leaves the answer on ``label`` when ``busy`` falls.
+    Items (image, step) in order, as :class:`rtl_gen.hdlif_layer.HDLIFLayerEngine`; the scores
+    of an item leave one class per clock on ``score_*`` into the :class:`ScoreEmitter`.
 
     Members
     -------
-    wr_en, wr_index, wr_code : In      the spike codes of the last HD-LIF layer
-    t : In, start : In(1), busy : Out(1)
-    score_index : In, score : Out      read port onto the scores of the current step
-    argmax_start : In(1), label : Out
+    rd_addr : Out, rd_data : In, in_full, in_slot : In(1), in_release : Out(1)
+    out_ready : In(1), out_acquire : Out(1), score_valid, score_value, score_last : Out
+    busy : Out(1)
     """
 
     def __init__(self, config: ReadoutConfig):
         if not isinstance(config, ReadoutConfig):
             raise TypeError(f"ReadoutEngine needs a ReadoutConfig, not {config!r}")
         self.config = c = config
-        C = c.classes
+        self.synapse = SynapseEngine(c.synapse)
+        self.latency = self.synapse.latency + Requant.latency
+        syn = c.synapse
         super().__init__({
-            "wr_en": In(1),
-            "wr_index": In(range(c.synapse.in_features)),
-            "wr_code": In(unsigned(c.synapse.in_bits)),
-            "t": In(range(c.T)),
-            "start": In(1),
+            "rd_addr": Out(unsigned(self.synapse.window.addr_bits)),
+            "rd_data": In(unsigned(syn.fold.simd * syn.in_bits)),
+            "in_full": In(1), "in_slot": In(1), "in_release": Out(1),
+            "out_ready": In(1), "out_acquire": Out(1),
+            "score_valid": Out(1), "score_value": Out(signed(c.score_bits)), "score_last": Out(1),
             "busy": Out(1),
-            "score_index": In(range(C)),
-            "score": Out(signed(c.score_bits)),
-            "argmax_start": In(1),
-            "label": Out(range(C)),
         })
 
     def elaborate(self, platform):
         m = Module()
         c = self.config
         C = c.classes
-        m.submodules.synapse = syn = Synapse(c.synapse)
-        m.submodules.requant = rq = Requant(mult=c.mult, bias=c.bias, shift=0, acc_bits=c.synapse.acc_bits,
-                                            product_bits=c.score_bits, out_bits=c.score_bits)
+        m.submodules.synapse = syn = self.synapse
+        start = Signal()
         m.d.comb += [
-            syn.wr_en.eq(self.wr_en), syn.wr_index.eq(self.wr_index), syn.wr_code.eq(self.wr_code),
-            syn.start.eq(self.start),
-            rq.in_valid.eq(syn.out_valid), rq.in_index.eq(syn.out_index), rq.in_acc.eq(syn.out_acc),
+            start.eq(~syn.sweeping & self.in_full & self.out_ready),
+            syn.start.eq(start), syn.t.eq(0), syn.slot_off.eq(Mux(self.in_slot, c.synapse.words, 0)),
+            syn.full.eq(1),
+            self.rd_addr.eq(syn.rd_addr), syn.rd_data.eq(self.rd_data), self.in_release.eq(syn.done),
+            self.out_acquire.eq(start),
         ]
-        scores = Array(Signal(signed(c.score_bits), name=f"score{i}") for i in range(C))
-        sums = Array(Signal(signed(c.sum_bits), name=f"sum{i}") for i in range(C))
-        with m.If(rq.out_valid):
-            m.d.sync += scores[rq.out_index].eq(rq.out_value)
-            with m.If(self.t == 0):
-                m.d.sync += sums[rq.out_index].eq(rq.out_value)
-            with m.Else():
-                m.d.sync += sums[rq.out_index].eq(sums[rq.out_index] + rq.out_value)
-        m.d.comb += self.score.eq(scores[self.score_index])
+        cls = Signal(ctr(C))
+        with m.If(syn.out_valid):
+            m.d.sync += cls.eq(Mux(syn.out_last, 0, cls + 1))
+        m.submodules.requant = rq = Requant(c.requant)
+        m.d.comb += [rq.in_acc.eq(syn.out_data), rq.in_t.eq(0), rq.in_og.eq(cls)]
+        v, last = syn.out_valid, syn.out_last
+        busy = syn.busy
+        for i in range(Requant.latency):
+            v2, l2 = Signal(name=f"rq_v{i}"), Signal(name=f"rq_last{i}")
+            m.d.sync += [v2.eq(v), l2.eq(last)]
+            v, last = v2, l2
+            busy = busy | v
+        m.d.comb += [self.score_valid.eq(v), self.score_value.eq(rq.out_value.as_signed()),
+                     self.score_last.eq(last), self.busy.eq(busy)]
+        return m
 
-        # Sequential argmax over the sums: read one sum per clock into a register, compare
-        # it on the next clock.
-        scanning, idx = Signal(), Signal(range(C))
-        cand_valid, cand_idx = Signal(), Signal(range(C))
-        cand, best = Signal(signed(c.sum_bits)), Signal(signed(c.sum_bits))
-        m.d.sync += [cand_valid.eq(scanning), cand_idx.eq(idx), cand.eq(sums[idx])]
-        with m.If(cand_valid & ((cand_idx == 0) | (cand > best))):
-            m.d.sync += [best.eq(cand), self.label.eq(cand_idx)]
-        with m.If(scanning):
-            m.d.sync += idx.eq(idx + 1)
-            with m.If(idx == C - 1):
-                m.d.sync += [scanning.eq(0), idx.eq(0)]
-        with m.Elif(self.argmax_start):
-            m.d.sync += [scanning.eq(1), idx.eq(0)]
-        m.d.comb += self.busy.eq(syn.busy | rq.out_valid | scanning | cand_valid)
+
+class ScoreEmitter(wiring.Component):
+    """Holds two steps of scores; streams each step's ``classes`` scores (class 0 first), keeps
+    ``sum_t score_t`` per class, and after step ``T - 1`` streams the argmax (lowest index on a
+    tie), exactly the golden model's class.
+
+    Members
+    -------
+    w_ready : Out(1), w_acquire : In(1)           the score slots, as a :class:`SlotTracker`
+    score_valid, score_value, score_last : In     one score per clock from the readout
+    scores : Out(stream.Signature(signed(score_bits)))
+    label : Out(stream.Signature(unsigned(label_bits)))
+    """
+
+    def __init__(self, config: ReadoutConfig):
+        if not isinstance(config, ReadoutConfig):
+            raise TypeError(f"ScoreEmitter needs a ReadoutConfig, not {config!r}")
+        self.config = c = config
+        super().__init__({
+            "w_ready": Out(1), "w_acquire": In(1),
+            "score_valid": In(1), "score_value": In(signed(c.score_bits)), "score_last": In(1),
+            "scores": Out(stream.Signature(signed(c.score_bits))),
+            "label": Out(stream.Signature(unsigned(bits_for(c.classes)))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        c = self.config
+        C, T = c.classes, c.T
+        m.submodules.tracker = tr = SlotTracker()
+        m.d.comb += [self.w_ready.eq(tr.w_ready), tr.w_acquire.eq(self.w_acquire)]
+
+        # Two steps of scores and the running sums live in LUT RAM (asynchronous reads).
+        m.submodules.score_mem = smem = memory.Memory(shape=signed(c.score_bits), depth=2 * C, init=[],
+                                                      attrs={"ram_style": "distributed"})
+        m.submodules.sum_mem = umem = memory.Memory(shape=signed(c.sum_bits), depth=C, init=[],
+                                                    attrs={"ram_style": "distributed"})
+        swr, srd = smem.write_port(), smem.read_port(domain="comb")
+        uwr, urd = umem.write_port(), umem.read_port(domain="comb")
+        wc = Signal(ctr(C))
+        with m.If(self.score_valid):
+            m.d.sync += wc.eq(Mux(self.score_last, 0, wc + 1))
+        m.d.comb += [swr.addr.eq(Mux(tr.w_slot, C, 0) + wc), swr.data.eq(self.score_value),
+                     swr.en.eq(self.score_valid), tr.w_done.eq(self.score_valid & self.score_last)]
+
+        # Emit one step: classes beats; the sums and the argmax follow two clocks behind.
+        t, rc = Signal(ctr(T)), Signal(ctr(C))
+        vA, cA, tA = Signal(), Signal(ctr(C)), Signal(ctr(T))
+        sA = Signal(signed(c.score_bits))
+        vB, cB = Signal(), Signal(ctr(C))
+        sB = Signal(signed(c.sum_bits))
+        best = Signal(signed(c.sum_bits))
+        m.d.comb += [srd.addr.eq(Mux(tr.r_slot, C, 0) + rc), self.scores.payload.eq(srd.data)]
+        take = self.scores.valid & self.scores.ready
+        m.d.sync += [vA.eq(take), cA.eq(rc), tA.eq(t), sA.eq(self.scores.payload)]
+        total = Signal(signed(c.sum_bits))
+        m.d.comb += [urd.addr.eq(cA), total.eq(Mux(tA == 0, sA, urd.data + sA)),
+                     uwr.addr.eq(cA), uwr.data.eq(total), uwr.en.eq(vA)]
+        m.d.sync += [vB.eq(vA & (tA == T - 1)), cB.eq(cA), sB.eq(total)]
+        with m.If(vB & ((cB == 0) | (sB > best))):
+            m.d.sync += [best.eq(sB), self.label.payload.eq(cB)]
+
+        with m.FSM(name="emit"):
+            with m.State("WAIT"):
+                with m.If(tr.r_full):
+                    m.next = "EMIT"
+            with m.State("EMIT"):
+                m.d.comb += self.scores.valid.eq(1)
+                with m.If(self.scores.ready):
+                    m.d.sync += rc.eq(rc + 1)
+                    with m.If(rc == C - 1):
+                        m.d.sync += rc.eq(0)
+                        m.d.comb += tr.r_release.eq(1)
+                        with m.If(t == T - 1):
+                            m.next = "ARGMAX"
+                        with m.Else():
+                            m.d.sync += t.eq(t + 1)
+                            m.next = "WAIT"
+            with m.State("ARGMAX"):
+                with m.If(~vA & ~vB):
+                    m.next = "LABEL"
+            with m.State("LABEL"):
+                m.d.comb += self.label.valid.eq(1)
+                with m.If(self.label.ready):
+                    m.d.sync += t.eq(0)
+                    m.next = "WAIT"
         return m

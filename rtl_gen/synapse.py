@@ -1,109 +1,157 @@
-"""Fully connected synapse engine: weight ROM, input code buffer, ternary MAC, accumulator."""
+"""Synapse engine: window generator, weight ROM, ``pe x simd`` MAC lanes, accumulators, serializer."""
 
 from __future__ import annotations
 
 from amaranth import Cat, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import memory, wiring
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import SynapseConfig, log2_exact
-from .ternary_mac import TernaryMAC
+from .config import SynapseConfig, bits_for, ctr, make_memory
+from .ternary_mac import TernaryMAC, mac_latency
+from .window import WindowGenerator
 
 
-class Synapse(wiring.Component):
-    """Computes ``acc[n] = sum_i weight[n, i] * code[i]`` for every output ``n`` in order.
+class SynapseEngine(wiring.Component):
+    """``acc[o, y, x] = sum_{c,i,j} w[o, c, i, j] * x[c, y*s + i - p, x*s + j - p]`` for every swept
+    position and output channel, ``pe`` channels x ``simd`` inputs per clock (one result per
+    channel per fold, exactly :func:`golden.executor.synapse`).
 
-    The input codes live in this block's buffer (``lanes`` codes per word), written one code
-    at a time through ``wr_*`` by whatever produces them (the pixel loader or the previous
-    layer's neuron core).  A ``start`` pulse sweeps all outputs, ``chunks`` clocks each, with
-    no stall: results leave on ``out_*`` as a strobe.  ``busy`` is high from ``start`` until
-    the last result has left.
+    A ``start`` pulse sweeps one item (one time step of one image) over the input slot at
+    ``slot_off`` of the frame buffer whose read port this engine drives (``rd_addr`` ->
+    ``rd_data`` one clock later).  Each output fold's ``pe`` sums leave through the serializer,
+    ``nl`` per clock, in sweep order (position, then channel); ``out_last`` marks the item's
+    last group.  ``done`` pulses when the sweep has issued its last read (the input slot may
+    then be released); ``busy`` is high while anything is in flight.
 
     Members
     -------
-    wr_en, wr_index, wr_code : In    write one input code
-    start : In(1)                    begin a sweep (ignored while busy)
-    busy : Out(1)
-    out_valid, out_index, out_acc : Out   one accumulated sum per output neuron
+    start, t, slot_off, avail, full : In     see :class:`rtl_gen.window.WindowGenerator`
+    running, sweeping, done, busy : Out     beats left in S0; beats in S0 .. S3; last read issued; anything in flight
+    rd_addr : Out, rd_data : In               the input buffer's read port
+    out_valid, out_data, out_t, out_last : Out   ``nl`` sums (lane ``j`` at ``j * acc_bits``)
     """
 
     def __init__(self, config: SynapseConfig):
         if not isinstance(config, SynapseConfig):
-            raise TypeError(f"Synapse needs a SynapseConfig, not {config!r}")
+            raise TypeError(f"SynapseEngine needs a SynapseConfig, not {config!r}")
         self.config = c = config
+        self.window = WindowGenerator(c, min_fold_gap=c.groups_per_fold)
+        self.mac_latency = mac_latency(c.fold.simd)
+        G = c.groups_per_fold
+        #: clocks from a beat's S0 cycle to the out_valid of the last group of its fold
+        self.latency = 7 + self.mac_latency + (0 if G == 1 else G)
         super().__init__({
-            "wr_en": In(1),
-            "wr_index": In(range(c.in_features)),
-            "wr_code": In(unsigned(c.in_bits)),
             "start": In(1),
+            "t": In(ctr(c.T)),
+            "slot_off": In(unsigned(self.window.addr_bits)),
+            "avail": In(unsigned(bits_for(c.words + 1))),
+            "full": In(1),
+            "running": Out(1),
+            "sweeping": Out(1),
+            "done": Out(1),
             "busy": Out(1),
+            "rd_addr": Out(unsigned(self.window.addr_bits)),
+            "rd_data": In(unsigned(c.fold.simd * c.in_bits)),
             "out_valid": Out(1),
-            "out_index": Out(range(c.out_features)),
-            "out_acc": Out(signed(c.acc_bits)),
+            "out_data": Out(unsigned(c.fold.nl * c.acc_bits)),
+            "out_t": Out(ctr(c.T)),
+            "out_last": Out(1),
         })
 
     def elaborate(self, platform):
         m = Module()
         c = self.config
-        L, K, N = c.lanes, c.chunks, c.out_features
-        lane_bits = log2_exact(L)
+        P, S, NL = c.fold.pe, c.fold.simd, c.fold.nl
+        G = c.groups_per_fold
+        A = c.acc_bits
+        m.submodules.window = win = self.window
+        m.d.comb += [win.start.eq(self.start), win.t.eq(self.t), win.slot_off.eq(self.slot_off),
+                     win.avail.eq(self.avail), win.full.eq(self.full), self.running.eq(win.running),
+                     self.sweeping.eq(win.busy)]
 
-        m.submodules.weights = rom = memory.Memory(shape=unsigned(2 * L), depth=N * K, init=c.rom_words())
-        m.submodules.buffer = buf = memory.Memory(shape=unsigned(c.in_bits * L), depth=K, init=[])
-        m.submodules.mac = mac = TernaryMAC(lanes=L, in_bits=c.in_bits)
-        rom_rd = rom.read_port()
-        buf_rd = buf.read_port()
-        buf_wr = buf.write_port(granularity=c.in_bits)
+        sched = win.schedule
+        wrom_words = [c.weight_word(e) for e in sched]
+        m.submodules.weights = wrom = make_memory(shape=unsigned(P * S * c.weight_bits), rom=True,
+                                                    depth=len(sched), init=wrom_words)
+        wrd = wrom.read_port()
 
-        # Input buffer writes: word = index / lanes, lane = index % lanes.
-        lane = self.wr_index[:lane_bits] if lane_bits else 0
-        m.d.comb += [
-            buf_wr.addr.eq(self.wr_index >> lane_bits),
-            buf_wr.data.eq(self.wr_code.replicate(L)),
-            buf_wr.en.eq(Mux(self.wr_en, 1 << lane, 0)),
-        ]
+        # S3 -> S4: the buffer and the weight ROM are read.
+        m.d.comb += [self.rd_addr.eq(win.addr), wrd.addr.eq(win.entry),
+                     self.done.eq(win.valid & win.last_item)]
+        v4, inb4, l4, li4 = Signal(), Signal(), Signal(), Signal()
+        t4 = Signal(ctr(c.T))
+        m.d.sync += [v4.eq(win.valid), inb4.eq(win.inb), l4.eq(win.last),
+                     li4.eq(win.last_item), t4.eq(win.beat_t)]
+        # S5: data and weights registered (memory clock-to-out is slow); padding taps read zeros;
+        # the negated codes computed once for all output channels.
+        x5 = Signal(unsigned(S * c.in_bits))
+        w5 = Signal(unsigned(P * S * c.weight_bits))
+        tags = [(Signal(name="v5"), Signal(name="l5"), Signal(name="li5"), Signal(ctr(c.T), name="t5"))]
+        x4 = Signal(unsigned(S * c.in_bits))
+        m.d.comb += x4.eq(Mux(inb4, self.rd_data, 0))
+        m.d.sync += [x5.eq(x4), w5.eq(wrd.data)]
+        m.d.sync += [d.eq(s) for d, s in zip(tags[0], (v4, l4, li4, t4))]
+        negate = c.weight_kind != "int8"
+        if negate:
+            nx5 = Signal(unsigned(S * (c.in_bits + 1)))
+            m.d.sync += nx5.eq(Cat(*[(-x4.word_select(k, c.in_bits))[:c.in_bits + 1] for k in range(S)]))
 
-        # Stage A: sweep (n, k) and address the ROM and the buffer.
-        running = Signal()
-        n_a = Signal(range(N))
-        k_a = Signal(range(K))
-        waddr = Signal(range(N * K))
-        m.d.comb += [rom_rd.addr.eq(waddr), buf_rd.addr.eq(k_a)]
-        with m.If(running):
-            m.d.sync += waddr.eq(waddr + 1)
-            with m.If(k_a == K - 1):
-                m.d.sync += k_a.eq(0)
-                with m.If(n_a == N - 1):
-                    m.d.sync += [running.eq(0), n_a.eq(0), waddr.eq(0)]
-                with m.Else():
-                    m.d.sync += n_a.eq(n_a + 1)
-            with m.Else():
-                m.d.sync += k_a.eq(k_a + 1)
-        with m.Elif(self.start):
-            m.d.sync += [running.eq(1), n_a.eq(0), k_a.eq(0), waddr.eq(0)]
+        sums = []
+        for p in range(P):
+            mac = TernaryMAC(lanes=S, in_bits=c.in_bits, weights=c.weight_kind, negated_input=negate)
+            m.submodules[f"mac{p}"] = mac
+            m.d.comb += [mac.codes.eq(x5), mac.weights.eq(w5.word_select(p, S * c.weight_bits))]
+            if negate:
+                m.d.comb += mac.ncodes.eq(nx5)
+            sums.append(mac.sum)
+        for i in range(self.mac_latency):
+            nxt = tuple(Signal.like(s, name=f"{s.name}_m{i}") for s in tags[0])
+            m.d.sync += [d.eq(s) for d, s in zip(nxt, tags[-1])]
+            tags.append(nxt)
+        v_a, l_a, li_a, t_a = tags[-1]
 
-        # Stage B: ROM and buffer data arrive and enter the MAC; the tags ride alongside.
-        tag_b = (Signal(name="valid_b"), Signal(name="first_b"), Signal(name="last_b"), Signal(range(N), name="n_b"))
-        m.d.sync += [tag_b[0].eq(running), tag_b[1].eq(k_a == 0), tag_b[2].eq(k_a == K - 1), tag_b[3].eq(n_a)]
-        m.d.comb += [mac.codes.eq(buf_rd.data), mac.weights.eq(rom_rd.data)]
-        pipe = [tag_b]
-        for i in range(mac.latency):
-            nxt = tuple(Signal.like(s, name=f"{s.name[:-2]}_m{i}") for s in tag_b)
-            m.d.sync += [d.eq(s) for d, s in zip(nxt, pipe[-1])]
-            pipe.append(nxt)
+        # Accumulate over the beats of one fold.  An accumulator is cleared (the flip-flops'
+        # synchronous reset, no multiplexer) by the fold's last beat, so every fold starts at 0.
+        accs = [Signal(signed(A), name=f"acc{p}") for p in range(P)]
+        nexts = [Signal(signed(A), name=f"acc_next{p}") for p in range(P)]
+        fold_done = v_a & l_a
+        for acc, nxt, s in zip(accs, nexts, sums):
+            m.d.comb += nxt.eq(acc + s)
+            with m.If(fold_done):
+                m.d.sync += acc.eq(0)
+            with m.Elif(v_a):
+                m.d.sync += acc.eq(nxt)
 
-        # Stage C: accumulate over the chunks of one output neuron.
-        valid_c, first_c, last_c, n_c = pipe[-1]
-        acc = Signal(signed(c.acc_bits))
-        acc_next = Signal(signed(c.acc_bits))
-        m.d.comb += acc_next.eq(Mux(first_c, mac.sum, acc + mac.sum))
-        with m.If(valid_c):
-            m.d.sync += acc.eq(acc_next)
-        m.d.sync += [
-            self.out_valid.eq(valid_c & last_c),
-            self.out_index.eq(n_c),
-            self.out_acc.eq(acc_next),
-        ]
-        in_flight = [tag[0] for tag in pipe]
-        m.d.comb += self.busy.eq(running | self.out_valid | Cat(*in_flight).any())
+        flat = Signal(unsigned(P * A))
+        m.d.comb += flat.eq(Cat(*nexts))
+        if G == 1:
+            m.d.sync += [self.out_valid.eq(fold_done), self.out_data.eq(flat), self.out_t.eq(t_a),
+                         self.out_last.eq(li_a)]
+            ser_busy = self.out_valid
+        else:
+            # The fold's sums wait in a shadow register while the next fold accumulates.  Few
+            # groups: a multiplexer picks group g; many (>= 8): the shadow shifts by one group
+            # per clock (one LUT per bit, where Yosys' wide multiplexers cost more than one).
+            shadow = Signal(unsigned(P * A))
+            active = Signal()
+            g = Signal(ctr(G))
+            li_s, t_s = Signal(), Signal(ctr(c.T))
+            shift = G >= 8
+            pick = shadow[:NL * A] if shift else shadow.word_select(g, NL * A)
+            m.d.sync += [self.out_valid.eq(active), self.out_data.eq(pick),
+                         self.out_t.eq(t_s), self.out_last.eq(li_s & (g == G - 1))]
+            with m.If(active):
+                m.d.sync += g.eq(g + 1)
+                if shift:
+                    m.d.sync += shadow.eq(shadow >> (NL * A))
+                with m.If(g == G - 1):
+                    m.d.sync += [active.eq(0), g.eq(0)]
+            with m.If(fold_done):
+                m.d.sync += [shadow.eq(flat), active.eq(1), g.eq(0), li_s.eq(li_a), t_s.eq(t_a)]
+            ser_busy = active | self.out_valid
+
+        in_flight = win.busy | v4
+        for tag in tags:
+            in_flight = in_flight | tag[0]
+        m.d.comb += self.busy.eq(in_flight | ser_busy)
         return m

@@ -1,4 +1,4 @@
-"""Ternary MAC array: SIMD lanes of add / subtract / skip and a pipelined adder tree."""
+"""MAC lanes: ternary add / subtract / skip (or binary, or 8-bit multiply) and a pipelined adder tree."""
 
 from __future__ import annotations
 
@@ -6,61 +6,101 @@ from amaranth import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from .config import WEIGHT_BITS
 
-def mac_latency(lanes: int, levels_per_stage: int = 2) -> int:
+
+#: adder-tree levels between registers: 1 keeps every adder on the carry chain (two unregistered
+#: levels let Yosys merge them into a carry-save tree of LUT full adders, about twice the LUTs)
+LEVELS_PER_STAGE = 1
+
+
+def mac_latency(lanes: int, levels_per_stage: int = LEVELS_PER_STAGE) -> int:
     """Clocks from ``codes``/``weights`` to ``sum``: the lane stage plus the tree's stages."""
     depth = (lanes - 1).bit_length()
-    return 1 + max(1, -(-depth // levels_per_stage))
+    return 1 + -(-depth // levels_per_stage)
+
+
+def mac_sum_bits(lanes: int, in_bits: int, weights: str = "ternary") -> int:
+    extra = 8 if weights == "int8" else 1
+    return in_bits + extra + (lanes - 1).bit_length()
 
 
 class TernaryMAC(wiring.Component):
-    """``sum = sum_lane w[lane] * code[lane]`` for ``w`` in {-1, 0, +1}; one result per clock.
+    """``sum = sum_lane w[lane] * code[lane]``; one result per clock, ``latency`` clocks later.
 
-    A weight lane is 2 bits: bit 0 = non-zero, bit 1 = negative.  A zero weight skips its lane.
-    The lane terms are registered, then the balanced adder tree is registered every
-    ``levels_per_stage`` levels; :func:`mac_latency` gives the total latency.
+    Weight lanes by kind (:data:`rtl_gen.config.WEIGHT_BITS` bits each):
+
+    * ``ternary`` (2 bits): bit 0 = non-zero, bit 1 = negative; a zero weight skips its lane
+      (the lane term is forced to 0, nothing is added).
+    * ``binary`` (1 bit): 1 = ``-1``, 0 = ``+1`` (add or subtract, never skip).
+    * ``int8`` (8 bits, two's complement ``-127 .. 127``): a multiplier per lane (the 8-bit
+      stem and classifier).
+
+    The codes are unsigned.  The lane terms are registered, then the balanced adder tree is
+    registered every ``levels_per_stage`` levels (default: every level); :func:`mac_latency`
+    gives the total latency.
+    With ``negated_input``, the caller supplies ``-code`` too (``ncodes``): a layer's output
+    channels share their inputs, so the negations are computed once per input lane, and a
+    ternary or binary lane is then a plain multiplexer (one LUT per bit).
 
     Members
     -------
     codes : In(unsigned(lanes * in_bits))      lane ``i`` at bits ``[i*in_bits, (i+1)*in_bits)``
-    weights : In(unsigned(2 * lanes))
-    sum : Out(signed(sum_bits))                ``latency`` clocks after its inputs
+    ncodes : In(unsigned(lanes * (in_bits + 1)))   only with ``negated_input``: ``-code``, signed
+    weights : In(unsigned(lanes * weight_bits))
+    sum : Out(signed(sum_bits))
     """
 
-    def __init__(self, *, lanes: int, in_bits: int, levels_per_stage: int = 2):
+    def __init__(self, *, lanes: int, in_bits: int, weights: str = "ternary", levels_per_stage: int = LEVELS_PER_STAGE,
+                 negated_input: bool = False):
         if not (isinstance(lanes, int) and lanes > 0):
             raise ValueError(f"TernaryMAC lanes must be a positive integer, not {lanes!r}")
         if not (isinstance(in_bits, int) and in_bits > 0):
             raise ValueError(f"TernaryMAC in_bits must be a positive integer, not {in_bits!r}")
+        if weights not in WEIGHT_BITS:
+            raise ValueError(f"TernaryMAC weights must be one of {tuple(WEIGHT_BITS)}, not {weights!r}")
         if not (isinstance(levels_per_stage, int) and levels_per_stage > 0):
             raise ValueError(f"TernaryMAC levels_per_stage must be a positive integer, not {levels_per_stage!r}")
-        self.lanes, self.in_bits, self.levels_per_stage = lanes, in_bits, levels_per_stage
-        self.sum_bits = in_bits + 1 + (lanes - 1).bit_length()
+        self.lanes, self.in_bits, self.kind, self.levels_per_stage = lanes, in_bits, weights, levels_per_stage
+        self.weight_bits = WEIGHT_BITS[weights]
+        self.sum_bits = mac_sum_bits(lanes, in_bits, weights)
         self.latency = mac_latency(lanes, levels_per_stage)
-        super().__init__({
+        self.negated_input = negated_input and weights != "int8"
+        ports = {
             "codes": In(unsigned(lanes * in_bits)),
-            "weights": In(unsigned(2 * lanes)),
+            "weights": In(unsigned(lanes * self.weight_bits)),
             "sum": Out(signed(self.sum_bits)),
-        })
+        }
+        if self.negated_input:
+            ports["ncodes"] = In(unsigned(lanes * (in_bits + 1)))
+        super().__init__(ports)
 
     def elaborate(self, platform):
         m = Module()
+        wb = self.weight_bits
+        term_bits = self.in_bits + (8 if self.kind == "int8" else 1)
         level = []
         for lane in range(self.lanes):
             x = self.codes.word_select(lane, self.in_bits)
-            nz, neg = self.weights[2 * lane], self.weights[2 * lane + 1]
-            term = Signal(signed(self.in_bits + 1), name=f"term{lane}")
-            m.d.sync += term.eq(Mux(nz, Mux(neg, -x, x), 0))
+            w = self.weights.word_select(lane, wb)
+            nx = self.ncodes.word_select(lane, self.in_bits + 1).as_signed() if self.negated_input else -x
+            term = Signal(signed(term_bits), name=f"term{lane}")
+            if self.kind == "ternary":
+                m.d.sync += term.eq(Mux(w[0], Mux(w[1], nx, x), 0))
+            elif self.kind == "binary":
+                m.d.sync += term.eq(Mux(w[0], nx, x))
+            else:
+                m.d.sync += term.eq(w.as_signed() * x)
             level.append(term)
         depth, stage = 0, 0
         while len(level) > 1:
             level = [level[i] + level[i + 1] if i + 1 < len(level) else level[i]
                      for i in range(0, len(level), 2)]
             depth += 1
-            if depth % self.levels_per_stage == 0 and len(level) > 1:
+            if depth % self.levels_per_stage == 0 or len(level) == 1:
                 stage += 1
                 regs = [Signal(signed(self.sum_bits), name=f"s{stage}_{i}") for i in range(len(level))]
                 m.d.sync += [r.eq(v) for r, v in zip(regs, level)]
                 level = regs
-        m.d.sync += self.sum.eq(level[0])
+        m.d.comb += self.sum.eq(level[0])
         return m

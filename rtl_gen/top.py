@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
-from amaranth import Module, Signal, signed, unsigned
+from amaranth import Module, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .buffers import FrameBuffer
 from .config import AcceleratorConfig
 from .hdlif_layer import HDLIFLayerEngine
-from .readout import ReadoutEngine
+from .loader import PixelLoader
+from .readout import ReadoutEngine, ScoreEmitter
+from .stem import StemReplay, StemSynapse, cache_bits
 
 
 class Accelerator(wiring.Component):
     """A whole HD-LIF network as one streaming block.
 
-    Per image: ``features`` pixels arrive on ``pixels`` (one per beat, row-major); for each
-    time step ``t = 0 .. T-1`` the layers run in order and the step's class scores leave on
-    ``scores`` (``classes`` beats, class 0 first); then the predicted class leaves on
-    ``label``.  The stem's current is computed once per image.  Every value equals the
-    golden model's (:func:`golden.executor.run`).  A reset at any point returns to waiting
-    for the first pixel of a new image.
+    Per image: ``features`` pixels arrive on ``pixels`` (one per beat, C, H, W order); for each
+    time step ``t = 0 .. T-1`` the step's class scores leave on ``scores`` (``classes`` beats,
+    class 0 first); then the predicted class leaves on ``label``.  Every value equals the golden
+    model's (:func:`golden.executor.run`).  A reset at any point returns to waiting for the
+    first pixel of a new image.
+
+    Inside, a chain of engines runs concurrently, each on its own item (image, step) and each
+    handing whole frames to the next through a two-slot buffer: the pixel loader; the stem's
+    synapse, once per image (:class:`rtl_gen.stem.StemSynapse`); the stem's neurons, every step
+    (:class:`rtl_gen.stem.StemReplay`); every further HD-LIF layer
+    (:class:`rtl_gen.hdlif_layer.HDLIFLayerEngine`); the readout and the score emitter.  So the
+    next image loads while the current one computes, and layer ``l`` works on step ``t`` while
+    layer ``l + 1`` works on step ``t - 1``.
 
     Members
     -------
@@ -32,7 +42,7 @@ class Accelerator(wiring.Component):
         if not isinstance(config, AcceleratorConfig):
             raise TypeError(f"Accelerator needs an AcceleratorConfig, not {config!r}")
         self.config = c = config
-        self.label_bits = max(1, (c.readout.classes - 1).bit_length())
+        self.label_bits = c.label_bits
         super().__init__({
             "pixels": In(stream.Signature(unsigned(c.pixel_bits))),
             "scores": Out(stream.Signature(signed(c.readout.score_bits))),
@@ -42,65 +52,59 @@ class Accelerator(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         c = self.config
-        engines = []
-        for layer in c.layers:
-            engine = HDLIFLayerEngine(layer)
+        stem = c.layers[0]
+
+        # pixels -> pixel buffer
+        pl = c.pixel_layout
+        m.submodules.loader = loader = PixelLoader(pl, features=c.features)
+        m.submodules.pixbuf = pix = FrameBuffer(words=pl.words, lanes=pl.simd, bits=pl.code_bits)
+        wiring.connect(m, wiring.flipped(self.pixels), loader.pixels)
+        m.d.comb += [pix.wr_addr.eq(loader.wr_addr), pix.wr_data.eq(loader.wr_data), pix.wr_en.eq(loader.wr_en),
+                     loader.w_ready.eq(pix.w_ready), loader.w_slot.eq(pix.w_slot),
+                     pix.w_acquire.eq(loader.w_acquire), pix.w_done.eq(loader.w_done)]
+
+        # the stem: synapse once per image -> cache -> neurons at every step
+        m.submodules[f"{stem.name}_synapse"] = sa = StemSynapse(stem)
+        m.submodules[f"{stem.name}_cache"] = cache = FrameBuffer(words=sa.words, lanes=stem.neuron.lanes,
+                                                                 bits=cache_bits(stem))
+        m.submodules[f"{stem.name}_neurons"] = sb = StemReplay(stem)
+        m.d.comb += [
+            pix.rd_addr.eq(sa.rd_addr), sa.rd_data.eq(pix.rd_data),
+            sa.pix_started.eq(pix.r_started), sa.pix_full.eq(pix.r_full), sa.pix_slot.eq(pix.r_slot),
+            sa.pix_avail.eq(loader.avail), pix.r_release.eq(sa.pix_release),
+            cache.wr_addr.eq(sa.wr_addr), cache.wr_data.eq(sa.wr_data),
+            cache.wr_en.eq(sa.wr_en.replicate(stem.neuron.lanes)),
+            sa.cache_ready.eq(cache.w_ready), sa.cache_slot.eq(cache.w_slot),
+            cache.w_acquire.eq(sa.cache_acquire), cache.w_done.eq(sa.cache_done),
+            cache.rd_addr.eq(sb.rd_addr), sb.rd_data.eq(cache.rd_data),
+            sb.cache_full.eq(cache.r_full), sb.cache_slot.eq(cache.r_slot), cache.r_release.eq(sb.cache_release),
+        ]
+
+        # every further layer: buffer -> engine
+        producer, prev = sb, stem
+        for layer in list(c.layers[1:]) + [c.readout]:
+            o = prev.out
+            m.submodules[f"{layer.name}_input"] = buf = FrameBuffer(words=o.words, lanes=o.simd, bits=o.code_bits)
+            m.d.comb += [buf.wr_addr.eq(producer.wr_addr), buf.wr_data.eq(producer.wr_data),
+                         buf.wr_en.eq(producer.wr_en), producer.out_ready.eq(buf.w_ready),
+                         producer.out_slot.eq(buf.w_slot), buf.w_acquire.eq(producer.out_acquire),
+                         buf.w_done.eq(producer.out_done)]
+            if layer is c.readout:
+                engine = ReadoutEngine(layer)
+            else:
+                engine = HDLIFLayerEngine(layer)
             m.submodules[layer.name] = engine
-            engines.append(engine)
-        m.submodules[c.readout.name] = readout = ReadoutEngine(c.readout)
-        engines.append(readout)
+            m.d.comb += [buf.rd_addr.eq(engine.rd_addr), engine.rd_data.eq(buf.rd_data),
+                         engine.in_full.eq(buf.r_full), engine.in_slot.eq(buf.r_slot),
+                         buf.r_release.eq(engine.in_release)]
+            producer, prev = engine, layer
 
-        t = Signal(range(c.T))
-        for engine in engines:
-            m.d.comb += engine.t.eq(t)
-        for src, dst in zip(engines[:-2], engines[1:-1]):
-            m.d.comb += [dst.wr_en.eq(src.out_valid), dst.wr_index.eq(src.out_index), dst.wr_code.eq(src.out_code)]
-        last = engines[-2]
-        m.d.comb += [readout.wr_en.eq(last.out_valid), readout.wr_index.eq(last.out_index),
-                     readout.wr_code.eq(last.out_code)]
-
-        stem = engines[0]
-        pix_idx = Signal(range(c.features))
-        cls = Signal(range(c.readout.classes))
-        m.d.comb += [stem.wr_index.eq(pix_idx), stem.wr_code.eq(self.pixels.payload),
-                     readout.score_index.eq(cls), self.scores.payload.eq(readout.score),
-                     self.label.payload.eq(readout.label)]
-
-        names = [layer.name for layer in c.layers] + [c.readout.name]
-        with m.FSM(name="schedule"):
-            with m.State("LOAD"):
-                m.d.comb += [self.pixels.ready.eq(1), stem.wr_en.eq(self.pixels.valid)]
-                with m.If(self.pixels.valid):
-                    m.d.sync += pix_idx.eq(pix_idx + 1)
-                    with m.If(pix_idx == c.features - 1):
-                        m.d.sync += [pix_idx.eq(0), t.eq(0)]
-                        m.next = f"{names[0]}_START"
-            for i, (name, engine) in enumerate(zip(names, engines)):
-                with m.State(f"{name}_START"):
-                    m.d.comb += engine.start.eq(1)
-                    m.next = f"{name}_WAIT"
-                with m.State(f"{name}_WAIT"):
-                    with m.If(~engine.busy):
-                        m.next = f"{names[i + 1]}_START" if i + 1 < len(names) else "EMIT"
-            with m.State("EMIT"):
-                m.d.comb += self.scores.valid.eq(1)
-                with m.If(self.scores.ready):
-                    m.d.sync += cls.eq(cls + 1)
-                    with m.If(cls == c.readout.classes - 1):
-                        m.d.sync += cls.eq(0)
-                        with m.If(t == c.T - 1):
-                            m.next = "ARGMAX_START"
-                        with m.Else():
-                            m.d.sync += t.eq(t + 1)
-                            m.next = f"{names[0]}_START"
-            with m.State("ARGMAX_START"):
-                m.d.comb += readout.argmax_start.eq(1)
-                m.next = "ARGMAX_WAIT"
-            with m.State("ARGMAX_WAIT"):
-                with m.If(~readout.busy):
-                    m.next = "LABEL"
-            with m.State("LABEL"):
-                m.d.comb += self.label.valid.eq(1)
-                with m.If(self.label.ready):
-                    m.next = "LOAD"
+        # readout -> scores and label
+        m.submodules.emitter = em = ScoreEmitter(c.readout)
+        ro = producer
+        m.d.comb += [ro.out_ready.eq(em.w_ready), em.w_acquire.eq(ro.out_acquire),
+                     em.score_valid.eq(ro.score_valid), em.score_value.eq(ro.score_value),
+                     em.score_last.eq(ro.score_last)]
+        wiring.connect(m, em.scores, wiring.flipped(self.scores))
+        wiring.connect(m, em.label, wiring.flipped(self.label))
         return m

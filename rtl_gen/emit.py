@@ -1,0 +1,68 @@
+"""Amaranth -> Verilog for a whole accelerator, with its interface manifest, lint and estimates.
+
+:func:`emit` writes into a folder::
+
+    <top>.v          the Verilog
+    interface.json   ports and streams, read back from the Verilog by pyverilog
+    lint.json        the pyverilog lint (latches, undriven nets, unsynthesizable constructs)
+    config.json      the folding of every layer, the cycle and resource estimates
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from amaranth.back import verilog
+
+from .config import AcceleratorConfig
+from .manifest import check, signed_ports_of
+from .top import Accelerator
+
+
+def describe(cfg: AcceleratorConfig) -> dict:
+    """The folding and the estimates, as written to ``config.json`` and printed by the flow."""
+    est = cfg.estimate()
+    res = cfg.resources()
+    layers = []
+    for layer in list(cfg.layers) + [cfg.readout]:
+        syn = layer.synapse
+        layers.append({"name": layer.name, "kind": "fc" if syn.is_fc else "conv", "folding": str(syn.fold),
+                       "pe": syn.fold.pe, "simd": syn.fold.simd, "nl": syn.fold.nl, "mac_lanes": syn.fold.lanes,
+                       "weights": syn.weight_kind, "beats_per_item": syn.beats_per_item,
+                       "once_per_image": layer is cfg.layers[0]})
+    return {"name": cfg.name, "T": cfg.T, "layers": layers, "lanes": list(cfg.lanes),
+            "estimate": est, "resources": res}
+
+
+def estimate_lines(desc: dict) -> list[str]:
+    """Human-readable lines of :func:`describe` (the generator prints them before any simulation)."""
+    est, res = desc["estimate"], desc["resources"]
+    lines = [f"{'layer':<12}{'kind':<6}{'folding':<10}{'lanes':>6}{'beats/item':>12}{'cycles/image':>14}"]
+    eng = est["engine_cycles_per_image"]
+    for layer in desc["layers"]:
+        name = layer["name"]
+        cyc = max(v for k, v in eng.items() if k == name or k.startswith(name + "_"))
+        lines.append(f"{name:<12}{layer['kind']:<6}{layer['folding']:<10}{layer['mac_lanes']:>6}"
+                     f"{layer['beats_per_item']:>12}{cyc:>14}")
+    lines.append(f"estimated {est['cycles_per_inference']} cycles per inference (steady state), "
+                 f"latency {est['latency_cycles']}, ideal {est['ideal_cycles']} "
+                 f"({est['mac_ops']} MAC lane ops / {est['mac_lanes']} lanes)")
+    lines.append(f"resources (ECP5 estimate): {res['luts']} LUTs, {res['ffs']} FFs, {res['brams']} BRAMs, "
+                 f"{res['dsps']} DSPs")
+    return lines
+
+
+def emit(cfg: AcceleratorConfig, out_dir: Path, *, top: str = "hdlif_accel", lint: bool = True) -> dict:
+    """Write the Verilog, manifest, lint and config of ``cfg`` into ``out_dir``; return config.json."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    accel = Accelerator(cfg)
+    text = verilog.convert(accel, name=top)
+    path = out_dir / f"{top}.v"
+    path.write_text(text)
+    desc = describe(cfg)
+    if lint:
+        check(text, top, out_dir, signed_ports=signed_ports_of(accel))
+    (out_dir / "config.json").write_text(json.dumps(desc, indent=2) + "\n")
+    return {**desc, "verilog": str(path), "manifest": str(out_dir / "interface.json")}

@@ -1,0 +1,72 @@
+"""Pixel loader: the ``pixels`` stream into a slot of the pixel frame buffer, in the stem's layout."""
+
+from __future__ import annotations
+
+from amaranth import Module, Mux, Signal, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .config import OutputLayout, bits_for, ctr, log2_exact
+
+
+class PixelLoader(wiring.Component):
+    """Accepts one pixel per beat (C, H, W order) and writes it where the stem reads it.
+
+    For an fc stem the pixels are packed ``simd`` per word in arrival order; for a conv stem
+    pixel ``(c, y, x)`` goes to word ``(y*W + x) * cf + c // simd``, lane ``c % simd`` (the H, W,
+    C layout of every frame buffer).  ``avail`` counts the complete words of the slot being
+    filled (exact when the pixels arrive in word order, i.e. one input channel or an fc stem),
+    so the stem can start before the image is complete.  A new image starts when a slot is free.
+
+    Members
+    -------
+    pixels : In(stream.Signature(unsigned(pixel_bits)))
+    wr_addr, wr_data, wr_en : Out     the pixel buffer's write port
+    w_ready, w_slot : In(1), w_acquire, w_done : Out(1)
+    avail : Out
+    """
+
+    def __init__(self, layout: OutputLayout, *, features: int):
+        if not isinstance(layout, OutputLayout):
+            raise TypeError(f"PixelLoader needs an OutputLayout, not {layout!r}")
+        self.layout = lo = layout
+        self.features = features
+        super().__init__({
+            "pixels": In(stream.Signature(unsigned(lo.code_bits))),
+            "wr_addr": Out(unsigned(bits_for(2 * lo.words))),
+            "wr_data": Out(unsigned(lo.simd * lo.code_bits)),
+            "wr_en": Out(unsigned(lo.simd)),
+            "w_ready": In(1), "w_slot": In(1), "w_acquire": Out(1), "w_done": Out(1),
+            "avail": Out(unsigned(bits_for(lo.words + 1))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        lo = self.layout
+        S, ls = lo.simd, log2_exact(lo.simd)
+        loading = Signal()
+        take = Signal()
+        m.d.comb += [self.pixels.ready.eq(loading | self.w_ready), take.eq(self.pixels.valid & self.pixels.ready),
+                     self.w_acquire.eq(take & ~loading)]
+        n = Signal(ctr(self.features))
+        last = n == self.features - 1
+        if lo.packed:
+            word, lane = n >> ls, n & (S - 1)
+        else:
+            # arrival order C, H, W: pos runs fastest; the word of (pos, c) is pos * cf + c // simd
+            c, pos = Signal(ctr(lo.channels)), Signal(ctr(lo.positions))
+            pw = Signal(ctr(lo.words + 1))
+            word, lane = pw + (c >> ls), c & (S - 1)
+            with m.If(take):
+                with m.If(pos == lo.positions - 1):
+                    m.d.sync += [pos.eq(0), pw.eq(0), c.eq(Mux(last, 0, c + 1))]
+                with m.Else():
+                    m.d.sync += [pos.eq(pos + 1), pw.eq(pw + lo.cf)]
+        m.d.comb += [self.wr_addr.eq(Mux(self.w_slot, lo.words, 0) + word),
+                     self.wr_data.eq(self.pixels.payload.replicate(S)),
+                     self.wr_en.eq(Mux(take, 1 << lane, 0)),
+                     self.w_done.eq(take & last)]
+        with m.If(take):
+            m.d.sync += [n.eq(Mux(last, 0, n + 1)), loading.eq(~last),
+                         self.avail.eq(Mux(last, 0, (n + 1) >> ls))]
+        return m

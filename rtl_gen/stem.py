@@ -1,0 +1,155 @@
+"""The stem (the first layer, fed with pixels): accumulated once per image, replayed at every step.
+
+Direct encoding gives the stem the same input at every time step (``docs/integer-semantics.md``),
+so its synapse runs once per image (:class:`StemSynapse`, reading the pixel frame while it
+arrives) into a two-slot cache of currents (or of sums when the requantizer changes with the
+step, Mem-BN), and :class:`StemReplay` feeds the cache to the stem's neurons at every step.
+The two run concurrently: the synapse works on image ``i + 1`` while the neurons replay image
+``i``, so loading the pixels, the stem's MACs and the network's time steps overlap.
+"""
+
+from __future__ import annotations
+
+from amaranth import Module, Mux, Signal, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .config import HDLIFLayerConfig, bits_for, ctr
+from .hdlif_layer import NeuronStage, overlap_ok
+from .requant import Requant
+from .synapse import SynapseEngine
+
+
+def cache_bits(layer: HDLIFLayerConfig) -> int:
+    return layer.requant.acc_bits if layer.cache == "acc" else layer.requant.out_bits
+
+
+class StemSynapse(wiring.Component):
+    """Sweeps the pixel frame once per image; writes ``nl`` currents (or sums) per cache word.
+
+    Members
+    -------
+    rd_addr : Out, rd_data : In                      the pixel buffer's read port
+    pix_started, pix_full, pix_slot : In(1), pix_avail : In, pix_release : Out(1)
+    wr_addr, wr_data : Out, wr_en : Out(1)           the cache's write port (whole words)
+    cache_ready, cache_slot : In(1), cache_acquire, cache_done : Out(1)
+    busy : Out(1)
+    """
+
+    def __init__(self, layer: HDLIFLayerConfig):
+        if not (isinstance(layer, HDLIFLayerConfig) and layer.direct):
+            raise TypeError(f"StemSynapse needs the stem's HDLIFLayerConfig, not {layer!r}")
+        self.layer = c = layer
+        self.synapse = SynapseEngine(c.synapse)
+        self.words = c.synapse.groups_per_item
+        nl = c.neuron.lanes
+        self.latency = self.synapse.latency + (Requant.latency if c.cache == "current" else 0) + 1
+        syn = c.synapse
+        super().__init__({
+            "rd_addr": Out(unsigned(self.synapse.window.addr_bits)),
+            "rd_data": In(unsigned(syn.fold.simd * syn.in_bits)),
+            "pix_started": In(1), "pix_full": In(1), "pix_slot": In(1),
+            "pix_avail": In(unsigned(bits_for(syn.words + 1))), "pix_release": Out(1),
+            "wr_addr": Out(unsigned(bits_for(2 * self.words))),
+            "wr_data": Out(unsigned(nl * cache_bits(c))), "wr_en": Out(1),
+            "cache_ready": In(1), "cache_slot": In(1), "cache_acquire": Out(1), "cache_done": Out(1),
+            "busy": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        c = self.layer
+        K = c.neuron.channels // c.neuron.lanes
+        m.submodules.synapse = syn = self.synapse
+        ready = self.pix_started if c.synapse.trailing else self.pix_full
+        start = Signal()
+        m.d.comb += [
+            start.eq(~syn.sweeping & ready & self.cache_ready),
+            syn.start.eq(start), syn.t.eq(0), syn.slot_off.eq(Mux(self.pix_slot, c.synapse.words, 0)),
+            syn.avail.eq(self.pix_avail), syn.full.eq(self.pix_full),
+            self.rd_addr.eq(syn.rd_addr), syn.rd_data.eq(self.rd_data), self.pix_release.eq(syn.done),
+            self.cache_acquire.eq(start),
+        ]
+        v, last, data = syn.out_valid, syn.out_last, syn.out_data
+        busy = syn.busy
+        if c.cache == "current":
+            og = Signal(ctr(K))
+            with m.If(syn.out_valid):
+                m.d.sync += og.eq(Mux(syn.out_last | (og == K - 1), 0, og + 1))
+            m.submodules.requant = rq = Requant(c.requant)
+            m.d.comb += [rq.in_acc.eq(syn.out_data), rq.in_t.eq(0), rq.in_og.eq(og)]
+            for i in range(Requant.latency):
+                v2, last2 = Signal(name=f"rq_v{i}"), Signal(name=f"rq_last{i}")
+                m.d.sync += [v2.eq(v), last2.eq(last)]
+                v, last = v2, last2
+                busy = busy | v
+            data = rq.out_value
+        g = Signal(ctr(self.words))
+        with m.If(v):
+            m.d.sync += g.eq(Mux(last, 0, g + 1))
+        m.d.sync += [self.wr_addr.eq(Mux(self.cache_slot, self.words, 0) + g), self.wr_data.eq(data),
+                     self.wr_en.eq(v), self.cache_done.eq(v & last)]
+        m.d.comb += self.busy.eq(busy | self.wr_en)
+        return m
+
+
+class StemReplay(wiring.Component):
+    """The stem's neurons: at every step, replays the image's cache word by word into them.
+
+    Members
+    -------
+    rd_addr : Out, rd_data : In, cache_full, cache_slot : In(1), cache_release : Out(1)
+    wr_addr, wr_data, wr_en : Out, out_ready, out_slot : In(1), out_acquire, out_done : Out(1)
+    busy : Out(1)
+    """
+
+    #: clocks from the read of a cache word to the stage's input
+    read_latency = 2
+
+    def __init__(self, layer: HDLIFLayerConfig):
+        if not (isinstance(layer, HDLIFLayerConfig) and layer.direct):
+            raise TypeError(f"StemReplay needs the stem's HDLIFLayerConfig, not {layer!r}")
+        self.layer = c = layer
+        self.stage = NeuronStage(c, requant=c.cache == "acc")
+        self.words = c.synapse.groups_per_item
+        super().__init__({
+            "rd_addr": Out(unsigned(bits_for(2 * self.words))),
+            "rd_data": In(unsigned(c.neuron.lanes * cache_bits(c))),
+            "cache_full": In(1), "cache_slot": In(1), "cache_release": Out(1),
+            "wr_addr": Out(unsigned(len(self.stage.wr_addr))), "wr_data": Out(unsigned(len(self.stage.wr_data))),
+            "wr_en": Out(unsigned(len(self.stage.wr_en))),
+            "out_ready": In(1), "out_slot": In(1), "out_acquire": Out(1), "out_done": Out(1),
+            "busy": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        c = self.layer
+        T, G = c.neuron.T, self.words
+        m.submodules.neurons = st = self.stage
+        sweeping = Signal()
+        g = Signal(ctr(G))
+        t, t_s = Signal(ctr(T)), Signal(ctr(T))
+        idle = ~sweeping & (1 if overlap_ok(c) else ~st.busy)
+        start = Signal()
+        m.d.comb += [start.eq(idle & self.cache_full & self.out_ready), self.out_acquire.eq(start)]
+        with m.If(start):
+            m.d.sync += [sweeping.eq(1), g.eq(0), t_s.eq(t), t.eq(Mux(t == T - 1, 0, t + 1))]
+        last = sweeping & (g == G - 1)
+        with m.If(sweeping):
+            m.d.sync += g.eq(g + 1)
+            with m.If(g == G - 1):
+                m.d.sync += [sweeping.eq(0), g.eq(0)]
+        m.d.comb += [self.rd_addr.eq(Mux(self.cache_slot, G, 0) + g),
+                     self.cache_release.eq(last & (t_s == T - 1))]
+        v1, l1, t1 = Signal(), Signal(), Signal(ctr(T))
+        v2, l2, t2 = Signal(), Signal(), Signal(ctr(T))
+        d2 = Signal.like(self.rd_data)
+        m.d.sync += [v1.eq(sweeping), l1.eq(last), t1.eq(t_s), v2.eq(v1), l2.eq(l1), t2.eq(t1), d2.eq(self.rd_data)]
+        m.d.comb += [
+            st.in_valid.eq(v2), st.in_data.eq(d2), st.in_t.eq(t2), st.in_last.eq(l2), st.out_slot.eq(self.out_slot),
+            self.wr_addr.eq(st.wr_addr), self.wr_data.eq(st.wr_data), self.wr_en.eq(st.wr_en),
+            self.out_done.eq(st.done),
+            self.busy.eq(sweeping | v1 | v2 | st.busy),
+        ]
+        return m

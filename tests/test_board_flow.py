@@ -137,6 +137,7 @@ def _check_report(r: dict, out: Path) -> None:
     assert (out / "summary.txt").read_text().startswith("board")
 
 
+@pytest.mark.slow  # 7.5 minutes of place and route on a busy 2-core machine: make test-slow
 def test_icebreaker_bitstream_digits_fits_up5k_at_24mhz(digits_run, tmp_path):
     """The digits network behind its UART link on the iCE40 UP5K: fits, and meets >= 24 MHz."""
     r = build_board(digits_run["dir"] / "model", "icebreaker", tmp_path, freq=24)

@@ -49,6 +49,7 @@ def main(argv=None) -> int:
     s.add_argument("--seed", type=int, default=1)
     s.add_argument("--waves", action="store_true", help="write an FST waveform (build/<run>/sim/dump.fst)")
     s.add_argument("--coverage", action="store_true", help="Verilator coverage report (build/<run>/sim/coverage/)")
+    s.add_argument("--trace", action="store_true", help="check every layer's codes, not only the scores")
     b = sub.add_parser("bitstream", help="synthesize, place and route: a bare ECP5 part, or a board")
     b.add_argument("model")
     b.add_argument("--board", help="a board of fpga/boards.py (ulx3s, orangecrab, icebreaker, arty_a7_35t): "
@@ -93,7 +94,7 @@ def main(argv=None) -> int:
             steps.rtl(a.model, lanes=a.lanes, fold=a.fold, target=a.target, skip_zero_weights=a.skip_zero_weights)
         elif a.step == "sim":
             r = steps.sim(a.model, n=a.n, backpressure=a.backpressure, seed=a.seed, waves=a.waves,
-                          coverage=a.coverage)
+                          coverage=a.coverage, trace=a.trace)
             if r["mismatches"]:
                 print("\n".join(r["mismatch_details"][:10]), file=sys.stderr)
                 return 1

@@ -128,11 +128,12 @@ def _rtl_report(model: str) -> dict:
 
 
 def sim(model: str, *, n: int = 0, backpressure: bool = False, seed: int = 1, waves: bool = False,
-        coverage: bool = False) -> dict:
+        coverage: bool = False, trace: bool = False) -> dict:
     """Run the generated Verilog under Verilator on the test vectors; bit-exact or it fails.
 
     ``waves`` writes ``build/<run>/sim/dump.fst``; ``coverage`` a Verilator coverage report
-    (``coverage.dat``, ``coverage.info`` and the annotated sources in ``coverage/``).
+    (``coverage.dat``, ``coverage.info`` and the annotated sources in ``coverage/``); ``trace``
+    checks every layer's output codes too, so a mismatch names the first layer that differs.
     """
     from golden.vectors import load_vectors
     from sim.accelerator_tb import simulate
@@ -146,9 +147,10 @@ def sim(model: str, *, n: int = 0, backpressure: bool = False, seed: int = 1, wa
         f"{', FST waves' if waves else ''}{', coverage' if coverage else ''}) ...")
     out = build_dir(model) / "sim"
     manifest = rtl_report.get("manifest")
+    layers = json.loads((Path(rtl_report["verilog"]).parent / "config.json").read_text())["trace"] if trace else None
     report = simulate(Path(rtl_report["verilog"]), TOP, vectors, out, n=n, seed=seed,
                       backpressure=backpressure, waves=waves, coverage=coverage,
-                      manifest=Path(manifest) if manifest else None)
+                      manifest=Path(manifest) if manifest else None, trace=layers)
     report["estimated_cycles"] = rtl_report["estimated_cycles"]
     report["estimated_latency"] = rtl_report.get("estimated_latency")
     (out / "sim.json").write_text(json.dumps(report, indent=2) + "\n")

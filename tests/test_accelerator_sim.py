@@ -27,7 +27,7 @@ FAST_BUILD = "-O0"      # these runs are short: compile time dominates
 def _build(cfg, out):
     d = emit(cfg, out)
     return {"verilog": out / "hdlif_accel.v", "manifest": out / "interface.json", "estimate": d["estimate"],
-            "config": cfg, "dir": out}
+            "config": cfg, "dir": out, "trace": d["trace"]}
 
 
 def _sim(accel, vectors, name, **kw):
@@ -110,14 +110,46 @@ def random_net(request, tmp_path_factory):
 
 
 def test_random_network_bit_exact_at_full_rate_and_near_the_estimate(random_net):
-    r = _sim(random_net["accel"], random_net["vectors"], "full")
+    """Every layer's codes (watched at the buffers between layers) and the scores, bit for bit."""
+    accel = random_net["accel"]
+    r = _sim(accel, random_net["vectors"], "full", trace=accel["trace"])
     assert r["images"] == 12 and r["mismatches"] == 0, r["mismatch_details"][:5]
+    assert r["layers_checked"] == [layer.name for layer in accel["config"].layers]
     est = random_net["accel"]["estimate"]
     assert _near(r["cycles_per_inference"], est["cycles_per_inference"]), (r, est)
     assert _near(r["latency_cycles"], est["latency_cycles"]), (r, est)
+
+
+def test_a_wrong_layer_code_is_named(random_net, tmp_path):
+    """A layer's expected code off by one is reported with its image, layer, time step and neuron."""
+    vec = dict(np.load(random_net["vectors"]))
+    name = random_net["accel"]["config"].layers[0].name
+    key = f"codes.{name}"
+    vec[key] = vec[key].copy()
+    vec[key][2, 1, 7] = (int(vec[key][2, 1, 7]) + 1) % 16
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, **vec)
+    r = _sim(random_net["accel"], bad, "badlayer", n=4, trace=random_net["accel"]["trace"])
+    assert r["mismatches"] == 1
+    assert r["mismatch_details"][0].startswith(f"image 2, layer {name}, time step 1, neuron 7")
 
 
 def test_random_network_under_backpressure_and_reset(random_net):
     r = _sim(random_net["accel"], random_net["vectors"], "busy", seed=5, backpressure=True, reset_midway=True,
              reset_after=120)
     assert r["images"] == 12 and r["mismatches"] == 0, r["mismatch_details"][:5]
+
+
+def test_waves_and_coverage(random_net):
+    """WAVES: an FST waveform; COVERAGE: Verilator line / branch coverage, annotated and summarised."""
+    if random_net["name"] != "fc":
+        pytest.skip("one network is enough")
+    r = _sim(random_net["accel"], random_net["vectors"], "wavecov", n=2, waves=True, coverage=True)
+    assert r["mismatches"] == 0
+    fst = r["waves"]
+    head = open(fst, "rb").read(9)
+    assert head[0] == 0 and len(head) == 9                       # an FST header block
+    cov = r["coverage"]
+    assert cov["points"] > 100 and 0 < cov["covered"] <= cov["points"]
+    annotated = (random_net["accel"]["dir"] / "wavecov" / "coverage" / "hdlif_accel.v").read_text()
+    assert "%000000" in annotated or cov["covered"] == cov["points"]

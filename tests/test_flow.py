@@ -69,3 +69,22 @@ def test_rtl_writes_verilog_and_estimate(run_copy):
     (run_copy / "model" / "model.json").write_text((run_copy / "model" / "model.json").read_text() + " ")
     p = flow("sim", run_copy)
     _one_error_line(p, "older version")
+
+
+def test_rtl_folding_options(run_copy):
+    """--fold sets every layer's parallelism and the estimate follows it; a bad one is one clear line."""
+    p = flow("rtl", run_copy, "--fold", "7x1,10x1")
+    _one_error_line(p, "pe=7 must divide the 128 output channels")
+    assert not (ROOT / "build" / run_copy.name / "rtl").exists()
+    p = flow("rtl", run_copy, "--target", "cycles=fast")
+    _one_error_line(p, "cycles=N")
+    p = flow("rtl", run_copy, "--fold", "32x4/2,10x2")
+    assert p.returncode == 0, p.stderr
+    out = ROOT / "build" / run_copy.name / "rtl"
+    report = json.loads((out / "rtl.json").read_text())
+    assert report["folding"] == {"fc1": "32x4/2", "fc2": "10x2"} and report["lanes"] == [128, 20]
+    assert report["ideal_cycles"] <= report["estimated_cycles"]
+    manifest = json.loads((out / "interface.json").read_text())
+    assert set(manifest["streams"]) == {"pixels", "scores", "label"}
+    assert json.loads((out / "lint.json").read_text())["ok"]
+    assert "fc1" in p.stdout and "32x4/2" in p.stdout            # the estimate table, before any simulation

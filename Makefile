@@ -27,8 +27,13 @@ WAVES   ?= 0
 COVERAGE ?= 0
 DEVICE  ?= 25k
 FREQ    ?= 50
+BOARD   ?=
+BAUD    ?= 115200
+PROJECT ?= network
+COSIM   ?= 0
+VSYNTH  ?= 0
 
-.PHONY: help setup demo train export eval vectors rtl sim bitstream test clean distclean
+.PHONY: help setup demo train export eval vectors rtl sim bitstream vivado hls hls-synth test test-slow clean distclean
 help:
 	@echo "make demo                        whole flow on digits: train, export, rtl, sim, bitstream"
 	@echo "make test                        the test suite"
@@ -40,6 +45,11 @@ help:
 	@echo "make rtl MODEL=name [LANES=16 | FOLD=PExSIMD[/NL],... | TARGET=area|cycles=N]   Amaranth -> Verilog"
 	@echo "make sim MODEL=name [N=0 WAVES=1 COVERAGE=1]   Verilator + cocotb, bit-exact vs golden"
 	@echo "make bitstream MODEL=name [DEVICE=25k FREQ=50]"
+	@echo "make bitstream MODEL=name BOARD=ulx3s|orangecrab|icebreaker [FREQ=auto LANES= BAUD=115200]"
+	@echo "make vivado MODEL=name [BOARD=arty_a7_35t]   Vivado project + yosys synth_xilinx estimate"
+	@echo "make test-slow                   the tests marked slow (board bitstreams: iCE40, ECP5)"
+	@echo "make hls MODEL=name [N=0]        hls4ml projects, C simulation bit-exact vs golden"
+	@echo "make hls-synth MODEL=name [PROJECT=network COSIM=0 VSYNTH=0]   Vitis HLS (+ Vivado); needs AMD tools"
 
 setup: $(STAMP)
 $(STAMP): requirements.lock pyproject.toml
@@ -81,11 +91,33 @@ rtl: setup
 sim: setup
 	$(PY) -m flow sim $(MODEL) --n $(N) $(if $(filter 1,$(WAVES)),--waves) $(if $(filter 1,$(COVERAGE)),--coverage)
 
+# With BOARD= the board flow (FREQ defaults to auto there; LANES=16 is the plain default, so
+# only a LANES given on the command line overrides the board's own).
 bitstream: setup
+ifeq ($(BOARD),)
 	$(PY) -m flow bitstream $(MODEL) --device $(DEVICE) --freq $(FREQ)
+else
+	$(PY) -m flow bitstream $(MODEL) --board $(BOARD) --baud $(BAUD) \
+	  $(if $(filter command line,$(origin FREQ)),--freq $(FREQ)) \
+	  $(if $(filter command line,$(origin LANES)),--lanes $(LANES))
+endif
+
+vivado: setup
+	$(PY) -m flow bitstream $(MODEL) --board $(or $(BOARD),arty_a7_35t) --baud $(BAUD) \
+	  $(if $(filter command line,$(origin FREQ)),--freq $(FREQ)) \
+	  $(if $(filter command line,$(origin LANES)),--lanes $(LANES))
+
+hls: setup
+	$(PY) -m flow hls $(MODEL) --n $(N)
+
+hls-synth: setup
+	$(PY) -m flow hls-synth $(MODEL) --project $(PROJECT) $(if $(filter 1,$(COSIM)),--cosim) $(if $(filter 1,$(VSYNTH)),--vsynth)
 
 test: setup
-	OMP_NUM_THREADS=1 $(PY) -m pytest -q tests
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -m "not slow" tests
+
+test-slow: setup
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -m slow tests
 
 clean:
 	rm -rf build sim_build .pytest_cache

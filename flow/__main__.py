@@ -54,11 +54,26 @@ def main(argv=None) -> int:
     s.add_argument("--waves", action="store_true", help="write an FST waveform (build/<run>/sim/dump.fst)")
     s.add_argument("--coverage", action="store_true", help="Verilator coverage report (build/<run>/sim/coverage/)")
     s.add_argument("--trace", action="store_true", help="check every layer's codes, not only the scores")
-    b = sub.add_parser("bitstream", help="synthesize, place and route for ECP5")
+    b = sub.add_parser("bitstream", help="synthesize, place and route: a bare ECP5 part, or a board")
     b.add_argument("model")
+    b.add_argument("--board", help="a board of fpga/boards.py (ulx3s, orangecrab, icebreaker, arty_a7_35t): "
+                                   "the accelerator behind a UART host link, clocked by a PLL")
     b.add_argument("--device", default="25k")
     b.add_argument("--package", default="CABGA256")
-    b.add_argument("--freq", type=float, default=50.0)
+    b.add_argument("--freq", default=None,
+                   help="MHz; with --board also 'auto' (the default: the PLL set from the Fmax achieved)")
+    b.add_argument("--lanes", type=int, default=0, help="with --board: accelerator lanes (0 = the board's)")
+    b.add_argument("--baud", type=int, default=115200, help="with --board: UART baud rate")
+    h = sub.add_parser("hls", help="hls4ml projects (network + each layer), C simulation on the vectors")
+    h.add_argument("model")
+    h.add_argument("--n", type=int, default=0, help="images to check (0 = the whole vector file)")
+    h.add_argument("--part", default="xcvu13p-flga2577-2-e")
+    h.add_argument("--clock", type=float, default=5.0, help="clock period in ns")
+    hs = sub.add_parser("hls-synth", help="Vitis HLS synthesis of an HLS project (needs AMD Vitis HLS)")
+    hs.add_argument("model")
+    hs.add_argument("--project", default="network")
+    hs.add_argument("--cosim", action="store_true")
+    hs.add_argument("--vsynth", action="store_true", help="export the IP and synthesize it in Vivado")
     d = sub.add_parser("demo", help="the whole flow on the digits data")
     d.add_argument("--name", default="demo")
     d.add_argument("--epochs", type=int, default=30)
@@ -88,8 +103,20 @@ def main(argv=None) -> int:
             if r["mismatches"]:
                 print("\n".join(r["mismatch_details"][:10]), file=sys.stderr)
                 return 1
+        elif a.step == "bitstream" and a.board:
+            freq = "auto" if a.freq in (None, "auto") else float(a.freq)
+            steps.board_bitstream(a.model, a.board, freq=freq, lanes=a.lanes or None, baud=a.baud)
+        elif a.step == "hls":
+            r = steps.hls(a.model, n=a.n, part=a.part, clock_period=a.clock)
+            if r["mismatches"]:
+                details = [d for p in r["projects"].values() for d in p["mismatch_details"]]
+                print("\n".join(details[:10]), file=sys.stderr)
+                return 1
+        elif a.step == "hls-synth":
+            steps.hls_synth(a.model, project=a.project, cosim=a.cosim, vsynth=a.vsynth)
         elif a.step == "bitstream":
-            steps.bitstream(a.model, device=a.device, package=a.package, target_mhz=a.freq)
+            steps.bitstream(a.model, device=a.device, package=a.package,
+                            target_mhz=50.0 if a.freq is None else float(a.freq))
         elif a.step == "demo":
             steps.print_summary(steps.demo(a.name, epochs=a.epochs))
     except KeyboardInterrupt:

@@ -176,6 +176,33 @@ def sim(model: str, *, n: int = 0, backpressure: bool = False, seed: int = 1, wa
     return report
 
 
+def hls(model: str, *, n: int = 0, part: str = "xcvu13p-flga2577-2-e", clock_period: float = 5.0) -> dict:
+    """hls4ml projects under ``build/<run>/hls/``, C-simulated on the vectors -> ``report.json``."""
+    from hls.convert import HLSOptions
+    from hls.report import run_hls
+
+    out = build_dir(model) / "hls"
+    report = run_hls(run_dir(model), out, n=n, options=HLSOptions(part=part, clock_period=clock_period),
+                     progress=lambda s: say(f"hls: {s}"))
+    for name, p in report["projects"].items():
+        say(f"hls: {name}: {p['vectors']} vectors, {p['mismatches']} mismatches, {p['seconds']:.1f} s")
+    say(f"hls: report in {out / 'report.json'}")
+    return report
+
+
+def hls_synth(model: str, *, project: str = "network", cosim: bool = False, vsynth: bool = False) -> dict:
+    """Vitis HLS synthesis (and Vivado with ``vsynth``) of one project written by ``hls``."""
+    from hls.synth import synthesize
+
+    path = build_dir(model) / "hls" / project
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: missing (write the projects first: make hls MODEL={model})")
+    say(f"hls-synth: Vitis HLS on {path} (minutes to hours, depending on the network)")
+    report = synthesize(path, cosim=cosim, vsynth=vsynth, log=lambda s: say(f"hls-synth: {s}"))
+    say(f"hls-synth: report in {path / 'synth.json'}")
+    return report
+
+
 def bitstream(model: str, *, device: str = "25k", package: str = "CABGA256", target_mhz: float = 50.0) -> dict:
     from fpga.ecp5 import Ecp5Target, build_bitstream
 
@@ -188,6 +215,24 @@ def bitstream(model: str, *, device: str = "25k", package: str = "CABGA256", tar
     fmax = "n/a (no register-to-register path)" if report["fmax_mhz"] is None else f"{report['fmax_mhz']:.1f} MHz"
     say(f"bitstream: {report['luts']} LUTs, {report['ffs']} FFs, {report['brams']} BRAMs, {report['dsps']} DSPs, "
         f"Fmax {fmax} -> {report['bitstream']}")
+    return report
+
+
+def board_bitstream(model: str, board: str, *, freq="auto", lanes=None, baud: int = 115200) -> dict:
+    """The network on a board (``fpga/boards.py``): UART host link, PLL clock, bitstream (or,
+    for a Xilinx board, a Vivado project and a resource estimate) in ``build/<run>/fpga/<board>/``."""
+    from fpga.board_flow import build_board, build_vivado
+    from fpga.boards import get_board
+    from fpga.nextpnr import summary
+
+    b = get_board(board)
+    out = build_dir(model) / "fpga" / b.name
+    say(f"bitstream: {b.title}, clock {freq if freq == 'auto' else f'{freq:g} MHz'}"
+        f"{' (the first run of each YoWASP tool compiles it, a minute or two)' if b.family != 'xc7' else ''}")
+    build = build_vivado if b.family == "xc7" else build_board
+    report = build(_bundle_dir(model), b, out, lanes=lanes, freq=freq, baud=baud,
+                   progress=lambda s: say(f"  {s}"))
+    print(summary(report))
     return report
 
 

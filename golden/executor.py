@@ -26,12 +26,15 @@ CHUNK = 500
 
 
 def _exact_matmul(x: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """``x @ w`` for integer arrays, through float64 BLAS.
+    """``x @ w`` for integer arrays, through floating-point BLAS, exactly.
 
-    Exact: the loader guarantees every accumulator fits 52 bits, so every partial sum of
-    these integer products is an integer below 2**53 and float64 represents it exactly.
+    Every partial sum of these integer products is an integer no larger than
+    ``max|x| * max_n sum_i |w[i, n]|``.  Below 2**24 float32 represents all of them exactly;
+    otherwise float64 does (the loader guarantees every accumulator fits 52 bits).
     """
-    return np.rint(x.astype(np.float64) @ w.astype(np.float64)).astype(np.int64)
+    bound = (int(np.abs(x).max()) if x.size else 0) * (int(np.abs(w).sum(axis=0).max()) if w.size else 0)
+    ftype = np.float32 if bound < 2 ** 24 else np.float64
+    return (x.astype(ftype) @ w.astype(ftype)).astype(np.int64)
 
 
 def synapse(layer, x: np.ndarray) -> np.ndarray:

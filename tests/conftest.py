@@ -12,6 +12,17 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread():
+    """One intra-op thread: on a busy machine OpenMP's spinning threads make tiny ops 100x slower."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="session")
 def digits_run(tmp_path_factory):
     """A trained + exported digits run folder (HD-LIF MLP 64-128-10, ternary, T=4)."""

@@ -14,15 +14,6 @@ import torch
 from training.distributed import shard
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: on a busy machine OpenMP's spinning threads make tiny ops 100x slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 ROOT = Path(__file__).resolve().parent.parent
 
 # tiny: a conv net (BatchNorm2d and BatchNorm1d), 125 digits images in global batches of 64 (the

@@ -11,15 +11,6 @@ from training.neurons import HDLIF, ParallelHDLIF
 from training.quant import spike_quant
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: on a busy machine OpenMP's spinning threads make tiny ops 100x slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def two_step_neuron(detach: bool) -> HDLIF:
     n = HDLIF(T=2, bits=None, detach=detach)
     with torch.no_grad():

@@ -10,15 +10,6 @@ from training.neurons import HDLIF, ParallelHDLIF
 from training.resnet import ResNetConfig, SpikingResNet, parse_resnet
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: on a busy machine OpenMP's spinning threads make tiny ops 100x slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def cfg(**kw) -> ResNetConfig:
     return ResNetConfig(**{"arch": "resnet:4,8", "in_shape": (1, 8, 8), "T": 3, **kw})
 

@@ -13,15 +13,6 @@ import torch
 from training.train import main, train
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: on a busy machine OpenMP's spinning threads make tiny ops 100x slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 TINY = dict(hidden=(16,), T=3, epochs=3, batch_size=64, limit=128, augment=True, progress=False, device="cpu")
 
 

@@ -75,8 +75,13 @@ def setup(device: str = "auto") -> Context:
 
 
 def teardown(ctx: Context) -> None:
+    """Leave the process group together: a rank that tears gloo down while its peer still
+    talks to it can abort the peer at exit ("terminate called without an active exception")."""
     if ctx.owns_group and dist.is_initialized():
-        dist.destroy_process_group()
+        try:
+            dist.barrier()
+        finally:
+            dist.destroy_process_group()
 
 
 def shard(n: int, rank: int, world: int) -> slice:

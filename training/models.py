@@ -140,7 +140,31 @@ def _neuron(cfg: NetConfig, i: int, channels: int, parallel: set[int]) -> nn.Mod
     return HDLIF(cfg.T, **kw)
 
 
-class SpikingNet(nn.Module):
+class SpikingNetwork(nn.Module):
+    """What every network shares: its neurons switch to online mode and reset together.
+
+    Subclasses provide ``neurons``, ``stem_current(pixels)`` and ``step(current, t)``.
+    """
+
+    neurons: list
+
+    def set_online(self, online: bool) -> None:
+        """Online training detaches the membrane between steps (spec section 6)."""
+        for n in self.neurons:
+            n.detach = online
+
+    def reset(self) -> None:
+        for n in self.neurons:
+            n.reset()
+
+    def forward(self, pixels: torch.Tensor, T: int | None = None) -> torch.Tensor:
+        """Per-step logits ``[T, B, classes]``; inference predicts argmax of their sum."""
+        self.reset()
+        cur = self.stem_current(pixels)
+        return torch.stack([self.step(cur, t) for t in range(T or self.cfg.T)])
+
+
+class SpikingNet(SpikingNetwork):
     """An HD-LIF network of :class:`SpikingBlock` s and a quantized classifier."""
 
     def __init__(self, cfg: NetConfig):
@@ -173,15 +197,6 @@ class SpikingNet(nn.Module):
     def neurons(self):
         return [b.neuron for b in self.blocks]
 
-    def set_online(self, online: bool) -> None:
-        """Online training detaches the membrane between steps (spec section 6)."""
-        for n in self.neurons:
-            n.detach = online
-
-    def reset(self) -> None:
-        for n in self.neurons:
-            n.reset()
-
     def stem_current(self, pixels: torch.Tensor) -> torch.Tensor:
         """The stem's input current from ``[B, features]`` integer pixels (C, H, W order)."""
         x = pixels.float() * self.cfg.input_scale
@@ -195,12 +210,6 @@ class SpikingNet(nn.Module):
         for block in self.blocks[1:]:
             s = block.fire(block.current(s), t)
         return self.classifier(s.flatten(1))
-
-    def forward(self, pixels: torch.Tensor, T: int | None = None) -> torch.Tensor:
-        """Per-step logits ``[T, B, classes]``; inference predicts argmax of their sum."""
-        self.reset()
-        cur = self.stem_current(pixels)
-        return torch.stack([self.step(cur, t) for t in range(T or self.cfg.T)])
 
 
 def build_model(cfg: NetConfig) -> nn.Module:

@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from .layers import QConv2d, QLinear
-from .models import NetConfig, _neuron, parallel_layers
+from .models import NetConfig, SpikingNetwork, _neuron, parallel_layers
 from .seca import SECA_I, SECA_II
 
 SECA_KINDS = ("none", "I", "II")
@@ -110,7 +110,7 @@ class ResidualBlock(nn.Module):
         return sc + i2
 
 
-class SpikingResNet(nn.Module):
+class SpikingResNet(SpikingNetwork):
     """A spiking ResNet of :class:`ResidualBlock` s (module docstring)."""
 
     def __init__(self, cfg: ResNetConfig):
@@ -140,15 +140,6 @@ class SpikingResNet(nn.Module):
     def neurons(self) -> list[nn.Module]:
         return [n for b in self.blocks for n in (b.neuron1, b.neuron2)] + [self.head_neuron]
 
-    def set_online(self, online: bool) -> None:
-        """Online training detaches the membrane between steps (spec section 6)."""
-        for n in self.neurons:
-            n.detach = online
-
-    def reset(self) -> None:
-        for n in self.neurons:
-            n.reset()
-
     def stem_current(self, pixels: torch.Tensor) -> torch.Tensor:
         """The stem's current ``x_0`` from ``[B, features]`` integer pixels (C, H, W order)."""
         x = pixels.float().reshape((pixels.shape[0],) + tuple(self.cfg.in_shape)) * self.cfg.input_scale
@@ -161,9 +152,3 @@ class SpikingResNet(nn.Module):
             x = block(x, t)
         s = self.head_neuron(x, t)
         return self.classifier(s.mean((2, 3)))
-
-    def forward(self, pixels: torch.Tensor, T: int | None = None) -> torch.Tensor:
-        """Per-step logits ``[T, B, classes]``; inference predicts argmax of their sum."""
-        self.reset()
-        cur = self.stem_current(pixels)
-        return torch.stack([self.step(cur, t) for t in range(T or self.cfg.T)])

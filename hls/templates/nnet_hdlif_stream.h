@@ -1,0 +1,164 @@
+// HD-LIF layers for hls4ml (io_stream): the requantizer and the HD-LIF neuron.
+//
+// The arithmetic is the integer golden model's (golden/executor.py, docs/integer-semantics.md),
+// bit for bit, on ap_int types whose widths come from the export step's bound analysis:
+//
+//   requant:  current   = (acc * mult[t, c] + bias[t, c]) >> shift        (arithmetic: floor)
+//   charge:   m         = ((lambda_t * v + 2^(lambda_frac-1)) >> lambda_frac) + current
+//   fire:     s*        = max(m - theta_t, 0)
+//   P2-reset: v         = min(m, theta_t)
+//             spike_code = min((s* + 2^(frac-1)) >> frac, max_code)
+//
+// The readout is a requantizer with shift 0: score_t = acc * mult + bias.
+//
+// Time: one call of the top function is one time step.  The T rows of an image go in one after
+// the other (t = 0 .. T-1); each layer here keeps its step counter (and the neuron its residual
+// membrane v) in static state and wraps it after T calls, as hls4ml's own SNN layers do with
+// their window.  Per-step parameters are tables indexed [t, c] with t_len in {1, T} and
+// c_len in {1, n_chan}: a table of one step or one channel is broadcast.
+//
+// ap_int's >> on a signed value is an arithmetic shift (sign-extending), which is numpy's
+// floor shift on int64; every intermediate is held on a type at least as wide as the bound
+// analysis proved necessary, so nothing wraps.
+
+#ifndef NNET_HDLIF_STREAM_H_
+#define NNET_HDLIF_STREAM_H_
+
+#include "hls_stream.h"
+#include "nnet_common.h"
+#include "nnet_types.h"
+
+namespace nnet {
+
+struct hdlif_requant_config {
+    static const unsigned n_in = 10;          // values per call (positions x channels)
+    static const unsigned n_chan = 10;        // channels: parameters are per channel
+    static const unsigned n_steps = 4;        // T
+    static const unsigned t_len = 1;          // 1 or T: rows in the mult / bias tables
+    static const unsigned shift = 0;
+    typedef ap_int<18> mult_t;
+    typedef ap_int<32> bias_t;
+    typedef ap_int<48> product_t;
+};
+
+struct hdlif_neuron_config {
+    static const unsigned n_in = 10;
+    static const unsigned n_chan = 10;
+    static const unsigned n_steps = 4;
+    static const unsigned lambda_t_len = 4;   // 1 or T
+    static const unsigned lambda_c_len = 1;   // 1 or n_chan
+    static const unsigned theta_t_len = 4;
+    static const unsigned theta_c_len = 1;
+    static const unsigned lambda_frac = 12;
+    static const unsigned frac = 8;
+    static const unsigned max_code = 15;
+    static const bool stateful = true;        // false: Parallel HD-LIF (lambda = 0, no membrane kept)
+    typedef ap_int<14> lambda_t;
+    typedef ap_int<32> leak_t;                // lambda_t * v + 2^(lambda_frac-1)
+    typedef ap_int<20> membrane_t;            // m, v and theta
+    typedef ap_int<21> fire_t;                // m - theta and s* (+ the rounding half)
+};
+
+template <typename CONFIG_T> inline unsigned hdlif_table_index(unsigned t, unsigned c, unsigned t_len, unsigned c_len) {
+    #pragma HLS INLINE
+    return (t_len > 1 ? t : 0) * c_len + (c_len > 1 ? c : 0);
+}
+
+// The channel of element j of the i-th pack: hls4ml packs the last (channel) axis, so a pack
+// holds whole pixels and the channel is j mod n_chan.
+template <class data_T, typename CONFIG_T> inline unsigned hdlif_channel(unsigned i, unsigned j) {
+    #pragma HLS INLINE
+    return (data_T::size % CONFIG_T::n_chan == 0) ? j % CONFIG_T::n_chan : (i * data_T::size + j) % CONFIG_T::n_chan;
+}
+
+template <typename CONFIG_T> inline void hdlif_advance_step(unsigned &t) {
+    #pragma HLS INLINE
+    t = (t + 1 == CONFIG_T::n_steps) ? 0 : t + 1;
+}
+
+// current = (acc * mult + bias) >> shift, per channel (and per step when t_len == T).
+template <class data_T, class res_T, typename CONFIG_T>
+void hdlif_requant(hls::stream<data_T> &data, hls::stream<res_T> &res,
+                   const typename CONFIG_T::mult_t mult[CONFIG_T::t_len * CONFIG_T::n_chan],
+                   const typename CONFIG_T::bias_t bias[CONFIG_T::t_len * CONFIG_T::n_chan]) {
+    #pragma HLS ARRAY_PARTITION variable=mult complete
+    #pragma HLS ARRAY_PARTITION variable=bias complete
+    static unsigned t = 0;
+
+RequantLoop:
+    for (unsigned i = 0; i < CONFIG_T::n_in / data_T::size; i++) {
+        #pragma HLS PIPELINE
+        data_T in_pack = data.read();
+        res_T out_pack;
+        PRAGMA_DATA_PACK(out_pack)
+    RequantPack:
+        for (unsigned j = 0; j < data_T::size; j++) {
+            #pragma HLS UNROLL
+            const unsigned c = hdlif_channel<data_T, CONFIG_T>(i, j);
+            const unsigned k = hdlif_table_index<CONFIG_T>(t, c, CONFIG_T::t_len, CONFIG_T::n_chan);
+            typename CONFIG_T::product_t p = in_pack[j] * mult[k] + bias[k];
+            out_pack[j] = (typename res_T::value_type)(p >> CONFIG_T::shift);
+        }
+        res.write(out_pack);
+    }
+    hdlif_advance_step<CONFIG_T>(t);
+}
+
+// The HD-LIF neuron: charge -> fire -> P2-reset on one step's currents, graded spike codes out.
+template <class data_T, class res_T, typename CONFIG_T>
+void hdlif_neuron(hls::stream<data_T> &data, hls::stream<res_T> &res,
+                  const typename CONFIG_T::lambda_t lambda[CONFIG_T::lambda_t_len * CONFIG_T::lambda_c_len],
+                  const typename CONFIG_T::membrane_t theta[CONFIG_T::theta_t_len * CONFIG_T::theta_c_len]) {
+    #pragma HLS ARRAY_PARTITION variable=lambda complete
+    #pragma HLS ARRAY_PARTITION variable=theta complete
+    // The residual membrane v of every neuron, carried from one step to the next (v = 0 at t = 0),
+    // one row per stream pack, the pack's elements side by side.
+    static typename CONFIG_T::membrane_t v[CONFIG_T::stateful ? CONFIG_T::n_in / data_T::size : 1][data_T::size];
+    #pragma HLS ARRAY_PARTITION variable=v complete dim=2
+    static unsigned t = 0;
+    const typename CONFIG_T::leak_t half_lambda = typename CONFIG_T::leak_t(1) << (CONFIG_T::lambda_frac - 1);
+    const typename CONFIG_T::fire_t half_code = CONFIG_T::frac > 0 ? typename CONFIG_T::fire_t(1) << (CONFIG_T::frac - 1)
+                                                                  : typename CONFIG_T::fire_t(0);
+
+NeuronLoop:
+    for (unsigned i = 0; i < CONFIG_T::n_in / data_T::size; i++) {
+        #pragma HLS PIPELINE
+        data_T in_pack = data.read();
+        res_T out_pack;
+        PRAGMA_DATA_PACK(out_pack)
+    NeuronPack:
+        for (unsigned j = 0; j < data_T::size; j++) {
+            #pragma HLS UNROLL
+            const unsigned c = hdlif_channel<data_T, CONFIG_T>(i, j);
+            const typename CONFIG_T::membrane_t th =
+                theta[hdlif_table_index<CONFIG_T>(t, c, CONFIG_T::theta_t_len, CONFIG_T::theta_c_len)];
+            // charge: v = 0 at t = 0, where the rounded leak is 0.  The sum is formed at full width
+            // (a current alone may lie outside the membrane's range when the leak offsets it).
+            typename CONFIG_T::membrane_t m;
+            if (CONFIG_T::stateful && t > 0) {
+                const typename CONFIG_T::lambda_t lam =
+                    lambda[hdlif_table_index<CONFIG_T>(t, c, CONFIG_T::lambda_t_len, CONFIG_T::lambda_c_len)];
+                const typename CONFIG_T::leak_t leak = lam * v[i][j] + half_lambda;
+                m = in_pack[j] + (leak >> CONFIG_T::lambda_frac);
+            } else {
+                m = in_pack[j];
+            }
+            // fire: the graded amount above threshold, rounded half up and clamped to a code
+            typename CONFIG_T::fire_t s_star = typename CONFIG_T::fire_t(m) - typename CONFIG_T::fire_t(th);
+            if (s_star < 0)
+                s_star = 0;
+            typename CONFIG_T::fire_t code = (s_star + half_code) >> CONFIG_T::frac;
+            out_pack[j] = (code > typename CONFIG_T::fire_t(CONFIG_T::max_code)) ? typename res_T::value_type(CONFIG_T::max_code)
+                                                                                  : typename res_T::value_type(code);
+            // P2-reset: the membrane lands on theta (the unquantized s* is removed)
+            if (CONFIG_T::stateful)
+                v[i][j] = (m < th) ? m : th;
+        }
+        res.write(out_pack);
+    }
+    hdlif_advance_step<CONFIG_T>(t);
+}
+
+} // namespace nnet
+
+#endif

@@ -1,0 +1,210 @@
+"""The HLS path: hls4ml projects (Vitis backend, io_stream) in C simulation, bit-exact against
+the golden model on the same vector files, case by case.
+
+Each g++ compile of an hls4ml project takes 10-30 s, so the projects are built once per module
+and shared; the conv checks use a small random bundle drawn through the golden dataclasses
+(no training), the digits check the session's trained run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from golden import load_bundle, load_vectors, save_bundle
+from golden.synthetic import random_bundle, random_images
+from golden.vectors import write_vectors
+from hls import convert, csim
+from hls.synth import MISSING, find_tool
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def conv_run(tmp_path_factory):
+    """A small conv network: int8 stem conv + 2x2 pool, ternary strided conv with Mem-BN [T, O]
+    currents and Parallel neurons, per-channel leaks / thresholds, fc, binary readout."""
+    run = tmp_path_factory.mktemp("runs") / "conv"
+    b = random_bundle(3, input_shape=(2, 10, 10), input_max=15, T=3, neuron="mixed", per_channel=True,
+                      step_current=True, stem_weights="int8", readout_weights="binary",
+                      layers=(("conv", 4, 3, 1, 1, 2), ("conv", 6, 3, 2, 1, 1), ("fc", 12)))
+    # l2 at 2**14 times the scale: the same currents from a mult / bias past 32 bits and a
+    # 45-bit product (wide constants through hls4ml's weight files, wide ap_int arithmetic)
+    l2 = b.layers[1]
+    wide = dataclasses.replace(l2, mult=l2.mult << 14, bias=l2.bias << 14, shift=l2.shift + 14)
+    b = dataclasses.replace(b, layers=(b.layers[0], wide) + b.layers[2:])
+    save_bundle(b, run / "model")
+    b = load_bundle(run / "model")
+    assert b.layers[1].widths["mult_bits"] > 32 and b.layers[1].widths["product_bits"] > 40
+    x = random_images(b, 40, seed=5)
+    write_vectors(b, run / "model", x, np.zeros(len(x), np.int64), run / "vectors.npz")
+    return {"dir": run, "bundle": b, "vec": load_vectors(run / "vectors.npz", run / "model"),
+            "build": tmp_path_factory.mktemp("hls")}
+
+
+def test_conv_layer_bit_exact(conv_run):
+    """One conv layer (ternary, stride 2, padding 1, per-step mult/bias) in hls4ml's Conv2D:
+    codes of the vector file in, currents equal to the golden executor's conv + requant."""
+    b, vec = conv_run["bundle"], conv_run["vec"]
+    layer = b.layers[1]
+    assert layer.kind == "hdlif_conv" and layer.stride == 2 and layer.mult.ndim == 2
+    model = convert.layer_project(b, 1, conv_run["build"] / "layer_l2")
+    model.compile()
+    r = csim.check_layer(model, b, vec, 1)
+    assert r["vectors"] == 40
+    assert r["mismatches"] == 0, r["mismatch_details"][:5]
+    # the exact integer types of the bound analysis, not hls4ml's defaults
+    types = (conv_run["build"] / "layer_l2" / "firmware" / "defines.h").read_text()
+    assert f"ap_int<{layer.widths['acc_bits']}>" in types
+    assert f"nnet::array<ap_int<{layer.widths['current_bits']}>" in types
+    assert "l2_synapse_weight_t;" in types and "typedef ap_int<2> l2_synapse_weight_t;" in types
+
+
+@pytest.fixture(scope="module")
+def conv_network(conv_run):
+    model = convert.network_project(conv_run["bundle"], conv_run["build"] / "network")
+    model.compile()
+    return model
+
+
+def test_conv_network_bit_exact(conv_run, conv_network):
+    """conv + pool, Parallel and vanilla neurons, int8 / ternary / binary weights, T steps: one project."""
+    r = csim.check_network(conv_network, conv_run["bundle"], conv_run["vec"])
+    assert r["vectors"] == 40
+    assert r["mismatches"] == 0, r["mismatch_details"][:5]
+    # the same images twice in a row give the same scores: the step counter wraps after T calls
+    again = csim.check_network(conv_network, conv_run["bundle"], conv_run["vec"], 5)
+    assert again["mismatches"] == 0
+
+
+def test_caught_mismatch_names_image_layer_step_neuron(conv_run, conv_network):
+    """A vector file that disagrees with the design at one neuron of one step: the report names
+    the image, the first layer whose codes differ, the time step and the neuron."""
+    vec = dict(conv_run["vec"])
+    codes = vec["codes.l2"].astype(np.int64).copy()
+    codes[7, 1, 5] += 1
+    scores = vec["scores"].copy()
+    scores[7, 2, 3] += 1
+    vec["codes.l2"], vec["scores"] = codes, scores
+    r = csim.check_network(conv_network, conv_run["bundle"], vec)
+    assert r["mismatches"] == 1
+    first = r["mismatch_details"][0]
+    assert first.startswith("image 7, layer l2, time step 1, neuron 5: HLS"), first
+    assert "image 7, layer l4, time step 2, neuron 3: HLS" in "\n".join(r["mismatch_details"])
+
+
+def test_unsupported_layers_name_the_layer_and_the_supported_set(conv_run):
+    b = conv_run["bundle"]
+
+    def with_layer(i, **kw):
+        layers = list(b.layers)
+        layers[i] = dataclasses.replace(layers[i], **kw) if "kind" not in kw else _Fake(layers[i], kw["kind"])
+        return dataclasses.replace(b, layers=tuple(layers))
+
+    with pytest.raises(convert.HLSConversionError,
+                       match=r"layer 'l2': kind 'residual' has no HLS mapping \(supported: hdlif_fc, hdlif_conv, readout_fc\)"):
+        convert.network_project(with_layer(1, kind="residual"), conv_run["build"] / "never")
+    with pytest.raises(convert.HLSConversionError,
+                       match=r"layer 'l3': neuron 'lif' has no HLS mapping \(supported: vanilla, parallel\)"):
+        convert.layer_project(with_layer(2, neuron="lif"), 2, conv_run["build"] / "never")
+    with pytest.raises(convert.HLSConversionError,
+                       match=r"layer 'l1': weights 'int4' have no HLS mapping \(supported: ternary, binary, int8\)"):
+        convert.check_supported(with_layer(0, weights="int4"))
+    assert not (conv_run["build"] / "never").exists()
+
+
+class _Fake:
+    """A layer of a kind the HLS path does not know (e.g. a residual block)."""
+
+    def __init__(self, layer, kind):
+        self.name, self.kind, self.widths = layer.name, kind, layer.widths
+
+
+def test_options_are_checked():
+    with pytest.raises(ValueError, match=r"clock_period must be a positive number of ns, not -1"):
+        convert.HLSOptions(clock_period=-1)
+    with pytest.raises(ValueError, match=r"max_unroll must be a positive integer, not 0"):
+        convert.HLSOptions(max_unroll=0)
+
+
+@pytest.fixture
+def digits_copy(digits_run, tmp_path):
+    run = tmp_path / f"hlstest_{tmp_path.name}"
+    shutil.copytree(digits_run["dir"], run)
+    yield run
+    shutil.rmtree(ROOT / "build" / run.name, ignore_errors=True)
+
+
+def test_make_hls_digits_network_bit_exact(digits_run, digits_copy):
+    """``python -m flow hls <run>``: the whole digits network (T steps, one project) and each of
+    its layers, bit-exact on every image of the vector file; report.json per project."""
+    out = ROOT / "build" / digits_copy.name / "hls"
+    proc = subprocess.run([sys.executable, "-m", "flow", "hls", str(digits_copy)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    report = json.loads((out / "report.json").read_text())
+    n = len(load_vectors(digits_copy / "vectors.npz")["images"])
+    assert set(report["projects"]) == {"network", "layer_fc1", "layer_fc2"}
+    for name, p in report["projects"].items():
+        assert p["vectors"] == n == 360, name
+        assert p["mismatches"] == 0, (name, p["mismatch_details"][:5])
+        assert p["seconds"] > 0
+        assert (out / name / "firmware" / "myproject.cpp").is_file()
+        assert (out / name / "tb_data" / "tb_input_features.dat").is_file()
+    assert report["projects"]["network"]["accuracy"] == pytest.approx(digits_run["export"]["golden_accuracy"])
+    assert "hls: network: 360 vectors, 0 mismatches" in proc.stdout
+
+
+def test_flow_hls_synth_without_projects_is_one_line(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "flow", "hls-synth", str(tmp_path / "nope")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("error: ") and "make hls MODEL=" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_synth_compares_vitis_logs_line_by_line(tmp_path):
+    """The Vitis csim / co-sim outputs (one line per time step) against the golden lines."""
+    from hls.synth import compare_logs
+
+    tb = tmp_path / "tb_data"
+    tb.mkdir()
+    (tb / "tb_output_predictions.dat").write_text("1 -2 3\n4 5 -6\n7 8 9\n")
+    (tb / "csim_results.log").write_text("1 -2 3 \n4 5 -6 \n7 8 9 \n")
+    (tb / "rtl_cosim_results.log").write_text("1 -2 3\n4 5 -7\n")
+    r = compare_logs(tmp_path)
+    assert r["csim"] == {"lines": 3, "mismatching_lines": 0, "first": []}
+    assert r["cosim"] == {"lines": 2, "mismatching_lines": 2, "first": [1]}  # one wrong, one missing
+
+
+def test_synth_without_vitis_says_what_is_missing(tmp_path, monkeypatch):
+    from hls import synth
+
+    (tmp_path / "build_prj.tcl").write_text("exit\n")
+    monkeypatch.setattr(synth, "find_tool", lambda: None)
+    with pytest.raises(RuntimeError, match=r"Vitis HLS not found: neither vitis-run nor vitis_hls is on PATH"):
+        synth.synthesize(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"no hls4ml project here \(run make hls first\)"):
+        synth.synthesize(tmp_path / "empty")
+
+
+@pytest.mark.vitis
+@pytest.mark.skipif(find_tool() is None, reason=MISSING)
+def test_vitis_hls_synthesis_of_a_conv_layer(conv_run):
+    """Vitis HLS: C simulation of the tb_data vectors, C synthesis, C/RTL co-simulation."""
+    from hls.report import build_layer
+    from hls.synth import synthesize
+
+    project = conv_run["build"] / "synth_l2"
+    build_layer(conv_run["bundle"], conv_run["vec"], 1, project, 4, convert.HLSOptions())
+    r = synthesize(project, csim=True, cosim=True)
+    assert r["csynth"], "no C synthesis report"
+    for key in ("csim", "cosim"):
+        assert r["vectors"][key]["mismatching_lines"] == 0, r["vectors"]

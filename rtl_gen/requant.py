@@ -11,8 +11,9 @@ from .config import RequantConfig, ctr, make_memory
 
 
 class Requant(wiring.Component):
-    """``lanes`` channels per clock, exactly :func:`golden.executor.requant`.  Latency: 4 clocks
-    (parameter ROM, registered parameters, registered product, registered sum).
+    """``lanes`` channels per clock, exactly :func:`golden.executor.requant`.  Latency: 5 clocks
+    (parameter ROM, registered parameters, registered partial products, their registered sum,
+    registered sum with the bias).
 
     Lane ``j`` handles channel ``og * lanes + j``; its ``mult`` / ``bias`` sit in a ROM addressed
     by ``og`` (or ``t * channels / lanes + og`` when they change with the time step, Mem-BN).
@@ -22,10 +23,26 @@ class Requant(wiring.Component):
     -------
     in_acc : In(unsigned(lanes * acc_bits))      lane ``j`` at ``j * acc_bits`` (signed)
     in_t : In(ctr(T)), in_og : In(ctr(channels // lanes))
-    out_value : Out(unsigned(lanes * out_bits))   4 clocks later
+    out_value : Out(unsigned(lanes * out_bits))   5 clocks later
     """
 
-    latency = 4
+    latency = 5
+
+    #: the widest signed operand one ECP5 MULT18X18D takes
+    DSP_BITS = 18
+
+    @classmethod
+    def acc_pieces(cls, acc_bits: int, mult_bits: int) -> list[tuple[int, int]]:
+        """Bit ranges ``[lo, hi)`` of the accumulator, each multiplied by ``mult`` on its own:
+        unsigned low pieces of ``DSP_BITS - 1`` bits and a signed top piece of at most
+        ``DSP_BITS`` bits (one piece when the accumulator fits, or ``mult`` is too wide anyway)."""
+        if acc_bits <= cls.DSP_BITS or mult_bits > cls.DSP_BITS:
+            return [(0, acc_bits)]
+        out, lo = [], 0
+        while acc_bits - lo > cls.DSP_BITS:
+            out.append((lo, lo + cls.DSP_BITS - 1))
+            lo += cls.DSP_BITS - 1
+        return out + [(lo, acc_bits)]
 
     def __init__(self, config: RequantConfig):
         if not isinstance(config, RequantConfig):
@@ -73,14 +90,27 @@ class Requant(wiring.Component):
             rl = dict(reset_less=True)   # data only: the callers carry valid bits
             acc1, acc2 = Signal(signed(A), name=f"acc1_{j}", **rl), Signal(signed(A), name=f"acc2_{j}", **rl)
             mult, bias = Signal(signed(mb), name=f"mult{j}", **rl), Signal(signed(bb), name=f"bias{j}", **rl)
-            prod3, bias3 = Signal(signed(A + mb), name=f"prod3_{j}", **rl), Signal(signed(bb), name=f"bias3_{j}", **rl)
+            prod, bias3, bias4 = (Signal(signed(A + mb), name=f"prod4_{j}", **rl),
+                                  Signal(signed(bb), name=f"bias3_{j}", **rl), Signal(signed(bb), name=f"bias4_{j}", **rl))
             product = Signal(signed(c.product_bits), name=f"product{j}", **rl)
             m.d.sync += [acc1.eq(self.in_acc.word_select(j, A).as_signed()), acc2.eq(acc1),
-                         # the ROM word is registered before the multiply (memory clock-to-out is slow),
-                         # the product before the bias is added (DSP output to carry chain is slow)
+                         # the ROM word is registered before the multiply (memory clock-to-out is slow)
                          mult.eq(rd.data[:mb].as_signed()), bias.eq(rd.data[mb:].as_signed()),
-                         prod3.eq(acc2 * mult), bias3.eq(bias),
-                         product.eq(prod3 + bias3)]
+                         bias3.eq(bias), bias4.eq(bias3), product.eq(prod + bias4)]
+            # The multiply in DSP-sized pieces, each registered straight out of its MULT18X18D:
+            # a wider product would have Yosys add the pieces behind the DSP in the same clock
+            # (DSP, route and carry chain: 10 ns on ECP5).  Then their sum, then the bias.
+            pieces = []
+            for k, (lo, hi) in enumerate(self.acc_pieces(A, mb)):
+                part = acc2[lo:hi] if hi < A else acc2[lo:].as_signed()
+                op = part.as_unsigned() if hi < A else part
+                pp = Signal(signed(hi - lo + mb + 1), name=f"pp{k}_{j}", **rl)
+                m.d.sync += pp.eq(op * mult)
+                pieces.append(pp << lo if lo else pp)
+            total = pieces[0]
+            for piece in pieces[1:]:
+                total = total + piece
+            m.d.sync += prod.eq(total)
             value = Signal(signed(c.out_bits), name=f"value{j}")
             m.d.comb += value.eq(product >> c.shift)
             outs.append(value)

@@ -251,15 +251,18 @@ def test_synapse_engine_matches_golden_conv(case):
 # ---------------------------------------------------------------------------------------------
 # Requantizer
 
-@pytest.mark.parametrize("per_step, lanes", [(False, 1), (True, 2), (True, 4)])
-def test_requant_per_channel_and_per_step(per_step, lanes):
+@pytest.mark.parametrize("per_step, lanes, A", [(False, 1, 14), (True, 2, 14), (True, 4, 14),
+                                                (False, 2, 20), (True, 1, 40)])
+def test_requant_per_channel_and_per_step(per_step, lanes, A):
+    """Accumulators of 20 and 40 bits are multiplied in two and three DSP-sized pieces."""
     rng = np.random.default_rng(lanes)
-    T, O, A = 3, 8, 14
+    T, O = 3, 8
+    W = max(40, A + 18)
     shape = (T, O) if per_step else (O,)
     mult = rng.integers(-40000, 40000, size=shape)
     bias = rng.integers(-2 ** 20, 2 ** 20, size=shape)
-    cfg = RequantConfig(channels=O, lanes=lanes, T=T, mult=mult, bias=bias, shift=9, acc_bits=A, product_bits=40,
-                        out_bits=40)
+    cfg = RequantConfig(channels=O, lanes=lanes, T=T, mult=mult, bias=bias, shift=9, acc_bits=A, product_bits=W,
+                        out_bits=W)
     dut = Requant(cfg)
     K = O // lanes
     reqs = [(t, og, rng.integers(-2 ** (A - 1), 2 ** (A - 1), size=lanes)) for t in range(T) for og in range(K)]
@@ -277,10 +280,11 @@ def test_requant_per_channel_and_per_step(per_step, lanes):
             await ctx.tick()
             if i + 1 >= cfg_lat:
                 word = ctx.get(dut.out_value)
-                vals = [(word >> (j * 40)) & ((1 << 40) - 1) for j in range(lanes)]
-                got.append([v - (1 << 40) if v >> 39 else v for v in vals])
+                vals = [(word >> (j * W)) & ((1 << W) - 1) for j in range(lanes)]
+                got.append([v - (1 << W) if v >> (W - 1) else v for v in vals])
 
     cfg_lat = Requant.latency
+    assert len(Requant.acc_pieces(A, cfg.mult_bits)) == {14: 1, 20: 2, 40: 3}[A]
     _run(dut, testbench)
     for (t, og, acc), g in zip(reqs, got):
         for j in range(lanes):

@@ -52,6 +52,12 @@ def _merge(path: Path, name: str, model: str, board: str, entry: dict, command: 
     os.replace(tmp, path)
 
 
+def network_name(folder: Path) -> str:
+    """``bench/models/<name>`` (nested names keep their folder: ``digits/hdlif_online``), else the folder's name."""
+    f = folder.resolve()
+    return str(f.relative_to(MODELS.resolve())) if f.is_relative_to(MODELS.resolve()) else folder.name
+
+
 def build_one(bundle_dir: Path, board_name: str, out_dir: Path, freq="auto") -> dict:
     from fpga.board_flow import build_board, build_vivado
     from fpga.boards import get_board
@@ -94,7 +100,7 @@ def main(argv=None) -> int:
         if not (folder / "model" / "model.json").is_file():
             print(f"error: {folder / 'model' / 'model.json'}: missing (network {net!r})", file=sys.stderr)
             return 2
-        name = folder.name
+        name = network_name(folder)
         model = str(folder.resolve().relative_to(ROOT)) if folder.resolve().is_relative_to(ROOT) else str(folder)
         for board in boards:
             print(f"[bench.boards] {name} on {board} ...", flush=True)

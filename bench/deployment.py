@@ -31,6 +31,12 @@ MODELS = ROOT / "bench" / "models"
 RESULTS = ROOT / "bench" / "results"
 
 
+def network_name(folder: Path) -> str:
+    """``bench/models/<name>`` (nested names keep their folder: ``digits/hdlif_online``), else the folder's name."""
+    f = folder.resolve()
+    return str(f.relative_to(MODELS.resolve())) if f.is_relative_to(MODELS.resolve()) else folder.name
+
+
 def _json(path: Path) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
@@ -91,15 +97,15 @@ def main(argv=None) -> int:
     results.setdefault("networks", {})
     for folder in folders:
         try:
-            results["networks"][folder.name] = evaluate(folder, a.results)
+            results["networks"][network_name(folder)] = evaluate(folder, a.results)
         except Exception as e:  # noqa: BLE001 - one clear line
             print(f"error: {folder}: {str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}",
                   file=sys.stderr)
             return 2
-        for r in results["networks"][folder.name]["rows"]:
+        for r in results["networks"][network_name(folder)]["rows"]:
             extra = "".join(f", {k.split('_')[0].upper()} {r[k]:.4f}" for k in ("rtl_accuracy", "hls_accuracy")
                             if r.get(k) is not None)
-            print(f"[bench.deployment] {folder.name}: {r['images']} images: float {r['float_accuracy']:.4f}, "
+            print(f"[bench.deployment] {network_name(folder)}: {r['images']} images: float {r['float_accuracy']:.4f}, "
                   f"golden {r['golden_accuracy']:.4f}{extra}", flush=True)
     results["command"] = "python -m bench.deployment " + " ".join(shlex.quote(x) for x in (argv if argv is not None else sys.argv[1:]))
     results["machine"] = f"{platform.machine()}, {os.cpu_count()} cores"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -293,6 +294,15 @@ def design_space(points: list[dict]) -> bytes:
         ax.annotate(p["label"], (p["logic"], p["latency_us"]), textcoords="offset points", xytext=(5, 4), fontsize=7)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(plain)
+        axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    if points:
+        xs = [p["logic"] for p in points]
+        ys = [p["latency_us"] for p in points]
+        ax.set_xlim(min(xs) / 1.6, max(xs) * 1.6)
+        ax.set_ylim(min(ys) / 2, max(ys) * 2)
     ax.set_xlabel("logic (LUTs / logic cells, as each source counts them)")
     ax.set_ylabel("latency per image (us)")
     ax.scatter([], [], marker="o", color="#1f77b4", label="this project")

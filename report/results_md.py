@@ -105,23 +105,34 @@ def training_runs(models: Path) -> dict[str, dict[str, dict]]:
 
 
 class _Figures:
-    """Writes the PNGs into ``docs/results/`` atomically and remembers what it wrote."""
+    """Collects the PNGs for ``docs/results/``; :meth:`flush` writes them (each atomically) only
+    once the whole page has been computed, so a failure leaves the old page and figures intact."""
 
     def __init__(self, folder: Path):
         self.folder = folder
-        self.written: list[str] = []
+        self.pending: dict[str, bytes] = {}
+
+    @property
+    def written(self) -> list[str]:
+        return [f"{self.folder.name}/{name}" for name in self.pending]
 
     def add(self, name: str, data: bytes, alt: str, commands: list[str]) -> list[str]:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f".{name}.", suffix=".partial")
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, self.folder / name)
+        self.pending[name] = data
         rel = f"{self.folder.name}/{name}"
-        self.written.append(rel)
         made = "; data: " + ", ".join(f"`{c}`" for c in commands if c) if any(commands) else ""
         return [f"![{alt}]({rel})", "", f"*Figure: `make results`{made}.*", ""]
+
+    def flush(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for name, data in self.pending.items():
+            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f".{name}.", suffix=".partial")
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, self.folder / name)
+        for stale in self.folder.glob("*.png"):
+            if stale.name not in self.pending and not stale.name.startswith("report_"):
+                stale.unlink()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -397,7 +408,17 @@ def _topology(a: dict | None) -> str:
     return "-".join(parts) + f", T={net['T']}"
 
 
-def _reports(figs_dir: Path, nets: dict[str, Path], build: Path) -> list[str]:
+def _shown(folder: Path, models: Path) -> str:
+    """A run folder as the Makefile takes it: relative to the checkout that holds ``bench/models``."""
+    m = models.resolve()
+    base = m.parent.parent if (m.name == "models" and m.parent.name == "bench") else ROOT
+    try:
+        return str(folder.resolve().relative_to(base))
+    except ValueError:
+        return str(folder)
+
+
+def _reports(figs_dir: Path, nets: dict[str, Path], build: Path, models: Path) -> list[str]:
     lines = ["One self-contained HTML page per network (network diagram, accuracy against time step, spike rate per "
              "layer and step, zero weights, operations and energy, cycles per layer, resources per block, "
              "verification): `make report MODEL=<run>` writes `build/<run>/report.html`.", ""]
@@ -405,7 +426,7 @@ def _reports(figs_dir: Path, nets: dict[str, Path], build: Path) -> list[str]:
     for name, folder in nets.items():
         key = name.replace("/", "_")
         page = build / key / "report.html"
-        rows.append((name, f"`make report MODEL={_rel(folder)}`", "written" if page.is_file() else "not generated yet"))
+        rows.append((name, f"`make report MODEL={_shown(folder, models)}`", "written" if page.is_file() else "not generated yet"))
     lines += _table(("network", "command", f"{_rel(build)}/<run>/report.html"), rows) if rows else [f"{NOT_YET}.", ""]
     shots = sorted(figs_dir.glob("report_*.png"))
     for shot in shots:
@@ -488,7 +509,7 @@ def build(*, results: Path = RESULTS, models: Path = MODELS, out: Path = DOCS, i
     s_hw, hw = _hardware(results)
     s_en = _energy(figs, analyses)
     s_cmp = _comparison(figs, hw, analyses, head)
-    s_rep = _reports(figs.folder, nets, build)
+    s_rep = _reports(figs.folder, nets, build, models)
     s_repro = ["```sh",
                "make bench     # every benchmark (hours): golden, training (digits and Fashion-MNIST), HLS, accelerator,",
                "               # boards, deployment, reports + Chromium screenshots, then this page",
@@ -507,9 +528,7 @@ def build(*, results: Path = RESULTS, models: Path = MODELS, out: Path = DOCS, i
     for t in SECTION_TITLES:
         lines += [f"## {t}", "", *body[t]]
     text = "\n".join(lines).rstrip() + "\n"
-    for stale in figs.folder.glob("*.png") if figs.folder.is_dir() else ():
-        if f"{figs.folder.name}/{stale.name}" not in figs.written and not stale.name.startswith("report_"):
-            stale.unlink()
+    figs.flush()
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".partial")
     with os.fdopen(fd, "w", encoding="utf-8") as f:

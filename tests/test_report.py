@@ -268,3 +268,18 @@ def test_bench_all_lists_every_benchmark_and_ends_with_the_results_page(capsys):
     assert len(listed) == 4 and all("python -m bench.training" in line for line in listed)
     with pytest.raises(SystemExit, match="unknown step"):
         main(["--only", "nope"])
+
+
+def test_results_page_bad_json_is_one_line_and_leaves_the_old_page(tmp_path, capsys):
+    results = tmp_path / "results"
+    results.mkdir()
+    out = tmp_path / "docs" / "results.md"
+    out.parent.mkdir()
+    out.write_text("old page\n")
+    (results / "golden.json").write_text("{not json")
+    assert results_md.main(["--results", str(results), "--models", str(tmp_path / "m"), "--out", str(out),
+                            "--build", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "golden.json" in err and "not readable JSON" in err
+    assert out.read_text() == "old page\n" and not (tmp_path / "docs" / "results").exists()
+    assert sorted(p.name for p in out.parent.iterdir()) == ["results.md"]

@@ -186,19 +186,25 @@ def hardware(bundle, bundle_dir: Path, build: Path, results: Path, sha: str) -> 
 
     rtl = _read_json(build / "rtl" / "rtl.json")
     key, entry = _accelerator_entry(results, bundle_dir)
-    folding, stem = None, "cache"
-    if rtl and rtl.get("bundle_sha256") == sha and rtl.get("folding"):
-        folding, source = rtl["folding"], f"the folding of the generated RTL ({_rel(build / 'rtl' / 'rtl.json')})"
-        stem = rtl.get("stem", "cache")
-    elif entry and entry.get("folding"):
-        folding, stem = entry["folding"], entry.get("stem", "cache")
-        source = f"the benchmark's folding ({_rel(results / 'accelerator.json')}, network {key})"
+    built = _read_json(build / "rtl" / "config.json") if rtl and rtl.get("bundle_sha256") == sha else None
+    if built and rtl.get("estimate") and rtl.get("resources") and built.get("layers"):
+        # the generated RTL's own estimate (whatever folding and stem it was built with)
+        source = f"the generated RTL ({_rel(build / 'rtl' / 'rtl.json')})"
+        folding, stem, est, res, layers = rtl.get("folding"), rtl.get("stem"), rtl["estimate"], rtl["resources"], built["layers"]
     else:
-        source = "the flow's default folding (about 16 MAC lanes per layer, make rtl)"
-    cfg = from_bundle(bundle, folding=folding, stem=stem)
-    d = describe(cfg)
-    est, res = d["estimate"], d["resources"]
-    out = {"source": source, "folding": cfg.foldings, "stem": stem, "layers": d["layers"],
+        folding, stem = None, "cache"
+        if rtl and rtl.get("bundle_sha256") == sha and rtl.get("folding"):
+            folding, stem = rtl["folding"], rtl.get("stem", "cache")
+            source = f"the folding of the generated RTL ({_rel(build / 'rtl' / 'rtl.json')})"
+        elif entry and entry.get("folding"):
+            folding, stem = entry["folding"], entry.get("stem", "cache")
+            source = f"the benchmark's folding ({_rel(results / 'accelerator.json')}, network {key})"
+        else:
+            source = "the flow's default folding (about 16 MAC lanes per layer, make rtl)"
+        cfg = from_bundle(bundle, folding=folding, stem=stem)
+        d = describe(cfg)
+        est, res, layers, folding = d["estimate"], d["resources"], d["layers"], cfg.foldings
+    out = {"source": source, "folding": folding, "stem": stem, "layers": layers,
            "cycles_per_inference": est["cycles_per_inference"], "latency_cycles": est["latency_cycles"],
            "ideal_cycles": est["ideal_cycles"], "mac_lanes": est["mac_lanes"], "mac_ops": est["mac_ops"],
            "engine_cycles_per_image": est["engine_cycles_per_image"],

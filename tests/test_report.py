@@ -283,3 +283,17 @@ def test_results_page_bad_json_is_one_line_and_leaves_the_old_page(tmp_path, cap
     assert len(err.splitlines()) == 1 and "golden.json" in err and "not readable JSON" in err
     assert out.read_text() == "old page\n" and not (tmp_path / "docs" / "results").exists()
     assert sorted(p.name for p in out.parent.iterdir()) == ["results.md"]
+
+
+def test_hardware_section_takes_the_generated_rtls_own_estimate(digits_run, tmp_path, monkeypatch):
+    """With build/<run>/rtl from `flow rtl` (any stem), the page shows that build's estimate as written."""
+    from flow import steps
+
+    monkeypatch.setattr(steps, "build_dir", lambda model: tmp_path / "build")
+    rtl = steps.rtl(str(digits_run["dir"]), fold="8x4/2,2x2", stem="recompute")
+    a = analysis.analyse(digits_run["dir"], build=tmp_path / "build", results=tmp_path, images=10)
+    hw = a["hardware"]
+    assert "generated RTL" in hw["source"]
+    assert hw["cycles_per_inference"] == rtl["estimated_cycles"] == rtl["estimate"]["cycles_per_inference"]
+    assert hw["resources_per_block"] == rtl["resources"]["parts"]
+    assert [l["folding"] for l in hw["layers"]] == ["8x4/2", "2x2"]

@@ -122,7 +122,13 @@ report: setup
 results: setup
 	OMP_NUM_THREADS=1 $(PY) -m report.results_md
 
-bench: setup
+# the benchmark-only extras (SpikingJelly, snnTorch), without their declared dependencies
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): bench/requirements.txt $(STAMP)
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps -r bench/requirements.txt
+	@touch $(BENCH_STAMP)
+
+bench: setup $(BENCH_STAMP)
 	OMP_NUM_THREADS=1 $(PY) -m bench.all
 
 test: setup

@@ -11,7 +11,8 @@ lanes) built under ``build/bench/boards/<network>/<board>/``.  Results are merge
 ``fmax_mhz``, ``target_mhz`` (the PLL clock the design met), ``timing_met``, ``lanes``,
 ``cycles_per_inference`` (the generator's estimate for that folding), ``inference_us``,
 ``inferences_per_s`` (at the PLL clock) and ``seconds``; a build that fails (does not fit,
-misses timing at every PLL setting) records ``error`` with the tool's one-line reason instead.
+misses timing at every PLL setting, runs past ``--timeout`` seconds) records ``error`` with the
+one-line reason instead.  Each build runs in its own process group, killed at the timeout.
 The Xilinx board (``arty_a7_35t``) has Yosys ``synth_xilinx`` estimates and no Fmax (Vivado is
 not run here).
 """
@@ -23,6 +24,8 @@ import json
 import os
 import platform
 import shlex
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -77,14 +80,44 @@ def build_one(bundle_dir: Path, board_name: str, out_dir: Path, freq="auto") -> 
     return entry
 
 
+def build_with_timeout(bundle_dir: Path, board: str, out_dir: Path, freq, timeout_s: float) -> dict:
+    """:func:`build_one` in a child process (its own process group), stopped after ``timeout_s``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result = out_dir / "bench_entry.json"
+    result.unlink(missing_ok=True)
+    cmd = [sys.executable, "-m", "bench.boards", "--one", str(bundle_dir), board, str(out_dir), "--freq", str(freq)]
+    t0 = time.monotonic()
+    proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True)
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        return {"error": f"timed out after {timeout_s:g} s (place and route did not finish)",
+                "seconds": round(time.monotonic() - t0, 1)}
+    if not result.is_file():
+        return {"error": f"the build process exited with status {proc.returncode} and no result",
+                "seconds": round(time.monotonic() - t0, 1)}
+    return json.loads(result.read_text())
+
+
 def main(argv=None) -> int:
     from fpga.boards import BOARDS
+
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--one"]:                       # the child of build_with_timeout
+        bundle_dir, board, out_dir = argv[1:4]
+        freq = argv[5] if argv[4:5] == ["--freq"] else "auto"
+        entry = build_one(Path(bundle_dir), board, Path(out_dir), "auto" if freq == "auto" else float(freq))
+        (Path(out_dir) / "bench_entry.json").write_text(json.dumps(entry, indent=2) + "\n")
+        return 0
 
     p = argparse.ArgumentParser(prog="python -m bench.boards", description=__doc__.splitlines()[0])
     p.add_argument("networks", nargs="*", help=f"names under bench/models/ or run folders (default: "
                                                 f"{' '.join(DEFAULT_NETWORKS)})")
     p.add_argument("--boards", default=",".join(BOARDS), help="comma list of boards")
     p.add_argument("--freq", default="auto", help="'auto' or MHz")
+    p.add_argument("--timeout", type=float, default=3600.0, help="seconds per board build")
     p.add_argument("--results", type=Path, default=OUT)
     a = p.parse_args(argv)
     boards = [b.strip() for b in a.boards.split(",") if b.strip()]
@@ -93,7 +126,7 @@ def main(argv=None) -> int:
         print(f"error: --boards: unknown board(s) {', '.join(unknown)}; known: {', '.join(BOARDS)}", file=sys.stderr)
         return 2
     freq = "auto" if a.freq == "auto" else float(a.freq)
-    command = "python -m bench.boards " + " ".join(shlex.quote(x) for x in (argv if argv is not None else sys.argv[1:]))
+    command = "python -m bench.boards " + " ".join(shlex.quote(x) for x in argv)
     failures = 0
     for net in a.networks or DEFAULT_NETWORKS:
         folder = Path(net) if (Path(net) / "model").is_dir() else MODELS / net
@@ -104,7 +137,7 @@ def main(argv=None) -> int:
         model = str(folder.resolve().relative_to(ROOT)) if folder.resolve().is_relative_to(ROOT) else str(folder)
         for board in boards:
             print(f"[bench.boards] {name} on {board} ...", flush=True)
-            entry = build_one(folder / "model", board, WORK / name / board, freq)
+            entry = build_with_timeout(folder / "model", board, WORK / name / board, freq, a.timeout)
             _merge(a.results, name, model, board, entry, command)
             if "error" in entry:
                 failures += 1

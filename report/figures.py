@@ -276,6 +276,7 @@ def accuracy_vs_t_many(curves: dict[str, list[float]]) -> bytes:
     fig, ax = plt.subplots(figsize=(5.5, 3.4))
     for name, acc in curves.items():
         ax.plot(range(1, len(acc) + 1), [100 * a for a in acc], "o-", label=name)
+    ax.set_xticks(range(1, max((len(a) for a in curves.values()), default=1) + 1))
     ax.set_xlabel("time steps summed (t)")
     ax.set_ylabel("golden accuracy (%)")
     ax.grid(alpha=0.3)
@@ -287,11 +288,22 @@ def accuracy_vs_t_many(curves: dict[str, list[float]]) -> bytes:
 def design_space(points: list[dict]) -> bytes:
     """Latency per image against logic, this project's builds and published designs (log-log)."""
     fig, ax = plt.subplots(figsize=(7, 4.4))
+    merged: list[dict] = []           # builds within 3 % of each other share one marker and label
     for p in points:
+        near = next((m for m in merged if m.get("ours", False) == p.get("ours", False)
+                     and abs(m["logic"] - p["logic"]) <= 0.03 * p["logic"]
+                     and abs(m["latency_us"] - p["latency_us"]) <= 0.03 * p["latency_us"]), None)
+        if near is not None:
+            near["label"] = near["label"].rstrip(")") + ", " + p["label"].split(" (")[-1]
+        else:
+            merged.append(dict(p))
+    points = merged
+    for i, p in enumerate(sorted(points, key=lambda q: (q["latency_us"], q["logic"]))):
         ours = p.get("ours", False)
         ax.scatter(p["logic"], p["latency_us"], marker="o" if ours else "s", s=50,
                    color="#1f77b4" if ours else "#ff7f0e", zorder=3)
-        ax.annotate(p["label"], (p["logic"], p["latency_us"]), textcoords="offset points", xytext=(5, 4), fontsize=7)
+        ax.annotate(p["label"], (p["logic"], p["latency_us"]), textcoords="offset points",
+                    xytext=(5, 4 if i % 2 == 0 else -11), fontsize=7)
     ax.set_xscale("log")
     ax.set_yscale("log")
     plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -273,6 +274,7 @@ def hardware_rows(results: Path) -> list[dict]:
                         "cycles_measured": False, "latency_cycles": None, "clock": e.get("target_mhz"),
                         "fmax": e.get("fmax_mhz"), "luts": e.get("luts"), "ffs": e.get("ffs"), "brams": e.get("brams"),
                         "dsps": e.get("dsps"), "error": e.get("error"), "command": boards.get("command"),
+                        "family": e.get("family"),
                         "xilinx_estimate": e.get("family") == "xc7"})
     return out
 
@@ -284,7 +286,8 @@ def _hardware(results: Path) -> tuple[list[str], list[dict]]:
     rows = []
     for h in hw:
         if h.get("error"):
-            rows.append((h["network"], h["build"], h["device"] or "", f"build failed: {h['error']}", "", "", "", "", "",
+            reason = re.sub(r" \(log: [^)]*\)", "", h["error"])
+            rows.append((h["network"], h["build"], h["device"] or "", f"build failed: {reason}", "", "", "", "", "",
                          "", "", "", ""))
             continue
         cyc = h["cycles"]
@@ -349,6 +352,7 @@ def _ours_for_comparison(hw: list[dict], analyses: dict[str, dict]) -> list[dict
         clock = clock or 100.0
         lat_cyc = h.get("latency_cycles") or h["cycles"]
         out.append({"network": h["network"], "device": h["device"], "build": h["build"], "nominal": nominal,
+                    "family": h.get("family"),
                     "latency_us": lat_cyc / clock if clock else None,
                     "per_s": clock * 1e6 / h["cycles"] if clock else None,
                     "luts": h.get("luts"), "brams": h.get("brams"), "accuracy": h.get("accuracy")})
@@ -367,30 +371,39 @@ def _comparison(figs: _Figures, hw: list[dict], analyses: dict[str, dict], head:
                      f"{d['logic']:,} {d['logic_unit']}" if d.get("logic") else "not stated",
                      f"{d['brams']:g}" if d.get("brams") else "not stated", power, f"[{d['url']}]({d['url']})"))
     ours = _ours_for_comparison(hw, analyses)
+    for name in analyses:
+        if not any(o["network"] == name for o in ours):
+            ours.append({"network": name, "device": None, "build": None, "nominal": False, "latency_us": None,
+                         "per_s": None, "luts": None, "brams": None, "accuracy": None, "family": None})
     for o in ours:
         g = head.get(o["network"], {})
-        ds = g.get("dataset") or (analyses.get(o["network"]) or {}).get("dataset") or ""
-        rows.append((f"**this project: {o['network']}**", DATASET_TITLES.get(ds, ds),
-                     _topology(analyses.get(o["network"])), f"{o['device']} ({o['build']})",
-                     pct(o["accuracy"] if o["accuracy"] is not None else g.get("golden_accuracy")),
-                     num(o["latency_us"], 2) + (" at 100 MHz (not synthesized yet)" if o["nominal"] else ""),
-                     num(o["per_s"]) + (" at 100 MHz" if o["nominal"] else ""),
-                     f"{o['luts']:,} LUT4s" if o.get("luts") else NOT_YET,
-                     f"{o['brams']:g} DP16KD" if o.get("brams") is not None else NOT_YET,
+        a = analyses.get(o["network"]) or {}
+        ds = g.get("dataset") or a.get("dataset") or ""
+        acc = o["accuracy"] if o["accuracy"] is not None else (
+            g.get("golden_accuracy") or a.get("verification", {}).get("float_vs_golden", {}).get("golden_accuracy"))
+        unit_lut, unit_bram = {"xc7": ("LUT6 (Yosys estimate)", "RAMB36"), "ice40": ("LCs", "EBR")}.get(
+            o.get("family"), ("LUT4s", "DP16KD"))
+        rows.append((f"**this project: {o['network']}**", DATASET_TITLES.get(ds, ds), _topology(a or None),
+                     f"{o['device']} ({o['build']})" if o["build"] else "not synthesized yet", pct(acc),
+                     (num(o["latency_us"], 2) + (" at 100 MHz (not synthesized yet)" if o["nominal"] else ""))
+                     if o["latency_us"] else NOT_YET,
+                     (num(o["per_s"]) + (" at 100 MHz" if o["nominal"] else "")) if o["per_s"] else NOT_YET,
+                     f"{o['luts']:,} {unit_lut}" if o.get("luts") else NOT_YET,
+                     f"{o['brams']:g} {unit_bram}" if o.get("brams") is not None else NOT_YET,
                      "not measured (see energy estimate)", "this repository (`make bench`)"))
-    if not ours:
-        rows.append(("**this project**", "", "", "", "", NOT_YET, NOT_YET, NOT_YET, NOT_YET, "", ""))
     lines = _table(("design", "data set", "network", "device", "accuracy", "latency us", "inferences/s", "logic",
                     "BRAMs", "power / energy", "source"), rows)
     lines += ["Published figures are those stated in each source's abstract (the row says what was read); "
               "\"not stated\" means the abstract does not give it. `fc_784_128_10` is Spiker+'s 784-128-10 topology "
               "but trained on **Fashion-MNIST** (harder than MNIST; no MNIST files are available to this project's "
               "machines), so compare its latency and logic, not its accuracy. Logic counts differ by vendor: a Xilinx "
-              "LUT6 or \"logic cell\" is not an ECP5 LUT4. Our latency: first pixel in to class out, in cycles (Verilator) "
-              "at the build's clock.", ""]
+              "LUT6 or \"logic cell\" is not an ECP5 LUT4. Our latency: first pixel in to class out, in cycles measured "
+              "in Verilator, at the build's clock; for board builds (not simulated there) the generator's estimated "
+              "cycles per inference at the board's clock.", ""]
     pts = [{"label": d["design"], "logic": d["logic"], "latency_us": d["latency_us"]} for d in published.DESIGNS
            if d.get("logic") and d.get("latency_us")]
-    pts += [{"label": f"{o['network']} ({o['build'].split(' (')[0]})", "logic": o["luts"], "latency_us": o["latency_us"],
+    pts += [{"label": f"{o['network']} ({o['build'].replace('board ', '').split(' (')[0]})", "logic": o["luts"],
+             "latency_us": o["latency_us"],
              "ours": True} for o in ours if o.get("luts") and o.get("latency_us")]
     lines += figs.add("design_space.png", figures.design_space(pts), "latency against logic, ours and published",
                       sorted({h["command"] for h in hw if h.get("command")}))

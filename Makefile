@@ -34,7 +34,7 @@ PROJECT ?= network
 COSIM   ?= 0
 VSYNTH  ?= 0
 
-.PHONY: help setup demo train export eval vectors rtl sim bitstream vivado hls hls-synth test test-slow clean distclean
+.PHONY: help setup demo train export eval vectors rtl sim bitstream vivado hls hls-synth report results bench test test-slow clean distclean
 help:
 	@echo "make demo                        whole flow on digits: train, export, rtl, sim, bitstream"
 	@echo "make test                        the test suite"
@@ -51,6 +51,9 @@ help:
 	@echo "make test-slow                   the tests marked slow (board bitstreams: iCE40, ECP5)"
 	@echo "make hls MODEL=name [N=0]        hls4ml projects, C simulation bit-exact vs golden"
 	@echo "make hls-synth MODEL=name [PROJECT=network COSIM=0 VSYNTH=0]   Vitis HLS (+ Vivado); needs AMD tools"
+	@echo "make report MODEL=name           one self-contained HTML page of the run -> build/<run>/report.html"
+	@echo "make results                     docs/results.md + docs/results/*.png from bench/results/*.json (minutes)"
+	@echo "make bench                       every benchmark, then docs/results.md (hours; needs chromium)"
 
 setup: $(STAMP)
 $(STAMP): requirements.lock pyproject.toml
@@ -113,6 +116,21 @@ hls: setup
 
 hls-synth: setup
 	$(PY) -m flow hls-synth $(MODEL) --project $(PROJECT) $(if $(filter 1,$(COSIM)),--cosim) $(if $(filter 1,$(VSYNTH)),--vsynth)
+
+report: setup
+	OMP_NUM_THREADS=1 $(PY) -m flow report $(MODEL)
+
+results: setup
+	OMP_NUM_THREADS=1 $(PY) -m report.results_md
+
+# the benchmark-only extras (SpikingJelly, snnTorch), without their declared dependencies
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): bench/requirements.txt $(STAMP)
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps -r bench/requirements.txt
+	@touch $(BENCH_STAMP)
+
+bench: setup $(BENCH_STAMP)
+	OMP_NUM_THREADS=1 $(PY) -m bench.all
 
 test: setup
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q -m "not slow" tests

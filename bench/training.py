@@ -14,7 +14,9 @@ Results are merged into ``bench/results/training.json`` (each part replaces only
     per epoch of the same network (``--arch``), batch and data.  SpikingJelly's ``LIFNode``
     (multi-step, soft reset, tau 2, its default sigmoid surrogate; on CPU SpikingJelly 2.0 runs
     its PyTorch implementation) replaces the HD-LIF neurons and the network runs layer by layer
-    over ``[T, B, ...]`` with STBP.  ``--batches N`` times N batches after 2 warm-up batches and
+    over ``[T, B, ...]`` with STBP; ``snntorch_lif_stbp`` does the same with snnTorch's ``Leaky``
+    (beta 0.5 = tau 2, threshold 1, subtractive reset, its default surrogate), stepped over T.
+    ``--batches N`` times N batches after 2 warm-up batches and
     extrapolates to a full epoch (``seconds_per_batch * batches_per_epoch``); ``--batches 0``
     times a whole epoch.
 ``fashion_mnist``
@@ -183,23 +185,58 @@ class SpikingJellyNet(nn.Module):
         return logits.reshape(T, -1, logits.shape[-1])
 
 
+class SnnTorchNet(nn.Module):
+    """:class:`SpikingJellyNet` with snnTorch ``Leaky`` neurons (single-step, stepped over ``T``)."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        import snntorch
+
+        self.net = net
+        self.lifs = nn.ModuleList(snntorch.Leaky(beta=0.5, threshold=1.0, reset_mechanism="subtract")
+                                  for _ in net.blocks)
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        T = self.net.cfg.T
+        cur = self.net.stem_current(pixels)
+        x_seq = cur.unsqueeze(0).expand(T, *cur.shape)             # direct encoding
+        s_seq = None
+        for i, (block, lif) in enumerate(zip(self.net.blocks, self.lifs)):
+            if i > 0:
+                flat = block.current(s_seq.flatten(0, 1))
+                x_seq = flat.reshape(T, -1, *flat.shape[1:])
+            mem = lif.init_leaky()
+            spikes = []
+            for t in range(T):
+                spk, mem = lif(x_seq[t], mem)
+                spikes.append(spk)
+            s_seq = torch.stack(spikes)
+            if block.pool is not None:
+                p = block.pool(s_seq.flatten(0, 1))
+                s_seq = p.reshape(T, -1, *p.shape[1:])
+        logits = self.net.classifier(s_seq.flatten(2).flatten(0, 1))
+        return logits.reshape(T, -1, logits.shape[-1])
+
+
 def bench_epoch_time(split: data.Split, a, device: torch.device) -> dict:
-    try:
-        import spikingjelly  # noqa: F401
-    except ImportError:
-        raise SystemExit("error: spikingjelly is not installed "
-                         "(.venv/bin/pip install --no-deps -r bench/requirements.txt)") from None
+    for pkg in ("spikingjelly", "snntorch"):
+        try:
+            __import__(pkg)
+        except ImportError:
+            raise SystemExit(f"error: {pkg} is not installed "
+                             "(.venv/bin/pip install --no-deps -r bench/requirements.txt)") from None
     rng = np.random.default_rng(0)
     n = len(split.x_train) if not a.limit else min(a.limit, len(split.x_train))
     perm = rng.permutation(n)
     batches_per_epoch = math.ceil(n / a.batch)
     timed = batches_per_epoch if a.batches == 0 else min(a.batches, batches_per_epoch)
     out = {}
-    for name in ("hdlif_online", "spikingjelly_lif_stbp", "hdlif_stbp"):
+    for name in ("hdlif_online", "spikingjelly_lif_stbp", "snntorch_lif_stbp", "hdlif_stbp"):
         model = _model(split, a, a.T, device)
         mode = "online" if name.endswith("online") else "stbp"
         model.set_online(mode == "online")
-        net = SpikingJellyNet(model).to(device) if name.startswith("spikingjelly") else model
+        net = (SpikingJellyNet(model).to(device) if name.startswith("spikingjelly") else
+               SnnTorchNet(model).to(device) if name.startswith("snntorch") else model)
         opt = torch.optim.Adam(net.parameters(), lr=1e-3)
         t_rng = np.random.default_rng(1)
 
@@ -236,15 +273,16 @@ def bench_epoch_time(split: data.Split, a, device: torch.device) -> dict:
                             f"scaled to {batches_per_epoch} batches per epoch")
                          + "; online draws t_g uniformly as training does; no evaluation; wall clock, and process "
                          "CPU time in cpu_seconds_per_epoch"),
-                "spikingjelly": _sj_version(), "env": _env(device), "command": _command()})
+                "spikingjelly": _sj_version(), "snntorch": _sj_version("snntorch"), "env": _env(device),
+                "command": _command()})
     return out
 
 
-def _sj_version() -> str:
+def _sj_version(package: str = "spikingjelly") -> str:
     try:
         from importlib.metadata import version
 
-        return version("spikingjelly")
+        return version(package)
     except Exception:  # noqa: BLE001
         return "not installed"
 

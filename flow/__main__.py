@@ -74,6 +74,10 @@ def main(argv=None) -> int:
     hs.add_argument("--project", default="network")
     hs.add_argument("--cosim", action="store_true")
     hs.add_argument("--vsynth", action="store_true", help="export the IP and synthesize it in Vivado")
+    rp = sub.add_parser("report", help="one self-contained HTML page of the run -> build/<run>/report.html")
+    rp.add_argument("model")
+    rp.add_argument("--images", type=int, default=500, help="vector images the trace statistics use")
+    rp.add_argument("--out", default=None, help="default: build/<run>/report.html")
     d = sub.add_parser("demo", help="the whole flow on the digits data")
     d.add_argument("--name", default="demo")
     d.add_argument("--epochs", type=int, default=30)
@@ -117,6 +121,8 @@ def main(argv=None) -> int:
         elif a.step == "bitstream":
             steps.bitstream(a.model, device=a.device, package=a.package,
                             target_mhz=50.0 if a.freq is None else float(a.freq))
+        elif a.step == "report":
+            steps.report(a.model, images=a.images, out=a.out)
         elif a.step == "demo":
             steps.print_summary(steps.demo(a.name, epochs=a.epochs))
     except KeyboardInterrupt:

@@ -236,6 +236,20 @@ def board_bitstream(model: str, board: str, *, freq="auto", lanes=None, baud: in
     return report
 
 
+def report(model: str, *, images: int = 500, out: str | None = None) -> Path:
+    """One self-contained HTML page of the run (:mod:`report.html`) -> ``build/<run>/report.html``."""
+    from report.html import write_report
+
+    run = run_dir(model)
+    if not run.is_dir():
+        raise FileNotFoundError(f"{run}: no such run folder (MODEL={model}: a name under runs/ or a path to a run folder)")
+    path = Path(out) if out else build_dir(model) / "report.html"
+    a = write_report(run, path, images=images, build=build_dir(model), command=f"make report MODEL={model}")
+    say(f"report {model}: {len(a['network']['layers'])} layers, golden accuracy {a['accuracy_vs_t'][-1]:.4f} on "
+        f"{a['images']} vector images, {a['ops']['sops']:,.0f} synaptic ops per inference -> {path}")
+    return path
+
+
 def demo(name: str = "demo", *, epochs: int = 30) -> dict:
     """The whole flow on the digits data; writes ``build/<name>/summary.json``."""
     t0 = time.time()

@@ -1,0 +1,113 @@
+"""Every benchmark the project keeps, then ``docs/results.md`` (``make bench``; hours, never in CI).
+
+``python -m bench.all [--list] [--only STEP,...] [--skip STEP,...]``
+
+:data:`STEPS` is the ordered list of named steps, each one command (the same command each result
+file records).  Every step runs, even after one fails, so one broken stage does not hide the
+others; ``docs/results.md`` is regenerated last from whatever the steps wrote, and the exit status
+is non-zero when any step failed, naming each.  Every step runs with ``OMP_NUM_THREADS=1``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: the benchmark networks (bench/models/<name>) that go through the hardware benchmarks
+HARDWARE = ("fc_784_128_10", "conv_fmnist")
+#: every network that gets a page (make report); the first one's screenshot goes into docs/results/
+REPORTS = ("fc_784_128_10", "conv_fmnist", "hdlif_online", "digits/hdlif_online")
+SCREENSHOT_IN_DOCS = "fc_784_128_10"
+
+
+def _py(*args: str) -> list[str]:
+    return [sys.executable, "-m", *args]
+
+
+def _report_steps() -> list[tuple[str, list[str]]]:
+    out = []
+    for name in REPORTS:
+        key = name.replace("/", "_")
+        out.append((f"report:{key}", _py("flow", "report", f"bench/models/{name}", "--out", f"build/{key}/report.html")))
+    for name in REPORTS:
+        key = name.replace("/", "_")
+        shot = f"docs/results/report_{key}.png" if name == SCREENSHOT_IN_DOCS else f"build/{key}/report.png"
+        out.append((f"screenshot:{key}", _py("report.screenshot", f"build/{key}/report.html", "--out", shot)))
+    return out
+
+
+#: (name, command), in order
+STEPS: list[tuple[str, list[str]]] = [
+    ("golden", _py("bench.golden", *(f"bench/models/{n}" for n in HARDWARE))),
+    ("training:memory", _py("bench.training", "--part", "memory")),
+    ("training:epoch_time", _py("bench.training", "--part", "epoch_time", "--batches", "20")),
+    ("training:fashion_mnist", _py("bench.training", "--part", "fashion_mnist", "--epochs", "20", "--batch", "128",
+                                   "--stem-weights", "int8", "--classifier-weights", "int8", "--no-progress")),
+    ("training:digits", _py("bench.training", "--part", "fashion_mnist", "--dataset", "digits", "--arch", "mlp:128",
+                            "--epochs", "30", "--batch", "32", "--models-dir", "bench/models/digits",
+                            "--results", "bench/results/training_digits.json", "--no-progress")),
+    ("vectors:hdlif_online", _py("flow", "vectors", "bench/models/hdlif_online", "--n", "1000")),
+    ("vectors:digits", _py("flow", "vectors", "bench/models/digits/hdlif_online")),
+    ("eval:hdlif_online", _py("flow", "eval", "bench/models/hdlif_online")),
+    ("eval:digits", _py("flow", "eval", "bench/models/digits/hdlif_online")),
+    ("hls:fc_784_128_10", _py("bench.hls", "bench/models/fc_784_128_10", "--n", "0", "--layers")),
+    ("hls:conv_fmnist", _py("bench.hls", "bench/models/conv_fmnist", "--n", "1000")),
+    ("accelerator", _py("bench.accelerator", *HARDWARE)),
+    ("boards", _py("bench.boards", *HARDWARE, "digits/hdlif_online")),
+    ("deployment", _py("bench.deployment", *HARDWARE, "digits/hdlif_online")),
+    *_report_steps(),
+    ("results", _py("report.results_md")),
+]
+
+
+def shown(cmd: list[str]) -> str:
+    """A step's command as a person types it (``python -m ...``)."""
+    return " ".join(["python", *map(shlex.quote, cmd[1:])]) if cmd and cmd[0] == sys.executable else shlex.join(cmd)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.all", description=__doc__.splitlines()[0])
+    p.add_argument("--list", action="store_true", help="print the steps and stop")
+    p.add_argument("--only", default="", help="comma list of steps (a prefix such as 'training' selects its parts)")
+    p.add_argument("--skip", default="", help="comma list of steps to leave out")
+    a = p.parse_args(argv)
+    names = [n for n, _ in STEPS]
+
+    def pick(spec: str) -> set[str]:
+        want = [s.strip() for s in spec.split(",") if s.strip()]
+        bad = [w for w in want if not any(n == w or n.startswith(w + ":") for n in names)]
+        if bad:
+            raise SystemExit(f"error: unknown step(s) {', '.join(bad)}; steps: {', '.join(names)}")
+        return {n for n in names for w in want if n == w or n.startswith(w + ":")}
+
+    only, skip = pick(a.only), pick(a.skip)
+    steps = [(n, c) for n, c in STEPS if (not only or n in only) and n not in skip]
+    if a.list:
+        for n, c in steps:
+            print(f"{n:28s} {shown(c)}")
+        return 0
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    failed = []
+    t_all = time.monotonic()
+    for n, c in steps:
+        print(f"[bench] ---- {n}: {shown(c)}", flush=True)
+        t0 = time.monotonic()
+        rc = subprocess.call(c, cwd=ROOT, env=env)
+        print(f"[bench] ---- {n}: {'ok' if rc == 0 else f'FAILED (exit {rc})'} in {time.monotonic() - t0:.0f} s",
+              flush=True)
+        if rc != 0:
+            failed.append(n)
+    print(f"[bench] {len(steps) - len(failed)} of {len(steps)} steps ok in {(time.monotonic() - t_all) / 60:.0f} min"
+          + (f"; failed: {', '.join(failed)}" if failed else ""), flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

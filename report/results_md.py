@@ -1,0 +1,578 @@
+"""``docs/results.md`` and its figures (``docs/results/*.png``) from the benchmark results.
+
+``python -m report.results_md [--results bench/results] [--models bench/models] [--out docs/results.md]``
+(``make results``; ``make bench`` runs every benchmark first).
+
+Reads only what the benchmarks wrote: ``bench/results/*.json`` (golden, training,
+training_digits, hls, accelerator, boards, deployment), the run folders' ``metrics.json`` (per
+epoch) and each benchmark network's bundle and vector file (the golden trace: accuracy against
+time step, synaptic operations).  A result that is absent shows as "not measured yet"; nothing is
+estimated in its place unless the table says "estimate".  Each figure names the command that
+makes it and the benchmark command that produced its data.  The page carries no date of its own
+(the dates are in the JSON), so the same results give the same page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+from . import analysis, figures, published
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+MODELS = ROOT / "bench" / "models"
+DOCS = ROOT / "docs" / "results.md"
+BUILD = ROOT / "build"
+
+SECTION_TITLES = (
+    "Headline figures",
+    "Training: accuracy per epoch",
+    "Training: memory and time against T",
+    "Training: time per epoch against SpikingJelly and snnTorch",
+    "Deployment: float, golden and RTL accuracy on the same images",
+    "Hardware: cycles, throughput and resources",
+    "Synaptic operations and energy",
+    "Comparison with published designs",
+    "Run reports",
+    "Reproducing",
+)
+NOT_YET = "not measured yet"
+TRAIN_RUNS = ("hdlif_online", "hdlif_stbp", "lif_online", "lif_stbp")
+DATASET_TITLES = {"digits": "digits (8x8)", "fashion_mnist": "Fashion-MNIST", "mnist": "MNIST"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Formatting
+
+
+def pct(v) -> str:
+    return NOT_YET if v is None else f"{100 * v:.2f} %"
+
+
+def num(v, digits: int = 0) -> str:
+    if v is None:
+        return NOT_YET
+    return f"{v:,.{digits}f}"
+
+
+def _table(headers, rows) -> list[str]:
+    out = ["| " + " | ".join(headers) + " |", "| " + " | ".join("---" for _ in headers) + " |"]
+    out += ["| " + " | ".join(str(c).replace("|", "\\|") for c in r) + " |" for r in rows]
+    return out + [""]
+
+
+def _code(cmd) -> str:
+    return f"`{cmd}`" if cmd else NOT_YET
+
+
+def _read(path: Path) -> dict:
+    return analysis._read_json(path) or {}
+
+
+# ---------------------------------------------------------------------------------------------
+# Discovery
+
+
+def networks(models: Path) -> dict[str, Path]:
+    """Run folders (one or two levels under ``models``) with a bundle and a vector file."""
+    out = {}
+    if not models.is_dir():
+        return out
+    for d in sorted(list(models.glob("*")) + list(models.glob("*/*"))):
+        if (d / "model" / "model.json").is_file() and (d / "vectors.npz").is_file():
+            out[str(d.relative_to(models))] = d
+    return out
+
+
+def training_runs(models: Path) -> dict[str, dict[str, dict]]:
+    """``{dataset: {run: metrics}}`` for the training benchmark's runs (hdlif_online, lif_online, ...)."""
+    out: dict[str, dict[str, dict]] = {}
+    if not models.is_dir():
+        return out
+    for path in sorted(list(models.glob("*/metrics.json")) + list(models.glob("*/*/metrics.json"))):
+        if path.parent.name not in TRAIN_RUNS:
+            continue
+        m = _read(path)
+        if m.get("epochs"):
+            m["_folder"] = path.parent
+            out.setdefault(m.get("dataset", "unknown"), {})[path.parent.name] = m
+    return out
+
+
+class _Figures:
+    """Collects the PNGs for ``docs/results/``; :meth:`flush` writes them (each atomically) only
+    once the whole page has been computed, so a failure leaves the old page and figures intact."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.pending: dict[str, bytes] = {}
+
+    @property
+    def written(self) -> list[str]:
+        return [f"{self.folder.name}/{name}" for name in self.pending]
+
+    def add(self, name: str, data: bytes, alt: str, commands: list[str]) -> list[str]:
+        self.pending[name] = data
+        rel = f"{self.folder.name}/{name}"
+        made = "; data: " + ", ".join(f"`{c}`" for c in commands if c) if any(commands) else ""
+        return [f"![{alt}]({rel})", "", f"*Figure: `make results`{made}.*", ""]
+
+    def flush(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for name, data in self.pending.items():
+            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f".{name}.", suffix=".partial")
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, self.folder / name)
+        for stale in self.folder.glob("*.png"):
+            if stale.name not in self.pending and not stale.name.startswith("report_"):
+                stale.unlink()
+
+
+# ---------------------------------------------------------------------------------------------
+# Sections
+
+
+def _training_accuracy(figs: _Figures, runs: dict, results: Path) -> tuple[list[str], dict]:
+    lines = []
+    cmds = [part.get("command") for f in sorted(results.glob("training*.json")) for part in [_read(f).get("fashion_mnist", {})]]
+    panels = {}
+    for ds in ("digits", "fashion_mnist", *sorted(set(runs) - {"digits", "fashion_mnist"})):
+        panels[DATASET_TITLES.get(ds, ds)] = {name: m["epochs"] for name, m in sorted(runs.get(ds, {}).items())}
+    lines += figs.add("training_accuracy.png", figures.accuracy_per_epoch(panels),
+                      "test accuracy per epoch, HD-LIF vs LIF, online vs STBP",
+                      [c for c in cmds if c] or ["bench/models/**/{hdlif_online,lif_online,lif_stbp}/metrics.json"])
+    rows, best = [], {}
+    for ds in panels:
+        key = next((k for k, v in DATASET_TITLES.items() if v == ds), ds)
+        if not runs.get(key):
+            rows.append((ds, NOT_YET, "", "", "", "", "", ""))
+            continue
+        for name, m in sorted(runs[key].items()):
+            ep = m["epochs"]
+            done = f"{len(ep)}" + (f" of {m['planned_epochs']}" if m.get("planned_epochs", len(ep)) != len(ep) else "")
+            rows.append((ds, name, m.get("arch", "mlp"), m.get("neuron"), m.get("mode"), m.get("T"), done,
+                         pct(m.get("test_accuracy")) + f" (best {pct(max(e['test_accuracy'] for e in ep))})"))
+            best[(key, name)] = m.get("test_accuracy")
+    lines += _table(("data set", "run", "network", "neuron", "training", "T", "epochs", "final test accuracy"), rows)
+    lines += ["Each run: same network, data, seed and epochs; online = one random time step per batch "
+              "(memory independent of T), STBP = back-propagation through all T steps. Runs still training show "
+              "the epochs done so far.", ""]
+    for c in cmds:
+        if c:
+            lines += [f"Produced by {_code(c)}.", ""]
+    return lines, best
+
+
+def _memory(figs: _Figures, tr: dict) -> tuple[list[str], dict]:
+    mem = tr.get("memory_vs_T")
+    if not mem:
+        return [f"{NOT_YET} (`python -m bench.training --part memory`).", ""], {}
+    lines = figs.add("training_memory_time.png", figures.memory_time_vs_T(mem),
+                     "memory and time per step against T", [mem.get("command")])
+    Ts = sorted(int(t) for t in mem["online"])
+    sec = mem.get("cpu_seconds_per_step") or mem.get("seconds_per_step") or {}
+    rows = [(T, num(mem["online"][str(T)] / 2 ** 20, 1), num(mem["stbp"][str(T)] / 2 ** 20, 1),
+             num(sec.get("online", {}).get(str(T)), 3), num(sec.get("stbp", {}).get(str(T)), 3)) for T in Ts]
+    lines += _table(("T", "online MiB", "STBP MiB", "online s/step (CPU)", "STBP s/step (CPU)"), rows)
+    env = mem.get("env", {})
+    lines += [f"{mem.get('method', '')}. Network `{mem.get('network')}`, {mem.get('dataset')}, batch {mem.get('batch')}; "
+              f"torch {env.get('torch')}, {env.get('threads')} thread(s) on {env.get('cpus')} CPUs ({env.get('device')}), "
+              f"{env.get('date')}.", ""]
+    T_hi = str(Ts[-1])
+    return lines, {"T": Ts[-1], "online": mem["online"][T_hi], "stbp": mem["stbp"][T_hi]}
+
+
+def _epoch_time(figs: _Figures, tr: dict) -> tuple[list[str], dict]:
+    et = tr.get("epoch_time")
+    if not et:
+        return [f"{NOT_YET} (`python -m bench.training --part epoch_time`).", ""], {}
+    names = [n for n in ("hdlif_online", "hdlif_stbp", "spikingjelly_lif_stbp", "snntorch_lif_stbp") if n in et]
+    cpu = et.get("cpu_seconds_per_epoch", {})
+    use = cpu if all(n in cpu for n in names) else {n: et[n] for n in names}
+    lines = figs.add("training_epoch_time.png",
+                     figures.epoch_time({n: use[n] for n in names},
+                                        ylabel="CPU seconds per epoch" if use is cpu else "seconds per epoch"),
+                     "seconds per epoch against SpikingJelly and snnTorch", [et.get("command")])
+    rows = [(figures.LABELS.get(n, n), num(et[n]), num(cpu.get(n)), num(et.get("seconds_per_batch", {}).get(n), 3))
+            for n in names]
+    lines += _table(("implementation", "wall s/epoch", "CPU s/epoch", "wall s/batch"), rows)
+    sn = et.get("snntorch")
+    lines += [f"Same network `{et.get('network')}`, {et.get('dataset')}, T={et.get('T')}, batch {et.get('batch')}, "
+              f"measured in one run: {et.get('what', '')}. SpikingJelly {et.get('spikingjelly', NOT_YET)}; snnTorch "
+              + (sn if sn else f"{NOT_YET} (its timing was added to `bench.training`; re-run the part)") + ".", ""]
+    return lines, {n: use[n] for n in names}
+
+
+def _deployment(results: Path, nets: dict[str, Path]) -> tuple[list[str], dict]:
+    dep = _read(results / "deployment.json").get("networks", {})
+    gold = _read(results / "golden.json")
+    acc = _read(results / "accelerator.json").get("networks", {})
+    rows, head = [], {}
+    names = sorted(set(dep) | {k for k, v in gold.items() if isinstance(v, dict)} | set(nets))
+    for name in names:
+        g = gold.get(name) if isinstance(gold.get(name), dict) else None
+        if g:
+            rows.append((name, f"{g['images']:,} (test split)", pct(g.get("float_accuracy")), pct(g.get("golden_accuracy")),
+                         "", "", pct(g.get("agreement"))))
+        for r in dep.get(name, {}).get("rows", []):
+            rtl = (f"{pct(r['rtl_accuracy'])}, {r['rtl_mismatches']} mismatches" if r.get("rtl_accuracy") is not None
+                   else "not checked on these images")
+            hls = (f"{pct(r['hls_accuracy'])}, {r['hls_mismatches']} mismatches" if r.get("hls_accuracy") is not None
+                   else "not checked on these images")
+            rows.append((name, f"first {r['images']:,}", pct(r["float_accuracy"]), pct(r["golden_accuracy"]), rtl, hls,
+                         pct(r["float_golden_agreement"])))
+        if name not in dep:
+            e = next((e for k, e in acc.items() if k == name and not e.get("synthetic")), None)
+            rtl = (f"{pct(e.get('rtl_accuracy'))} on the first {e['images_checked']:,}, {e['mismatches']} mismatches"
+                   if e and e.get("images_checked") else NOT_YET)
+            rows.append((name, "the RTL's images", f"{NOT_YET} (`python -m bench.deployment`)", NOT_YET, rtl, "", ""))
+        if g:
+            head[name] = g
+    lines = _table(("network", "images", "float", "integer golden", "RTL (Verilator)", "HLS (C sim)",
+                    "float = golden"), rows) if rows else [f"{NOT_YET}.", ""]
+    lines += ["The golden model is the integer reference; the RTL and HLS rows are bit-exact checks against its "
+              "vectors (every score of every step), so their accuracy equals the golden accuracy on the images they "
+              "checked. Test split: " + _code(gold.get("command")) + "; same images: "
+              + _code(_read(results / "deployment.json").get("command")) + ".", ""]
+    return lines, head
+
+
+def _clock(e: dict) -> float | None:
+    if e.get("target_mhz") and e.get("timing_met", True) is not False:
+        return float(e["target_mhz"])
+    return e.get("fmax_mhz")
+
+
+def hardware_rows(results: Path) -> list[dict]:
+    """Every synthesized build: the accelerator benchmark (bare ECP5) and the board benchmark."""
+    out = []
+    acc = _read(results / "accelerator.json")
+    for name, e in acc.get("networks", {}).items():
+        if e.get("synthetic"):
+            continue
+        cyc = e.get("cycles_per_inference") or e.get("estimated_cycles")
+        out.append({"network": name, "build": "accelerator (bare, benchmark folding)",
+                    "device": e.get("device") or NOT_YET, "folding": ", ".join(f"{k} {v}" for k, v in e.get("folding", {}).items()),
+                    "cycles": cyc, "cycles_measured": e.get("cycles_per_inference") is not None,
+                    "latency_cycles": e.get("latency_cycles") or e.get("estimated_latency"),
+                    "clock": _clock(e), "fmax": e.get("fmax_mhz"), "luts": e.get("luts"), "ffs": e.get("ffs"),
+                    "brams": e.get("brams"), "dsps": e.get("dsps"), "accuracy": e.get("accuracy"),
+                    "estimate": e.get("estimated_resources"), "command": e.get("command")})
+    boards = _read(results / "boards.json")
+    for name, net in boards.get("networks", {}).items():
+        for board, e in net.get("boards", {}).items():
+            out.append({"network": name, "build": f"board {board}", "device": e.get("device", ""),
+                        "folding": f"lanes {e['lanes']}" if e.get("lanes") else "", "cycles": e.get("cycles_per_inference"),
+                        "cycles_measured": False, "latency_cycles": None, "clock": e.get("target_mhz"),
+                        "fmax": e.get("fmax_mhz"), "luts": e.get("luts"), "ffs": e.get("ffs"), "brams": e.get("brams"),
+                        "dsps": e.get("dsps"), "error": e.get("error"), "command": boards.get("command"),
+                        "family": e.get("family"),
+                        "xilinx_estimate": e.get("family") == "xc7"})
+    return out
+
+
+def _hardware(results: Path) -> tuple[list[str], list[dict]]:
+    hw = hardware_rows(results)
+    if not hw:
+        return [f"{NOT_YET} (`python -m bench.accelerator`, `python -m bench.boards`).", ""], hw
+    rows = []
+    for h in hw:
+        if h.get("error"):
+            reason = re.sub(r" \(log: [^)]*\)", "", h["error"])
+            rows.append((h["network"], h["build"], h["device"] or "", f"build failed: {reason}", "", "", "", "", "",
+                         "", "", "", ""))
+            continue
+        cyc = h["cycles"]
+        per_s = (h["clock"] * 1e6 / cyc) if (cyc and h["clock"]) else None
+        per_s_fmax = (h["fmax"] * 1e6 / cyc) if (cyc and h["fmax"]) else None
+        rows.append((h["network"], h["build"] + (f" ({h['folding']})" if h["folding"] else ""), h["device"],
+                     num(cyc) + ("" if h["cycles_measured"] else " (estimate)") if cyc else NOT_YET,
+                     num(h["clock"], 3) if h["clock"] else NOT_YET,
+                     num(h["fmax"], 1) if h["fmax"] else ("Vivado not run" if h.get("xilinx_estimate") else NOT_YET),
+                     num(per_s), num(per_s_fmax) if per_s_fmax else "", num(100e6 / cyc) if cyc else "",
+                     num(h["luts"]), num(h["ffs"]),
+                     num(h["brams"], 1 if isinstance(h["brams"], float) and h["brams"] % 1 else 0), num(h["dsps"])))
+    lines = _table(("network", "build", "device", "cycles per inference", "clock MHz", "Fmax MHz",
+                    "inferences/s at clock", "at Fmax", "at 100 MHz", "LUTs", "FFs", "BRAMs", "DSPs"), rows)
+    cmds = sorted({h["command"] for h in hw if h.get("command")})
+    lines += ["Clock: the PLL frequency the board build met (ECP5 / iCE40: nextpnr's timing; the board flow lowers the "
+              "PLL below the achieved Fmax when the aim is missed), or the benchmark's 100 MHz target where timing "
+              "was met (else its Fmax). Cycles per inference: measured in Verilator at full rate for the accelerator "
+              "benchmark, the generator's estimate (within 10 % of the simulation by the benchmark's check) for board "
+              "builds. LUTs: nextpnr's LUT4s (ECP5 / iCE40 logic cells); Arty A7: the Yosys `synth_xilinx` estimate "
+              "(LUT6, 36 kbit BRAMs). Produced by " + ", ".join(_code(c) for c in cmds) + ".", ""]
+    return lines, hw
+
+
+def _energy(figs: _Figures, analyses: dict[str, dict]) -> list[str]:
+    if not analyses:
+        return [f"{NOT_YET}: no benchmark network with a bundle and a vector file under bench/models/.", ""]
+    lines = figs.add("energy.png", figures.energy_bars({n: a["energy"] for n, a in analyses.items()}),
+                     "energy per inference estimate", [])
+    rows = []
+    for n, a in analyses.items():
+        o, e = a["ops"], a["energy"]
+        rows.append((n, f"{o['images']:,}", num(o["sops"]), num(o["dense_macs"]), pct(o["sops"] / o["dense_macs"]),
+                     num(a["hardware"]["mac_ops"]), num(e["integer_pj"] / 1e3, 2), num(e["float_convention_pj"] / 1e3, 2)))
+    lines += _table(("network", "images", "synaptic ops / inference", "dense MACs", "SOP / dense",
+                     "hardware MAC-lane ops (dense schedule)", "integer nJ", "SNN-convention nJ"), rows)
+    e0 = next(iter(analyses.values()))["energy"]
+    lines += ["Synaptic operation: a non-zero input (pixel or spike code) meeting a non-zero weight, counted from "
+              "the golden trace (the stem once per image, as direct encoding computes it; every further layer and the "
+              "readout at each step). The hardware as generated runs a dense schedule (zero codes and zero weights "
+              "take their lane cycles; `--skip-zero-spikes` / `--skip-zero-weights` trim some), so its work is the "
+              "MAC-lane column.", "",
+              f"Energy model ({e0['scope']}): **integer** = {e0['sources']['integer']}; a ternary or "
+              "binary synapse is one add, an 8-bit one an 8-bit multiply and an add, each HD-LIF neuron update a "
+              "requantizer and a leak multiply-add plus fire / P2-reset (6.6 pJ), the readout a multiply-add per class "
+              f"and step. **SNN convention** = {e0['sources']['float_convention']}. The HD-LIF paper states no "
+              "per-operation energies. Data: the bundles and vector files under `bench/models/`; figure and table: "
+              "`make results`.", ""]
+    curves = {n: a["accuracy_vs_t"] for n, a in analyses.items()}
+    lines += ["Accuracy of the golden model when only the first t steps are summed:", ""]
+    lines += figs.add("accuracy_vs_t.png", figures.accuracy_vs_t_many(curves), "accuracy against time step", [])
+    return lines
+
+
+def _ours_for_comparison(hw: list[dict], analyses: dict[str, dict]) -> list[dict]:
+    out = []
+    for h in hw:
+        if h.get("error") or not h.get("cycles"):
+            continue
+        clock = h["clock"] or h["fmax"]
+        nominal = clock is None
+        clock = clock or 100.0
+        lat_cyc = h.get("latency_cycles") or h["cycles"]
+        out.append({"network": h["network"], "device": h["device"], "build": h["build"], "nominal": nominal,
+                    "family": h.get("family"),
+                    "latency_us": lat_cyc / clock if clock else None,
+                    "per_s": clock * 1e6 / h["cycles"] if clock else None,
+                    "luts": h.get("luts"), "brams": h.get("brams"), "accuracy": h.get("accuracy")})
+    return out
+
+
+def _comparison(figs: _Figures, hw: list[dict], analyses: dict[str, dict], head: dict) -> list[str]:
+    rows = []
+    for d in published.DESIGNS:
+        power = (f"{d['power_mw']:g} mW" if d.get("power_mw") else
+                 f"{d['energy_per_image_uj'] / 1000:g} mJ/image" if d.get("energy_per_image_uj") else d.get("note", "not stated"))
+        rows.append((f"{d['design']} ({d['year']})", d["dataset"], d["network"], d.get("device") or "not stated",
+                     d.get("accuracy_note") or (pct(d["accuracy"]) if d.get("accuracy") else "not stated"),
+                     num(d["latency_us"], 2) if d.get("latency_us") else "not stated",
+                     num(d["throughput_per_s"]) if d.get("throughput_per_s") else "not stated",
+                     f"{d['logic']:,} {d['logic_unit']}" if d.get("logic") else "not stated",
+                     f"{d['brams']:g}" if d.get("brams") else "not stated", power, f"[{d['url']}]({d['url']})"))
+    ours = _ours_for_comparison(hw, analyses)
+    for name in analyses:
+        if not any(o["network"] == name for o in ours):
+            ours.append({"network": name, "device": None, "build": None, "nominal": False, "latency_us": None,
+                         "per_s": None, "luts": None, "brams": None, "accuracy": None, "family": None})
+    for o in ours:
+        g = head.get(o["network"], {})
+        a = analyses.get(o["network"]) or {}
+        ds = g.get("dataset") or a.get("dataset") or ""
+        acc = o["accuracy"] if o["accuracy"] is not None else (
+            g.get("golden_accuracy") or a.get("verification", {}).get("float_vs_golden", {}).get("golden_accuracy"))
+        unit_lut, unit_bram = {"xc7": ("LUT6 (Yosys estimate)", "RAMB36"), "ice40": ("LCs", "EBR")}.get(
+            o.get("family"), ("LUT4s", "DP16KD"))
+        rows.append((f"**this project: {o['network']}**", DATASET_TITLES.get(ds, ds), _topology(a or None),
+                     f"{o['device']} ({o['build']})" if o["build"] else "not synthesized yet", pct(acc),
+                     (num(o["latency_us"], 2) + (" at 100 MHz (not synthesized yet)" if o["nominal"] else ""))
+                     if o["latency_us"] else NOT_YET,
+                     (num(o["per_s"]) + (" at 100 MHz" if o["nominal"] else "")) if o["per_s"] else NOT_YET,
+                     f"{o['luts']:,} {unit_lut}" if o.get("luts") else NOT_YET,
+                     f"{o['brams']:g} {unit_bram}" if o.get("brams") is not None else NOT_YET,
+                     "not measured (see energy estimate)", "this repository (`make bench`)"))
+    lines = _table(("design", "data set", "network", "device", "accuracy", "latency us", "inferences/s", "logic",
+                    "BRAMs", "power / energy", "source"), rows)
+    lines += ["Published figures are those stated in each source's abstract (the row says what was read); "
+              "\"not stated\" means the abstract does not give it. `fc_784_128_10` is Spiker+'s 784-128-10 topology "
+              "but trained on **Fashion-MNIST** (harder than MNIST; no MNIST files are available to this project's "
+              "machines), so compare its latency and logic, not its accuracy. Logic counts differ by vendor: a Xilinx "
+              "LUT6 or \"logic cell\" is not an ECP5 LUT4. Our latency: first pixel in to class out, in cycles measured "
+              "in Verilator, at the build's clock; for board builds (not simulated there) the generator's estimated "
+              "cycles per inference at the board's clock.", ""]
+    pts = [{"label": d["design"], "logic": d["logic"], "latency_us": d["latency_us"]} for d in published.DESIGNS
+           if d.get("logic") and d.get("latency_us")]
+    pts += [{"label": f"{o['network']} ({o['build'].replace('board ', '').split(' (')[0]})", "logic": o["luts"],
+             "latency_us": o["latency_us"],
+             "ours": True} for o in ours if o.get("luts") and o.get("latency_us")]
+    lines += figs.add("design_space.png", figures.design_space(pts), "latency against logic, ours and published",
+                      sorted({h["command"] for h in hw if h.get("command")}))
+    return lines
+
+
+def _topology(a: dict | None) -> str:
+    if not a:
+        return ""
+    net = a["network"]
+    parts = [str(net["input"]["features"] if len(net["input"]["shape"]) == 1 else "x".join(map(str, net["input"]["shape"])))]
+    for layer in net["layers"]:
+        parts.append(f"c{layer['out_channels']}" + ("p" if layer.get("pool", 1) > 1 else "")
+                     if layer["kind"] == "hdlif_conv" else str(layer["out_shape"][0]))
+    return "-".join(parts) + f", T={net['T']}"
+
+
+def _shown(folder: Path, models: Path) -> str:
+    """A run folder as the Makefile takes it: relative to the checkout that holds ``bench/models``."""
+    m = models.resolve()
+    base = m.parent.parent if (m.name == "models" and m.parent.name == "bench") else ROOT
+    try:
+        return str(folder.resolve().relative_to(base))
+    except ValueError:
+        return str(folder)
+
+
+def _reports(figs_dir: Path, nets: dict[str, Path], build: Path, models: Path) -> list[str]:
+    lines = ["One self-contained HTML page per network (network diagram, accuracy against time step, spike rate per "
+             "layer and step, zero weights, operations and energy, cycles per layer, resources per block, "
+             "verification): `make report MODEL=<run>` writes `build/<run>/report.html`.", ""]
+    rows = []
+    for name, folder in nets.items():
+        key = name.replace("/", "_")
+        page = build / key / "report.html"
+        rows.append((name, f"`make report MODEL={_shown(folder, models)}`", "written" if page.is_file() else "not generated yet"))
+    lines += _table(("network", "command", f"{_rel(build)}/<run>/report.html"), rows) if rows else [f"{NOT_YET}.", ""]
+    shots = sorted(figs_dir.glob("report_*.png"))
+    for shot in shots:
+        lines += [f"![report screenshot]({figs_dir.name}/{shot.name})", "",
+                  f"*Screenshot of the top of `{shot.stem[len('report_'):]}`'s page in headless Chromium "
+                  "(`python -m report.screenshot`, run by `make bench`, which also checks that every image decodes "
+                  "and every section renders with all network access blocked).*", ""]
+    if not shots:
+        lines += [f"Screenshot: {NOT_YET} (`make bench` takes it with headless Chromium).", ""]
+    return lines
+
+
+def _rel(p: Path) -> str:
+    try:
+        return str(Path(p).resolve().relative_to(ROOT))
+    except ValueError:
+        return str(p)
+
+
+def _headline(best: dict, mem: dict, et: dict, head: dict, hw: list[dict], analyses: dict) -> list[str]:
+    out = []
+    for ds in ("fashion_mnist", "digits"):
+        parts = [f"{figures.LABELS[n]} {pct(best[(ds, n)])}" for n in ("hdlif_online", "lif_online", "lif_stbp")
+                 if (ds, n) in best]
+        out.append(f"- Training, {DATASET_TITLES[ds]}: " + ("; ".join(parts) if parts else NOT_YET) + ".")
+    if mem:
+        out.append(f"- Training memory at T={mem['T']}: online {mem['online'] / 2 ** 20:,.1f} MiB vs STBP "
+                   f"{mem['stbp'] / 2 ** 20:,.1f} MiB ({mem['stbp'] / mem['online']:.1f}x).")
+    else:
+        out.append(f"- Training memory against T: {NOT_YET}.")
+    if et:
+        ref = et.get("hdlif_online")
+        others = [f"{figures.LABELS[n]} {v:,.0f} s ({v / ref:.1f}x)" for n, v in et.items() if n != "hdlif_online"]
+        out.append(f"- Seconds per epoch (CPU): HD-LIF online {ref:,.0f} s; " + "; ".join(others) + ".")
+    else:
+        out.append(f"- Seconds per epoch against SpikingJelly: {NOT_YET}.")
+    for name, g in head.items():
+        out.append(f"- {name}: float {pct(g.get('float_accuracy'))}, integer golden {pct(g.get('golden_accuracy'))} "
+                   f"on {g['images']:,} test images (agreement {pct(g.get('agreement'))}).")
+    for h in hw:
+        if h.get("error") or not h.get("cycles") or not h["build"].startswith("accelerator"):
+            continue
+        clock = h["clock"]
+        out.append(f"- {h['network']} accelerator: {h['cycles']:,.0f} cycles per inference"
+                   + (" (Verilator)" if h["cycles_measured"] else " (estimate)")
+                   + (f", {clock * 1e6 / h['cycles']:,.0f} inferences/s at {clock:g} MHz" if clock else "")
+                   + (f", {h['luts']:,} LUTs, {h['brams']} BRAMs, {h['dsps']} DSPs on {h['device']}" if h.get("luts")
+                      else ", synthesis " + NOT_YET) + ".")
+    for name, a in analyses.items():
+        out.append(f"- {name}: {a['ops']['sops']:,.0f} synaptic ops per inference "
+                   f"({100 * a['ops']['sops'] / a['ops']['dense_macs']:.1f} % of dense), about "
+                   f"{a['energy']['integer_pj'] / 1e3:,.1f} nJ of integer arithmetic per inference (estimate).")
+    sp = next(d for d in published.DESIGNS if d["design"] == "Spiker+")
+    out.append(f"- Published reference: Spiker+ on MNIST 784-128-10, {sp['latency_us']:g} us per image, "
+               f"{sp['logic']:,} logic cells, {sp['brams']} BRAMs, {sp['power_mw']:g} mW.")
+    return out + [""]
+
+
+def build(*, results: Path = RESULTS, models: Path = MODELS, out: Path = DOCS, images: int = analysis.DEFAULT_IMAGES,
+          build: Path = BUILD, progress=None) -> dict:
+    """Write ``out`` (docs/results.md) and its figures in ``out.parent/results/``; returns what was written."""
+    results, models, out, build = Path(results), Path(models), Path(out), Path(build)
+    say = progress or (lambda s: None)
+    figs = _Figures(out.parent / "results")
+    nets = networks(models)
+    analyses = {}
+    for name, folder in nets.items():
+        say(f"analysing {name} ({images} vector images)")
+        analyses[name] = analysis.analyse(folder, build=build / name.replace("/", "_"), results=results, images=images)
+    tr = {}
+    for f in sorted(results.glob("training*.json")):
+        for k, v in _read(f).items():
+            tr.setdefault(k, v)
+    runs = training_runs(models)
+
+    s_train, best = _training_accuracy(figs, runs, results)
+    s_mem, mem = _memory(figs, tr)
+    s_et, et = _epoch_time(figs, tr)
+    s_dep, head = _deployment(results, nets)
+    s_hw, hw = _hardware(results)
+    s_en = _energy(figs, analyses)
+    s_cmp = _comparison(figs, hw, analyses, head)
+    s_rep = _reports(figs.folder, nets, build, models)
+    s_repro = ["```sh",
+               "make bench     # every benchmark (hours): golden, training (digits and Fashion-MNIST), HLS, accelerator,",
+               "               # boards, deployment, reports + Chromium screenshots, then this page",
+               "make results   # this page and docs/results/*.png from bench/results/*.json only (a minute or two)",
+               "make report MODEL=bench/models/fc_784_128_10    # one network's HTML page",
+               "```", "",
+               "Machine of each measurement: see `env` / `machine` in `bench/results/*.json`.", ""]
+    body = {SECTION_TITLES[0]: _headline(best, mem, et, head, hw, analyses), SECTION_TITLES[1]: s_train,
+            SECTION_TITLES[2]: s_mem, SECTION_TITLES[3]: s_et, SECTION_TITLES[4]: s_dep, SECTION_TITLES[5]: s_hw,
+            SECTION_TITLES[6]: s_en, SECTION_TITLES[7]: s_cmp, SECTION_TITLES[8]: s_rep, SECTION_TITLES[9]: s_repro}
+    lines = ["# Results", "",
+             "Generated by `make results` (`python -m report.results_md`) from `bench/results/*.json`, the benchmark "
+             "run folders and the benchmark networks' bundles and vectors; `make bench` re-runs every benchmark first. "
+             f"Anything absent reads \"{NOT_YET}\".", ""]
+    lines += [f"- [{t}](#{_anchor(t)})" for t in SECTION_TITLES] + [""]
+    for t in SECTION_TITLES:
+        lines += [f"## {t}", "", *body[t]]
+    text = "\n".join(lines).rstrip() + "\n"
+    figs.flush()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".partial")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, out)
+    return {"figures": figs.written, "networks": list(nets), "path": str(out)}
+
+
+def _anchor(title: str) -> str:
+    keep = "".join(c for c in title.lower() if c.isalnum() or c in " -")
+    return keep.replace(" ", "-")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m report.results_md", description=__doc__.splitlines()[0])
+    p.add_argument("--results", type=Path, default=RESULTS)
+    p.add_argument("--models", type=Path, default=MODELS)
+    p.add_argument("--out", type=Path, default=DOCS)
+    p.add_argument("--build", type=Path, default=BUILD)
+    p.add_argument("--images", type=int, default=analysis.DEFAULT_IMAGES, help="vector images per network")
+    a = p.parse_args(argv)
+    try:
+        r = build(results=a.results, models=a.models, out=a.out, images=a.images, build=a.build,
+                  progress=lambda s: print(f"[results] {s}", flush=True))
+    except Exception as e:  # noqa: BLE001 - one clear line
+        print(f"error: {str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}", file=sys.stderr)
+        return 2
+    print(f"[results] {r['path']}: {len(r['figures'])} figures, networks {', '.join(r['networks']) or 'none'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

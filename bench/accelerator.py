@@ -191,7 +191,7 @@ def _checks(name: str, e: dict) -> dict:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.accelerator", description=__doc__.split("\n")[0])
-    p.add_argument("names", nargs="*", help="networks under bench/models/ (default: all there)")
+    p.add_argument("names", nargs="*", help="networks under bench/models/ (default: every one with a bundle and vectors)")
     p.add_argument("--bundle", type=Path, help="a bundle folder instead (with --vectors and --name)")
     p.add_argument("--vectors", type=Path)
     p.add_argument("--name", default=None)
@@ -217,19 +217,21 @@ def main(argv=None) -> int:
         folder = WORK / f"synthetic_{name}"
         b, v = _make_synthetic(name, folder, a.n or 64)
         jobs.append((name, b, v, True))
-    names = a.names or ([] if jobs else sorted(d.name for d in MODELS.iterdir() if (d / "model" / "model.json").is_file()))
+    names = a.names or ([] if jobs else sorted(d.name for d in MODELS.iterdir()
+                                               if (d / "model" / "model.json").is_file() and (d / "vectors.npz").is_file()))
     for name in names:
         jobs.append((name, MODELS / name / "model", MODELS / name / "vectors.npz", False))
     if not jobs:
         print(f"error: no benchmark networks under {MODELS}", file=sys.stderr)
         return 2
-    results = json.loads(OUT.read_text()) if OUT.is_file() else {}
-    results.setdefault("networks", {})
     for name, bdir, vec, synthetic in jobs:
         key = f"{name} (synthetic)" if synthetic else name
-        results["networks"][key] = run_one(name, bdir, vec, fold=a.fold, target=a.target, n=a.n, device=a.device,
-                                           freq=a.freq, synth=not a.no_synth, sim=not a.no_sim, synthetic=synthetic,
-                                           stem=a.stem, skip_zero_spikes=a.skip_zero_spikes)
+        entry = run_one(name, bdir, vec, fold=a.fold, target=a.target, n=a.n, device=a.device, freq=a.freq,
+                        synth=not a.no_synth, sim=not a.no_sim, synthetic=synthetic, stem=a.stem,
+                        skip_zero_spikes=a.skip_zero_spikes)
+        # read just before writing: another benchmark may have added its network meanwhile
+        results = json.loads(OUT.read_text()) if OUT.is_file() else {}
+        results.setdefault("networks", {})[key] = entry
         results["targets"] = TARGETS
         results["networks"][key]["command"] = "python -m bench.accelerator " + " ".join(argv if argv is not None else sys.argv[1:])
         results["machine"] = f"{platform.machine()}, {os.cpu_count()} cores"

@@ -63,7 +63,7 @@ BOARDS: dict[str, Board] = {b.name: b for b in (
     Board(name="icebreaker", title="1BitSquared iCEBreaker (iCE40 UP5K)", family="ice40",
           platform_module="amaranth_boards.icebreaker", platform_class="ICEBreakerPlatform",
           part="iCE40UP5K-SG48", pnr_args=("--up5k", "--package", "sg48"),
-          lanes=16, aim_mhz=36.0, uart_note="the on-board FTDI (second interface of the USB port)"),
+          lanes=8, aim_mhz=36.0, uart_note="the on-board FTDI (second interface of the USB port)"),
     Board(name="arty_a7_35t", title="Digilent Arty A7-35T (Artix-7 XC7A35T)", family="xc7",
           platform_module="amaranth_boards.arty_a7", platform_class="ArtyA7_35Platform",
           part="xc7a35ticsg324-1L", lanes=16, aim_mhz=100.0,

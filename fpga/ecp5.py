@@ -63,6 +63,7 @@ __all__ = [
     "ECP5",
     "PACKAGES",
     "Ecp5Target",
+    "default_package",
     "ToolError",
     "TimingError",
     "build_bitstream",
@@ -95,6 +96,12 @@ PACKAGES: dict[str, str] = {
 
 SPEEDS = (6, 7, 8)
 
+
+def default_package(device: str) -> str:
+    """The package a device gets when none is named: the 85k dies come in no
+    CABGA256, so they get CABGA381 (the ULX3S-85F's); the rest CABGA256."""
+    return "CABGA381" if device.endswith("85k") else "CABGA256"
+
 _FF_CELLS = ("TRELLIS_FF", "FD1S3AX", "FD1S3BX", "FD1S3DX", "FD1S3IX", "FD1S3JX",
              "FD1P3AX", "FD1P3BX", "FD1P3DX", "FD1P3IX", "FD1P3JX")
 
@@ -114,7 +121,7 @@ class Ecp5Target:
     """An ECP5 part and the clock target for place-and-route."""
 
     device: str = "25k"
-    package: str = "CABGA256"
+    package: str | None = None   # None: default_package(device)
     speed: int = 6
     target_mhz: float = 100.0
 
@@ -122,6 +129,8 @@ class Ecp5Target:
         if not isinstance(self.device, str) or self.device not in DEVICES:
             raise ValueError(
                 f"ECP5 device must be one of {', '.join(DEVICES)}, not {self.device!r}")
+        if self.package is None:
+            object.__setattr__(self, "package", default_package(self.device))
         if not isinstance(self.package, str) or self.package not in PACKAGES:
             raise ValueError(
                 f"ECP5 package must be one of {', '.join(PACKAGES)}, not {self.package!r}")
@@ -190,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("top", help="top module name")
     parser.add_argument("out_dir", type=Path, help="output directory")
     parser.add_argument("--device", default="25k", help="nextpnr device flag (default 25k)")
-    parser.add_argument("--package", default="CABGA256", help="package (default CABGA256)")
+    parser.add_argument("--package", default=None,
+                        help="package (default CABGA256; CABGA381 for the 85k devices)")
     parser.add_argument("--speed", type=int, default=6, help="speed grade (default 6)")
     parser.add_argument("--freq", type=float, default=100.0, help="target MHz (default 100)")
     parser.add_argument("--clock", default="clk",

@@ -99,6 +99,9 @@ def test_target_part_and_defaults():
     assert Ecp5Target().part == "LFE5U-25F-6BG256C"
     assert Ecp5Target(device="um5g-85k", package="CABGA381", speed=8).part == \
         "LFE5UM5G-85F-8BG381C"
+    # no 85k die comes in CABGA256: an unnamed package follows the device
+    assert Ecp5Target(device="85k").part == "LFE5U-85F-6BG381C"
+    assert Ecp5Target(device="45k").package == "CABGA256"
 
 
 @pytest.mark.parametrize("kwargs, bad", [

@@ -59,7 +59,7 @@ def main(argv=None) -> int:
     b.add_argument("--board", help="a board of fpga/boards.py (ulx3s, orangecrab, icebreaker, arty_a7_35t): "
                                    "the accelerator behind a UART host link, clocked by a PLL")
     b.add_argument("--device", default="25k")
-    b.add_argument("--package", default="CABGA256")
+    b.add_argument("--package", default=None, help="the device's own when left out (85k: CABGA381, else CABGA256)")
     b.add_argument("--freq", default=None,
                    help="MHz; with --board also 'auto' (the default: the PLL set from the Fmax achieved)")
     b.add_argument("--lanes", type=int, default=0, help="with --board: accelerator lanes (0 = the board's)")

@@ -203,7 +203,7 @@ def hls_synth(model: str, *, project: str = "network", cosim: bool = False, vsyn
     return report
 
 
-def bitstream(model: str, *, device: str = "25k", package: str = "CABGA256", target_mhz: float = 50.0) -> dict:
+def bitstream(model: str, *, device: str = "25k", package: str | None = None, target_mhz: float = 50.0) -> dict:
     from fpga.ecp5 import Ecp5Target, build_bitstream
 
     rtl_report = _rtl_report(model)

@@ -79,6 +79,16 @@ def memory_attrs(depth: int, width: int, *, rom: bool) -> dict:
     return {"ram_style": "distributed"} if depth * width <= RAM_LUT_BITS else {"ram_style": "block"}
 
 
+#: DP16KD aspect ratios (depth, width)
+BRAM_SHAPES = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
+
+
+def bram_layout(depth: int, width: int) -> tuple[int, int]:
+    """``(brams, rows)`` of a block memory: the fewest DP16KD, and how many of them are stacked
+    in depth (more than one row puts a multiplexer after the block RAMs' slow clock-to-out)."""
+    return min((math.ceil(width / w) * math.ceil(depth / d), math.ceil(depth / d)) for d, w in BRAM_SHAPES)
+
+
 def make_memory(*, shape, depth: int, init=(), rom: bool = False):
     """An Amaranth memory with the mapping attribute of :func:`memory_attrs`."""
     from amaranth import Shape
@@ -251,6 +261,15 @@ class SynapseConfig:
     @property
     def weight_bits(self) -> int:
         return WEIGHT_BITS[self.weight_kind]
+
+    @property
+    def read_stages(self) -> int:
+        """Registers after the weight ROM: two where the ROM is block RAMs stacked in depth (their
+        multiplexer would otherwise follow the block RAM clock-to-out in one clock)."""
+        depth, width = len(self.schedule()), self.fold.pe * self.fold.simd * self.weight_bits
+        if memory_attrs(depth, width, rom=True).get("rom_style") != "block":
+            return 1
+        return 2 if bram_layout(depth, width)[1] > 1 else 1
 
     @property
     def groups_per_fold(self) -> int:

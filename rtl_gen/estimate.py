@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 
-from .config import AcceleratorConfig, HDLIFLayerConfig, SynapseConfig, memory_attrs
+from .config import AcceleratorConfig, HDLIFLayerConfig, SynapseConfig, bram_layout, memory_attrs
 from .hdlif_layer import overlap_ok
 from .neuron_core import HDLIFCore
 from .pool import MaxPool
@@ -33,7 +33,7 @@ MODEL_IMAGES = 6
 def _syn_out_delay(syn: SynapseConfig) -> int:
     """Clocks from a fold's last beat in the window's stall stage (S3) to its last group's ``out_valid``."""
     G = syn.groups_per_fold
-    return 4 + mac_latency(syn.fold.simd, syn.weight_kind, in_bits=syn.in_bits) + (G if G > 1 else 0)
+    return 3 + syn.read_stages + mac_latency(syn.fold.simd, syn.weight_kind, in_bits=syn.in_bits) + (G if G > 1 else 0)
 
 
 def _stage_latency(layer: HDLIFLayerConfig, requant: bool) -> int:
@@ -226,10 +226,6 @@ def ideal_cycles(cfg: AcceleratorConfig) -> dict:
 #: logic cells per flip-flop that nextpnr adds as pass-through LUTs (fitted)
 FF_PASS_THROUGH = 0.32
 
-#: DP16KD aspect ratios (depth, width)
-_BRAM_SHAPES = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
-
-
 def _memory(depth: int, width: int, rom: bool = False) -> dict:
     """Cost of a memory under the mapping policy of :func:`rtl_gen.config.memory_attrs`."""
     style = memory_attrs(depth, width, rom=rom)
@@ -240,8 +236,7 @@ def _memory(depth: int, width: int, rom: bool = False) -> dict:
     if kind == "distributed":
         # TRELLIS_DPR16X4: 16 x 4 bits, about 3 logic cells with its write logic
         return {"luts": int(math.ceil(depth / 16) * math.ceil(width / 4) * 3), "brams": 0}
-    brams = min(math.ceil(width / w) * math.ceil(depth / d) for d, w in _BRAM_SHAPES)
-    return {"luts": 0, "brams": brams}
+    return {"luts": 0, "brams": bram_layout(depth, width)[0]}
 
 
 def _rom(depth: int, width: int) -> dict:

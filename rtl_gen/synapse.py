@@ -39,7 +39,7 @@ class SynapseEngine(wiring.Component):
         self.mac_latency = mac_latency(c.fold.simd, c.weight_kind, in_bits=c.in_bits)
         G = c.groups_per_fold
         #: clocks from a beat's S0 cycle to the out_valid of the last group of its fold
-        self.latency = 7 + self.mac_latency + (0 if G == 1 else G)
+        self.latency = 6 + c.read_stages + self.mac_latency + (0 if G == 1 else G)
         w = self.window
         ev = {}
         if c.skip_zero_inputs:
@@ -90,14 +90,23 @@ class SynapseEngine(wiring.Component):
         m.d.sync += [v4.eq(win.valid), inb4.eq(win.inb), l4.eq(win.last),
                      li4.eq(win.last_item), t4.eq(win.beat_t)]
         # S5: the word and the weights registered straight out of their memories (block RAM
-        # clock-to-out is slow); then the padding mask and the negated codes, computed once for
-        # all output channels, feed the lanes' multiplexers.
-        x5 = Signal(unsigned(S * c.in_bits), reset_less=True)
-        inb5 = Signal()
-        w5 = Signal(unsigned(P * S * c.weight_bits), reset_less=True)
-        tags = [(Signal(name="v5"), Signal(name="l5"), Signal(name="li5"), Signal(ctr(c.T), name="t5"))]
-        m.d.sync += [x5.eq(self.rd_data), inb5.eq(inb4), w5.eq(wrd.data)]
-        m.d.sync += [d.eq(s) for d, s in zip(tags[0], (v4, l4, li4, t4))]
+        # clock-to-out is slow; a ROM of block RAMs stacked in depth gets a second register for
+        # its multiplexer); then the padding mask and the negated codes, computed once for all
+        # output channels, feed the lanes' multiplexers.
+        x5, inb5, w5 = self.rd_data, inb4, wrd.data
+        tags = [(v4, l4, li4, t4)]
+        for r in range(c.read_stages):
+            sfx = "5" if r == c.read_stages - 1 else f"5_{r}"
+            xr = Signal(unsigned(S * c.in_bits), reset_less=True, name=f"x{sfx}")
+            wr = Signal(unsigned(P * S * c.weight_bits), reset_less=True, name=f"w{sfx}")
+            ir = Signal(name=f"inb{sfx}")
+            tr = (Signal(name=f"v{sfx}"), Signal(name=f"l{sfx}"), Signal(name=f"li{sfx}"),
+                  Signal(ctr(c.T), name=f"t{sfx}"))
+            m.d.sync += [xr.eq(x5), wr.eq(w5), ir.eq(inb5)]
+            m.d.sync += [d.eq(s) for d, s in zip(tr, tags[-1])]
+            x5, w5, inb5 = xr, wr, ir
+            tags.append(tr)
+        tags = tags[1:]
         xm = Signal(unsigned(S * c.in_bits))
         m.d.comb += xm.eq(Mux(inb5, x5, 0))
         negate = c.weight_kind != "int8"

@@ -201,9 +201,13 @@ def test_window_holds_a_fold_end_until_the_serializer_is_free():
     dict(kind="ternary", fold=Folding(pe=2, simd=1), skip=True),
     dict(kind="ternary", fold=Folding(pe=8, simd=1), O=8, C=2),                 # shifting serializer
     dict(kind="binary", fold=Folding(pe=8, simd=2), O=8, fc=True, C=8),         # folds of 4 beats: stalls
+    dict(kind="int8", fold=Folding(pe=1, simd=1), O=2, fc=True, C=2100, stages=2),  # ROM: 3 stacked BRAMs
 ])
 def test_synapse_engine_matches_golden_conv(case):
+    case = dict(case)
+    stages = case.pop("stages", 1)
     c = _syn_cfg(11, **case)
+    assert c.read_stages == stages
     rng = np.random.default_rng(5)
     x = rng.integers(0, 2 ** c.in_bits, size=(c.channels, c.height, c.width))
     x[:, 0, :] = 2 ** c.in_bits - 1                                    # every code at its largest

@@ -61,7 +61,7 @@ STEPS: list[tuple[str, list[str]]] = [
     ("hls:conv_fmnist", _py("bench.hls", "bench/models/conv_fmnist", "--n", "1000")),
     ("accelerator", _py("bench.accelerator", *HARDWARE)),
     ("boards", _py("bench.boards", *HARDWARE, "digits/hdlif_online")),
-    ("deployment", _py("bench.deployment", *HARDWARE, "digits/hdlif_online")),
+    ("deployment", _py("bench.deployment", *HARDWARE, "digits/hdlif_online", "hdlif_online")),
     *_report_steps(),
     ("results", _py("report.results_md")),
 ]

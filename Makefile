@@ -133,10 +133,10 @@ bench: setup $(BENCH_STAMP)
 	OMP_NUM_THREADS=1 $(PY) -m bench.all
 
 test: setup
-	OMP_NUM_THREADS=1 $(PY) -m pytest -q -m "not slow" tests
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -rs -m "not slow" tests
 
 test-slow: setup
-	OMP_NUM_THREADS=1 $(PY) -m pytest -q -m slow tests
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -rs -m slow tests
 
 clean:
 	rm -rf build sim_build .pytest_cache

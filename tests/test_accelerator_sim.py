@@ -149,10 +149,9 @@ def test_random_network_under_backpressure_and_reset(random_net):
     assert r["images"] == 12 and r["mismatches"] == 0, r["mismatch_details"][:5]
 
 
+@pytest.mark.parametrize("random_net", ["fc"], indirect=True)    # one network is enough
 def test_waves_and_coverage(random_net):
     """WAVES: an FST waveform; COVERAGE: Verilator line / branch coverage, annotated and summarised."""
-    if random_net["name"] != "fc":
-        pytest.skip("one network is enough")
     r = _sim(random_net["accel"], random_net["vectors"], "wavecov", n=2, waves=True, coverage=True)
     assert r["mismatches"] == 0
     fst = r["waves"]

@@ -299,7 +299,7 @@ def bench_fashion(a, device: torch.device, models_dir: Path) -> dict:
         t0 = time.perf_counter()
         m = train(run, dataset=a.dataset, data_dir=a.data_dir, arch=a.arch, T=a.T, epochs=a.epochs,
                   batch_size=a.batch, lr=a.lr, seed=a.seed, mode=mode, neuron=neuron, augment=a.augment,
-                  limit=a.limit, device=a.device, stem_weights=a.stem_weights,
+                  crop_pad=a.crop_pad, limit=a.limit, device=a.device, stem_weights=a.stem_weights,
                   classifier_weights=a.classifier_weights, resume=a.resume and (run / "checkpoint.pt").is_file(),
                   progress=not a.no_progress)
         entry = {"test_accuracy": m["test_accuracy"], "neuron": neuron, "mode": mode,
@@ -309,7 +309,7 @@ def bench_fashion(a, device: torch.device, models_dir: Path) -> dict:
         out[name] = entry
         print(f"fashion_mnist {name:13s}: test accuracy {m['test_accuracy']:.4f}", flush=True)
     out.update({"dataset": a.dataset, "network": a.arch, "T": a.T, "epochs": a.epochs, "batch": a.batch,
-                "lr": a.lr, "seed": a.seed, "augment": a.augment, "limit": a.limit,
+                "lr": a.lr, "seed": a.seed, "augment": a.augment, "crop_pad": a.crop_pad, "limit": a.limit,
                 "weights": {"hidden": "ternary", "stem": a.stem_weights, "classifier": a.classifier_weights},
                 "env": _env(device), "command": _command()})
     return out
@@ -349,7 +349,9 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=10, help="fashion_mnist: epochs per run")
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--augment", action="store_true")
+    p.add_argument("--augment", action="store_true", help="random crop (+ flip for Fashion-MNIST)")
+    p.add_argument("--crop-pad", type=int, default=None,
+                   help="--augment's random shift (default H // 7; 0: flips only)")
     p.add_argument("--stem-weights", default="ternary", help="ternary | binary | int8 (every part)")
     p.add_argument("--classifier-weights", default="ternary", help="ternary | binary | int8 (every part)")
     p.add_argument("--limit", type=int, default=None, help="use only the first N train (and test) images")

@@ -25,7 +25,9 @@ def main(argv=None) -> int:
     t.add_argument("--neuron", default="hdlif", choices=("hdlif", "parallel", "membn", "lif"))
     t.add_argument("--batch-size", type=int, default=32)
     t.add_argument("--lr", type=float, default=2e-3)
-    t.add_argument("--augment", action="store_true")
+    t.add_argument("--augment", action="store_true", help="random crop (+ flip for Fashion-MNIST)")
+    t.add_argument("--crop-pad", type=int, default=None,
+                   help="--augment's random shift (default H // 7; 0: flips only)")
     t.add_argument("--resume", action="store_true", help="continue the run (its own settings are the defaults)")
     sub.add_parser("export", help="fold the trained network into an integer bundle").add_argument("model")
     e = sub.add_parser("eval", help="float vs golden model on the test split -> <run>/eval.json")
@@ -90,7 +92,7 @@ def main(argv=None) -> int:
             m = steps.train(a.model, dataset=a.dataset, hidden=[int(h) for h in a.hidden.split(",")],
                             T=a.T, epochs=a.epochs, seed=a.seed, mode=a.mode, data_dir=a.data_dir,
                             arch=a.arch, neuron=a.neuron, batch_size=a.batch_size, lr=a.lr,
-                            augment=a.augment, resume=a.resume)
+                            augment=a.augment, crop_pad=a.crop_pad, resume=a.resume)
             steps.say(f"train: test accuracy {m['test_accuracy']:.4f}", main_only=True)
         elif a.step == "export":
             steps.export(a.model)

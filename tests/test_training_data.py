@@ -106,3 +106,8 @@ def test_augment_crops_and_flips_integer_images():
     for i in range(6):
         img = np.pad(x[i].reshape(4, 4), 1)[dy[i]:dy[i] + 4, dx[i]:dx[i] + 4]
         assert np.array_equal(a[i].reshape(4, 4), img[:, ::-1] if flips[i] else img)
+    # pad 0 with flips (--crop-pad 0): every image is itself or its mirror, and both occur
+    f = augment(x, shape, np.random.default_rng(3), pad=0, flip=True).reshape(6, 4, 4)
+    same = [np.array_equal(f[i], x[i].reshape(4, 4)) for i in range(6)]
+    mirrored = [np.array_equal(f[i], x[i].reshape(4, 4)[:, ::-1]) for i in range(6)]
+    assert all(s or m for s, m in zip(same, mirrored)) and any(same) and any(mirrored)

@@ -39,6 +39,10 @@ def test_resume_refuses_other_settings_and_a_missing_checkpoint(tmp_path, capsys
     train(tmp_path / "r", stop_after=1, **TINY)
     with pytest.raises(ValueError, match=r"checkpoint.pt: cannot resume with T=4, the run used T=3"):
         train(tmp_path / "r", resume=True, **{**TINY, "T": 4})
+    with pytest.raises(ValueError, match=r"cannot resume with crop_pad=0, the run used crop_pad=None"):
+        train(tmp_path / "r", resume=True, **{**TINY, "crop_pad": 0})
+    with pytest.raises(ValueError, match=r"crop_pad must be a non-negative integer, not -1"):
+        train(tmp_path / "bad", **{**TINY, "crop_pad": -1})
     # the command line takes the run's own settings as the defaults of --resume
     assert main([str(tmp_path / "r"), "--resume", "--stop-after", "2", "--no-progress", "--device", "cpu"]) == 0
     assert json.loads((tmp_path / "r" / "metrics.json").read_text())["epochs"][-1]["epoch"] == 2
@@ -67,11 +71,11 @@ def test_make_train_variables():
     plain = dry()
     assert plain[plain.index("--T") + 1] == "4" and "--resume" not in plain and plain[0].endswith("python")
     full = dry("DATASET=fashion_mnist", "DATA_DIR=/d", "ARCH=vgg:8,p", "NEURON=lif", "MODE=stbp", "T=2",
-               "EPOCHS=3", "BATCH=16", "LR=0.01", "AUGMENT=1", "NPROC=2")
+               "EPOCHS=3", "BATCH=16", "LR=0.01", "AUGMENT=1", "CROP_PAD=0", "NPROC=2")
     assert full[:3] == [".venv/bin/torchrun", "--standalone", "--nproc_per_node=2"]
     for flag, value in (("--dataset", "fashion_mnist"), ("--data-dir", "/d"), ("--arch", "vgg:8,p"),
                         ("--neuron", "lif"), ("--mode", "stbp"), ("--T", "2"), ("--epochs", "3"),
-                        ("--batch-size", "16"), ("--lr", "0.01")):
+                        ("--batch-size", "16"), ("--lr", "0.01"), ("--crop-pad", "0")):
         assert full[full.index(flag) + 1] == value, flag
     assert "--augment" in full
     resumed = dry("RESUME=1", "EPOCHS=5")                     # only what the command line says

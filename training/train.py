@@ -43,7 +43,7 @@ DEVICES = ("auto", "cpu", "cuda")
 
 #: train() arguments a resumed run must share with the run it continues (``epochs`` may grow).
 RESUME_KEYS = ("dataset", "data_dir", "arch", "T", "batch_size", "lr", "seed", "spike_bits", "mode",
-               "augment", "limit", "net")
+               "augment", "crop_pad", "limit", "net")
 
 
 #: NetConfig fields a caller may set besides those that follow from the data (``net`` options).
@@ -151,8 +151,8 @@ def _set_rng_state(rng: np.random.Generator, text: str) -> None:
 
 def train(run_dir: Path, *, dataset: str = "digits", data_dir: str | None = None, arch: str | None = None,
           hidden=(128,), T: int = 4, epochs: int = 30, batch_size: int = 32, lr: float = 2e-3, seed: int = 0,
-          spike_bits: int = 4, mode: str = "online", augment: bool = False, limit: int | None = None,
-          resume: bool = False, stop_after: int | None = None, device: str = "auto",
+          spike_bits: int = 4, mode: str = "online", augment: bool = False, crop_pad: int | None = None,
+          limit: int | None = None, resume: bool = False, stop_after: int | None = None, device: str = "auto",
           neuron: str = "hdlif", parallel_ratio: float = 0.0, theta_index: str = "step",
           weights: str = "ternary", stem_weights: str = "ternary", classifier_weights: str = "ternary",
           seca: str = "none", progress: bool = True) -> dict:
@@ -162,7 +162,8 @@ def train(run_dir: Path, *, dataset: str = "digits", data_dir: str | None = None
     ``arch`` (default ``mlp:<hidden>``; ``vgg:...``, ``resnet:...``), ``neuron``,
     ``parallel_ratio``, ``theta_index``, the weight quantizers and ``seca`` (resnet only) describe
     the network (:class:`~training.models.NetConfig`).  ``augment`` crops (and for Fashion-MNIST
-    flips) the training images; ``limit`` keeps the first ``limit`` train and test images.  ``resume`` continues the run in
+    flips) the training images, with ``crop_pad`` zero pixels of random shift (default ``H // 7``;
+    0: flips only); ``limit`` keeps the first ``limit`` train and test images.  ``resume`` continues the run in
     ``run_dir`` from its checkpoint; ``stop_after`` stops after that epoch (the schedule still
     spans ``epochs``), so a run can be split in pieces that equal one straight run.
     """
@@ -173,6 +174,8 @@ def train(run_dir: Path, *, dataset: str = "digits", data_dir: str | None = None
     for name, v in (("epochs", epochs), ("batch_size", batch_size), ("T", T)):
         if not (isinstance(v, int) and v > 0):
             raise ValueError(f"{name} must be a positive integer, not {v!r}")
+    if crop_pad is not None and not (isinstance(crop_pad, int) and crop_pad >= 0):
+        raise ValueError(f"crop_pad must be a non-negative integer, not {crop_pad!r}")
     if limit is not None and not (isinstance(limit, int) and limit > 0):
         raise ValueError(f"limit must be a positive integer, not {limit!r}")
     arch = arch or "mlp:" + ",".join(str(h) for h in hidden)
@@ -180,7 +183,8 @@ def train(run_dir: Path, *, dataset: str = "digits", data_dir: str | None = None
                stem_weights=stem_weights, classifier_weights=classifier_weights, seca=seca)
     args = {"dataset": dataset, "data_dir": None if data_dir is None else str(data_dir), "arch": arch, "T": T,
             "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "spike_bits": spike_bits,
-            "mode": mode, "augment": bool(augment), "limit": limit, "net": dict(sorted(net.items()))}
+            "mode": mode, "augment": bool(augment), "crop_pad": crop_pad, "limit": limit,
+            "net": dict(sorted(net.items()))}
     run_dir = Path(run_dir)
     ckpt_path = run_dir / "checkpoint.pt"
     ckpt = _read_checkpoint(ckpt_path) if resume else None
@@ -254,7 +258,7 @@ def _train(run_dir: Path, ctx: dist_.Context, args: dict, ckpt: dict | None, *, 
             t_g = int(rng.integers(T)) if mode == "online" else None
             xb = x_train[gidx]
             if args["augment"]:
-                xb = data.augment(xb, split.shape, aug_rng, flip=flip)
+                xb = data.augment(xb, split.shape, aug_rng, pad=args.get("crop_pad"), flip=flip)
             part = dist_.shard(len(gidx), ctx.rank, ctx.world)
             x = torch.from_numpy(np.ascontiguousarray(xb[part])).to(ctx.device)
             y = torch.from_numpy(y_train[gidx][part]).to(ctx.device)
@@ -282,7 +286,8 @@ def _metrics(args: dict, cfg, history: list[dict], ctx: dist_.Context) -> dict:
     return {"dataset": args["dataset"], "data_dir": args["data_dir"], "arch": args["arch"],
             "neuron": args["net"]["neuron"], "net": args["net"],
             "mode": args["mode"], "T": args["T"], "seed": args["seed"], "batch_size": args["batch_size"],
-            "lr": args["lr"], "augment": args["augment"], "limit": args["limit"], "world_size": ctx.world,
+            "lr": args["lr"], "augment": args["augment"], "crop_pad": args.get("crop_pad"), "limit": args["limit"],
+            "world_size": ctx.world,
             "device": str(ctx.device), "planned_epochs": args["epochs"], "epochs": history,
             "test_accuracy": history[-1]["test_accuracy"] if history else None}
 
@@ -330,6 +335,8 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--mode", default="online", choices=MODES)
     p.add_argument("--augment", action="store_true", help="random crop (+ flip for Fashion-MNIST)")
+    p.add_argument("--crop-pad", type=int, default=None,
+                   help="--augment's random shift in pixels (default H // 7; 0: flips only)")
     p.add_argument("--limit", type=int, default=None, help="use only the first N train and test images")
     p.add_argument("--resume", action="store_true", help="continue the run from its checkpoint")
     p.add_argument("--stop-after", type=int, default=None, help="stop after this epoch (resume later)")
@@ -358,16 +365,16 @@ def main(argv=None) -> int:
     return 0
 
 
-_CLI_KEYS = ("dataset", "data_dir", "arch", "T", "epochs", "batch_size", "lr", "seed", "mode", "augment", "limit",
-             *NET_OPTIONS)
+_CLI_KEYS = ("dataset", "data_dir", "arch", "T", "epochs", "batch_size", "lr", "seed", "mode", "augment", "crop_pad",
+             "limit", *NET_OPTIONS)
 
 
 def _run_cli(a) -> dict:
     return train(a.run_dir, dataset=a.dataset, data_dir=a.data_dir, arch=a.arch,
                  hidden=[int(h) for h in a.hidden.split(",")], T=a.T, epochs=a.epochs, batch_size=a.batch_size,
-                 lr=a.lr, seed=a.seed, mode=a.mode, augment=a.augment, limit=a.limit, resume=a.resume,
-                 stop_after=a.stop_after, device=a.device, neuron=a.neuron, parallel_ratio=a.parallel_ratio,
-                 theta_index=a.theta_index, weights=a.weights, stem_weights=a.stem_weights,
+                 lr=a.lr, seed=a.seed, mode=a.mode, augment=a.augment, crop_pad=a.crop_pad, limit=a.limit,
+                 resume=a.resume, stop_after=a.stop_after, device=a.device, neuron=a.neuron,
+                 parallel_ratio=a.parallel_ratio, theta_index=a.theta_index, weights=a.weights, stem_weights=a.stem_weights,
                  classifier_weights=a.classifier_weights, seca=a.seca, progress=not a.no_progress)
 
 

@@ -22,6 +22,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from training import data
+
 from . import analysis, figures, published
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,8 +92,30 @@ def networks(models: Path) -> dict[str, Path]:
     return out
 
 
+def run_group(m: dict) -> str:
+    """The group a training run is compared within: its data set, and its augmentation when it
+    has one (``fashion_mnist``, ``fashion_mnist+flip``, ``fashion_mnist+crop4``)."""
+    ds = m.get("dataset", "unknown")
+    if not m.get("augment"):
+        return ds
+    pad = m.get("crop_pad")
+    return f"{ds}+flip" if pad == 0 else f"{ds}+crop{'' if pad is None else pad}"
+
+
+def group_title(group: str) -> str:
+    ds, _, aug = group.partition("+")
+    title = DATASET_TITLES.get(ds, ds)
+    if not aug:
+        return title
+    if aug == "flip":
+        return f"{title}, flips"
+    shift = f"crop ±{aug[4:] or 'H/7'} px"
+    return f"{title}, {shift} + flips" if data.FLIP_BY_DEFAULT.get(ds) else f"{title}, {shift}"
+
+
 def training_runs(models: Path) -> dict[str, dict[str, dict]]:
-    """``{dataset: {run: metrics}}`` for the training benchmark's runs (hdlif_online, lif_online, ...)."""
+    """``{group: {run: metrics}}`` for the training benchmark's runs (hdlif_online, lif_online, ...),
+    grouped by :func:`run_group`."""
     out: dict[str, dict[str, dict]] = {}
     if not models.is_dir():
         return out
@@ -101,7 +125,11 @@ def training_runs(models: Path) -> dict[str, dict[str, dict]]:
         m = _read(path)
         if m.get("epochs"):
             m["_folder"] = path.parent
-            out.setdefault(m.get("dataset", "unknown"), {})[path.parent.name] = m
+            group = out.setdefault(run_group(m), {})
+            if path.parent.name in group:
+                raise ValueError(f"{path}: a second {path.parent.name} run of {run_group(m)} "
+                                 f"(the first: {group[path.parent.name]['_folder']})")
+            group[path.parent.name] = m
     return out
 
 
@@ -144,14 +172,15 @@ def _training_accuracy(figs: _Figures, runs: dict, results: Path) -> tuple[list[
     lines = []
     cmds = [part.get("command") for f in sorted(results.glob("training*.json")) for part in [_read(f).get("fashion_mnist", {})]]
     panels = {}
-    for ds in ("digits", "fashion_mnist", *sorted(set(runs) - {"digits", "fashion_mnist"})):
-        panels[DATASET_TITLES.get(ds, ds)] = {name: m["epochs"] for name, m in sorted(runs.get(ds, {}).items())}
-    lines += figs.add("training_accuracy.png", figures.accuracy_per_epoch(panels),
+    for group in ("digits", "fashion_mnist", *sorted(set(runs) - {"digits", "fashion_mnist"})):
+        panels[group] = {name: m["epochs"] for name, m in sorted(runs.get(group, {}).items())}
+    titled = {group_title(g): r for g, r in panels.items()}
+    lines += figs.add("training_accuracy.png", figures.accuracy_per_epoch(titled),
                       "test accuracy per epoch, HD-LIF vs LIF, online vs STBP",
                       [c for c in cmds if c] or ["bench/models/**/{hdlif_online,lif_online,lif_stbp}/metrics.json"])
     rows, best = [], {}
-    for ds in panels:
-        key = next((k for k, v in DATASET_TITLES.items() if v == ds), ds)
+    for key in panels:
+        ds = group_title(key)
         if not runs.get(key):
             rows.append((ds, NOT_YET, "", "", "", "", "", ""))
             continue
@@ -461,10 +490,11 @@ def _rel(p: Path) -> str:
 
 def _headline(best: dict, mem: dict, et: dict, head: dict, hw: list[dict], analyses: dict) -> list[str]:
     out = []
-    for ds in ("fashion_mnist", "digits"):
+    groups = sorted({g for g, _ in best} - {"fashion_mnist", "digits"})
+    for ds in ("fashion_mnist", *groups, "digits"):
         parts = [f"{figures.LABELS[n]} {pct(best[(ds, n)])}" for n in ("hdlif_online", "lif_online", "lif_stbp")
                  if (ds, n) in best]
-        out.append(f"- Training, {DATASET_TITLES[ds]}: " + ("; ".join(parts) if parts else NOT_YET) + ".")
+        out.append(f"- Training, {group_title(ds)}: " + ("; ".join(parts) if parts else NOT_YET) + ".")
     if mem:
         out.append(f"- Training memory at T={mem['T']}: online {mem['online'] / 2 ** 20:,.1f} MiB vs STBP "
                    f"{mem['stbp'] / 2 ** 20:,.1f} MiB ({mem['stbp'] / mem['online']:.1f}x).")

@@ -259,13 +259,14 @@ def test_bench_all_lists_every_benchmark_and_ends_with_the_results_page(capsys):
     from bench.all import STEPS, main
 
     names = [n for n, _ in STEPS]
-    for step in ("golden", "training:memory", "training:epoch_time", "training:fashion_mnist", "training:digits",
+    for step in ("golden", "training:memory", "training:epoch_time", "training:fashion_mnist",
+                 "training:fashion_mnist_flip", "training:digits",
                  "hls:fc_784_128_10", "accelerator", "boards", "deployment"):
         assert step in names
     assert any(n.startswith("screenshot:") for n in names) and names[-1] == "results"
     assert main(["--list", "--only", "training"]) == 0
     listed = capsys.readouterr().out.splitlines()
-    assert len(listed) == 4 and all("python -m bench.training" in line for line in listed)
+    assert len(listed) == 5 and all("python -m bench.training" in line for line in listed)
     with pytest.raises(SystemExit, match="unknown step"):
         main(["--only", "nope"])
 
@@ -297,3 +298,39 @@ def test_hardware_section_takes_the_generated_rtls_own_estimate(digits_run, tmp_
     assert hw["cycles_per_inference"] == rtl["estimated_cycles"] == rtl["estimate"]["cycles_per_inference"]
     assert hw["resources_per_block"] == rtl["resources"]["parts"]
     assert [l["folding"] for l in hw["layers"]] == ["8x4/2", "2x2"]
+
+
+def test_training_runs_are_compared_within_their_augmentation(tmp_path):
+    """Plain, flip-only and cropped Fashion-MNIST runs land in three groups (three table blocks),
+    never overwriting one another; two runs of one name in one group are an error naming both."""
+    models = tmp_path / "models"
+
+    def run(folder, **kw):
+        d = models / folder
+        d.mkdir(parents=True)
+        m = {"dataset": "fashion_mnist", "arch": "vgg:8,p", "neuron": "hdlif", "mode": "online", "T": 4,
+             "augment": False, "epochs": [{"epoch": 1, "test_accuracy": 0.5}], "test_accuracy": 0.5, **kw}
+        (d / "metrics.json").write_text(json.dumps(m))
+
+    run("hdlif_online", test_accuracy=0.9246)
+    run("flip/hdlif_online", augment=True, crop_pad=0, test_accuracy=0.9301)
+    run("flip/lif_online", augment=True, crop_pad=0, neuron="lif", test_accuracy=0.9123)
+    run("aug/hdlif_online", augment=True, test_accuracy=0.9149)
+    runs = results_md.training_runs(models)
+    assert {g: sorted(r) for g, r in runs.items()} == {"fashion_mnist": ["hdlif_online"],
+                                                       "fashion_mnist+flip": ["hdlif_online", "lif_online"],
+                                                       "fashion_mnist+crop": ["hdlif_online"]}
+    assert runs["fashion_mnist+flip"]["hdlif_online"]["test_accuracy"] == 0.9301
+    assert results_md.group_title("fashion_mnist+flip") == "Fashion-MNIST, flips"
+    assert results_md.group_title("fashion_mnist+crop") == "Fashion-MNIST, crop ±H/7 px + flips"
+    assert results_md.group_title("digits+crop1") == "digits (8x8), crop ±1 px"
+    docs = tmp_path / "docs"
+    results_md.build(results=tmp_path / "results", models=models, out=docs / "results.md", images=10,
+                     build=tmp_path / "b")
+    text = (docs / "results.md").read_text()
+    assert "- Training, Fashion-MNIST, flips: HD-LIF, online 93.01 %; LIF, online 91.23 %." in text
+    assert "| Fashion-MNIST | hdlif_online |" in text and "| Fashion-MNIST, flips | lif_online |" in text
+    run("again/hdlif_online", augment=True, crop_pad=0)
+    with pytest.raises(ValueError, match=r"flip/hdlif_online/metrics.json: a second hdlif_online run of "
+                                         r"fashion_mnist\+flip \(the first: .*again/hdlif_online\)"):
+        results_md.training_runs(models)

@@ -302,8 +302,8 @@ def bench_fashion(a, device: torch.device, models_dir: Path) -> dict:
                   crop_pad=a.crop_pad, limit=a.limit, device=a.device, stem_weights=a.stem_weights,
                   classifier_weights=a.classifier_weights, resume=a.resume and (run / "checkpoint.pt").is_file(),
                   progress=not a.no_progress)
-        entry = {"test_accuracy": m["test_accuracy"], "neuron": neuron, "mode": mode,
-                 "epochs": len(m["epochs"]), "seconds": time.perf_counter() - t0, "run": _rel(run)}
+        entry = {"test_accuracy": m["test_accuracy"], **accuracy_summary(m["epochs"]), "neuron": neuron,
+                 "mode": mode, "epochs": len(m["epochs"]), "seconds": time.perf_counter() - t0, "run": _rel(run)}
         if neuron == "hdlif":
             entry["bundle"] = _save_bundle(run)
         out[name] = entry
@@ -313,6 +313,17 @@ def bench_fashion(a, device: torch.device, models_dir: Path) -> dict:
                 "weights": {"hidden": "ternary", "stem": a.stem_weights, "classifier": a.classifier_weights},
                 "env": _env(device), "command": _command()})
     return out
+
+
+def accuracy_summary(epochs: list[dict], last: int = 5) -> dict:
+    """Besides the final test accuracy (the figure compared): the best epoch and the mean of the
+    last ``last`` epochs, which show how much of a difference is one epoch's noise."""
+    acc = [e["test_accuracy"] for e in epochs]
+    if not acc:
+        return {}
+    best = max(range(len(acc)), key=lambda i: (acc[i], -i))
+    return {"best_test_accuracy": acc[best], "best_epoch": epochs[best]["epoch"],
+            f"mean_last{last}_test_accuracy": round(float(np.mean(acc[-last:])), 6)}
 
 
 def _rel(p: Path) -> str:

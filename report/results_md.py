@@ -182,18 +182,22 @@ def _training_accuracy(figs: _Figures, runs: dict, results: Path) -> tuple[list[
     for key in panels:
         ds = group_title(key)
         if not runs.get(key):
-            rows.append((ds, NOT_YET, "", "", "", "", "", ""))
+            rows.append((ds, NOT_YET, "", "", "", "", "", "", "", ""))
             continue
         for name, m in sorted(runs[key].items()):
             ep = m["epochs"]
             done = f"{len(ep)}" + (f" of {m['planned_epochs']}" if m.get("planned_epochs", len(ep)) != len(ep) else "")
             rows.append((ds, name, m.get("arch", "mlp"), m.get("neuron"), m.get("mode"), m.get("T"), done,
-                         pct(m.get("test_accuracy")) + f" (best {pct(max(e['test_accuracy'] for e in ep))})"))
+                         pct(m.get("test_accuracy")), pct(max(e["test_accuracy"] for e in ep)),
+                         pct(sum(e["test_accuracy"] for e in ep[-5:]) / len(ep[-5:]))))
             best[(key, name)] = m.get("test_accuracy")
-    lines += _table(("data set", "run", "network", "neuron", "training", "T", "epochs", "final test accuracy"), rows)
+    lines += _table(("data set", "run", "network", "neuron", "training", "T", "epochs", "final test accuracy",
+                     "best epoch", "mean of last 5"), rows)
     lines += ["Each run: same network, data, seed and epochs; online = one random time step per batch "
               "(memory independent of T), STBP = back-propagation through all T steps. Runs still training show "
-              "the epochs done so far.", ""]
+              "the epochs done so far. Runs are compared within one data set and augmentation (flips: `--augment "
+              "--crop-pad 0`); the final epoch is the figure compared, the best epoch and the mean of the last five "
+              "show how much of a difference is one epoch's noise.", ""]
     for c in cmds:
         if c:
             lines += [f"Produced by {_code(c)}.", ""]

@@ -109,7 +109,8 @@ def group_title(group: str) -> str:
         return title
     if aug == "flip":
         return f"{title}, flips"
-    shift = f"crop ±{aug[4:] or 'H/7'} px"
+    pad = aug[4:] or (data.default_crop_pad(data.IMAGE_SIDE[ds]) if ds in data.IMAGE_SIDE else "H/7")
+    shift = f"crop ±{pad} px"
     return f"{title}, {shift} + flips" if data.FLIP_BY_DEFAULT.get(ds) else f"{title}, {shift}"
 
 
@@ -192,7 +193,7 @@ def _training_accuracy(figs: _Figures, runs: dict, results: Path) -> tuple[list[
                          pct(sum(e["test_accuracy"] for e in ep[-5:]) / len(ep[-5:]))))
             best[(key, name)] = m.get("test_accuracy")
     lines += _table(("data set", "run", "network", "neuron", "training", "T", "epochs", "final test accuracy",
-                     "best epoch", "mean of last 5"), rows)
+                     "best (any epoch)", "mean of last 5"), rows)
     lines += ["Each run: same network, data, seed and epochs; online = one random time step per batch "
               "(memory independent of T), STBP = back-propagation through all T steps. Runs still training show "
               "the epochs done so far. Runs are compared within one data set and augmentation (flips: `--augment "

@@ -320,9 +320,10 @@ def test_training_runs_are_compared_within_their_augmentation(tmp_path):
     assert {g: sorted(r) for g, r in runs.items()} == {"fashion_mnist": ["hdlif_online"],
                                                        "fashion_mnist+flip": ["hdlif_online", "lif_online"],
                                                        "fashion_mnist+crop": ["hdlif_online"]}
+    assert results_md.group_title("digits+crop") == "digits (8x8), crop ±1 px"
     assert runs["fashion_mnist+flip"]["hdlif_online"]["test_accuracy"] == 0.9301
     assert results_md.group_title("fashion_mnist+flip") == "Fashion-MNIST, flips"
-    assert results_md.group_title("fashion_mnist+crop") == "Fashion-MNIST, crop ±H/7 px + flips"
+    assert results_md.group_title("fashion_mnist+crop") == "Fashion-MNIST, crop ±4 px + flips"
     assert results_md.group_title("digits+crop1") == "digits (8x8), crop ±1 px"
     docs = tmp_path / "docs"
     results_md.build(results=tmp_path / "results", models=models, out=docs / "results.md", images=10,

@@ -38,6 +38,14 @@ DEFAULT_DIRS = {
 #: Horizontal flips make sense for clothes, not for digits.
 FLIP_BY_DEFAULT = {"digits": False, "mnist": False, "fashion_mnist": True}
 
+#: Image height of each data set (square images).
+IMAGE_SIDE = {"digits": 8, "mnist": 28, "fashion_mnist": 28}
+
+
+def default_crop_pad(h: int) -> int:
+    """:func:`augment`'s random shift when none is given: ``H // 7`` (1 for 8x8, 4 for 28x28)."""
+    return max(1, h // 7)
+
 _IDX_FILES = {
     "x_train": "train-images-idx3-ubyte",
     "y_train": "train-labels-idx1-ubyte",
@@ -179,7 +187,7 @@ def augment(x: np.ndarray, shape: tuple, rng: np.random.Generator, *, pad: int |
     """
     c, h, w = shape
     n = len(x)
-    pad = max(1, h // 7) if pad is None else int(pad)
+    pad = default_crop_pad(h) if pad is None else int(pad)
     img = x.reshape(n, c, h, w)
     dy = rng.integers(0, 2 * pad + 1, size=n)
     dx = rng.integers(0, 2 * pad + 1, size=n)

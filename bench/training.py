@@ -48,6 +48,7 @@ from torch import nn
 from training import data
 from training.memory import SavedTensorMeter
 from training.models import build_model
+from training.summary import accuracy_summary
 from training.train import evaluate, make_config, train, train_step
 
 HERE = Path(__file__).resolve().parent
@@ -313,17 +314,6 @@ def bench_fashion(a, device: torch.device, models_dir: Path) -> dict:
                 "weights": {"hidden": "ternary", "stem": a.stem_weights, "classifier": a.classifier_weights},
                 "env": _env(device), "command": _command()})
     return out
-
-
-def accuracy_summary(epochs: list[dict], last: int = 5) -> dict:
-    """Besides the final test accuracy (the figure compared): the best epoch and the mean of the
-    last ``last`` epochs, which show how much of a difference is one epoch's noise."""
-    acc = [e["test_accuracy"] for e in epochs]
-    if not acc:
-        return {}
-    best = max(range(len(acc)), key=lambda i: (acc[i], -i))
-    return {"best_test_accuracy": acc[best], "best_epoch": epochs[best]["epoch"],
-            f"mean_last{last}_test_accuracy": round(float(np.mean(acc[-last:])), 6)}
 
 
 def _rel(p: Path) -> str:

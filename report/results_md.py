@@ -23,6 +23,7 @@ import tempfile
 from pathlib import Path
 
 from training import data
+from training.summary import accuracy_summary
 
 from . import analysis, figures, published
 
@@ -187,10 +188,11 @@ def _training_accuracy(figs: _Figures, runs: dict, results: Path) -> tuple[list[
             continue
         for name, m in sorted(runs[key].items()):
             ep = m["epochs"]
+            summary = accuracy_summary(ep)
             done = f"{len(ep)}" + (f" of {m['planned_epochs']}" if m.get("planned_epochs", len(ep)) != len(ep) else "")
             rows.append((ds, name, m.get("arch", "mlp"), m.get("neuron"), m.get("mode"), m.get("T"), done,
-                         pct(m.get("test_accuracy")), pct(max(e["test_accuracy"] for e in ep)),
-                         pct(sum(e["test_accuracy"] for e in ep[-5:]) / len(ep[-5:]))))
+                         pct(m.get("test_accuracy")), pct(summary["best_test_accuracy"]),
+                         pct(summary["mean_last5_test_accuracy"])))
             best[(key, name)] = m.get("test_accuracy")
     lines += _table(("data set", "run", "network", "neuron", "training", "T", "epochs", "final test accuracy",
                      "best (any epoch)", "mean of last 5"), rows)

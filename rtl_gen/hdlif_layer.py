@@ -26,14 +26,19 @@ class NeuronStage(wiring.Component):
 
     Takes ``nl`` sums (or currents) per clock in sweep order (position, then channel group),
     requantizes them (``requant``), updates the HD-LIF neurons, max-pools the codes (pool 2)
-    and writes them, ``nl`` codes per clock, into the slot ``out_slot`` of the next buffer in
-    its layout (:class:`rtl_gen.config.OutputLayout`).  ``done`` pulses with the item's last
-    write.
+    and writes them, ``nl`` codes per clock, into the next buffer in its layout
+    (:class:`rtl_gen.config.OutputLayout`).  ``done`` pulses with the item's last write.
+
+    Invariant (the writer's slot): items are written to the next buffer's slots 0, 1, 0, 1, ...
+    in item order, the slot of every write is decided by the writer's own register, and that
+    register flips in the same clock as an item's last write.  So the first write of the next
+    item, even in the very next clock (a one-beat fold drained back to back, neurons that
+    overlap two steps), lands in the other slot.  (The buffer's tracker learns of the item's
+    end from ``done`` a clock later; a slot taken from the tracker would be one clock late.)
 
     Members
     -------
     in_valid, in_data, in_t, in_last : In
-    out_slot : In(1)
     wr_addr, wr_data, wr_en : Out      a write port of the next :class:`rtl_gen.buffers.FrameBuffer`
     done, busy : Out(1)
     """
@@ -58,7 +63,6 @@ class NeuronStage(wiring.Component):
             "in_data": In(unsigned(NL * self.in_bits)),
             "in_t": In(ctr(c.neuron.T)),
             "in_last": In(1),
-            "out_slot": In(1),
             "wr_addr": Out(unsigned(bits_for(2 * o.words))),
             "wr_data": Out(unsigned(o.simd * o.code_bits)),
             "wr_en": Out(unsigned(o.simd)),
@@ -86,21 +90,29 @@ class NeuronStage(wiring.Component):
                 with m.Else():
                     m.d.sync += og.eq(og + 1)
 
-        def delay(sig, n, name):
+        # Invariant (busy): ``busy`` is high while any group of an item is anywhere in the
+        # stage, so an engine that must not overlap two steps (too few neurons per lane, see
+        # :func:`overlap_ok`) can wait for it.  Every register that carries a valid bit is made
+        # by ``delay`` below, which records it; ``busy`` ORs them all.  (Listing them by hand
+        # once missed the requantizer's inner stages: a stem replaying cached sums started its
+        # next step while the previous one was still in the requantizer.)
+        valids = [self.in_valid]
+
+        def delay(sig, n, name, *, valid=False):
             for i in range(n):
                 nxt = Signal.like(sig, name=f"{name}_d{i}")
                 m.d.sync += nxt.eq(sig)
                 sig = nxt
+                if valid:
+                    valids.append(sig)
             return sig
 
-        valids = [self.in_valid]
         tags = dict(v=self.in_valid, t=self.in_t, og=og, phase=phase, last=self.in_last, addr=addr)
         if self.requant:
             m.submodules.requant = rq = Requant(c.requant)
             m.d.comb += [rq.in_acc.eq(self.in_data), rq.in_t.eq(self.in_t), rq.in_og.eq(og)]
             currents = rq.out_value
-            tags = {k: delay(s, Requant.latency, f"rq_{k}") for k, s in tags.items()}
-            valids.append(tags["v"])
+            tags = {k: delay(s, Requant.latency, f"rq_{k}", valid=k == "v") for k, s in tags.items()}
             cb = c.requant.out_bits
         else:
             currents = self.in_data
@@ -115,8 +127,8 @@ class NeuronStage(wiring.Component):
             codes.append(core.out_code)
         code_bits = nc.code_bits
         for i in range(HDLIFCore.latency):
-            tags = {k: delay(s, 1, f"nc{i}_{k}") for k, s in tags.items() if k in ("v", "og", "phase", "last")}
-            valids.append(tags["v"])
+            tags = {k: delay(s, 1, f"nc{i}_{k}", valid=k == "v") for k, s in tags.items()
+                    if k in ("v", "og", "phase", "last")}
         codes_flat = Signal(unsigned(NL * code_bits))
         m.d.comb += codes_flat.eq(Cat(*codes))
 
@@ -126,7 +138,7 @@ class NeuronStage(wiring.Component):
                          mp.in_phase.eq(tags["phase"])]
             w_valid, w_codes = mp.out_valid, mp.out_codes
             w_last = delay(tags["last"], MaxPool.latency, "pool_last")
-            valids += [delay(tags["v"], n, f"pool_v{n}") for n in range(1, MaxPool.latency + 1)]
+            delay(tags["v"], MaxPool.latency, "pool_v", valid=True)
         else:
             w_valid, w_codes, w_last = tags["v"], codes_flat, tags["last"]
 
@@ -149,7 +161,10 @@ class NeuronStage(wiring.Component):
                     m.d.sync += [ce.eq(0), pw.eq(pw + o.cf)]
                 with m.Else():
                     m.d.sync += ce.eq(ce + NL)
-        slot_off = Mux(self.out_slot, o.words, 0)
+        slot = Signal()                                  # the slot of the item being written
+        with m.If(w_valid & w_last):
+            m.d.sync += slot.eq(~slot)
+        slot_off = Mux(slot, o.words, 0)
         m.d.sync += [
             self.wr_addr.eq(slot_off + word),
             self.wr_data.eq(w_codes.replicate(S // NL)),
@@ -191,7 +206,7 @@ class HDLIFLayerEngine(wiring.Component):
     Members
     -------
     rd_addr : Out, rd_data : In, in_full : In(1), in_slot : In(1), in_release : Out(1)
-    wr_addr, wr_data, wr_en : Out, out_ready : In(1), out_slot : In(1), out_acquire, out_done : Out(1)
+    wr_addr, wr_data, wr_en : Out, out_ready : In(1), out_acquire, out_done : Out(1)
     busy : Out(1)
     """
 
@@ -209,7 +224,7 @@ class HDLIFLayerEngine(wiring.Component):
             "in_full": In(1), "in_slot": In(1), "in_release": Out(1),
             "wr_addr": Out(unsigned(len(self.stage.wr_addr))), "wr_data": Out(unsigned(len(self.stage.wr_data))),
             "wr_en": Out(unsigned(len(self.stage.wr_en))),
-            "out_ready": In(1), "out_slot": In(1), "out_acquire": Out(1), "out_done": Out(1),
+            "out_ready": In(1), "out_acquire": Out(1), "out_done": Out(1),
             "busy": Out(1),
         })
 
@@ -232,7 +247,7 @@ class HDLIFLayerEngine(wiring.Component):
             self.rd_addr.eq(syn.rd_addr), syn.rd_data.eq(self.rd_data), self.in_release.eq(release),
             self.out_acquire.eq(start),
             st.in_valid.eq(syn.out_valid), st.in_data.eq(syn.out_data), st.in_t.eq(syn.out_t),
-            st.in_last.eq(syn.out_last), st.out_slot.eq(self.out_slot),
+            st.in_last.eq(syn.out_last),
             self.wr_addr.eq(st.wr_addr), self.wr_data.eq(st.wr_data), self.wr_en.eq(st.wr_en),
             self.out_done.eq(st.done),
             self.busy.eq(syn.busy | st.busy),

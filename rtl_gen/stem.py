@@ -32,7 +32,11 @@ class StemSynapse(wiring.Component):
     rd_addr : Out, rd_data : In                      the pixel buffer's read port
     pix_started, pix_full, pix_slot : In(1), pix_avail : In, pix_release : Out(1)
     wr_addr, wr_data : Out, wr_en : Out(1)           the cache's write port (whole words)
-    cache_ready, cache_slot : In(1), cache_acquire, cache_done : Out(1)
+    cache_ready : In(1), cache_acquire, cache_done : Out(1)
+
+    The cache slot of every write is the synapse's own register, flipped in the clock of an
+    image's last write (see :class:`rtl_gen.hdlif_layer.NeuronStage`: the tracker's write
+    slot changes a clock later, too late for a next image whose first sums follow at once).
     busy : Out(1)
     """
 
@@ -52,7 +56,7 @@ class StemSynapse(wiring.Component):
             "pix_avail": In(unsigned(bits_for(syn.words + 1))), "pix_release": Out(1),
             "wr_addr": Out(unsigned(bits_for(2 * self.words))),
             "wr_data": Out(unsigned(nl * cache_bits(c))), "wr_en": Out(1),
-            "cache_ready": In(1), "cache_slot": In(1), "cache_acquire": Out(1), "cache_done": Out(1),
+            "cache_ready": In(1), "cache_acquire": Out(1), "cache_done": Out(1),
             "busy": Out(1),
         })
 
@@ -87,7 +91,10 @@ class StemSynapse(wiring.Component):
         g = Signal(ctr(self.words))
         with m.If(v):
             m.d.sync += g.eq(Mux(last, 0, g + 1))
-        m.d.sync += [self.wr_addr.eq(Mux(self.cache_slot, self.words, 0) + g), self.wr_data.eq(data),
+        slot = Signal()
+        with m.If(v & last):
+            m.d.sync += slot.eq(~slot)
+        m.d.sync += [self.wr_addr.eq(Mux(slot, self.words, 0) + g), self.wr_data.eq(data),
                      self.wr_en.eq(v), self.cache_done.eq(v & last)]
         m.d.comb += self.busy.eq(busy | self.wr_en)
         return m
@@ -99,7 +106,7 @@ class StemReplay(wiring.Component):
     Members
     -------
     rd_addr : Out, rd_data : In, cache_full, cache_slot : In(1), cache_release : Out(1)
-    wr_addr, wr_data, wr_en : Out, out_ready, out_slot : In(1), out_acquire, out_done : Out(1)
+    wr_addr, wr_data, wr_en : Out, out_ready : In(1), out_acquire, out_done : Out(1)
     busy : Out(1)
     """
 
@@ -119,7 +126,7 @@ class StemReplay(wiring.Component):
             "cache_full": In(1), "cache_slot": In(1), "cache_release": Out(1),
             "wr_addr": Out(unsigned(len(self.stage.wr_addr))), "wr_data": Out(unsigned(len(self.stage.wr_data))),
             "wr_en": Out(unsigned(len(self.stage.wr_en))),
-            "out_ready": In(1), "out_slot": In(1), "out_acquire": Out(1), "out_done": Out(1),
+            "out_ready": In(1), "out_acquire": Out(1), "out_done": Out(1),
             "busy": Out(1),
         })
 
@@ -131,7 +138,14 @@ class StemReplay(wiring.Component):
         sweeping = Signal()
         g = Signal(ctr(G))
         t, t_s = Signal(ctr(T)), Signal(ctr(T))
-        idle = ~sweeping & (1 if overlap_ok(c) else ~st.busy)
+        v1, l1, t1 = Signal(), Signal(), Signal(ctr(T))
+        v2, l2, t2 = Signal(), Signal(), Signal(ctr(T))
+        # Invariant (membrane hazards): a lane with too few neurons to overlap two steps
+        # (:func:`rtl_gen.hdlif_layer.overlap_ok`) starts a step only when nothing of the
+        # previous one is left anywhere: in the sweep, in the two read registers or in the
+        # neuron stage.  (Checking the stage alone let a one-word step start while the previous
+        # one was still in the read registers: its membrane was read before it was written.)
+        idle = ~sweeping & (1 if overlap_ok(c) else ~(v1 | v2 | st.busy))
         start = Signal()
         m.d.comb += [start.eq(idle & self.cache_full & self.out_ready), self.out_acquire.eq(start)]
         with m.If(start):
@@ -143,12 +157,10 @@ class StemReplay(wiring.Component):
                 m.d.sync += [sweeping.eq(0), g.eq(0)]
         m.d.comb += [self.rd_addr.eq(Mux(self.cache_slot, G, 0) + g),
                      self.cache_release.eq(last & (t_s == T - 1))]
-        v1, l1, t1 = Signal(), Signal(), Signal(ctr(T))
-        v2, l2, t2 = Signal(), Signal(), Signal(ctr(T))
         d2 = Signal.like(self.rd_data)
         m.d.sync += [v1.eq(sweeping), l1.eq(last), t1.eq(t_s), v2.eq(v1), l2.eq(l1), t2.eq(t1), d2.eq(self.rd_data)]
         m.d.comb += [
-            st.in_valid.eq(v2), st.in_data.eq(d2), st.in_t.eq(t2), st.in_last.eq(l2), st.out_slot.eq(self.out_slot),
+            st.in_valid.eq(v2), st.in_data.eq(d2), st.in_t.eq(t2), st.in_last.eq(l2),
             self.wr_addr.eq(st.wr_addr), self.wr_data.eq(st.wr_data), self.wr_en.eq(st.wr_en),
             self.out_done.eq(st.done),
             self.busy.eq(sweeping | v1 | v2 | st.busy),

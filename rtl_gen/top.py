@@ -80,7 +80,7 @@ class Accelerator(wiring.Component):
                 sa.pix_avail.eq(loader.avail), pix.r_release.eq(sa.pix_release),
                 cache.wr_addr.eq(sa.wr_addr), cache.wr_data.eq(sa.wr_data),
                 cache.wr_en.eq(sa.wr_en.replicate(stem.neuron.lanes)),
-                sa.cache_ready.eq(cache.w_ready), sa.cache_slot.eq(cache.w_slot),
+                sa.cache_ready.eq(cache.w_ready),
                 cache.w_acquire.eq(sa.cache_acquire), cache.w_done.eq(sa.cache_done),
                 cache.rd_addr.eq(sb.rd_addr), sb.rd_data.eq(cache.rd_data),
                 sb.cache_full.eq(cache.r_full), sb.cache_slot.eq(cache.r_slot), cache.r_release.eq(sb.cache_release),
@@ -94,7 +94,7 @@ class Accelerator(wiring.Component):
                                                                     events=o.events)
             m.d.comb += [buf.wr_addr.eq(producer.wr_addr), buf.wr_data.eq(producer.wr_data),
                          buf.wr_en.eq(producer.wr_en), producer.out_ready.eq(buf.w_ready),
-                         producer.out_slot.eq(buf.w_slot), buf.w_acquire.eq(producer.out_acquire),
+                         buf.w_acquire.eq(producer.out_acquire),
                          buf.w_done.eq(producer.out_done)]
             if o.events:
                 m.d.comb += [getattr(buf, k).eq(getattr(producer, k))

@@ -84,6 +84,14 @@ async def _drive_pixels(clk, s: _Stream, images, accepted_at, gaps):
         s.valid.value = 0
 
 
+def _as_int(value, signed: bool) -> int:
+    """A handle's value as an int: cocotb 2 gives a ``LogicArray`` for a vector, but a single
+    ``Logic`` for a 1-bit port (the label of a network with 1 or 2 classes)."""
+    if hasattr(value, "to_unsigned"):
+        return value.to_signed() if signed else value.to_unsigned()
+    return int(value)
+
+
 async def _collect(clk, s: _Stream, count, ready_pattern, out, times=None):
     while len(out) < count:
         r = next(ready_pattern)
@@ -94,38 +102,54 @@ async def _collect(clk, s: _Stream, count, ready_pattern, out, times=None):
         await ReadOnly()
         taken = bool(r and s.valid.value)
         if taken:
-            out.append(s.payload.value.to_signed() if s.signed else s.payload.value.to_unsigned())
+            out.append(_as_int(s.payload.value, s.signed))
         await RisingEdge(clk)
         if taken and times is not None:
             times.append(get_sim_time(unit="ns"))  # the clock edge that completed the transfer
 
 
-async def _watch_layer(clk, dut, spec: dict, frames: list):
-    """Collect one layer's output frames (C, H, W order) from its writes into the next buffer."""
+async def _watch_layer(clk, dut, spec: dict, T: int, frames: list, errors: list):
+    """Collect one layer's output frames (C, H, W order) from its writes into the next buffer.
+
+    Item ``k`` (image ``k // T``, step ``k % T``) must go to slot ``k % 2`` (the buffers
+    alternate from reset), every element exactly once: a write into the other slot or a second
+    write of an element is reported (with the image, layer, step and neuron) where it happens,
+    not later where its effect shows."""
     buf = getattr(dut, spec["buffer"])
     en, addr, data = buf.wr_en, buf.wr_addr, buf.wr_data
     S, B, O, P = spec["simd"], spec["code_bits"], spec["channels"], spec["positions"]
-    words, cf, packed = spec["words"], spec["cf"], spec["packed"]
+    words, cf, packed, name = spec["words"], spec["cf"], spec["packed"], spec["layer"]
     cur = np.zeros(O * P, np.int64)
-    count = 0
+    seen = np.zeros(O * P, bool)
+    count = k = 0
     mask = (1 << B) - 1
     while True:
         await FallingEdge(clk)
         e = int(en.value)
         if not e:
             continue
-        a, d = int(addr.value) % words, int(data.value)
+        slot, a = divmod(int(addr.value), words)
+        d = int(data.value)
         for lane in range(S):
             if e >> lane & 1:
                 if packed:
                     pos, c = divmod(a * S + lane, O)
                 else:
                     pos, c = a // cf, (a % cf) * S + lane
-                cur[c * P + pos] = (d >> (lane * B)) & mask
+                idx = c * P + pos
+                where = f"image {k // T}, layer {name}, time step {k % T}, neuron {idx}"
+                if slot != k % 2:
+                    errors.append((k // T, f"{where}: written into slot {slot} of {spec['buffer']}, not slot {k % 2}"))
+                if seen[idx]:
+                    errors.append((k // T, f"{where}: written twice in one frame"))
+                seen[idx] = True
+                cur[idx] = (d >> (lane * B)) & mask
                 count += 1
-        if count == O * P:
+        if count >= O * P:
             frames.append(cur.copy())
+            seen[:] = False
             count = 0
+            k += 1
 
 
 if cocotb is not None:
@@ -169,8 +193,9 @@ if cocotb is not None:
 
         trace = json.loads(Path(os.environ["HDLIF_TRACE"]).read_text()) if os.environ.get("HDLIF_TRACE") else []
         layer_frames = {spec["layer"]: [] for spec in trace}
+        layer_errors = {spec["layer"]: [] for spec in trace}
         for spec in trace:
-            cocotb.start_soon(_watch_layer(clk, dut, spec, layer_frames[spec["layer"]]))
+            cocotb.start_soon(_watch_layer(clk, dut, spec, T, layer_frames[spec["layer"]], layer_errors[spec["layer"]]))
         first_pixel, label_times, scores, labels = [], [], [], []
         cocotb.start_soon(_drive_pixels(clk, pixels, images, first_pixel, _pattern(seed, busy)))
         cocotb.start_soon(_collect(clk, scores_s, n * T * C, _pattern(seed + 1, busy), scores))
@@ -181,6 +206,8 @@ if cocotb is not None:
         mismatches, bad_layer_images = [], set()
         for spec in trace:                       # layer by layer, the first layer that differs first
             name = spec["layer"]
+            bad_layer_images.update(i for i, _ in layer_errors[name] if i < n)
+            mismatches += [line for _, line in layer_errors[name][:4]]
             want = vec[f"codes.{name}"][:n].astype(np.int64)
             for k, frame in enumerate(layer_frames[name][:n * T]):
                 i, t = divmod(k, T)

@@ -44,7 +44,9 @@ help:
 	@echo "make export MODEL=name           integer bundle + golden vectors"
 	@echo "make eval MODEL=name [DATASET=]  float vs golden accuracy and agreement -> <run>/eval.json"
 	@echo "make vectors MODEL=name [N=0]    golden vectors for the RTL and HLS checkers -> <run>/vectors.npz"
-	@echo "make rtl MODEL=name [LANES=16 | FOLD=PExSIMD[/NL],... | TARGET=area|cycles=N] [STEM=cache|recompute]   Amaranth -> Verilog"
+	@echo "make rtl MODEL=name [LANES=n | FOLD=PExSIMD[/NL],... | TARGET=area|fastest|cycles=N] [STEM=cache|recompute]   Amaranth -> Verilog"
+	@echo "           LANES=n: exactly n MAC lanes per layer (1..4096), refused where a layer cannot have n; none given:"
+	@echo "           at most 16 per layer.  TARGET=cycles=N no folding meets is refused (TARGET=fastest takes the fastest)"
 	@echo "make sim MODEL=name [N=0 WAVES=1 COVERAGE=1]   Verilator + cocotb, bit-exact vs golden"
 	@echo "make bitstream MODEL=name [DEVICE=25k FREQ=50]"
 	@echo "make bitstream MODEL=name BOARD=ulx3s|orangecrab|icebreaker [FREQ=auto LANES= BAUD=115200]"
@@ -91,7 +93,7 @@ vectors: setup
 	$(PY) -m flow vectors $(MODEL) --n $(N)
 
 rtl: setup
-	$(PY) -m flow rtl $(MODEL) --lanes $(LANES) $(if $(FOLD),--fold $(FOLD)) $(if $(TARGET),--target $(TARGET)) $(if $(STEM),--stem $(STEM))
+	$(PY) -m flow rtl $(MODEL) $(if $(filter command line environment,$(origin LANES)),$(if $(LANES),--lanes $(LANES))) $(if $(FOLD),--fold $(FOLD)) $(if $(TARGET),--target $(TARGET)) $(if $(STEM),--stem $(STEM))
 
 sim: setup
 	$(PY) -m flow sim $(MODEL) --n $(N) $(if $(filter 1,$(WAVES)),--waves) $(if $(filter 1,$(COVERAGE)),--coverage)

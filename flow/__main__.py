@@ -40,9 +40,12 @@ def main(argv=None) -> int:
     v.add_argument("--dataset", default=None)
     r = sub.add_parser("rtl", help="generate the accelerator's Verilog")
     r.add_argument("model")
-    r.add_argument("--lanes", type=int, default=None, help="about this many MAC lanes per layer (default 16)")
+    r.add_argument("--lanes", default=None,
+                   help="exactly N MAC lanes per layer (1..4096), or a comma list, one per layer; a layer that "
+                        "cannot have them is refused (default: at most 16 per layer)")
     r.add_argument("--fold", default=None, help="PExSIMD[/NL] for every layer, or a comma list in layer order")
-    r.add_argument("--target", default=None, help="'area', or 'cycles=N' (cycles per inference)")
+    r.add_argument("--target", default=None,
+                   help="'area', 'fastest', or 'cycles=N' (clocks per image; refused when no folding meets it)")
     r.add_argument("--skip-zero-weights", action="store_true", help="drop all-zero weight blocks from the schedule")
     r.add_argument("--skip-zero-spikes", action="store_true",
                    help="fc layers after the stem walk only their non-zero input words")

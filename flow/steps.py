@@ -73,13 +73,15 @@ def _bundle_dir(model: str) -> Path:
     return run_dir(model) / "model"
 
 
-def rtl(model: str, *, lanes: int | None = None, fold: str | None = None, target: str | None = None,
+def rtl(model: str, *, lanes: int | str | None = None, fold: str | None = None, target: str | None = None,
         skip_zero_weights: bool = False, stem: str = "cache", skip_zero_spikes: bool = False) -> dict:
     """Generate the accelerator's Verilog into ``build/<run>/rtl/`` and print the estimate.
 
-    The parallelism per layer comes from ``fold`` (``PExSIMD[/NL]``, one for all layers or a
-    comma list in layer order, readout last), else ``target`` (``area`` or ``cycles=N``), else
-    ``lanes`` MAC lanes per layer (default 16); see :mod:`rtl_gen.folding`.  ``stem`` is
+    The parallelism per layer comes from one of ``fold`` (``PExSIMD[/NL]``, one for all layers or
+    a comma list in layer order, readout last), ``target`` (``area``, ``fastest`` or ``cycles=N``;
+    a cycle count no folding meets is refused) or ``lanes`` (exactly that many MAC lanes per
+    layer, or a comma list, one per layer; refused where a layer cannot have them); none of
+    them: at most 16 lanes per layer.  See :mod:`rtl_gen.folding`.  ``stem`` is
     ``cache`` (the stem's sums once per image) or ``recompute`` (at every step, no cache RAM).
     ``skip_zero_spikes``: fc layers after the stem walk only their non-zero input words; the
     estimate then takes each layer's activity from the run's vectors.
@@ -92,6 +94,8 @@ def rtl(model: str, *, lanes: int | None = None, fold: str | None = None, target
     folding = [f.strip() for f in fold.split(",")] if fold else None
     if folding and len(folding) == 1:
         folding = folding[0]
+    if isinstance(lanes, str) and "," in lanes:
+        lanes = [n.strip() for n in lanes.split(",")]
     activity = None
     if skip_zero_spikes and (run_dir(model) / "vectors.npz").is_file():
         from golden.vectors import load_vectors

@@ -4,21 +4,61 @@ A layer's folding (:class:`rtl_gen.config.Folding`) is ``pe`` output channels x 
 lanes per clock and ``nl`` neuron lanes.  Legal values: ``pe`` divides the output channels,
 ``simd`` is a power of two no wider than the input channels need, ``nl`` is a power of two
 dividing ``pe`` and the channels and no wider than the next layer's ``simd`` (``nl`` codes are
-written per clock into one word of the next buffer); the readout has ``nl = 1``.
+written per clock into one word of the next buffer); the readout has ``nl = 1``.  No layer has
+more than :data:`MAX_LANES` MAC lanes (``pe x simd``), whichever way its folding is chosen.
 
-Targets (FINN-style, each layer on its own, since the engines run concurrently and the
-slowest one sets the interval between images):
+An option is honoured or refused, never quietly changed.  The choices (:func:`resolve`; give
+one of them, ``make rtl`` ``LANES=`` / ``FOLD=`` / ``TARGET=``):
 
-* ``"area"``: the smallest folding everywhere (one MAC lane, one neuron lane per layer).
-* ``"cycles=N"`` (or an int ``N``): for every engine the cheapest folding (by
-  :func:`rtl_gen.estimate.resources`) whose cycles per image stay within ``N``.
+* ``folding``: ``PExSIMD[/NL]`` for every layer, or one per layer (:func:`parse_folding`).
+* ``lanes=N`` (an integer from 1 to :data:`MAX_LANES`): exactly ``N`` MAC lanes in every
+  layer (or a list, one count per layer).  Of the foldings with ``pe x simd = N`` the widest
+  ``simd`` is taken.  Where a layer cannot have exactly ``N`` lanes (``pe`` must divide its
+  output channels, ``simd`` is a power of two at most the next power of two of its inputs) the
+  choice is refused with the counts that layer allows (e.g. ``lanes=3`` on a layer of 10
+  outputs and 12 inputs: 1, 2, 4, 5, 8, 10, 16, 20, ...).
+* ``lanes=AtMost(N)``, and the default ``AtMost(16)`` when nothing is chosen: in every layer
+  the largest legal lane count that is at most ``N`` (again the widest ``simd`` of that count);
+  so the default never refuses a network.  ``make rtl`` without ``LANES=`` takes this default;
+  ``LANES=16`` given on the command line is exact.
+* ``target``, FINN-style, each layer on its own (the engines run concurrently, so the slowest
+  one sets the interval between images), judged on the closed-form engine times of
+  :func:`rtl_gen.estimate.engine_times` (the pixel loader's included):
+
+  * ``"area"``: the smallest folding everywhere (one MAC lane, one neuron lane per layer).
+  * ``"cycles=N"`` (or an int ``N``): for every engine the cheapest folding (by
+    :func:`rtl_gen.estimate.resources`) whose clocks per image stay within ``N``.  When no
+    folding gets every engine within ``N`` this is refused, naming the fastest interval that
+    can be had; ``"fastest"`` takes that one instead.
+  * ``"fastest"``: the shortest interval any folding reaches, and per layer the cheapest
+    folding within it.
 """
 
 from __future__ import annotations
 
+import numbers
+import re
+
 from golden.bundle import Bundle, HDLIFConvLayer
 
 from .config import Folding
+
+#: the most MAC lanes (``pe x simd``) of one layer: keeps every generated word (weights
+#: ``lanes x weight bits``, sums ``pe x accumulator bits``) within what Amaranth builds
+MAX_LANES = 4096
+
+#: MAC lanes per layer when nothing is chosen (at most this many; see :class:`AtMost`)
+DEFAULT_LANES = 16
+
+#: the widest signal Amaranth builds (bits)
+_MAX_WORD_BITS = 1 << 16
+
+
+class AtMost(int):
+    """A lane count read as "at most": every layer gets its largest legal count ``<= N``."""
+
+    def __repr__(self) -> str:
+        return f"AtMost({int(self)})"
 
 
 def _geometry(layer) -> tuple[int, int]:
@@ -52,15 +92,77 @@ def legal_nl(bundle: Bundle, idx: int, pe: int, next_simd: int | None) -> list[i
     return [n for n in _pow2_upto(pe) if pe % n == 0 and O % n == 0 and (next_simd is None or n <= next_simd)]
 
 
-def from_lanes(bundle: Bundle, lanes: int, stem: str = "cache") -> list[Folding]:
-    """About ``lanes`` MAC lanes per layer: ``simd`` as wide as the inputs allow, then ``pe``."""
-    if not (isinstance(lanes, int) and lanes > 0):
-        raise ValueError(f"lanes must be a positive integer, not {lanes!r}")
+def lane_options(bundle: Bundle, idx: int) -> dict[int, tuple[int, int]]:
+    """Every MAC lane count layer ``idx`` can have (at most :data:`MAX_LANES`) -> its
+    ``(pe, simd)``, the widest ``simd`` of that count."""
+    C, O = _geometry(bundle.layers[idx])
+    out: dict[int, tuple[int, int]] = {}
+    for simd in reversed(_pow2_upto(_max_simd(C))):
+        for pe in _divisors(O):
+            if pe * simd <= MAX_LANES:
+                out.setdefault(pe * simd, (pe, simd))
+    return dict(sorted(out.items()))
+
+
+def _lane_count(value) -> int:
+    """A lane count from an int (or ``AtMost``) or a decimal string; one clear error otherwise."""
+    n = None
+    if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
+        n = int(value)
+    elif isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        n = int(value)
+    shown = n if n is not None else repr(value)
+    if n is None or not 1 <= n <= MAX_LANES:
+        raise ValueError(f"lanes must be a whole number of MAC lanes per layer from 1 to {MAX_LANES}, not {shown}")
+    return n
+
+
+def _fmt_counts(counts: list[int]) -> str:
+    if len(counts) <= 12:
+        return ", ".join(map(str, counts))
+    return ", ".join(map(str, counts[:10])) + f", ... {counts[-1]}"
+
+
+def _describe(layer) -> str:
+    C, O = _geometry(layer)
+    if isinstance(layer, HDLIFConvLayer):
+        return f"{C} input channel{'s' * (C != 1)}, {O} output channel{'s' * (O != 1)}"
+    return f"{C} input{'s' * (C != 1)}, {O} output{'s' * (O != 1)}"
+
+
+def _layer_lanes(bundle: Bundle, idx: int, n: int, exact: bool, asked: str) -> tuple[int, int]:
+    """``(pe, simd)`` of layer ``idx`` with ``n`` lanes (``exact``) or the most up to ``n``."""
+    opts = lane_options(bundle, idx)
+    if not exact:
+        return opts[max(k for k in opts if k <= n)]
+    if n in opts:
+        return opts[n]
+    layer = bundle.layers[idx]
+    below = [k for k in opts if k < n]
+    above = [k for k in opts if k > n]
+    nearest = " or ".join(str(k) for k in (below[-1:] + above[:1]))
+    common = sorted(set.intersection(*(set(lane_options(bundle, i)) for i in range(len(bundle.layers)))))
+    raise ValueError(f"{asked}: layer {layer.name} ({_describe(layer)}) cannot have exactly {n} MAC lanes "
+                     f"(pe must divide {_geometry(layer)[1]}, simd be a power of two up to "
+                     f"{_max_simd(_geometry(layer)[0])}); it can have {_fmt_counts(list(opts))} "
+                     f"(nearest: {nearest}); every layer can have {_fmt_counts(common)}; "
+                     f"or choose each layer's PExSIMD with a folding (FOLD=)")
+
+
+def from_lanes(bundle: Bundle, lanes, stem: str = "cache") -> list[Folding]:
+    """Exactly ``lanes`` MAC lanes per layer (the widest ``simd`` of that count), or refused;
+    ``AtMost(n)``: per layer the most lanes up to ``n``.  A list or tuple gives one count per
+    layer.  See the module docstring."""
+    per_layer = isinstance(lanes, (list, tuple))
+    values = list(lanes) if per_layer else [lanes] * len(bundle.layers)
+    if per_layer and len(values) != len(bundle.layers):
+        raise ValueError(f"lanes must give one count per synaptic layer {[layer.name for layer in bundle.layers]}, "
+                         f"not {len(values)} ({list(lanes)!r})")
+    counts = [_lane_count(v) for v in values]
+    asked = f"lanes={','.join(map(str, counts)) if per_layer else counts[0]}"
     pes, simds = [], []
-    for layer in bundle.layers:
-        C, O = _geometry(layer)
-        simd = min(1 << (lanes.bit_length() - 1), _max_simd(C))
-        pe = max(d for d in _divisors(O) if d <= max(1, lanes // simd))
+    for i, (v, n) in enumerate(zip(values, counts)):
+        pe, simd = _layer_lanes(bundle, i, n, not isinstance(v, AtMost), asked)
         pes.append(pe)
         simds.append(simd)
     return _with_nl(bundle, pes, simds, stem)
@@ -103,15 +205,13 @@ def parse_folding(bundle: Bundle, folding) -> list[Folding]:
     return [f if isinstance(f, Folding) else Folding.parse(f) for f in folding]
 
 
-def for_target(bundle: Bundle, goal: int, *, skip_zero_weights: bool = False, stem: str = "cache",
-               skip_zero_spikes: bool = False, activity: dict | None = None) -> list[Folding]:
-    """Per layer, the cheapest folding whose engines need at most ``goal`` clocks per image
-    (:func:`rtl_gen.estimate.engine_times`); where none does, the fastest."""
+def _search(bundle: Bundle, goal: int | None, *, skip_zero_weights: bool = False, stem: str = "cache",
+            skip_zero_spikes: bool = False, activity: dict | None = None) -> list[Folding]:
+    """Per layer (readout first), the cheapest folding whose engines need at most ``goal``
+    clocks per image, where none does (or ``goal`` is None) the fastest, the cheapest of those."""
     from .config import build
     from .estimate import engine_times, resources
 
-    if not (isinstance(goal, int) and goal > 0):
-        raise ValueError(f"a cycle target must be a positive integer, not {goal!r}")
     n = len(bundle.layers)
     chosen = [Folding() for _ in range(n)]
     # from the readout back to the stem: a layer's nl depends on the next layer's simd
@@ -123,6 +223,8 @@ def for_target(bundle: Bundle, goal: int, *, skip_zero_weights: bool = False, st
         best = None
         for pe in _divisors(O):
             for simd in _pow2_upto(_max_simd(C)):
+                if pe * simd > MAX_LANES:
+                    continue
                 for nl in legal_nl(bundle, i, pe, nxt):
                     trial = chosen[:i] + [Folding(pe=pe, simd=simd, nl=nl)] + chosen[i + 1:]
                     if i > 0 and trial[i - 1].nl > simd:
@@ -137,35 +239,111 @@ def for_target(bundle: Bundle, goal: int, *, skip_zero_weights: bool = False, st
                     parts = resources(cfg)["parts"]
                     cost = sum(v.get("luts", 0) + 400 * v.get("dsps", 0) + 200 * v.get("brams", 0) for k, v in parts.items()
                                if k == layer.name or k.startswith(layer.name + "_"))
-                    key = (worst > goal, cost if worst <= goal else worst, cost)
+                    met = goal is not None and worst <= goal
+                    key = (not met, cost if met else worst, cost)
                     if best is None or key < best[0]:
                         best = (key, trial[i])
         chosen[i] = best[1]
     return chosen
 
 
+def _times(bundle: Bundle, foldings: list[Folding], **kw) -> dict:
+    from .config import build
+    from .estimate import engine_times
+
+    return engine_times(build(bundle, foldings, **kw))
+
+
+def _slowest(times: dict) -> tuple[str, int]:
+    name = max(times, key=times.get)
+    return name, times[name]
+
+
+def fastest(bundle: Bundle, *, skip_zero_weights: bool = False, stem: str = "cache",
+            skip_zero_spikes: bool = False, activity: dict | None = None) -> list[Folding]:
+    """The shortest interval between images any folding reaches (the slowest engine of the
+    fastest folding per layer), and per layer the cheapest folding within it."""
+    kw = dict(skip_zero_weights=skip_zero_weights, stem=stem, skip_zero_spikes=skip_zero_spikes, activity=activity)
+    quick = _search(bundle, None, **kw)
+    _, best = _slowest(_times(bundle, quick, **kw))
+    cheap = _search(bundle, best, **kw)
+    return cheap if _slowest(_times(bundle, cheap, **kw))[1] <= best else quick
+
+
+def for_target(bundle: Bundle, goal: int, *, skip_zero_weights: bool = False, stem: str = "cache",
+               skip_zero_spikes: bool = False, activity: dict | None = None) -> list[Folding]:
+    """Per layer, the cheapest folding whose engines need at most ``goal`` clocks per image
+    (:func:`rtl_gen.estimate.engine_times`, the pixel loader's included); a ValueError naming
+    the fastest reachable interval when no folding gets every engine within ``goal``."""
+    if not (isinstance(goal, numbers.Integral) and not isinstance(goal, bool) and goal > 0):
+        raise ValueError(f"a cycle target must be a positive integer, not {goal!r}")
+    goal = int(goal)
+    kw = dict(skip_zero_weights=skip_zero_weights, stem=stem, skip_zero_spikes=skip_zero_spikes, activity=activity)
+    chosen = _search(bundle, goal, **kw)
+    if _slowest(_times(bundle, chosen, **kw))[1] <= goal:
+        return chosen
+    quick = _search(bundle, None, **kw)
+    engine, best = _slowest(_times(bundle, quick, **kw))
+    if best <= goal:                    # reachable, though not layer by layer from the readout back
+        return quick
+    raise ValueError(f"cycles={goal} cannot be met: the fastest folding needs {best} clocks per image "
+                     f"(its slowest engine, {engine}); ask for cycles={best} or more, or for target "
+                     f"'fastest' (TARGET=fastest) to build that one")
+
+
+def _check_words(bundle: Bundle, foldings: list[Folding], **kw) -> None:
+    """Every layer within :data:`MAX_LANES` and every generated word within what Amaranth builds."""
+    from .config import build
+
+    for layer, f in zip(bundle.layers, foldings):
+        if f.lanes > MAX_LANES:
+            raise ValueError(f"layer {layer.name}: folding {f} has {f.lanes} MAC lanes; a layer has at most {MAX_LANES}")
+    cfg = build(bundle, foldings, **kw)
+    for syn in [layer.synapse for layer in cfg.layers] + [cfg.readout.synapse]:
+        f = syn.fold
+        for what, bits in (("weight word", f.lanes * syn.weight_bits), ("sum word", f.pe * syn.acc_bits),
+                           ("input word", f.simd * (syn.in_bits + 1))):
+            if bits > _MAX_WORD_BITS:
+                raise ValueError(f"layer {syn.name}: folding {f} makes a {bits}-bit {what}; the generator "
+                                 f"builds at most {_MAX_WORD_BITS} bits: choose fewer lanes")
+
+
+def _parse_target(target):
+    """'area' | 'fastest' | a cycle count, from ``target``; one clear error otherwise."""
+    if isinstance(target, numbers.Integral) and not isinstance(target, bool):
+        return int(target)
+    if isinstance(target, str):
+        t = target.strip()
+        if t in ("area", "fastest"):
+            return t
+        if t.startswith("cycles="):
+            v = t.split("=", 1)[1].strip()
+            if not re.fullmatch(r"[+-]?\d+", v):
+                raise ValueError(f"a cycle target is written cycles=N (N clocks per image, a positive integer), "
+                                 f"not {target!r}")
+            return int(v)
+    raise ValueError(f"target must be 'area', 'fastest', 'cycles=N' or a cycle count, not {target!r}")
+
+
 def resolve(bundle: Bundle, *, lanes=None, folding=None, target=None, skip_zero_weights: bool = False,
             stem: str = "cache", skip_zero_spikes: bool = False, activity: dict | None = None) -> list[Folding]:
-    """The folding of every synaptic layer from the user's choice (see :func:`rtl_gen.config.from_bundle`)."""
+    """The folding of every synaptic layer from the user's choice: one of ``folding``,
+    ``target`` or ``lanes`` (none: ``AtMost(16)`` lanes); see the module docstring."""
+    given = [k for k, v in (("lanes", lanes), ("folding", folding), ("target", target)) if v is not None]
+    if len(given) > 1:
+        raise ValueError(f"give one of lanes, folding or target (LANES=, FOLD=, TARGET=), not {' and '.join(given)}")
+    kw = dict(skip_zero_weights=skip_zero_weights, stem=stem, skip_zero_spikes=skip_zero_spikes, activity=activity)
     if folding is not None:
-        return parse_folding(bundle, folding)
-    if target is not None:
-        if target == "area":
-            return [Folding() for _ in bundle.layers]
-        if isinstance(target, str) and target.startswith("cycles="):
-            try:
-                goal = int(target.split("=", 1)[1])
-            except ValueError:
-                raise ValueError(f"a cycle target is written cycles=N, not {target!r}") from None
-            return for_target(bundle, goal, skip_zero_weights=skip_zero_weights, stem=stem,
-                              skip_zero_spikes=skip_zero_spikes, activity=activity)
-        if isinstance(target, int) and not isinstance(target, bool):
-            return for_target(bundle, target, skip_zero_weights=skip_zero_weights, stem=stem,
-                              skip_zero_spikes=skip_zero_spikes, activity=activity)
-        raise ValueError(f"target must be 'area', 'cycles=N' or a cycle count, not {target!r}")
-    if isinstance(lanes, (list, tuple)):
-        if len(lanes) != len(bundle.layers):
-            raise ValueError(f"lanes must give one value per synaptic layer ({len(bundle.layers)}), not {list(lanes)!r}")
-        per = [from_lanes(bundle, int(n), stem)[i] for i, n in enumerate(lanes)]
-        return _with_nl(bundle, [f.pe for f in per], [f.simd for f in per], stem)
-    return from_lanes(bundle, 16 if lanes is None else lanes, stem)
+        out = parse_folding(bundle, folding)
+    elif target is not None:
+        goal = _parse_target(target)
+        if goal == "area":
+            out = [Folding() for _ in bundle.layers]
+        elif goal == "fastest":
+            out = fastest(bundle, **kw)
+        else:
+            out = for_target(bundle, goal, **kw)
+    else:
+        out = from_lanes(bundle, AtMost(DEFAULT_LANES) if lanes is None else lanes, stem)
+    _check_words(bundle, out, **kw)
+    return out

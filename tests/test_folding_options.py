@@ -1,0 +1,225 @@
+"""LANES / FOLD / TARGET: every option is honoured or refused with one clear line, never quietly changed."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from golden import load_bundle, save_bundle
+from golden.synthetic import random_bundle
+from rtl_gen import folding as fm
+from rtl_gen.config import build, from_bundle
+from rtl_gen.estimate import engine_times
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def small():
+    """conv 1 -> 4 channels (8 x 8, pooled), fc 64 -> 16, readout 16 -> 10."""
+    return random_bundle(0)
+
+
+@pytest.fixture(scope="module")
+def threes():
+    """A network where every layer can have exactly 3 lanes: conv 3 -> 6, fc 96 -> 12, readout 12 -> 3."""
+    return random_bundle(1, input_shape=(3, 8, 8), layers=(("conv", 6, 3, 1, 1, 2), ("fc", 12)), classes=3)
+
+
+@pytest.fixture(scope="module")
+def digits_shaped():
+    """Shaped like the digits MLP: 64 -> 128 -> 10."""
+    return random_bundle(2, input_shape=(64,), input_max=16, layers=(("fc", 128),))
+
+
+def _slowest(bundle, foldings, **kw):
+    return max(engine_times(build(bundle, foldings, **kw)).values())
+
+
+# ---------------------------------------------------------------------------------------------
+# lanes
+
+def test_exact_lanes_where_every_layer_can_have_them(threes):
+    cfg = from_bundle(threes, lanes=3)
+    assert cfg.lanes == (3, 3, 3)
+    # the widest simd of the count: 4 lanes on a 3-channel conv are 1 x 4, not 2 x 2 or 4 x 1
+    assert [(f.pe, f.simd) for f in fm.resolve(threes, lanes=4)][0] == (1, 4)
+
+
+def test_lanes_a_layer_cannot_have_are_refused_naming_the_layer(small):
+    with pytest.raises(ValueError) as e:
+        fm.resolve(small, lanes=3)
+    msg = str(e.value)
+    assert "\n" not in msg
+    assert msg.startswith("lanes=3: layer l1 (1 input channel, 4 output channels) cannot have exactly 3 MAC lanes")
+    assert "it can have 1, 2, 4 (nearest: 2 or 4)" in msg and "every layer can have 1, 2, 4" in msg
+    assert "FOLD=" in msg
+
+
+def test_per_layer_lanes_are_exact_too(small):
+    assert [f.lanes for f in fm.resolve(small, lanes=[4, 16, 10])] == [4, 16, 10]
+    with pytest.raises(ValueError, match=r"^lanes=4,3,16: layer l2 \(64 inputs, 16 outputs\) cannot have exactly 3 "
+                                         r"MAC lanes .* it can have 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024 "
+                                         r"\(nearest: 2 or 4\)"):
+        fm.resolve(small, lanes=[4, 3, 16])
+    with pytest.raises(ValueError, match=re.escape("lanes must give one count per synaptic layer "
+                                                   "['l1', 'l2', 'l3'], not 2 ([4, 16])")):
+        fm.resolve(small, lanes=[4, 16])
+
+
+def test_lane_counts_a_layer_allows(small):
+    assert list(fm.lane_options(small, 0)) == [1, 2, 4]
+    opts = fm.lane_options(small, 2)                      # 16 inputs, 10 outputs
+    assert list(opts)[:8] == [1, 2, 4, 5, 8, 10, 16, 20] and opts[10] == (5, 2) and opts[16] == (1, 16)
+    assert max(opts) == 160
+
+
+@pytest.mark.parametrize("value, shown", [(0, "0"), (-2, "-2"), (100000, "100000"), (4097, "4097"), ("100000", "100000"),
+                                          (3.5, "3.5"), ("x", "'x'"), (True, "True"), (None, None)])
+def test_out_of_range_lanes_are_one_clear_error(small, value, shown):
+    if value is None:                                     # None is "not given": the default
+        assert fm.resolve(small, lanes=value)
+        return
+    with pytest.raises(ValueError, match=re.escape(f"lanes must be a whole number of MAC lanes per layer from 1 to "
+                                                   f"{fm.MAX_LANES}, not {shown}")):
+        from_bundle(small, lanes=value)
+
+
+def test_lanes_given_as_text_like_the_command_line(small):
+    assert [f.lanes for f in fm.resolve(small, lanes="2")] == [2, 2, 2]
+    assert [f.lanes for f in fm.resolve(small, lanes=["4", "8", "10"])] == [4, 8, 10]
+
+
+def test_default_is_at_most_16_and_explicit_16_is_exact(small, digits_shaped):
+    # the default never refuses: each layer the most lanes it can have up to 16
+    assert from_bundle(small).lanes == (4, 16, 16)
+    assert fm.resolve(small, lanes=fm.AtMost(16)) == fm.resolve(small)
+    assert [f.lanes for f in fm.resolve(small, lanes=fm.AtMost(12))] == [4, 8, 10]
+    with pytest.raises(ValueError, match=r"^lanes=16: layer l1 .* it can have 1, 2, 4 "):
+        fm.resolve(small, lanes=16)
+    # the project's networks have exactly 16 everywhere: the default and LANES=16 agree
+    assert fm.resolve(digits_shaped, lanes=16) == fm.resolve(digits_shaped)
+    assert [str(f) for f in fm.resolve(digits_shaped, lanes=16)] == ["1x16", "1x16"]
+
+
+def test_project_networks_have_exactly_16_lanes():
+    fmnist = random_bundle(3, input_shape=(784,), input_max=255, T=2, layers=(("fc", 128),))
+    vgg = random_bundle(4, input_shape=(1, 28, 28), input_max=255, T=2,
+                        layers=(("conv", 16, 3, 1, 1, 2), ("conv", 32, 3, 1, 1, 2), ("conv", 64, 3, 1, 1, 1)))
+    for b in (fmnist, vgg):
+        assert set(f.lanes for f in fm.resolve(b, lanes=16)) == {16}
+    assert str(fm.resolve(vgg, lanes=16)[0]).startswith("16x1")     # the 1-channel stem: pe = 16
+
+
+def test_one_choice_at_a_time(small):
+    with pytest.raises(ValueError, match=re.escape("give one of lanes, folding or target (LANES=, FOLD=, TARGET=), "
+                                                   "not lanes and folding")):
+        fm.resolve(small, lanes=4, folding="1x1")
+    with pytest.raises(ValueError, match="not lanes and target"):
+        fm.resolve(small, lanes=4, target="area")
+
+
+def test_a_folding_wider_than_the_limit_is_refused(small):
+    with pytest.raises(ValueError, match=f"^layer l2: folding 16x512 has 8192 MAC lanes; a layer has at most "
+                                         f"{fm.MAX_LANES}$"):
+        fm.resolve(small, folding=["1x1", "16x512", "1x1"])
+
+
+def test_a_word_wider_than_amaranth_builds_is_refused(small, monkeypatch):
+    monkeypatch.setattr(fm, "_MAX_WORD_BITS", 16)
+    with pytest.raises(ValueError, match=r"^layer l2: folding 1x16 makes a 32-bit weight word; the generator builds "
+                                         r"at most 16 bits: choose fewer lanes$"):
+        fm.resolve(small, folding=["1x1", "1x16", "1x1"])
+
+
+# ---------------------------------------------------------------------------------------------
+# targets
+
+def test_met_cycle_target_keeps_every_engine_within_it(small):
+    for goal in (5000, 1000, 700):
+        f = fm.resolve(small, target=f"cycles={goal}")
+        assert _slowest(small, f) <= goal
+        assert fm.resolve(small, target=goal) == f            # an int is the same target
+    # a looser target is never more lanes
+    assert sum(f.lanes for f in fm.resolve(small, target="cycles=5000")) <= sum(
+        f.lanes for f in fm.resolve(small, target="cycles=700"))
+
+
+def test_fastest_and_an_unmet_cycle_target(small):
+    fast = fm.resolve(small, target="fastest")
+    best = _slowest(small, fast)
+    assert best == _slowest(small, fm._search(small, None))   # no folding the search tries is faster
+    assert _slowest(small, fm.resolve(small, target=f"cycles={best}")) <= best
+    goal = best - 1
+    with pytest.raises(ValueError) as e:
+        fm.resolve(small, target=f"cycles={goal}")
+    msg = str(e.value)
+    assert "\n" not in msg
+    assert msg.startswith(f"cycles={goal} cannot be met: the fastest folding needs {best} clocks per image "
+                          f"(its slowest engine, ")
+    assert msg.endswith(f"ask for cycles={best} or more, or for target 'fastest' (TARGET=fastest) to build that one")
+
+
+def test_unmet_target_on_a_recomputed_stem(small):
+    f = fm.resolve(small, target="fastest", stem="recompute")
+    best = _slowest(small, f, stem="recompute")
+    with pytest.raises(ValueError, match=f"^cycles=100 cannot be met: the fastest folding needs {best} clocks"):
+        fm.resolve(small, target="cycles=100", stem="recompute")
+
+
+@pytest.mark.parametrize("target, message", [
+    ("cycles=fast", "a cycle target is written cycles=N (N clocks per image, a positive integer), not 'cycles=fast'"),
+    ("cycles=", "a cycle target is written cycles=N (N clocks per image, a positive integer), not 'cycles='"),
+    ("cycles=0", "a cycle target must be a positive integer, not 0"),
+    ("cycles=-5", "a cycle target must be a positive integer, not -5"),
+    (0, "a cycle target must be a positive integer, not 0"),
+    ("fast", "target must be 'area', 'fastest', 'cycles=N' or a cycle count, not 'fast'"),
+    (2.5, "target must be 'area', 'fastest', 'cycles=N' or a cycle count, not 2.5"),
+    (True, "target must be 'area', 'fastest', 'cycles=N' or a cycle count, not True"),
+])
+def test_bad_targets_are_one_clear_error(small, target, message):
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        fm.resolve(small, target=target)
+
+
+def test_area_target(small):
+    assert [str(f) for f in fm.resolve(small, target="area")] == ["1x1", "1x1", "1x1"]
+
+
+# ---------------------------------------------------------------------------------------------
+# the command line
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("runs") / "lanes_small"
+    save_bundle(random_bundle(0), run / "model")
+    load_bundle(run / "model")
+    return run
+
+
+def _flow(*args):
+    return subprocess.run([sys.executable, "-m", "flow", *map(str, args)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600)
+
+
+@pytest.mark.parametrize("args, needles", [
+    (("--lanes", "100000"), ("lanes must be a whole number of MAC lanes per layer from 1 to 4096, not 100000",)),
+    (("--lanes", "3.5"), ("from 1 to 4096, not '3.5'",)),
+    (("--lanes", "3"), ("lanes=3: layer l1", "it can have 1, 2, 4")),
+    (("--lanes", "4,3,16"), ("lanes=4,3,16: layer l2",)),
+    (("--target", "cycles=100"), ("cycles=100 cannot be met", "TARGET=fastest")),
+    (("--lanes", "4", "--fold", "1x1"), ("give one of lanes, folding or target",)),
+])
+def test_cli_refuses_with_one_line(small_run, args, needles):
+    p = _flow("rtl", small_run, *args)
+    assert p.returncode != 0
+    assert "Traceback" not in p.stderr + p.stdout
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), p.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    assert not (ROOT / "build" / small_run.name / "rtl").exists()

@@ -32,6 +32,17 @@ class SlotTracker(wiring.Component):
     r_full : Out(1), r_started : Out(1), r_release : In(1), r_slot : Out(1)
     """
 
+    #: clocks from ``w_done`` to the slot FULL (``r_full``)
+    FULL_AFTER_DONE = 1
+    #: clocks from ``r_release`` of a full slot to that slot EMPTY (``w_ready``); a slot
+    #: released before it is full becomes EMPTY one clock after it is FULL
+    EMPTY_AFTER_RELEASE = 2
+
+    @classmethod
+    def empty_at(cls, release: int, full: int) -> int:
+        """The clock a slot is EMPTY again, released at ``release`` and FULL from ``full``."""
+        return max(release + cls.EMPTY_AFTER_RELEASE, full + 1)
+
     def __init__(self):
         super().__init__({
             "w_ready": Out(1), "w_acquire": In(1), "w_done": In(1), "w_slot": Out(1),

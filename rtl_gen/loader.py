@@ -26,6 +26,16 @@ class PixelLoader(wiring.Component):
     avail : Out
     """
 
+    # ---- timing (pixels at full rate, the first taken at ``first``): the slot is FULL at
+    # first + features (``w_done`` with the last pixel); word ``w`` is complete at
+    # first + (w + 1) * simd - 1, ``avail`` says so a clock later, and a trailing window
+    # (its ``limit`` register) lets a beat on it leave S3 one more clock later.
+
+    @staticmethod
+    def word_ready(layout: OutputLayout, features: int, first: int, word: int) -> int:
+        """The first clock a trailing read of ``word`` may leave the window's S3."""
+        return min(first + (word + 1) * layout.simd + 1, first + features)
+
     def __init__(self, layout: OutputLayout, *, features: int):
         if not isinstance(layout, OutputLayout):
             raise TypeError(f"PixelLoader needs an OutputLayout, not {layout!r}")

@@ -26,12 +26,15 @@ class ReadoutEngine(wiring.Component):
     busy : Out(1)
     """
 
+    #: clocks from the synapse's ``out_valid`` to ``score_valid`` (the requantizer)
+    SCORE_DELAY = Requant.latency
+
     def __init__(self, config: ReadoutConfig):
         if not isinstance(config, ReadoutConfig):
             raise TypeError(f"ReadoutEngine needs a ReadoutConfig, not {config!r}")
         self.config = c = config
         self.synapse = SynapseEngine(c.synapse)
-        self.latency = self.synapse.latency + Requant.latency
+        self.latency = self.synapse.latency + self.SCORE_DELAY
         syn = c.synapse
         super().__init__({
             **event_ports(self.synapse),
@@ -86,6 +89,20 @@ class ScoreEmitter(wiring.Component):
     scores : Out(stream.Signature(signed(score_bits)))
     label : Out(stream.Signature(unsigned(label_bits)))
     """
+
+    # ---- timing (at full rate: ``scores`` and ``label`` always ready), a step whose slot the
+    # FSM finds FULL in WAIT at clock ``w``: its scores leave at w + 1 .. w + C, the slot is
+    # released at w + C and WAIT looks again at w + C + 1; after the last step the argmax
+    # drains two clocks and the label leaves at w + C + 4, WAIT again at w + C + 5.
+
+    @staticmethod
+    def step_timing(classes: int, w: int, last_step: bool) -> dict:
+        """``release`` (the score slot), ``next`` (the next WAIT) and, at the last step,
+        ``label`` (the clock the label is taken) of a step found FULL at ``w``."""
+        out = {"release": w + classes, "next": w + classes + 1}
+        if last_step:
+            out.update(label=w + classes + 4, next=w + classes + 5)
+        return out
 
     def __init__(self, config: ReadoutConfig):
         if not isinstance(config, ReadoutConfig):

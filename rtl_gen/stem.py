@@ -60,6 +60,15 @@ class StemSynapse(wiring.Component):
             "busy": Out(1),
         })
 
+    @staticmethod
+    def done_delay(layer: HDLIFLayerConfig) -> int:
+        """Clocks from the sweep's last beat leaving S3 to ``cache_done`` (the image's last
+        cache write): the synapse's last group, the requantizer when caching currents, the
+        registered write."""
+        syn = layer.synapse
+        return SynapseEngine.out_delay(syn, syn.groups_per_fold - 1) + \
+            (Requant.latency if layer.cache == "current" else 0) + 1
+
     def elaborate(self, platform):
         m = Module()
         c = self.layer
@@ -112,6 +121,20 @@ class StemReplay(wiring.Component):
 
     #: clocks from the read of a cache word to the stage's input
     read_latency = 2
+
+    # ---- timing (what :mod:`rtl_gen.estimate` adds up), a step started at ``start``:
+    # words are read at start + 1 .. start + G (the cache slot released with the last read of
+    # the image's last step), enter the neuron stage read_latency clocks later; the next step
+    # may start at start + G + 1 (or, without overlap, once the stage is empty: done + 1).
+
+    @classmethod
+    def step_timing(cls, layer: HDLIFLayerConfig, start: int) -> dict:
+        """``release`` (the cache slot, at the last step), ``next`` (the earliest next start
+        when steps may overlap) and ``done`` of a step started at ``start``."""
+        G = layer.synapse.groups_per_item
+        last_in = start + G + cls.read_latency
+        return {"release": start + G, "next": start + G + 1,
+                "done": last_in + NeuronStage.stage_latency(layer, layer.cache == "acc")}
 
     def __init__(self, layer: HDLIFLayerConfig):
         if not (isinstance(layer, HDLIFLayerConfig) and layer.direct):

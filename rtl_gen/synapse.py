@@ -39,7 +39,7 @@ class SynapseEngine(wiring.Component):
         self.mac_latency = mac_latency(c.fold.simd, c.weight_kind, in_bits=c.in_bits)
         G = c.groups_per_fold
         #: clocks from a beat's S0 cycle to the out_valid of the last group of its fold
-        self.latency = 6 + c.read_stages + self.mac_latency + (0 if G == 1 else G)
+        self.latency = WindowGenerator.START_TO_S3 - 1 + self.out_delay(c, G - 1)
         w = self.window
         ev = {}
         if c.skip_zero_inputs:
@@ -62,6 +62,17 @@ class SynapseEngine(wiring.Component):
             "out_t": Out(ctr(c.T)),
             "out_last": Out(1),
         })
+
+    @staticmethod
+    def out_delay(config: SynapseConfig, group: int) -> int:
+        """Clocks from a fold's last beat leaving the window's S3 to ``out_valid`` of the fold's
+        group ``group``: the beat's S4 (the read address), the buffer and weight ROM read, the
+        read registers (:attr:`SynapseConfig.read_stages`), the MAC lanes, the accumulator,
+        and with ``pe / nl > 1`` groups the serializer (its shadow register, then a group a
+        clock)."""
+        G = config.groups_per_fold
+        mac = mac_latency(config.fold.simd, config.weight_kind, in_bits=config.in_bits)
+        return 3 + config.read_stages + mac + (0 if G == 1 else 1 + group)
 
     def elaborate(self, platform):
         m = Module()

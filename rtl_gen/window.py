@@ -45,6 +45,63 @@ from .config import SynapseConfig, bits_for, ctr, make_memory
 class WindowGenerator(wiring.Component):
     latency = 4   # S0 -> S4
 
+    # ---- timing (what :mod:`rtl_gen.estimate` adds up) ------------------------------------
+    #: clocks from ``start`` to the first beat in S3 (its S0 is the clock after ``start``)
+    START_TO_S3 = 4
+    #: clocks from an item's last beat leaving S3 to the earliest next ``start`` (``busy``
+    #: falls the clock after that beat's S4)
+    RESTART = 2
+
+    @staticmethod
+    def fold_gap(config: SynapseConfig) -> int:
+        """Clocks that separate the last beats of two consecutive folds in S3, within an item
+        and across items: the serializer's drain ``pe / nl`` where a fold can be shorter than
+        it (one-beat folds, zero skipping), else 1 (no hold).
+
+        Invariant: the serializer takes a fold's sums every ``pe / nl`` clocks at most, so a
+        fold's last beat waits in S3 until ``pe / nl`` clocks after the previous one left it
+        (the ``gap`` register; it outlives the item, since the next item's first fold may
+        follow at once)."""
+        G = config.groups_per_fold
+        if G > 1 and (config.skip_zero_inputs or min(config.fold_lengths()) < G):
+            return G
+        return 1
+
+    @classmethod
+    def sweep(cls, config: SynapseConfig, start: int, prev_fold: int | None, lengths=None,
+              word_ready=None) -> tuple[int, int]:
+        """When the item started at ``start`` has its last beat leave S3, and its last fold's.
+
+        ``prev_fold``: when the previous item's last fold left S3 (None: none since reset);
+        ``lengths``: the beats of each output fold (default :meth:`SynapseConfig.fold_lengths`;
+        with zero skipping, ``max(count, 1)`` each for the slot's ``count`` of non-zero words);
+        ``word_ready(word)``: a trailing read's first clock at which input word ``word`` may
+        leave S3.  Returns ``(last beat, last fold)``: the same clock."""
+        c = config
+        G = cls.fold_gap(c)
+        lengths = list(c.fold_lengths() if lengths is None else lengths)
+        t = start + cls.START_TO_S3 - 1
+        if word_ready is None:
+            # closed form: every beat one clock, a fold's last beat at least G after the last
+            folds = [max(n, G) for n in lengths]
+            first = t + lengths[0]
+            if G > 1 and prev_fold is not None:
+                first = max(first, prev_fold + G)
+            last = first + c.positions * sum(folds) - folds[0]
+            return last, last
+        last_fold = prev_fold
+        for (y, x) in c.position_list():
+            for e in c.schedule():
+                t += 1
+                row, col = y * c.stride + e.di, x * c.stride + e.dj
+                if 0 <= row < c.height and 0 <= col < c.width:
+                    t = max(t, word_ready((row * c.width + col) * c.cf + e.cf))
+                if e.last:
+                    if G > 1 and last_fold is not None:
+                        t = max(t, last_fold + G)
+                    last_fold = t
+        return t, last_fold
+
     def __init__(self, config: SynapseConfig, *, min_fold_gap: int = 1):
         if not isinstance(config, SynapseConfig):
             raise TypeError(f"WindowGenerator needs a SynapseConfig, not {config!r}")
@@ -55,6 +112,9 @@ class WindowGenerator(wiring.Component):
         self.min_fold_gap = min_fold_gap
         # with zero skipping a fold may be a single beat, whatever its expected length
         self.gap_needed = min_fold_gap > 1 and (c.skip_zero_inputs or min(c.fold_lengths()) < min_fold_gap)
+        if self.gap_needed and min_fold_gap != c.groups_per_fold:
+            raise ValueError(f"WindowGenerator min_fold_gap must be the serializer's pe / nl = {c.groups_per_fold}, "
+                             f"not {min_fold_gap!r}")
         self.addr_bits = bits_for(2 * c.words)
         ports = {}
         if c.skip_zero_inputs:

@@ -8,7 +8,8 @@ Verilog (:mod:`rtl_gen.manifest`, ``HDLIF_MANIFEST``).  The test reads its setti
 environment: ``HDLIF_VECTORS`` (vector file), ``HDLIF_N`` (images, 0 = all),
 ``HDLIF_BACKPRESSURE`` (1 = random idle on the input and backpressure on the outputs),
 ``HDLIF_SEED``, ``HDLIF_RESET_MIDWAY`` (1 = reset once in the middle of a first inference),
-``HDLIF_RESET_AFTER`` (its clock), ``HDLIF_TRACE`` (a JSON list of the inter-layer buffers,
+``HDLIF_RESET_AFTER`` (its clock), ``HDLIF_IMAGE_GAP`` (idle clocks before images 1, 4, 7, ...:
+the pipeline drains between them), ``HDLIF_TRACE`` (a JSON list of the inter-layer buffers,
 :func:`rtl_gen.emit.trace_map`: every layer's output codes are then watched as they are
 written and checked against the vector file's ``codes.<layer>``, so a mismatch names the first
 layer that goes wrong) and ``HDLIF_RESULTS`` (where the JSON report goes).
@@ -64,8 +65,12 @@ class _Stream:
         self.signed = bool(spec["signed"])
 
 
-async def _drive_pixels(clk, s: _Stream, images, accepted_at, gaps):
+async def _drive_pixels(clk, s: _Stream, images, accepted_at, gaps, image_gap: int = 0):
     for i, image in enumerate(images):
+        if image_gap and i % 3 == 1:           # a long idle gap: the pipeline drains
+            s.valid.value = 0
+            for _ in range(image_gap):
+                await RisingEdge(clk)
         for j, px in enumerate(image):
             while not next(gaps):
                 s.valid.value = 0
@@ -197,7 +202,8 @@ if cocotb is not None:
         for spec in trace:
             cocotb.start_soon(_watch_layer(clk, dut, spec, T, layer_frames[spec["layer"]], layer_errors[spec["layer"]]))
         first_pixel, label_times, scores, labels = [], [], [], []
-        cocotb.start_soon(_drive_pixels(clk, pixels, images, first_pixel, _pattern(seed, busy)))
+        image_gap = int(os.environ.get("HDLIF_IMAGE_GAP", "0"))
+        cocotb.start_soon(_drive_pixels(clk, pixels, images, first_pixel, _pattern(seed, busy), image_gap))
         cocotb.start_soon(_collect(clk, scores_s, n * T * C, _pattern(seed + 1, busy), scores))
         await _collect(clk, label_s, n, _pattern(seed + 2, busy), labels, label_times)
 
@@ -242,7 +248,7 @@ if cocotb is not None:
             "cycles_max": float(max(per_image)) if per_image else 0.0,
             "rtl_accuracy": float((got_classes == vec["labels"][:n]).mean()),
             "backpressure": busy, "seed": seed,
-            "reset_midway": os.environ.get("HDLIF_RESET_MIDWAY", "0") == "1",
+            "reset_midway": os.environ.get("HDLIF_RESET_MIDWAY", "0") == "1", "image_gap": image_gap,
             "layers_checked": [spec["layer"] for spec in trace],
         }
         Path(os.environ["HDLIF_RESULTS"]).write_text(json.dumps(report, indent=2) + "\n")
@@ -312,7 +318,7 @@ def coverage_report(out_dir: Path) -> dict:
 
 def simulate(verilog: Path, top: str, vectors: Path, out_dir: Path, *, n: int = 0, seed: int = 1,
              backpressure: bool = False, reset_midway: bool = False, reset_after: int = 300,
-             waves: bool = False, coverage: bool = False, build_dir: Path | None = None,
+             image_gap: int = 0, waves: bool = False, coverage: bool = False, build_dir: Path | None = None,
              manifest: Path | None = None, cxx_opt: str | None = None, trace: list | None = None) -> dict:
     """Build (if needed) and run :func:`stream_images`; return its report (also ``out_dir/sim.json``).
 
@@ -346,7 +352,7 @@ def simulate(verilog: Path, top: str, vectors: Path, out_dir: Path, *, n: int = 
     runner = get_runner("verilator")
     env = {"HDLIF_VECTORS": str(Path(vectors).resolve()), "HDLIF_N": str(n), "HDLIF_SEED": str(seed),
            "HDLIF_BACKPRESSURE": "1" if backpressure else "0", "HDLIF_RESET_MIDWAY": "1" if reset_midway else "0",
-           "HDLIF_RESET_AFTER": str(reset_after), "HDLIF_MANIFEST": str(Path(manifest).resolve()),
+           "HDLIF_RESET_AFTER": str(reset_after), "HDLIF_IMAGE_GAP": str(int(image_gap)), "HDLIF_MANIFEST": str(Path(manifest).resolve()),
            "HDLIF_RESULTS": str(results.resolve()), "HDLIF_TRACE": "",
            "PYTHONPATH": str(PROJECT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     if trace:

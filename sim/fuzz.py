@@ -1,0 +1,291 @@
+"""Randomized verification of the generator: random networks, legal foldings and stimuli.
+
+A *case* is a seed.  :func:`draw_case` turns it into a network (:func:`golden.synthetic.random_bundle`:
+conv or fc stem, 1-3 hidden layers, ternary / binary / 8-bit weights, vanilla / Parallel
+neurons, per-step or per-channel parameters, T and the spike width), a legal folding of every
+layer, the stem's mode (cache / recompute), zero skipping, and a stimulus besides the full-rate
+one (idle gaps between images, random idle and backpressure, a reset in the middle of an
+image).  Extremes are drawn on purpose, each with a fixed chance: one-beat folds with the
+serializer's drain ``pe / nl`` at its largest, one membrane word per neuron lane, T = 1 and
+T = 16, 1 or 2 classes, 1-bit and 8-bit spikes.
+
+:func:`run_case` builds the accelerator once and simulates it twice (Verilator, cocotb):
+
+* at full rate, checking every layer's codes (slot and address included), the scores and the
+  class against the golden vectors, and that the measured cycles per inference and latency
+  equal the estimate (:func:`rtl_gen.estimate.cycles` on the same images);
+* under the drawn stimulus, checking the values again.
+
+``python -m sim.fuzz --cases N --seed S`` (``make fuzz N= SEED=``) runs a campaign; each case
+line goes to ``<out>/results.jsonl`` as it finishes, so a campaign resumes where it stopped
+(``--resume``), and ``--case SEED`` replays one case.  ``tests/test_fuzz.py`` runs a fixed
+share of cases in every ``make test``, the seed from ``HDLIF_FUZZ_SEED`` (printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import numpy as np
+
+#: what one case's stimulus (besides the full-rate run) may be
+STIMULI = ("gaps", "backpressure", "reset")
+
+#: an estimate is exact within this many cycles (or this fraction, whichever is larger)
+EXACT_CYCLES = 2
+EXACT_FRACTION = 0.01
+
+
+def _pow2_upto(n: int) -> list[int]:
+    out, p = [], 1
+    while p <= n:
+        out.append(p)
+        p *= 2
+    return out
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def _pick(rng, options: list, extreme: float = 0.35):
+    """One of ``options``; with probability ``extreme`` its first or last (the corners)."""
+    if len(options) > 1 and rng.random() < extreme:
+        return options[0] if rng.random() < 0.5 else options[-1]
+    return options[int(rng.integers(len(options)))]
+
+
+def _draw_network(rng) -> dict:
+    T = int(_pick(rng, [1, 2, 3, 4, 5, 8, 16], extreme=0.3))
+    spike_bits = int(_pick(rng, [1, 2, 3, 4, 5, 8], extreme=0.4))
+    classes = int(_pick(rng, [1, 2, 3, 4, 5, 7, 10], extreme=0.4))
+    layers = []
+    if rng.random() < 0.45:
+        C = int(rng.integers(1, 4))
+        H, W = int(rng.integers(4, 10)), int(rng.integers(4, 10))
+        shape = (C, H, W)
+        h, w = H, W
+        for _ in range(int(rng.integers(1, 3))):
+            k = int(rng.choice([1, 2, 3]))
+            s = int(rng.choice([1, 1, 2]))
+            p = int(rng.integers(0, k))
+            ch = (h + 2 * p - k) // s + 1
+            cw = (w + 2 * p - k) // s + 1
+            if ch < 1 or cw < 1:
+                break
+            pool = 2 if (ch >= 2 and cw >= 2 and rng.random() < 0.4) else 1
+            O = int(rng.choice([1, 2, 3, 4, 6, 8]))
+            layers.append(("conv", O, k, s, p, pool))
+            h, w = ch // pool, cw // pool
+        if not layers:
+            layers.append(("conv", 2, 1, 1, 0, 1))
+    else:
+        shape = (int(_pick(rng, [4, 7, 8, 16, 20, 32, 64], extreme=0.2)),)
+    for _ in range(int(rng.integers(0 if layers else 1, 3))):
+        layers.append(("fc", int(rng.choice([1, 2, 3, 5, 7, 8, 11, 12, 16, 20, 32]))))
+    weights = str(rng.choice(["ternary", "ternary", "binary"]))
+    input_max = int(_pick(rng, [1, 3, 15, 200, 255]))
+    return dict(input_shape=shape, input_max=input_max, T=T, spike_bits=spike_bits, layers=tuple(layers),
+                classes=classes, weights=weights,
+                stem_weights="int8" if rng.random() < 0.3 else None,
+                readout_weights="int8" if rng.random() < 0.3 else None,
+                neuron=str(rng.choice(["vanilla", "parallel", "mixed"])),
+                per_channel=bool(rng.random() < 0.4), step_current=bool(rng.random() < 0.3))
+
+
+def _draw_folding(rng, bundle) -> list[str]:
+    """A legal folding of every synaptic layer (:mod:`rtl_gen.folding`'s rules), drawn from the
+    readout back, with the corners (``pe`` = 1 or all channels, ``simd`` = 1 or as wide as
+    the inputs, ``nl`` = 1 or ``pe``) on purpose."""
+    from rtl_gen.folding import legal_nl
+
+    layers = bundle.layers
+    n = len(layers)
+    out = [None] * n
+    for i in reversed(range(n)):
+        layer = layers[i]
+        if layer.kind == "hdlif_conv":
+            C, O = layer.in_shape[0], layer.out_channels
+        else:
+            C, O = layer.in_features, layer.out_features
+        pe = int(_pick(rng, _divisors(O), extreme=0.5))
+        simd = int(_pick(rng, _pow2_upto(1 << (C - 1).bit_length()), extreme=0.5))
+        nxt = out[i + 1][1] if i + 1 < n else None
+        nl = int(_pick(rng, legal_nl(bundle, i, pe, nxt), extreme=0.6))
+        out[i] = (pe, simd, nl)
+    return [f"{pe}x{simd}" + (f"/{nl}" if nl > 1 else "") for pe, simd, nl in out]
+
+
+def draw_case(seed: int) -> dict:
+    """The whole case of ``seed``: network, folding, modes, stimulus and image count."""
+    from golden.synthetic import random_bundle
+
+    rng = np.random.default_rng(seed)
+    net = _draw_network(rng)
+    bundle = random_bundle(seed, **net)
+    folding = _draw_folding(rng, bundle)
+    conv_stem = bundle.layers[0].kind == "hdlif_conv"
+    stem = "recompute" if rng.random() < 0.25 else "cache"
+    skip_zero_spikes = bool(rng.random() < 0.35)
+    skip_zero_weights = bool(rng.random() < 0.2)
+    stimulus = str(rng.choice(STIMULI))
+    images = int(max(3, min(10, 48 // net["T"])))
+    return dict(seed=seed, net=net, folding=folding, stem=stem, skip_zero_spikes=skip_zero_spikes,
+                skip_zero_weights=skip_zero_weights, stimulus=stimulus, images=images,
+                conv_stem=conv_stem, reset_after=int(rng.integers(5, 200)), stimulus_seed=int(rng.integers(1, 1 << 16)))
+
+
+def describe(case: dict) -> str:
+    net = case["net"]
+    shape = "x".join(str(d) for d in net["input_shape"])
+    body = " ".join(f"{k[0]}{k[1]}" + (f"k{k[2]}s{k[3]}p{k[4]}" + ("P" if k[5] == 2 else "") if k[0] == "conv" else "")
+                    for k in net["layers"])
+    return (f"seed {case['seed']}: {shape} -> {body} -> {net['classes']} classes, T={net['T']}, "
+            f"{net['spike_bits']}-bit spikes, {net['weights']}/{net['stem_weights'] or '-'}/"
+            f"{net['readout_weights'] or '-'}, {net['neuron']}{', per-channel' if net['per_channel'] else ''}"
+            f"{', per-step current' if net['step_current'] else ''}; folding {','.join(case['folding'])}; "
+            f"stem {case['stem']}{', skip zero spikes' if case['skip_zero_spikes'] else ''}"
+            f"{', skip zero weights' if case['skip_zero_weights'] else ''}; stimulus {case['stimulus']}; "
+            f"{case['images']} images")
+
+
+def exact(measured: float, estimated: float) -> bool:
+    return abs(measured - estimated) <= max(EXACT_CYCLES, EXACT_FRACTION * estimated)
+
+
+def run_case(seed: int, out: Path, *, keep: bool = False, check_estimate: bool = True) -> dict:
+    """Build and simulate case ``seed`` under ``out``; return its result (``ok`` and why not)."""
+    from golden import load_bundle, save_bundle
+    from golden.synthetic import random_bundle, random_images
+    from golden.vectors import load_vectors, write_vectors
+    from rtl_gen.config import from_bundle
+    from rtl_gen.emit import emit
+    from rtl_gen.estimate import cycles, item_events
+    from sim.accelerator_tb import simulate
+
+    case = draw_case(seed)
+    out = Path(out) / f"case_{seed}"
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    t0 = time.time()
+    result = {"seed": seed, "case": describe(case), "ok": False, "problems": []}
+    try:
+        save_bundle(random_bundle(seed, **case["net"]), out / "model")
+        bundle = load_bundle(out / "model")
+        images = random_images(bundle, case["images"], seed=seed)
+        write_vectors(bundle, out / "model", images, np.zeros(len(images), np.int64), out / "vectors.npz")
+        vec = load_vectors(out / "vectors.npz")
+        cfg = from_bundle(bundle, folding=case["folding"], stem=case["stem"],
+                          skip_zero_spikes=case["skip_zero_spikes"], skip_zero_weights=case["skip_zero_weights"])
+        events = item_events(cfg, vec) if case["skip_zero_spikes"] else None
+        desc = emit(cfg, out / "rtl")
+        est = cycles(cfg, images=case["images"], events=events)
+        kw = dict(manifest=out / "rtl" / "interface.json", build_dir=out / "rtl" / "verilator", cxx_opt="-O0",
+                  trace=desc["trace"])
+        full = simulate(out / "rtl" / "hdlif_accel.v", "hdlif_accel", out / "vectors.npz", out / "full", **kw)
+        stim = case["stimulus"]
+        other = simulate(out / "rtl" / "hdlif_accel.v", "hdlif_accel", out / "vectors.npz", out / stim,
+                         seed=case["stimulus_seed"], backpressure=stim == "backpressure",
+                         reset_midway=stim == "reset", reset_after=case["reset_after"],
+                         image_gap=200 if stim == "gaps" else 0, **kw)
+        result.update(measured={"cycles_per_inference": full["cycles_per_inference"],
+                                "latency_cycles": full["latency_cycles"]},
+                      estimate={"cycles_per_inference": est["mean_interval"],
+                                "latency_cycles": est["latency_cycles"]})
+        for name, r in (("full rate", full), (stim, other)):
+            if r["mismatches"]:
+                result["problems"].append(f"{name}: {r['mismatches']} of {r['images']} images differ; "
+                                          + "; ".join(r["mismatch_details"][:3]))
+        if check_estimate:
+            for key, ekey in (("cycles_per_inference", "mean_interval"), ("latency_cycles", "latency_cycles")):
+                if not exact(full[key], est[ekey]):
+                    result["problems"].append(f"{key}: measured {full[key]:g}, estimated {est[key]:g}")
+        result["ok"] = not result["problems"]
+    except Exception as e:  # a crash is a finding too: report it with the case
+        result["problems"].append(f"{type(e).__name__}: {e}")
+    result["seconds"] = round(time.time() - t0, 1)
+    if result["ok"] and not keep:
+        shutil.rmtree(out, ignore_errors=True)
+    return result
+
+
+def campaign(seeds: list[int], out: Path, *, jobs: int = 1, resume: bool = False, log=print) -> list[dict]:
+    """Run ``seeds``; append each result to ``out/results.jsonl`` as it finishes."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "results.jsonl"
+    done = {}
+    if resume and path.is_file():
+        for line in path.read_text().splitlines():
+            r = json.loads(line)
+            done[r["seed"]] = r
+    elif path.exists():
+        path.unlink()
+    todo = [s for s in seeds if s not in done]
+    log(f"fuzz: {len(seeds)} cases ({len(done)} already done), {jobs} job(s), results -> {path}")
+    results = [done[s] for s in seeds if s in done]
+
+    def record(r):
+        results.append(r)
+        with path.open("a") as f:
+            f.write(json.dumps(r) + "\n")
+        status = "ok" if r["ok"] else "FAIL: " + " | ".join(r["problems"])
+        log(f"[{len(results)}/{len(seeds)}] {r['case']} ({r['seconds']} s): {status}")
+
+    if jobs <= 1:
+        for s in todo:
+            record(run_case(s, out))
+    else:
+        with ProcessPoolExecutor(jobs) as pool:
+            futures = [pool.submit(run_case, s, out) for s in todo]
+            for f in as_completed(futures):
+                record(f.result())
+    return results
+
+
+def seeds_of(master: int, n: int) -> list[int]:
+    """``n`` case seeds drawn from the campaign's ``master`` seed."""
+    return [int(s) for s in np.random.default_rng(master).integers(0, 2 ** 31 - 1, size=n)]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m sim.fuzz", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--cases", type=int, default=20, help="how many random cases (default 20)")
+    ap.add_argument("--seed", type=int, default=None, help="the campaign's seed (default: from the clock, printed)")
+    ap.add_argument("--case", type=int, action="append", help="replay the case of this seed (repeatable)")
+    ap.add_argument("--jobs", type=int, default=1, help="cases in parallel (default 1)")
+    ap.add_argument("--out", default="build/fuzz", help="where cases and results.jsonl go (default build/fuzz)")
+    ap.add_argument("--resume", action="store_true", help="skip the cases already in results.jsonl")
+    a = ap.parse_args(argv)
+    if a.cases < 1 or a.jobs < 1:
+        print("fuzz: --cases and --jobs must be positive integers", file=sys.stderr)
+        return 2
+    if a.case:
+        seeds = a.case
+        print(f"fuzz: replaying case(s) {seeds}")
+    else:
+        master = a.seed if a.seed is not None else int(time.time()) % 100000
+        print(f"fuzz: campaign seed {master} (re-run with --seed {master})")
+        seeds = seeds_of(master, a.cases)
+    results = campaign(seeds, Path(a.out), jobs=a.jobs, resume=a.resume)
+    bad = [r for r in results if not r["ok"]]
+    ests = [r for r in results if "measured" in r]
+    print(f"fuzz: {len(results) - len(bad)} passed, {len(bad)} failed")
+    if ests:
+        dev = [abs(r["measured"]["cycles_per_inference"] - r["estimate"]["cycles_per_inference"]) for r in ests]
+        print(f"fuzz: largest estimate difference {max(dev):g} cycles per inference over {len(ests)} cases")
+    for r in bad:
+        print(f"  FAILED {r['case']}: " + " | ".join(r["problems"]) + f"  (replay: python -m sim.fuzz --case {r['seed']})")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -35,7 +35,7 @@ PROJECT ?= network
 COSIM   ?= 0
 VSYNTH  ?= 0
 
-.PHONY: help setup demo train export eval vectors rtl sim bitstream vivado hls hls-synth report results bench test test-slow clean distclean
+.PHONY: help setup demo train export eval vectors rtl sim bitstream vivado hls hls-synth report results bench test test-slow fuzz clean distclean
 help:
 	@echo "make demo                        whole flow on digits: train, export, rtl, sim, bitstream"
 	@echo "make test                        the test suite"
@@ -52,6 +52,7 @@ help:
 	@echo "make bitstream MODEL=name BOARD=ulx3s|orangecrab|icebreaker [FREQ=auto LANES= BAUD=115200]"
 	@echo "make vivado MODEL=name [BOARD=arty_a7_35t]   Vivado project + yosys synth_xilinx estimate"
 	@echo "make test-slow                   the tests marked slow (board bitstreams: iCE40, ECP5)"
+	@echo "make fuzz [N=300 SEED= JOBS=2 RESUME=1]   random networks x foldings x stimuli: bit-exact, estimate exact"
 	@echo "make hls MODEL=name [N=0]        hls4ml projects, C simulation bit-exact vs golden"
 	@echo "make hls-synth MODEL=name [PROJECT=network COSIM=0 VSYNTH=0]   Vitis HLS (+ Vivado); needs AMD tools"
 	@echo "make report MODEL=name           one self-contained HTML page of the run -> build/<run>/report.html"
@@ -137,6 +138,14 @@ bench: setup $(BENCH_STAMP)
 
 test: setup
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q -rs -m "not slow" tests
+
+# N random cases (default 300) from SEED (default: a new one, printed); RESUME=1 goes on with
+# the same SEED where build/fuzz/results.jsonl stopped
+JOBS    ?= 2
+FUZZ_N   = $(if $(filter-out 0,$(N)),$(N),300)
+fuzz: setup
+	OMP_NUM_THREADS=1 $(PY) -m sim.fuzz --cases $(FUZZ_N) --jobs $(JOBS) --out build/fuzz \
+	  $(if $(filter command line environment,$(origin SEED)),--seed $(SEED)) $(if $(filter 1,$(RESUME)),--resume)
 
 test-slow: setup
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q -rs -m slow tests

@@ -9,12 +9,13 @@ image).  Extremes are drawn on purpose, each with a fixed chance: one-beat folds
 serializer's drain ``pe / nl`` at its largest, one membrane word per neuron lane, T = 1 and
 T = 16, 1 or 2 classes, 1-bit and 8-bit spikes.
 
-:func:`run_case` builds the accelerator once and simulates it twice (Verilator, cocotb):
+:func:`run_case` builds the accelerator once and simulates it (Verilator, cocotb):
 
 * at full rate, checking every layer's codes (slot and address included), the scores and the
   class against the golden vectors, and that the measured cycles per inference and latency
   equal the estimate (:func:`rtl_gen.estimate.cycles` on the same images);
-* under the drawn stimulus, checking the values again.
+* under the case's drawn stimulus (``make test``) or under every stimulus (``make fuzz``),
+  checking the values again.
 
 ``python -m sim.fuzz --cases N --seed S`` (``make fuzz N= SEED=``) runs a campaign; each case
 line goes to ``<out>/results.jsonl`` as it finishes, so a campaign resumes where it stopped
@@ -160,8 +161,12 @@ def exact(measured: float, estimated: float) -> bool:
     return abs(measured - estimated) <= max(EXACT_CYCLES, EXACT_FRACTION * estimated)
 
 
-def run_case(seed: int, out: Path, *, keep: bool = False, check_estimate: bool = True) -> dict:
-    """Build and simulate case ``seed`` under ``out``; return its result (``ok`` and why not)."""
+def run_case(seed: int, out: Path, *, keep: bool = False, check_estimate: bool = True,
+             all_stimuli: bool = False) -> dict:
+    """Build and simulate case ``seed`` under ``out``; return its result (``ok`` and why not).
+
+    Besides the full-rate run, the case's drawn stimulus, or with ``all_stimuli`` every one of
+    :data:`STIMULI` (one build, four simulations)."""
     from golden import load_bundle, save_bundle
     from golden.synthetic import random_bundle, random_images
     from golden.vectors import load_vectors, write_vectors
@@ -191,16 +196,18 @@ def run_case(seed: int, out: Path, *, keep: bool = False, check_estimate: bool =
         kw = dict(manifest=out / "rtl" / "interface.json", build_dir=out / "rtl" / "verilator", cxx_opt="-O0",
                   trace=desc["trace"])
         full = simulate(out / "rtl" / "hdlif_accel.v", "hdlif_accel", out / "vectors.npz", out / "full", **kw)
-        stim = case["stimulus"]
-        other = simulate(out / "rtl" / "hdlif_accel.v", "hdlif_accel", out / "vectors.npz", out / stim,
-                         seed=case["stimulus_seed"], backpressure=stim == "backpressure",
-                         reset_midway=stim == "reset", reset_after=case["reset_after"],
-                         image_gap=200 if stim == "gaps" else 0, **kw)
+        runs = [("full rate", full)]
+        for stim in (STIMULI if all_stimuli else (case["stimulus"],)):
+            runs.append((stim, simulate(out / "rtl" / "hdlif_accel.v", "hdlif_accel", out / "vectors.npz", out / stim,
+                                        seed=case["stimulus_seed"], backpressure=stim == "backpressure",
+                                        reset_midway=stim == "reset", reset_after=case["reset_after"],
+                                        image_gap=200 if stim == "gaps" else 0, **kw)))
+        result["stimuli"] = [name for name, _ in runs]
         result.update(measured={"cycles_per_inference": full["cycles_per_inference"],
                                 "latency_cycles": full["latency_cycles"]},
                       estimate={"cycles_per_inference": est["mean_interval"],
                                 "latency_cycles": est["latency_cycles"]})
-        for name, r in (("full rate", full), (stim, other)):
+        for name, r in runs:
             if r["mismatches"]:
                 result["problems"].append(f"{name}: {r['mismatches']} of {r['images']} images differ; "
                                           + "; ".join(r["mismatch_details"][:3]))
@@ -217,8 +224,9 @@ def run_case(seed: int, out: Path, *, keep: bool = False, check_estimate: bool =
     return result
 
 
-def campaign(seeds: list[int], out: Path, *, jobs: int = 1, resume: bool = False, log=print) -> list[dict]:
-    """Run ``seeds``; append each result to ``out/results.jsonl`` as it finishes."""
+def campaign(seeds: list[int], out: Path, *, jobs: int = 1, resume: bool = False, all_stimuli: bool = False,
+             log=print) -> list[dict]:
+    """Run ``seeds`` (:func:`run_case`); append each result to ``out/results.jsonl`` as it finishes."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "results.jsonl"
@@ -242,10 +250,10 @@ def campaign(seeds: list[int], out: Path, *, jobs: int = 1, resume: bool = False
 
     if jobs <= 1:
         for s in todo:
-            record(run_case(s, out))
+            record(run_case(s, out, all_stimuli=all_stimuli))
     else:
         with ProcessPoolExecutor(jobs) as pool:
-            futures = [pool.submit(run_case, s, out) for s in todo]
+            futures = [pool.submit(run_case, s, out, all_stimuli=all_stimuli) for s in todo]
             for f in as_completed(futures):
                 record(f.result())
     return results
@@ -264,6 +272,8 @@ def main(argv=None) -> int:
     ap.add_argument("--jobs", type=int, default=1, help="cases in parallel (default 1)")
     ap.add_argument("--out", default="build/fuzz", help="where cases and results.jsonl go (default build/fuzz)")
     ap.add_argument("--resume", action="store_true", help="skip the cases already in results.jsonl")
+    ap.add_argument("--drawn-stimulus", action="store_true",
+                    help="simulate each case at full rate and under its drawn stimulus only (default: every stimulus)")
     a = ap.parse_args(argv)
     if a.cases < 1 or a.jobs < 1:
         print("fuzz: --cases and --jobs must be positive integers", file=sys.stderr)
@@ -275,9 +285,11 @@ def main(argv=None) -> int:
         master = a.seed if a.seed is not None else int(time.time()) % 100000
         print(f"fuzz: campaign seed {master} (re-run with --seed {master})")
         seeds = seeds_of(master, a.cases)
-    results = campaign(seeds, Path(a.out), jobs=a.jobs, resume=a.resume)
+    results = campaign(seeds, Path(a.out), jobs=a.jobs, resume=a.resume, all_stimuli=not a.drawn_stimulus)
     bad = [r for r in results if not r["ok"]]
     ests = [r for r in results if "measured" in r]
+    runs = sum(len(r.get("stimuli", [])) for r in results)
+    print(f"fuzz: {len(results)} cases, {runs} simulations (network x folding x stimulus)")
     print(f"fuzz: {len(results) - len(bad)} passed, {len(bad)} failed")
     if ests:
         dev = [abs(r["measured"]["cycles_per_inference"] - r["estimate"]["cycles_per_inference"]) for r in ests]

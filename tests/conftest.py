@@ -40,3 +40,18 @@ def digits_bundle(digits_run):
     from golden import load_bundle
 
     return load_bundle(digits_run["dir"] / "model")
+
+
+def pytest_configure(config):
+    """The randomized cases' seed (``tests/test_fuzz.py``): ``HDLIF_FUZZ_SEED`` or a new one."""
+    import os
+    import random
+
+    os.environ.setdefault("HDLIF_FUZZ_SEED", str(random.SystemRandom().randrange(100000)))
+
+
+def pytest_report_header(config):
+    import os
+
+    return (f"fuzz: seed {os.environ['HDLIF_FUZZ_SEED']}, {os.environ.get('HDLIF_FUZZ_CASES', '8')} cases "
+            f"(HDLIF_FUZZ_SEED=... HDLIF_FUZZ_CASES=... to choose)")

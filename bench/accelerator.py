@@ -101,8 +101,8 @@ def run_one(name: str, bundle_dir: Path, vectors: Path, *, fold: str | None, tar
     from fpga.ecp5 import Ecp5Target, build_bitstream
     from golden import load_bundle
     from golden.vectors import load_vectors
-    from rtl_gen.config import from_bundle
     from rtl_gen.emit import emit, estimate_lines
+    from rtl_gen.folding import from_bundle
     from sim.accelerator_tb import simulate
 
     work = WORK / name
@@ -117,8 +117,7 @@ def run_one(name: str, bundle_dir: Path, vectors: Path, *, fold: str | None, tar
         kw = dict(folding=parts if len(parts) > 1 else parts[0])
     activity = None
     if skip_zero_spikes:
-        from rtl_gen.config import input_activity
-        from rtl_gen.folding import resolve
+        from rtl_gen.folding import input_activity, resolve
 
         activity = input_activity(bundle, resolve(bundle, stem=stem, **kw), vec)
     cfg = from_bundle(bundle, stem=stem, skip_zero_spikes=skip_zero_spikes, activity=activity, **kw)

@@ -86,8 +86,8 @@ def rtl(model: str, *, lanes: int | str | None = None, fold: str | None = None, 
     ``skip_zero_spikes``: fc layers after the stem walk only their non-zero input words; the
     estimate then takes each layer's activity from the run's vectors.
     """
-    from rtl_gen.config import from_bundle
     from rtl_gen.emit import describe, emit, estimate_lines
+    from rtl_gen.folding import from_bundle
 
     bdir = _bundle_dir(model)
     bundle = load_bundle(bdir)
@@ -99,8 +99,7 @@ def rtl(model: str, *, lanes: int | str | None = None, fold: str | None = None, 
     activity = None
     if skip_zero_spikes and (run_dir(model) / "vectors.npz").is_file():
         from golden.vectors import load_vectors
-        from rtl_gen.config import input_activity
-        from rtl_gen.folding import resolve
+        from rtl_gen.folding import input_activity, resolve
 
         foldings = resolve(bundle, lanes=lanes, folding=folding, target=target, stem=stem)
         activity = input_activity(bundle, foldings, load_vectors(run_dir(model) / "vectors.npz", bdir))

@@ -68,7 +68,7 @@ def _model(bundle_dir: Path, lanes):
     from golden import load_bundle
     from golden.bundle import bundle_hash
     from host.protocol import model_id
-    from rtl_gen.config import from_bundle
+    from rtl_gen.folding import from_bundle
 
     bundle = load_bundle(bundle_dir)
     sha = bundle_hash(bundle_dir)
@@ -94,6 +94,7 @@ def build_board(bundle_dir: Path, board: Board | str, out_dir: Path, *, lanes=No
     :func:`fpga.nextpnr.run_flow` reports (clocks, synth_cells, seconds, ...).
     """
     from rtl_gen.board_top import BoardTop
+    from rtl_gen.estimate import cycles
 
     board = get_board(board) if isinstance(board, str) else board
     if board.family not in _families():
@@ -145,7 +146,7 @@ def build_board(bundle_dir: Path, board: Board | str, out_dir: Path, *, lanes=No
                               report=failed.report) from None
         limit = min(fmax, pll.fout_mhz - 1e-6)
 
-    est = cfg.estimate()["cycles_per_inference"]
+    est = cycles(cfg)["cycles_per_inference"]
     report.update({
         "fmax_mhz": fmax, "target_mhz": round(pll.fout_mhz, 4), "board": board.name, "title": board.title,
         "family": board.family, "lanes": list(cfg.lanes), "baud": baud, "uart_divisor": top.divisor,
@@ -207,6 +208,7 @@ def build_vivado(bundle_dir: Path, board: Board | str, out_dir: Path, *, lanes=N
     (the figures are then ``None``).
     """
     from rtl_gen.board_top import BoardTop
+    from rtl_gen.estimate import cycles
 
     board = get_board(board) if isinstance(board, str) else board
     if board.family != "xc7":
@@ -237,7 +239,7 @@ def build_vivado(bundle_dir: Path, board: Board | str, out_dir: Path, *, lanes=N
     # The estimate: synth_xilinx of the same Verilog (the MMCM and BUFG are black boxes there).
     t0 = time.monotonic()
     figures, cells = _xilinx_estimate(out_dir, timeout_s) if estimate else ({k: None for k in _XC7_CELLS}, {})
-    est = cfg.estimate()["cycles_per_inference"]
+    est = cycles(cfg)["cycles_per_inference"]
     report = {
         "device": board.part, "top": TOP, **figures, "fmax_mhz": None, "target_mhz": round(pll.fout_mhz, 4),
         "timing_met": None, "bitstream": None, "sha256": None,

@@ -1,8 +1,10 @@
 """Clock synthesis: which output frequencies each family's PLL can make, and its primitive.
 
 Each ``*_pll`` function returns the :class:`PLLConfig` with the highest output frequency
-at or below ``limit_mhz`` (``None`` when none exists); :func:`pll_instance` turns one into
-the vendor primitive as an Amaranth ``Instance``.  The divider ranges are the vendors'
+at or below ``limit_mhz`` (``None`` when none exists); :func:`pll_instance` (or
+:meth:`PLLConfig.instances`) turns one into the vendor primitive as an Amaranth ``Instance``.
+A :class:`PLLConfig` is what :class:`rtl_gen.board_top.BoardTop` is clocked by: it is passed
+in, so that the generator never imports this package.  The divider ranges are the vendors'
 (and the ones ``ecppll`` / ``icepll`` search); ``tests/test_board_flow.py`` checks the
 results against those tools.
 """
@@ -21,6 +23,15 @@ class PLLConfig:
     fout_mhz: float
     fvco_mhz: float
     params: dict = field(default_factory=dict)
+
+    @property
+    def takes_pin(self) -> bool:
+        """The primitive takes the clock pin itself (iCE40 ``SB_PLL40_PAD``), not a buffered clock."""
+        return self.family == "ice40"
+
+    def instances(self, clk_in, clk_out, locked) -> dict:
+        """The vendor primitives of this setting, name -> ``Instance`` (:func:`pll_instance`)."""
+        return pll_instance(self, clk_in, clk_out, locked)
 
 
 def ecp5_pll(fin_mhz: float, limit_mhz: float) -> PLLConfig | None:

@@ -181,8 +181,8 @@ def _accelerator_entry(results: Path, bundle_dir: Path) -> tuple[str, dict] | tu
 def hardware(bundle, bundle_dir: Path, build: Path, results: Path, sha: str) -> dict:
     """Cycles and resources per block: the generator's estimate for the folding the RTL was built
     with (``build/<run>/rtl/rtl.json``), else the benchmark's folding, else the flow's default."""
-    from rtl_gen.config import from_bundle
     from rtl_gen.emit import describe
+    from rtl_gen.folding import from_bundle
 
     rtl = _read_json(build / "rtl" / "rtl.json")
     key, entry = _accelerator_entry(results, bundle_dir)

@@ -4,6 +4,8 @@
 ``sync`` domain); it is what the system testbench simulates.  :class:`BoardTop` adds what
 only a board has: the clock pin, a PLL making the ``sync`` clock, a reset held until the
 PLL locks, the UART pins and an LED, all requested from an ``amaranth-boards`` platform.
+The PLL is passed in (:class:`fpga.pll.PLLConfig` from :mod:`fpga.board_flow`): the board
+parts of the generator import nothing from ``fpga``.
 """
 
 
@@ -74,9 +76,12 @@ class UartAccelerator(wiring.Component):
 class BoardTop(Elaboratable):
     """:class:`UartAccelerator` on an ``amaranth-boards`` platform, clocked by a PLL.
 
-    ``pll`` is a :class:`fpga.pll.PLLConfig` from the board's clock (``platform.default_clk``)
-    to the ``sync`` clock; ``baud`` sets the UART divisor from the PLL's output frequency.
-    The ``sync`` domain stays in reset until the PLL has locked.
+    ``pll`` makes the ``sync`` clock from the board's clock (``platform.default_clk``): a
+    :class:`fpga.pll.PLLConfig`, or anything with its ``fout_mhz`` (the output frequency in
+    MHz), ``takes_pin`` (true when the primitive takes the clock pin itself, as iCE40's
+    ``SB_PLL40_PAD`` does, rather than the buffered input) and ``instances(clk_in, clk_out,
+    locked)`` (the primitives, name -> ``Instance``).  ``baud`` sets the UART divisor from the
+    PLL's output frequency.  The ``sync`` domain stays in reset until the PLL has locked.
     """
 
     def __init__(self, config: AcceleratorConfig, *, pll, baud: int = 115200,
@@ -91,18 +96,16 @@ class BoardTop(Elaboratable):
         self.core = UartAccelerator(config, divisor=self.divisor, model_id=model_id, clock_hz=self.clock_hz)
 
     def elaborate(self, platform):
-        from fpga.pll import pll_instance
-
         m = Module()
         m.domains.sync = cd_sync = ClockDomain("sync")
         locked = Signal()
         clk_pin = platform.request(platform.default_clk, dir="-")
-        if self.pll.family == "ice40":
-            clk_in = clk_pin.io                  # SB_PLL40_PAD takes the pin itself
+        if self.pll.takes_pin:
+            clk_in = clk_pin.io                  # e.g. SB_PLL40_PAD takes the pin itself
         else:
             m.submodules.clk_buf = clk_buf = io.Buffer("i", clk_pin)
             clk_in = clk_buf.i
-        for name, inst in pll_instance(self.pll, clk_in, cd_sync.clk, locked).items():
+        for name, inst in self.pll.instances(clk_in, cd_sync.clk, locked).items():
             m.submodules[name] = inst
         m.submodules.reset_sync = ResetSynchronizer(~locked, domain="sync")
         platform.add_clock_constraint(cd_sync.clk, self.clock_hz)

@@ -12,7 +12,8 @@ from amaranth import Array, Module, Signal, unsigned
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import bits_for, make_memory
+from .config import bits_for
+from .hw import make_memory
 
 EMPTY, FILLING, FULL = 0, 1, 2
 

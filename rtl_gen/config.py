@@ -1,9 +1,11 @@
 """Frozen, validated generator configs, derived from an integer-model bundle.
 
-One config per block drives its Amaranth component; :func:`from_bundle` builds them all from a
-bundle and a folding (the parallelism of every layer, :class:`Folding`), and
-:meth:`AcceleratorConfig.estimate` / :meth:`AcceleratorConfig.resources` predict cycles and
-FPGA resources before any simulation (:mod:`rtl_gen.estimate`).
+One config per block drives its Amaranth component; :func:`build` makes them all from a bundle
+and an explicit folding (the parallelism of every layer, :class:`Folding`).  Choosing the folding
+(:func:`rtl_gen.folding.from_bundle`) and predicting cycles and FPGA resources before any
+simulation (:func:`rtl_gen.estimate.cycles`, :func:`rtl_gen.estimate.resources`) are the
+planning layer above; the gateware's counter and memory shapes are in :mod:`rtl_gen.hw`.  This
+module is pure Python: it imports neither Amaranth nor any other part of the generator.
 
 Data layout shared by every block (``docs/accelerator.md``):
 
@@ -54,13 +56,6 @@ def bits_for(n: int) -> int:
     return max(1, (n - 1).bit_length())
 
 
-def ctr(n: int):
-    """The shape of a counter over ``0 .. n - 1``: like ``range(n)``, but never zero bits wide."""
-    from amaranth import unsigned
-
-    return unsigned(bits_for(n))
-
-
 # ---------------------------------------------------------------------------------------------
 # Memories
 
@@ -87,15 +82,6 @@ def bram_layout(depth: int, width: int) -> tuple[int, int]:
     """``(brams, rows)`` of a block memory: the fewest DP16KD, and how many of them are stacked
     in depth (more than one row puts a multiplexer after the block RAMs' slow clock-to-out)."""
     return min((math.ceil(width / w) * math.ceil(depth / d), math.ceil(depth / d)) for d, w in BRAM_SHAPES)
-
-
-def make_memory(*, shape, depth: int, init=(), rom: bool = False):
-    """An Amaranth memory with the mapping attribute of :func:`memory_attrs`."""
-    from amaranth import Shape
-    from amaranth.lib import memory
-
-    width = Shape.cast(shape).width
-    return memory.Memory(shape=shape, depth=depth, init=list(init), attrs=memory_attrs(depth, width, rom=rom))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -556,18 +542,6 @@ class AcceleratorConfig:
     def label_bits(self) -> int:
         return bits_for(self.readout.classes)
 
-    def estimate(self) -> dict:
-        """Cycles per inference predicted from the schedule (:func:`rtl_gen.estimate.cycles`)."""
-        from .estimate import cycles
-
-        return cycles(self)
-
-    def resources(self) -> dict:
-        """LUT / FF / BRAM / DSP estimate for an ECP5 (:func:`rtl_gen.estimate.resources`)."""
-        from .estimate import resources
-
-        return resources(self)
-
 
 # ---------------------------------------------------------------------------------------------
 # From a bundle
@@ -591,52 +565,6 @@ def _hwc_columns(weight: np.ndarray, prev_shape: tuple) -> np.ndarray:
 
 def _layer_shape(layer) -> tuple:
     return tuple(layer.out_shape) if isinstance(layer, HDLIFConvLayer) else (layer.out_features,)
-
-
-def from_bundle(bundle: Bundle, lanes=None, *, folding=None, target=None,
-                skip_zero_weights: bool = False, stem: str = "cache", skip_zero_spikes: bool = False,
-                activity: dict | None = None) -> AcceleratorConfig:
-    """Derive every block's config from a loaded bundle.
-
-    The parallelism of each layer comes from ``folding`` (a :class:`Folding`, ``"PExSIMD/NL"``
-    string, or a list / dict of them per layer, readout included), else from ``target``
-    (``"area"``: the smallest; ``"cycles=N"`` or an int: the smallest that reaches N cycles per
-    inference; see :mod:`rtl_gen.folding`), else from ``lanes`` (about that many MAC lanes per
-    layer; the default is 16).  ``stem="cache"`` computes the stem's sums once per image and
-    replays them (direct encoding); ``stem="recompute"`` sweeps the held pixel frame at every
-    step instead: ``T`` times the stem's MACs, but no cache (two slots of the stem's every
-    neuron: the bulk of the block RAM of a conv stem).  ``skip_zero_spikes`` makes every fc layer
-    after the stem walk only the non-zero words of its input (the producer lists them);
-    ``activity`` (layer name -> fraction of its input words that are non-zero, e.g. from
-    :func:`input_activity`) keeps the estimates honest then.
-    """
-    from . import folding as fold_mod
-
-    kw = dict(skip_zero_weights=skip_zero_weights, stem=stem, skip_zero_spikes=skip_zero_spikes, activity=activity)
-    foldings = fold_mod.resolve(bundle, lanes=lanes, folding=folding, target=target, **kw)
-    return build(bundle, foldings, **kw)
-
-
-def input_activity(bundle: Bundle, foldings: list, vectors: dict) -> dict:
-    """Per fc layer after the stem: the mean fraction of its input words (``simd`` codes of the
-    previous layer, in the buffers' H, W, C order) that hold a non-zero code, from a vector
-    file's ``codes.<layer>`` traces."""
-    out = {}
-    for i, layer in enumerate(bundle.layers[1:], start=1):
-        prev = bundle.layers[i - 1]
-        key = f"codes.{prev.name}"
-        if layer.kind == "hdlif_conv" or key not in vectors:
-            continue
-        codes = np.asarray(vectors[key])                       # [N, T, features] in C, H, W order
-        if isinstance(prev, HDLIFConvLayer):
-            C, H, W = prev.out_shape
-            codes = codes.reshape(codes.shape[:2] + (C, H, W)).transpose(0, 1, 3, 4, 2).reshape(codes.shape)
-        S = foldings[i].simd
-        n = codes.shape[-1]
-        pad = (-n) % S
-        words = np.pad(codes != 0, [(0, 0), (0, 0), (0, pad)]).reshape(codes.shape[:2] + (-1, S)).any(axis=-1)
-        out[layer.name] = float(words.mean())
-    return out
 
 
 def build(bundle: Bundle, foldings: list, *, skip_zero_weights: bool = False, stem: str = "cache",

@@ -16,14 +16,15 @@ from pathlib import Path
 from amaranth.back import verilog
 
 from .config import AcceleratorConfig
+from .estimate import cycles, resources
 from .manifest import check, signed_ports_of
 from .top import Accelerator
 
 
 def describe(cfg: AcceleratorConfig) -> dict:
     """The folding and the estimates, as written to ``config.json`` and printed by the flow."""
-    est = cfg.estimate()
-    res = cfg.resources()
+    est = cycles(cfg)
+    res = resources(cfg)
     layers = []
     for layer in list(cfg.layers) + [cfg.readout]:
         syn = layer.synapse

@@ -1,5 +1,11 @@
 """Choosing the parallelism of every layer: by the user, by a lane count, or by a target.
 
+The planning layer of the generator, with :mod:`rtl_gen.estimate`: :func:`from_bundle` turns a
+bundle and the user's choice into the configs of every block (:func:`resolve`, then
+:func:`rtl_gen.config.build`); :func:`input_activity` measures the share of non-zero input
+words that the estimates of zero skipping need.  It imports no Amaranth (the estimates, which
+need the gateware's timing, are imported where a target is searched).
+
 A layer's folding (:class:`rtl_gen.config.Folding`) is ``pe`` output channels x ``simd`` input
 lanes per clock and ``nl`` neuron lanes.  Legal values: ``pe`` divides the output channels,
 ``simd`` is a power of two no wider than the input channels need, ``nl`` is a power of two
@@ -39,9 +45,11 @@ from __future__ import annotations
 import numbers
 import re
 
+import numpy as np
+
 from golden.bundle import Bundle, HDLIFConvLayer
 
-from .config import Folding
+from .config import AcceleratorConfig, Folding, build
 
 #: the most MAC lanes (``pe x simd``) of one layer: keeps every generated word (weights
 #: ``lanes x weight bits``, sums ``pe x accumulator bits``) within what Amaranth builds
@@ -170,8 +178,6 @@ def from_lanes(bundle: Bundle, lanes, stem: str = "cache") -> list[Folding]:
 
 def _with_nl(bundle: Bundle, pes: list[int], simds: list[int], stem: str = "cache") -> list[Folding]:
     """The smallest ``nl`` that lets the serializer keep up with the shortest fold."""
-    from .config import build
-
     out = []
     for i, (pe, simd) in enumerate(zip(pes, simds)):
         nxt = simds[i + 1] if i + 1 < len(simds) else None
@@ -209,7 +215,6 @@ def _search(bundle: Bundle, goal: int | None, *, skip_zero_weights: bool = False
             skip_zero_spikes: bool = False, activity: dict | None = None) -> list[Folding]:
     """Per layer (readout first), the cheapest folding whose engines need at most ``goal``
     clocks per image, where none does (or ``goal`` is None) the fastest, the cheapest of those."""
-    from .config import build
     from .estimate import engine_times, resources
 
     n = len(bundle.layers)
@@ -248,7 +253,6 @@ def _search(bundle: Bundle, goal: int | None, *, skip_zero_weights: bool = False
 
 
 def _times(bundle: Bundle, foldings: list[Folding], **kw) -> dict:
-    from .config import build
     from .estimate import engine_times
 
     return engine_times(build(bundle, foldings, **kw))
@@ -293,8 +297,6 @@ def for_target(bundle: Bundle, goal: int, *, skip_zero_weights: bool = False, st
 
 def _check_words(bundle: Bundle, foldings: list[Folding], **kw) -> None:
     """Every layer within :data:`MAX_LANES` and every generated word within what Amaranth builds."""
-    from .config import build
-
     for layer, f in zip(bundle.layers, foldings):
         if f.lanes > MAX_LANES:
             raise ValueError(f"layer {layer.name}: folding {f} has {f.lanes} MAC lanes; a layer has at most {MAX_LANES}")
@@ -346,4 +348,59 @@ def resolve(bundle: Bundle, *, lanes=None, folding=None, target=None, skip_zero_
     else:
         out = from_lanes(bundle, AtMost(DEFAULT_LANES) if lanes is None else lanes, stem)
     _check_words(bundle, out, **kw)
+    return out
+
+
+def from_bundle(bundle: Bundle, lanes=None, *, folding=None, target=None,
+                skip_zero_weights: bool = False, stem: str = "cache", skip_zero_spikes: bool = False,
+                activity: dict | None = None) -> AcceleratorConfig:
+    """Every block's config for a loaded bundle: the folding of each layer by :func:`resolve`,
+    the configs by :func:`rtl_gen.config.build`.
+
+    Give at most one of ``folding``, ``lanes`` and ``target``; each is honoured or refused with
+    a ``ValueError``, never quietly changed (the rules are in this module's docstring):
+
+    * ``folding``: a :class:`~rtl_gen.config.Folding` or ``"PExSIMD[/NL]"`` string for every
+      layer, or a list of them (one per layer, readout last), or a dict by layer name (layers
+      left out: ``1x1``); see :func:`parse_folding`.
+    * ``lanes=N``: exactly ``N`` MAC lanes in every layer (or a list, one count per layer),
+      refused naming the counts a layer can have; ``lanes=AtMost(N)``: per layer the largest
+      legal count at most ``N``.  None of the three: ``AtMost(16)`` (:data:`DEFAULT_LANES`).
+    * ``target``: ``"area"`` (one MAC lane and one neuron lane per layer), ``"fastest"``, or
+      ``"cycles=N"`` / an int ``N``: per layer the cheapest folding within ``N`` clocks per
+      image, refused (naming the fastest interval there is) when no folding meets ``N``.
+
+    ``stem="cache"`` computes the stem's sums once per image and replays them (direct
+    encoding); ``stem="recompute"`` sweeps the held pixel frame at every step instead: ``T``
+    times the stem's MACs, but no cache (two slots of the stem's every neuron: the bulk of the
+    block RAM of a conv stem).  ``skip_zero_weights`` drops the all-zero weight blocks from
+    every layer's sweep.  ``skip_zero_spikes`` makes every fc layer after the stem walk only the
+    non-zero words of its input (the producer lists them; such a layer does not also skip zero
+    weights); ``activity`` (layer name -> fraction of its input words that are non-zero, e.g.
+    from :func:`input_activity`) keeps the estimates honest then.
+    """
+    kw = dict(skip_zero_weights=skip_zero_weights, stem=stem, skip_zero_spikes=skip_zero_spikes, activity=activity)
+    foldings = resolve(bundle, lanes=lanes, folding=folding, target=target, **kw)
+    return build(bundle, foldings, **kw)
+
+
+def input_activity(bundle: Bundle, foldings: list, vectors: dict) -> dict:
+    """Per fc layer after the stem: the mean fraction of its input words (``simd`` codes of the
+    previous layer, in the buffers' H, W, C order) that hold a non-zero code, from a vector
+    file's ``codes.<layer>`` traces."""
+    out = {}
+    for i, layer in enumerate(bundle.layers[1:], start=1):
+        prev = bundle.layers[i - 1]
+        key = f"codes.{prev.name}"
+        if layer.kind == "hdlif_conv" or key not in vectors:
+            continue
+        codes = np.asarray(vectors[key])                       # [N, T, features] in C, H, W order
+        if isinstance(prev, HDLIFConvLayer):
+            C, H, W = prev.out_shape
+            codes = codes.reshape(codes.shape[:2] + (C, H, W)).transpose(0, 1, 3, 4, 2).reshape(codes.shape)
+        S = foldings[i].simd
+        n = codes.shape[-1]
+        pad = (-n) % S
+        words = np.pad(codes != 0, [(0, 0), (0, 0), (0, pad)]).reshape(codes.shape[:2] + (-1, S)).any(axis=-1)
+        out[layer.name] = float(words.mean())
     return out

@@ -6,7 +6,8 @@ from amaranth import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import HDLIFLayerConfig, bits_for, ctr, log2_exact
+from .config import HDLIFLayerConfig, bits_for, log2_exact
+from .hw import ctr
 from .neuron_core import HDLIFCore
 from .pool import MaxPool
 from .requant import Requant

@@ -6,7 +6,8 @@ from amaranth import Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import OutputLayout, bits_for, ctr, log2_exact
+from .config import OutputLayout, bits_for, log2_exact
+from .hw import ctr
 
 
 class PixelLoader(wiring.Component):

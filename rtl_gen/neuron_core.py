@@ -7,7 +7,8 @@ from amaranth import Array, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import NeuronConfig, ctr, make_memory
+from .config import NeuronConfig
+from .hw import ctr, make_memory
 
 
 class HDLIFCore(wiring.Component):

@@ -6,7 +6,7 @@ from amaranth import Array, Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import ctr
+from .hw import ctr
 
 
 class MaxPool(wiring.Component):

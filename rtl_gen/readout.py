@@ -7,8 +7,9 @@ from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .buffers import SlotTracker
-from .config import ReadoutConfig, bits_for, ctr
+from .config import ReadoutConfig, bits_for
 from .hdlif_layer import connect_events, event_ports
+from .hw import ctr
 from .requant import Requant
 from .synapse import SynapseEngine
 

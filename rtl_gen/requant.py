@@ -7,7 +7,8 @@ from amaranth import Cat, Module, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import RequantConfig, ctr, make_memory
+from .config import RequantConfig
+from .hw import ctr, make_memory
 
 
 class Requant(wiring.Component):

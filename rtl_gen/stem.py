@@ -14,8 +14,9 @@ from amaranth import Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import HDLIFLayerConfig, bits_for, ctr
+from .config import HDLIFLayerConfig, bits_for
 from .hdlif_layer import NeuronStage, connect_events, event_ports, overlap_ok
+from .hw import ctr
 from .requant import Requant
 from .synapse import SynapseEngine
 

@@ -6,7 +6,8 @@ from amaranth import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import SynapseConfig, bits_for, ctr, make_memory
+from .config import SynapseConfig, bits_for
+from .hw import ctr, make_memory
 from .ternary_mac import TernaryMAC, mac_latency
 from .window import WindowGenerator
 

@@ -39,7 +39,8 @@ from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import SynapseConfig, bits_for, ctr, make_memory
+from .config import SynapseConfig, bits_for
+from .hw import ctr, make_memory
 
 
 class WindowGenerator(wiring.Component):

@@ -12,8 +12,9 @@ import pytest
 from golden import load_bundle, save_bundle
 from golden.synthetic import random_bundle
 from rtl_gen import folding as fm
-from rtl_gen.config import build, from_bundle
+from rtl_gen.config import build
 from rtl_gen.estimate import engine_times
+from rtl_gen.folding import from_bundle
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -8,8 +8,8 @@ import json
 import pytest
 
 from golden.synthetic import random_bundle
-from rtl_gen.config import from_bundle
 from rtl_gen.emit import emit
+from rtl_gen.folding import from_bundle
 from rtl_gen.manifest import RTLLintError, check, interface_manifest, lint
 
 

@@ -140,7 +140,8 @@ def test_page_reports_what_was_verified_and_nothing_else(digits_run, digits_page
 def test_hardware_section_follows_the_built_folding(digits_run, tmp_path):
     """Cycles and resources per block come from the generator for the folding the RTL was built with."""
     from golden.bundle import bundle_hash
-    from rtl_gen.config import from_bundle
+    from rtl_gen.estimate import cycles
+    from rtl_gen.folding import from_bundle
 
     bundle = load_bundle(digits_run["dir"] / "model")
     sha = bundle_hash(digits_run["dir"] / "model")
@@ -149,7 +150,7 @@ def test_hardware_section_follows_the_built_folding(digits_run, tmp_path):
     (tmp_path / "rtl" / "rtl.json").write_text(json.dumps({"bundle_sha256": sha, "folding": folding}))
     a = analysis.analyse(digits_run["dir"], build=tmp_path, results=tmp_path, images=20)
     hw = a["hardware"]
-    want = from_bundle(bundle, folding=folding).estimate()
+    want = cycles(from_bundle(bundle, folding=folding))
     assert hw["cycles_per_inference"] == want["cycles_per_inference"]
     assert hw["engine_cycles_per_image"] == want["engine_cycles_per_image"]
     assert hw["folding"][bundle.layers[0].name] == "8x8/2" and "rtl.json" in hw["source"]

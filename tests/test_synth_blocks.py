@@ -6,7 +6,7 @@ from __future__ import annotations
 from amaranth.back import verilog
 
 from fpga.ecp5 import Ecp5Target, build_bitstream
-from rtl_gen.config import from_bundle
+from rtl_gen.folding import from_bundle
 from rtl_gen.neuron_core import HDLIFCore
 
 

@@ -96,7 +96,8 @@ class FrameBuffer(wiring.Component):
         if events:
             ev = {"ev_wr_addr": In(unsigned(self.addr_bits)), "ev_wr_data": In(unsigned(bits_for(words))),
                   "ev_wr_en": In(1), "cnt_wr_en": In(1), "cnt_wr_data": In(unsigned(bits_for(words + 1))),
-                  "ev_rd_addr": In(unsigned(self.addr_bits)), "ev_rd_data": Out(unsigned(bits_for(words))),
+                  "ev_rd_addr": In(unsigned(self.addr_bits)), "ev_rd_en": In(1),
+                  "ev_rd_data": Out(unsigned(bits_for(words))),
                   "r_count": Out(unsigned(bits_for(words + 1)))}
         super().__init__({
             **ev,
@@ -123,7 +124,7 @@ class FrameBuffer(wiring.Component):
             m.submodules.events = ev = make_memory(shape=unsigned(bits_for(self.words)), depth=2 * self.words)
             ewr, erd = ev.write_port(), ev.read_port()
             m.d.comb += [ewr.addr.eq(self.ev_wr_addr), ewr.data.eq(self.ev_wr_data), ewr.en.eq(self.ev_wr_en),
-                         erd.addr.eq(self.ev_rd_addr), self.ev_rd_data.eq(erd.data)]
+                         erd.addr.eq(self.ev_rd_addr), erd.en.eq(self.ev_rd_en), self.ev_rd_data.eq(erd.data)]
             counts = Array(Signal(unsigned(bits_for(self.words + 1)), name=f"count{i}") for i in range(2))
             with m.If(self.cnt_wr_en):
                 m.d.sync += counts[tr.w_slot].eq(self.cnt_wr_data)

@@ -270,7 +270,8 @@ def event_ports(synapse=None, stage=None) -> dict:
     out = {}
     if synapse is not None and synapse.config.skip_zero_inputs:
         w = synapse.window
-        out.update({"in_count": In(len(w.count)), "ev_rd_addr": Out(len(w.ev_addr)), "ev_rd_data": In(len(w.ev_data))})
+        out.update({"in_count": In(len(w.count)), "ev_rd_addr": Out(len(w.ev_addr)), "ev_rd_en": Out(1),
+                    "ev_rd_data": In(len(w.ev_data))})
     if stage is not None and stage.layer.out.events:
         out.update({k: Out(len(getattr(stage, k))) for k in ("ev_wr_addr", "ev_wr_data", "ev_wr_en", "cnt_wr_en",
                                                                "cnt_wr_data")})
@@ -280,7 +281,7 @@ def event_ports(synapse=None, stage=None) -> dict:
 def connect_events(m, engine, synapse=None, stage=None) -> None:
     if synapse is not None and synapse.config.skip_zero_inputs:
         m.d.comb += [synapse.count.eq(engine.in_count), engine.ev_rd_addr.eq(synapse.ev_addr),
-                     synapse.ev_data.eq(engine.ev_rd_data)]
+                     engine.ev_rd_en.eq(synapse.ev_en), synapse.ev_data.eq(engine.ev_rd_data)]
     if stage is not None and stage.layer.out.events:
         m.d.comb += [getattr(engine, k).eq(getattr(stage, k)) for k in ("ev_wr_addr", "ev_wr_data", "ev_wr_en",
                                                                           "cnt_wr_en", "cnt_wr_data")]

@@ -44,7 +44,8 @@ class SynapseEngine(wiring.Component):
         w = self.window
         ev = {}
         if c.skip_zero_inputs:
-            ev = {"count": In(len(w.count)), "ev_addr": Out(len(w.ev_addr)), "ev_data": In(len(w.ev_data))}
+            ev = {"count": In(len(w.count)), "ev_addr": Out(len(w.ev_addr)), "ev_en": Out(1),
+                  "ev_data": In(len(w.ev_data))}
         super().__init__({
             **ev,
             "start": In(1),
@@ -86,7 +87,8 @@ class SynapseEngine(wiring.Component):
                      win.avail.eq(self.avail), win.full.eq(self.full), self.running.eq(win.running),
                      self.sweeping.eq(win.busy)]
         if c.skip_zero_inputs:
-            m.d.comb += [win.count.eq(self.count), self.ev_addr.eq(win.ev_addr), win.ev_data.eq(self.ev_data)]
+            m.d.comb += [win.count.eq(self.count), self.ev_addr.eq(win.ev_addr), self.ev_en.eq(win.ev_en),
+                         win.ev_data.eq(self.ev_data)]
 
         sched = win.schedule
         wrom_words = [c.weight_word(e) for e in sched]

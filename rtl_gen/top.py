@@ -108,7 +108,7 @@ class Accelerator(wiring.Component):
                          engine.in_full.eq(buf.r_full), engine.in_slot.eq(buf.r_slot),
                          buf.r_release.eq(engine.in_release)]
             if layer.synapse.skip_zero_inputs:
-                m.d.comb += [engine.in_count.eq(buf.r_count), buf.ev_rd_addr.eq(engine.ev_rd_addr),
+                m.d.comb += [engine.in_count.eq(buf.r_count), buf.ev_rd_addr.eq(engine.ev_rd_addr), buf.ev_rd_en.eq(engine.ev_rd_en),
                              engine.ev_rd_data.eq(buf.ev_rd_data)]
             producer, prev = engine, layer
 

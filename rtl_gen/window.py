@@ -15,6 +15,12 @@ arriving (``trailing``): a beat whose word has not arrived yet stalls the sweep.
 that skips zero inputs (``skip_zero_inputs``) walks, in every output fold, the input slot's
 list of non-zero words (``ev_addr`` -> ``ev_data``, ``count`` of them) instead of every word.
 
+Invariant (stalls): a stall holds S0 .. S3 at once, so every memory read whose data a held
+stage keeps (the schedule ROM, the event list) is enabled only when the pipeline advances
+(``advance``; ``ev_en`` for the event list, which lives in the input buffer).  A read left
+enabled would deliver the next beat's word to a stage still holding the previous beat (seen:
+a two-word event list read as its first word twice when folds waited for the serializer).
+
 Pipeline: S0 counters and schedule-ROM address, S1 ROM data, S2 registered ROM data and
 position (address and bounds computed), S3 the registered beat (a stall holds S0 .. S3 here,
 decided on registered values only), S4 the beat on the outputs.  A beat therefore leaves 4
@@ -27,7 +33,7 @@ t : In(range(T))                the item's time step, latched at ``start``
 slot_off : In                   word offset of the input slot, latched at ``start``
 avail : In                      trailing only: words of the slot written so far
 full : In(1)                    trailing only: the slot is complete
-count : In, ev_addr : Out, ev_data : In    zero skipping only: the slot's list of non-zero words
+count : In, ev_addr, ev_en : Out, ev_data : In    zero skipping only: the slot's list of non-zero words
 running : Out(1)                the sweep has beats left to issue
 busy : Out(1)                   beats in S0 .. S4
 valid, addr, inb, entry, first, last, last_item, beat_t : Out   the beat at S4
@@ -120,6 +126,7 @@ class WindowGenerator(wiring.Component):
         ports = {}
         if c.skip_zero_inputs:
             ports = {"count": In(unsigned(bits_for(c.words + 1))), "ev_addr": Out(unsigned(self.addr_bits)),
+                     "ev_en": Out(1),
                      "ev_data": In(unsigned(bits_for(c.words)))}
         super().__init__({
             **ports,
@@ -216,7 +223,7 @@ class WindowGenerator(wiring.Component):
 
         slot_off = Signal.like(self.slot_off)
         if events:
-            m.d.comb += self.ev_addr.eq(slot_off + k)
+            m.d.comb += [self.ev_addr.eq(slot_off + k), self.ev_en.eq(advance)]
         with m.If(running & advance):
             m.d.sync += e0.eq(e0 + 1)
             if counted:

@@ -170,7 +170,7 @@ def run_case(seed: int, out: Path, *, keep: bool = False, check_estimate: bool =
     from golden import load_bundle, save_bundle
     from golden.synthetic import random_bundle, random_images
     from golden.vectors import load_vectors, write_vectors
-    from rtl_gen.config import from_bundle
+    from rtl_gen.folding import from_bundle
     from rtl_gen.emit import emit
     from rtl_gen.estimate import cycles, item_events
     from sim.accelerator_tb import simulate

@@ -208,7 +208,7 @@ def system_verilog(bundle_dir: Path, *, divisor: int, lanes=16) -> tuple[str, di
     from golden import load_bundle
     from golden.bundle import bundle_hash
     from rtl_gen.board_top import UartAccelerator
-    from rtl_gen.config import from_bundle
+    from rtl_gen.folding import from_bundle
 
     bundle = load_bundle(bundle_dir)
     sha = bundle_hash(bundle_dir)

@@ -134,14 +134,18 @@ def test_window_addresses_stride_padding_pool(geo):
         assert c.beats_per_position < c.out_folds * c.kernel ** 2 * c.cf
 
 
-@pytest.mark.parametrize("events", [[1, 4, 6], [0], []])
-def test_window_walks_the_list_of_non_zero_words(events):
-    """Zero skipping: each fold visits only the listed words (one zero beat when none is listed)."""
-    c = SynapseConfig(name="s", channels=28, out_channels=6, weight=np.ones((6, 28, 1, 1)), in_bits=4, acc_bits=12,
-                      fold=Folding(pe=2, simd=4), T=2, skip_zero_inputs=True)
-    assert c.words == 7 and c.out_folds == 3
+@pytest.mark.parametrize("events, pe, nl", [([1, 4, 6], 2, 1), ([0], 2, 1), ([], 2, 1), ([2, 5], 6, 1), ([2, 5], 6, 2),
+                                             ([3], 4, 2), ([1, 4, 6], 6, 1)])
+def test_window_walks_the_list_of_non_zero_words(events, pe, nl):
+    """Zero skipping: each fold visits only the listed words (one zero beat when none is listed),
+    also when folds shorter than the serializer's drain (``pe / nl``) stall the window: the list
+    is read (``ev_en``) only when the pipeline advances."""
+    c = SynapseConfig(name="s", channels=28, out_channels=24, weight=np.ones((24, 28, 1, 1)), in_bits=4, acc_bits=12,
+                      fold=Folding(pe=pe, simd=4, nl=nl), T=2, skip_zero_inputs=True)
+    nf_all = c.out_folds
+    assert c.words == 7
     slot_off = c.words                                   # slot 1
-    dut = WindowGenerator(c)
+    dut = WindowGenerator(c, min_fold_gap=c.groups_per_fold)
     got = []
 
     async def testbench(ctx):
@@ -151,10 +155,11 @@ def test_window_walks_the_list_of_non_zero_words(events):
         await ctx.tick()
         ctx.set(dut.start, 0)
         data = 0
-        for _ in range(40):
+        for _ in range(120):
             ctx.set(dut.ev_data, data)
-            k = ctx.get(dut.ev_addr) - slot_off
-            data = events[k] if 0 <= k < len(events) else 0
+            if ctx.get(dut.ev_en):                    # a synchronous read port with an enable
+                k = ctx.get(dut.ev_addr) - slot_off
+                data = events[k] if 0 <= k < len(events) else 0
             if ctx.get(dut.valid):
                 got.append((ctx.get(dut.addr), bool(ctx.get(dut.inb)), ctx.get(dut.entry), bool(ctx.get(dut.first)),
                             bool(ctx.get(dut.last)), bool(ctx.get(dut.last_item))))
@@ -162,11 +167,11 @@ def test_window_walks_the_list_of_non_zero_words(events):
 
     _run(dut, testbench)
     want = []
-    for nf in range(3):
+    for nf in range(nf_all):
         words = events or [None]
         for n, w in enumerate(words):
             want.append((slot_off + w if w is not None else 0, w is not None, nf * 7 + (w or 0), n == 0,
-                         n == len(words) - 1, nf == 2 and n == len(words) - 1))
+                         n == len(words) - 1, nf == nf_all - 1 and n == len(words) - 1))
     assert got == want
 
 

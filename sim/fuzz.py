@@ -102,10 +102,11 @@ def _draw_network(rng) -> dict:
 
 
 def _draw_folding(rng, bundle) -> list[str]:
-    """A legal folding of every synaptic layer (:mod:`rtl_gen.folding`'s rules), drawn from the
+    """A legal folding of every synaptic layer (:mod:`rtl_gen.folding`'s rules, at most
+    ``MAX_LANES`` MAC lanes a layer), drawn from the
     readout back, with the corners (``pe`` = 1 or all channels, ``simd`` = 1 or as wide as
     the inputs, ``nl`` = 1 or ``pe``) on purpose."""
-    from rtl_gen.folding import legal_nl
+    from rtl_gen.folding import MAX_LANES, legal_nl
 
     layers = bundle.layers
     n = len(layers)
@@ -117,7 +118,7 @@ def _draw_folding(rng, bundle) -> list[str]:
         else:
             C, O = layer.in_features, layer.out_features
         pe = int(_pick(rng, _divisors(O), extreme=0.5))
-        simd = int(_pick(rng, _pow2_upto(1 << (C - 1).bit_length()), extreme=0.5))
+        simd = int(_pick(rng, _pow2_upto(min(1 << (C - 1).bit_length(), MAX_LANES // pe)), extreme=0.5))
         nxt = out[i + 1][1] if i + 1 < n else None
         nl = int(_pick(rng, legal_nl(bundle, i, pe, nxt), extreme=0.6))
         out[i] = (pe, simd, nl)

@@ -16,8 +16,7 @@ from collections import Counter
 import pytest
 
 from golden.synthetic import random_bundle
-from rtl_gen.config import build
-from rtl_gen.folding import parse_folding
+from rtl_gen.folding import from_bundle
 from rtl_gen.hdlif_layer import overlap_ok
 from sim import fuzz
 
@@ -49,8 +48,8 @@ def test_the_generator_draws_legal_foldings_and_its_corners():
     for seed in range(300):
         case = fuzz.draw_case(seed)
         bundle = random_bundle(seed, **case["net"])
-        cfg = build(bundle, parse_folding(bundle, case["folding"]), stem=case["stem"],
-                    skip_zero_spikes=case["skip_zero_spikes"], skip_zero_weights=case["skip_zero_weights"])
+        cfg = from_bundle(bundle, folding=case["folding"], stem=case["stem"],     # the user's checks, all of them
+                          skip_zero_spikes=case["skip_zero_spikes"], skip_zero_weights=case["skip_zero_weights"])
         net = case["net"]
         seen[f"T={net['T']}"] += 1
         seen[f"classes={net['classes']}"] += 1

@@ -12,7 +12,7 @@ from amaranth import Array, Module, Signal, unsigned
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import bits_for
+from .config import bits_for, memory_cost
 from .hw import make_memory
 
 EMPTY, FILLING, FULL = 0, 1, 2
@@ -85,6 +85,11 @@ class FrameBuffer(wiring.Component):
     rd_addr : In, rd_data : Out
     tracker : the :class:`SlotTracker` ports, flattened (``w_ready`` ... ``r_slot``)
     """
+
+    @staticmethod
+    def resources(*, words: int, lanes: int, bits: int) -> dict:
+        """ECP5 cost of the two slots (the tracker and the event list are not counted)."""
+        return memory_cost(2 * words, lanes * bits)
 
     def __init__(self, *, words: int, lanes: int, bits: int, events: bool = False, name: str = "buffer"):
         for k, v in (("words", words), ("lanes", lanes), ("bits", bits)):

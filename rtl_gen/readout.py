@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 from amaranth import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .buffers import SlotTracker
-from .config import ReadoutConfig, bits_for
+from .config import ReadoutConfig, add_cost, bits_for
 from .hdlif_layer import connect_events, event_ports
 from .hw import ctr
 from .requant import Requant
@@ -29,6 +31,11 @@ class ReadoutEngine(wiring.Component):
 
     #: clocks from the synapse's ``out_valid`` to ``score_valid`` (the requantizer)
     SCORE_DELAY = Requant.latency
+
+    @staticmethod
+    def resources(config: ReadoutConfig) -> dict:
+        """The synapse and one requantizer lane (its parameter ROM is counted as logic below)."""
+        return add_cost(SynapseEngine.resources(config.synapse), Requant.resources(config.requant, rom=False))
 
     def __init__(self, config: ReadoutConfig):
         if not isinstance(config, ReadoutConfig):
@@ -95,6 +102,14 @@ class ScoreEmitter(wiring.Component):
     # FSM finds FULL in WAIT at clock ``w``: its scores leave at w + 1 .. w + C, the slot is
     # released at w + C and WAIT looks again at w + C + 1; after the last step the argmax
     # drains two clocks and the label leaves at w + C + 4, WAIT again at w + C + 5.
+
+    @staticmethod
+    def resources(config: ReadoutConfig) -> dict:
+        """Two steps of scores and the running sums in LUT RAM, the argmax, the FSM."""
+        lutram = lambda d, w: math.ceil(d / 16) * math.ceil(w / 4) * 3  # noqa: E731
+        C = config.classes
+        return {"luts": lutram(2 * C, config.score_bits) + lutram(C, config.sum_bits) + 3 * config.sum_bits + 80,
+                "ffs": 2 * config.score_bits + 3 * config.sum_bits + 40}
 
     @staticmethod
     def step_timing(classes: int, w: int, last_step: bool) -> dict:

@@ -7,7 +7,7 @@ from amaranth import Cat, Module, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import RequantConfig
+from .config import RequantConfig, add_cost, memory_cost
 from .hw import ctr, make_memory
 
 
@@ -44,6 +44,20 @@ class Requant(wiring.Component):
             out.append((lo, lo + cls.DSP_BITS - 1))
             lo += cls.DSP_BITS - 1
         return out + [(lo, acc_bits)]
+
+    @classmethod
+    def resources(cls, config: RequantConfig, *, acc_regs: int = 2, param_regs: int = 1, rom: bool = True) -> dict:
+        """ECP5 cost of ``config.lanes`` lanes: a MULT18X18D per accumulator piece, the adders,
+        ``acc_regs`` accumulator registers and ``param_regs`` copies of mult / bias in flip-flops
+        (more where the caller's tags ride along), the product, and the parameter ROM."""
+        c = config
+        NL = c.lanes
+        cost = {"luts": NL * (c.product_bits + 10), "dsps": NL * len(cls.acc_pieces(c.acc_bits, c.mult_bits)),
+                "ffs": NL * (acc_regs * c.acc_bits + param_regs * (c.mult_bits + c.bias_bits) + c.product_bits)}
+        if not rom:
+            return add_cost(cost)
+        r = memory_cost((c.T if c.per_step else 1) * c.channels // NL, c.mult_bits + c.bias_bits, rom=True)
+        return add_cost(cost, {"luts": NL * r["luts"], "brams": NL * r["brams"]})
 
     def __init__(self, config: RequantConfig):
         if not isinstance(config, RequantConfig):

@@ -14,7 +14,7 @@ from amaranth import Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import HDLIFLayerConfig, bits_for
+from .config import HDLIFLayerConfig, add_cost, bits_for
 from .hdlif_layer import NeuronStage, connect_events, event_ports, overlap_ok
 from .hw import ctr
 from .requant import Requant
@@ -60,6 +60,14 @@ class StemSynapse(wiring.Component):
             "cache_ready": In(1), "cache_acquire": Out(1), "cache_done": Out(1),
             "busy": Out(1),
         })
+
+    @staticmethod
+    def resources(layer: HDLIFLayerConfig) -> dict:
+        """The synapse and, when caching currents, its requantizer lanes (no ROM registers)."""
+        cost = SynapseEngine.resources(layer.synapse)
+        if layer.cache == "current":
+            cost = add_cost(cost, Requant.resources(layer.requant, rom=False))
+        return cost
 
     @staticmethod
     def done_delay(layer: HDLIFLayerConfig) -> int:
@@ -127,6 +135,11 @@ class StemReplay(wiring.Component):
     # words are read at start + 1 .. start + G (the cache slot released with the last read of
     # the image's last step), enter the neuron stage read_latency clocks later; the next step
     # may start at start + G + 1 (or, without overlap, once the stage is empty: done + 1).
+
+    @staticmethod
+    def resources(layer: HDLIFLayerConfig) -> dict:
+        """The stem's neuron stage (requantizing when the cache holds sums)."""
+        return NeuronStage.resources(layer, layer.cache == "acc")
 
     @classmethod
     def step_timing(cls, layer: HDLIFLayerConfig, start: int) -> dict:

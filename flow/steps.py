@@ -83,8 +83,9 @@ def rtl(model: str, *, lanes: int | str | None = None, fold: str | None = None, 
     layer, or a comma list, one per layer; refused where a layer cannot have them); none of
     them: at most 16 lanes per layer.  See :mod:`rtl_gen.folding`.  ``stem`` is
     ``cache`` (the stem's sums once per image) or ``recompute`` (at every step, no cache RAM).
-    ``skip_zero_spikes``: fc layers after the stem walk only their non-zero input words; the
-    estimate then takes each layer's activity from the run's vectors.
+    ``skip_zero_spikes``: fc layers after the stem walk only their non-zero input words; with
+    the run's vectors the estimate replays their images, each with its own counts of non-zero
+    words (exact), and the folding's choice takes each layer's mean activity from them.
     """
     from rtl_gen.emit import describe, emit, estimate_lines
     from rtl_gen.folding import from_bundle
@@ -107,7 +108,12 @@ def rtl(model: str, *, lanes: int | str | None = None, fold: str | None = None, 
             f"{', '.join(f'{k} {v:.2f}' for k, v in activity.items())}")
     cfg = from_bundle(bundle, lanes=lanes, folding=folding, target=target, skip_zero_weights=skip_zero_weights,
                       stem=stem, skip_zero_spikes=skip_zero_spikes, activity=activity)
-    desc = describe(cfg)
+    events = None
+    if activity is not None:
+        from rtl_gen.estimate import item_events
+
+        events = item_events(cfg, load_vectors(run_dir(model) / "vectors.npz", bdir))
+    desc = describe(cfg, events)
     say(f"rtl {bundle.name}: {len(cfg.layers)} HD-LIF layer(s) + readout, folding "
         f"{' '.join(f'{k}={v}' for k, v in cfg.foldings.items())}")
     for line in estimate_lines(desc):
@@ -116,7 +122,7 @@ def rtl(model: str, *, lanes: int | str | None = None, fold: str | None = None, 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=".rtl."))
     try:
-        d = emit(cfg, tmp, top=TOP)
+        d = emit(cfg, tmp, top=TOP, events=events)
         est = d["estimate"]
         report = {"top": TOP, "verilog": str(out / f"{TOP}.v"), "manifest": str(out / "interface.json"),
                   "bundle": str(bdir), "bundle_sha256": bundle_hash(bdir), "lanes": list(cfg.lanes),

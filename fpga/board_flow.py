@@ -104,7 +104,10 @@ def build_board(bundle_dir: Path, board: Board | str, out_dir: Path, *, lanes=No
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "summary.txt").unlink(missing_ok=True)
-    lanes = lanes or board.lanes
+    if lanes is None:                     # the board's own count is a ceiling, LANES= is exact
+        from rtl_gen.folding import AtMost
+
+        lanes = AtMost(board.lanes)
     cfg, sha, mid = _model(Path(bundle_dir), lanes)
     fin = board.clock_mhz
 
@@ -219,7 +222,10 @@ def build_vivado(bundle_dir: Path, board: Board | str, out_dir: Path, *, lanes=N
     out_dir.mkdir(parents=True, exist_ok=True)
     for stale in ("report.json", "summary.txt"):
         (out_dir / stale).unlink(missing_ok=True)
-    lanes = lanes or board.lanes
+    if lanes is None:                     # the board's own count is a ceiling, LANES= is exact
+        from rtl_gen.folding import AtMost
+
+        lanes = AtMost(board.lanes)
     cfg, sha, mid = _model(Path(bundle_dir), lanes)
     fin = board.clock_mhz
     pll = best_pll("xc7", fin, float(freq))

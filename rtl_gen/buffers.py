@@ -9,7 +9,7 @@ one slot while the consumer reads the other.  :class:`SlotTracker` keeps the slo
 from __future__ import annotations
 
 from amaranth import Array, Module, Signal, unsigned
-from amaranth.lib import memory, wiring
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .config import bits_for, memory_cost

@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from golden.bounds import signed_bits
-from golden.bundle import Bundle, HDLIFConvLayer, HDLIFLayer, ReadoutLayer, compute_widths
+from golden.bundle import Bundle, HDLIFConvLayer, compute_widths
 
 #: bits of one weight code in the MAC lanes and the weight ROM
 WEIGHT_BITS = {"ternary": 2, "binary": 1, "int8": 8}

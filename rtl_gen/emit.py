@@ -21,9 +21,23 @@ from .manifest import check, signed_ports_of
 from .top import Accelerator
 
 
-def describe(cfg: AcceleratorConfig) -> dict:
-    """The folding and the estimates, as written to ``config.json`` and printed by the flow."""
-    est = cycles(cfg)
+#: images of a vector file replayed for a zero-skipping estimate (each its own spike counts)
+EVENT_IMAGES = 1000
+
+
+def describe(cfg: AcceleratorConfig, events: dict | None = None) -> dict:
+    """The folding and the estimates, as written to ``config.json`` and printed by the flow.
+
+    ``events`` (:func:`rtl_gen.estimate.item_events` of a vector file) makes the estimate of a
+    zero-skipping accelerator replay those images (the first :data:`EVENT_IMAGES`), each with
+    its own counts of non-zero words; ``cycles_per_inference`` is then their mean interval,
+    what a simulation of the same images measures."""
+    if events:
+        n = min(EVENT_IMAGES, min(len(v) for v in events.values()))
+        est = cycles(cfg, images=max(n, 2), events=events)
+        est = {**est, "cycles_per_inference": int(round(est["mean_interval"])), "event_images": n}
+    else:
+        est = cycles(cfg)
     res = resources(cfg)
     layers = []
     for layer in list(cfg.layers) + [cfg.readout]:
@@ -69,7 +83,8 @@ def estimate_lines(desc: dict) -> list[str]:
     return lines
 
 
-def emit(cfg: AcceleratorConfig, out_dir: Path, *, top: str = "hdlif_accel", lint: bool = True) -> dict:
+def emit(cfg: AcceleratorConfig, out_dir: Path, *, top: str = "hdlif_accel", lint: bool = True,
+         events: dict | None = None) -> dict:
     """Write the Verilog, manifest, lint and config of ``cfg`` into ``out_dir``; return config.json."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -77,7 +92,7 @@ def emit(cfg: AcceleratorConfig, out_dir: Path, *, top: str = "hdlif_accel", lin
     text = verilog.convert(accel, name=top)
     path = out_dir / f"{top}.v"
     path.write_text(text)
-    desc = describe(cfg)
+    desc = describe(cfg, events)
     if lint:
         check(text, top, out_dir, signed_ports=signed_ports_of(accel))
     (out_dir / "config.json").write_text(json.dumps(desc, indent=2) + "\n")

@@ -41,6 +41,16 @@ from .window import WindowGenerator
 #: images replayed by default: the steady-state interval is taken between the last two labels
 MODEL_IMAGES = 6
 
+#: a measurement equals the estimate within this many cycles, or this fraction of it
+EXACT_CYCLES = 2
+EXACT_FRACTION = 0.01
+
+
+def exact(measured: float, estimated: float) -> bool:
+    """Whether a measured cycle count equals the estimate (what the tests, ``make fuzz`` and the
+    benchmarks assert)."""
+    return abs(measured - estimated) <= max(EXACT_CYCLES, EXACT_FRACTION * estimated)
+
 
 def item_events(cfg: AcceleratorConfig, vectors: dict) -> dict:
     """Per layer that skips zero input words: ``[images, T]`` counts of the non-zero words in

@@ -41,7 +41,7 @@ valid, addr, inb, entry, first, last, last_item, beat_t : Out   the beat at S4
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 

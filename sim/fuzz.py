@@ -35,13 +35,10 @@ from pathlib import Path
 
 import numpy as np
 
+from rtl_gen.estimate import exact  # noqa: F401 - the campaign's and the tests' one definition
+
 #: what one case's stimulus (besides the full-rate run) may be
 STIMULI = ("gaps", "backpressure", "reset")
-
-#: an estimate is exact within this many cycles (or this fraction, whichever is larger)
-EXACT_CYCLES = 2
-EXACT_FRACTION = 0.01
-
 
 def _pow2_upto(n: int) -> list[int]:
     out, p = [], 1
@@ -155,10 +152,6 @@ def describe(case: dict) -> str:
             f"stem {case['stem']}{', skip zero spikes' if case['skip_zero_spikes'] else ''}"
             f"{', skip zero weights' if case['skip_zero_weights'] else ''}; stimulus {case['stimulus']}; "
             f"{case['images']} images")
-
-
-def exact(measured: float, estimated: float) -> bool:
-    return abs(measured - estimated) <= max(EXACT_CYCLES, EXACT_FRACTION * estimated)
 
 
 def run_case(seed: int, out: Path, *, keep: bool = False, check_estimate: bool = True,

@@ -88,3 +88,20 @@ def test_rtl_folding_options(run_copy):
     assert set(manifest["streams"]) == {"pixels", "scores", "label"}
     assert json.loads((out / "lint.json").read_text())["ok"]
     assert "fc1" in p.stdout and "32x4/2" in p.stdout            # the estimate table, before any simulation
+
+
+def test_zero_skipping_estimate_replays_the_vectors_and_is_exact(run_copy):
+    """With --skip-zero-spikes and the run's vectors, the estimate replays every test image with
+    its own counts of non-zero words; `flow sim` of the same images measures exactly that."""
+    p = flow("rtl", run_copy, "--fold", "16x4/2,10x16", "--skip-zero-spikes")
+    assert p.returncode == 0, p.stderr
+    report = json.loads((ROOT / "build" / run_copy.name / "rtl" / "rtl.json").read_text())
+    assert report["estimate"]["event_images"] == 360
+    p = flow("sim", run_copy)
+    assert p.returncode == 0, p.stderr
+    sim = json.loads((ROOT / "build" / run_copy.name / "sim" / "sim.json").read_text())
+    assert sim["images"] == 360 and sim["mismatches"] == 0
+    from rtl_gen.estimate import exact
+
+    assert exact(sim["cycles_per_inference"], report["estimated_cycles"]), (sim, report["estimate"])
+    assert exact(sim["latency_cycles"], report["estimated_latency"]), (sim, report["estimate"])

@@ -14,7 +14,7 @@ from amaranth.sim import Simulator
 from golden.bounds import hdlif_widths
 from golden.bundle import HDLIFLayer
 from golden.executor import conv2d, hdlif_step, max_pool
-from rtl_gen.buffers import EMPTY, FILLING, FULL, SlotTracker
+from rtl_gen.buffers import SlotTracker
 from rtl_gen.config import Folding, NeuronConfig, RequantConfig, SynapseConfig
 from rtl_gen.neuron_core import HDLIFCore
 from rtl_gen.pool import MaxPool
@@ -424,6 +424,10 @@ def test_max_pool_matches_golden(groups, lanes):
 
 
 def test_slot_tracker_double_buffers_and_waits_for_completion():
+    """Acquire / done / release sequences, and the clock each state becomes visible: FULL
+    ``FULL_AFTER_DONE`` clocks after ``w_done``, EMPTY ``EMPTY_AFTER_RELEASE`` clocks after the
+    release of a full slot and one clock after FULL for a slot released before it was full
+    (:meth:`SlotTracker.empty_at`, what the cycle estimate strings together)."""
     dut = SlotTracker()
 
     async def testbench(ctx):
@@ -447,7 +451,35 @@ def test_slot_tracker_double_buffers_and_waits_for_completion():
         assert ctx.get(dut.r_full)
 
     _run(dut, testbench)
-    assert (EMPTY, FILLING, FULL) == (0, 1, 2)
+
+    # Timing. Clock c is the c-th clock of the simulation: a strobe set during clock c is taken
+    # at its end, and what it changes is visible during clock c + 1.  Both slots are acquired
+    # (clocks 0 and 1), so w_ready shows slot 0 from clock 2 on; slot 0 gets w_done at clock
+    # `done` and r_release at clock `release`, in every order and both together.
+    for done in (2, 3, 6):
+        for release in (2, 3, 6):
+            seen = {"w_ready": [], "r_full": [], "r_slot": []}
+            dut = SlotTracker()
+
+            async def timing(ctx, done=done, release=release, seen=seen):
+                for c in range(12):
+                    for name, at in (("w_acquire", (0, 1)), ("w_done", (done,)), ("r_release", (release,))):
+                        ctx.set(getattr(dut, name), int(c in at))
+                    for name, v in seen.items():
+                        v.append(ctx.get(getattr(dut, name)))
+                    await ctx.tick()
+
+            _run(dut, timing)
+            full = done + SlotTracker.FULL_AFTER_DONE
+            empty = SlotTracker.empty_at(release, full)
+            case = f"done at {done}, release at {release}: {seen}"
+            if full > release:                             # released early: EMPTY one clock after FULL
+                assert empty == full + 1, case
+            assert seen["w_ready"][2:] == [0] * (empty - 2) + [1] * (12 - empty), case
+            if full <= release:                            # r_full shows slot 0 until it is released
+                assert seen["r_slot"][:release + 1] == [0] * (release + 1), case
+                assert seen["r_full"][:release + 1] == [0] * full + [1] * (release + 1 - full), case
+            assert seen["r_slot"][release + 1:] == [1] * (11 - release), case     # the reader moves on at once
 
 
 # ---------------------------------------------------------------------------------------------

@@ -29,9 +29,16 @@ def test_fashion_part_trains_the_three_runs_with_the_same_settings(tmp_path):
                                ("lif_stbp", "lif", "stbp")):
         m = json.loads((models / name / "metrics.json").read_text())
         assert (m["neuron"], m["mode"], m["crop_pad"], m["seed"]) == (neuron, mode, 0, 0)
-        assert r[name]["test_accuracy"] == m["epochs"][-1]["test_accuracy"]
-        assert r[name]["mean_last5_test_accuracy"] == pytest.approx(
-            sum(e["test_accuracy"] for e in m["epochs"]) / 2, abs=1e-6)
+        # the settings the command line gave, recorded by each run
+        assert (m["dataset"], m["arch"], m["batch_size"], m["limit"], m["augment"], m["planned_epochs"]) == (
+            "digits", "mlp:8", 64, 128, True, 2)
+        assert [e["epoch"] for e in m["epochs"]] == [1, 2]
+        # the summary of the run's own epochs: the last epoch's accuracy (not the best), the best
+        # of the two and its epoch, and the mean of the last five, here both epochs
+        acc = [e["test_accuracy"] for e in m["epochs"]]
+        assert r[name]["test_accuracy"] == acc[1]
+        assert r[name]["best_test_accuracy"] == max(acc) and r[name]["best_epoch"] == (2 if acc[1] > acc[0] else 1)
+        assert r[name]["mean_last5_test_accuracy"] == pytest.approx((acc[0] + acc[1]) / 2, abs=1e-6)
     assert (models / "hdlif_online" / "model" / "model.json").is_file()      # the HD-LIF bundle
     # a second call resumes the finished runs instead of training them again
     before = (models / "lif_stbp" / "checkpoint.pt").stat().st_mtime_ns

@@ -122,3 +122,43 @@ def test_unsupported_parts_are_refused_by_name():
         to_bundle(model, "m")
     with pytest.raises(ExportError, match="only SpikingNet"):
         to_bundle(torch.nn.Linear(2, 2), "m")
+
+
+# ---------------------------------------------------------------------------------------------
+# What has no integer form is refused by name, and an export that is refused writes nothing
+
+
+def test_resnet_and_seca_are_refused_by_name():
+    from training.resnet import ResNetConfig
+    from training.seca import SECA_I
+
+    torch.manual_seed(0)
+    for seca in ("none", "I", "II"):
+        resnet = build_model(ResNetConfig(arch="resnet:4,8", in_shape=(1, 8, 8), T=2, seca=seca))
+        with pytest.raises(ExportError, match="SpikingResNet: only SpikingNet networks .* residual blocks are not "
+                                              "supported"):
+            to_bundle(resnet, "m")
+    # a SECA on a plain block is refused with the layer's name
+    model = _randomised(dict(arch="vgg:4,p,8"))
+    model.blocks[1].seca = SECA_I(8)
+    with pytest.raises(ExportError, match=r"layer conv2: SECA \(sigmoid of a global average\) is not in the "
+                                          r"integer model"):
+        to_bundle(model, "m")
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(arch="resnet:4,8", seca="II"), "SpikingResNet: only SpikingNet networks"),
+    (dict(arch="resnet:4"), "residual blocks are not supported"),
+    (dict(arch="mlp:8", neuron="lif"), "layer fc1: the LIF baseline neuron"),
+], ids=["resnet_seca", "resnet", "lif"])
+def test_a_refused_export_leaves_no_bundle(kw, message, tmp_path):
+    from training.export import export
+    from training.train import train
+
+    run = tmp_path / "run"
+    train(run, T=2, epochs=1, batch_size=32, limit=64, progress=False, device="cpu", **kw)
+    before = sorted(p.name for p in run.iterdir())
+    with pytest.raises(ExportError, match=message):
+        export(run)
+    assert not (run / "model").exists() and not (run / "vectors.npz").exists() and not (run / "export.json").exists()
+    assert sorted(p.name for p in run.iterdir()) == before

@@ -182,13 +182,24 @@ if cocotb is not None:
             await RisingEdge(clk)
         rst.value = 0
 
+        # what of the first inference had come out when the reset hit: an inference in flight
+        # has its pixels in and its label not yet out
+        in_flight = {"score_beats": 0, "label": False}
         if os.environ.get("HDLIF_RESET_MIDWAY", "0") == "1":
             # Start an inference, reset the accelerator in the middle of it, then go on as if
             # nothing happened: every later image must still be bit-exact.
             await _drive_pixels(clk, pixels, images[:1], [], itertools.repeat(1))
             scores_s.ready.value = 1
+            label_s.ready.value = 1
             for _ in range(int(os.environ.get("HDLIF_RESET_AFTER", "300"))):
+                await FallingEdge(clk)
+                await ReadOnly()
+                in_flight["score_beats"] += int(bool(scores_s.valid.value))
+                in_flight["label"] = in_flight["label"] or bool(label_s.valid.value)
                 await RisingEdge(clk)
+            label_s.ready.value = 0
+            dut._log.info("reset after %d of %d score beats of the first image, label %s", in_flight["score_beats"],
+                          T * C, "out" if in_flight["label"] else "not out")
             rst.value = 1
             await RisingEdge(clk)
             await RisingEdge(clk)
@@ -249,6 +260,7 @@ if cocotb is not None:
             "rtl_accuracy": float((got_classes == vec["labels"][:n]).mean()),
             "backpressure": busy, "seed": seed,
             "reset_midway": os.environ.get("HDLIF_RESET_MIDWAY", "0") == "1", "image_gap": image_gap,
+            "reset_in_flight": in_flight,
             "layers_checked": [spec["layer"] for spec in trace],
         }
         Path(os.environ["HDLIF_RESULTS"]).write_text(json.dumps(report, indent=2) + "\n")

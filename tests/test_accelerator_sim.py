@@ -70,7 +70,9 @@ def test_backpressure_and_reset_midway(digits_run, accel):
     vectors = digits_run["dir"] / "vectors.npz"
     r = _sim(accel, vectors, "busy", n=40, seed=7, backpressure=True, reset_midway=True)
     assert r["images"] == 40 and r["mismatches"] == 0, r["mismatch_details"][:5]
-    assert r["reset_midway"] and r["backpressure"]
+    # the reset hit an inference in flight: its pixels were in, its label not yet out
+    assert r["reset_midway"] and not r["reset_in_flight"]["label"], r["reset_in_flight"]
+    assert r["reset_in_flight"]["score_beats"] < 4 * 10
 
 
 def test_a_wrong_model_is_caught(digits_run, accel, tmp_path):
@@ -150,9 +152,13 @@ def test_a_wrong_layer_code_is_named(random_net, tmp_path):
 
 
 def test_random_network_under_backpressure_and_reset(random_net):
+    """A reset halfway through the first inference (by the estimate's latency), then every image
+    bit-exact under random idle and backpressure."""
+    half = cycles(random_net["accel"]["config"])["latency_cycles"] // 2
     r = _sim(random_net["accel"], random_net["vectors"], "busy", seed=5, backpressure=True, reset_midway=True,
-             reset_after=120)
+             reset_after=half)
     assert r["images"] == 12 and r["mismatches"] == 0, r["mismatch_details"][:5]
+    assert not r["reset_in_flight"]["label"], r["reset_in_flight"]
 
 
 @pytest.mark.parametrize("random_net", ["fc"], indirect=True)    # one network is enough

@@ -6,10 +6,14 @@
 ``build/<name>/rtl/``       generated Verilog, its config and cycle estimate
 ``build/<name>/sim/``       Verilator build and sim.json
 ``build/<name>/fpga/<board>/`` synthesis logs, bitstream, report.json
+
+``build/<name>`` is the build folder of ``runs/<name>``; every run folder has its own
+(:func:`build_dir`), so two runs with the same last name never share one.
 """
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,4 +29,22 @@ def run_dir(model: str) -> Path:
 
 
 def build_dir(model: str) -> Path:
-    return ROOT / "build" / run_dir(model).name
+    """The build folder of a run, one per run folder.
+
+    ``runs/<name>`` -> ``build/<name>``; another folder inside the project -> ``build/<its path
+    in the project>`` (``bench/models/digits/hdlif_online`` -> ``build/bench/models/digits/
+    hdlif_online``); a folder directly in the project root or outside the project ->
+    ``build/<name>-<8 hex digits of its absolute path>``.
+    """
+    run = run_dir(model).resolve()
+    root = ROOT.resolve()
+    if run.parent == root / "runs":
+        return ROOT / "build" / run.name
+    try:
+        rel = run.relative_to(root)
+    except ValueError:
+        rel = None
+    if rel is not None and len(rel.parts) > 1:
+        return ROOT / "build" / rel
+    digest = hashlib.sha256(str(run).encode()).hexdigest()[:8]
+    return ROOT / "build" / f"{run.name}-{digest}"

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from flow.paths import build_dir
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -24,7 +26,7 @@ def run_copy(digits_run, tmp_path):
     dst = tmp_path / name
     shutil.copytree(digits_run["dir"], dst)
     yield dst
-    shutil.rmtree(ROOT / "build" / name, ignore_errors=True)
+    shutil.rmtree(build_dir(str(dst)), ignore_errors=True)
 
 
 def _one_error_line(proc, *needles):
@@ -38,7 +40,7 @@ def _one_error_line(proc, *needles):
 def test_rtl_of_missing_run(tmp_path):
     p = flow("rtl", tmp_path / "nosuch")
     _one_error_line(p, "nosuch", "no such model folder")
-    assert not (ROOT / "build" / "nosuch").exists()
+    assert not build_dir(str(tmp_path / "nosuch")).exists()
 
 
 def test_rtl_of_corrupted_bundle(run_copy):
@@ -47,7 +49,7 @@ def test_rtl_of_corrupted_bundle(run_copy):
     (run_copy / "model" / "model.json").write_text(json.dumps(doc))
     p = flow("rtl", run_copy)
     _one_error_line(p, "model", "shape")
-    assert not (ROOT / "build" / run_copy.name / "rtl").exists()
+    assert not (build_dir(str(run_copy)) / "rtl").exists()
 
 
 def test_sim_before_rtl_says_what_to_do(run_copy):
@@ -58,7 +60,7 @@ def test_sim_before_rtl_says_what_to_do(run_copy):
 def test_rtl_writes_verilog_and_estimate(run_copy):
     p = flow("rtl", run_copy, "--lanes", "8")
     assert p.returncode == 0, p.stderr
-    out = ROOT / "build" / run_copy.name / "rtl"
+    out = build_dir(str(run_copy)) / "rtl"
     report = json.loads((out / "rtl.json").read_text())
     assert report["lanes"] == [8, 8] and report["estimated_cycles"] > 0
     text = (out / "hdlif_accel.v").read_text()
@@ -75,12 +77,12 @@ def test_rtl_folding_options(run_copy):
     """--fold sets every layer's parallelism and the estimate follows it; a bad one is one clear line."""
     p = flow("rtl", run_copy, "--fold", "7x1,10x1")
     _one_error_line(p, "pe=7 must divide the 128 output channels")
-    assert not (ROOT / "build" / run_copy.name / "rtl").exists()
+    assert not (build_dir(str(run_copy)) / "rtl").exists()
     p = flow("rtl", run_copy, "--target", "cycles=fast")
     _one_error_line(p, "cycles=N")
     p = flow("rtl", run_copy, "--fold", "32x4/2,10x2")
     assert p.returncode == 0, p.stderr
-    out = ROOT / "build" / run_copy.name / "rtl"
+    out = build_dir(str(run_copy)) / "rtl"
     report = json.loads((out / "rtl.json").read_text())
     assert report["folding"] == {"fc1": "32x4/2", "fc2": "10x2"} and report["lanes"] == [128, 20]
     assert report["ideal_cycles"] <= report["estimated_cycles"]
@@ -95,11 +97,11 @@ def test_zero_skipping_estimate_replays_the_vectors_and_is_exact(run_copy):
     its own counts of non-zero words; `flow sim` of the same images measures exactly that."""
     p = flow("rtl", run_copy, "--fold", "16x4/2,10x16", "--skip-zero-spikes")
     assert p.returncode == 0, p.stderr
-    report = json.loads((ROOT / "build" / run_copy.name / "rtl" / "rtl.json").read_text())
+    report = json.loads((build_dir(str(run_copy)) / "rtl" / "rtl.json").read_text())
     assert report["estimate"]["event_images"] == 360
     p = flow("sim", run_copy)
     assert p.returncode == 0, p.stderr
-    sim = json.loads((ROOT / "build" / run_copy.name / "sim" / "sim.json").read_text())
+    sim = json.loads((build_dir(str(run_copy)) / "sim" / "sim.json").read_text())
     assert sim["images"] == 360 and sim["mismatches"] == 0
     from rtl_gen.estimate import exact
 

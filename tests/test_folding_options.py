@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from flow.paths import build_dir
 from golden import load_bundle, save_bundle
 from golden.synthetic import random_bundle
 from rtl_gen import folding as fm
@@ -223,4 +224,4 @@ def test_cli_refuses_with_one_line(small_run, args, needles):
     assert len(lines) == 1 and lines[0].startswith("error: "), p.stderr
     for needle in needles:
         assert needle in lines[0], lines[0]
-    assert not (ROOT / "build" / small_run.name / "rtl").exists()
+    assert not (build_dir(str(small_run)) / "rtl").exists()

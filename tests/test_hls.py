@@ -139,13 +139,17 @@ def digits_copy(digits_run, tmp_path):
     run = tmp_path / f"hlstest_{tmp_path.name}"
     shutil.copytree(digits_run["dir"], run)
     yield run
-    shutil.rmtree(ROOT / "build" / run.name, ignore_errors=True)
+    from flow.paths import build_dir
+
+    shutil.rmtree(build_dir(str(run)), ignore_errors=True)
 
 
 def test_make_hls_digits_network_bit_exact(digits_run, digits_copy):
     """``python -m flow hls <run>``: the whole digits network (T steps, one project) and each of
     its layers, bit-exact on every image of the vector file; report.json per project."""
-    out = ROOT / "build" / digits_copy.name / "hls"
+    from flow.paths import build_dir
+
+    out = build_dir(str(digits_copy)) / "hls"
     proc = subprocess.run([sys.executable, "-m", "flow", "hls", str(digits_copy)], cwd=ROOT,
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]

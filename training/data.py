@@ -9,7 +9,8 @@ the standard split) read from a folder holding the four standard IDX files
 (``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte``,
 ``t10k-labels-idx1-ubyte``, each optionally gzipped; the ``train-images.idx3-ubyte`` spelling
 is accepted too).  Fashion-MNIST is found without a ``data_dir`` when the Debian package
-``dataset-fashion-mnist`` is installed (``/usr/share/datasets/fashion-mnist``).
+``dataset-fashion-mnist`` is installed (``/usr/share/datasets/fashion-mnist``).  ``fashion-mnist``
+(the Debian package's spelling) names ``fashion_mnist`` too (:func:`canonical`).
 
 A missing or malformed file (bad magic number, truncated or over-long body, image and label
 counts that differ) raises :class:`DatasetError` with one line naming the file.
@@ -28,6 +29,9 @@ from pathlib import Path
 import numpy as np
 
 DATASETS = ("digits", "fashion_mnist", "mnist")
+
+#: Other spellings accepted for a dataset name.
+ALIASES = {"fashion-mnist": "fashion_mnist"}
 
 #: Folders searched, in order, when no ``data_dir`` is given.
 DEFAULT_DIRS = {
@@ -84,10 +88,24 @@ class Split:
         return int(max(self.y_train.max(), self.y_test.max())) + 1
 
 
+def canonical(name: str) -> str:
+    """The dataset's own name for ``name`` (``fashion-mnist`` -> ``fashion_mnist``); an unknown
+    name raises ``ValueError`` naming the known ones."""
+    name = ALIASES.get(name, name)
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)} (or fashion-mnist)")
+    return name
+
+
+def folder(name: str, data_dir: str | os.PathLike | None = None) -> Path | None:
+    """The folder ``load(name, data_dir)`` reads (None for the bundled ``digits``)."""
+    name = canonical(name)
+    return None if name == "digits" else _find_dir(name, data_dir).resolve()
+
+
 def load(name: str = "digits", data_dir: str | os.PathLike | None = None) -> Split:
     """Load a dataset by name; ``data_dir`` is the folder of IDX files (MNIST-like sets)."""
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
+    name = canonical(name)
     if name == "digits":
         if data_dir is not None:
             raise ValueError("dataset 'digits' is bundled with scikit-learn and takes no data folder")

@@ -8,10 +8,12 @@ gradient is the same and memory holds one step's graph whatever ``T``.  ``mode="
 back-propagates through all ``T`` steps with the loss on the mean logits.  Inference sums the
 logits over all ``T`` steps.
 
-A run folder holds ``config.json``, ``checkpoint.pt`` (model, optimizer, scheduler, epoch and
+A run folder holds ``config.json`` (the network, the dataset and the data folder read),
+``checkpoint.pt`` (model, optimizer, scheduler, epoch and
 RNG states; written after every epoch, loads with ``weights_only=True``) and ``metrics.json``
 (one entry per epoch with ``test_accuracy``).  ``resume=True`` continues a run from its
-checkpoint and appends to its metrics.
+checkpoint and appends to its metrics.  The folder is created with the first checkpoint, so a
+run refused for its settings or data leaves nothing behind.
 
 Data parallel: under ``torchrun --nproc_per_node=N`` every rank takes a shard of each global
 batch and gradients are summed over the ranks (:mod:`training.distributed`); only rank 0 writes
@@ -167,6 +169,7 @@ def train(run_dir: Path, *, dataset: str = "digits", data_dir: str | None = None
     ``run_dir`` from its checkpoint; ``stop_after`` stops after that epoch (the schedule still
     spans ``epochs``), so a run can be split in pieces that equal one straight run.
     """
+    dataset = data.canonical(dataset)
     if mode not in MODES:
         raise ValueError(f"training mode must be one of {', '.join(MODES)}, not {mode!r}")
     if device not in DEVICES and not str(device).startswith("cuda:"):
@@ -206,13 +209,12 @@ def train(run_dir: Path, *, dataset: str = "digits", data_dir: str | None = None
 
 def _train(run_dir: Path, ctx: dist_.Context, args: dict, ckpt: dict | None, *, stop_after, progress) -> dict:
     main = ctx.is_main
-    if main:
-        run_dir.mkdir(parents=True, exist_ok=True)
     T, mode, epochs, batch_size = args["T"], args["mode"], args["epochs"], args["batch_size"]
     torch.manual_seed(args["seed"])
     rng = np.random.default_rng(args["seed"])                 # permutation and t_g: shared by all ranks
     aug_rng = np.random.default_rng([args["seed"], 1])        # augmentation: shared by all ranks
     split = data.load(args["dataset"], args["data_dir"])
+    folder = data.folder(args["dataset"], args["data_dir"])
     x_train, y_train, x_test, y_test = split.x_train, split.y_train, split.x_test, split.y_test
     if args["limit"]:
         x_train, y_train = x_train[:args["limit"]], y_train[:args["limit"]]
@@ -275,7 +277,7 @@ def _train(run_dir: Path, ctx: dist_.Context, args: dict, ckpt: dict | None, *, 
         history.append({"epoch": epoch + 1, "loss": total / len(x_train), "test_accuracy": acc,
                         "seconds": time.time() - t0, "lr": sched.get_last_lr()[0]})
         if main:
-            _save(run_dir, model, cfg, opt, sched, epoch + 1, rng, aug_rng, history, args, ctx)
+            _save(run_dir, model, cfg, opt, sched, epoch + 1, rng, aug_rng, history, args, ctx, folder)
             bar.set_postfix(loss=f"{history[-1]['loss']:.3f}", test_acc=f"{acc:.4f}")
         if ctx.distributed:
             torch.distributed.barrier()
@@ -292,7 +294,8 @@ def _metrics(args: dict, cfg, history: list[dict], ctx: dist_.Context) -> dict:
             "test_accuracy": history[-1]["test_accuracy"] if history else None}
 
 
-def _save(run_dir, model, cfg, opt, sched, epoch, rng, aug_rng, history, args, ctx) -> None:
+def _save(run_dir, model, cfg, opt, sched, epoch, rng, aug_rng, history, args, ctx, folder=None) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)         # only now: a refused run leaves no folder
     ckpt = {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "config": cfg.to_json(),
             "epochs": epoch, "epoch": epoch, "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
             "rng": _rng_state(rng), "aug_rng": _rng_state(aug_rng), "torch_rng": torch.get_rng_state(),
@@ -300,8 +303,9 @@ def _save(run_dir, model, cfg, opt, sched, epoch, rng, aug_rng, history, args, c
     _atomic_write(run_dir / "checkpoint.pt", lambda p: torch.save(ckpt, p))
     metrics = _metrics(args, cfg, history, ctx)
     _atomic_write(run_dir / "metrics.json", lambda p: Path(p).write_text(json.dumps(metrics, indent=2) + "\n"))
-    _atomic_write(run_dir / "config.json",
-                  lambda p: Path(p).write_text(json.dumps(json.loads(cfg.to_json()), indent=2) + "\n"))
+    config = {**json.loads(cfg.to_json()), "dataset": args["dataset"],
+              "data_dir": None if folder is None else str(folder)}      # the folder actually read
+    _atomic_write(run_dir / "config.json", lambda p: Path(p).write_text(json.dumps(config, indent=2) + "\n"))
 
 
 def stored_settings(run_dir: Path) -> dict:
@@ -316,7 +320,8 @@ def stored_settings(run_dir: Path) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.split("\n")[0])
     p.add_argument("run_dir", type=Path)
-    p.add_argument("--dataset", default="digits", choices=data.DATASETS)
+    p.add_argument("--dataset", default="digits", choices=data.DATASETS,
+                   type=lambda s: data.ALIASES.get(s, s), help="fashion-mnist is fashion_mnist")
     p.add_argument("--data-dir", default=None, help="folder of the four IDX files (mnist, fashion_mnist)")
     p.add_argument("--hidden", default="128", help="comma-separated hidden sizes (an MLP)")
     p.add_argument("--arch", default=None,

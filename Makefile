@@ -17,6 +17,7 @@ NEURON  ?= hdlif
 BATCH   ?= 32
 LR      ?= 2e-3
 RESUME  ?= 0
+FORCE   ?= 0
 NPROC   ?= 1
 AUGMENT ?= 0
 CROP_PAD ?=
@@ -37,10 +38,13 @@ VSYNTH  ?= 0
 
 .PHONY: help setup demo train export eval vectors rtl sim bitstream vivado hls hls-synth report results bench test test-slow fuzz clean distclean
 help:
-	@echo "make demo                        whole flow on digits: train, export, rtl, sim, bitstream"
+	@echo "make demo                        whole flow on digits: train, export, rtl, sim, bitstream (fails on an"
+	@echo "                                 RTL mismatch or missed timing, after writing build/demo/summary.json)"
 	@echo "make test                        the test suite"
 	@echo "make train MODEL=name [DATASET=digits|fashion_mnist|mnist DATA_DIR= ARCH= HIDDEN= NEURON= MODE=online|stbp"
-	@echo "           T= EPOCHS= BATCH= LR= SEED= AUGMENT=1 CROP_PAD= RESUME=1 NPROC=2]   (then exports)"
+	@echo "           T= EPOCHS= BATCH= LR= SEED= AUGMENT=1 CROP_PAD= RESUME=1 FORCE=1 NPROC=2]   (then exports)"
+	@echo "           RESUME=1 continues a run (a setting that differs from the run's is refused);"
+	@echo "           FORCE=1 trains an existing run again from scratch (refused without it)"
 	@echo "make export MODEL=name           integer bundle + golden vectors"
 	@echo "make eval MODEL=name [DATASET=]  float vs golden accuracy and agreement -> <run>/eval.json"
 	@echo "make vectors MODEL=name [N=0]    golden vectors for the RTL and HLS checkers -> <run>/vectors.npz"
@@ -77,7 +81,8 @@ TRAIN_ARGS = $(call targ,DATASET,--dataset $(DATASET)) $(call targ,HIDDEN,--hidd
 	$(call targ,MODE,--mode $(MODE)) $(call targ,NEURON,--neuron $(NEURON)) \
 	$(call targ,BATCH,--batch-size $(BATCH)) $(call targ,LR,--lr $(LR)) \
 	$(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(if $(ARCH),--arch $(ARCH)) \
-	$(if $(filter 1,$(AUGMENT)),--augment) $(if $(CROP_PAD),--crop-pad $(CROP_PAD)) $(if $(filter 1,$(RESUME)),--resume)
+	$(if $(filter 1,$(AUGMENT)),--augment) $(if $(CROP_PAD),--crop-pad $(CROP_PAD)) $(if $(filter 1,$(RESUME)),--resume) \
+	$(if $(filter 1,$(FORCE)),--force)
 TRAIN_PY = $(if $(filter-out 0 1,$(NPROC)),$(VENV)/bin/torchrun --standalone --nproc_per_node=$(NPROC),$(PY))
 
 train: setup

@@ -3,41 +3,123 @@
 from __future__ import annotations
 
 import argparse
-import json
+import math
+import re
 import sys
 
 from . import steps
 
+#: The Makefile variable behind each flag (named in error messages beside the flag).
+MAKE_VARS = {flag: var for flag, var in steps.SETTINGS.values()} | {
+    "--n": "N", "--lanes": "LANES", "--fold": "FOLD", "--target": "TARGET", "--stem": "STEM", "--board": "BOARD",
+    "--device": "DEVICE", "--freq": "FREQ", "--baud": "BAUD", "--project": "PROJECT", "--force": "FORCE",
+    "--resume": "RESUME", "--waves": "WAVES", "--coverage": "COVERAGE", "--cosim": "COSIM", "--vsynth": "VSYNTH"}
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (``error: --hidden (HIDDEN=) must be ...``, exit 2), no usage block."""
+
+    def error(self, message):
+        m = re.match(r"argument ([^:]+): (.*)", message, re.S)
+        if m:
+            flags, text = m.group(1), m.group(2)
+            flag = flags.split("/")[-1]
+            name = f"{flag} ({MAKE_VARS[flag]}=)" if flag in MAKE_VARS else flag
+            choice = re.match(r"invalid choice: (.*) \(choose from (.*)\)$", text, re.S)
+            if choice:
+                text = f"must be one of {choice.group(2).replace(chr(39), '')}, not {choice.group(1)}"
+            message = f"{name} {text}"
+        self.exit(2, f"error: {' '.join(message.split())}\n")
+
+
+def _number(kind, lowest, what: str, *, allow=()):
+    """An argparse type: a number of ``kind`` (int or float) >= ``lowest`` (> 0 when ``lowest``
+    is None), or one of the words in ``allow``; the message says what is allowed."""
+    def parse(text: str):
+        if text in allow:
+            return text
+        try:
+            v = kind(text)
+        except ValueError:
+            v = None
+        ok = v is not None and (kind is int or math.isfinite(v)) and (v > 0 if lowest is None else v >= lowest)
+        if not ok:
+            raise argparse.ArgumentTypeError(f"must be {what}, not {text!r}")
+        return v
+    parse.__name__ = what
+    return parse
+
+
+COUNT = _number(int, 0, "a whole number >= 0 (0: all of them)")
+POSITIVE = _number(int, None, "a whole number > 0")
+NATURAL = _number(int, 0, "a whole number >= 0")
+RATE = _number(float, None, "a number > 0")
+FREQ = _number(float, None, "a clock in MHz > 0, or auto (with BOARD=)", allow=("auto",))
+
+
+def _hidden(text: str) -> list[int]:
+    try:
+        sizes = [int(h) for h in text.split(",")]
+    except ValueError:
+        sizes = []
+    if not sizes or any(h <= 0 for h in sizes):
+        raise argparse.ArgumentTypeError(f"must be hidden layer widths, whole numbers > 0 separated by commas "
+                                         f"(128 or 256,128), not {text!r}")
+    return sizes
+
+
+def _dataset(text: str) -> str:
+    from training.data import ALIASES, DATASETS
+
+    name = ALIASES.get(text, text)
+    if name not in DATASETS:
+        raise argparse.ArgumentTypeError(f"must be one of {', '.join(DATASETS)} (or fashion-mnist), not {text!r}")
+    return name
+
+
+def _given(parser, sub, argv) -> dict:
+    """The options of ``sub`` that ``argv`` names, with their values (the defaults left out)."""
+    unset = object()
+    saved = {a.dest: a.default for a in sub._actions}
+    sub.set_defaults(**{dest: unset for dest in saved})
+    try:
+        a = parser.parse_args(argv)
+    finally:
+        sub.set_defaults(**saved)
+    return {k: v for k, v in vars(a).items() if v is not unset and k not in ("step", "model", "help")}
+
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m flow", description="HD-LIF network -> FPGA accelerator flow")
+    p = Parser(prog="python -m flow", description="HD-LIF network -> FPGA accelerator flow")
     sub = p.add_subparsers(dest="step", required=True)
     t = sub.add_parser("train", help="train an HD-LIF network (online)")
     t.add_argument("model")
-    t.add_argument("--dataset", default="digits")
-    t.add_argument("--hidden", default="128")
-    t.add_argument("--T", type=int, default=4)
-    t.add_argument("--epochs", type=int, default=30)
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--dataset", default="digits", type=_dataset)
+    t.add_argument("--hidden", default="128", type=_hidden)
+    t.add_argument("--T", type=POSITIVE, default=4)
+    t.add_argument("--epochs", type=POSITIVE, default=30)
+    t.add_argument("--seed", type=NATURAL, default=0)
     t.add_argument("--mode", default="online", choices=("online", "stbp"))
     t.add_argument("--data-dir", default=None, help="folder of the IDX files (mnist, fashion_mnist)")
     t.add_argument("--arch", default=None, help="mlp:128, vgg:16,p,32,p, resnet:16,32,64 (overrides --hidden)")
     t.add_argument("--neuron", default="hdlif", choices=("hdlif", "parallel", "membn", "lif"))
-    t.add_argument("--batch-size", type=int, default=32)
-    t.add_argument("--lr", type=float, default=2e-3)
+    t.add_argument("--batch-size", type=POSITIVE, default=32)
+    t.add_argument("--lr", type=RATE, default=2e-3)
     t.add_argument("--augment", action="store_true", help="random crop (+ flip for Fashion-MNIST)")
-    t.add_argument("--crop-pad", type=int, default=None,
+    t.add_argument("--crop-pad", type=NATURAL, default=None,
                    help="--augment's random shift (default H // 7; 0: flips only)")
-    t.add_argument("--resume", action="store_true", help="continue the run (its own settings are the defaults)")
+    t.add_argument("--resume", action="store_true",
+                   help="continue the run with its own settings (a differing one given here is refused)")
+    t.add_argument("--force", action="store_true", help="train an existing run again from scratch")
     sub.add_parser("export", help="fold the trained network into an integer bundle").add_argument("model")
     e = sub.add_parser("eval", help="float vs golden model on the test split -> <run>/eval.json")
     e.add_argument("model")
-    e.add_argument("--dataset", default=None, help="default: the run's own dataset")
-    e.add_argument("--limit", type=int, default=None, help="only the first N test images")
+    e.add_argument("--dataset", default=None, type=_dataset, help="default: the run's own dataset")
+    e.add_argument("--limit", type=POSITIVE, default=None, help="only the first N test images")
     v = sub.add_parser("vectors", help="write <run>/vectors.npz for the RTL and HLS checkers")
     v.add_argument("model")
-    v.add_argument("--n", type=int, default=0, help="test images (0 = the whole test split)")
-    v.add_argument("--dataset", default=None)
+    v.add_argument("--n", type=COUNT, default=0, help="test images (0 = the whole test split)")
+    v.add_argument("--dataset", default=None, type=_dataset)
     r = sub.add_parser("rtl", help="generate the accelerator's Verilog")
     r.add_argument("model")
     r.add_argument("--lanes", default=None,
@@ -53,9 +135,9 @@ def main(argv=None) -> int:
                    help="the stem's sums cached once per image, or recomputed at every step (no cache RAM)")
     s = sub.add_parser("sim", help="Verilator + cocotb, bit-exact against the golden vectors")
     s.add_argument("model")
-    s.add_argument("--n", type=int, default=0, help="images to check (0 = the whole test split)")
+    s.add_argument("--n", type=COUNT, default=0, help="images to check (0 = the whole vector file)")
     s.add_argument("--backpressure", action="store_true")
-    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--seed", type=NATURAL, default=1)
     s.add_argument("--waves", action="store_true", help="write an FST waveform (build/<run>/sim/dump.fst)")
     s.add_argument("--coverage", action="store_true", help="Verilator coverage report (build/<run>/sim/coverage/)")
     s.add_argument("--trace", action="store_true", help="check every layer's codes, not only the scores")
@@ -65,15 +147,15 @@ def main(argv=None) -> int:
                                    "the accelerator behind a UART host link, clocked by a PLL")
     b.add_argument("--device", default="25k")
     b.add_argument("--package", default=None, help="the device's own when left out (85k: CABGA381, else CABGA256)")
-    b.add_argument("--freq", default=None,
+    b.add_argument("--freq", default=None, type=FREQ,
                    help="MHz; with --board also 'auto' (the default: the PLL set from the Fmax achieved)")
-    b.add_argument("--lanes", type=int, default=0, help="with --board: accelerator lanes (0 = the board's)")
-    b.add_argument("--baud", type=int, default=115200, help="with --board: UART baud rate")
+    b.add_argument("--lanes", type=NATURAL, default=0, help="with --board: accelerator lanes (0 = the board's)")
+    b.add_argument("--baud", type=POSITIVE, default=115200, help="with --board: UART baud rate")
     h = sub.add_parser("hls", help="hls4ml projects (network + each layer), C simulation on the vectors")
     h.add_argument("model")
-    h.add_argument("--n", type=int, default=0, help="images to check (0 = the whole vector file)")
+    h.add_argument("--n", type=COUNT, default=0, help="images to check (0 = the whole vector file)")
     h.add_argument("--part", default="xcvu13p-flga2577-2-e")
-    h.add_argument("--clock", type=float, default=5.0, help="clock period in ns")
+    h.add_argument("--clock", type=RATE, default=5.0, help="clock period in ns")
     hs = sub.add_parser("hls-synth", help="Vitis HLS synthesis of an HLS project (needs AMD Vitis HLS)")
     hs.add_argument("model")
     hs.add_argument("--project", default="network")
@@ -81,21 +163,25 @@ def main(argv=None) -> int:
     hs.add_argument("--vsynth", action="store_true", help="export the IP and synthesize it in Vivado")
     rp = sub.add_parser("report", help="one self-contained HTML page of the run -> build/<run>/report.html")
     rp.add_argument("model")
-    rp.add_argument("--images", type=int, default=500, help="vector images the trace statistics use")
+    rp.add_argument("--images", type=POSITIVE, default=500, help="vector images the trace statistics use")
     rp.add_argument("--out", default=None, help="default: build/<run>/report.html")
     d = sub.add_parser("demo", help="the whole flow on the digits data")
     d.add_argument("--name", default="demo")
-    d.add_argument("--epochs", type=int, default=30)
+    d.add_argument("--epochs", type=POSITIVE, default=30)
     a = p.parse_args(argv)
     try:
         if a.step == "train" and a.resume:
-            t.set_defaults(**steps.train_settings(a.model))
-            a = p.parse_args(argv)
-        if a.step == "train":
-            m = steps.train(a.model, dataset=a.dataset, hidden=[int(h) for h in a.hidden.split(",")],
+            if a.force:
+                raise ValueError("--resume (RESUME=1) continues a run, --force (FORCE=1) trains it again: "
+                                 "give one of them")
+            # only what the command line says; the run's checkpoint says the rest (a differing one is refused)
+            m = steps.train(a.model, **{k: v for k, v in _given(p, t, argv).items() if k != "force"})
+            steps.say(f"train: test accuracy {m['test_accuracy']:.4f}", main_only=True)
+        elif a.step == "train":
+            m = steps.train(a.model, dataset=a.dataset, hidden=a.hidden,
                             T=a.T, epochs=a.epochs, seed=a.seed, mode=a.mode, data_dir=a.data_dir,
                             arch=a.arch, neuron=a.neuron, batch_size=a.batch_size, lr=a.lr,
-                            augment=a.augment, crop_pad=a.crop_pad, resume=a.resume)
+                            augment=a.augment, crop_pad=a.crop_pad, force=a.force)
             steps.say(f"train: test accuracy {m['test_accuracy']:.4f}", main_only=True)
         elif a.step == "export":
             steps.export(a.model)
@@ -113,7 +199,7 @@ def main(argv=None) -> int:
                 print("\n".join(r["mismatch_details"][:10]), file=sys.stderr)
                 return 1
         elif a.step == "bitstream" and a.board:
-            freq = "auto" if a.freq in (None, "auto") else float(a.freq)
+            freq = "auto" if a.freq in (None, "auto") else a.freq
             steps.board_bitstream(a.model, a.board, freq=freq, lanes=a.lanes or None, baud=a.baud)
         elif a.step == "hls":
             r = steps.hls(a.model, n=a.n, part=a.part, clock_period=a.clock)
@@ -124,12 +210,19 @@ def main(argv=None) -> int:
         elif a.step == "hls-synth":
             steps.hls_synth(a.model, project=a.project, cosim=a.cosim, vsynth=a.vsynth)
         elif a.step == "bitstream":
+            if a.freq == "auto":
+                raise ValueError("--freq (FREQ=) auto sets a board's PLL: it needs BOARD= (a bare device takes MHz)")
             steps.bitstream(a.model, device=a.device, package=a.package,
-                            target_mhz=50.0 if a.freq is None else float(a.freq))
+                            target_mhz=50.0 if a.freq is None else a.freq)
         elif a.step == "report":
             steps.report(a.model, images=a.images, out=a.out)
         elif a.step == "demo":
-            steps.print_summary(steps.demo(a.name, epochs=a.epochs))
+            summary = steps.demo(a.name, epochs=a.epochs)
+            steps.print_summary(summary)
+            problems = steps.demo_verdict(summary)
+            if problems:
+                print(f"error: demo failed: {'; '.join(problems)} (summary in {summary['path']})", file=sys.stderr)
+                return 1
     except KeyboardInterrupt:
         return 130
     except Exception as e:  # noqa: BLE001 - one clear line, no traceback, non-zero exit

@@ -21,15 +21,69 @@ def say(msg: str, *, main_only: bool = False) -> None:
     print(f"[hdlif] {msg}", flush=True)
 
 
-def train(model: str, **kw) -> dict:
+#: train() keywords -> the command line's flag and the Makefile's variable (for messages).
+SETTINGS = {"dataset": ("--dataset", "DATASET"), "data_dir": ("--data-dir", "DATA_DIR"), "arch": ("--arch", "ARCH"),
+            "hidden": ("--hidden", "HIDDEN"), "T": ("--T", "T"), "epochs": ("--epochs", "EPOCHS"),
+            "seed": ("--seed", "SEED"), "mode": ("--mode", "MODE"), "neuron": ("--neuron", "NEURON"),
+            "batch_size": ("--batch-size", "BATCH"), "lr": ("--lr", "LR"), "augment": ("--augment", "AUGMENT"),
+            "crop_pad": ("--crop-pad", "CROP_PAD")}
+
+
+def _setting(key: str) -> str:
+    return SETTINGS[key][1] if key in SETTINGS else key
+
+
+def _same(key: str, given, stored) -> bool:
+    if key == "data_dir" and given is not None and stored is not None:
+        return Path(given).resolve() == Path(stored).resolve()
+    if key == "dataset":
+        from training.data import ALIASES
+
+        return ALIASES.get(given, given) == stored
+    if key == "lr":
+        return float(given) == float(stored)
+    return given == stored
+
+
+def resume_settings(model: str, given: dict) -> dict:
+    """The settings of a resumed run: its stored ones, with ``given`` (what the command line
+    said) refused where it differs from them (``epochs`` may grow: that is what resuming is for)."""
+    stored = train_settings(model)
+    given = dict(given)
+    hidden = given.pop("hidden", None)
+    if hidden is not None and "arch" not in given:
+        arch = "mlp:" + ",".join(str(h) for h in hidden)
+        if arch != stored.get("arch"):
+            raise ValueError(f"{run_dir(model)}: HIDDEN={','.join(map(str, hidden))} differs from the run's "
+                             f"arch {stored.get('arch')}: a resumed run keeps its settings (leave HIDDEN out, "
+                             f"or train a new run)")
+    for key, value in given.items():
+        if key in ("epochs", "resume", "force") or key not in stored:
+            continue
+        if not _same(key, value, stored[key]):
+            raise ValueError(f"{run_dir(model)}: {_setting(key)}={value} differs from the run's "
+                             f"{_setting(key)}={stored[key]}: a resumed run keeps its settings "
+                             f"(leave {_setting(key)} out, or train a new run)")
+        given[key] = stored[key]
+    return {**stored, **given}
+
+
+def train(model: str, *, force: bool = False, **kw) -> dict:
+    """Train a run (``training.train.train``).  With ``resume`` the run's stored settings fill in
+    what ``kw`` leaves out and a differing one is refused (:func:`resume_settings`); without it a
+    run folder that already holds a checkpoint is refused unless ``force``."""
     from training.train import train as train_run
 
+    run = run_dir(model)
     if kw.get("resume"):                 # what the command line does not say, the run's checkpoint does
-        kw = {**train_settings(model), **kw}
+        kw = {**resume_settings(model, kw), "resume": True}
+    elif (run / "checkpoint.pt").exists() and not force:
+        raise ValueError(f"{run}: already a trained run (checkpoint.pt); RESUME=1 (--resume) continues it, "
+                         f"FORCE=1 (--force) trains it again from scratch, or choose another MODEL")
     arch = kw.get("arch") or "mlp:" + ",".join(str(h) for h in kw.get("hidden", (128,)))
     say(f"train {model}: {arch} {kw.get('neuron', 'hdlif')}, {kw.get('mode', 'online')}, T={kw.get('T', 4)}, "
         f"{kw.get('epochs', 30)} epochs{' (resumed)' if kw.get('resume') else ''}", main_only=True)
-    return train_run(run_dir(model), **kw)
+    return train_run(run, **kw)
 
 
 def train_settings(model: str) -> dict:
@@ -159,9 +213,14 @@ def sim(model: str, *, n: int = 0, backpressure: bool = False, seed: int = 1, wa
     from golden.vectors import load_vectors
     from sim.accelerator_tb import simulate
 
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ValueError(f"N={n!r}: the number of images to check must be a whole number >= 0 (0: all of them)")
     rtl_report = _rtl_report(model)
     vectors = run_dir(model) / "vectors.npz"
     vec = load_vectors(vectors, _bundle_dir(model))
+    if n > len(vec["images"]):
+        raise ValueError(f"N={n}: {vectors} holds {len(vec['images'])} images (make vectors MODEL={model} N={n} "
+                         f"first, or N=0 for all of them)")
     count = n or len(vec["images"])
     say(f"sim: verilating and streaming {count} test images through {TOP} "
         f"({'random idle/backpressure' if backpressure else 'full rate'}"
@@ -260,9 +319,10 @@ def report(model: str, *, images: int = 500, out: str | None = None) -> Path:
 
 
 def demo(name: str = "demo", *, epochs: int = 30) -> dict:
-    """The whole flow on the digits data; writes ``build/<name>/summary.json``."""
+    """The whole flow on the digits data (the run ``name`` is trained again from scratch); writes
+    ``build/<name>/summary.json``.  :func:`demo_verdict` says whether it passed."""
     t0 = time.time()
-    metrics = train(name, epochs=epochs)
+    metrics = train(name, epochs=epochs, force=True)
     exp = export(name)
     rtl_r = rtl(name)
     sim_r = sim(name)
@@ -281,8 +341,27 @@ def demo(name: str = "demo", *, epochs: int = 30) -> dict:
     }
     out = build_dir(name) / "summary.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(summary, indent=2) + "\n")
+    summary["path"] = str(out)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".summary.", suffix=".json")
+    os.close(fd)
+    Path(tmp).write_text(json.dumps(summary, indent=2) + "\n")
+    os.replace(tmp, out)
     return summary
+
+
+def demo_verdict(s: dict) -> list[str]:
+    """What failed in a demo summary: RTL that disagrees with the golden model, no image
+    checked, or missed timing.  Empty when it passed."""
+    problems = []
+    sim_r, synth = s["sim"], s["synth"]
+    if sim_r["mismatches"]:
+        problems.append(f"the RTL mismatches the golden model on {sim_r['mismatches']} of {sim_r['images']} images")
+    elif not sim_r["images"]:
+        problems.append("the simulation checked no image")
+    if not synth.get("timing_met"):
+        fmax = "n/a" if synth.get("fmax_mhz") is None else f"{synth['fmax_mhz']:.1f} MHz"
+        problems.append(f"timing missed on {synth['device']}: Fmax {fmax} < {synth['target_mhz']:g} MHz target")
+    return problems
 
 
 def print_summary(s: dict) -> None:
@@ -296,8 +375,9 @@ def print_summary(s: dict) -> None:
         f"  Verilator RTL   {s['sim']['images']} images, {s['sim']['mismatches']} mismatches, "
         f"{s['sim']['cycles_per_inference']:.0f} cycles per inference",
         f"  {sy['device']:<15} {sy['luts']} LUTs, {sy['ffs']} FFs, {sy['brams']} BRAMs, {sy['dsps']} DSPs, "
-        f"Fmax {sy['fmax_mhz']:.1f} MHz",
+        f"Fmax {'n/a' if sy['fmax_mhz'] is None else format(sy['fmax_mhz'], '.1f') + ' MHz'} "
+        f"(target {sy['target_mhz']:g} MHz, timing {'met' if sy.get('timing_met') else 'MISSED'})",
         f"  bitstream       {sy['bitstream']}",
-        f"  took {s['seconds']:.0f} s; summary in build/demo/summary.json",
+        f"  took {s['seconds']:.0f} s; summary in {s.get('path', 'build/demo/summary.json')}",
     ]
     print("\n".join(lines))

@@ -143,14 +143,34 @@ def _metrics(run_dir: Path) -> dict:
 
 
 def _dataset_of(run_dir: Path, dataset: str | None) -> str:
-    return dataset or _metrics(run_dir).get("dataset", "digits")
+    return data.canonical(dataset or _metrics(run_dir).get("dataset", "digits"))
 
 
-def _load_split(run_dir: Path, dataset: str | None):
-    """The run's test data: its own dataset (and data folder) unless ``dataset`` says otherwise."""
+def _load_split(run_dir: Path, dataset: str | None, bundle=None):
+    """The run's test data: its own dataset (and data folder) unless ``dataset`` says otherwise.
+    With ``bundle``, a dataset whose images are not the bundle's input is refused."""
     m = _metrics(run_dir)
     name = _dataset_of(run_dir, dataset)
-    return data.load(name, m.get("data_dir") if name == m.get("dataset") else None)
+    own = m.get("dataset") and data.canonical(m["dataset"]) == name
+    if bundle is not None and not own:
+        _check_input(run_dir, bundle, name)
+    return data.load(name, m.get("data_dir") if own else None)
+
+
+def _shape_text(shape) -> str:
+    return "x".join(str(d) for d in shape)
+
+
+def _check_input(run_dir: Path, bundle, name: str) -> None:
+    """Refuse a dataset whose images do not fit the bundle's input (shape and pixel range)."""
+    side = data.IMAGE_SIDE[name]
+    shape, top = (1, side, side), 16 if name == "digits" else 255
+    want = tuple(bundle.input.shape)
+    fits = want == shape if len(want) == 3 else want == (int(np.prod(shape)),)
+    if not fits or top > bundle.input.max_value:
+        raise ValueError(f"DATASET={name}: its images are {_shape_text(shape)} with pixels 0..{top}, the run "
+                         f"{run_dir} takes {_shape_text(want)} with pixels 0..{bundle.input.max_value} "
+                         f"(leave DATASET out for the run's own data, or name one with the same images)")
 
 
 def float_predictions(model, x: np.ndarray, batch: int = 500) -> np.ndarray:
@@ -165,10 +185,12 @@ def float_predictions(model, x: np.ndarray, batch: int = 500) -> np.ndarray:
 def evaluate_run(run_dir: Path, *, dataset: str | None = None, limit: int | None = None) -> dict:
     """Float and golden accuracy of a run's bundle on the test split; writes ``<run>/eval.json``."""
     run_dir = Path(run_dir)
+    if limit is not None and not (isinstance(limit, int) and limit > 0):
+        raise ValueError(f"limit must be a positive whole number of test images, not {limit!r}")
     model, _ = load_checkpoint(run_dir)
     bundle = load_bundle(run_dir / "model")
+    split = _load_split(run_dir, dataset, bundle)
     dataset = _dataset_of(run_dir, dataset)
-    split = _load_split(run_dir, dataset)
     x, y = split.x_test[:limit], split.y_test[:limit]
     float_pred = float_predictions(model, x)
     t0 = time.perf_counter()
@@ -186,9 +208,11 @@ def evaluate_run(run_dir: Path, *, dataset: str | None = None, limit: int | None
 def make_vectors(run_dir: Path, *, n: int = 0, dataset: str | None = None, path: Path | None = None) -> dict:
     """The shared vector file of a run: the first ``n`` test images (0: all) and the golden
     model's expected per-layer outputs."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"N={n!r}: the number of test images must be a whole number >= 0 (0: the whole test split)")
     run_dir = Path(run_dir)
     bundle = load_bundle(run_dir / "model")
-    split = _load_split(run_dir, dataset)
+    split = _load_split(run_dir, dataset, bundle)
     x, y = (split.x_test[:n], split.y_test[:n]) if n else (split.x_test, split.y_test)
     return write_vectors(bundle, run_dir / "model", x, y, path or run_dir / "vectors.npz")
 

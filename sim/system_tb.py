@@ -3,8 +3,11 @@
 A UART model on the simulated ``rx`` / ``tx`` pins speaks :mod:`host.protocol` bit by bit
 (``divisor`` clocks per bit): it asks for ``INFO``, classifies test images and compares
 every time step's scores and the class with :func:`golden.executor.run`, bit for bit; it
-sends bad frames (corrupted payload, wrong length, unknown type, a pixel out of range) and
-checks that each is answered with the right ``NAK`` and that the next image is still served.
+sends bad frames (corrupted payload, wrong length, unknown type, a pixel out of range, a byte
+with a low stop bit, a frame left unfinished, a frame without its sync byte) and checks that each
+is answered with the right ``NAK`` (the last one with nothing), when the protocol says (``FRAMING``
+once the line has been quiet for ``QUIET_BITS`` bit times, ``TIMEOUT`` as soon as the frame has
+stalled that long), and that the next image is still served.
 
 The cocotb test (:func:`serve_images`) and its runner (:func:`simulate_system`) live
 together.  Settings come from the environment: ``HDLIF_BUNDLE`` (model folder),
@@ -34,6 +37,7 @@ try:
     import cocotb
     from cocotb.clock import Clock
     from cocotb.triggers import ClockCycles, FallingEdge
+    from cocotb.utils import get_sim_time
 except ImportError:  # pragma: no cover - the runner half is usable without cocotb's simulator side
     cocotb = None
 
@@ -46,13 +50,18 @@ class UartModel:
         self.received = bytearray()
         self.framing_errors = 0
 
-    async def send(self, data: bytes, *, gaps: bool = True):
+    async def send(self, data: bytes, *, gaps: bool = True, bad_stop: tuple[int, ...] = ()):
+        """Send ``data``; the bytes at the indices in ``bad_stop`` get a low stop bit (a framing
+        error), after which the line idles two bit times so the receiver finds the next start."""
         dut, d = self.dut, self.divisor
-        for byte in data:
-            bits = [0] + [(byte >> i) & 1 for i in range(8)] + [1]
+        for k, byte in enumerate(data):
+            bits = [0] + [(byte >> i) & 1 for i in range(8)] + [0 if k in bad_stop else 1]
             for b in bits:
                 dut.rx.value = b
                 await ClockCycles(dut.clk, d)
+            if k in bad_stop:
+                dut.rx.value = 1
+                await ClockCycles(dut.clk, 2 * d)
             if gaps and self.rng.random() < 0.3:           # idle the line a little (< QUIET_BITS)
                 await ClockCycles(dut.clk, d * self.rng.randint(1, 8))
 
@@ -155,7 +164,24 @@ if cocotb is not None:
                   and info.score_bytes == sb and info.pixel_bits == pixel_bits and info.model_id == want_id,
                   f"INFO {info}")
 
+            async def nak_after_quiet(frame: bytes, want: P.Nak, what: str, **kw):
+                """Send ``frame``; its NAK must come when the line has been quiet QUIET_BITS bit
+                times after the frame's last byte (then one NAK frame on the wire)."""
+                await uart.send(frame, gaps=False, **kw)
+                t0 = get_sim_time(unit="ns")
+                kind, payload = await uart.reply(reply_timeout)
+                clocks = round((get_sim_time(unit="ns") - t0) / CLOCK_NS)
+                expect = (P.QUIET_BITS + 10 * (P.HEADER_LEN + 2)) * divisor
+                check(kind == P.Reply.NAK and payload == bytes([want]) and abs(clocks - expect) <= 2 * divisor,
+                      f"{what} answered 0x{kind:02X} {payload.hex()} after {clocks} clocks "
+                      f"(want NAK {want.name} after about {expect})")
+
             for i in range(n):
+                if i == 0:
+                    # a byte of the payload with a low stop bit: the board drains the frame, waits
+                    # for a quiet line, NAKs FRAMING, and has run nothing
+                    frame = P.classify_request(images[n], pixel_bits=pixel_bits)
+                    await nak_after_quiet(frame, P.Nak.FRAMING, "framing error", bad_stop=(P.HEADER_LEN + 10,))
                 if i == 1:
                     # a corrupted frame: one payload bit flipped in transit -> NAK CRC, nothing run
                     frame = bytearray(P.classify_request(images[n], pixel_bits=pixel_bits))
@@ -182,6 +208,18 @@ if cocotb is not None:
                     kind, payload = await uart.reply(reply_timeout)
                     check(kind == P.Reply.NAK and payload == bytes([P.Nak.PIXEL]),
                           f"pixel out of range answered 0x{kind:02X} {payload.hex()} (want NAK PIXEL)")
+                if i == 2:
+                    # a frame whose sync byte is wrong is not a frame: ignored, no reply (the next
+                    # reply must be the image's RESULT)
+                    frame = bytearray(P.classify_request(images[n], pixel_bits=pixel_bits))
+                    frame[0] = P.SYNC_REPLY
+                    check(P.SYNC_REQUEST not in frame, "the frame without sync holds no sync byte")
+                    await uart.send(bytes(frame))
+                if i == 3:
+                    # a frame left unfinished (header and half the pixels): NAK TIMEOUT once it has
+                    # stalled QUIET_BITS bit times; the half image is never run
+                    frame = P.classify_request(images[n], pixel_bits=pixel_bits)
+                    await nak_after_quiet(frame[:P.HEADER_LEN + len(frame) // 2], P.Nak.TIMEOUT, "unfinished frame")
                 r = await classify(i)
                 results.append({"image": i, "class": int(r.label), "golden_class": int(golden.classes[i])})
 

@@ -17,7 +17,12 @@ def test_images_over_the_uart_bit_exact_and_bad_frames_rejected(digits_run, tmp_
     assert r["failures"] == [], r["failures"][:5]
     assert len(r["results"]) == n
     assert all(x["class"] == x["golden_class"] for x in r["results"])
-    # the bad frames were each answered with their NAK, and the next image was still served
+    # the bad frames were each answered with their NAK (FRAMING and TIMEOUT when the line had been
+    # quiet for QUIET_BITS bit times), and the next image was still served
     for what in ("corrupted frame answered 0x7F 01", "short frame answered 0x7F 03",
-                 "unknown request answered 0x7F 02", "pixel out of range answered 0x7F 04"):
+                 "unknown request answered 0x7F 02", "pixel out of range answered 0x7F 04",
+                 "framing error answered 0x7F 05", "unfinished frame answered 0x7F 06"):
         assert any(line.startswith("ok " + what) for line in r["log"]), what
+    # each bad frame is followed by an image (served bit-exactly, so the link recovered); a frame
+    # without its sync byte got no reply (the image after it got its RESULT first)
+    assert [x["image"] for x in r["results"]] == list(range(n))

@@ -184,11 +184,12 @@ if cocotb is not None:
 
         # what of the first inference had come out when the reset hit: an inference in flight
         # has its pixels in and its label not yet out
-        in_flight = {"score_beats": 0, "label": False}
+        in_flight = {"clocks_after_first_pixel": 0, "score_beats": 0, "label": False}
         if os.environ.get("HDLIF_RESET_MIDWAY", "0") == "1":
             # Start an inference, reset the accelerator in the middle of it, then go on as if
             # nothing happened: every later image must still be bit-exact.
-            await _drive_pixels(clk, pixels, images[:1], [], itertools.repeat(1))
+            started = []
+            await _drive_pixels(clk, pixels, images[:1], started, itertools.repeat(1))
             scores_s.ready.value = 1
             label_s.ready.value = 1
             for _ in range(int(os.environ.get("HDLIF_RESET_AFTER", "300"))):
@@ -198,6 +199,7 @@ if cocotb is not None:
                 in_flight["label"] = in_flight["label"] or bool(label_s.valid.value)
                 await RisingEdge(clk)
             label_s.ready.value = 0
+            in_flight["clocks_after_first_pixel"] = round((get_sim_time(unit="ns") - started[0]) / CLOCK_NS)
             dut._log.info("reset after %d of %d score beats of the first image, label %s", in_flight["score_beats"],
                           T * C, "out" if in_flight["label"] else "not out")
             rst.value = 1

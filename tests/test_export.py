@@ -135,8 +135,9 @@ def test_resnet_and_seca_are_refused_by_name():
     torch.manual_seed(0)
     for seca in ("none", "I", "II"):
         resnet = build_model(ResNetConfig(arch="resnet:4,8", in_shape=(1, 8, 8), T=2, seca=seca))
-        with pytest.raises(ExportError, match="SpikingResNet: only SpikingNet networks .* residual blocks are not "
-                                              "supported"):
+        named = "" if seca == "none" else rf" \(with SECA {seca}, not in the integer model either\)"
+        with pytest.raises(ExportError, match=f"SpikingResNet{named}: only SpikingNet networks .* residual blocks "
+                                              f"are not supported"):
             to_bundle(resnet, "m")
     # a SECA on a plain block is refused with the layer's name
     model = _randomised(dict(arch="vgg:4,p,8"))
@@ -147,7 +148,7 @@ def test_resnet_and_seca_are_refused_by_name():
 
 
 @pytest.mark.parametrize("kw, message", [
-    (dict(arch="resnet:4,8", seca="II"), "SpikingResNet: only SpikingNet networks"),
+    (dict(arch="resnet:4,8", seca="II"), r"SpikingResNet \(with SECA II, .*\): only SpikingNet networks"),
     (dict(arch="resnet:4"), "residual blocks are not supported"),
     (dict(arch="mlp:8", neuron="lif"), "layer fc1: the LIF baseline neuron"),
 ], ids=["resnet_seca", "resnet", "lif"])

@@ -118,7 +118,9 @@ def to_bundle(model: SpikingNet, name: str, *, frac: int = 8, lambda_frac: int =
     """Fold a trained network into an integer bundle (raises :class:`ExportError` for parts
     with no integer form)."""
     if not isinstance(model, SpikingNet):
-        raise ExportError(f"{type(model).__name__}: only SpikingNet networks (mlp / vgg architectures) "
+        seca = getattr(getattr(model, "cfg", None), "seca", "none")
+        with_seca = f" (with SECA {seca}, not in the integer model either)" if seca not in (None, "none") else ""
+        raise ExportError(f"{type(model).__name__}{with_seca}: only SpikingNet networks (mlp / vgg architectures) "
                           f"have an integer form; residual blocks are not supported")
     cfg = model.cfg
     max_code = 2 ** cfg.spike_bits - 1

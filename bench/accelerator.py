@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from golden.atomic import write_json_atomic
+
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "bench" / "models"
 OUT = ROOT / "bench" / "results" / "accelerator.json"
@@ -238,8 +240,7 @@ def main(argv=None) -> int:
         results["targets"] = TARGETS
         results["networks"][key]["command"] = "python -m bench.accelerator " + " ".join(argv if argv is not None else sys.argv[1:])
         results["machine"] = f"{platform.machine()}, {os.cpu_count()} cores"
-        OUT.parent.mkdir(parents=True, exist_ok=True)
-        OUT.write_text(json.dumps(results, indent=2) + "\n")
+        write_json_atomic(OUT, results)
     return 0
 
 

@@ -21,10 +21,11 @@ import os
 import platform
 import shlex
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from golden.atomic import write_json_atomic
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "bench" / "models"
@@ -109,12 +110,7 @@ def main(argv=None) -> int:
                   f"golden {r['golden_accuracy']:.4f}{extra}", flush=True)
     results["command"] = "python -m bench.deployment " + " ".join(shlex.quote(x) for x in (argv if argv is not None else sys.argv[1:]))
     results["machine"] = f"{platform.machine()}, {os.cpu_count()} cores"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.")
-    os.close(fd)
-    Path(tmp).write_text(json.dumps(results, indent=2) + "\n")
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, out)
+    write_json_atomic(out, results)
     return 0
 
 

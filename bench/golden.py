@@ -16,6 +16,8 @@ import platform
 import sys
 from pathlib import Path
 
+from golden.atomic import write_json_atomic
+
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "bench" / "models"
 OUT = ROOT / "bench" / "results" / "golden.json"
@@ -40,8 +42,7 @@ def main(argv=None) -> int:
               f"agreement {r['agreement']:.4f}, golden model {r['golden_seconds']:.1f} s", flush=True)
     results["command"] = "python -m bench.golden " + " ".join(str(m.relative_to(ROOT)) if m.is_absolute() else str(m) for m in models)
     results["machine"] = f"{platform.machine()}, {os.cpu_count()} cores"
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(results, indent=2) + "\n")
+    write_json_atomic(OUT, results)
     return 0
 
 

@@ -16,7 +16,6 @@ import os
 import platform
 import shlex
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -25,6 +24,8 @@ ROOT = HERE.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from golden.atomic import write_json_atomic  # noqa: E402 - after the path fix
+
 RESULTS = HERE / "results" / "hls.json"
 
 
@@ -32,11 +33,7 @@ def _merge(path: Path, updates: dict) -> dict:
     path.parent.mkdir(parents=True, exist_ok=True)
     results = json.loads(path.read_text()) if path.is_file() else {}
     results.update(updates)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    Path(tmp).write_text(json.dumps(results, indent=2) + "\n")
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    write_json_atomic(path, results)
     return results
 
 

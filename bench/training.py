@@ -37,7 +37,6 @@ import os
 import platform
 import shlex
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -45,6 +44,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from golden.atomic import write_json_atomic
 from training import data
 from training.memory import SavedTensorMeter
 from training.models import build_model
@@ -73,11 +73,7 @@ def _merge(path: Path, updates: dict) -> dict:
     path.parent.mkdir(parents=True, exist_ok=True)
     results = json.loads(path.read_text()) if path.is_file() else {}
     results.update(updates)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    Path(tmp).write_text(json.dumps(results, indent=2) + "\n")
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    write_json_atomic(path, results)
     return results
 
 

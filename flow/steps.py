@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
 from golden import BundleError, load_bundle
-from golden.bundle import bundle_hash, replace_folder_atomically
+from golden.atomic import atomic_folder, write_json_atomic
+from golden.bundle import bundle_hash
 
 from .paths import TOP, build_dir, run_dir
 
@@ -173,9 +172,7 @@ def rtl(model: str, *, lanes: int | str | None = None, fold: str | None = None, 
     for line in estimate_lines(desc):
         say(f"  {line}")
     out = build_dir(model) / "rtl"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=".rtl."))
-    try:
+    with atomic_folder(out) as tmp:
         d = emit(cfg, tmp, top=TOP, events=events)
         est = d["estimate"]
         report = {"top": TOP, "verilog": str(out / f"{TOP}.v"), "manifest": str(out / "interface.json"),
@@ -183,10 +180,7 @@ def rtl(model: str, *, lanes: int | str | None = None, fold: str | None = None, 
                   "folding": cfg.foldings, "estimated_cycles": est["cycles_per_inference"],
                   "estimated_latency": est["latency_cycles"], "ideal_cycles": est["ideal_cycles"],
                   "estimate": est, "resources": d["resources"]}
-        (tmp / "rtl.json").write_text(json.dumps(report, indent=2) + "\n")
-        replace_folder_atomically(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        write_json_atomic(tmp / "rtl.json", report)
     say(f"rtl: {out / (TOP + '.v')} (interface.json, lint.json: no latches, undriven nets or unsynthesizable code)")
     return report
 
@@ -233,7 +227,7 @@ def sim(model: str, *, n: int = 0, backpressure: bool = False, seed: int = 1, wa
                       manifest=Path(manifest) if manifest else None, trace=layers)
     report["estimated_cycles"] = rtl_report["estimated_cycles"]
     report["estimated_latency"] = rtl_report.get("estimated_latency")
-    (out / "sim.json").write_text(json.dumps(report, indent=2) + "\n")
+    write_json_atomic(out / "sim.json", report)
     say(f"sim: {report['images']} images checked, {report['mismatches']} mismatches, "
         f"{report['cycles_per_inference']:.0f} cycles per inference (estimate {report['estimated_cycles']}), "
         f"latency {report['latency_cycles']:.0f} (estimate {report['estimated_latency']})")
@@ -340,12 +334,8 @@ def demo(name: str = "demo", *, epochs: int = 30) -> dict:
         "seconds": round(time.time() - t0, 1),
     }
     out = build_dir(name) / "summary.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
     summary["path"] = str(out)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".summary.", suffix=".json")
-    os.close(fd)
-    Path(tmp).write_text(json.dumps(summary, indent=2) + "\n")
-    os.replace(tmp, out)
+    write_json_atomic(out, summary)
     return summary
 
 

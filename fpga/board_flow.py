@@ -21,10 +21,11 @@ open source and cannot run here) and a Yosys ``synth_xilinx`` resource estimate.
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Callable
+
+from golden.atomic import write_json_atomic, write_text_atomic
 
 from .boards import Board, get_board
 from .nextpnr import (Family, TimingError, ToolError, _find_tool, _run, _select_clock, _tool_failed,
@@ -166,10 +167,8 @@ def build_board(bundle_dir: Path, board: Board | str, out_dir: Path, *, lanes=No
 
 
 def _write_report(out_dir: Path, report: dict) -> None:
-    tmp = out_dir / ".report.json.partial"
-    tmp.write_text(json.dumps(report, indent=2) + "\n")
-    os.replace(tmp, out_dir / "report.json")
-    (out_dir / "summary.txt").write_text(summary(report) + "\n")
+    write_json_atomic(out_dir / "report.json", report)
+    write_text_atomic(out_dir / "summary.txt", summary(report) + "\n")
 
 
 # ----------------------------------------------------------------------------------- Xilinx

@@ -19,8 +19,8 @@ where the family has a cell for them (else Yosys ``stat``); ``fmax_mhz`` from th
 ``fmax`` section for the net named by ``clock`` (a net matches when one of its
 ``$``-separated parts equals ``clock``), falling back to the ``Max frequency`` lines of
 ``nextpnr.log``; ``timing_met`` is true when every clock reached its constraint.  The
-bitstream and ``report.json`` are written under temporary names and renamed only after every
-step succeeded; stale ones are deleted when a build starts.
+bitstream is written under a temporary name and renamed only after every step succeeded,
+``report.json`` after it (:mod:`golden.atomic`); stale ones are deleted when a build starts.
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+
+from golden.atomic import atomic_path, write_json_atomic
 
 __all__ = ["Family", "ToolError", "TimingError", "run_flow", "summary"]
 
@@ -265,16 +267,13 @@ def run_flow(source: Path, top: str, out_dir: Path, *, family: Family, part: str
     routed = f"{top}{family.routed_suffix}"
     pnr_report = "nextpnr_report.json"
     bit_name = f"{top}{family.bit_suffix}"
-    bit_tmp = f".{bit_name}.partial"
     report_path = out_dir / "report.json"
-    report_tmp = out_dir / ".report.json.partial"
     yosys_log = out_dir / "yosys.log"
     pnr_log = out_dir / "nextpnr.log"
     pack_log = out_dir / f"{family.short_packer}.log"
 
     # nothing stale may look like the result of this build
-    for name in ("report.json", bit_name, netlist, stat_json, routed, pnr_report,
-                 bit_tmp, report_tmp.name):
+    for name in ("report.json", bit_name, netlist, stat_json, routed, pnr_report):
         try:
             (out_dir / name).unlink()
         except FileNotFoundError:
@@ -404,27 +403,21 @@ def run_flow(source: Path, top: str, out_dir: Path, *, family: Family, part: str
             f"target {target_mhz:g} MHz (log: {pnr_log}; pass allow_timing_fail "
             f"to build anyway)", report=report)
 
-    # 3. bitstream ------------------------------------------------------------
+    # 3. bitstream (under a temporary name until it is complete; report.json after it) ----------
     say(f"{family.short_packer} {routed} -> {bit_name}")
-    t0 = time.monotonic()
-    rc = _run(packer, [routed, bit_tmp], cwd=out_dir, log=pack_log, timeout_s=timeout_s)
-    seconds["pack"] = round(time.monotonic() - t0, 3)
-    tmp_bit = out_dir / bit_tmp
-    if rc != 0:
-        tmp_bit.unlink(missing_ok=True)
-        raise _tool_failed(packer, rc, pack_log)
-    if not tmp_bit.is_file() or tmp_bit.stat().st_size == 0:
-        tmp_bit.unlink(missing_ok=True)
-        raise ToolError(f"{family.packer} wrote no bitstream (log: {pack_log})",
-                        tool=family.packer, log=pack_log)
-    digest = sha256_file(tmp_bit)
     bit_path = (out_dir / bit_name).resolve()
-    report["bitstream"] = str(bit_path)
-    report["sha256"] = digest
-
-    report_tmp.write_text(json.dumps(report, indent=2) + "\n")
-    os.replace(tmp_bit, bit_path)
-    os.replace(report_tmp, report_path)
+    with atomic_path(bit_path) as tmp_bit:
+        t0 = time.monotonic()
+        rc = _run(packer, [routed, tmp_bit.name], cwd=out_dir, log=pack_log, timeout_s=timeout_s)
+        seconds["pack"] = round(time.monotonic() - t0, 3)
+        if rc != 0:
+            raise _tool_failed(packer, rc, pack_log)
+        if not tmp_bit.is_file() or tmp_bit.stat().st_size == 0:
+            raise ToolError(f"{family.packer} wrote no bitstream (log: {pack_log})",
+                            tool=family.packer, log=pack_log)
+        report["bitstream"] = str(bit_path)
+        report["sha256"] = sha256_file(tmp_bit)
+    write_json_atomic(report_path, report)
     say(f"done: {bit_path}")
     return report
 

@@ -16,9 +16,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import shutil
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from . import bounds
+from .atomic import write_bytes_atomic
 
 SCHEMA = "hdlif-int/2"
 JSON_NAME = "model.json"
@@ -307,10 +305,7 @@ def save_bundle(bundle: Bundle, folder: Path) -> str:
     json_bytes = (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
     folder.mkdir(parents=True, exist_ok=True)
     for name, data in ((NPZ_NAME, npz_bytes), (JSON_NAME, json_bytes)):
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.")
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, folder / name)
+        write_bytes_atomic(folder / name, data)
     return hashlib.sha256(json_bytes + npz_bytes).hexdigest()
 
 
@@ -496,17 +491,3 @@ def load_bundle(folder: Path) -> Bundle:
                   f"field {key!r} is {got!r} but the bound analysis needs {bits}")
     return Bundle(name=str(doc.get("name", folder.name)), T=T, input=input_spec,
                   spike_bits=spike_bits, layers=tuple(layers), meta=doc.get("meta", {}))
-
-
-def replace_folder_atomically(src: Path, dst: Path) -> None:
-    """Move a finished output folder into place, replacing any previous one."""
-    dst = Path(dst)
-    if dst.exists():
-        old = dst.with_name(dst.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(dst, old)
-        os.replace(src, dst)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(src, dst)

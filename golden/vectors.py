@@ -9,12 +9,11 @@ file, so the same vectors follow the design all the way down.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from .atomic import save_npz_atomic
 from .bundle import Bundle, BundleError, bundle_hash
 from .executor import run
 
@@ -49,11 +48,7 @@ def write_vectors(bundle: Bundle, bundle_dir: Path, images: np.ndarray, labels: 
             arrays[f"membranes.{layer.name}"] = _narrow(result.membranes[layer.name],
                                                         layer.widths.get("membrane_bits", 64))
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz")
-    os.close(fd)
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, path)
+    save_npz_atomic(path, **arrays)
     return {"images": int(len(images)),
             "golden_accuracy": float((result.classes == np.asarray(labels)).mean()) if len(labels) else 0.0}
 

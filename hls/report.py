@@ -12,16 +12,14 @@ own C simulation and C/RTL co-simulation (``make hls-synth``) see the same input
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 from golden import load_bundle, load_vectors
+from golden.atomic import write_json_atomic
 from golden.bundle import bundle_hash
 
 from . import convert, csim
@@ -39,13 +37,6 @@ def _write_tb(project: Path, rows_in: np.ndarray, rows_out: np.ndarray) -> None:
     for name, rows in (("tb_input_features.dat", rows_in), ("tb_output_predictions.dat", rows_out)):
         text = "\n".join(" ".join(str(int(v)) for v in row) for row in rows.reshape(-1, rows.shape[-1]))
         (tb / name).write_text(text + "\n")
-
-
-def _write_json(path: Path, doc: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        f.write(json.dumps(doc, indent=2) + "\n")
-    os.replace(tmp, path)
 
 
 def build_network(bundle, vec: dict, out: Path, n: int, options: convert.HLSOptions) -> dict:
@@ -109,5 +100,5 @@ def run_hls(run_dir: Path, out_dir: Path, *, n: int = 0, layers: bool = True,
         "vectors": n, "mismatches": sum(p["mismatches"] for p in projects.values()),
         "seconds": round(time.time() - t0, 2), "projects": projects,
     }
-    _write_json(out_dir / "report.json", report)
+    write_json_atomic(out_dir / "report.json", report)
     return report

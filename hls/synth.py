@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from golden.atomic import write_json_atomic
+
 TOOLS = (("vitis-run", ["vitis-run", "--mode", "hls", "--tcl", "build_prj.tcl"]),
          ("vitis_hls", ["vitis_hls", "-f", "build_prj.tcl"]))
 
@@ -86,7 +88,7 @@ def synthesize(project: Path, *, csim: bool = True, cosim: bool = False, export:
     report = {"project": str(project), "tool": cmd[0], "options": opts, "seconds": round(time.time() - t0, 1),
               "csynth": parsed.get("CSynthesisReport", {}), "vivado": parsed.get("VivadoSynthReport", {}),
               "vectors": compare_logs(project)}
-    (project / "synth.json").write_text(json.dumps(report, indent=2) + "\n")
+    write_json_atomic(project / "synth.json", report)
     if log:
         log(f"{project.name}: {json.dumps(report['csynth'])}")
     return report

@@ -265,7 +265,9 @@ if cocotb is not None:
             "reset_in_flight": in_flight,
             "layers_checked": [spec["layer"] for spec in trace],
         }
-        Path(os.environ["HDLIF_RESULTS"]).write_text(json.dumps(report, indent=2) + "\n")
+        from golden.atomic import write_json_atomic
+
+        write_json_atomic(os.environ["HDLIF_RESULTS"], report)
         for line in mismatches[:10]:
             dut._log.error(line)
         assert bad_images == 0, f"{bad_images} of {n} images differ from the golden model; first: {mismatches[0]}"
@@ -394,5 +396,7 @@ def simulate(verilog: Path, top: str, vectors: Path, out_dir: Path, *, n: int = 
         report["waves"] = str(out_dir / "dump.fst")
     if coverage:
         report["coverage"] = coverage_report(out_dir)
-    results.write_text(json.dumps(report, indent=2) + "\n")
+    from golden.atomic import write_json_atomic
+
+    write_json_atomic(results, report)
     return report

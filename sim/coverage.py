@@ -14,10 +14,11 @@ fields ``\\x01key\\x02value`` pairs: ``f`` file, ``l`` line, ``t`` type, ``h`` h
 
 from __future__ import annotations
 
-import json
 import re
 from collections import defaultdict
 from pathlib import Path
+
+from golden.atomic import write_json_atomic, write_text_atomic
 
 _LINE_RE = re.compile(r"^C '(.*)' (\d+)\s*$")
 
@@ -73,7 +74,7 @@ def report(dat: Path, out_dir: Path) -> dict:
                 else:
                     text.append(f"         {line}")
             (annotated / path.name).write_text("\n".join(text) + "\n")
-    (out_dir / "coverage.info").write_text("\n".join(lcov) + "\n")
+    write_text_atomic(out_dir / "coverage.info", "\n".join(lcov) + "\n")
     hit = sum(p["count"] > 0 for p in points)
     summary = {
         "points": len(points), "covered": hit,
@@ -83,5 +84,5 @@ def report(dat: Path, out_dir: Path) -> dict:
                           for k, v in sorted(by_hier.items(), key=lambda kv: kv[1][0] / kv[1][1])[:10]],
         "annotated": str(annotated), "info": str(out_dir / "coverage.info"), "dat": str(dat),
     }
-    (out_dir / "coverage.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_json_atomic(out_dir / "coverage.json", summary)
     return summary

@@ -232,7 +232,9 @@ if cocotb is not None:
         report = {"images": n, "divisor": divisor, "seed": seed, "failures": failures, "log": log,
                   "results": results, "info": None if info is None else
                   {k: (v.hex() if isinstance(v, bytes) else v) for k, v in info.__dict__.items()}}
-        Path(os.environ["HDLIF_RESULTS"]).write_text(json.dumps(report, indent=2) + "\n")
+        from golden.atomic import write_json_atomic
+
+        write_json_atomic(os.environ["HDLIF_RESULTS"], report)
         assert not failures, f"{len(failures)} failures; first: {failures[0]}"
 
 
@@ -298,5 +300,7 @@ def simulate_system(bundle_dir: Path, vectors: Path, out_dir: Path, *, n: int = 
         raise RuntimeError(f"system simulation wrote no report; see {out_dir / 'sim.log'}")
     report = json.loads(results.read_text())
     report["seconds"] = {"build": round(t_build, 1), "simulate": round(time.time() - t1, 1)}
-    results.write_text(json.dumps(report, indent=2) + "\n")
+    from golden.atomic import write_json_atomic
+
+    write_json_atomic(results, report)
     return report

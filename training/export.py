@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from golden import HDLIFConvLayer, HDLIFLayer, InputSpec, ReadoutLayer, load_bundle, run, save_bundle, write_vectors
+from golden.atomic import write_json_atomic
 from golden.bundle import Bundle, bundle_hash
 
 from . import data
@@ -203,7 +204,7 @@ def evaluate_run(run_dir: Path, *, dataset: str | None = None, limit: int | None
               "golden_accuracy": float((golden.classes == y).mean()),
               "agreement": float((golden.classes == float_pred).mean()),
               "golden_seconds": golden_seconds, "bundle_sha256": bundle_hash(run_dir / "model")}
-    (run_dir / "eval.json").write_text(json.dumps(report, indent=2) + "\n")
+    write_json_atomic(run_dir / "eval.json", report)
     return report
 
 
@@ -248,7 +249,7 @@ def export(run_dir: Path, *, frac: int = 8, lambda_frac: int = 12, mult_bits: in
     n_vec = min(len(split.x_test), vectors)
     write_vectors(bundle, model_dir, split.x_test[:n_vec], split.y_test[:n_vec], run_dir / "vectors.npz")
     report["vectors"] = n_vec
-    (run_dir / "export.json").write_text(json.dumps(report, indent=2) + "\n")
+    write_json_atomic(run_dir / "export.json", report)
     return report
 
 

@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -34,6 +33,8 @@ import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
+
+from golden.atomic import atomic_file, write_json_atomic
 
 from . import data
 from . import distributed as dist_
@@ -90,14 +91,6 @@ def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray, batch: int = 512,
             logits = model(torch.from_numpy(x[i:i + batch]).to(device)).sum(0)
             correct += int((logits.argmax(1).cpu().numpy() == y[i:i + batch]).sum())
     return correct / max(len(x), 1)
-
-
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    os.chmod(tmp, 0o644)
-    write(tmp)
-    os.replace(tmp, path)
 
 
 def _read_checkpoint(path: Path) -> dict:
@@ -300,12 +293,12 @@ def _save(run_dir, model, cfg, opt, sched, epoch, rng, aug_rng, history, args, c
             "epochs": epoch, "epoch": epoch, "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
             "rng": _rng_state(rng), "aug_rng": _rng_state(aug_rng), "torch_rng": torch.get_rng_state(),
             "history": json.dumps(history), "train_args": json.dumps(args)}
-    _atomic_write(run_dir / "checkpoint.pt", lambda p: torch.save(ckpt, p))
-    metrics = _metrics(args, cfg, history, ctx)
-    _atomic_write(run_dir / "metrics.json", lambda p: Path(p).write_text(json.dumps(metrics, indent=2) + "\n"))
+    with atomic_file(run_dir / "checkpoint.pt", "wb") as f:
+        torch.save(ckpt, f)
+    write_json_atomic(run_dir / "metrics.json", _metrics(args, cfg, history, ctx))
     config = {**json.loads(cfg.to_json()), "dataset": args["dataset"],
               "data_dir": None if folder is None else str(folder)}      # the folder actually read
-    _atomic_write(run_dir / "config.json", lambda p: Path(p).write_text(json.dumps(config, indent=2) + "\n"))
+    write_json_atomic(run_dir / "config.json", config)
 
 
 def stored_settings(run_dir: Path) -> dict:

@@ -29,7 +29,8 @@ Figures in the report and where they come from:
   report's ``fmax`` section (nextpnr names it e.g. ``$glbnet$clk$TRELLIS_IO_IN``;
   a net matches when one of its ``$``-separated parts equals ``clock``), falling
   back to the last ``Max frequency for clock '...'`` line of ``nextpnr.log``.
-  ``timing_met`` is true when every clock reached its constraint.
+  ``timing_met`` is true when every clock reached its constraint; a build where
+  nextpnr measured no clock at all is refused (``ToolError`` naming the log).
 
 Logs: ``yosys.log``, ``nextpnr.log``, ``ecppack.log`` in ``out_dir`` (each tool's
 stdout and stderr).  The steps themselves are shared with the iCE40 flow
@@ -168,11 +169,11 @@ def build_bitstream(verilog: Path, top: str, out_dir: Path, target: Ecp5Target =
     sha256, seconds {synth, pnr, pack}, plus clocks (every clock's achieved /
     constraint MHz), synth_cells (Yosys cell counts), utilization_source.
 
-    ``fmax_mhz`` is also ``None`` when nextpnr reports no Fmax at all: it
-    only times register-to-register paths, so a design without any (purely
-    combinational, or registers only between unconstrained IO) has none; then
-    ``timing_met`` is true.  A ``clock`` that matches none of several reported
-    clock nets raises ``ValueError``.
+    nextpnr only times register-to-register paths: a design without any (purely
+    combinational, or registers only between unconstrained IO) gets no Fmax at
+    all, and a build with no measured clock raises ``ToolError`` naming
+    ``nextpnr.log`` (timing that was not measured is not reported met).  A
+    ``clock`` that matches none of the reported clock nets raises ``ValueError``.
 
     Raises ``FileNotFoundError``/``ValueError`` for bad input, ``ToolError`` when
     a tool fails, and ``TimingError`` when timing is missed and
@@ -204,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--speed", type=int, default=6, help="speed grade (default 6)")
     parser.add_argument("--freq", type=float, default=100.0, help="target MHz (default 100)")
     parser.add_argument("--clock", default="clk",
-                        help="clock net to report Fmax for; 'none' for combinational designs")
+                        help="clock net to report Fmax for; 'none': no Fmax (every clock nextpnr "
+                             "measures must still meet --freq, and a build with none measured fails)")
     parser.add_argument("--allow-timing-fail", action="store_true",
                         help="write the bitstream even when timing is not met")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress messages")

@@ -18,7 +18,8 @@ Report figures: ``luts``, ``ffs``, ``brams``, ``dsps`` from nextpnr's post-pack 
 where the family has a cell for them (else Yosys ``stat``); ``fmax_mhz`` from the report's
 ``fmax`` section for the net named by ``clock`` (a net matches when one of its
 ``$``-separated parts equals ``clock``), falling back to the ``Max frequency`` lines of
-``nextpnr.log``; ``timing_met`` is true when every clock reached its constraint.  The
+``nextpnr.log``; ``timing_met`` is true when every clock reached its constraint, and a
+build where nextpnr measured no clock at all is refused (:func:`measured_timing`).  The
 bitstream is written under a temporary name and renamed only after every step succeeded,
 ``report.json`` after it (:mod:`golden.atomic`); stale ones are deleted when a build starts.
 """
@@ -202,6 +203,32 @@ def _parse_fmax_log(log: Path) -> dict[str, dict[str, float]]:
     return clocks
 
 
+def measured_timing(clocks: dict, clock: str | None, *, timing_failure: bool, log: Path, report: Path,
+                    tool: str = "nextpnr") -> tuple[float | None, bool]:
+    """``(fmax_mhz, timing_met)`` from the clocks nextpnr measured (``clocks``: net ->
+    ``{achieved, constraint}``).  ``fmax_mhz`` is the Fmax of the net named ``clock`` (None when
+    ``clock`` is None); ``timing_met`` is true when every clock reached its constraint.
+
+    No measured clock at all is a :class:`ToolError` naming the log: nextpnr times only
+    register-to-register paths, so with none there is nothing to call met (a design with no
+    such path, a clock it could not constrain, or a report it did not write).  A ``clock``
+    that matches none of the measured nets is a ``ValueError``.
+    """
+    if not clocks:
+        raise ToolError(f"{Path(tool).name} measured no clock (no Fmax in {report.name} nor in {log}): "
+                        f"timing cannot be checked, so it is not reported met (nextpnr times only "
+                        f"register-to-register paths)", tool=Path(tool).name, log=log)
+    fmax_mhz = None
+    if clock is not None:
+        key = _select_clock(clocks, clock)
+        if key is None:
+            raise ValueError(f"clock {clock!r} not found among nextpnr clock nets "
+                             f"{sorted(clocks)} (log: {log})")
+        fmax_mhz = round(clocks[key]["achieved"], 3)
+    timing_met = not timing_failure and all(c["achieved"] >= c["constraint"] for c in clocks.values())
+    return fmax_mhz, timing_met
+
+
 def _select_clock(clocks: dict, clock: str) -> str | None:
     if clock in clocks:
         return clock
@@ -342,22 +369,8 @@ def run_flow(source: Path, top: str, out_dir: Path, *, family: Family, part: str
         raise ToolError(f"{family.nextpnr} wrote no {family.routed_what} {out_dir / routed} "
                         f"(log: {pnr_log})", tool=family.nextpnr, log=pnr_log)
 
-    fmax_mhz: float | None = None
-    if clock is not None:
-        key = _select_clock(clocks, clock)
-        if key is None and clocks:
-            raise ValueError(f"clock {clock!r} not found among nextpnr clock nets "
-                             f"{sorted(clocks)} (log: {pnr_log})")
-        if key is None:
-            # nextpnr reports an Fmax only for clocks with register-to-register
-            # paths; a combinational design, or one whose registers only talk to
-            # (unconstrained) IO, has none.
-            say(f"warning: nextpnr reported no Fmax (no register-to-register paths "
-                f"on clock {clock!r}); fmax_mhz is None")
-        else:
-            fmax_mhz = round(clocks[key]["achieved"], 3)
-    timing_met = not timing_failure and all(
-        c["achieved"] >= c["constraint"] for c in clocks.values())
+    fmax_mhz, timing_met = measured_timing(clocks, clock, timing_failure=timing_failure, log=pnr_log,
+                                           report=out_dir / pnr_report, tool=family.nextpnr)
 
     util = pnr_data.get("utilization") or {}
 

@@ -53,8 +53,10 @@ help:
 	@echo "           at most 16 per layer.  TARGET=cycles=N no folding meets is refused (TARGET=fastest takes the fastest)"
 	@echo "make sim MODEL=name [N=0 WAVES=1 COVERAGE=1]   Verilator + cocotb, bit-exact vs golden"
 	@echo "make bitstream MODEL=name [DEVICE=25k FREQ=50]"
-	@echo "make bitstream MODEL=name BOARD=ulx3s|orangecrab|icebreaker [FREQ=auto LANES= BAUD=115200]"
-	@echo "make vivado MODEL=name [BOARD=arty_a7_35t]   Vivado project + yosys synth_xilinx estimate"
+	@echo "make bitstream MODEL=name BOARD=ulx3s|orangecrab|icebreaker [FREQ=auto LANES= | FOLD= | TARGET= STEM= BAUD=115200]"
+	@echo "           builds its own RTL (the accelerator behind the board's UART top), folded by the LANES= / FOLD= /"
+	@echo "           TARGET= given as for make rtl (none: the board's lanes), and says which folding"
+	@echo "make vivado MODEL=name [BOARD=arty_a7_35t LANES= | FOLD= | TARGET= STEM=]   Vivado project + yosys synth_xilinx estimate"
 	@echo "make test-slow                   the tests marked slow (board bitstreams: iCE40, ECP5)"
 	@echo "make fuzz [N=300 SEED= JOBS=2 RESUME=1]   random networks x foldings x stimuli: bit-exact, estimate exact"
 	@echo "make hls MODEL=name [N=0]        hls4ml projects, C simulation bit-exact vs golden"
@@ -105,20 +107,25 @@ sim: setup
 	$(PY) -m flow sim $(MODEL) --n $(N) $(if $(filter 1,$(WAVES)),--waves) $(if $(filter 1,$(COVERAGE)),--coverage)
 
 # With BOARD= the board flow (FREQ defaults to auto there; LANES=16 is the plain default, so
-# only a LANES given on the command line overrides the board's own).
+# only a LANES given on the command line overrides the board's own).  The board flow generates
+# its own RTL (the accelerator behind the UART top) with the FOLD= / TARGET= / STEM= / LANES=
+# given here, as make rtl takes them; without BOARD= it builds build/<run>/rtl as make rtl wrote
+# it, and those settings are refused.
+BOARD_FOLD_ARGS = $(if $(filter command line,$(origin LANES)),--lanes $(LANES)) $(if $(FOLD),--fold $(FOLD)) \
+	$(if $(TARGET),--target $(TARGET)) $(if $(STEM),--stem $(STEM))
 bitstream: setup
 ifeq ($(BOARD),)
-	$(PY) -m flow bitstream $(MODEL) --device $(DEVICE) --freq $(FREQ)
+	$(PY) -m flow bitstream $(MODEL) --device $(DEVICE) --freq $(FREQ) \
+	  $(if $(filter command line,$(origin LANES)),--lanes $(LANES)) $(if $(FOLD),--fold $(FOLD)) \
+	  $(if $(TARGET),--target $(TARGET)) $(if $(STEM),--stem $(STEM))
 else
 	$(PY) -m flow bitstream $(MODEL) --board $(BOARD) --baud $(BAUD) \
-	  $(if $(filter command line,$(origin FREQ)),--freq $(FREQ)) \
-	  $(if $(filter command line,$(origin LANES)),--lanes $(LANES))
+	  $(if $(filter command line,$(origin FREQ)),--freq $(FREQ)) $(BOARD_FOLD_ARGS)
 endif
 
 vivado: setup
 	$(PY) -m flow bitstream $(MODEL) --board $(or $(BOARD),arty_a7_35t) --baud $(BAUD) \
-	  $(if $(filter command line,$(origin FREQ)),--freq $(FREQ)) \
-	  $(if $(filter command line,$(origin LANES)),--lanes $(LANES))
+	  $(if $(filter command line,$(origin FREQ)),--freq $(FREQ)) $(BOARD_FOLD_ARGS)
 
 hls: setup
 	$(PY) -m flow hls $(MODEL) --n $(N)

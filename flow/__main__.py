@@ -89,6 +89,15 @@ def _given(parser, sub, argv) -> dict:
     return {k: v for k, v in vars(a).items() if v is not unset and k not in ("step", "model", "help")}
 
 
+def _refuse(given: dict, keys: tuple, why: str) -> None:
+    """A ValueError naming the first of ``keys`` the command line gave (flag and Makefile
+    variable), and ``why`` it is refused."""
+    for key in keys:
+        if key in given:
+            flag = "--" + key.replace("_", "-")
+            raise ValueError(f"{flag}{f' ({MAKE_VARS[flag]}=)' if flag in MAKE_VARS else ''} {why}")
+
+
 def main(argv=None) -> int:
     p = Parser(prog="python -m flow", description="HD-LIF network -> FPGA accelerator flow")
     sub = p.add_subparsers(dest="step", required=True)
@@ -150,6 +159,10 @@ def main(argv=None) -> int:
     b.add_argument("--freq", default=None, type=FREQ,
                    help="MHz; with --board also 'auto' (the default: the PLL set from the Fmax achieved)")
     b.add_argument("--lanes", type=NATURAL, default=0, help="with --board: accelerator lanes (0 = the board's)")
+    b.add_argument("--fold", default=None, help="with --board: PExSIMD[/NL] for every layer, or a comma list "
+                                                "(as make rtl FOLD=)")
+    b.add_argument("--target", default=None, help="with --board: 'area', 'fastest' or 'cycles=N' (as make rtl TARGET=)")
+    b.add_argument("--stem", default=None, choices=("cache", "recompute"), help="with --board: as make rtl STEM=")
     b.add_argument("--baud", type=POSITIVE, default=115200, help="with --board: UART baud rate")
     h = sub.add_parser("hls", help="hls4ml projects (network + each layer), C simulation on the vectors")
     h.add_argument("model")
@@ -199,8 +212,11 @@ def main(argv=None) -> int:
                 print("\n".join(r["mismatch_details"][:10]), file=sys.stderr)
                 return 1
         elif a.step == "bitstream" and a.board:
+            _refuse(_given(p, b, argv), ("device", "package"), "is the bare ECP5 part (without BOARD=); "
+                    "a board has its own part")
             freq = "auto" if a.freq in (None, "auto") else a.freq
-            steps.board_bitstream(a.model, a.board, freq=freq, lanes=a.lanes or None, baud=a.baud)
+            steps.board_bitstream(a.model, a.board, freq=freq, lanes=a.lanes or None, fold=a.fold, target=a.target,
+                                  stem=a.stem, baud=a.baud)
         elif a.step == "hls":
             r = steps.hls(a.model, n=a.n, part=a.part, clock_period=a.clock)
             if r["mismatches"]:
@@ -210,6 +226,9 @@ def main(argv=None) -> int:
         elif a.step == "hls-synth":
             steps.hls_synth(a.model, project=a.project, cosim=a.cosim, vsynth=a.vsynth)
         elif a.step == "bitstream":
+            _refuse(_given(p, b, argv), ("lanes", "fold", "target", "stem", "baud"),
+                    f"is for a board (BOARD=): without it make bitstream builds the RTL of make rtl as it is "
+                    f"({steps.build_dir(a.model) / 'rtl'}; make rtl MODEL={a.model} FOLD=... sets its folding)")
             if a.freq == "auto":
                 raise ValueError("--freq (FREQ=) auto sets a board's PLL: it needs BOARD= (a bare device takes MHz)")
             steps.bitstream(a.model, device=a.device, package=a.package,

@@ -126,6 +126,17 @@ def _bundle_dir(model: str) -> Path:
     return run_dir(model) / "model"
 
 
+def _folding_choice(lanes, fold: str | None):
+    """``LANES=`` / ``FOLD=`` as the command line gives them -> ``from_bundle``'s ``lanes`` and
+    ``folding`` (a comma list becomes one entry per layer)."""
+    folding = [f.strip() for f in fold.split(",")] if fold else None
+    if folding and len(folding) == 1:
+        folding = folding[0]
+    if isinstance(lanes, str) and "," in lanes:
+        lanes = [n.strip() for n in lanes.split(",")]
+    return lanes, folding
+
+
 def rtl(model: str, *, lanes: int | str | None = None, fold: str | None = None, target: str | None = None,
         skip_zero_weights: bool = False, stem: str = "cache", skip_zero_spikes: bool = False) -> dict:
     """Generate the accelerator's Verilog into ``build/<run>/rtl/`` and print the estimate.
@@ -145,11 +156,7 @@ def rtl(model: str, *, lanes: int | str | None = None, fold: str | None = None, 
 
     bdir = _bundle_dir(model)
     bundle = load_bundle(bdir)
-    folding = [f.strip() for f in fold.split(",")] if fold else None
-    if folding and len(folding) == 1:
-        folding = folding[0]
-    if isinstance(lanes, str) and "," in lanes:
-        lanes = [n.strip() for n in lanes.split(",")]
+    lanes, folding = _folding_choice(lanes, fold)
     activity = None
     if skip_zero_spikes and (run_dir(model) / "vectors.npz").is_file():
         from golden.vectors import load_vectors
@@ -280,20 +287,39 @@ def bitstream(model: str, *, device: str = "25k", package: str | None = None, ta
     return report
 
 
-def board_bitstream(model: str, board: str, *, freq="auto", lanes=None, baud: int = 115200) -> dict:
+def board_bitstream(model: str, board: str, *, freq="auto", lanes=None, fold: str | None = None,
+                    target: str | None = None, stem: str | None = None, baud: int = 115200) -> dict:
     """The network on a board (``fpga/boards.py``): UART host link, PLL clock, bitstream (or,
-    for a Xilinx board, a Vivado project and a resource estimate) in ``build/<run>/fpga/<board>/``."""
+    for a Xilinx board, a Vivado project and a resource estimate) in ``build/<run>/fpga/<board>/``.
+
+    The board build generates its own RTL from the bundle (the accelerator behind the board's
+    UART top), not ``build/<run>/rtl``: ``lanes`` / ``fold`` / ``target`` / ``stem`` choose its
+    folding as for :func:`rtl` (none of them: the board's own lanes).  The output says which
+    folding it builds, and when ``build/<run>/rtl`` (``make rtl``) has another one."""
     from fpga.board_flow import build_board, build_vivado
     from fpga.boards import get_board
     from fpga.nextpnr import summary
 
     b = get_board(board)
     out = build_dir(model) / "fpga" / b.name
+    lanes, folding = _folding_choice(lanes, fold)
+    chosen = (f"FOLD={fold}" if fold else f"TARGET={target}" if target else f"LANES={lanes}" if lanes
+              else f"the board's lanes, at most {b.lanes} per layer")
     say(f"bitstream: {b.title}, clock {freq if freq == 'auto' else f'{freq:g} MHz'}"
         f"{' (the first run of each YoWASP tool compiles it, a minute or two)' if b.family != 'xc7' else ''}")
+    say(f"bitstream: generates its own RTL from {_bundle_dir(model)}: the accelerator behind the board's UART "
+        f"top, folded by {chosen}{f', stem {stem}' if stem else ''} (not {build_dir(model) / 'rtl'})")
     build = build_vivado if b.family == "xc7" else build_board
-    report = build(_bundle_dir(model), b, out, lanes=lanes, freq=freq, baud=baud,
-                   progress=lambda s: say(f"  {s}"))
+    report = build(_bundle_dir(model), b, out, lanes=lanes, folding=folding, target=target, stem=stem or "cache",
+                   freq=freq, baud=baud, progress=lambda s: say(f"  {s}"))
+    simulated = build_dir(model) / "rtl" / "rtl.json"
+    if simulated.is_file():
+        other = json.loads(simulated.read_text()).get("folding")
+        if other and other != report["folding"]:
+            say(f"bitstream: note: {simulated.parent} (make rtl) has folding "
+                f"{' '.join(f'{k}={v}' for k, v in other.items())}, this build "
+                f"{' '.join(f'{k}={v}' for k, v in report['folding'].items())} "
+                f"(give make bitstream the FOLD=/TARGET=/LANES= you gave make rtl to build that one)")
     print(summary(report))
     return report
 

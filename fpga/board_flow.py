@@ -3,7 +3,9 @@ bitstream (Lattice boards) or a Vivado project (Xilinx boards), and ``report.jso
 
 :func:`build_board` is the whole step:
 
-1. The accelerator config from the bundle (``lanes`` per board, :mod:`fpga.boards`).
+1. The accelerator config from the bundle: its folding from ``lanes``, ``folding`` or ``target``
+   as ``make rtl`` takes them, else the board's own lanes (:mod:`fpga.boards`).  The board
+   build generates its own RTL (the accelerator behind the UART top), not ``build/<run>/rtl``.
 2. The clock.  ``freq="auto"``: start at the board's ``aim_mhz``; when place-and-route
    misses it, take the highest frequency the PLL can make at or below the Fmax nextpnr
    achieved, and build again (at most ``max_attempts`` builds).  An explicit ``freq``: the
@@ -32,7 +34,7 @@ from .nextpnr import (Family, TimingError, ToolError, _find_tool, _run, _select_
                       run_flow, summary)
 from .pll import best_pll
 
-__all__ = ["TOP", "build_board", "build_vivado", "REPORT_KEYS"]
+__all__ = ["TOP", "build_board", "build_vivado", "folding_text", "REPORT_KEYS"]
 
 TOP = "hdlif_board"
 REPORT_KEYS = ("device", "luts", "ffs", "brams", "dsps", "fmax_mhz", "target_mhz", "timing_met",
@@ -65,15 +67,31 @@ def _sync_clock(clocks: dict, fout_mhz: float) -> str | None:
     return _select_clock(clocks, "clk") or min(clocks, key=lambda k: abs(clocks[k]["constraint"] - fout_mhz))
 
 
-def _model(bundle_dir: Path, lanes):
+def _model(bundle_dir: Path, lanes, board: Board, *, folding=None, target=None, stem: str = "cache"):
+    """The accelerator config of the board build, its bundle's hash and model id.
+
+    One of ``lanes`` (exactly that many MAC lanes per layer), ``folding`` (``PExSIMD[/NL]``,
+    one for every layer or a list in layer order) and ``target`` (``area``, ``fastest``,
+    ``cycles=N``) chooses the folding, as ``make rtl`` does (:func:`rtl_gen.folding.from_bundle`:
+    two of them are refused); none of them: the board's own lanes, at most ``board.lanes``
+    per layer.  ``stem`` is ``cache`` or ``recompute``.
+    """
     from golden import load_bundle
     from golden.bundle import bundle_hash
     from host.protocol import model_id
-    from rtl_gen.folding import from_bundle
+    from rtl_gen.folding import AtMost, from_bundle
 
+    if lanes is None and folding is None and target is None:   # the board's count is a ceiling
+        lanes = AtMost(board.lanes)
     bundle = load_bundle(bundle_dir)
     sha = bundle_hash(bundle_dir)
-    return from_bundle(bundle, lanes=lanes), sha, model_id(sha)
+    cfg = from_bundle(bundle, lanes=lanes, folding=folding, target=target, stem=stem)
+    return cfg, sha, model_id(sha)
+
+
+def folding_text(cfg) -> str:
+    """``fc1=8x4 fc2=...``: the folding of every layer, readout last."""
+    return " ".join(f"{k}={v}" for k, v in cfg.foldings.items())
 
 
 def _check_freq(freq) -> None:
@@ -83,13 +101,16 @@ def _check_freq(freq) -> None:
         raise ValueError(f"freq must be 'auto' or a frequency in MHz > 0, not {freq!r}")
 
 
-def build_board(bundle_dir: Path, board: Board | str, out_dir: Path, *, lanes=None, freq="auto",
-                baud: int = 115200, max_attempts: int = 3,
+def build_board(bundle_dir: Path, board: Board | str, out_dir: Path, *, lanes=None, folding=None, target=None,
+                stem: str = "cache", freq="auto", baud: int = 115200, max_attempts: int = 3,
                 progress: Callable[[str], None] | None = None) -> dict:
     """Build the bitstream of ``bundle_dir``'s network for a Lattice ``board`` into ``out_dir``.
 
+    The accelerator is generated here from the bundle, behind the board's UART top: ``lanes``,
+    ``folding``, ``target`` and ``stem`` choose its folding as for ``make rtl`` (:func:`_model`).
+
     Returns the report (also ``out_dir/report.json``, with ``summary.txt`` beside it): the
-    :data:`REPORT_KEYS`, plus board, family, lanes, baud, pll (input, output, VCO and the
+    :data:`REPORT_KEYS`, plus board, family, lanes, folding, stem, baud, pll (input, output, VCO and the
     divider settings), requested_mhz, attempts (each build's target, Fmax and outcome),
     cycles_per_inference and inference_us at the chosen clock, bundle_sha256 and what
     :func:`fpga.nextpnr.run_flow` reports (clocks, synth_cells, seconds, ...).
@@ -105,16 +126,14 @@ def build_board(bundle_dir: Path, board: Board | str, out_dir: Path, *, lanes=No
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "summary.txt").unlink(missing_ok=True)
-    if lanes is None:                     # the board's own count is a ceiling, LANES= is exact
-        from rtl_gen.folding import AtMost
-
-        lanes = AtMost(board.lanes)
-    cfg, sha, mid = _model(Path(bundle_dir), lanes)
+    cfg, sha, mid = _model(Path(bundle_dir), lanes, board, folding=folding, target=target, stem=stem)
     fin = board.clock_mhz
 
     def say(msg: str) -> None:
         if progress is not None:
             progress(msg)
+
+    say(f"{board.name}: folding {folding_text(cfg)}, stem {stem}")
 
     requested = board.aim_mhz if freq == "auto" else float(freq)
     limit = requested
@@ -153,8 +172,8 @@ def build_board(bundle_dir: Path, board: Board | str, out_dir: Path, *, lanes=No
     est = cycles(cfg)["cycles_per_inference"]
     report.update({
         "fmax_mhz": fmax, "target_mhz": round(pll.fout_mhz, 4), "board": board.name, "title": board.title,
-        "family": board.family, "lanes": list(cfg.lanes), "baud": baud, "uart_divisor": top.divisor,
-        "uart": board.uart_note,
+        "family": board.family, "lanes": list(cfg.lanes), "folding": cfg.foldings, "stem": stem, "baud": baud,
+        "uart_divisor": top.divisor, "uart": board.uart_note,
         "pll": {"fin_mhz": fin, "fout_mhz": round(pll.fout_mhz, 4), "fvco_mhz": round(pll.fvco_mhz, 4),
                 "params": pll.params},
         "requested_mhz": requested, "attempts": attempts, "clock_net": key,
@@ -194,10 +213,13 @@ _XC7_CELLS = {
 }
 
 
-def build_vivado(bundle_dir: Path, board: Board | str, out_dir: Path, *, lanes=None, freq=None,
-                 baud: int = 115200, estimate: bool = True, progress: Callable[[str], None] | None = None,
-                 timeout_s: float | None = None) -> dict:
+def build_vivado(bundle_dir: Path, board: Board | str, out_dir: Path, *, lanes=None, folding=None, target=None,
+                 stem: str = "cache", freq=None, baud: int = 115200, estimate: bool = True,
+                 progress: Callable[[str], None] | None = None, timeout_s: float | None = None) -> dict:
     """A Vivado project for a Xilinx ``board``, and a Yosys ``synth_xilinx`` estimate.
+
+    The accelerator's folding: ``lanes``, ``folding``, ``target``, ``stem`` as for
+    :func:`build_board`.
 
     Writes ``TOP.v`` (the board top with an MMCME2 clock), ``TOP.xdc`` (pins and the
     input clock from ``amaranth-boards``), ``TOP.tcl`` (create the project, add the sources
@@ -221,11 +243,9 @@ def build_vivado(bundle_dir: Path, board: Board | str, out_dir: Path, *, lanes=N
     out_dir.mkdir(parents=True, exist_ok=True)
     for stale in ("report.json", "summary.txt"):
         (out_dir / stale).unlink(missing_ok=True)
-    if lanes is None:                     # the board's own count is a ceiling, LANES= is exact
-        from rtl_gen.folding import AtMost
-
-        lanes = AtMost(board.lanes)
-    cfg, sha, mid = _model(Path(bundle_dir), lanes)
+    cfg, sha, mid = _model(Path(bundle_dir), lanes, board, folding=folding, target=target, stem=stem)
+    if progress is not None:
+        progress(f"{board.name}: folding {folding_text(cfg)}, stem {stem}")
     fin = board.clock_mhz
     pll = best_pll("xc7", fin, float(freq))
     if pll is None:
@@ -253,7 +273,7 @@ def build_vivado(bundle_dir: Path, board: Board | str, out_dir: Path, *, lanes=N
         "vivado_tcl": str((out_dir / f"{TOP}.tcl").resolve()),
         "vivado_bitstream": str((out_dir / f"{TOP}.bit").resolve()),
         "board": board.name, "title": board.title, "family": board.family, "lanes": list(cfg.lanes),
-        "baud": baud, "uart_divisor": top.divisor, "uart": board.uart_note,
+        "folding": cfg.foldings, "stem": stem, "baud": baud, "uart_divisor": top.divisor, "uart": board.uart_note,
         "pll": {"fin_mhz": fin, "fout_mhz": round(pll.fout_mhz, 4), "fvco_mhz": round(pll.fvco_mhz, 4),
                 "params": pll.params},
         "requested_mhz": float(freq), "cycles_per_inference": est,

@@ -2,10 +2,18 @@
 
 ``python -m bench.all [--list] [--only STEP,...] [--skip STEP,...]``
 
-:data:`STEPS` is the ordered list of named steps, each one command (the same command each result
-file records).  Every step runs, even after one fails, so one broken stage does not hide the
-others; ``docs/results.md`` is regenerated last from whatever the steps wrote, and the exit status
-is non-zero when any step failed, naming each.  Every step runs with ``OMP_NUM_THREADS=1``.
+:data:`STEPS` is the ordered list of named steps, each one command: exactly the command the
+result it produces records (``command`` in ``bench/results/*.json``, shown against each row of
+``docs/results.md`` with the step that runs it).  Hence one step per accelerator network (each with
+its own part), one per (network, board) pair, one per training comparison.  The training
+comparisons pass ``--resume`` as they were recorded: a run folder with a checkpoint continues from
+it (an interrupted ``make bench`` goes on where it stopped; a resumed run equals a straight one), so
+a run whose epochs are all done is not trained again; remove ``bench/models/<folder>/<run>`` to
+train it from scratch.  Every step runs, even after one fails, so one broken stage does not hide
+the others; ``docs/results.md`` is regenerated last from whatever the steps wrote, and the exit
+status is non-zero when any step failed, naming each.  A benchmark that fails (a board build, a
+bundle export, an HLS mismatch) exits non-zero itself, so its step fails.  Every step runs with
+``OMP_NUM_THREADS=1``.
 """
 
 from __future__ import annotations
@@ -34,26 +42,44 @@ def _py(*args: str) -> list[str]:
 def _report_steps() -> list[tuple[str, list[str]]]:
     out = []
     for name in REPORTS:
-        key = name.replace("/", "_")
+        key = _key(name)
         out.append((f"report:{key}", _py("flow", "report", f"bench/models/{name}", "--out", f"build/{key}/report.html")))
     for name in REPORTS:
-        key = name.replace("/", "_")
+        key = _key(name)
         shot = f"docs/results/report_{key}.png" if name == SCREENSHOT_IN_DOCS else f"build/{key}/report.png"
         out.append((f"screenshot:{key}", _py("report.screenshot", f"build/{key}/report.html", "--out", shot)))
     return out
 
 
+def _key(name: str) -> str:
+    return name.replace("/", "_")
+
+
+#: the boards of fpga/boards.py, in its order (tests check the two agree)
+BOARDS = ("ulx3s", "orangecrab", "icebreaker", "arty_a7_35t")
+#: the networks of the board benchmark
+BOARD_NETWORKS = (*HARDWARE, "digits/hdlif_online")
+#: the accelerator benchmark's options per network (conv_fmnist needs the 85k part)
+ACCELERATOR_OPTIONS = {"fc_784_128_10": (), "conv_fmnist": ("--device", "85k")}
+_FMNIST = ("--part", "fashion_mnist", "--epochs", "20", "--batch", "128", "--stem-weights", "int8",
+           "--classifier-weights", "int8")
+
 #: (name, command), in order
 STEPS: list[tuple[str, list[str]]] = [
-    ("golden", _py("bench.golden", *(f"bench/models/{n}" for n in HARDWARE))),
+    ("golden", _py("bench.golden", *(f"bench/models/{n}" for n in sorted(HARDWARE)))),
     ("training:memory", _py("bench.training", "--part", "memory")),
     ("training:epoch_time", _py("bench.training", "--part", "epoch_time", "--batches", "20")),
-    ("training:fashion_mnist", _py("bench.training", "--part", "fashion_mnist", "--epochs", "20", "--batch", "128",
-                                   "--stem-weights", "int8", "--classifier-weights", "int8", "--no-progress")),
-    ("training:fashion_mnist_flip", _py("bench.training", "--part", "fashion_mnist", "--epochs", "20", "--batch",
-                                        "128", "--stem-weights", "int8", "--classifier-weights", "int8", "--augment",
-                                        "--crop-pad", "0", "--models-dir", "bench/models/fmnist_flip",
-                                        "--results", "bench/results/training_fmnist_flip.json", "--no-progress")),
+    ("training:fashion_mnist", _py("bench.training", "--part", "fashion_mnist", "--arch", "vgg:32,p,64,p,64,p",
+                                   "--epochs", "20", "--batch", "128", "--lr", "2e-3", "--stem-weights", "int8",
+                                   "--classifier-weights", "int8", "--resume", "--no-progress")),
+    ("training:fashion_mnist_flip", _py("bench.training", *_FMNIST, "--augment", "--crop-pad", "0",
+                                        "--models-dir", "bench/models/fmnist_flip",
+                                        "--results", "bench/results/training_fmnist_flip.json", "--resume",
+                                        "--no-progress")),
+    ("training:fashion_mnist_aug", _py("bench.training", *_FMNIST, "--augment",
+                                       "--models-dir", "bench/models/fmnist_aug",
+                                       "--results", "bench/results/training_fmnist_aug.json", "--resume",
+                                       "--no-progress")),
     ("training:digits", _py("bench.training", "--part", "fashion_mnist", "--dataset", "digits", "--arch", "mlp:128",
                             "--epochs", "30", "--batch", "32", "--models-dir", "bench/models/digits",
                             "--results", "bench/results/training_digits.json", "--no-progress")),
@@ -63,8 +89,8 @@ STEPS: list[tuple[str, list[str]]] = [
     ("eval:digits", _py("flow", "eval", "bench/models/digits/hdlif_online")),
     ("hls:fc_784_128_10", _py("bench.hls", "bench/models/fc_784_128_10", "--n", "0", "--layers")),
     ("hls:conv_fmnist", _py("bench.hls", "bench/models/conv_fmnist", "--n", "1000")),
-    ("accelerator", _py("bench.accelerator", *HARDWARE)),
-    ("boards", _py("bench.boards", *HARDWARE, "digits/hdlif_online")),
+    *((f"accelerator:{n}", _py("bench.accelerator", n, *ACCELERATOR_OPTIONS.get(n, ()))) for n in HARDWARE),
+    *((f"boards:{_key(n)}:{b}", _py("bench.boards", n, "--boards", b)) for n in BOARD_NETWORKS for b in BOARDS),
     ("deployment", _py("bench.deployment", *HARDWARE, "digits/hdlif_online", "hdlif_online")),
     *_report_steps(),
     ("results", _py("report.results_md")),
@@ -72,8 +98,15 @@ STEPS: list[tuple[str, list[str]]] = [
 
 
 def shown(cmd: list[str]) -> str:
-    """A step's command as a person types it (``python -m ...``)."""
+    """A step's command as a person types it (``python -m ...``), as the result files record it."""
     return " ".join(["python", *map(shlex.quote, cmd[1:])]) if cmd and cmd[0] == sys.executable else shlex.join(cmd)
+
+
+def step_of(command: str | None) -> str | None:
+    """The name of the step whose command is exactly ``command`` (a recorded one), or None."""
+    if not command:
+        return None
+    return next((n for n, c in STEPS if shown(c) == command), None)
 
 
 def main(argv=None) -> int:
@@ -95,7 +128,7 @@ def main(argv=None) -> int:
     steps = [(n, c) for n, c in STEPS if (not only or n in only) and n not in skip]
     if a.list:
         for n, c in steps:
-            print(f"{n:28s} {shown(c)}")
+            print(f"{n:40s} {shown(c)}")
         return 0
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     failed = []

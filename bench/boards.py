@@ -10,9 +10,12 @@ lanes) built under ``build/bench/boards/<network>/<board>/``.  Results are merge
 ``networks.<name>.boards.<board>`` holds ``device``, ``luts``, ``ffs``, ``brams``, ``dsps``,
 ``fmax_mhz``, ``target_mhz`` (the PLL clock the design met), ``timing_met``, ``lanes``,
 ``cycles_per_inference`` (the generator's estimate for that folding), ``inference_us``,
-``inferences_per_s`` (at the PLL clock) and ``seconds``; a build that fails (does not fit,
-misses timing at every PLL setting, runs past ``--timeout`` seconds) records ``error`` with the
-one-line reason instead.  Each build runs in its own process group, killed at the timeout.
+``inferences_per_s`` (at the PLL clock), ``seconds`` and the ``command`` that built it (each entry
+its own: runs with different ``--boards`` fill one file).  A build that fails (does not fit,
+misses timing at every PLL setting, runs past ``--timeout`` seconds) is not written: its reason
+is printed, the other pairs still build, and the exit status is 1 (the pair keeps whatever entry
+an earlier run wrote, with that run's command).  Each build runs in its own process group,
+killed at the timeout.
 The Xilinx board (``arty_a7_35t``) has Yosys ``synth_xilinx`` estimates and no Fmax (Vivado is
 not run here).
 """
@@ -45,8 +48,8 @@ def _merge(path: Path, name: str, model: str, board: str, entry: dict, command: 
     results = json.loads(path.read_text()) if path.is_file() else {}
     net = results.setdefault("networks", {}).setdefault(name, {"model": model, "boards": {}})
     net["model"] = model
-    net["boards"][board] = entry
-    results["command"] = command
+    net["boards"][board] = {**entry, "command": command}
+    results.pop("command", None)        # an old file's one command for every board: each entry has its own
     results["machine"] = f"{platform.machine()}, {os.cpu_count()} cores"
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     os.close(fd)
@@ -110,7 +113,7 @@ def main(argv=None) -> int:
         freq = argv[5] if argv[4:5] == ["--freq"] else "auto"
         entry = build_one(Path(bundle_dir), board, Path(out_dir), "auto" if freq == "auto" else float(freq))
         (Path(out_dir) / "bench_entry.json").write_text(json.dumps(entry, indent=2) + "\n")
-        return 0
+        return 1 if "error" in entry else 0
 
     p = argparse.ArgumentParser(prog="python -m bench.boards", description=__doc__.splitlines()[0])
     p.add_argument("networks", nargs="*", help=f"names under bench/models/ or run folders (default: "
@@ -127,7 +130,7 @@ def main(argv=None) -> int:
         return 2
     freq = "auto" if a.freq == "auto" else float(a.freq)
     command = "python -m bench.boards " + " ".join(shlex.quote(x) for x in argv)
-    failures = 0
+    failed = []
     for net in a.networks or DEFAULT_NETWORKS:
         folder = Path(net) if (Path(net) / "model").is_dir() else MODELS / net
         if not (folder / "model" / "model.json").is_file():
@@ -138,15 +141,19 @@ def main(argv=None) -> int:
         for board in boards:
             print(f"[bench.boards] {name} on {board} ...", flush=True)
             entry = build_with_timeout(folder / "model", board, WORK / name / board, freq, a.timeout)
-            _merge(a.results, name, model, board, entry, command)
             if "error" in entry:
-                failures += 1
-                print(f"[bench.boards] {name} on {board}: {entry['error']}", flush=True)
+                failed.append(f"{name} on {board}")
+                print(f"error: {name} on {board}: {entry['error']}", file=sys.stderr, flush=True)
             else:
+                _merge(a.results, name, model, board, entry, command)
                 print(f"[bench.boards] {name} on {board}: {entry.get('luts')} LUTs, {entry.get('ffs')} FFs, "
                       f"{entry.get('brams')} BRAMs, {entry.get('dsps')} DSPs, Fmax {entry.get('fmax_mhz')} MHz, "
                       f"clock {entry.get('target_mhz')} MHz, {entry.get('inferences_per_s')} inferences/s", flush=True)
-    print(f"[bench.boards] results in {a.results} ({failures} build(s) failed, each recorded with its reason)")
+    print(f"[bench.boards] results in {a.results}", flush=True)
+    if failed:
+        print(f"error: {len(failed)} board build(s) failed, not written to {a.results}: {', '.join(failed)}",
+              file=sys.stderr)
+        return 1
     return 0
 
 

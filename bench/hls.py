@@ -3,7 +3,8 @@ many test images.  ``python -m bench.hls RUN [--n 1000] [--layers]``
 
 ``RUN`` is any run folder (or a name under ``runs/``) holding ``model/`` and ``vectors.npz``.
 The projects go to ``build/<run>/hls/`` as with ``make hls``; the result is merged into
-``bench/results/hls.json`` under the run's name (each run replaces only its own key):
+``bench/results/hls.json`` under the run's name (its folder under ``bench/models/``, e.g.
+``digits/hdlif_online``, else the folder's name; each run replaces only its own key):
 ``vectors``, ``mismatches``, ``seconds`` (and compile / C simulation seconds) per project, the
 HLS accuracy, the first mismatch details, the bundle hash and the ``command``.
 """
@@ -37,6 +38,13 @@ def _merge(path: Path, updates: dict) -> dict:
     return results
 
 
+def network_name(run: Path) -> str:
+    """``bench/models/<name>`` (nested names keep their folder: ``digits/hdlif_online``), else the folder's name."""
+    models = (ROOT / "bench" / "models").resolve()
+    f = Path(run).resolve()
+    return str(f.relative_to(models)) if f.is_relative_to(models) else Path(run).name
+
+
 def main(argv=None) -> int:
     from flow.paths import build_dir, run_dir
     from hls.convert import HLSOptions
@@ -64,7 +72,7 @@ def main(argv=None) -> int:
              "mismatches": report["mismatches"], "seconds": report["seconds"], "projects": projects,
              "command": "python -m bench.hls " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:])),
              "env": {"machine": platform.machine(), "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}}
-    _merge(a.results, {run.name: entry})
+    _merge(a.results, {network_name(run): entry})
     for name, pr in projects.items():
         print(f"[bench.hls] {name}: {pr['vectors']} vectors, {pr['mismatches']} mismatches, {pr['seconds']:.1f} s")
     print(f"[bench.hls] results in {a.results}")

@@ -3,7 +3,8 @@
 :func:`analyse` reads a run folder (``model/`` bundle, ``vectors.npz``, and where present
 ``metrics.json``, ``eval.json`` / ``export.json``) and what the flow and the benchmarks wrote
 about it (``build/<run>/{rtl,sim,hls,fpga}``, ``bench/results/*.json``, matched by the bundle's
-hash or path), and returns a JSON-able dict:
+hash or path), and returns a JSON-able dict.  ``analyse(..., tracked_only=True)`` (``docs/results.md``)
+reads no build folder: only the run folder and the results files, what a fresh clone holds.
 
 ``network``     input, time steps, each layer's geometry, weights, neuron and zero weights
 ``accuracy_vs_t``  the golden model's accuracy on the vector images when the scores are summed
@@ -178,13 +179,13 @@ def _accelerator_entry(results: Path, bundle_dir: Path) -> tuple[str, dict] | tu
     return None, None
 
 
-def hardware(bundle, bundle_dir: Path, build: Path, results: Path, sha: str) -> dict:
+def hardware(bundle, bundle_dir: Path, build: Path | None, results: Path, sha: str) -> dict:
     """Cycles and resources per block: the generator's estimate for the folding the RTL was built
     with (``build/<run>/rtl/rtl.json``), else the benchmark's folding, else the flow's default."""
     from rtl_gen.emit import describe
     from rtl_gen.folding import from_bundle
 
-    rtl = _read_json(build / "rtl" / "rtl.json")
+    rtl = _read_json(build / "rtl" / "rtl.json") if build is not None else None
     key, entry = _accelerator_entry(results, bundle_dir)
     built = _read_json(build / "rtl" / "config.json") if rtl and rtl.get("bundle_sha256") == sha else None
     if built and rtl.get("estimate") and rtl.get("resources") and built.get("layers"):
@@ -214,8 +215,8 @@ def hardware(bundle, bundle_dir: Path, build: Path, results: Path, sha: str) -> 
         out["measured"]["benchmark"] = {k: entry.get(k) for k in (
             "cycles_per_inference", "latency_cycles", "images_checked", "mismatches", "luts", "ffs", "brams",
             "dsps", "fmax_mhz", "device", "command") if entry.get(k) is not None}
-    fpga = build / "fpga"
-    if fpga.is_dir():
+    fpga = build / "fpga" if build is not None else None
+    if fpga is not None and fpga.is_dir():
         for rep_path in sorted(fpga.glob("*/report.json")):
             rep = _read_json(rep_path)
             if rep.get("bundle_sha256") not in (None, sha):
@@ -233,7 +234,7 @@ def _rel(p: Path) -> str:
         return str(p)
 
 
-def verification(run: Path, build: Path, results: Path, sha: str, vec: dict) -> dict:
+def verification(run: Path, build: Path | None, results: Path, sha: str, vec: dict) -> dict:
     out = {"vectors": {"images": int(len(vec["labels"])),
                        "golden_accuracy": float((vec["classes"] == vec["labels"]).mean()) if len(vec["labels"]) else None}}
     for name in ("eval.json", "export.json"):
@@ -242,8 +243,8 @@ def verification(run: Path, build: Path, results: Path, sha: str, vec: dict) -> 
             out["float_vs_golden"] = {k: r.get(k) for k in ("dataset", "images", "float_accuracy", "golden_accuracy",
                                                              "agreement")} | {"source": _rel(run / name)}
             break
-    rtl_rep = _read_json(build / "rtl" / "rtl.json")
-    sim = _read_json(build / "sim" / "sim.json")
+    rtl_rep = _read_json(build / "rtl" / "rtl.json") if build is not None else None
+    sim = _read_json(build / "sim" / "sim.json") if build is not None else None
     if sim is not None:
         stale = not (rtl_rep and rtl_rep.get("bundle_sha256") == sha)
         out["rtl"] = {k: sim.get(k) for k in ("images", "mismatches", "rtl_accuracy", "cycles_per_inference",
@@ -258,7 +259,7 @@ def verification(run: Path, build: Path, results: Path, sha: str, vec: dict) -> 
                                 "source": f"{_rel(results / 'accelerator.json')} ({key})",
                                 "command": entry.get("command"),
                                 "mismatch_details": (entry.get("mismatch_details") or [])[:5]}
-    hls = _read_json(build / "hls" / "report.json")
+    hls = _read_json(build / "hls" / "report.json") if build is not None else None
     if hls is not None and hls.get("bundle_sha256", sha) == sha:
         out["hls"] = {"images": hls.get("vectors"), "mismatches": hls.get("mismatches"),
                       "projects": sorted(hls.get("projects", {})), "source": _rel(build / "hls" / "report.json")}
@@ -293,13 +294,15 @@ def load_run(run: Path):
     return bundle, vec
 
 
-def analyse(run: Path, *, build: Path | None = None, results: Path = RESULTS, images: int = DEFAULT_IMAGES) -> dict:
-    """Everything the page of ``run`` shows (see the module docstring)."""
+def analyse(run: Path, *, build: Path | None = None, results: Path = RESULTS, images: int = DEFAULT_IMAGES,
+            tracked_only: bool = False) -> dict:
+    """Everything the page of ``run`` shows (see the module docstring).  ``tracked_only``: read no
+    build folder (``build`` is ignored), only the run folder and ``results``."""
     run = Path(run)
     if not (isinstance(images, int) and images > 0):
         raise ValueError(f"images must be a positive integer, not {images!r}")
     bundle, vec = load_run(run)
-    build = Path(build) if build is not None else ROOT / "build" / run.name
+    build = None if tracked_only else Path(build) if build is not None else ROOT / "build" / run.name
     sha = bundle_hash(run / "model")
     n = min(images, len(vec["labels"]))
     ops = operations(bundle, vec, n)

@@ -3,27 +3,35 @@
 ``python -m report.results_md [--results bench/results] [--models bench/models] [--out docs/results.md]``
 (``make results``; ``make bench`` runs every benchmark first).
 
-Reads only what the benchmarks wrote: ``bench/results/*.json`` (golden, training,
-training_digits, hls, accelerator, boards, deployment), the run folders' ``metrics.json`` (per
-epoch) and each benchmark network's bundle and vector file (the golden trace: accuracy against
-time step, synaptic operations).  A result that is absent shows as "not measured yet"; nothing is
-estimated in its place unless the table says "estimate".  Each figure names the command that
-makes it and the benchmark command that produced its data.  The page carries no date of its own
-(the dates are in the JSON), so the same results give the same page.
+Reads only files a fresh clone holds (git-tracked): ``bench/results/*.json`` (golden, training*,
+hls, accelerator, boards, deployment), the run folders under ``bench/models/`` (``metrics.json``
+per epoch, ``config.json``, each benchmark network's bundle and vector file: the golden trace,
+accuracy against time step, synaptic operations) and the committed screenshot
+``docs/results/report_*.png``; nothing under the git-ignored ``build/`` or ``runs/``, so
+``make results`` in a fresh clone writes the committed page byte for byte
+(``tests/test_results_page.py``).  A result that is absent shows as "not measured yet"; nothing
+is estimated in its place unless the table says "estimate".  Each row names the command recorded
+with its result and the ``make bench`` step (:data:`bench.all.STEPS`) that runs exactly that
+command; a row without a recorded command says so, and a command that reads a git-ignored folder
+is marked as not re-runnable from a fresh clone.  The page carries no date of its own (the dates
+are in the JSON), so the same results give the same page.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
+import shlex
 import sys
 import tempfile
 from pathlib import Path
 
+from bench import all as bench_all
 from training import data
 from training.summary import accuracy_summary
+
+from flow.paths import build_dir
 
 from . import analysis, figures, published
 
@@ -31,7 +39,10 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 MODELS = ROOT / "bench" / "models"
 DOCS = ROOT / "docs" / "results.md"
-BUILD = ROOT / "build"
+#: the git-ignored folders of the project (``.gitignore``) that hold runs and builds: a command that
+#: reads one cannot be re-run from a fresh clone
+IGNORED_FOLDERS = ("build", "runs")
+NOT_RECORDED = "**command not recorded**"
 
 SECTION_TITLES = (
     "Headline figures",
@@ -72,6 +83,62 @@ def _table(headers, rows) -> list[str]:
 
 def _code(cmd) -> str:
     return f"`{cmd}`" if cmd else NOT_YET
+
+
+def _step_command(step: str) -> str | None:
+    return next((bench_all.shown(c) for n, c in bench_all.STEPS if n == step), None)
+
+
+def _ignored_inputs(cmd: str) -> list[str]:
+    """The arguments of ``cmd`` that are paths into a git-ignored folder (``runs/x``, ``build/y``)."""
+    try:
+        words = shlex.split(cmd)
+    except ValueError:
+        words = cmd.split()
+    return [w for w in words if "/" in w and Path(w).parts[0] in IGNORED_FOLDERS]
+
+
+def provenance(cmd: str | None, step: str | None = None) -> str:
+    """A row's command as the page shows it: the command recorded with the result and the
+    ``make bench`` step that runs exactly it; else what the step ``step`` (the one meant to
+    produce this row) runs instead; a command reading a git-ignored folder is marked."""
+    if not cmd:
+        out = NOT_RECORDED
+        if step and _step_command(step):
+            out += f"; `make bench` step `{step}` would record `{_step_command(step)}`"
+        return out
+    out = f"`{cmd}`"
+    ignored = _ignored_inputs(cmd)
+    if ignored:
+        out += (" (reads " + ", ".join(f"`{w}`" for w in ignored) + ", a git-ignored folder: cannot be re-run "
+                "from a fresh clone)")
+    exact = bench_all.step_of(cmd)
+    if exact:
+        return out + f", `make bench` step `{exact}`"
+    if step and _step_command(step):
+        return out + f"; **no `make bench` step runs this command**: step `{step}` runs `{_step_command(step)}` " \
+                     "(not re-run yet)"
+    return out + "; **no `make bench` step runs this command**"
+
+
+def _names(cmd: str | None, key: str) -> bool:
+    """Whether a results file's one file-wide ``command`` (an older format) names the entry ``key``
+    among its arguments (``key``, ``bench/models/<key>`` or a folder named ``key``): then that
+    command wrote the entry."""
+    if not cmd:
+        return False
+    try:
+        words = shlex.split(cmd)[3:]
+    except ValueError:
+        return False
+    return any(w.rstrip("/") in (key, f"bench/models/{key}") or ("/" not in key and Path(w).name == key) for w in words)
+
+
+def _entry_command(entry: dict, file_wide: str | None, key: str) -> str | None:
+    """An entry's own ``command``, else the file-wide one when it names the entry, else None."""
+    if entry.get("command"):
+        return entry["command"]
+    return file_wide if _names(file_wide, key) else None
 
 
 def _read(path: Path) -> dict:
@@ -170,8 +237,36 @@ class _Figures:
 # Sections
 
 
-def _training_accuracy(figs: _Figures, runs: dict, results: Path) -> tuple[list[str], dict]:
+def _training_step(folder: str) -> str | None:
+    """The ``make bench`` step whose training comparison writes its runs into ``folder``."""
+    for n, c in bench_all.STEPS:
+        words = bench_all.shown(c).split()
+        if words[:3] != ["python", "-m", "bench.training"] or "fashion_mnist" not in words:
+            continue
+        d = words[words.index("--models-dir") + 1] if "--models-dir" in words else "bench/models"
+        if d.rstrip("/") == folder:
+            return n
+    return None
+
+
+def _training_sources(runs: dict, results: Path, models: Path) -> dict[str, list[tuple[str, str | None]]]:
+    """Per group: ``(results file, command)`` of each training comparison whose runs it holds
+    (matched by the runs' folders), or ``[]`` when no results file records them."""
+    parts = []
+    for f in sorted(results.glob("training*.json")):
+        part = _read(f).get("fashion_mnist", {})
+        folders = {v["run"] for v in part.values() if isinstance(v, dict) and v.get("run")}
+        parts.append((f.name, part.get("command"), folders))
+    out = {}
+    for group, named in runs.items():
+        shown = {_shown(m["_folder"], models) for m in named.values()}
+        out[group] = [(name, cmd) for name, cmd, folders in parts if shown & folders]
+    return out
+
+
+def _training_accuracy(figs: _Figures, runs: dict, results: Path, models: Path) -> tuple[list[str], dict]:
     lines = []
+    sources = _training_sources(runs, results, models)
     cmds = [part.get("command") for f in sorted(results.glob("training*.json")) for part in [_read(f).get("fashion_mnist", {})]]
     panels = {}
     for group in ("digits", "fashion_mnist", *sorted(set(runs) - {"digits", "fashion_mnist"})):
@@ -201,10 +296,51 @@ def _training_accuracy(figs: _Figures, runs: dict, results: Path) -> tuple[list[
               "the epochs done so far. Runs are compared within one data set and augmentation (flips: `--augment "
               "--crop-pad 0`); the final epoch is the figure compared, the best epoch and the mean of the last five "
               "show how much of a difference is one epoch's noise.", ""]
-    for c in cmds:
-        if c:
-            lines += [f"Produced by {_code(c)}.", ""]
+    rows = []
+    for key in panels:
+        if not runs.get(key):
+            continue
+        folders = sorted({_shown(m["_folder"].parent, models) for m in runs[key].values()})
+        where = ", ".join(f"`{f}/{{{','.join(sorted(runs[key]))}}}`" for f in folders)
+        step = _training_step(folders[0]) if len(folders) == 1 else None
+        if sources.get(key):
+            for name, cmd in sources[key]:
+                rows.append((group_title(key), where, f"`bench/results/{name}`", provenance(cmd, step)))
+        else:
+            rows.append((group_title(key), where, "none (only the run folders are committed)", provenance(None, step)))
+    if rows:
+        lines += ["Where each block of rows comes from (the runs' folders, the results file and the command it "
+                  "records):", ""]
+        lines += _table(("data set", "runs", "results file", "command"), rows)
     return lines, best
+
+
+def _network_training(nets: dict[str, Path], models: Path) -> list[str]:
+    """How each benchmark network outside the training comparisons was trained: what its run
+    folder records (``metrics.json``, ``config.json``); its command only where one is recorded."""
+    rows = []
+    for name, folder in nets.items():
+        if folder.name in TRAIN_RUNS:
+            continue
+        m, cfg = _read(folder / "metrics.json"), _read(folder / "config.json")
+        if not m:
+            continue
+        ep = m.get("epochs", [])
+        weights = " / ".join(str(cfg.get(k, "?")) for k in ("stem_weights", "weights", "classifier_weights"))
+        missing = [label for key, label in (("batch_size", "batch size"), ("lr", "learning rate")) if key not in m]
+        rows.append((name, DATASET_TITLES.get(m.get("dataset"), m.get("dataset") or "not recorded"),
+                     m.get("arch", "not recorded"), m.get("neuron", "not recorded"), m.get("mode", "not recorded"),
+                     m.get("T", "not recorded"), len(ep), m.get("seed", "not recorded"), weights,
+                     m.get("batch_size", "not recorded"), m.get("lr", "not recorded"), pct(m.get("test_accuracy")),
+                     NOT_RECORDED + (f" (nor its {' or '.join(missing)}: the run cannot be repeated exactly)"
+                                     if missing else "")))
+    if not rows:
+        return []
+    return ["The benchmark networks outside the comparison above, as their run folders record them "
+            "(`metrics.json`, `config.json` under `bench/models/<network>/`); no `make bench` step trains them:", "",
+            *_table(("network", "data set", "architecture", "neuron", "training", "T", "epochs", "seed",
+                     "weights (stem / hidden / classifier)", "batch", "learning rate", "final test accuracy",
+                     "command"), rows)]
 
 
 def _memory(figs: _Figures, tr: dict) -> tuple[list[str], dict]:
@@ -221,7 +357,7 @@ def _memory(figs: _Figures, tr: dict) -> tuple[list[str], dict]:
     env = mem.get("env", {})
     lines += [f"{mem.get('method', '')}. Network `{mem.get('network')}`, {mem.get('dataset')}, batch {mem.get('batch')}; "
               f"torch {env.get('torch')}, {env.get('threads')} thread(s) on {env.get('cpus')} CPUs ({env.get('device')}), "
-              f"{env.get('date')}.", ""]
+              f"{env.get('date')}.", "", f"Command: {provenance(mem.get('command'), 'training:memory')}.", ""]
     T_hi = str(Ts[-1])
     return lines, {"T": Ts[-1], "online": mem["online"][T_hi], "stbp": mem["stbp"][T_hi]}
 
@@ -243,22 +379,34 @@ def _epoch_time(figs: _Figures, tr: dict) -> tuple[list[str], dict]:
     sn = et.get("snntorch")
     lines += [f"Same network `{et.get('network')}`, {et.get('dataset')}, T={et.get('T')}, batch {et.get('batch')}, "
               f"measured in one run: {et.get('what', '')}. SpikingJelly {et.get('spikingjelly', NOT_YET)}; snnTorch "
-              + (sn if sn else f"{NOT_YET} (its timing was added to `bench.training`; re-run the part)") + ".", ""]
+              + (sn if sn else f"{NOT_YET} (its timing was added to `bench.training`; re-run the part)") + ".", "",
+              f"Command: {provenance(et.get('command'), 'training:epoch_time')}.", ""]
     return lines, {n: use[n] for n in names}
 
 
 def _deployment(results: Path, nets: dict[str, Path]) -> tuple[list[str], dict]:
-    dep = _read(results / "deployment.json").get("networks", {})
+    dep_file = _read(results / "deployment.json")
+    dep = dep_file.get("networks", {})
     gold = _read(results / "golden.json")
     acc = _read(results / "accelerator.json").get("networks", {})
-    rows, head = [], {}
-    names = sorted(set(dep) | {k for k, v in gold.items() if isinstance(v, dict)} | set(nets))
+    rows, head, cmd_rows = [], {}, []
+    names = sorted(set(dep) | {k for k, v in gold.items() if isinstance(v, dict) and k != "command"} | set(nets))
     for name in names:
+        key = bench_all._key(name)
         g = gold.get(name) if isinstance(gold.get(name), dict) else None
         if g:
             rows.append((name, f"{g['images']:,} (test split)", pct(g.get("float_accuracy")), pct(g.get("golden_accuracy")),
                          "", "", pct(g.get("agreement"))))
+            cmd_rows.append((name, f"{g['images']:,} (test split)",
+                             provenance(_entry_command(g, gold.get("command"), name), "golden")))
+        dep_cmd = _entry_command(dep.get(name, {}), dep_file.get("command"), name)
         for r in dep.get(name, {}).get("rows", []):
+            parts = [f"float and golden: {provenance(dep_cmd, 'deployment')}"]
+            if r.get("rtl_accuracy") is not None:
+                parts.append(f"RTL: {provenance(r.get('rtl_command'), f'accelerator:{name}')}")
+            if r.get("hls_accuracy") is not None:
+                parts.append(f"HLS: {provenance(r.get('hls_command'), f'hls:{key}')}")
+            cmd_rows.append((name, f"first {r['images']:,}", "<br>".join(parts)))
             rtl = (f"{pct(r['rtl_accuracy'])}, {r['rtl_mismatches']} mismatches" if r.get("rtl_accuracy") is not None
                    else "not checked on these images")
             hls = (f"{pct(r['hls_accuracy'])}, {r['hls_mismatches']} mismatches" if r.get("hls_accuracy") is not None
@@ -270,14 +418,19 @@ def _deployment(results: Path, nets: dict[str, Path]) -> tuple[list[str], dict]:
             rtl = (f"{pct(e.get('rtl_accuracy'))} on the first {e['images_checked']:,}, {e['mismatches']} mismatches"
                    if e and e.get("images_checked") else NOT_YET)
             rows.append((name, "the RTL's images", f"{NOT_YET} (`python -m bench.deployment`)", NOT_YET, rtl, "", ""))
+            if e and e.get("images_checked"):
+                cmd_rows.append((name, "the RTL's images", f"RTL: {provenance(e.get('command'), f'accelerator:{name}')}"))
         if g:
             head[name] = g
     lines = _table(("network", "images", "float", "integer golden", "RTL (Verilator)", "HLS (C sim)",
                     "float = golden"), rows) if rows else [f"{NOT_YET}.", ""]
     lines += ["The golden model is the integer reference; the RTL and HLS rows are bit-exact checks against its "
               "vectors (every score of every step), so their accuracy equals the golden accuracy on the images they "
-              "checked. Test split: " + _code(gold.get("command")) + "; same images: "
-              + _code(_read(results / "deployment.json").get("command")) + ".", ""]
+              "checked. `bench.deployment` takes a network's RTL and HLS checks from `bench/results/accelerator.json` "
+              "and `bench/results/hls.json` by its bundle (path, or SHA-256 of the bundle), so a check recorded on "
+              "another folder is a check of the same bundle.", ""]
+    if cmd_rows:
+        lines += ["Commands of each row:", ""] + _table(("network", "images", "command"), cmd_rows)
     return lines, head
 
 
@@ -301,7 +454,8 @@ def hardware_rows(results: Path) -> list[dict]:
                     "latency_cycles": e.get("latency_cycles") or e.get("estimated_latency"),
                     "clock": _clock(e), "fmax": e.get("fmax_mhz"), "luts": e.get("luts"), "ffs": e.get("ffs"),
                     "brams": e.get("brams"), "dsps": e.get("dsps"), "accuracy": e.get("accuracy"),
-                    "estimate": e.get("estimated_resources"), "command": e.get("command")})
+                    "estimate": e.get("estimated_resources"), "command": e.get("command"),
+                    "step": f"accelerator:{name}"})
     boards = _read(results / "boards.json")
     for name, net in boards.get("networks", {}).items():
         for board, e in net.get("boards", {}).items():
@@ -309,7 +463,8 @@ def hardware_rows(results: Path) -> list[dict]:
                         "folding": f"lanes {e['lanes']}" if e.get("lanes") else "", "cycles": e.get("cycles_per_inference"),
                         "cycles_measured": False, "latency_cycles": None, "clock": e.get("target_mhz"),
                         "fmax": e.get("fmax_mhz"), "luts": e.get("luts"), "ffs": e.get("ffs"), "brams": e.get("brams"),
-                        "dsps": e.get("dsps"), "error": e.get("error"), "command": boards.get("command"),
+                        "dsps": e.get("dsps"), "error": e.get("error"), "command": e.get("command"),
+                        "step": f"boards:{bench_all._key(name)}:{board}",
                         "family": e.get("family"),
                         "xilinx_estimate": e.get("family") == "xc7"})
     return out
@@ -338,13 +493,15 @@ def _hardware(results: Path) -> tuple[list[str], list[dict]]:
                      num(h["brams"], 1 if isinstance(h["brams"], float) and h["brams"] % 1 else 0), num(h["dsps"])))
     lines = _table(("network", "build", "device", "cycles per inference", "clock MHz", "Fmax MHz",
                     "inferences/s at clock", "at Fmax", "at 100 MHz", "LUTs", "FFs", "BRAMs", "DSPs"), rows)
-    cmds = sorted({h["command"] for h in hw if h.get("command")})
     lines += ["Clock: the PLL frequency the board build met (ECP5 / iCE40: nextpnr's timing; the board flow lowers the "
               "PLL below the achieved Fmax when the aim is missed), or the benchmark's 100 MHz target where timing "
               "was met (else its Fmax). Cycles per inference: measured in Verilator at full rate for the accelerator "
               "benchmark, the generator's estimate (within 10 % of the simulation by the benchmark's check) for board "
               "builds. LUTs: nextpnr's LUT4s (ECP5 / iCE40 logic cells); Arty A7: the Yosys `synth_xilinx` estimate "
-              "(LUT6, 36 kbit BRAMs). Produced by " + ", ".join(_code(c) for c in cmds) + ".", ""]
+              "(LUT6, 36 kbit BRAMs).", ""]
+    lines += ["Commands of each row (a board row carries the command of the run that built that board):", ""]
+    lines += _table(("network", "build", "command"),
+                    [(h["network"], h["build"], provenance(h.get("command"), h.get("step"))) for h in hw])
     return lines, hw
 
 
@@ -467,16 +624,17 @@ def _shown(folder: Path, models: Path) -> str:
         return str(folder)
 
 
-def _reports(figs_dir: Path, nets: dict[str, Path], build: Path, models: Path) -> list[str]:
+def _reports(figs_dir: Path, nets: dict[str, Path], models: Path) -> list[str]:
     lines = ["One self-contained HTML page per network (network diagram, accuracy against time step, spike rate per "
              "layer and step, zero weights, operations and energy, cycles per layer, resources per block, "
-             "verification): `make report MODEL=<run>` writes `build/<run>/report.html`.", ""]
+             "verification): `make report MODEL=<run>` writes it into the run's build folder (git-ignored: the pages "
+             "are not committed; `make bench`'s `report:*` steps write them too, `python -m bench.all --list --only "
+             "report` shows where).", ""]
     rows = []
     for name, folder in nets.items():
-        key = name.replace("/", "_")
-        page = build / key / "report.html"
-        rows.append((name, f"`make report MODEL={_shown(folder, models)}`", "written" if page.is_file() else "not generated yet"))
-    lines += _table(("network", "command", f"{_rel(build)}/<run>/report.html"), rows) if rows else [f"{NOT_YET}.", ""]
+        model = _shown(folder, models)
+        rows.append((name, f"`make report MODEL={model}`", f"`{_rel(build_dir(str(folder.resolve())) / 'report.html')}`"))
+    lines += _table(("network", "command", "page"), rows) if rows else [f"{NOT_YET}.", ""]
     shots = sorted(figs_dir.glob("report_*.png"))
     for shot in shots:
         lines += [f"![report screenshot]({figs_dir.name}/{shot.name})", "",
@@ -536,44 +694,54 @@ def _headline(best: dict, mem: dict, et: dict, head: dict, hw: list[dict], analy
 
 
 def build(*, results: Path = RESULTS, models: Path = MODELS, out: Path = DOCS, images: int = analysis.DEFAULT_IMAGES,
-          build: Path = BUILD, progress=None) -> dict:
-    """Write ``out`` (docs/results.md) and its figures in ``out.parent/results/``; returns what was written."""
-    results, models, out, build = Path(results), Path(models), Path(out), Path(build)
+          build: Path | None = None, progress=None) -> dict:
+    """Write ``out`` (docs/results.md) and its figures in ``out.parent/results/``; returns what was written.
+
+    Reads ``results``, ``models`` and the screenshots ``out.parent/results/report_*.png`` only;
+    ``build`` is accepted for older callers and not read (no build folder is)."""
+    results, models, out = Path(results), Path(models), Path(out)
     say = progress or (lambda s: None)
     figs = _Figures(out.parent / "results")
     nets = networks(models)
     analyses = {}
     for name, folder in nets.items():
         say(f"analysing {name} ({images} vector images)")
-        analyses[name] = analysis.analyse(folder, build=build / name.replace("/", "_"), results=results, images=images)
+        analyses[name] = analysis.analyse(folder, results=results, images=images, tracked_only=True)
     tr = {}
     for f in sorted(results.glob("training*.json")):
         for k, v in _read(f).items():
             tr.setdefault(k, v)
     runs = training_runs(models)
 
-    s_train, best = _training_accuracy(figs, runs, results)
+    s_train, best = _training_accuracy(figs, runs, results, models)
+    s_train += _network_training(nets, models)
     s_mem, mem = _memory(figs, tr)
     s_et, et = _epoch_time(figs, tr)
     s_dep, head = _deployment(results, nets)
     s_hw, hw = _hardware(results)
     s_en = _energy(figs, analyses)
     s_cmp = _comparison(figs, hw, analyses, head)
-    s_rep = _reports(figs.folder, nets, build, models)
+    s_rep = _reports(figs.folder, nets, models)
     s_repro = ["```sh",
                "make bench     # every benchmark (hours): golden, training (digits and Fashion-MNIST), HLS, accelerator,",
                "               # boards, deployment, reports + Chromium screenshots, then this page",
-               "make results   # this page and docs/results/*.png from bench/results/*.json only (a minute or two)",
+               "python -m bench.all --list                  # the steps of make bench, each with its command",
+               "python -m bench.all --only boards,deployment   # some steps (a prefix selects all its parts)",
+               "make results   # this page and docs/results/*.png from the committed files only (seconds)",
                "make report MODEL=bench/models/fc_784_128_10    # one network's HTML page",
                "```", "",
+               "Each `make bench` step is one command, the one its rows above show; a row whose command differs from "
+               "its step's, or has none recorded, says so (its figures come from an earlier run). "
                "Machine of each measurement: see `env` / `machine` in `bench/results/*.json`.", ""]
     body = {SECTION_TITLES[0]: _headline(best, mem, et, head, hw, analyses), SECTION_TITLES[1]: s_train,
             SECTION_TITLES[2]: s_mem, SECTION_TITLES[3]: s_et, SECTION_TITLES[4]: s_dep, SECTION_TITLES[5]: s_hw,
             SECTION_TITLES[6]: s_en, SECTION_TITLES[7]: s_cmp, SECTION_TITLES[8]: s_rep, SECTION_TITLES[9]: s_repro}
     lines = ["# Results", "",
-             "Generated by `make results` (`python -m report.results_md`) from `bench/results/*.json`, the benchmark "
-             "run folders and the benchmark networks' bundles and vectors; `make bench` re-runs every benchmark first. "
-             f"Anything absent reads \"{NOT_YET}\".", ""]
+             "Generated by `make results` (`python -m report.results_md`) from committed files only: "
+             "`bench/results/*.json`, the run folders under `bench/models/` (metrics, bundles, vectors) and the "
+             "screenshot in `docs/results/`; nothing under `build/` or `runs/`, so a fresh clone renders this page byte "
+             "for byte. `make bench` re-runs every benchmark first; each row names the command recorded with its result "
+             f"and the `make bench` step that runs it. Anything absent reads \"{NOT_YET}\".", ""]
     lines += [f"- [{t}](#{_anchor(t)})" for t in SECTION_TITLES] + [""]
     for t in SECTION_TITLES:
         lines += [f"## {t}", "", *body[t]]
@@ -598,7 +766,7 @@ def main(argv=None) -> int:
     p.add_argument("--results", type=Path, default=RESULTS)
     p.add_argument("--models", type=Path, default=MODELS)
     p.add_argument("--out", type=Path, default=DOCS)
-    p.add_argument("--build", type=Path, default=BUILD)
+    p.add_argument("--build", type=Path, default=None, help="ignored: the page reads no build folder")
     p.add_argument("--images", type=int, default=analysis.DEFAULT_IMAGES, help="vector images per network")
     a = p.parse_args(argv)
     try:

@@ -300,13 +300,14 @@ def test_bench_all_lists_every_benchmark_and_ends_with_the_results_page(capsys):
 
     names = [n for n, _ in STEPS]
     for step in ("golden", "training:memory", "training:epoch_time", "training:fashion_mnist",
-                 "training:fashion_mnist_flip", "training:digits",
-                 "hls:fc_784_128_10", "accelerator", "boards", "deployment"):
+                 "training:fashion_mnist_flip", "training:fashion_mnist_aug", "training:digits",
+                 "hls:fc_784_128_10", "accelerator:fc_784_128_10", "accelerator:conv_fmnist",
+                 "boards:digits_hdlif_online:icebreaker", "deployment"):
         assert step in names
     assert any(n.startswith("screenshot:") for n in names) and names[-1] == "results"
     assert main(["--list", "--only", "training"]) == 0
     listed = capsys.readouterr().out.splitlines()
-    assert len(listed) == 5 and all("python -m bench.training" in line for line in listed)
+    assert len(listed) == 6 and all("python -m bench.training" in line for line in listed)
     with pytest.raises(SystemExit, match="unknown step"):
         main(["--only", "nope"])
 

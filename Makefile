@@ -45,9 +45,11 @@ help:
 	@echo "           T= EPOCHS= BATCH= LR= SEED= AUGMENT=1 CROP_PAD= RESUME=1 FORCE=1 NPROC=2]   (then exports)"
 	@echo "           RESUME=1 continues a run (a setting that differs from the run's is refused);"
 	@echo "           FORCE=1 trains an existing run again from scratch (refused without it)"
-	@echo "make export MODEL=name           integer bundle + golden vectors"
-	@echo "make eval MODEL=name [DATASET=]  float vs golden accuracy and agreement -> <run>/eval.json"
-	@echo "make vectors MODEL=name [N=0]    golden vectors for the RTL and HLS checkers -> <run>/vectors.npz"
+	@echo "make export MODEL=name [DATA_DIR=]   integer bundle + golden vectors"
+	@echo "make eval MODEL=name [DATASET= DATA_DIR=]   float vs golden accuracy and agreement -> <run>/eval.json"
+	@echo "           (a committed one, bench/models/<name>: left as it is, the re-check -> build/<run>/eval.json)"
+	@echo "make vectors MODEL=name [N=0 DATASET= DATA_DIR= FORCE=1]   golden vectors for the RTL and HLS checkers"
+	@echo "           -> <run>/vectors.npz (a committed one is rewritten only with FORCE=1)"
 	@echo "make rtl MODEL=name [LANES=n | FOLD=PExSIMD[/NL],... | TARGET=area|fastest|cycles=N] [STEM=cache|recompute]   Amaranth -> Verilog"
 	@echo "           LANES=n: exactly n MAC lanes per layer (1..4096), refused where a layer cannot have n; none given:"
 	@echo "           at most 16 per layer.  TARGET=cycles=N no folding meets is refused (TARGET=fastest takes the fastest)"
@@ -89,16 +91,20 @@ TRAIN_PY = $(if $(filter-out 0 1,$(NPROC)),$(VENV)/bin/torchrun --standalone --n
 
 train: setup
 	$(TRAIN_PY) -m flow train $(MODEL) $(TRAIN_ARGS)
-	$(PY) -m flow export $(MODEL)
+	$(PY) -m flow export $(MODEL) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 
 export: setup
-	$(PY) -m flow export $(MODEL)
+	$(PY) -m flow export $(MODEL) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 
+# A committed run (bench/models/<name>): eval re-checks into build/<run>/eval.json, vectors
+# rewrites its committed vector file only with FORCE=1.
 eval: setup
-	$(PY) -m flow eval $(MODEL) $(if $(filter command line,$(origin DATASET)),--dataset $(DATASET))
+	$(PY) -m flow eval $(MODEL) $(if $(filter command line,$(origin DATASET)),--dataset $(DATASET)) \
+	  $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 
 vectors: setup
-	$(PY) -m flow vectors $(MODEL) --n $(N)
+	$(PY) -m flow vectors $(MODEL) --n $(N) $(if $(filter command line,$(origin DATASET)),--dataset $(DATASET)) \
+	  $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(if $(filter 1,$(FORCE)),--force)
 
 rtl: setup
 	$(PY) -m flow rtl $(MODEL) $(if $(filter command line environment,$(origin LANES)),$(if $(LANES),--lanes $(LANES))) $(if $(FOLD),--fold $(FOLD)) $(if $(TARGET),--target $(TARGET)) $(if $(STEM),--stem $(STEM))

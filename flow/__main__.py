@@ -120,15 +120,22 @@ def main(argv=None) -> int:
     t.add_argument("--resume", action="store_true",
                    help="continue the run with its own settings (a differing one given here is refused)")
     t.add_argument("--force", action="store_true", help="train an existing run again from scratch")
-    sub.add_parser("export", help="fold the trained network into an integer bundle").add_argument("model")
+    x = sub.add_parser("export", help="fold the trained network into an integer bundle")
+    x.add_argument("model")
+    x.add_argument("--data-dir", default=None, help="folder of the IDX files (default: the run's own)")
     e = sub.add_parser("eval", help="float vs golden model on the test split -> <run>/eval.json")
     e.add_argument("model")
     e.add_argument("--dataset", default=None, type=_dataset, help="default: the run's own dataset")
     e.add_argument("--limit", type=POSITIVE, default=None, help="only the first N test images")
+    e.add_argument("--data-dir", default=None, help="folder of the IDX files (default: the run's own, else the "
+                                                    "dataset's default folders)")
     v = sub.add_parser("vectors", help="write <run>/vectors.npz for the RTL and HLS checkers")
     v.add_argument("model")
     v.add_argument("--n", type=COUNT, default=0, help="test images (0 = the whole test split)")
     v.add_argument("--dataset", default=None, type=_dataset)
+    v.add_argument("--data-dir", default=None, help="folder of the IDX files (default: the run's own, else the "
+                                                    "dataset's default folders)")
+    v.add_argument("--force", action="store_true", help="rewrite a committed vector file (bench/models/...)")
     r = sub.add_parser("rtl", help="generate the accelerator's Verilog")
     r.add_argument("model")
     r.add_argument("--lanes", default=None,
@@ -197,11 +204,11 @@ def main(argv=None) -> int:
                             augment=a.augment, crop_pad=a.crop_pad, force=a.force)
             steps.say(f"train: test accuracy {m['test_accuracy']:.4f}", main_only=True)
         elif a.step == "export":
-            steps.export(a.model)
+            steps.export(a.model, data_dir=a.data_dir)
         elif a.step == "eval":
-            steps.evaluate(a.model, dataset=a.dataset, limit=a.limit)
+            steps.evaluate(a.model, dataset=a.dataset, limit=a.limit, data_dir=a.data_dir)
         elif a.step == "vectors":
-            steps.vectors(a.model, n=a.n, dataset=a.dataset)
+            steps.vectors(a.model, n=a.n, dataset=a.dataset, data_dir=a.data_dir, force=a.force)
         elif a.step == "rtl":
             steps.rtl(a.model, lanes=a.lanes, fold=a.fold, target=a.target, skip_zero_weights=a.skip_zero_weights,
                       stem=a.stem, skip_zero_spikes=a.skip_zero_spikes)

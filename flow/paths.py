@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import hashlib
+import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,3 +49,17 @@ def build_dir(model: str) -> Path:
         return ROOT / "build" / rel
     digest = hashlib.sha256(str(run).encode()).hexdigest()[:8]
     return ROOT / "build" / f"{run.name}-{digest}"
+
+
+def committed(path: str | Path) -> bool:
+    """Whether git tracks ``path`` (a committed file such as ``bench/models/<name>/eval.json``):
+    the flow's re-checks do not rewrite such a file.  False outside a git checkout or without git."""
+    path = Path(path).resolve()
+    if not path.parent.is_dir():
+        return False
+    try:
+        r = subprocess.run(["git", "ls-files", "--error-unmatch", "--", path.name], cwd=path.parent,
+                           capture_output=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return r.returncode == 0

@@ -11,7 +11,7 @@ from golden import BundleError, load_bundle
 from golden.atomic import atomic_folder, write_json_atomic
 from golden.bundle import bundle_hash
 
-from .paths import TOP, build_dir, run_dir
+from .paths import TOP, build_dir, committed, run_dir
 
 
 def say(msg: str, *, main_only: bool = False) -> None:
@@ -92,33 +92,58 @@ def train_settings(model: str) -> dict:
     return stored_settings(run_dir(model))
 
 
-def export(model: str) -> dict:
+def export(model: str, *, data_dir: str | None = None) -> dict:
     from training.export import export as export_run
 
-    r = export_run(run_dir(model))
+    r = export_run(run_dir(model), data_dir=data_dir)
     say(f"export: float accuracy {r['float_accuracy']:.4f}, golden accuracy {r['golden_accuracy']:.4f}, "
         f"agreement {r['agreement']:.4f}")
     return r
 
 
-def evaluate(model: str, *, dataset: str | None = None, limit: int | None = None) -> dict:
-    """Float vs golden accuracy and agreement on the test split -> ``<run>/eval.json``."""
+#: what a re-check compares with the committed eval.json
+EVAL_FIGURES = ("dataset", "images", "float_accuracy", "golden_accuracy", "agreement", "bundle_sha256")
+
+
+def evaluate(model: str, *, dataset: str | None = None, limit: int | None = None, data_dir: str | None = None) -> dict:
+    """Float vs golden accuracy and agreement on the test split -> ``<run>/eval.json``.
+
+    ``data_dir`` (``DATA_DIR=``): where the dataset's files are.  A committed ``<run>/eval.json``
+    (``bench/models/<name>``: git tracks it) is left as it is: the re-check goes to
+    ``build/<run>/eval.json`` and says whether its figures agree with the committed ones."""
     from training.export import evaluate_run
 
-    r = evaluate_run(run_dir(model), dataset=dataset, limit=limit)
+    own = run_dir(model) / "eval.json"
+    out = build_dir(model) / "eval.json" if committed(own) else own
+    r = evaluate_run(run_dir(model), dataset=dataset, limit=limit, data_dir=data_dir, path=out)
     say(f"eval {model} on {r['images']} {r['dataset']} test images: float accuracy {r['float_accuracy']:.4f}, "
         f"golden accuracy {r['golden_accuracy']:.4f}, agreement {r['agreement']:.4f}, "
-        f"golden model {r['golden_seconds']:.1f} s -> {run_dir(model) / 'eval.json'}")
+        f"golden model {r['golden_seconds']:.1f} s -> {out}")
+    if out != own:
+        try:
+            old = json.loads(own.read_text())
+        except (OSError, ValueError):
+            old = {}
+        differ = [f"{k} {r.get(k)} here, {old.get(k)} there" for k in EVAL_FIGURES if k in old and old[k] != r.get(k)]
+        say(f"eval: {own} is committed and left as it is; this re-check "
+            f"{'differs from it: ' + '; '.join(differ) if differ else 'agrees with its figures'}")
     return r
 
 
-def vectors(model: str, *, n: int = 0, dataset: str | None = None) -> dict:
-    """Write ``<run>/vectors.npz``: test images and the golden model's per-layer outputs."""
+def vectors(model: str, *, n: int = 0, dataset: str | None = None, data_dir: str | None = None,
+            force: bool = False) -> dict:
+    """Write ``<run>/vectors.npz``: test images and the golden model's per-layer outputs.
+    ``data_dir`` (``DATA_DIR=``): where the dataset's files are.  A committed vector file
+    (``bench/models/<name>``: git tracks it; sim, hls and report read it) is rewritten only with
+    ``force``."""
     from training.export import make_vectors
 
-    r = make_vectors(run_dir(model), n=n, dataset=dataset)
-    say(f"vectors {model}: {r['images']} images, golden accuracy {r['golden_accuracy']:.4f} "
-        f"-> {run_dir(model) / 'vectors.npz'}")
+    out = run_dir(model) / "vectors.npz"
+    if not force and committed(out):
+        raise ValueError(f"{out}: committed (git tracks it), and make sim / hls / report read it as it is; "
+                         f"FORCE=1 (--force) rewrites it")
+    r = make_vectors(run_dir(model), n=n, dataset=dataset, data_dir=data_dir)
+    say(f"vectors {model}: {r['images']} images, golden accuracy {r['golden_accuracy']:.4f} -> {out}")
     return r
 
 

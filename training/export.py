@@ -149,15 +149,25 @@ def _dataset_of(run_dir: Path, dataset: str | None) -> str:
     return data.canonical(dataset or _metrics(run_dir).get("dataset", "digits"))
 
 
-def _load_split(run_dir: Path, dataset: str | None, bundle=None):
+def _load_split(run_dir: Path, dataset: str | None, bundle=None, data_dir=None):
     """The run's test data: its own dataset (and data folder) unless ``dataset`` says otherwise.
+    ``data_dir`` (``DATA_DIR=``) is the folder to read it from, wherever the run was trained
+    (default: the run's own folder for its own dataset, else the dataset's default folders).
     With ``bundle``, a dataset whose images are not the bundle's input is refused."""
     m = _metrics(run_dir)
     name = _dataset_of(run_dir, dataset)
     own = m.get("dataset") and data.canonical(m["dataset"]) == name
+    if data_dir is not None and name == "digits":
+        raise ValueError(f"DATA_DIR={data_dir}: the digits are bundled with scikit-learn and read from no folder "
+                         f"(leave DATA_DIR out)")
     if bundle is not None and not own:
         _check_input(run_dir, bundle, name)
-    return data.load(name, m.get("data_dir") if own else None)
+    if data_dir is None and own and m.get("data_dir") is not None:
+        data_dir = m["data_dir"]
+        if not Path(data_dir).is_dir():
+            raise data.DatasetError(f"{data_dir}: the data folder {run_dir} was trained on is not there "
+                                    f"(DATA_DIR= / --data-dir names where its {name} files are now)")
+    return data.load(name, data_dir)
 
 
 def _shape_text(shape) -> str:
@@ -185,14 +195,16 @@ def float_predictions(model, x: np.ndarray, batch: int = 500) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros(0, np.int64)
 
 
-def evaluate_run(run_dir: Path, *, dataset: str | None = None, limit: int | None = None) -> dict:
-    """Float and golden accuracy of a run's bundle on the test split; writes ``<run>/eval.json``."""
+def evaluate_run(run_dir: Path, *, dataset: str | None = None, limit: int | None = None, data_dir=None,
+                 path: Path | None = None) -> dict:
+    """Float and golden accuracy of a run's bundle on the test split; writes ``path`` (default
+    ``<run>/eval.json``).  ``data_dir``: the folder of the dataset's files (see :func:`_load_split`)."""
     run_dir = Path(run_dir)
     if limit is not None and not (isinstance(limit, int) and limit > 0):
         raise ValueError(f"limit must be a positive whole number of test images, not {limit!r}")
     model, _ = load_checkpoint(run_dir)
     bundle = load_bundle(run_dir / "model")
-    split = _load_split(run_dir, dataset, bundle)
+    split = _load_split(run_dir, dataset, bundle, data_dir)
     dataset = _dataset_of(run_dir, dataset)
     x, y = split.x_test[:limit], split.y_test[:limit]
     float_pred = float_predictions(model, x)
@@ -204,30 +216,32 @@ def evaluate_run(run_dir: Path, *, dataset: str | None = None, limit: int | None
               "golden_accuracy": float((golden.classes == y).mean()),
               "agreement": float((golden.classes == float_pred).mean()),
               "golden_seconds": golden_seconds, "bundle_sha256": bundle_hash(run_dir / "model")}
-    write_json_atomic(run_dir / "eval.json", report)
+    write_json_atomic(path or run_dir / "eval.json", report)
     return report
 
 
-def make_vectors(run_dir: Path, *, n: int = 0, dataset: str | None = None, path: Path | None = None) -> dict:
+def make_vectors(run_dir: Path, *, n: int = 0, dataset: str | None = None, path: Path | None = None,
+                 data_dir=None) -> dict:
     """The shared vector file of a run: the first ``n`` test images (0: all) and the golden
-    model's expected per-layer outputs."""
+    model's expected per-layer outputs.  ``data_dir``: the folder of the dataset's files."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"N={n!r}: the number of test images must be a whole number >= 0 (0: the whole test split)")
     run_dir = Path(run_dir)
     bundle = load_bundle(run_dir / "model")
-    split = _load_split(run_dir, dataset, bundle)
+    split = _load_split(run_dir, dataset, bundle, data_dir)
     x, y = (split.x_test[:n], split.y_test[:n]) if n else (split.x_test, split.y_test)
     return write_vectors(bundle, run_dir / "model", x, y, path or run_dir / "vectors.npz")
 
 
 def export(run_dir: Path, *, frac: int = 8, lambda_frac: int = 12, mult_bits: int = 18,
-           vectors: int = 1000) -> dict:
+           vectors: int = 1000, data_dir=None) -> dict:
     """Write ``<run>/model/`` (the bundle), ``<run>/vectors.npz`` (the first ``vectors`` test
-    images) and ``<run>/export.json``."""
+    images) and ``<run>/export.json``.  ``data_dir``: the folder of the dataset's files (default:
+    the run's own)."""
     run_dir = Path(run_dir)
     model, ckpt = load_checkpoint(run_dir)
     dataset = _dataset_of(run_dir, None)
-    split = _load_split(run_dir, None)
+    split = _load_split(run_dir, None, data_dir=data_dir)
     float_pred = float_predictions(model, split.x_test)
     float_acc = float((float_pred == split.y_test).mean())
     bundle = to_bundle(model, run_dir.name, frac=frac, lambda_frac=lambda_frac, mult_bits=mult_bits,

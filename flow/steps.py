@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -71,7 +72,7 @@ def train(model: str, *, force: bool = False, **kw) -> dict:
     """Train a run (``training.train.train``).  With ``resume`` the run's stored settings fill in
     what ``kw`` leaves out and a differing one is refused (:func:`resume_settings`); without it a
     run folder that already holds a checkpoint is refused unless ``force``."""
-    from training.train import train as train_run
+    from training.train import TrainingInterrupted, train as train_run
 
     run = run_dir(model)
     if kw.get("resume"):                 # what the command line does not say, the run's checkpoint does
@@ -82,7 +83,14 @@ def train(model: str, *, force: bool = False, **kw) -> dict:
     arch = kw.get("arch") or "mlp:" + ",".join(str(h) for h in kw.get("hidden", (128,)))
     say(f"train {model}: {arch} {kw.get('neuron', 'hdlif')}, {kw.get('mode', 'online')}, T={kw.get('T', 4)}, "
         f"{kw.get('epochs', 30)} epochs{' (resumed)' if kw.get('resume') else ''}", main_only=True)
-    return train_run(run, **kw)
+    try:
+        return train_run(run, **kw)
+    except TrainingInterrupted as e:                     # one line saying how to go on; exit 130
+        if os.environ.get("RANK", "0") == "0":
+            again = f"make train MODEL={model}{' FORCE=1' if (run / 'checkpoint.pt').exists() else ''}"
+            print(f"[hdlif] {e.message(resume=f'make train MODEL={model} RESUME=1', again=again)}",
+                  file=sys.stderr, flush=True)
+        raise
 
 
 def train_settings(model: str) -> dict:

@@ -15,6 +15,10 @@ RNG states; written after every epoch, loads with ``weights_only=True``) and ``m
 checkpoint and appends to its metrics.  The folder is created with the first checkpoint, so a
 run refused for its settings or data leaves nothing behind.
 
+Progress goes to stderr: bars on a terminal, one line per epoch otherwise (a log file).  Ctrl-C
+raises :class:`TrainingInterrupted` (a ``KeyboardInterrupt``) saying which epoch it stopped in and
+which one the checkpoint holds; the command lines print it as one line and exit 130.
+
 Data parallel: under ``torchrun --nproc_per_node=N`` every rank takes a shard of each global
 batch and gradients are summed over the ranks (:mod:`training.distributed`); only rank 0 writes
 files and shows progress.  The device is the GPU when one is present (``device="auto"``).
@@ -91,6 +95,24 @@ def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray, batch: int = 512,
             logits = model(torch.from_numpy(x[i:i + batch]).to(device)).sum(0)
             correct += int((logits.argmax(1).cpu().numpy() == y[i:i + batch]).sum())
     return correct / max(len(x), 1)
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`train`: ``epoch`` is the epoch it stopped in (None: before the
+    first), ``saved`` the last epoch in the run's checkpoint (0: none of this training)."""
+
+    def __init__(self, run_dir: Path, *, epoch: int | None, saved: int, epochs: int):
+        self.run_dir, self.epoch, self.saved, self.epochs = Path(run_dir), epoch, saved, epochs
+        super().__init__(self.message())
+
+    def message(self, resume: str = "--resume", again: str = "the same command again") -> str:
+        """One line: where it stopped, what the checkpoint holds and the command that goes on
+        (``resume``), or, with nothing saved, the one that starts again (``again``)."""
+        where = f"in epoch {self.epoch} of {self.epochs}" if self.epoch else "before the first epoch"
+        if self.saved:
+            return (f"train: stopped {where} (Ctrl-C); {self.run_dir / 'checkpoint.pt'} holds epoch {self.saved}: "
+                    f"continue with {resume}")
+        return f"train: stopped {where} (Ctrl-C), before any epoch was saved: nothing to resume; run {again}"
 
 
 def _read_checkpoint(path: Path) -> dict:
@@ -193,15 +215,26 @@ def train(run_dir: Path, *, dataset: str = "digits", data_dir: str | None = None
             k = diff[0]
             raise ValueError(f"{ckpt_path}: cannot resume with {k}={args[k]!r}, the run used {k}={old.get(k)!r}")
 
+    state = {"epoch": None, "saved": int(ckpt["epoch"]) if ckpt is not None else 0, "bars": []}
     ctx = dist_.setup(device)
     try:
-        return _train(run_dir, ctx, args, ckpt, stop_after=stop_after, progress=progress)
+        return _train(run_dir, ctx, args, ckpt, stop_after=stop_after, progress=progress, state=state)
+    except KeyboardInterrupt:
+        for bar in state["bars"]:
+            bar.close()
+        raise TrainingInterrupted(run_dir, epoch=state["epoch"], saved=state["saved"], epochs=epochs) from None
     finally:
         dist_.teardown(ctx)
 
 
-def _train(run_dir: Path, ctx: dist_.Context, args: dict, ckpt: dict | None, *, stop_after, progress) -> dict:
+def _train(run_dir: Path, ctx: dist_.Context, args: dict, ckpt: dict | None, *, stop_after, progress,
+           state: dict) -> dict:
+    """The epochs.  ``state`` follows them for Ctrl-C: the epoch running, the last one saved
+    and the progress bars.  Progress goes to stderr: bars on a terminal, else (a log file) one
+    line per epoch."""
     main = ctx.is_main
+    show = progress and main
+    bars = show and sys.stderr.isatty()
     T, mode, epochs, batch_size = args["T"], args["mode"], args["epochs"], args["batch_size"]
     torch.manual_seed(args["seed"])
     rng = np.random.default_rng(args["seed"])                 # permutation and t_g: shared by all ranks
@@ -236,16 +269,18 @@ def _train(run_dir: Path, ctx: dist_.Context, args: dict, ckpt: dict | None, *, 
         start = int(ckpt["epoch"])
     flip = data.FLIP_BY_DEFAULT.get(split.name, False)
     stop = epochs if stop_after is None else min(epochs, stop_after)
-    bar = tqdm(range(start, stop), desc=f"train {run_dir.name}", disable=not (progress and main), file=sys.stderr,
+    bar = tqdm(range(start, stop), desc=f"train {run_dir.name}", disable=not bars, file=sys.stderr,
                initial=start, total=stop)
+    state["bars"].append(bar)
     for epoch in bar:
+        state["epoch"] = epoch + 1
         model.train()
         t0 = time.time()
         perm = rng.permutation(len(x_train))
         total = 0.0
         steps = range(0, len(perm), batch_size)
-        inner = tqdm(steps, desc=f"epoch {epoch + 1}", leave=False, disable=not (progress and main),
-                     file=sys.stderr, unit="batch")
+        inner = tqdm(steps, desc=f"epoch {epoch + 1}", leave=False, disable=not bars, file=sys.stderr, unit="batch")
+        state["bars"][1:] = [inner]
         for i in inner:
             gidx = perm[i:i + batch_size]
             if len(gidx) < ctx.world:                          # a final batch too small to shard
@@ -271,7 +306,12 @@ def _train(run_dir: Path, ctx: dist_.Context, args: dict, ckpt: dict | None, *, 
                         "seconds": time.time() - t0, "lr": sched.get_last_lr()[0]})
         if main:
             _save(run_dir, model, cfg, opt, sched, epoch + 1, rng, aug_rng, history, args, ctx, folder)
+            state["saved"] = epoch + 1
             bar.set_postfix(loss=f"{history[-1]['loss']:.3f}", test_acc=f"{acc:.4f}")
+            if show and not bars:
+                h = history[-1]
+                print(f"train {run_dir.name}: epoch {epoch + 1}/{epochs}: loss {h['loss']:.4f}, test accuracy "
+                      f"{acc:.4f}, {h['seconds']:.1f} s", file=sys.stderr, flush=True)
         if ctx.distributed:
             torch.distributed.barrier()
     return _metrics(args, cfg, history, ctx)
@@ -358,6 +398,10 @@ def main(argv=None) -> int:
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {str(e).strip().splitlines()[0]}", file=sys.stderr)
         return 2
+    except TrainingInterrupted as e:
+        if int(os.environ.get("RANK", "0")) == 0:
+            print(e.message(resume=f"python -m training.train {a.run_dir} --resume"), file=sys.stderr)
+        return 130
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"test accuracy {m['test_accuracy']:.4f} -> {a.run_dir}/metrics.json")
     return 0

@@ -76,11 +76,11 @@ def _geometry(layer) -> tuple[int, int]:
     return layer.in_features, layer.out_features
 
 
-def _divisors(n: int) -> list[int]:
+def divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
-def _pow2_upto(n: int) -> list[int]:
+def pow2_upto(n: int) -> list[int]:
     out, p = [], 1
     while p <= n:
         out.append(p)
@@ -97,7 +97,7 @@ def legal_nl(bundle: Bundle, idx: int, pe: int, next_simd: int | None) -> list[i
     if layer.kind == "readout_fc":
         return [1]
     _, O = _geometry(layer)
-    return [n for n in _pow2_upto(pe) if pe % n == 0 and O % n == 0 and (next_simd is None or n <= next_simd)]
+    return [n for n in pow2_upto(pe) if pe % n == 0 and O % n == 0 and (next_simd is None or n <= next_simd)]
 
 
 def lane_options(bundle: Bundle, idx: int) -> dict[int, tuple[int, int]]:
@@ -105,8 +105,8 @@ def lane_options(bundle: Bundle, idx: int) -> dict[int, tuple[int, int]]:
     ``(pe, simd)``, the widest ``simd`` of that count."""
     C, O = _geometry(bundle.layers[idx])
     out: dict[int, tuple[int, int]] = {}
-    for simd in reversed(_pow2_upto(_max_simd(C))):
-        for pe in _divisors(O):
+    for simd in reversed(pow2_upto(_max_simd(C))):
+        for pe in divisors(O):
             if pe * simd <= MAX_LANES:
                 out.setdefault(pe * simd, (pe, simd))
     return dict(sorted(out.items()))
@@ -226,8 +226,8 @@ def _search(bundle: Bundle, goal: int | None, *, skip_zero_weights: bool = False
         nxt = chosen[i + 1].simd if i + 1 < n else None
         names = [layer.name] if (i or stem == "recompute") else [f"{layer.name}_synapse", f"{layer.name}_neurons"]
         best = None
-        for pe in _divisors(O):
-            for simd in _pow2_upto(_max_simd(C)):
+        for pe in divisors(O):
+            for simd in pow2_upto(_max_simd(C)):
                 if pe * simd > MAX_LANES:
                     continue
                 for nl in legal_nl(bundle, i, pe, nxt):

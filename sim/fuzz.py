@@ -40,17 +40,6 @@ from rtl_gen.estimate import exact  # noqa: F401 - the campaign's and the tests'
 #: what one case's stimulus (besides the full-rate run) may be
 STIMULI = ("gaps", "backpressure", "reset")
 
-def _pow2_upto(n: int) -> list[int]:
-    out, p = [], 1
-    while p <= n:
-        out.append(p)
-        p *= 2
-    return out
-
-
-def _divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
-
 
 def _pick(rng, options: list, extreme: float = 0.35):
     """One of ``options``; with probability ``extreme`` its first or last (the corners)."""
@@ -102,7 +91,7 @@ def _draw_folding(rng, bundle) -> list[str]:
     ``MAX_LANES`` MAC lanes a layer), drawn from the
     readout back, with the corners (``pe`` = 1 or all channels, ``simd`` = 1 or as wide as
     the inputs, ``nl`` = 1 or ``pe``) on purpose."""
-    from rtl_gen.folding import MAX_LANES, legal_nl
+    from rtl_gen.folding import MAX_LANES, divisors, legal_nl, pow2_upto
 
     layers = bundle.layers
     n = len(layers)
@@ -113,8 +102,8 @@ def _draw_folding(rng, bundle) -> list[str]:
             C, O = layer.in_shape[0], layer.out_channels
         else:
             C, O = layer.in_features, layer.out_features
-        pe = int(_pick(rng, _divisors(O), extreme=0.5))
-        simd = int(_pick(rng, _pow2_upto(min(1 << (C - 1).bit_length(), MAX_LANES // pe)), extreme=0.5))
+        pe = int(_pick(rng, divisors(O), extreme=0.5))
+        simd = int(_pick(rng, pow2_upto(min(1 << (C - 1).bit_length(), MAX_LANES // pe)), extreme=0.5))
         nxt = out[i + 1][1] if i + 1 < n else None
         nl = int(_pick(rng, legal_nl(bundle, i, pe, nxt), extreme=0.6))
         out[i] = (pe, simd, nl)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from flow.__main__ import main
+from flow_cli import cli, one_error_line
 from flow.paths import build_dir
 from fpga import board_flow
 from fpga.boards import get_board
@@ -28,23 +28,6 @@ def run(digits_run, tmp_path):
     shutil.copytree(digits_run["dir"], dst)
     yield dst
     shutil.rmtree(build_dir(str(dst)), ignore_errors=True)
-
-
-def cli(capsys, *args):
-    try:
-        rc = main([str(a) for a in args])
-    except SystemExit as e:
-        rc = e.code
-    out = capsys.readouterr()
-    return rc, out.out, out.err
-
-
-def one_error_line(rc, err, *needles):
-    assert rc == 2, (rc, err)
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    for needle in needles:
-        assert needle in lines[0], lines[0]
 
 
 def _fake_run_flow(source, top, out_dir, *, family, part, pnr_args, target_mhz, clock, progress):

@@ -16,27 +16,9 @@ import pytest
 
 from flow import paths, steps
 from flow.__main__ import main
+from flow_cli import cli, one_error_line
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def cli(capsys, *args) -> tuple[int, str, str]:
-    """``python -m flow ARGS`` in this process: (exit status, stdout, stderr)."""
-    try:
-        rc = main([str(a) for a in args])
-    except SystemExit as e:                       # argparse's own refusals
-        rc = e.code
-    out = capsys.readouterr()
-    return rc, out.out, out.err
-
-
-def one_error_line(rc, err, *needles, code=2):
-    assert rc == code, (rc, err)
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
 
 
 def digest(path: Path) -> str:

@@ -15,28 +15,12 @@ import pytest
 
 from flow import paths
 from flow.__main__ import main
+from flow_cli import cli, one_error_line
 from golden import load_vectors
 
 ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="no git")
-
-
-def cli(capsys, *args):
-    try:
-        rc = main([str(a) for a in args])
-    except SystemExit as e:
-        rc = e.code
-    out = capsys.readouterr()
-    return rc, out.out, out.err
-
-
-def one_error_line(rc, err, *needles):
-    assert rc == 2, (rc, err)
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    for needle in needles:
-        assert needle in lines[0], lines[0]
 
 
 def digest(path: Path) -> str:

@@ -30,9 +30,10 @@ import shlex
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from golden.atomic import write_json_atomic
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "bench" / "models"
@@ -51,11 +52,7 @@ def _merge(path: Path, name: str, model: str, board: str, entry: dict, command: 
     net["boards"][board] = {**entry, "command": command}
     results.pop("command", None)        # an old file's one command for every board: each entry has its own
     results["machine"] = f"{platform.machine()}, {os.cpu_count()} cores"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    Path(tmp).write_text(json.dumps(results, indent=2) + "\n")
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    write_json_atomic(path, results)
 
 
 def network_name(folder: Path) -> str:

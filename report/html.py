@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import tempfile
 from html import escape
 from pathlib import Path
 
 import numpy as np
 
+from golden.atomic import write_text_atomic
 from . import analysis, diagram, figures
 
 #: (id, title) of every section, in page order
@@ -292,15 +291,5 @@ def write_report(run: Path, out: Path, *, images: int = analysis.DEFAULT_IMAGES,
     a = analysis.analyse(run, images=images, build=build, results=results)
     bundle, _ = analysis.load_run(run)
     html = render(a, bundle, command=command or f"make report MODEL={run}")
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".partial")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(html)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(out, html)
     return a

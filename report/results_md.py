@@ -20,14 +20,13 @@ are in the JSON), so the same results give the same page.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import shlex
 import sys
-import tempfile
 from pathlib import Path
 
 from bench import all as bench_all
+from golden.atomic import write_bytes_atomic, write_text_atomic
 from training import data
 from training.summary import accuracy_summary
 
@@ -222,12 +221,8 @@ class _Figures:
 
     def flush(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        for name, data in self.pending.items():
-            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f".{name}.", suffix=".partial")
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, self.folder / name)
+        for name, png in self.pending.items():
+            write_bytes_atomic(self.folder / name, png)
         for stale in self.folder.glob("*.png"):
             if stale.name not in self.pending and not stale.name.startswith("report_"):
                 stale.unlink()
@@ -747,12 +742,7 @@ def build(*, results: Path = RESULTS, models: Path = MODELS, out: Path = DOCS, i
         lines += [f"## {t}", "", *body[t]]
     text = "\n".join(lines).rstrip() + "\n"
     figs.flush()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".partial")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, out)
+    write_text_atomic(out, text)
     return {"figures": figs.written, "networks": list(nets), "path": str(out)}
 
 

@@ -111,3 +111,12 @@ def test_augment_crops_and_flips_integer_images():
     same = [np.array_equal(f[i], x[i].reshape(4, 4)) for i in range(6)]
     mirrored = [np.array_equal(f[i], x[i].reshape(4, 4)[:, ::-1]) for i in range(6)]
     assert all(s or m for s, m in zip(same, mirrored)) and any(same) and any(mirrored)
+
+
+def test_every_bundle_records_its_own_split():
+    """A bundle's meta.split names how its data set is split (it once said the digits' split for all)."""
+    from training import data
+
+    assert "1437 train / 360 test" in data.split_description("digits")
+    for name in ("fashion_mnist", "fashion-mnist", "mnist"):
+        assert "60,000" in data.split_description(name) and "t10k" in data.split_description(name)

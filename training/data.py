@@ -88,6 +88,14 @@ class Split:
         return int(max(self.y_train.max(), self.y_test.max())) + 1
 
 
+def split_description(name: str) -> str:
+    """How the train / test split of data set ``name`` is made (recorded in every bundle's meta)."""
+    name = canonical(name)
+    if name == "digits":
+        return "sklearn train_test_split(test_size=0.2, stratify, random_state=0): 1437 train / 360 test"
+    return "the data set's own split: train-* (60,000 images) / t10k-* (10,000 images) IDX files"
+
+
 def canonical(name: str) -> str:
     """The dataset's own name for ``name`` (``fashion-mnist`` -> ``fashion_mnist``); an unknown
     name raises ``ValueError`` naming the known ones."""

@@ -246,7 +246,7 @@ def export(run_dir: Path, *, frac: int = 8, lambda_frac: int = 12, mult_bits: in
     float_acc = float((float_pred == split.y_test).mean())
     bundle = to_bundle(model, run_dir.name, frac=frac, lambda_frac=lambda_frac, mult_bits=mult_bits,
                        meta={"dataset": dataset, "float_test_accuracy": float_acc,
-                             "split": "sklearn train_test_split(test_size=0.2, stratify, random_state=0)"})
+                             "split": data.split_description(dataset)})
     model_dir = run_dir / "model"
     digest = save_bundle(bundle, model_dir)
     bundle = load_bundle(model_dir)          # what every later stage will see

@@ -92,6 +92,8 @@ STEPS: list[tuple[str, list[str]]] = [
     *((f"accelerator:{n}", _py("bench.accelerator", n, *ACCELERATOR_OPTIONS.get(n, ()))) for n in HARDWARE),
     *((f"boards:{_key(n)}:{b}", _py("bench.boards", n, "--boards", b)) for n in BOARD_NETWORKS for b in BOARDS),
     ("deployment", _py("bench.deployment", *HARDWARE, "digits/hdlif_online", "hdlif_online")),
+    # randomized verification of the generator (docs/accelerator.md), about an hour on 2 cores
+    ("fuzz", _py("sim.fuzz", "--cases", "300", "--seed", "2026", "--jobs", "2", "--record", "bench/results/fuzz.json")),
     *_report_steps(),
     ("results", _py("report.results_md")),
 ]

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import shutil
 import sys
 import time
@@ -241,6 +243,37 @@ def campaign(seeds: list[int], out: Path, *, jobs: int = 1, resume: bool = False
     return results
 
 
+def record(results: list[dict], path: Path, *, cases: int, seed: int, jobs: int, all_stimuli: bool) -> dict:
+    """The campaign's summary and every case's result, with the command that reproduces it
+    (where the cases were built and whether they were resumed do not change the results)."""
+    from golden.atomic import write_json_atomic
+
+    cmd = f"python -m sim.fuzz --cases {cases} --seed {seed} --jobs {jobs}" + \
+        ("" if all_stimuli else " --drawn-stimulus") + f" --record {path}"
+    measured = [r for r in results if "measured" in r]
+    out = {
+        "command": cmd,
+        "what": f"{cases} random (network, legal folding, stem mode, zero skipping) cases, each built once and "
+                "simulated at full rate (every layer's codes slot by slot, the scores, the class; cycles per "
+                "inference and latency against rtl_gen.estimate.cycles) and under "
+                + ("idle gaps, random idle and backpressure, and a reset mid-image" if all_stimuli else
+                   "its drawn stimulus"),
+        "cases": len(results), "passed": sum(bool(r["ok"]) for r in results),
+        "simulations": sum(len(r.get("stimuli", [])) for r in results),
+        "largest_estimate_difference_cycles": max((abs(r["measured"]["cycles_per_inference"]
+                                                       - r["estimate"]["cycles_per_inference"]) for r in measured),
+                                                  default=None),
+        "largest_latency_difference_cycles": max((abs(r["measured"]["latency_cycles"] - r["estimate"]["latency_cycles"])
+                                                  for r in measured), default=None),
+        "case_seconds_total": round(sum(r["seconds"] for r in results)),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {jobs} case(s) at a time",
+        "results": [{k: r.get(k) for k in ("seed", "case", "ok", "problems", "stimuli", "measured", "estimate",
+                                          "seconds")} for r in results],
+    }
+    write_json_atomic(path, out, indent=1)
+    return out
+
+
 def seeds_of(master: int, n: int) -> list[int]:
     """``n`` case seeds drawn from the campaign's ``master`` seed."""
     return [int(s) for s in np.random.default_rng(master).integers(0, 2 ** 31 - 1, size=n)]
@@ -254,6 +287,9 @@ def main(argv=None) -> int:
     ap.add_argument("--jobs", type=int, default=1, help="cases in parallel (default 1)")
     ap.add_argument("--out", default="build/fuzz", help="where cases and results.jsonl go (default build/fuzz)")
     ap.add_argument("--resume", action="store_true", help="skip the cases already in results.jsonl")
+    ap.add_argument("--record", default=None,
+                    help="also write the campaign's summary and every case's result to this JSON file "
+                         "(bench/results/fuzz.json), with the command that reproduces it")
     ap.add_argument("--drawn-stimulus", action="store_true",
                     help="simulate each case at full rate and under its drawn stimulus only (default: every stimulus)")
     a = ap.parse_args(argv)
@@ -270,6 +306,12 @@ def main(argv=None) -> int:
     results = campaign(seeds, Path(a.out), jobs=a.jobs, resume=a.resume, all_stimuli=not a.drawn_stimulus)
     bad = [r for r in results if not r["ok"]]
     ests = [r for r in results if "measured" in r]
+    if a.record:
+        if a.case:
+            print("fuzz: --record records a campaign (--cases, --seed), not replayed cases", file=sys.stderr)
+            return 2
+        record(results, Path(a.record), cases=a.cases, seed=master, jobs=a.jobs, all_stimuli=not a.drawn_stimulus)
+        print(f"fuzz: recorded in {a.record}")
     runs = sum(len(r.get("stimuli", [])) for r in results)
     print(f"fuzz: {len(results)} cases, {runs} simulations (network x folding x stimulus)")
     print(f"fuzz: {len(results) - len(bad)} passed, {len(bad)} failed")

@@ -103,3 +103,22 @@ def test_the_checker_fails_on_a_wrong_estimate(tmp_path, monkeypatch):
 def test_bad_campaign_settings_are_refused(argv, message, capsys):
     assert fuzz.main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_campaign_is_recorded_with_the_command_that_reproduces_it(tmp_path):
+    """``--record``: the summary counts what the cases say (a failure and the largest difference
+    included), and its command is the campaign's, whatever folder the cases were built in."""
+    import json
+
+    case = {"seed": 1, "case": "seed 1: ...", "ok": True, "problems": [], "stimuli": ["full rate", "gaps"],
+            "measured": {"cycles_per_inference": 100.0, "latency_cycles": 300.0},
+            "estimate": {"cycles_per_inference": 100.0, "latency_cycles": 301}, "seconds": 10.0}
+    bad = {**case, "seed": 2, "ok": False, "problems": ["full rate: 1 of 3 images differ"], "stimuli": ["full rate"],
+           "measured": {"cycles_per_inference": 97.0, "latency_cycles": 300.0}}
+    path = tmp_path / "fuzz.json"
+    fuzz.record([case, bad], path, cases=2, seed=5, jobs=2, all_stimuli=True)
+    d = json.loads(path.read_text())
+    assert d["command"] == f"python -m sim.fuzz --cases 2 --seed 5 --jobs 2 --record {path}"
+    assert (d["cases"], d["passed"], d["simulations"]) == (2, 1, 3)
+    assert d["largest_estimate_difference_cycles"] == 3 and d["largest_latency_difference_cycles"] == 1
+    assert [r["seed"] for r in d["results"]] == [1, 2]

@@ -88,6 +88,23 @@ def _draw_network(rng) -> dict:
                 per_channel=bool(rng.random() < 0.4), step_current=bool(rng.random() < 0.3))
 
 
+def _draw_large_network(rng) -> dict:
+    """Image-sized networks (``--large``): a 784-input fc stem or a 28 x 28 / 16 x 16 conv stem,
+    so that membranes fill several block RAM banks per lane (more than 1024 words) and weight
+    ROMs stack block RAMs in depth (a second read register, ``read_stages`` 2)."""
+    T = int(rng.choice([1, 2]))
+    if rng.random() < 0.5:
+        shape = (784,)
+        layers = (("fc", int(rng.choice([64, 128]))), ("fc", int(rng.choice([16, 32]))))
+    else:
+        shape = (1, 28, 28) if rng.random() < 0.6 else (3, 16, 16)
+        layers = (("conv", int(rng.choice([4, 8])), 3, 1, 1, 2), ("fc", int(rng.choice([16, 32]))))
+    return dict(input_shape=shape, input_max=255, T=T, spike_bits=4, layers=layers, classes=10,
+                weights=str(rng.choice(["ternary", "binary"])), stem_weights="int8" if rng.random() < 0.3 else None,
+                readout_weights=None, neuron=str(rng.choice(["vanilla", "mixed"])),
+                per_channel=bool(rng.random() < 0.4), step_current=bool(rng.random() < 0.3))
+
+
 def _draw_folding(rng, bundle) -> list[str]:
     """A legal folding of every synaptic layer (:mod:`rtl_gen.folding`'s rules, at most
     ``MAX_LANES`` MAC lanes a layer), drawn from the
@@ -112,12 +129,13 @@ def _draw_folding(rng, bundle) -> list[str]:
     return [f"{pe}x{simd}" + (f"/{nl}" if nl > 1 else "") for pe, simd, nl in out]
 
 
-def draw_case(seed: int) -> dict:
-    """The whole case of ``seed``: network, folding, modes, stimulus and image count."""
+def draw_case(seed: int, large: bool = False) -> dict:
+    """The whole case of ``seed``: network, folding, modes, stimulus and image count (``large``:
+    an image-sized network, :func:`_draw_large_network`, on two images)."""
     from golden.synthetic import random_bundle
 
     rng = np.random.default_rng(seed)
-    net = _draw_network(rng)
+    net = _draw_large_network(rng) if large else _draw_network(rng)
     bundle = random_bundle(seed, **net)
     folding = _draw_folding(rng, bundle)
     conv_stem = bundle.layers[0].kind == "hdlif_conv"
@@ -125,8 +143,8 @@ def draw_case(seed: int) -> dict:
     skip_zero_spikes = bool(rng.random() < 0.35)
     skip_zero_weights = bool(rng.random() < 0.2)
     stimulus = str(rng.choice(STIMULI))
-    images = int(max(3, min(10, 48 // net["T"])))
-    return dict(seed=seed, net=net, folding=folding, stem=stem, skip_zero_spikes=skip_zero_spikes,
+    images = 2 if large else int(max(3, min(10, 48 // net["T"])))
+    return dict(seed=seed, large=large, net=net, folding=folding, stem=stem, skip_zero_spikes=skip_zero_spikes,
                 skip_zero_weights=skip_zero_weights, stimulus=stimulus, images=images,
                 conv_stem=conv_stem, reset_after=int(rng.integers(5, 200)), stimulus_seed=int(rng.integers(1, 1 << 16)))
 
@@ -136,7 +154,7 @@ def describe(case: dict) -> str:
     shape = "x".join(str(d) for d in net["input_shape"])
     body = " ".join(f"{k[0]}{k[1]}" + (f"k{k[2]}s{k[3]}p{k[4]}" + ("P" if k[5] == 2 else "") if k[0] == "conv" else "")
                     for k in net["layers"])
-    return (f"seed {case['seed']}: {shape} -> {body} -> {net['classes']} classes, T={net['T']}, "
+    return (f"seed {case['seed']}{' (large)' if case.get('large') else ''}: {shape} -> {body} -> {net['classes']} classes, T={net['T']}, "
             f"{net['spike_bits']}-bit spikes, {net['weights']}/{net['stem_weights'] or '-'}/"
             f"{net['readout_weights'] or '-'}, {net['neuron']}{', per-channel' if net['per_channel'] else ''}"
             f"{', per-step current' if net['step_current'] else ''}; folding {','.join(case['folding'])}; "
@@ -146,7 +164,7 @@ def describe(case: dict) -> str:
 
 
 def run_case(seed: int, out: Path, *, keep: bool = False, check_estimate: bool = True,
-             all_stimuli: bool = False) -> dict:
+             all_stimuli: bool = False, large: bool = False) -> dict:
     """Build and simulate case ``seed`` under ``out``; return its result (``ok`` and why not).
 
     Besides the full-rate run, the case's drawn stimulus, or with ``all_stimuli`` every one of
@@ -159,7 +177,7 @@ def run_case(seed: int, out: Path, *, keep: bool = False, check_estimate: bool =
     from rtl_gen.estimate import cycles, item_events
     from sim.accelerator_tb import simulate
 
-    case = draw_case(seed)
+    case = draw_case(seed, large)
     out = Path(out) / f"case_{seed}"
     if out.exists():
         shutil.rmtree(out)
@@ -209,7 +227,7 @@ def run_case(seed: int, out: Path, *, keep: bool = False, check_estimate: bool =
 
 
 def campaign(seeds: list[int], out: Path, *, jobs: int = 1, resume: bool = False, all_stimuli: bool = False,
-             log=print) -> list[dict]:
+             large: bool = False, log=print) -> list[dict]:
     """Run ``seeds`` (:func:`run_case`); append each result to ``out/results.jsonl`` as it finishes."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -234,26 +252,28 @@ def campaign(seeds: list[int], out: Path, *, jobs: int = 1, resume: bool = False
 
     if jobs <= 1:
         for s in todo:
-            record(run_case(s, out, all_stimuli=all_stimuli))
+            record(run_case(s, out, all_stimuli=all_stimuli, large=large))
     else:
         with ProcessPoolExecutor(jobs) as pool:
-            futures = [pool.submit(run_case, s, out, all_stimuli=all_stimuli) for s in todo]
+            futures = [pool.submit(run_case, s, out, all_stimuli=all_stimuli, large=large) for s in todo]
             for f in as_completed(futures):
                 record(f.result())
     return results
 
 
-def record(results: list[dict], path: Path, *, cases: int, seed: int, jobs: int, all_stimuli: bool) -> dict:
+def record(results: list[dict], path: Path, *, cases: int, seed: int, jobs: int, all_stimuli: bool,
+           large: bool = False) -> dict:
     """The campaign's summary and every case's result, with the command that reproduces it
     (where the cases were built and whether they were resumed do not change the results)."""
     from golden.atomic import write_json_atomic
 
-    cmd = f"python -m sim.fuzz --cases {cases} --seed {seed} --jobs {jobs}" + \
+    cmd = f"python -m sim.fuzz --cases {cases} --seed {seed} --jobs {jobs}" + (" --large" if large else "") + \
         ("" if all_stimuli else " --drawn-stimulus") + f" --record {path}"
     measured = [r for r in results if "measured" in r]
     out = {
         "command": cmd,
-        "what": f"{cases} random (network, legal folding, stem mode, zero skipping) cases, each built once and "
+        "what": f"{cases} random ({'image-sized ' if large else ''}network, legal folding, stem mode, zero skipping) "
+                "cases, each built once and "
                 "simulated at full rate (every layer's codes slot by slot, the scores, the class; cycles per "
                 "inference and latency against rtl_gen.estimate.cycles) and under "
                 + ("idle gaps, random idle and backpressure, and a reset mid-image" if all_stimuli else
@@ -290,6 +310,8 @@ def main(argv=None) -> int:
     ap.add_argument("--record", default=None,
                     help="also write the campaign's summary and every case's result to this JSON file "
                          "(bench/results/fuzz.json), with the command that reproduces it")
+    ap.add_argument("--large", action="store_true",
+                    help="image-sized networks (784 inputs, 28 x 28 conv): deep membrane banks, stacked ROMs")
     ap.add_argument("--drawn-stimulus", action="store_true",
                     help="simulate each case at full rate and under its drawn stimulus only (default: every stimulus)")
     a = ap.parse_args(argv)
@@ -303,14 +325,16 @@ def main(argv=None) -> int:
         master = a.seed if a.seed is not None else int(time.time()) % 100000
         print(f"fuzz: campaign seed {master} (re-run with --seed {master})")
         seeds = seeds_of(master, a.cases)
-    results = campaign(seeds, Path(a.out), jobs=a.jobs, resume=a.resume, all_stimuli=not a.drawn_stimulus)
+    results = campaign(seeds, Path(a.out), jobs=a.jobs, resume=a.resume, all_stimuli=not a.drawn_stimulus,
+                       large=a.large)
     bad = [r for r in results if not r["ok"]]
     ests = [r for r in results if "measured" in r]
     if a.record:
         if a.case:
             print("fuzz: --record records a campaign (--cases, --seed), not replayed cases", file=sys.stderr)
             return 2
-        record(results, Path(a.record), cases=a.cases, seed=master, jobs=a.jobs, all_stimuli=not a.drawn_stimulus)
+        record(results, Path(a.record), cases=a.cases, seed=master, jobs=a.jobs, all_stimuli=not a.drawn_stimulus,
+               large=a.large)
         print(f"fuzz: recorded in {a.record}")
     runs = sum(len(r.get("stimuli", [])) for r in results)
     print(f"fuzz: {len(results)} cases, {runs} simulations (network x folding x stimulus)")
@@ -319,7 +343,8 @@ def main(argv=None) -> int:
         dev = [abs(r["measured"]["cycles_per_inference"] - r["estimate"]["cycles_per_inference"]) for r in ests]
         print(f"fuzz: largest estimate difference {max(dev):g} cycles per inference over {len(ests)} cases")
     for r in bad:
-        print(f"  FAILED {r['case']}: " + " | ".join(r["problems"]) + f"  (replay: python -m sim.fuzz --case {r['seed']})")
+        print(f"  FAILED {r['case']}: " + " | ".join(r["problems"])
+              + f"  (replay: python -m sim.fuzz --case {r['seed']}{' --large' if a.large else ''})")
     return 1 if bad else 0
 
 

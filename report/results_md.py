@@ -500,17 +500,26 @@ def _hardware(results: Path) -> tuple[list[str], list[dict]]:
     return lines + _verification(results), hw
 
 
+#: the randomized campaigns (``bench/results/<file>``) and the ``make bench`` step of each
+CAMPAIGNS = (("fuzz.json", "fuzz", "random networks"), ("fuzz_large.json", "fuzz:large", "image-sized random networks"))
+
+
 def _verification(results: Path) -> list[str]:
-    """The randomized campaign behind "bit-exact for every legal folding" (``bench/results/fuzz.json``)."""
-    f = results / "fuzz.json"
-    if not f.is_file():
-        return [f"Randomized verification: {NOT_YET} (`make fuzz`).", ""]
-    d = _read(f)
-    return [f"Randomized verification of the generator: {d['cases']} random networks with legal foldings, "
-            f"{d['simulations']} simulations ({d['what'].split(' and under ')[-1]} besides full rate): "
-            f"{d['passed']} of {d['cases']} bit-exact in every layer, the cycles per inference and latency at most "
-            f"{num(d['largest_estimate_difference_cycles'])} and {num(d['largest_latency_difference_cycles'])} "
-            f"cycles from the estimate; {provenance(d.get('command'), 'fuzz')}.", ""]
+    """The randomized campaigns behind "bit-exact for every legal folding" (:data:`CAMPAIGNS`)."""
+    lines = []
+    for name, step, what in CAMPAIGNS:
+        f = results / name
+        if not f.is_file():
+            lines += [f"Randomized verification ({what}): {NOT_YET} (`make bench` step `{step}`).", ""]
+            continue
+        d = _read(f)
+        lines += [f"Randomized verification of the generator: {d['cases']} {what} with legal foldings, "
+                  f"{d['simulations']} simulations ({d['what'].split(' and under ')[-1]} besides full rate): "
+                  f"{d['passed']} of {d['cases']} bit-exact in every layer, the cycles per inference and latency at "
+                  f"most {num(d['largest_estimate_difference_cycles'])} and "
+                  f"{num(d['largest_latency_difference_cycles'])} cycles from the estimate; "
+                  f"{provenance(d.get('command'), step)}.", ""]
+    return lines
 
 
 def _energy(figs: _Figures, analyses: dict[str, dict]) -> list[str]:

@@ -122,3 +122,17 @@ def test_a_campaign_is_recorded_with_the_command_that_reproduces_it(tmp_path):
     assert (d["cases"], d["passed"], d["simulations"]) == (2, 1, 3)
     assert d["largest_estimate_difference_cycles"] == 3 and d["largest_latency_difference_cycles"] == 1
     assert [r["seed"] for r in d["results"]] == [1, 2]
+
+
+def test_large_draws_reach_deep_membranes_and_stacked_roms():
+    """``--large`` (image-sized networks) reaches what the small draws cannot: a lane's membranes
+    in several block RAM banks, and a weight ROM of block RAMs stacked in depth (read_stages 2)."""
+    banks = stacked = 0
+    for seed in fuzz.seeds_of(2027, 20):
+        case = fuzz.draw_case(seed, large=True)
+        bundle = random_bundle(seed, **case["net"])
+        cfg = from_bundle(bundle, folding=case["folding"], stem=case["stem"],
+                          skip_zero_spikes=case["skip_zero_spikes"], skip_zero_weights=case["skip_zero_weights"])
+        banks += any(layer.neuron.kind == "vanilla" and layer.neuron.words_per_lane > 1024 for layer in cfg.layers)
+        stacked += any(layer.synapse.read_stages == 2 for layer in list(cfg.layers) + [cfg.readout])
+    assert banks >= 3 and stacked >= 3, (banks, stacked)

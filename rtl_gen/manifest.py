@@ -239,11 +239,24 @@ class _Comb:
         self.any: set = set()
         self.widths = widths or {}
 
+    def _selector_width(self, comp) -> int | None:
+        """Bits of a case selector: a declared net, a constant part-select or one bit of it."""
+        if isinstance(comp, A.Identifier):
+            return self.widths.get(comp.name)
+        if isinstance(comp, A.Partselect) and isinstance(comp.var, A.Identifier):
+            try:
+                return abs(int(comp.msb.value) - int(comp.lsb.value)) + 1
+            except (AttributeError, ValueError):
+                return None
+        if isinstance(comp, A.Pointer) and isinstance(comp.var, A.Identifier):
+            return 1
+        return None
+
     def _complete(self, s) -> bool:
         """A case without ``default`` whose items cover every value of its selector."""
-        if not isinstance(s.comp, A.Identifier) or s.comp.name not in self.widths:
+        w = self._selector_width(s.comp)
+        if w is None:
             return False
-        w = self.widths[s.comp.name]
         if w > 16:
             return False
         covered = set()

@@ -122,7 +122,13 @@ class HDLIFCore(wiring.Component):
         v_prev = Signal(signed(mb), reset_less=True)
         m.d.sync += [v3.eq(v2), a3.eq(a2), cur3.eq(cur2), first3.eq(first2), lam3.eq(lam2), th3.eq(th2)]
         if vanilla:
-            m.d.sync += v_prev.eq(Array(bank_q)[a2[lo_bits:]] if nb > 1 else bank_q[0])
+            if nb > 1:
+                # every value of the bank index selects a bank (the unused top ones: the last), so
+                # the selection is a total function: a partial one leaves Yosys a latch
+                sel = a2[lo_bits:]
+                m.d.sync += v_prev.eq(Array(bank_q + [bank_q[-1]] * ((1 << len(sel)) - nb))[sel])
+            else:
+                m.d.sync += v_prev.eq(bank_q[0])
 
         # Stage 4: leak product lambda_t * v.
         v4, a4, cur4, th4 = Signal(name="v4"), Signal.like(a1, name="a4"), Signal.like(cur1, name="cur4"), Signal.like(th2, name="th4")

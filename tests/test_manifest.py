@@ -69,6 +69,18 @@ def test_full_case_without_default_is_no_latch():
     assert lint(partial).latches == ["m: y (always block at line 2)"]
 
 
+def test_full_case_on_a_part_select_is_no_latch():
+    """A case on bits of a wider net (the membrane bank of an address: ``casez (a[11:10])``) that
+    covers every value is complete (found by ``make fuzz --large``: it was called a latch)."""
+    src = """module m(input [11:0] a, input [3:0] p, q, output reg [3:0] y, output reg [3:0] z);
+      always @* begin casez (a[11:10]) 2'h0: y = p; 2'h1: y = q; 2'h2: y = p; 2'h3: y = q; endcase end
+      always @* begin casez (a[5]) 1'h0: z = p; 1'h1: z = q; endcase end
+    endmodule"""
+    assert lint(src).ok
+    partial = src.replace("2'h3: y = q;", "")
+    assert lint(partial).latches == ["m: y (always block at line 2)"]
+
+
 def test_manifest_of_a_module_and_its_errors():
     m = interface_manifest(BAD, "bad")
     assert [(p["name"], p["direction"], p["width"]) for p in m["ports"]][:3] == \

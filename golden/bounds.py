@@ -34,10 +34,29 @@ def _affine_range(lo, hi, mult, bias):
     return np.minimum(a, b), np.maximum(a, b)
 
 
-def hdlif_widths(weight, in_max, mult, bias, shift, lambda_t, theta_t, lambda_frac, frac, T) -> dict:
-    """Bounds per output channel, following the P2-reset recursion one time step at a time.
+def _reset_range(m_lo, m_hi, theta, neuron: str, reset: str, v_reset: int):
+    """Bounds of the residual membrane ``v`` after the fire step, per neuron."""
+    if neuron != "lif":                                   # P2-reset: v = min(m, theta)
+        return np.minimum(m_lo, theta), np.minimum(m_hi, theta)
+    # without a spike (m < theta): v = m; with one (m >= theta): v_reset, or m - theta
+    quiet = m_lo < theta
+    fired = m_hi >= theta
+    big = np.iinfo(np.int64)
+    q_lo, q_hi = np.where(quiet, m_lo, big.max), np.where(quiet, np.minimum(m_hi, theta - 1), big.min)
+    if reset == "subtract":
+        f_lo, f_hi = np.maximum(m_lo, theta) - theta, m_hi - theta
+    else:
+        f_lo = f_hi = np.full_like(m_lo, v_reset)
+    f_lo, f_hi = np.where(fired, f_lo, big.max), np.where(fired, f_hi, big.min)
+    return np.minimum(q_lo, f_lo), np.maximum(q_hi, f_hi)
+
+
+def hdlif_widths(weight, in_max, mult, bias, shift, lambda_t, theta_t, lambda_frac, frac, T, *,
+                 neuron: str = "vanilla", reset: str = "value", v_reset: int = 0) -> dict:
+    """Bounds per output channel, following the reset recursion one time step at a time.
 
     ``mult``/``bias`` are ``[O]`` or ``[T, O]``; ``lambda_t``/``theta_t`` are ``[T]`` or ``[T, O]``.
+    ``neuron = "lif"`` follows the LIF reset (to ``v_reset`` or by subtraction) instead of P2.
     """
     acc_lo, acc_hi = acc_range(weight, in_max)
     n = acc_lo.shape[0]
@@ -68,7 +87,9 @@ def hdlif_widths(weight, in_max, mult, bias, shift, lambda_t, theta_t, lambda_fr
         m_lo, m_hi = ((l_lo + half) >> lambda_frac) + c_lo, ((l_hi + half) >> lambda_frac) + c_hi
         m_min, m_max = min(m_min, int(m_lo.min())), max(m_max, int(m_hi.max()))
         s_max = max(s_max, int((m_hi - theta).max()))
-        v_lo, v_hi = np.minimum(m_lo, theta), np.minimum(m_hi, theta)
+        v_lo, v_hi = _reset_range(m_lo, m_hi, theta, neuron, reset, v_reset)
+        if neuron == "lif":       # the residuals are membranes too (a subtraction's m - theta)
+            m_min, m_max = min(m_min, int(v_lo.min())), max(m_max, int(v_hi.max()))
     theta_lo, theta_hi = int(th_t.min()), int(th_t.max())
     lam_lo, lam_hi = int(lam_t.min()), int(lam_t.max())
     return {

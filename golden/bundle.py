@@ -31,7 +31,12 @@ NPZ_NAME = "model.npz"
 #: weight kind -> the integer range of its codes (binary also excludes 0)
 WEIGHT_KINDS = {"ternary": (-1, 1), "binary": (-1, 1), "int8": (-127, 127)}
 LAYER_KINDS = ("hdlif_fc", "hdlif_conv", "readout_fc")
-NEURON_KINDS = ("vanilla", "parallel")
+NEURON_KINDS = ("vanilla", "parallel", "lif")
+#: how a LIF neuron resets after a spike: to ``v_reset``, or by subtracting ``theta_t``
+RESET_KINDS = ("value", "subtract")
+#: ``readout_fc`` modes: ``score`` (weights, mult, bias) or ``count`` (the identity: the class is
+#: the neuron of the last layer with the most spikes)
+READOUT_MODES = ("score", "count")
 POOL_KINDS = (1, 2)
 #: the vectorised executor accumulates in float64: every partial sum must stay exact
 MAX_ACC_BITS = 52
@@ -85,6 +90,11 @@ class HDLIFLayer:
         s*       = max(m - theta_t, 0)                              (fire)
         v        = min(m, theta_t)                                  (P2-reset)
         spike_code = min((s* + 2**(frac - 1)) >> frac, max_code)
+
+    ``neuron = "lif"`` (LIF and IF, binary spikes, ``max_code = 1``) charges the same way and
+    fires ``spike = m >= theta_t``; after a spike ``v = v_reset`` (``reset = "value"``) or
+    ``v = m - theta_t`` (``reset = "subtract"``), otherwise ``v = m``.  IF is LIF with
+    ``lambda_t = 2**lambda_frac``.
     """
     name: str
     in_features: int
@@ -100,7 +110,9 @@ class HDLIFLayer:
     max_code: int
     direct: bool                # input identical at every step: acc computed once per image
     weights: str = "ternary"    # ternary | binary | int8
-    neuron: str = "vanilla"     # vanilla | parallel (stateless: lambda_t == 0)
+    neuron: str = "vanilla"     # vanilla | parallel (stateless: lambda_t == 0) | lif (binary spikes)
+    reset: str = "value"        # lif only: value (v = v_reset after a spike) | subtract (v = m - theta_t)
+    v_reset: int = 0            # lif only, membrane units
     widths: dict = field(default_factory=dict)
     kind: str = "hdlif_fc"
 
@@ -183,7 +195,9 @@ class HDLIFConvLayer(HDLIFLayer):
 class ReadoutLayer:
     """The classifier: ``score_t[c] = acc_t[c] * mult[c] + bias[c]``; class = argmax sum_t score_t.
 
-    Ties go to the lowest class index.
+    Ties go to the lowest class index.  ``mode = "count"`` is the spike-count readout of a
+    network whose last layer has one neuron per class: the weights are the identity,
+    ``mult = 1``, ``bias = 0``, so the class is the neuron that fired most (the loader checks it).
     """
     name: str
     in_features: int
@@ -192,6 +206,7 @@ class ReadoutLayer:
     mult: np.ndarray
     bias: np.ndarray
     weights: str = "ternary"
+    mode: str = "score"
     widths: dict = field(default_factory=dict)
     kind: str = "readout_fc"
 
@@ -234,7 +249,7 @@ def compute_widths(bundle_T: int, input_spec: InputSpec, layers) -> list[dict]:
         if layer.kind != "readout_fc":
             w = bounds.hdlif_widths(w2d, in_max, layer.mult, layer.bias, layer.shift,
                                     layer.lambda_t, layer.theta_t, layer.lambda_frac, layer.frac,
-                                    bundle_T)
+                                    bundle_T, neuron=layer.neuron, reset=layer.reset, v_reset=layer.v_reset)
             in_max = layer.max_code
         else:
             w = bounds.readout_widths(w2d, in_max, layer.mult, layer.bias, bundle_T)
@@ -266,6 +281,10 @@ def _layer_json(layer, widths: dict) -> dict:
     if layer.kind != "readout_fc":
         d.update(shift=layer.shift, lambda_frac=layer.lambda_frac, frac=layer.frac,
                  max_code=layer.max_code, direct=layer.direct, neuron=layer.neuron)
+        if layer.neuron == "lif":
+            d.update(reset=layer.reset, v_reset=int(layer.v_reset))
+    elif layer.mode != "score":
+        d.update(mode=layer.mode)
     if layer.kind == "hdlif_conv":
         d.update(in_shape=list(layer.in_shape), out_channels=layer.out_channels, kernel=layer.kernel,
                  stride=layer.stride, padding=layer.padding, pool=layer.pool,
@@ -392,7 +411,14 @@ def _load_layer(ld, i: int, n_layers: int, arrays: dict, where: str, npath: Path
                   bias=_array(arrays, f"{name}.bias", aw, per_t, -(2 ** 52), 2 ** 52),
                   widths=ld.get("widths", {}))
     if kind == "readout_fc":
-        return ReadoutLayer(**common, in_features=wshape[1], out_features=n_out)
+        mode = ld.get("mode", "score")
+        _need(mode in READOUT_MODES, lw, f"field 'mode' must be one of {READOUT_MODES}, not {mode!r}")
+        if mode == "count":
+            _need(wshape[0] == wshape[1] and np.array_equal(weight, np.eye(n_out, dtype=np.int64)), aw,
+                  f"a count readout's '{name}.weight' must be the identity (one neuron per class)")
+            _need(bool((common["mult"] == 1).all() and (common["bias"] == 0).all()), aw,
+                  f"a count readout's '{name}.mult' must be all 1 and '{name}.bias' all 0")
+        return ReadoutLayer(**common, in_features=wshape[1], out_features=n_out, mode=mode)
     frac = _int_field(ld, "frac", lw, 1, 24)
     lambda_frac = _int_field(ld, "lambda_frac", lw, 1, 24)
     shift = _int_field(ld, "shift", lw, 0, 48)
@@ -405,8 +431,14 @@ def _load_layer(ld, i: int, n_layers: int, arrays: dict, where: str, npath: Path
     theta = _array(arrays, f"{name}.theta_t", aw, [(T,), (T, n_out)], -(2 ** 40), 2 ** 40)
     if neuron == "parallel":
         _need(not lam.any(), aw, f"array '{name}.lambda_t' must be all zero for a parallel (stateless) neuron")
+    lif = {}
+    if neuron == "lif":
+        _need(max_code == 1, lw, f"a lif layer fires binary spikes: the bundle's 'spike.bits' must be 1, not {max_code.bit_length()}")
+        reset = ld.get("reset")
+        _need(reset in RESET_KINDS, lw, f"field 'reset' must be one of {RESET_KINDS}, not {reset!r}")
+        lif = dict(reset=reset, v_reset=_int_field(ld, "v_reset", lw, -(2 ** 40), 2 ** 40))
     params = dict(shift=shift, frac=frac, lambda_frac=lambda_frac, max_code=max_code, direct=ld["direct"],
-                  neuron=neuron, lambda_t=lam, theta_t=theta)
+                  neuron=neuron, lambda_t=lam, theta_t=theta, **lif)
     if kind == "hdlif_conv":
         layer = HDLIFConvLayer(**common, **params, **geo, in_shape=in_shape, pool=pool)
         _need(min(layer.out_shape) >= 1, lw, f"the output shape {list(layer.out_shape)} is empty")

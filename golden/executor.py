@@ -94,10 +94,22 @@ def fire(layer: HDLIFLayer, m: np.ndarray, t: int) -> tuple[np.ndarray, np.ndarr
     return spike_code, v
 
 
+def lif_fire(layer: HDLIFLayer, m: np.ndarray, t: int) -> tuple[np.ndarray, np.ndarray]:
+    """Binary spike and reset of a LIF / IF neuron: returns ``(spike, v)``.
+
+    ``spike = m >= theta_t``; after a spike ``v = v_reset`` (``reset = "value"``) or
+    ``v = m - theta_t`` (``reset = "subtract"``); without one ``v = m``.
+    """
+    theta = _per_channel(layer, layer.theta_at(t), m.ndim)
+    spike = m >= theta
+    after = m - theta if layer.reset == "subtract" else np.full_like(m, layer.v_reset)
+    return spike.astype(np.int64), np.where(spike, after, m)
+
+
 def hdlif_step(layer: HDLIFLayer, v: np.ndarray, current: np.ndarray, t: int):
-    """One neuron update: charge -> fire -> P2-reset.  Returns ``(spike_code, m, v)``."""
+    """One neuron update: charge -> fire -> reset (P2-reset for HD-LIF).  Returns ``(spike_code, m, v)``."""
     m = charge(layer, v, current, t)
-    spike_code, v = fire(layer, m, t)
+    spike_code, v = lif_fire(layer, m, t) if layer.neuron == "lif" else fire(layer, m, t)
     return spike_code, m, v
 
 

@@ -42,14 +42,20 @@ def random_bundle(seed: int = 0, *, input_shape=(1, 8, 8), input_max: int = 15, 
                   weights: str = "ternary", stem_weights: str | None = None,
                   readout_weights: str | None = None, neuron: str = "vanilla",
                   per_channel: bool = False, step_current: bool = False, frac: int = 8,
-                  lambda_frac: int = 12, name: str = "synthetic") -> Bundle:
+                  lambda_frac: int = 12, readout: str = "score", name: str = "synthetic") -> Bundle:
     """A random valid bundle.
 
     ``layers`` lists ``("conv", out_channels, kernel, stride, padding, pool)`` and
     ``("fc", out_features)`` entries; a readout of ``classes`` follows.  ``neuron`` is
-    ``vanilla``, ``parallel`` or ``mixed`` (alternating, parallel second); ``per_channel``
-    gives ``[T, O]`` leaks and thresholds, ``step_current`` ``[T, O]`` mult / bias (Mem-BN).
+    ``vanilla``, ``parallel`` or ``mixed`` (alternating, parallel second), or ``lif`` (binary
+    spikes: ``spike_bits`` must be 1; each layer draws its reset, and some layers are IF);
+    ``per_channel`` gives ``[T, O]`` leaks and thresholds, ``step_current`` ``[T, O]`` mult / bias
+    (Mem-BN).  ``readout = "count"`` counts the last layer's spikes (it must have ``classes``
+    neurons).
     """
+    if (neuron == "lif") != (spike_bits == 1):
+        raise ValueError(f"LIF neurons fire binary spikes: neuron='lif' goes with spike_bits=1 "
+                         f"(got neuron={neuron!r}, spike_bits={spike_bits})")
     rng = np.random.default_rng(seed)
     max_code = 2 ** spike_bits - 1
     shape = tuple(input_shape)
@@ -81,7 +87,13 @@ def random_bundle(seed: int = 0, *, input_shape=(1, 8, 8), input_max: int = 15, 
         lam = np.zeros(pshape, np.int64) if nk == "parallel" else \
             rng.integers(int(0.3 * 2 ** lambda_frac), 2 ** lambda_frac + 1, size=pshape)
         theta = rng.integers(unit // 4, 2 * unit, size=pshape)
-        common = dict(name=f"l{i + 1}", weight=w, mult=mult, bias=bias.astype(np.int64), shift=shift,
+        lif = {}
+        if nk == "lif":
+            if rng.random() < 0.25:                   # IF: no leak
+                lam = np.full(pshape, 2 ** lambda_frac, np.int64)
+            lif = dict(reset=str(rng.choice(["value", "subtract"])),
+                       v_reset=int(rng.choice([0, 0, int(rng.integers(-unit // 2, unit // 4))])))
+        common = dict(**lif, name=f"l{i + 1}", weight=w, mult=mult, bias=bias.astype(np.int64), shift=shift,
                       lambda_t=lam.astype(np.int64), theta_t=theta.astype(np.int64),
                       lambda_frac=lambda_frac, frac=frac, max_code=max_code, direct=(i == 0),
                       weights=kind, neuron=nk)
@@ -95,10 +107,18 @@ def random_bundle(seed: int = 0, *, input_shape=(1, 8, 8), input_max: int = 15, 
         shape = layer_out_shape(layer)
         in_max = max_code
     rk = readout_weights or weights
-    w = _weights(rng, rk, (classes, int(np.prod(shape))))
-    out.append(ReadoutLayer(name=f"l{len(layers) + 1}", in_features=int(np.prod(shape)), out_features=classes,
-                            weight=w, weights=rk, mult=rng.integers(1, 200, size=classes),
-                            bias=rng.integers(-20, 20, size=classes)))
+    n_in = int(np.prod(shape))
+    if readout == "count":
+        if n_in != classes:
+            raise ValueError(f"a count readout needs a last layer of {classes} neurons, not {n_in}")
+        out.append(ReadoutLayer(name=f"l{len(layers) + 1}", in_features=n_in, out_features=classes,
+                                weight=np.eye(classes, dtype=np.int8), weights="ternary", mode="count",
+                                mult=np.ones(classes, np.int64), bias=np.zeros(classes, np.int64)))
+    else:
+        w = _weights(rng, rk, (classes, n_in))
+        out.append(ReadoutLayer(name=f"l{len(layers) + 1}", in_features=n_in, out_features=classes,
+                                weight=w, weights=rk, mult=rng.integers(1, 200, size=classes),
+                                bias=rng.integers(-20, 20, size=classes)))
     bits = max(1, int(input_max).bit_length())
     inp = InputSpec(features=int(np.prod(input_shape)), bits=bits, max_value=input_max, scale=1.0 / input_max,
                     shape=tuple(input_shape))

@@ -186,7 +186,10 @@ def _edit(folder, fn_json=None, fn_arrays=None):
     (dict(fn_json=lambda d: d["layers"][0].update(padding=3)), "must be smaller than 'kernel'"),
     (dict(fn_json=lambda d: d["layers"][1].update(weights="binary")), "is binary but holds zeros"),
     (dict(fn_json=lambda d: d["layers"][0].update(neuron="parallel")), "must be all zero for a parallel"),
-    (dict(fn_json=lambda d: d["layers"][0].update(neuron="lif")), "field 'neuron' must be one of"),
+    (dict(fn_json=lambda d: d["layers"][0].update(neuron="izhikevich")), "field 'neuron' must be one of"),
+    (dict(fn_json=lambda d: d["layers"][0].update(neuron="lif")), "'spike.bits' must be 1"),
+    (dict(fn_json=lambda d: d["layers"][-1].update(mode="count")), "must be the identity"),
+    (dict(fn_json=lambda d: d["layers"][-1].update(mode="vote")), "field 'mode' must be one of"),
     (dict(fn_json=lambda d: d.update(schema="hdlif-int/1")), "re-run the export step"),
     (dict(fn_arrays=lambda a: a.update({"l1.lambda_t": np.zeros((3, 5), np.int64)})), "array 'l1.lambda_t' must have shape"),
     (dict(fn_arrays=lambda a: a.update({"l1.weight": a["l1.weight"] * 2})), "values must lie in [-1, 1]"),
@@ -197,3 +200,76 @@ def test_loader_names_the_bad_field(tmp_path, edit, message):
     with pytest.raises(BundleError) as e:
         load_bundle(tmp_path / "m")
     assert message in str(e.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# LIF / IF neurons (binary spikes) and the spike-count readout
+
+def _lif_bundle(seed, **kw):
+    from golden.synthetic import random_bundle
+    return random_bundle(seed, spike_bits=1, neuron="lif", T=5, readout="count",
+                         layers=(("conv", 3, 3, 1, 1, 2), ("fc", 12), ("fc", 10)), **kw)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_lif_layers_follow_the_reference_loop(tmp_path, seed):
+    """A plain per-neuron loop (charge, fire at m >= theta, reset to a value or by subtraction)
+    against the vectorised executor, and every membrane inside its declared bounds."""
+    from golden.bundle import load_bundle, save_bundle
+    from golden.executor import charge, requant, run, synapse, _layer_input
+    from golden.synthetic import random_images
+    save_bundle(_lif_bundle(seed, per_channel=bool(seed % 2)), tmp_path)
+    b = load_bundle(tmp_path)
+    x = random_images(b, 12, seed)
+    r = run(b, x, trace=True)
+    for L in b.hdlif_layers:
+        assert L.neuron == "lif" and L.reset in ("value", "subtract")
+        lo, hi = L.widths["membrane_range"]
+        assert lo <= r.membranes[L.name].min() and r.membranes[L.name].max() <= hi
+    # replay layer by layer from the traced inputs, neuron by neuron
+    prev = None
+    for i, L in enumerate(b.hdlif_layers):
+        v = None
+        for t in range(b.T):
+            inp = x if i == 0 else r.codes[prev][:, t]
+            cur = requant(L, synapse(L, _layer_input(L, inp)), t).reshape(len(x), -1)
+            if v is None:
+                v = np.zeros_like(cur)
+            th = np.broadcast_to(np.asarray(L.theta_at(t)), (L.channels,))
+            ch = (np.arange(cur.shape[1]) // (cur.shape[1] // L.channels))
+            shape = (len(x),) + (tuple(L.conv_shape) if L.kind == "hdlif_conv" else (-1,))
+            m = charge(L, v.reshape(shape), cur.reshape(shape), t).reshape(len(x), -1)
+            assert np.array_equal(m, r.membranes[L.name][:, t])
+            spike = np.zeros_like(m)
+            for n in range(m.shape[1]):
+                for k in range(len(x)):
+                    if m[k, n] >= th[ch[n]]:
+                        spike[k, n] = 1
+                        v[k, n] = m[k, n] - th[ch[n]] if L.reset == "subtract" else L.v_reset
+                    else:
+                        v[k, n] = m[k, n]
+            if L.kind == "hdlif_conv" and L.pool == 2:
+                O, H, W = L.conv_shape
+                spike = spike.reshape(len(x), O, H // 2, 2, W // 2, 2).max(axis=(3, 5)).reshape(len(x), -1)
+            assert np.array_equal(spike, r.codes[L.name][:, t]), (L.name, t)
+        prev = L.name
+    # the count readout: the class is the last layer's neuron with the most spikes (lowest on a tie)
+    counts = r.codes[b.hdlif_layers[-1].name].sum(axis=1)
+    assert np.array_equal(r.classes, np.argmax(counts, axis=1))
+
+
+def test_if_neuron_integrates_without_loss():
+    """IF is LIF with lambda_t = 2**lambda_frac: the rounded leak is exactly v."""
+    from golden.executor import charge
+    b = _lif_bundle(0)
+    L = b.hdlif_layers[1]
+    import dataclasses
+    L = dataclasses.replace(L, lambda_t=np.full(b.T, 2 ** L.lambda_frac, np.int64))
+    v = np.arange(-300, 300).reshape(1, -1)
+    assert np.array_equal(charge(L, v, np.zeros_like(v), 0), v)
+
+
+def test_lif_needs_binary_spikes():
+    from golden.synthetic import random_bundle
+    with pytest.raises(ValueError, match="spike_bits=1"):
+        random_bundle(0, spike_bits=4, neuron="lif")

@@ -7,9 +7,10 @@ Two kinds of project, both Vitis backend, ``io_stream``, exact integer types eve
     hls4ml ``Conv2D`` / ``Dense`` with ``{-1, 0, +1}`` (or binary / int8) weights, accumulating on
     ``widths.acc_bits`` -> ``HDLIFRequant`` -> integer currents out (``widths.current_bits``).
 ``network project`` (:func:`network_project`)
-    the whole HD-LIF network: per layer synapse -> requant -> ``HDLIFNeuron`` (vanilla or
-    Parallel) [-> ``MaxPooling2D`` on the codes], then the readout's synapse -> requant with
-    shift 0 -> the class scores of the step.
+    the whole network: per layer synapse -> requant -> ``HDLIFNeuron`` (vanilla or Parallel
+    HD-LIF, graded codes; or LIF / IF, binary spikes) [-> ``MaxPooling2D`` on the codes], then
+    the readout's synapse -> requant with shift 0 -> the class scores of the step.  A spike-count
+    readout (``mode = "count"``: identity weights, mult 1, bias 0) is an ordinary readout here.
 
 Time steps: one call of the top function (one ``predict`` row) is one time step.  An image
 goes in as ``T`` consecutive rows (the same pixels each time, direct encoding) and comes out as
@@ -36,7 +37,7 @@ from . import hdlif_layer
 
 SUPPORTED_KINDS = ("hdlif_fc", "hdlif_conv", "readout_fc")
 SUPPORTED_WEIGHTS = {"ternary": 2, "binary": 2, "int8": 8}
-SUPPORTED_NEURONS = ("vanilla", "parallel")
+SUPPORTED_NEURONS = ("vanilla", "parallel", "lif")
 PROJECT = "myproject"
 
 
@@ -94,6 +95,13 @@ def check_supported(bundle) -> None:
         if kind != "readout_fc" and _neuron(layer) not in SUPPORTED_NEURONS:
             raise HLSConversionError(f"layer {layer.name!r}: neuron {_neuron(layer)!r} has no HLS mapping "
                                      f"(supported: {', '.join(SUPPORTED_NEURONS)})")
+        if kind != "readout_fc" and _neuron(layer) == "lif":
+            if getattr(layer, "reset", None) not in hdlif_layer.RESETS:
+                raise HLSConversionError(f"layer {layer.name!r}: LIF reset {getattr(layer, 'reset', None)!r} has no HLS "
+                                         f"mapping (supported: {', '.join(hdlif_layer.RESETS)})")
+            if int(layer.max_code) != 1:
+                raise HLSConversionError(f"layer {layer.name!r}: a LIF layer fires binary spikes (max_code 1, "
+                                         f"not {layer.max_code})")
         if kind == "hdlif_conv" and getattr(layer, "pool", 1) not in (1, 2):
             raise HLSConversionError(f"layer {layer.name!r}: pool {layer.pool!r} has no HLS mapping "
                                      f"(supported: 1 (none), 2 (2x2 max pool))")
@@ -259,10 +267,13 @@ class _Builder:
             raise HLSConversionError(f"layer {layer.name!r}: a Parallel HD-LIF neuron needs lambda_t = 0")
         d = {"class_name": "HDLIFNeuron", "name": layer.name, "n_chan": n_chan, "n_steps": T,
              "lambda_frac": int(layer.lambda_frac), "frac": int(layer.frac), "max_code": int(layer.max_code),
-             "spike_bits": spike_bits, "stateful": neuron == "vanilla",
+             "spike_bits": spike_bits, "stateful": neuron != "parallel",
              "lambda_data": lam, "theta_data": theta,
              "lambda_bits": max(_width(layer, "lambda_bits"), bounds.signed_bits(int(lam.min()), int(lam.max()))),
              "leak_bits": _width(layer, "leak_bits"), "membrane_bits": _width(layer, "membrane_bits")}
+        if neuron == "lif":
+            # binary spikes, reset to v_reset or by subtraction; the widths cover the residuals
+            d.update(neuron="lif", reset=str(layer.reset), v_reset=int(layer.v_reset))
         return self.add(d)
 
     def pool(self, layer, shapes, spike_bits: int) -> str:

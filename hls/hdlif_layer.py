@@ -1,4 +1,4 @@
-"""HD-LIF in hls4ml through its extension API: two custom layers, their templates and C++ header.
+"""HD-LIF and LIF in hls4ml through its extension API: two custom layers, their templates and C++ header.
 
 hls4ml knows nothing of HD-LIF.  Following its own SNN support (a layer class, a config and a
 function-call template, a ``nnet_*`` header), this module adds
@@ -8,7 +8,11 @@ function-call template, a ``nnet_*`` header), this module adds
     ``Conv2D`` synapse; with ``shift = 0`` it is also the readout,
     ``score_t = acc * mult + bias``.
 ``HDLIFNeuron``
-    charge -> fire -> P2-reset (vanilla or Parallel HD-LIF): currents in, graded spike codes out.
+    charge -> fire -> reset: currents in, spikes out.  ``neuron = "hdlif"``: vanilla or Parallel
+    HD-LIF (P2-reset), graded spike codes ``0 .. max_code`` out.  ``neuron = "lif"``: LIF / IF,
+    binary spikes (``m >= theta_t``) out; after a spike the membrane goes to ``v_reset``
+    (``reset = "value"``) or to ``m - theta_t`` (``reset = "subtract"``), otherwise it keeps ``m``.
+    IF is LIF with ``lambda_t = 2**lambda_frac``; nothing in the layer distinguishes it.
 
 Both stream (``io_stream``), one call of the top function per time step; the step counter and
 the residual membrane live in static state and wrap after ``T`` calls (see the header
@@ -27,6 +31,10 @@ import numpy as np
 HEADER = Path(__file__).resolve().parent / "templates" / "nnet_hdlif_stream.h"
 INCLUDE = ["nnet_utils/nnet_hdlif_stream.h"]
 BACKEND = "Vitis"
+#: ``HDLIFNeuron`` kinds: HD-LIF (vanilla / Parallel, graded codes) and LIF / IF (binary spikes)
+NEURONS = ("hdlif", "lif")
+#: LIF resets after a spike: to ``v_reset``, or by subtracting ``theta_t``
+RESETS = ("value", "subtract")
 
 _registered = False
 
@@ -72,16 +80,30 @@ def _layer_classes():
                                                  _int_type(self.get_attr("product_bits"))))
 
     class HDLIFNeuron(Layer):
-        """Vanilla / Parallel HD-LIF: integer currents in, spike codes ``0 .. max_code`` out.
+        """Vanilla / Parallel HD-LIF or LIF / IF: integer currents in, spike codes out.
 
         Attributes: ``n_chan``, ``n_steps``, ``lambda_frac``, ``frac``, ``max_code``,
         ``spike_bits``, ``stateful`` (False: Parallel HD-LIF), ``lambda_data`` / ``theta_data``
-        (int64 ``[t_len, c_len]``), ``lambda_bits``, ``leak_bits``, ``membrane_bits``.
+        (int64 ``[t_len, c_len]``), ``lambda_bits``, ``leak_bits``, ``membrane_bits``;
+        optional ``neuron`` (``"hdlif"``, the default: codes ``0 .. max_code``, P2-reset; or
+        ``"lif"``: binary spikes, ``max_code = 1``, ``frac`` unused), and for LIF ``reset``
+        (``"value"`` or ``"subtract"``) and ``v_reset`` (an int, membrane units, used by
+        ``reset = "value"``).  ``membrane_bits`` covers ``m``, ``theta`` and every residual
+        ``v`` (for LIF also ``v_reset`` and ``m - theta``, when a spike can happen).
         """
 
         def initialize(self):
             shape = list(self.get_input_variable().shape)
             self.add_output_variable(shape, precision=_int_type(self.get_attr("spike_bits"), signed=False))
+            neuron = self.get_attr("neuron", "hdlif")
+            if neuron not in NEURONS:
+                raise ValueError(f"{self.name}: neuron {neuron!r} is not one of {NEURONS}")
+            if neuron == "lif":
+                if self.get_attr("reset") not in RESETS:
+                    raise ValueError(f"{self.name}: reset {self.get_attr('reset')!r} is not one of {RESETS}")
+                if self.get_attr("max_code") != 1 or not self.get_attr("stateful"):
+                    raise ValueError(f"{self.name}: a LIF neuron is stateful and fires binary spikes (max_code 1)")
+                self.set_attr("v_reset", int(self.get_attr("v_reset", 0)))
             lam = np.asarray(self.get_attr("lambda_data"), np.int64)
             theta = np.asarray(self.get_attr("theta_data"), np.int64)
             self.set_attr("lambda_t_len", _table_shape(lam)[0])
@@ -129,11 +151,16 @@ def _templates(HDLIFRequant, HDLIFNeuron):
     static const unsigned frac = {frac};
     static const unsigned max_code = {max_code};
     static const bool stateful = {stateful};
-    typedef {lambda_type} lambda_t;
+{lif_fields}    typedef {lambda_type} lambda_t;
     typedef {leak_t.name} leak_t;
     typedef {membrane_t.name} membrane_t;
     typedef {fire_t.name} fire_t;
 }};\n"""
+
+    lif_fields = """    static const unsigned neuron = nnet::hdlif_lif;
+    static const unsigned reset = {reset_kind};
+    static const long long v_reset = {v_reset}LL;
+"""
 
     class HDLIFRequantConfigTemplate(LayerConfigTemplate):
         def __init__(self):
@@ -167,6 +194,11 @@ def _templates(HDLIFRequant, HDLIFNeuron):
             params = self._default_config_params(node)
             params["n_in"] = node.get_input_variable().size_cpp()
             params["lambda_type"] = node.get_weights("lambda").type.name
+            params["reset_kind"] = "nnet::hdlif_reset_subtract" if node.get_attr("reset") == "subtract" \
+                else "nnet::hdlif_reset_value"
+            # LIF overrides the header's neuron / reset / v_reset; HD-LIF keeps its defaults (its
+            # config struct reads exactly as before LIF existed)
+            params["lif_fields"] = lif_fields.format(**params) if node.get_attr("neuron", "hdlif") == "lif" else ""
             return self.template.format(**params)
 
     class HDLIFNeuronFunctionTemplate(FunctionCallTemplate):

@@ -2,7 +2,7 @@
 
 ``build/<run>/hls/`` receives
 
-``network/``          the whole HD-LIF network (all layers, all time steps) as one hls4ml project
+``network/``          the whole network (all layers, all time steps) as one hls4ml project
 ``layer_<name>/``     one project per conv / fc layer (synapse + requantizer: currents out)
 ``report.json``       per project ``vectors``, ``mismatches``, ``seconds`` (and the details)
 

@@ -82,6 +82,9 @@ def test_conv_network_bit_exact(conv_run, conv_network):
     # the same images twice in a row give the same scores: the step counter wraps after T calls
     again = csim.check_network(conv_network, conv_run["bundle"], conv_run["vec"], 5)
     assert again["mismatches"] == 0
+    # HD-LIF configs keep the header's defaults (no LIF fields)
+    params = (conv_run["build"] / "network" / "firmware" / "parameters.h").read_text()
+    assert "nnet::hdlif_neuron_config" in params and "v_reset" not in params and "hdlif_lif" not in params
 
 
 def test_caught_mismatch_names_image_layer_step_neuron(conv_run, conv_network):
@@ -112,8 +115,14 @@ def test_unsupported_layers_name_the_layer_and_the_supported_set(conv_run):
                        match=r"layer 'l2': kind 'residual' has no HLS mapping \(supported: hdlif_fc, hdlif_conv, readout_fc\)"):
         convert.network_project(with_layer(1, kind="residual"), conv_run["build"] / "never")
     with pytest.raises(convert.HLSConversionError,
-                       match=r"layer 'l3': neuron 'lif' has no HLS mapping \(supported: vanilla, parallel\)"):
-        convert.layer_project(with_layer(2, neuron="lif"), 2, conv_run["build"] / "never")
+                       match=r"layer 'l3': neuron 'adex' has no HLS mapping \(supported: vanilla, parallel, lif\)"):
+        convert.layer_project(with_layer(2, neuron="adex"), 2, conv_run["build"] / "never")
+    with pytest.raises(convert.HLSConversionError,
+                       match=r"layer 'l3': LIF reset 'zero' has no HLS mapping \(supported: value, subtract\)"):
+        convert.network_project(with_layer(2, neuron="lif", reset="zero"), conv_run["build"] / "never")
+    with pytest.raises(convert.HLSConversionError,
+                       match=r"layer 'l3': a LIF layer fires binary spikes \(max_code 1, not 15\)"):
+        convert.network_project(with_layer(2, neuron="lif", reset="value"), conv_run["build"] / "never")
     with pytest.raises(convert.HLSConversionError,
                        match=r"layer 'l1': weights 'int4' have no HLS mapping \(supported: ternary, binary, int8\)"):
         convert.check_supported(with_layer(0, weights="int4"))
@@ -132,6 +141,129 @@ def test_options_are_checked():
         convert.HLSOptions(clock_period=-1)
     with pytest.raises(ValueError, match=r"max_unroll must be a positive integer, not 0"):
         convert.HLSOptions(max_unroll=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# LIF / IF neurons (binary spikes, reset to v_reset or by subtraction) and the count readout
+
+#: Two random LIF networks on small membranes (``frac = 3``: thresholds 2 .. 15, so ``m == theta_t``
+#: happens).  Between them: conv and fc stems, ``[T, O]`` and ``[T]`` leaks / thresholds,
+#: ``[T, O]`` and ``[O]`` mult / bias, both resets, an IF layer, a nonzero ``v_reset``, count and
+#: score readouts (``test_lif_vectors_exercise_the_lif_arithmetic`` checks all of it).
+LIF_CASES = {
+    "conv": dict(seed=21, layers=(("conv", 3, 3, 1, 1, 2), ("fc", 12), ("fc", 10)), T=4,
+                 per_channel=True, step_current=True, readout="count"),
+    "fc": dict(seed=5, layers=(("fc", 16), ("fc", 10)), T=5, readout="score"),
+}
+LIF_IMAGES = 20
+
+
+@pytest.fixture(scope="module")
+def lif_runs(tmp_path_factory):
+    """The :data:`LIF_CASES` bundles (saved and loaded: widths from the bound analysis) and vectors."""
+    runs = {}
+    for name, case in LIF_CASES.items():
+        kw = dict(case)
+        seed = kw.pop("seed")
+        run = tmp_path_factory.mktemp("lif") / name
+        save_bundle(random_bundle(seed, input_shape=(1, 8, 8), spike_bits=1, neuron="lif", classes=10, frac=3,
+                                  **kw), run / "model")
+        b = load_bundle(run / "model")
+        x = random_images(b, LIF_IMAGES, seed=seed)
+        write_vectors(b, run / "model", x, np.zeros(len(x), np.int64), run / "vectors.npz")
+        runs[name] = {"dir": run, "bundle": b, "vec": load_vectors(run / "vectors.npz", run / "model")}
+    return runs
+
+
+def _lif_mutants() -> dict:
+    """Wrong LIF arithmetic, each as a replacement of the golden model's fire-and-reset step."""
+
+    def mutant(fire, after):
+        def lif_fire(layer, m, t):
+            theta = np.asarray(layer.theta_at(t))
+            theta = theta.reshape(theta.shape + (1,) * (m.ndim - 2)) if theta.ndim == 1 else theta
+            spike = fire(m, theta)
+            return spike.astype(np.int64), np.where(spike, after(layer, m, theta), m)
+        return lif_fire
+
+    def reset(kind, layer, m, theta, off=0):
+        return m - theta + off if kind == "subtract" else np.full_like(m, layer.v_reset + off)
+
+    other = {"value": "subtract", "subtract": "value"}
+    return {
+        "strict threshold m > theta_t": mutant(np.greater, lambda l, m, th: reset(l.reset, l, m, th)),
+        "resets swapped": mutant(np.greater_equal, lambda l, m, th: reset(other[l.reset], l, m, th)),
+        "no reset (v = m)": mutant(np.greater_equal, lambda l, m, th: m),
+        "reset to 0, not v_reset": mutant(np.greater_equal,
+                                          lambda l, m, th: reset(l.reset, l, m, th) if l.reset == "subtract" else 0 * m),
+        "residual off by one": mutant(np.greater_equal, lambda l, m, th: reset(l.reset, l, m, th, 1)),
+        "subtraction to 0": mutant(np.greater_equal,
+                                   lambda l, m, th: 0 * m if l.reset == "subtract" else reset(l.reset, l, m, th)),
+    }
+
+
+def test_lif_vectors_exercise_the_lif_arithmetic(lif_runs, monkeypatch):
+    """The LIF C simulation checks are not vacuous: the drawn networks cover both stems, both
+    table shapes, both resets, IF, a nonzero v_reset and both readouts; every layer fires and stays
+    quiet, before the last step too; and each of several wrong LIF arithmetics changes the scores
+    of some vector, so a design that computed it could not be bit-exact on these vectors."""
+    from golden import executor
+
+    bundles = [r["bundle"] for r in lif_runs.values()]
+    layers = [l for b in bundles for l in b.hdlif_layers]
+    assert all(l.neuron == "lif" and l.max_code == 1 for l in layers)
+    assert {b.layers[0].kind for b in bundles} == {"hdlif_conv", "hdlif_fc"}
+    assert {b.readout.mode for b in bundles} == {"count", "score"}
+    assert {l.theta_t.ndim for l in layers} == {1, 2} and {np.ndim(l.mult) for l in layers} == {1, 2}
+    assert {l.reset for l in layers} == {"value", "subtract"}
+    assert any(l.reset == "value" and l.v_reset != 0 for l in layers)
+    is_if = [bool(np.all(l.lambda_t == 2 ** l.lambda_frac)) for l in layers]
+    assert any(is_if) and not all(is_if)
+    for r in lif_runs.values():
+        assert np.array_equal(executor.run(r["bundle"], r["vec"]["images"]).scores, r["vec"]["scores"])
+        for l in r["bundle"].hdlif_layers:
+            spikes = np.asarray(r["vec"][f"codes.{l.name}"])
+            assert 0.1 < spikes.mean() < 0.9, (l.name, spikes.mean())
+            assert spikes[:, :-1].any(), l.name                  # resets that later steps see
+    for what, lif_fire in _lif_mutants().items():
+        changed = 0
+        for r in lif_runs.values():
+            with monkeypatch.context() as mp:
+                mp.setattr(executor, "lif_fire", lif_fire)
+                scores = executor.run(r["bundle"], r["vec"]["images"]).scores
+            changed += int((scores != r["vec"]["scores"]).any(axis=(1, 2)).sum())
+        assert changed > 0, f"{what}: the LIF vectors cannot tell it from the golden model"
+
+
+@pytest.mark.parametrize("case", sorted(LIF_CASES))
+def test_lif_network_bit_exact(lif_runs, case):
+    """A random LIF / IF network (binary spikes, value and subtract resets) in C simulation, every
+    step's scores bit-exact; the config structs carry each layer's reset."""
+    r = lif_runs[case]
+    b = r["bundle"]
+    model = convert.network_project(b, r["dir"] / "hls")
+    model.compile()
+    res = csim.check_network(model, b, r["vec"])
+    assert res["vectors"] == LIF_IMAGES
+    assert res["mismatches"] == 0, res["mismatch_details"][:5]
+    params = (r["dir"] / "hls" / "firmware" / "parameters.h").read_text()
+    assert params.count("neuron = nnet::hdlif_lif;") == len(b.hdlif_layers)
+    assert params.count("reset = nnet::hdlif_reset_subtract;") == sum(l.reset == "subtract" for l in b.hdlif_layers)
+    for l in b.hdlif_layers:
+        assert f"v_reset = {l.v_reset}LL;" in params
+
+
+def test_lif_count_readout_layer_bit_exact(lif_runs):
+    """The spike-count readout (identity weights, mult 1, bias 0) as its own layer project."""
+    r = lif_runs["conv"]
+    b = r["bundle"]
+    index = len(b.layers) - 1
+    assert b.readout.mode == "count"
+    model = convert.layer_project(b, index, r["dir"] / "hls_readout")
+    model.compile()
+    res = csim.check_layer(model, b, r["vec"], index)
+    assert res["vectors"] == LIF_IMAGES
+    assert res["mismatches"] == 0, res["mismatch_details"][:5]
 
 
 @pytest.fixture

@@ -1,13 +1,22 @@
-// HD-LIF layers for hls4ml (io_stream): the requantizer and the HD-LIF neuron.
+// HD-LIF layers for hls4ml (io_stream): the requantizer and the neuron (HD-LIF, LIF / IF).
 //
 // The arithmetic is the integer golden model's (golden/executor.py, docs/integer-semantics.md),
 // bit for bit, on ap_int types whose widths come from the export step's bound analysis:
 //
 //   requant:  current   = (acc * mult[t, c] + bias[t, c]) >> shift        (arithmetic: floor)
 //   charge:   m         = ((lambda_t * v + 2^(lambda_frac-1)) >> lambda_frac) + current
+//
+// HD-LIF (neuron = hdlif_graded: vanilla, or Parallel with stateful = false), graded codes:
 //   fire:     s*        = max(m - theta_t, 0)
 //   P2-reset: v         = min(m, theta_t)
 //             spike_code = min((s* + 2^(frac-1)) >> frac, max_code)
+//
+// LIF / IF (neuron = hdlif_lif), binary spikes (frac and max_code unused; IF is LIF with
+// lambda_t = 2^lambda_frac):
+//   fire:     spike     = m >= theta_t                                     (1 or 0)
+//   reset:    v         = m                  without a spike
+//             v         = v_reset            after one, reset = hdlif_reset_value
+//             v         = m - theta_t        after one, reset = hdlif_reset_subtract
 //
 // The readout is a requantizer with shift 0: score_t = acc * mult + bias.
 //
@@ -41,6 +50,10 @@ struct hdlif_requant_config {
     typedef ap_int<48> product_t;
 };
 
+// What the neuron does after the charge (the config's neuron and reset fields).
+enum hdlif_neuron_kind { hdlif_graded = 0, hdlif_lif = 1 };
+enum hdlif_reset_kind { hdlif_reset_value = 0, hdlif_reset_subtract = 1 };
+
 struct hdlif_neuron_config {
     static const unsigned n_in = 10;
     static const unsigned n_chan = 10;
@@ -53,10 +66,13 @@ struct hdlif_neuron_config {
     static const unsigned frac = 8;
     static const unsigned max_code = 15;
     static const bool stateful = true;        // false: Parallel HD-LIF (lambda = 0, no membrane kept)
+    static const unsigned neuron = hdlif_graded;      // hdlif_graded (HD-LIF) or hdlif_lif (LIF / IF)
+    static const unsigned reset = hdlif_reset_value;  // LIF: to v_reset, or hdlif_reset_subtract
+    static const long long v_reset = 0;               // LIF, reset = hdlif_reset_value: membrane units
     typedef ap_int<14> lambda_t;
     typedef ap_int<32> leak_t;                // lambda_t * v + 2^(lambda_frac-1)
     typedef ap_int<20> membrane_t;            // m, v and theta
-    typedef ap_int<21> fire_t;                // m - theta and s* (+ the rounding half)
+    typedef ap_int<21> fire_t;                // m - theta, and s* (+ the rounding half)
 };
 
 template <typename CONFIG_T> inline unsigned hdlif_table_index(unsigned t, unsigned c, unsigned t_len, unsigned c_len) {
@@ -104,7 +120,8 @@ RequantLoop:
     hdlif_advance_step<CONFIG_T>(t);
 }
 
-// The HD-LIF neuron: charge -> fire -> P2-reset on one step's currents, graded spike codes out.
+// The neuron: charge -> fire -> reset on one step's currents.  HD-LIF: P2-reset, graded spike
+// codes out; LIF / IF: binary spikes out, reset to v_reset or by subtraction.
 template <class data_T, class res_T, typename CONFIG_T>
 void hdlif_neuron(hls::stream<data_T> &data, hls::stream<res_T> &res,
                   const typename CONFIG_T::lambda_t lambda[CONFIG_T::lambda_t_len * CONFIG_T::lambda_c_len],
@@ -119,6 +136,9 @@ void hdlif_neuron(hls::stream<data_T> &data, hls::stream<res_T> &res,
     const typename CONFIG_T::leak_t half_lambda = typename CONFIG_T::leak_t(1) << (CONFIG_T::lambda_frac - 1);
     const typename CONFIG_T::fire_t half_code = CONFIG_T::frac > 0 ? typename CONFIG_T::fire_t(1) << (CONFIG_T::frac - 1)
                                                                   : typename CONFIG_T::fire_t(0);
+    // LIF: the membrane after a spike with reset = hdlif_reset_value (a local copy: no ODR use of
+    // the config's member).  The bound analysis puts it on membrane_t whenever a spike can happen.
+    const long long v_reset = CONFIG_T::v_reset;
 
 NeuronLoop:
     for (unsigned i = 0; i < CONFIG_T::n_in / data_T::size; i++) {
@@ -143,16 +163,31 @@ NeuronLoop:
             } else {
                 m = in_pack[j];
             }
-            // fire: the graded amount above threshold, rounded half up and clamped to a code
-            typename CONFIG_T::fire_t s_star = typename CONFIG_T::fire_t(m) - typename CONFIG_T::fire_t(th);
-            if (s_star < 0)
-                s_star = 0;
-            typename CONFIG_T::fire_t code = (s_star + half_code) >> CONFIG_T::frac;
-            out_pack[j] = (code > typename CONFIG_T::fire_t(CONFIG_T::max_code)) ? typename res_T::value_type(CONFIG_T::max_code)
-                                                                                  : typename res_T::value_type(code);
-            // P2-reset: the membrane lands on theta (the unquantized s* is removed)
-            if (CONFIG_T::stateful)
-                v[i][j] = (m < th) ? m : th;
+            if (CONFIG_T::neuron == hdlif_lif) {
+                // LIF / IF fire: a binary spike at m >= theta_t
+                const bool spike = !(m < th);
+                out_pack[j] = typename res_T::value_type(spike ? 1 : 0);
+                // reset: after a spike to v_reset, or by subtraction (m - theta_t, on the membrane's
+                // range by the bound analysis); without one the membrane keeps m
+                const typename CONFIG_T::membrane_t after =
+                    (CONFIG_T::reset == hdlif_reset_subtract)
+                        ? typename CONFIG_T::membrane_t(typename CONFIG_T::fire_t(m) - typename CONFIG_T::fire_t(th))
+                        : typename CONFIG_T::membrane_t(v_reset);
+                if (CONFIG_T::stateful)
+                    v[i][j] = spike ? after : m;
+            } else {
+                // HD-LIF fire: the graded amount above threshold, rounded half up and clamped to a code
+                typename CONFIG_T::fire_t s_star = typename CONFIG_T::fire_t(m) - typename CONFIG_T::fire_t(th);
+                if (s_star < 0)
+                    s_star = 0;
+                typename CONFIG_T::fire_t code = (s_star + half_code) >> CONFIG_T::frac;
+                out_pack[j] = (code > typename CONFIG_T::fire_t(CONFIG_T::max_code))
+                                  ? typename res_T::value_type(CONFIG_T::max_code)
+                                  : typename res_T::value_type(code);
+                // P2-reset: the membrane lands on theta (the unquantized s* is removed)
+                if (CONFIG_T::stateful)
+                    v[i][j] = (m < th) ? m : th;
+            }
         }
         res.write(out_pack);
     }

@@ -88,8 +88,8 @@ def hdlif_widths(weight, in_max, mult, bias, shift, lambda_t, theta_t, lambda_fr
         m_min, m_max = min(m_min, int(m_lo.min())), max(m_max, int(m_hi.max()))
         s_max = max(s_max, int((m_hi - theta).max()))
         v_lo, v_hi = _reset_range(m_lo, m_hi, theta, neuron, reset, v_reset)
-        if neuron == "lif":       # the residuals are membranes too (a subtraction's m - theta)
-            m_min, m_max = min(m_min, int(v_lo.min())), max(m_max, int(v_hi.max()))
+        if neuron == "lif":       # the residuals are membranes too (a subtraction's m - theta, v_reset)
+            m_min, m_max = min(m_min, int(v_lo.min()), v_reset), max(m_max, int(v_hi.max()), v_reset)
     theta_lo, theta_hi = int(th_t.min()), int(th_t.max())
     lam_lo, lam_hi = int(lam_t.min()), int(lam_t.max())
     return {

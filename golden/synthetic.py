@@ -53,9 +53,8 @@ def random_bundle(seed: int = 0, *, input_shape=(1, 8, 8), input_max: int = 15, 
     (Mem-BN).  ``readout = "count"`` counts the last layer's spikes (it must have ``classes``
     neurons).
     """
-    if (neuron == "lif") != (spike_bits == 1):
-        raise ValueError(f"LIF neurons fire binary spikes: neuron='lif' goes with spike_bits=1 "
-                         f"(got neuron={neuron!r}, spike_bits={spike_bits})")
+    if neuron == "lif" and spike_bits != 1:
+        raise ValueError(f"LIF neurons fire binary spikes: neuron='lif' needs spike_bits=1, not {spike_bits}")
     rng = np.random.default_rng(seed)
     max_code = 2 ** spike_bits - 1
     shape = tuple(input_shape)

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from golden.bounds import signed_bits
-from golden.bundle import Bundle, HDLIFConvLayer, compute_widths
+from golden.bundle import NEURON_KINDS, RESET_KINDS, Bundle, HDLIFConvLayer, compute_widths
 
 #: bits of one weight code in the MAC lanes and the weight ROM
 WEIGHT_BITS = {"ternary": 2, "binary": 1, "int8": 8}
@@ -422,7 +422,9 @@ class NeuronConfig:
     """HD-LIF neurons of one layer, updated ``lanes`` at a time (lane ``j`` owns channels ``o % lanes == j``).
 
     ``lambda_t`` / ``theta_t`` are ``[T]`` (one per step) or ``[T, O]`` (per channel);
-    ``kind = "parallel"`` is stateless (``lambda_t == 0``) and keeps no membranes.
+    ``kind = "parallel"`` is stateless (``lambda_t == 0``) and keeps no membranes;
+    ``kind = "lif"`` fires binary spikes (``max_code = 1``) and resets to ``v_reset``
+    (``reset = "value"``) or by subtracting ``theta_t`` (``reset = "subtract"``).
     """
     channels: int
     neurons: int                # per step, before pooling (positions x channels)
@@ -437,13 +439,19 @@ class NeuronConfig:
     membrane_bits: int
     leak_bits: int
     kind: str = "vanilla"
+    reset: str = "value"
+    v_reset: int = 0
 
     def __post_init__(self):
         for name in ("channels", "neurons", "lanes", "T", "lambda_frac", "frac", "max_code",
                      "current_bits", "membrane_bits", "leak_bits"):
             _pos_int("NeuronConfig", name, getattr(self, name))
-        if self.kind not in ("vanilla", "parallel"):
-            raise ValueError(f"NeuronConfig.kind must be 'vanilla' or 'parallel', not {self.kind!r}")
+        if self.kind not in NEURON_KINDS:
+            raise ValueError(f"NeuronConfig.kind must be one of {NEURON_KINDS}, not {self.kind!r}")
+        if self.kind == "lif" and (self.max_code != 1 or self.reset not in RESET_KINDS
+                                   or not isinstance(self.v_reset, int)):
+            raise ValueError(f"NeuronConfig: a lif neuron has max_code 1, reset in {RESET_KINDS} and an "
+                             f"integer v_reset, not {self.max_code}, {self.reset!r}, {self.v_reset!r}")
         for name in ("lambda_t", "theta_t"):
             a = np.asarray(getattr(self, name))
             if a.shape not in ((self.T,), (self.T, self.channels)):
@@ -458,6 +466,16 @@ class NeuronConfig:
     @property
     def code_bits(self) -> int:
         return self.max_code.bit_length()
+
+    @property
+    def stateful(self) -> bool:
+        """Keeps residual membranes between steps (every kind but Parallel HD-LIF)."""
+        return self.kind != "parallel"
+
+    @property
+    def integrates(self) -> bool:
+        """No leak (IF: every ``lambda_t`` is ``2**lambda_frac``): ``m = v + I``, no multiplier."""
+        return self.stateful and bool((np.asarray(self.lambda_t) == 1 << self.lambda_frac).all())
 
     @property
     def per_channel(self) -> bool:
@@ -643,7 +661,8 @@ def build(bundle: Bundle, foldings: list, *, skip_zero_weights: bool = False, st
                           lambda_t=np.asarray(layer.lambda_t, np.int64), theta_t=np.asarray(layer.theta_t, np.int64),
                           lambda_frac=layer.lambda_frac, frac=layer.frac, max_code=layer.max_code,
                           current_bits=w["current_bits"], membrane_bits=w["membrane_bits"],
-                          leak_bits=w["leak_bits"], kind=layer.neuron)
+                          leak_bits=w["leak_bits"], kind=layer.neuron,
+                          **(dict(reset=layer.reset, v_reset=int(layer.v_reset)) if layer.neuron == "lif" else {}))
         layers.append(HDLIFLayerConfig(name=layer.name, synapse=syn, requant=rq, neuron=nc, pool=syn.pool,
                                        direct=layer.direct, out=layout_for(consumer, O, out_pos, code_bits),
                                        cache=cache))

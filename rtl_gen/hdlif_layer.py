@@ -13,13 +13,13 @@ from .pool import MaxPool
 from .requant import Requant
 from .synapse import SynapseEngine
 
-#: a vanilla layer may start its next step before the previous one has left the neuron
+#: a stateful layer (HD-LIF vanilla, LIF) may start its next step before the previous one has left the neuron
 #: pipeline only when every lane holds at least this many neurons (no read-before-write)
 MIN_WORDS_FOR_OVERLAP = HDLIFCore.latency + 1
 
 
 def overlap_ok(layer: HDLIFLayerConfig) -> bool:
-    return layer.neuron.kind == "parallel" or layer.neuron.words_per_lane >= MIN_WORDS_FOR_OVERLAP
+    return not layer.neuron.stateful or layer.neuron.words_per_lane >= MIN_WORDS_FOR_OVERLAP
 
 
 class NeuronStage(wiring.Component):
@@ -80,8 +80,8 @@ class NeuronStage(wiring.Component):
         luts = NL * (8 * mb + 2) + 40
         ffs = NL * (14 * mb + 20) + 40
         dsps = brams = 0
-        if nc.kind == "vanilla":
-            dsps += NL
+        if nc.stateful:
+            dsps += 0 if nc.integrates else NL
             bank = 1024 if mb <= 18 else 512
             for d in [bank] * (nc.words_per_lane // bank) + [nc.words_per_lane % bank]:
                 if d:

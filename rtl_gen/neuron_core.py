@@ -1,4 +1,4 @@
-"""Pipelined HD-LIF neuron core: one neuron update per clock (charge -> fire -> P2-reset)."""
+"""Pipelined neuron core: one neuron update per clock (charge -> fire -> reset); HD-LIF or LIF / IF."""
 
 from __future__ import annotations
 
@@ -24,6 +24,11 @@ class HDLIFCore(wiring.Component):
     (a table indexed by ``t``) or per step and channel (a ROM indexed by ``t`` and ``og``).  The
     residual membranes live in a memory of ``neurons / lanes`` words.  A Parallel HD-LIF core
     (``kind = "parallel"``: ``m = I``, stateless) has no membrane memory and no multiplier.
+
+    A LIF / IF core (``kind = "lif"``, :func:`golden.executor.lif_fire`) charges the same way and
+    fires ``spike = m >= theta_t`` (a 1-bit code); it writes back ``v_reset`` (``reset =
+    "value"``) or ``m - theta_t`` (``reset = "subtract"``) after a spike and ``m`` otherwise.  An
+    IF core (every ``lambda_t = 2**lambda_frac``) adds ``v`` without a multiplier.
 
     Pipeline (6 clocks): read v -> register each bank's v -> select the bank -> leak product ->
     charge -> fire / reset (v written back, code out).  The membrane memory is split into banks
@@ -65,7 +70,7 @@ class HDLIFCore(wiring.Component):
         c = self.config
         mb = c.membrane_bits
         K = c.channels // c.lanes
-        vanilla = c.kind == "vanilla"
+        vanilla = c.stateful                      # keeps membranes: HD-LIF vanilla, LIF, IF
         lam_tab, th_tab = self._table(c.lambda_t), self._table(c.theta_t)
         lb = max(c.lambda_bits, 2)
 
@@ -134,7 +139,9 @@ class HDLIFCore(wiring.Component):
         v4, a4, cur4, th4 = Signal(name="v4"), Signal.like(a1, name="a4"), Signal.like(cur1, name="cur4"), Signal.like(th2, name="th4")
         leak = Signal(signed(c.leak_bits), reset_less=True)
         m.d.sync += [v4.eq(v3), a4.eq(a3), cur4.eq(cur3), th4.eq(th3)]
-        if vanilla:
+        if c.integrates:                          # IF: lambda * v >> lambda_frac is v, rounded or not
+            m.d.sync += leak.eq(Mux(first3, 0, v_prev << c.lambda_frac))
+        elif vanilla:
             m.d.sync += leak.eq(Mux(first3, 0, lam3 * v_prev))
 
         # Stage 5: charge, rounding the leak half up.
@@ -146,16 +153,23 @@ class HDLIFCore(wiring.Component):
         else:
             m.d.sync += mem5.eq(cur4)
 
-        # Stage 6: fire, graded spike quantization and P2-reset (v written back).
+        # Stage 6: fire, then the spike code and the reset (v written back): HD-LIF quantizes the
+        # excess into a graded code and keeps min(m, theta_t) (P2-reset); LIF fires m >= theta_t.
         excess = Signal(signed(mb + 1))
         m.d.comb += excess.eq(mem5 - th5)
-        rounded = Signal(unsigned(mb + 2))
-        m.d.comb += rounded.eq((excess + (1 << (c.frac - 1))) >> c.frac)
-        code = Mux(excess <= 0, 0, Mux(rounded > c.max_code, c.max_code, rounded))
+        if c.kind == "lif":
+            code = excess >= 0
+            after = excess if c.reset == "subtract" else Const(c.v_reset, signed(mb))
+            residual = Mux(excess >= 0, after, mem5)
+        else:
+            rounded = Signal(unsigned(mb + 2))
+            m.d.comb += rounded.eq((excess + (1 << (c.frac - 1))) >> c.frac)
+            code = Mux(excess <= 0, 0, Mux(rounded > c.max_code, c.max_code, rounded))
+            residual = Mux(excess < 0, mem5, th5)
         if vanilla:
             for k, (_, wr) in enumerate(banks):
                 hit = (a5[lo_bits:] == k) if nb > 1 else 1
-                m.d.comb += [wr.addr.eq(a5[:lo_bits] if nb > 1 else a5), wr.data.eq(Mux(excess < 0, mem5, th5)),
+                m.d.comb += [wr.addr.eq(a5[:lo_bits] if nb > 1 else a5), wr.data.eq(residual),
                              wr.en.eq(v5 & hit)]
         m.d.sync += self.out_code.eq(code)
         return m

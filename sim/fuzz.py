@@ -88,6 +88,23 @@ def _draw_network(rng) -> dict:
                 per_channel=bool(rng.random() < 0.4), step_current=bool(rng.random() < 0.3))
 
 
+#: the share of drawn networks made of LIF / IF neurons (binary spikes)
+LIF_SHARE = 0.3
+
+
+def _draw_neurons(rng, net: dict) -> dict:
+    """Turn a drawn network into a LIF / IF one (binary spikes; each layer draws its reset, some
+    layers integrate without a leak) with probability :data:`LIF_SHARE`, half of those ending in
+    a layer of one neuron per class and the spike-count readout.  Its own random stream, so the
+    HD-LIF networks of every seed are the ones drawn before LIF existed."""
+    if rng.random() >= LIF_SHARE:
+        return net
+    net = dict(net, neuron="lif", spike_bits=1)
+    if rng.random() < 0.5:
+        net.update(layers=tuple(net["layers"]) + (("fc", net["classes"]),), readout="count")
+    return net
+
+
 def _draw_large_network(rng) -> dict:
     """Image-sized networks (``--large``): a 784-input fc stem or a 28 x 28 / 16 x 16 conv stem,
     so that membranes fill several block RAM banks per lane (more than 1024 words) and weight
@@ -136,6 +153,7 @@ def draw_case(seed: int, large: bool = False) -> dict:
 
     rng = np.random.default_rng(seed)
     net = _draw_large_network(rng) if large else _draw_network(rng)
+    net = _draw_neurons(np.random.default_rng([seed, 19]), net)
     bundle = random_bundle(seed, **net)
     folding = _draw_folding(rng, bundle)
     conv_stem = bundle.layers[0].kind == "hdlif_conv"

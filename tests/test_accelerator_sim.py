@@ -114,6 +114,11 @@ RANDOM_NETS = {  # name -> the network (golden.synthetic.random_bundle) and how 
     "recompute": dict(net=dict(input_shape=(1, 8, 8), input_max=255, layers=(("conv", 4, 3, 1, 1, 2), ("fc", 8)),
                                stem_weights="int8", classes=4, T=3),
                       folding=["4x1/2", "4x8/2", "2x8"], stem="recompute"),
+    # LIF / IF neurons (binary spikes, resets to a value or by subtraction, per-channel leaks and
+    # thresholds) and the spike-count readout: the last layer has one neuron per class
+    "lif": dict(net=dict(input_shape=(1, 8, 8), input_max=16, layers=(("conv", 4, 3, 1, 1, 2), ("fc", 12), ("fc", 10)),
+                         spike_bits=1, neuron="lif", readout="count", per_channel=True, T=4),
+                folding=["2x1/2", "4x16/2", "5x4", "5x16"]),
 }
 
 

@@ -306,37 +306,51 @@ def test_requant_per_channel_and_per_step(per_step, lanes, A):
 # ---------------------------------------------------------------------------------------------
 # Neuron core
 
-def _neuron_case(seed: int, N: int = 12, T: int = 4, *, per_channel=False, kind="vanilla", lanes=1):
+def _neuron_case(seed: int, N: int = 12, T: int = 4, *, per_channel=False, kind="vanilla", lanes=1,
+                 reset="value", integrate=False):
     rng = np.random.default_rng(seed)
     R = int(rng.integers(200, 40000))
     pshape = (T, N) if per_channel else (T,)
     lam = np.zeros(pshape, np.int64) if kind == "parallel" else rng.integers(0, 4096, size=pshape)
-    if seed % 3 == 0 and kind == "vanilla":
+    if seed % 3 == 0 and kind != "parallel":
         lam[1] = 4095          # almost no leak
+    if integrate:
+        lam[:] = 4096          # IF: no leak at all
     theta = rng.integers(1, 3000, size=pshape)
     frac = int(rng.integers(1, 9))
+    max_code = 1 if kind == "lif" else 15
+    lif = dict(reset=reset, v_reset=int(rng.integers(-500, 500))) if kind == "lif" else {}
     layer = HDLIFLayer(name="n", in_features=1, out_features=N, weight=np.ones((N, 1), np.int8),
                        mult=np.ones(N, np.int64), bias=np.full(N, -(R // 2)), shift=0,
-                       lambda_t=lam, theta_t=theta, lambda_frac=12, frac=frac, max_code=15, direct=False,
-                       neuron=kind)
-    w = hdlif_widths(layer.weight, R, layer.mult, layer.bias, 0, lam, theta, 12, frac, T)
+                       lambda_t=lam, theta_t=theta, lambda_frac=12, frac=frac, max_code=max_code, direct=False,
+                       neuron=kind, **lif)
+    w = hdlif_widths(layer.weight, R, layer.mult, layer.bias, 0, lam, theta, 12, frac, T, neuron=kind,
+                     **lif)
     cfg = NeuronConfig(channels=N, neurons=N, lanes=lanes, T=T, lambda_t=lam, theta_t=theta, lambda_frac=12,
-                       frac=frac, max_code=15, current_bits=w["current_bits"], membrane_bits=w["membrane_bits"],
-                       leak_bits=w["leak_bits"], kind=kind)
+                       frac=frac, max_code=max_code, current_bits=w["current_bits"],
+                       membrane_bits=w["membrane_bits"], leak_bits=w["leak_bits"], kind=kind, **lif)
     cur = rng.integers(-(R // 2), R - R // 2 + 1, size=(T, N))
     cur[:, 0] = R - R // 2       # the largest current every step: saturating spike codes
     cur[:, 1] = -(R // 2)        # the most negative: the membrane's lower bound
     cur[:, 2] = 0
+    if N > 4:                    # at t = 0 (v = 0): exactly at the threshold, and one below it
+        th0 = theta[0] if theta.ndim == 1 else theta[0, 3:5]
+        cur[0, 3:5] = np.asarray(th0) - np.array([0, 1])
     return layer, cfg, cur
 
 
-@pytest.mark.parametrize("seed, per_channel, kind, lanes, N", [
-    (0, False, "vanilla", 1, 12), (1, False, "vanilla", 1, 12), (2, True, "vanilla", 2, 12), (3, True, "vanilla", 4, 12),
-    (4, False, "parallel", 1, 12), (5, True, "parallel", 2, 12),
-    (6, False, "vanilla", 2, 2600),        # 1300 membranes per lane: several block-RAM banks
+@pytest.mark.parametrize("seed, per_channel, kind, lanes, N, lif", [
+    (0, False, "vanilla", 1, 12, {}), (1, False, "vanilla", 1, 12, {}), (2, True, "vanilla", 2, 12, {}),
+    (3, True, "vanilla", 4, 12, {}), (4, False, "parallel", 1, 12, {}), (5, True, "parallel", 2, 12, {}),
+    (6, False, "vanilla", 2, 2600, {}),        # 1300 membranes per lane: several block-RAM banks
+    # LIF resetting to a (non-zero) value and by subtraction, IF (no multiplier)
+    (7, False, "lif", 1, 12, dict(reset="value")), (8, True, "lif", 2, 12, dict(reset="subtract")),
+    (9, True, "lif", 1, 12, dict(reset="subtract", integrate=True)), (10, False, "lif", 2, 12, dict(reset="value", integrate=True)),
 ])
-def test_neuron_core_matches_golden(seed, per_channel, kind, lanes, N):
-    layer, cfg, cur = _neuron_case(seed, N=N, T=3 if N > 100 else 4, per_channel=per_channel, kind=kind, lanes=lanes)
+def test_neuron_core_matches_golden(seed, per_channel, kind, lanes, N, lif):
+    layer, cfg, cur = _neuron_case(seed, N=N, T=3 if N > 100 else 4, per_channel=per_channel, kind=kind, lanes=lanes,
+                                   **lif)
+    assert cfg.integrates == bool(lif.get("integrate"))
     T, N = cur.shape
     want = []
     v = np.zeros(N, np.int64)
@@ -382,7 +396,9 @@ def test_neuron_core_matches_golden(seed, per_channel, kind, lanes, N):
     for t in range(T):
         bad = np.flatnonzero(got[t] != want[t])
         assert not bad.size, f"time step {t}, neuron {bad[0]}: RTL code {got[t, bad[0]]} != golden {want[t][bad[0]]}"
-    assert (np.array(want) == 15).any(), "the case should drive some neuron to the largest code"
+    assert (np.array(want) == layer.max_code).any(), "the case should drive some neuron to the largest code"
+    if kind == "lif":       # the neuron exactly at its threshold fires, the one just below does not
+        assert want[0][3] == 1 and want[0][4] == 0
 
 
 # ---------------------------------------------------------------------------------------------

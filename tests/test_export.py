@@ -19,6 +19,9 @@ CONFIGS = {
     "vgg_fc_binary": dict(arch="vgg:6,p,fc24", weights="binary"),
     "mlp_membn": dict(arch="mlp:40,24", neuron="membn"),
     "vgg_membn_first_theta": dict(arch="vgg:6,p,8", neuron="membn", parallel_ratio=0.5, theta_index="first"),
+    # the LIF baseline: binary spikes worth theta, soft reset -> LIF layers, reset by subtraction
+    "mlp_lif": dict(arch="mlp:48,32", neuron="lif"),
+    "vgg_lif_int8": dict(arch="vgg:6,p,8,p", neuron="lif", stem_weights="int8", classifier_weights="int8"),
 }
 
 
@@ -41,24 +44,28 @@ def _randomised(cfg_kw, seed=0):
             if hasattr(n, "a"):
                 n.a.uniform_(-1, 2)
                 n.b.uniform_(-1, 1)
+            if hasattr(n, "v_th"):                       # LIF: theta = sigmoid(v_th) + 0.5
+                n.v_th.uniform_(-2, 2)
     model.eval()
     return model
 
 
 def _float_codes(model, pixels):
-    """The float network's spike codes per layer and step: ``spikes / step``."""
+    """The float network's spike codes per layer and step: ``spikes / step`` (a LIF spike is
+    worth its threshold)."""
     cfg = model.cfg
     out = {i: [] for i in range(len(model.blocks))}
+    step = [float(b.neuron.theta) if hasattr(b.neuron, "v_th") else cfg.spike_step for b in model.blocks]
     with torch.no_grad():
         model.reset()
         cur = model.stem_current(torch.from_numpy(pixels))
         logits = []
         for t in range(cfg.T):
             s = model.blocks[0].fire(cur, t)
-            out[0].append(s.flatten(1) / cfg.spike_step)
+            out[0].append(s.flatten(1) / step[0])
             for i, block in enumerate(model.blocks[1:], 1):
                 s = block.fire(block.current(s), t)
-                out[i].append(s.flatten(1) / cfg.spike_step)
+                out[i].append(s.flatten(1) / step[i])
             logits.append(model.classifier(s.flatten(1)))
     codes = {i: torch.stack(v, 1).round().long().numpy() for i, v in out.items()}
     return codes, torch.stack(logits, 1).numpy()
@@ -116,10 +123,17 @@ def test_parallel_layers_export_as_stateless(tmp_path):
     assert not b.hdlif_layers[1].lambda_t.any()
 
 
+def test_lif_baseline_exports_as_lif_layers_with_binary_spikes():
+    model = _randomised(dict(arch="mlp:16,16", neuron="lif"))
+    b = to_bundle(model, "m")
+    assert b.spike_bits == 1 and b.max_code == 1
+    for layer, n in zip(b.hdlif_layers, model.neurons):
+        assert layer.neuron == "lif" and layer.reset == "subtract" and layer.max_code == 1
+        assert (layer.theta_t == 2 ** layer.frac).all()                  # the unit is theta / 2**frac
+        assert (layer.lambda_t == round(n.lam * 2 ** layer.lambda_frac)).all()
+
+
 def test_unsupported_parts_are_refused_by_name():
-    model = _randomised(dict(arch="mlp:16", neuron="lif"))
-    with pytest.raises(ExportError, match="layer fc1: the LIF baseline neuron"):
-        to_bundle(model, "m")
     with pytest.raises(ExportError, match="only SpikingNet"):
         to_bundle(torch.nn.Linear(2, 2), "m")
 
@@ -150,8 +164,7 @@ def test_resnet_and_seca_are_refused_by_name():
 @pytest.mark.parametrize("kw, message", [
     (dict(arch="resnet:4,8", seca="II"), r"SpikingResNet \(with SECA II, .*\): only SpikingNet networks"),
     (dict(arch="resnet:4"), "residual blocks are not supported"),
-    (dict(arch="mlp:8", neuron="lif"), "layer fc1: the LIF baseline neuron"),
-], ids=["resnet_seca", "resnet", "lif"])
+], ids=["resnet_seca", "resnet"])
 def test_a_refused_export_leaves_no_bundle(kw, message, tmp_path):
     from training.export import export
     from training.train import train

@@ -13,6 +13,11 @@ excess shifted right by ``frac``.  The current becomes ``(acc * mult + bias) >> 
 ``B / u`` plus the rounding half.  ``lambda_t`` is stored on ``lambda_frac`` fraction bits,
 ``theta_t`` in membrane units.  The readout keeps ``score = acc * mult + bias`` with
 ``mult = round(alpha * step * 2**shift)``, ``bias = round(b * 2**shift)``.
+
+The LIF baseline (``neuron = "lif"``) folds the same way into LIF layers of binary spikes
+(``spike_bits = 1``): its spike is worth its threshold ``theta``, so ``step = theta`` (the next
+layer's ``s_in``), ``theta_t = 2**frac`` membrane units, ``lambda_t = round(lambda * 2**lambda_frac)``
+and the soft reset ``v = m - s`` is the integer model's ``reset = "subtract"``.
 """
 
 from __future__ import annotations
@@ -59,11 +64,9 @@ def _np(x) -> np.ndarray:
 
 def fold_block(block, name: str, s_in: float, in_shape: tuple, *, T: int, step: float, frac: int,
                lambda_frac: int, mult_bits: int, max_code: int, direct: bool) -> HDLIFLayer:
-    """One ``synapse -> BN -> neuron [-> pool]`` block as an integer HD-LIF layer."""
+    """One ``synapse -> BN -> neuron [-> pool]`` block as an integer layer (HD-LIF, or LIF for
+    the baseline: :func:`lif_params`)."""
     neuron = block.neuron
-    if isinstance(neuron, LIF):
-        raise ExportError(f"layer {name}: the LIF baseline neuron (binary spikes, soft reset) has no "
-                          f"integer HD-LIF form; export supports the hdlif, parallel and membn neurons")
     if getattr(block, "seca", None) is not None:
         raise ExportError(f"layer {name}: SECA (sigmoid of a global average) is not in the integer model; "
                           f"train without SECA to deploy")
@@ -84,17 +87,22 @@ def fold_block(block, name: str, s_in: float, in_shape: tuple, *, T: int, step: 
         if neuron.theta_index == "first":
             theta = np.full(T, theta[0])
         lam, kind = np.zeros(T), "parallel"
+    elif isinstance(neuron, LIF):
+        lam, theta, kind = np.full(T, neuron.lam), np.full(T, float(neuron.theta.detach())), "lif"
+        step = float(neuron.theta.detach())               # a spike is worth theta: 1 code = theta
     else:
         lam, theta, kind = _np(neuron.lambda_t), _np(neuron.theta_t), "vanilla"
     u = step / 2 ** frac                                  # membrane units
     shift = _shift_for(A / u, mult_bits)
     mult = np.round(A / u * 2 ** shift).astype(np.int64)
     bias = np.round(B / u * 2 ** shift).astype(np.int64) + ((1 << shift) >> 1)
+    max_code = 1 if kind == "lif" else max_code
     common = dict(name=name, weight=q.codes.cpu().numpy().astype(np.int8), weights=block.synapse.quant,
                   mult=mult, bias=bias, shift=shift, neuron=kind,
                   lambda_t=np.round(lam * 2 ** lambda_frac).astype(np.int64),
                   theta_t=np.round(theta / u).astype(np.int64),
-                  lambda_frac=lambda_frac, frac=frac, max_code=max_code, direct=direct)
+                  lambda_frac=lambda_frac, frac=frac, max_code=max_code, direct=direct,
+                  **(dict(reset="subtract", v_reset=0) if kind == "lif" else {}))
     syn = block.synapse
     if isinstance(syn, torch.nn.Conv2d):
         return HDLIFConvLayer(**common, in_shape=tuple(in_shape), out_channels=syn.out_channels,
@@ -124,19 +132,21 @@ def to_bundle(model: SpikingNet, name: str, *, frac: int = 8, lambda_frac: int =
         raise ExportError(f"{type(model).__name__}{with_seca}: only SpikingNet networks (mlp / vgg architectures) "
                           f"have an integer form; residual blocks are not supported")
     cfg = model.cfg
-    max_code = 2 ** cfg.spike_bits - 1
+    lif = cfg.neuron == "lif"
+    spike_bits = 1 if lif else cfg.spike_bits             # the LIF baseline fires binary spikes
+    max_code = 2 ** spike_bits - 1
     layers, s_in, shape = [], cfg.input_scale, cfg.in_shape
     for i, block in enumerate(model.blocks):
         kind = "conv" if isinstance(block.synapse, torch.nn.Conv2d) else "fc"
         layer = fold_block(block, f"{kind}{i + 1}", s_in, shape, T=cfg.T, step=cfg.spike_step, frac=frac,
                            lambda_frac=lambda_frac, mult_bits=mult_bits, max_code=max_code, direct=(i == 0))
         layers.append(layer)
-        s_in = cfg.spike_step
+        s_in = float(block.neuron.theta.detach()) if lif else cfg.spike_step
         shape = layer.out_shape if isinstance(layer, HDLIFConvLayer) else (layer.out_features,)
     layers.append(fold_readout(model.classifier, f"fc{len(model.blocks) + 1}", s_in, mult_bits=mult_bits))
     inp = InputSpec(features=cfg.in_features, bits=max(1, math.ceil(math.log2(cfg.input_max + 1))),
                     max_value=cfg.input_max, scale=cfg.input_scale, shape=cfg.in_shape)
-    return Bundle(name=name, T=cfg.T, input=inp, spike_bits=cfg.spike_bits, layers=tuple(layers),
+    return Bundle(name=name, T=cfg.T, input=inp, spike_bits=spike_bits, layers=tuple(layers),
                   meta=meta or {})
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import re
+import shlex
 import sys
 
 from . import steps
@@ -13,7 +14,9 @@ from . import steps
 MAKE_VARS = {flag: var for flag, var in steps.SETTINGS.values()} | {
     "--n": "N", "--lanes": "LANES", "--fold": "FOLD", "--target": "TARGET", "--stem": "STEM", "--board": "BOARD",
     "--device": "DEVICE", "--freq": "FREQ", "--baud": "BAUD", "--project": "PROJECT", "--force": "FORCE",
-    "--resume": "RESUME", "--waves": "WAVES", "--coverage": "COVERAGE", "--cosim": "COSIM", "--vsynth": "VSYNTH"}
+    "--resume": "RESUME", "--waves": "WAVES", "--coverage": "COVERAGE", "--cosim": "COSIM", "--vsynth": "VSYNTH",
+    "--nir": "NIR", "--model": "MODEL", "--dt": "DT", "--reset": "RESET", "--weights": "WEIGHTS",
+    "--framework": "FRAMEWORK"}
 
 
 class Parser(argparse.ArgumentParser):
@@ -185,6 +188,21 @@ def main(argv=None) -> int:
     rp.add_argument("model")
     rp.add_argument("--images", type=POSITIVE, default=500, help="vector images the trace statistics use")
     rp.add_argument("--out", default=None, help="default: build/<run>/report.html")
+    im = sub.add_parser("import", help="a NIR graph (snnTorch, SpikingJelly) -> an integer bundle in runs/<model>")
+    im.add_argument("--nir", default=None, help="the NIR graph file (written by nir.write)")
+    im.add_argument("--model", default=None, help="the run to write: a name under runs/ or a path")
+    im.add_argument("--dataset", default="digits", type=_dataset, help="the data set the graph takes (calibration, "
+                                                                     "agreement, vectors)")
+    im.add_argument("--data-dir", default=None, help="folder of the IDX files (mnist, fashion_mnist)")
+    im.add_argument("--T", type=POSITIVE, default=4, help="time steps (direct encoding)")
+    im.add_argument("--dt", type=RATE, default=None, help="the step in seconds the neurons are discretised with "
+                                                         "(default: inferred from the graph, e.g. r = tau / dt)")
+    im.add_argument("--reset", default="value", choices=("value", "subtract"),
+                    help="value: to NIR's v_reset; subtract: by the threshold (snnTorch's default, not in NIR)")
+    im.add_argument("--weights", default="int8", choices=("int8", "ternary"))
+    im.add_argument("--framework", default="snntorch", choices=("snntorch", "spikingjelly"),
+                    help="whose import convention (dt, fire, reset) and forward pass the import follows")
+    im.add_argument("--force", action="store_true", help="replace an existing run folder")
     d = sub.add_parser("demo", help="the whole flow on the digits data")
     d.add_argument("--name", default="demo")
     d.add_argument("--epochs", type=POSITIVE, default=30)
@@ -242,6 +260,15 @@ def main(argv=None) -> int:
                             target_mhz=50.0 if a.freq is None else a.freq)
         elif a.step == "report":
             steps.report(a.model, images=a.images, out=a.out)
+        elif a.step == "import":
+            for flag, value, what in (("--nir", a.nir, "the NIR graph file to import (NIR=graph.nir)"),
+                                      ("--model", a.model, "the run to write (MODEL=name)")):
+                if not value:
+                    raise ValueError(f"{flag} ({MAKE_VARS[flag]}=) is required: {what}")
+            steps.import_nir(a.model, a.nir, dataset=a.dataset, data_dir=a.data_dir, T=a.T, dt=a.dt, reset=a.reset,
+                             weights=a.weights, framework=a.framework, force=a.force,
+                             command=" ".join(["python -m flow"] + [shlex.quote(str(x)) for x in
+                                                                    (sys.argv[1:] if argv is None else argv)]))
         elif a.step == "demo":
             summary = steps.demo(a.name, epochs=a.epochs)
             steps.print_summary(summary)

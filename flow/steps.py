@@ -75,6 +75,9 @@ def train(model: str, *, force: bool = False, **kw) -> dict:
     from training.train import TrainingInterrupted, train as train_run
 
     run = run_dir(model)
+    if _imported(model):
+        raise ValueError(f"{run}: an imported NIR graph (import.json), not a trained run: choose another MODEL to "
+                         f"train (or remove the folder)")
     if kw.get("resume"):                 # what the command line does not say, the run's checkpoint does
         kw = {**resume_settings(model, kw), "resume": True}
     elif (run / "checkpoint.pt").exists() and not force:
@@ -100,8 +103,42 @@ def train_settings(model: str) -> dict:
     return stored_settings(run_dir(model))
 
 
+def _imported(model: str) -> bool:
+    """Whether the run is an imported NIR graph (``make import``: ``import.json``, no checkpoint)."""
+    from nir_io import is_imported
+
+    return is_imported(run_dir(model))
+
+
+def import_nir(model: str, nir: str, *, dataset: str = "digits", data_dir: str | None = None, T: int = 4,
+               dt: float | None = None, reset: str = "value", weights: str = "int8", framework: str = "snntorch",
+               force: bool = False, command: str | None = None) -> dict:
+    """A NIR graph -> ``runs/<model>/``: the integer bundle, a copy of the graph, ``import.json``,
+    ``eval.json`` (golden model against the framework's forward pass) and ``vectors.npz``
+    (:mod:`nir_io`).  An existing run folder is replaced only with ``force``."""
+    from nir_io import import_graph
+
+    run = run_dir(model)
+    r = import_graph(nir, run, dataset=dataset, data_dir=data_dir, T=T, dt=dt, reset=reset, weights=weights,
+                     framework=framework, force=force, command=command, say=say)
+    say(f"import {model}: {r['framework']} accuracy {r['framework_accuracy']:.4f}, golden accuracy "
+        f"{r['golden_accuracy']:.4f}, agreement {r['agreement']:.4f} ({r['agree']} of {r['images']} "
+        f"{r['dataset']} test images) -> {run} (model/, graph.nir, import.json, eval.json, vectors.npz: "
+        f"{r['vectors']} images)")
+    if r["float_model_agreement"] < 1.0:
+        say(f"import: the integer model's neuron in float64 (unquantized) agrees with {r['framework']} on "
+            f"{r['float_model_agreement']:.4f}: the rest of the disagreement is the neuron, not the integers")
+    for note in r["notes"]:
+        say(f"import: note: {note}")
+    return r
+
+
 def export(model: str, *, data_dir: str | None = None) -> dict:
     from training.export import export as export_run
+
+    if _imported(model):
+        raise ValueError(f"{run_dir(model)}: an imported NIR graph (import.json) has no checkpoint to export; its "
+                         f"bundle is model/ (make import NIR=... MODEL={model} FORCE=1 imports it again)")
 
     r = export_run(run_dir(model), data_dir=data_dir)
     say(f"export: float accuracy {r['float_accuracy']:.4f}, golden accuracy {r['golden_accuracy']:.4f}, "
@@ -123,10 +160,20 @@ def evaluate(model: str, *, dataset: str | None = None, limit: int | None = None
 
     own = run_dir(model) / "eval.json"
     out = build_dir(model) / "eval.json" if committed(own) else own
-    r = evaluate_run(run_dir(model), dataset=dataset, limit=limit, data_dir=data_dir, path=out)
-    say(f"eval {model} on {r['images']} {r['dataset']} test images: float accuracy {r['float_accuracy']:.4f}, "
-        f"golden accuracy {r['golden_accuracy']:.4f}, agreement {r['agreement']:.4f}, "
-        f"golden model {r['golden_seconds']:.1f} s -> {out}")
+    if _imported(model):                 # an imported NIR graph: its framework's forward pass, not a float model
+        from nir_io import evaluate as evaluate_import
+
+        r = evaluate_import(run_dir(model), dataset=dataset, limit=limit, data_dir=data_dir, path=out,
+                            command=f"make eval MODEL={model}" + (f" DATASET={dataset}" if dataset else "")
+                            + (f" DATA_DIR={data_dir}" if data_dir else ""))
+        say(f"eval {model} (imported NIR graph) on {r['images']} {r['dataset']} test images: {r['framework']} "
+            f"accuracy {r['framework_accuracy']:.4f}, golden accuracy {r['golden_accuracy']:.4f}, agreement "
+            f"{r['agreement']:.4f} ({r['agree']} of {r['images']}) -> {out}")
+    else:
+        r = evaluate_run(run_dir(model), dataset=dataset, limit=limit, data_dir=data_dir, path=out)
+        say(f"eval {model} on {r['images']} {r['dataset']} test images: float accuracy {r['float_accuracy']:.4f}, "
+            f"golden accuracy {r['golden_accuracy']:.4f}, agreement {r['agreement']:.4f}, "
+            f"golden model {r['golden_seconds']:.1f} s -> {out}")
     if out != own:
         try:
             old = json.loads(own.read_text())
@@ -150,7 +197,12 @@ def vectors(model: str, *, n: int = 0, dataset: str | None = None, data_dir: str
     if not force and committed(out):
         raise ValueError(f"{out}: committed (git tracks it), and make sim / hls / report read it as it is; "
                          f"FORCE=1 (--force) rewrites it")
-    r = make_vectors(run_dir(model), n=n, dataset=dataset, data_dir=data_dir)
+    if _imported(model):                 # the data set recorded by the import
+        from nir_io import make_vectors as import_vectors
+
+        r = import_vectors(run_dir(model), n=n, dataset=dataset, data_dir=data_dir)
+    else:
+        r = make_vectors(run_dir(model), n=n, dataset=dataset, data_dir=data_dir)
     say(f"vectors {model}: {r['images']} images, golden accuracy {r['golden_accuracy']:.4f} -> {out}")
     return r
 

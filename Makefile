@@ -35,8 +35,13 @@ BAUD    ?= 115200
 PROJECT ?= network
 COSIM   ?= 0
 VSYNTH  ?= 0
+NIR     ?=
+DT      ?=
+RESET   ?=
+WEIGHTS ?=
+FRAMEWORK ?=
 
-.PHONY: help setup demo train export eval vectors rtl sim bitstream vivado hls hls-synth report results bench test test-slow fuzz clean distclean
+.PHONY: help setup demo train export import eval vectors rtl sim bitstream vivado hls hls-synth report results bench test test-slow fuzz clean distclean
 help:
 	@echo "make demo                        whole flow on digits: train, export, rtl, sim, bitstream (fails on an"
 	@echo "                                 RTL mismatch or missed timing, after writing build/demo/summary.json)"
@@ -46,8 +51,13 @@ help:
 	@echo "           RESUME=1 continues a run (a setting that differs from the run's is refused);"
 	@echo "           FORCE=1 trains an existing run again from scratch (refused without it)"
 	@echo "make export MODEL=name [DATA_DIR=]   integer bundle + golden vectors"
+	@echo "make import NIR=graph.nir MODEL=name [DATASET=digits DATA_DIR= T=4 DT= RESET=value|subtract"
+	@echo "           WEIGHTS=int8|ternary FRAMEWORK=snntorch|spikingjelly FORCE=1]   a NIR graph -> runs/<name>/: integer"
+	@echo "           bundle, graph copy, import.json, eval.json (golden vs the framework's forward), vectors.npz;"
+	@echo "           DT: default inferred from the graph (r = tau / dt); FORCE=1 replaces an existing run (docs/nir.md)"
 	@echo "make eval MODEL=name [DATASET= DATA_DIR=]   float vs golden accuracy and agreement -> <run>/eval.json"
-	@echo "           (a committed one, bench/models/<name>: left as it is, the re-check -> build/<run>/eval.json)"
+	@echo "           (a committed one, bench/models/<name>: left as it is, the re-check -> build/<run>/eval.json;"
+	@echo "           an imported run: golden vs its framework's forward pass on graph.nir)"
 	@echo "make vectors MODEL=name [N=0 DATASET= DATA_DIR= FORCE=1]   golden vectors for the RTL and HLS checkers"
 	@echo "           -> <run>/vectors.npz (a committed one is rewritten only with FORCE=1)"
 	@echo "make rtl MODEL=name [LANES=n | FOLD=PExSIMD[/NL],... | TARGET=area|fastest|cycles=N] [STEM=cache|recompute]   Amaranth -> Verilog"
@@ -67,10 +77,13 @@ help:
 	@echo "make results                     docs/results.md + docs/results/*.png from bench/results/*.json (minutes)"
 	@echo "make bench                       every benchmark, then docs/results.md (hours; needs chromium)"
 
+# requirements-nodeps.lock: SpikingJelly (make import FRAMEWORK=spikingjelly) without its declared dependencies
+# (torchvision, torchaudio, tensorboard, ...: none of them is needed, and a torchvision would pull another torch)
 setup: $(STAMP)
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock requirements-nodeps.lock pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements.lock
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps -r requirements-nodeps.lock
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
@@ -95,6 +108,12 @@ train: setup
 
 export: setup
 	$(PY) -m flow export $(MODEL) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
+
+# A NIR graph (snnTorch, SpikingJelly) -> runs/$(MODEL)/ (docs/nir.md); T defaults to 4 as for train.
+import: setup
+	$(PY) -m flow import --nir "$(NIR)" --model $(MODEL) --dataset $(DATASET) --T $(T) \
+	  $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(if $(DT),--dt $(DT)) $(if $(RESET),--reset $(RESET)) \
+	  $(if $(WEIGHTS),--weights $(WEIGHTS)) $(if $(FRAMEWORK),--framework $(FRAMEWORK)) $(if $(filter 1,$(FORCE)),--force)
 
 # A committed run (bench/models/<name>): eval re-checks into build/<run>/eval.json, vectors
 # rewrites its committed vector file only with FORCE=1.

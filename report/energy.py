@@ -14,7 +14,8 @@ multiply 3.1 pJ.
   32-bit add (0.3 pJ);
 * a neuron update per neuron and time step: the requantizer (one 32-bit multiply and add),
   the charge (``lambda_t * v``: one 32-bit multiply and add) and fire / P2-reset (two adds),
-  6.6 pJ; a Parallel HD-LIF neuron has no charge: 3.4 pJ;
+  6.6 pJ; a Parallel HD-LIF neuron has no charge: 3.4 pJ; a LIF / IF neuron (binary spike, reset
+  to a value or by subtraction) the same as an HD-LIF one: 6.6 pJ;
 * the readout's scale per class and step: one 32-bit multiply and add (3.2 pJ).
 
 ``float_convention`` -- the convention of the SNN literature (e.g. the HD-LIF paper's power
@@ -41,7 +42,8 @@ SOURCES = {
 #: what one operation of each kind costs in the integer model (pJ)
 SYNAPSE_PJ = {"ternary": PJ["add32"], "binary": PJ["add32"], "int8": PJ["mult8"] + PJ["add32"]}
 NEURON_PJ = {"vanilla": 2 * (PJ["mult32"] + PJ["add32"]) + 2 * PJ["add32"],
-             "parallel": (PJ["mult32"] + PJ["add32"]) + 2 * PJ["add32"]}
+             "parallel": (PJ["mult32"] + PJ["add32"]) + 2 * PJ["add32"],
+             "lif": 2 * (PJ["mult32"] + PJ["add32"]) + 2 * PJ["add32"]}
 READOUT_PJ = PJ["mult32"] + PJ["add32"]
 
 
@@ -51,7 +53,7 @@ def estimate(layers: list[dict]) -> dict:
     Each entry of ``layers`` has ``weights`` (ternary | binary | int8), ``sops`` (synaptic
     operations per inference: non-zero input x non-zero weight), ``dense_macs`` (every
     input x every weight), ``stem`` (True for the first layer, which sees the pixels),
-    ``neuron`` (vanilla | parallel | None for the readout) and ``neuron_updates`` (neurons x
+    ``neuron`` (vanilla | parallel | lif | None for the readout) and ``neuron_updates`` (neurons x
     steps per inference; for the readout, classes x steps).  Returns picojoules per inference
     for both models, their parts, and the model's description.
     """

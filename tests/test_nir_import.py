@@ -300,6 +300,38 @@ def test_nested_graphs_are_flattened(snn_zero):
     assert chain(outer)[3][1] is g.nodes["2"]
 
 
+def _tiny_graph(n_in: int, hidden: int, classes: int, *, affines: int = 1):
+    """Input -> Affine x ``affines`` -> LIF (hidden) -> Affine -> LIF (classes) -> Output, random weights."""
+    rng = np.random.default_rng(1)
+    lif = lambda n: nir.LIF(tau=np.full(n, 1e-3, np.float32), r=np.full(n, 10.0, np.float32),  # noqa: E731
+                            v_leak=np.zeros(n, np.float32), v_threshold=np.ones(n, np.float32),
+                            v_reset=np.zeros(n, np.float32))
+    aff = lambda o, i: nir.Affine(weight=rng.normal(size=(o, i)).astype(np.float32),  # noqa: E731
+                                  bias=rng.normal(size=o).astype(np.float32))
+    nodes = {"in": nir.Input(input_type=np.array([n_in]))}
+    size = n_in
+    for k in range(affines):
+        nodes[f"a{k}"] = aff(hidden, size)
+        size = hidden
+    nodes.update({"l1": lif(hidden), "a": aff(classes, hidden), "l2": lif(classes),
+                  "out": nir.Output(output_type=np.array([classes]))})
+    names = list(nodes)
+    return nir.NIRGraph(nodes=nodes, edges=list(zip(names[:-1], names[1:])), type_check=False)
+
+
+def test_two_affines_in_a_row_are_one_synapse():
+    from nir_io.graph import chain
+    from nir_io.layers import build_network
+
+    g = _tiny_graph(6, 5, 3, affines=2)
+    net = build_network(chain(g), framework="snntorch", reset="value", dt=1e-4, dt_how="given")
+    syn = net.layers[0].synapse
+    w0, w1 = g.nodes["a0"].weight.astype(np.float64), g.nodes["a1"].weight.astype(np.float64)
+    assert syn.nodes == ("a0", "a1") and np.allclose(syn.weight, w1 @ w0)
+    assert np.allclose(syn.bias, w1 @ g.nodes["a0"].bias + g.nodes["a1"].bias)
+    assert [l.neuron.node for l in net.layers] == ["l1", "l2"] and net.mode == "count"
+
+
 @pytest.mark.parametrize("order, K, S, pad, stride, exact", [
     ("conv-pool", 2, 2, 1, 1, True), ("conv-pool", 3, 2, 0, 2, True), ("conv-pool", 2, 1, 1, 2, True),
     ("pool-conv", 2, 2, 1, 1, True), ("pool-conv", 3, 2, 0, 2, True), ("pool-conv", 3, 2, 1, 1, False),
@@ -395,6 +427,12 @@ def test_refusals_are_one_line(snn_zero, tmp_path, capsys):
                             "spikingjelly"), ("RESET=subtract", "snntorch"))]:
         rc, _, err = cli(capsys, "import", *args)
         one_error_line(rc, err, *needles)
+    nir.write(tmp_path / "wide.nir", _tiny_graph(784, 8, 10))
+    rc, _, err = cli(capsys, "import", "--nir", tmp_path / "wide.nir", "--model", tmp_path / "x")
+    one_error_line(rc, err, "DATASET=digits", "1x8x8", "[784]")
+    nir.write(tmp_path / "classes.nir", _tiny_graph(64, 8, 12))
+    rc, _, err = cli(capsys, "import", "--nir", tmp_path / "classes.nir", "--model", tmp_path / "x")
+    one_error_line(rc, err, "DATASET=digits has 10 classes", "12")
     (tmp_path / "junk.nir").write_text("not hdf5")
     rc, _, err = cli(capsys, "import", "--nir", tmp_path / "junk.nir", "--model", tmp_path / "x")
     one_error_line(rc, err, "junk.nir", "not a NIR graph")

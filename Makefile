@@ -51,10 +51,11 @@ help:
 	@echo "           RESUME=1 continues a run (a setting that differs from the run's is refused);"
 	@echo "           FORCE=1 trains an existing run again from scratch (refused without it)"
 	@echo "make export MODEL=name [DATA_DIR=]   integer bundle + golden vectors"
-	@echo "make import NIR=graph.nir MODEL=name [DATASET=digits DATA_DIR= T=4 DT= RESET=value|subtract"
+	@echo "make import NIR=graph.nir MODEL=name [DATASET=digits DATA_DIR= T= DT= RESET=value|subtract"
 	@echo "           WEIGHTS=int8|ternary FRAMEWORK=snntorch|spikingjelly FORCE=1]   a NIR graph -> runs/<name>/: integer"
 	@echo "           bundle, graph copy, import.json, eval.json (golden vs the framework's forward), vectors.npz;"
-	@echo "           DT: default inferred from the graph (r = tau / dt); FORCE=1 replaces an existing run (docs/nir.md)"
+	@echo "           T, DT, RESET default to the graph's (metadata T / dt, else 4 and dt inferred from r = tau / dt;"
+	@echo "           a node's metadata reset: subtract, else v_reset); FORCE=1 replaces an existing run (docs/nir.md)"
 	@echo "make eval MODEL=name [DATASET= DATA_DIR=]   float vs golden accuracy and agreement -> <run>/eval.json"
 	@echo "           (a committed one, bench/models/<name>: left as it is, the re-check -> build/<run>/eval.json;"
 	@echo "           an imported run: golden vs its framework's forward pass on graph.nir)"
@@ -109,9 +110,11 @@ train: setup
 export: setup
 	$(PY) -m flow export $(MODEL) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 
-# A NIR graph (snnTorch, SpikingJelly) -> runs/$(MODEL)/ (docs/nir.md); T defaults to 4 as for train.
+# A NIR graph (snnTorch, SpikingJelly) -> runs/$(MODEL)/ (docs/nir.md); T only when given (default: the
+# graph's metadata T, else 4).
 import: setup
-	$(PY) -m flow import --nir "$(NIR)" --model $(MODEL) --dataset $(DATASET) --T $(T) \
+	$(PY) -m flow import --nir "$(NIR)" --model $(MODEL) --dataset $(DATASET) \
+	  $(if $(filter command line environment,$(origin T)),--T $(T)) \
 	  $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(if $(DT),--dt $(DT)) $(if $(RESET),--reset $(RESET)) \
 	  $(if $(WEIGHTS),--weights $(WEIGHTS)) $(if $(FRAMEWORK),--framework $(FRAMEWORK)) $(if $(filter 1,$(FORCE)),--force)
 

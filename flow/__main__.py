@@ -194,11 +194,13 @@ def main(argv=None) -> int:
     im.add_argument("--dataset", default="digits", type=_dataset, help="the data set the graph takes (calibration, "
                                                                      "agreement, vectors)")
     im.add_argument("--data-dir", default=None, help="folder of the IDX files (mnist, fashion_mnist)")
-    im.add_argument("--T", type=POSITIVE, default=4, help="time steps (direct encoding)")
+    im.add_argument("--T", type=POSITIVE, default=None, help="time steps (direct encoding; default: the graph's "
+                                                             "metadata T, else 4)")
     im.add_argument("--dt", type=RATE, default=None, help="the step in seconds the neurons are discretised with "
                                                          "(default: inferred from the graph, e.g. r = tau / dt)")
-    im.add_argument("--reset", default="value", choices=("value", "subtract"),
-                    help="value: to NIR's v_reset; subtract: by the threshold (snnTorch's default, not in NIR)")
+    im.add_argument("--reset", default=None, choices=("value", "subtract"),
+                    help="value: to NIR's v_reset; subtract: by the threshold (snnTorch's default, not in NIR); "
+                         "default: the graph's (a node's metadata reset: subtract, else v_reset)")
     im.add_argument("--weights", default="int8", choices=("int8", "ternary"))
     im.add_argument("--framework", default="snntorch", choices=("snntorch", "spikingjelly"),
                     help="whose import convention (dt, fire, reset) and forward pass the import follows")

@@ -110,8 +110,8 @@ def _imported(model: str) -> bool:
     return is_imported(run_dir(model))
 
 
-def import_nir(model: str, nir: str, *, dataset: str = "digits", data_dir: str | None = None, T: int = 4,
-               dt: float | None = None, reset: str = "value", weights: str = "int8", framework: str = "snntorch",
+def import_nir(model: str, nir: str, *, dataset: str = "digits", data_dir: str | None = None, T: int | None = None,
+               dt: float | None = None, reset: str | None = None, weights: str = "int8", framework: str = "snntorch",
                force: bool = False, command: str | None = None) -> dict:
     """A NIR graph -> ``runs/<model>/``: the integer bundle, a copy of the graph, ``import.json``,
     ``eval.json`` (golden model against the framework's forward pass) and ``vectors.npz``

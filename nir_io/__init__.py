@@ -15,12 +15,16 @@ one neuron per class (``readout_fc`` mode ``count``), or the scores of a final `
   source framework (``FRAMEWORK=snntorch``, the default, or ``spikingjelly``) does on its own
   import: forward Euler with step ``dt``, ``beta = 1 - dt / tau``, input gain ``r dt / tau``,
   snnTorch's strict fire ``v > threshold`` or SpikingJelly's ``v >= threshold``.  ``dt`` is
-  ``DT=``, or inferred where the graph determines it (``r = tau / dt`` in every neuron), else refused.
+  ``DT=``, else the graph's ``metadata["dt"]``, else inferred where the graph determines it
+  (``r = tau / dt`` in every neuron), else refused.  ``T`` is ``T=``, else ``metadata["T"]``, else 4.
 * **Input**: direct encoding, as every network of this project: the float network sees
   ``pixel / input_max`` at each of ``T`` steps; the scale is folded into the first layer.
 * **Reset**: NIR's ``v_reset`` is a reset to a value (``reset = "value"``); snnTorch's
-  subtraction, which NIR cannot record, is ``RESET=subtract``.  Both reset in the step that fires
-  (snnTorch's ``reset_delay=False``; its default ``reset_delay=True`` is a different neuron).
+  subtraction, which NIR cannot record, is ``RESET=subtract`` (or a node's ``metadata`` saying
+  ``reset: subtract``).  Both reset in the step that fires (snnTorch's ``reset_delay=False``; its
+  default ``reset_delay=True`` is a different neuron).
+* **Pooling**: ``SumPool2d`` 2x2 into a neuron firing on one spike of the window is the integer
+  model's 2x2 max pool (``pool = 2``).
 * **Integers** (:mod:`nir_io.quantize`): 8-bit (or ternary, ``WEIGHTS=ternary``) weights per output
   channel; the membrane unit ``threshold / 2**K`` per channel, so every threshold is the integer
   ``2**K`` (+1 for a strict fire); weight scales, gains and thresholds folded into ``mult`` /

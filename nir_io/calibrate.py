@@ -54,9 +54,12 @@ def simulate(net: Network, x: np.ndarray, T: int, *, on_input=None, batch: int =
                 m = layer.leak.reshape(shape) * v[i] + current
                 theta = layer.threshold.reshape(shape)
                 spike = m > theta if layer.neuron.strict else m >= theta
-                after = m - theta if net.reset == "subtract" else np.full_like(m, layer.neuron.v_reset)
+                after = m - theta if layer.neuron.reset == "subtract" else np.full_like(m, layer.neuron.v_reset)
                 v[i] = np.where(spike, after, m)
                 h = spike.astype(np.float64)
+                if layer.pool == 2:                 # the integer model's 2x2 max pool of the spikes
+                    _, C, H, W = h.shape
+                    h = h[:, :, :H // 2 * 2, :W // 2 * 2].reshape(n, C, H // 2, 2, W // 2, 2).max(axis=(3, 5))
             out = h.reshape(n, -1)
             if net.readout is not None:
                 if on_input is not None:

@@ -15,7 +15,8 @@ so the integer model and that framework's forward pass compute the same network:
 * ``CubaLIF`` only where the synaptic current has no memory, ``alpha = 1 - dt / tau_syn = 0``
   (``tau_syn = dt``): then it is a LIF with gain ``w_in * dt / tau_syn * r * dt / tau_mem``.
 * reset: to ``v_reset`` (``Leaky(reset_mechanism="zero")``, so ``v_reset`` must be 0), or by
-  subtraction with ``reset="subtract"`` (snnTorch's default, which NIR cannot express).
+  subtraction with ``reset="subtract"`` (snnTorch's default, which NIR cannot express; ``RESET=``,
+  or a node whose ``metadata`` says ``reset: subtract``, :func:`reset_for`).
   Both as ``reset_delay=False`` (the reset lands in the step that fires), what
   ``import_from_nir`` builds; snnTorch's default ``reset_delay=True`` is another neuron.
 
@@ -28,7 +29,8 @@ so the integer model and that framework's forward pass compute the same network:
 * ``CubaLIF`` with ``tau_syn = dt``, ``r = tau_mem / dt``, ``w_in = tau_syn / dt``.
 * One value of each parameter per node (its import's rule); hard resets only.
 
-``dt`` is ``DT=`` when given.  Otherwise it is inferred where the graph determines it under
+``dt`` is ``DT=`` when given, else the graph's own ``metadata["dt"]`` (this project's NIR export
+writes it).  Otherwise it is inferred where the graph determines it under
 the framework's convention: ``tau / r`` of every LIF (``r = tau / dt``), ``tau_mem / r`` of every
 CubaLIF, and for SpikingJelly ``1 / r`` of every IF (its LIF with
 ``r = 1`` says nothing about ``dt``).  The values must agree (relative 1e-4; their median, to 6
@@ -91,6 +93,28 @@ class Neuron:
     framework: str
 
 
+def metadata(obj) -> dict:
+    """A node's or graph's ``metadata`` as a dict of plain values (HDF5 gives bytes and numpy scalars)."""
+    md = getattr(obj, "metadata", None)
+    if not isinstance(md, dict):
+        return {}
+    out = {}
+    for k, v in md.items():
+        v = v.decode() if isinstance(v, bytes) else v
+        v = v.item() if isinstance(v, np.generic) or (isinstance(v, np.ndarray) and v.ndim == 0) else v
+        out[str(k)] = v.decode() if isinstance(v, bytes) else v
+    return out
+
+
+def reset_for(node, setting: str | None) -> str:
+    """The reset of a neuron node: ``setting`` (``RESET=``) when given, else the graph's word: a
+    node whose ``metadata`` says ``reset: subtract`` (NIR has no field for it) subtracts, any other
+    resets to its ``v_reset``."""
+    if setting is not None:
+        return setting
+    return "subtract" if metadata(node).get("reset") == "subtract" else "value"
+
+
 def convention(framework: str) -> Convention:
     if framework not in CONVENTIONS:
         raise NIRImportError(f"--framework (FRAMEWORK=) must be one of {', '.join(FRAMEWORKS)}, not {framework!r}")
@@ -128,13 +152,22 @@ def needs_dt(nodes, framework: str) -> bool:
                for _, n in nodes)
 
 
-def infer_dt(nodes, framework: str, given: float | None, source: str) -> tuple[float | None, str]:
-    """``(dt, how it was found)``; ``given`` (``DT=``) wins.  Refuses a graph that does not
-    determine ``dt`` when its neurons need one."""
+def infer_dt(nodes, framework: str, given: float | None, source: str, graph_dt=None) -> tuple[float | None, str]:
+    """``(dt, how it was found)``; ``given`` (``DT=``) wins, then ``graph_dt`` (the graph's own
+    ``metadata["dt"]``).  Refuses a graph that does not determine ``dt`` when its neurons need one."""
     if given is not None:
         if not (np.isfinite(given) and given > 0):
             raise NIRImportError(f"--dt (DT=) must be a time step in seconds > 0, not {given!r}")
         return float(given), "given (DT=)"
+    if graph_dt is not None:
+        try:
+            value = float(graph_dt)
+        except (TypeError, ValueError):
+            value = float("nan")
+        if not (np.isfinite(value) and value > 0):
+            raise NIRImportError(f"{source}: the graph's metadata says dt = {graph_dt!r}, not a time step > 0: "
+                                 f"give DT= (--dt)")
+        return value, f"the graph's metadata: dt = {value:.6g}"
     if not needs_dt(nodes, framework):
         return None, "not needed (IF neurons only)"
     cands = [c for name, node in nodes for c in _candidates(name, node, framework)]
@@ -176,8 +209,9 @@ def discretize(name: str, node, *, dt: float | None, framework: str, reset: str)
 
     conv = convention(framework)
     if reset not in conv.resets:
-        raise NIRImportError(f"--reset (RESET=) {reset} is not what {conv.title} runs: its neurons reset to a "
-                             f"value (hard reset) only; RESET=subtract is for FRAMEWORK=snntorch")
+        raise NIRImportError(f"node '{name}' ({type_name(node)}): a reset by subtraction (RESET=subtract, or the node's "
+                             f"metadata) is not what {conv.title} runs: its neurons reset to a value (hard reset) "
+                             f"only; a subtraction is for FRAMEWORK=snntorch")
     theta = _arr(node, "v_threshold")
     if not np.all(np.isfinite(theta)) or np.any(theta <= 0):
         _refuse(name, node, f"v_threshold must be > 0 (the membrane unit is a fraction of it), found "

@@ -32,7 +32,7 @@ from golden.atomic import atomic_folder, write_json_atomic
 from golden.bundle import bundle_hash
 
 from . import reference
-from .discretize import CONVENTIONS, FRAMEWORKS, RESETS, convention, infer_dt
+from .discretize import CONVENTIONS, FRAMEWORKS, RESETS, convention, infer_dt, metadata
 from .graph import NIRImportError, chain, read_graph
 from .layers import Network, build_network
 from .calibrate import calibrate_weights, simulate
@@ -50,14 +50,15 @@ def is_imported(run: Path) -> bool:
     return (Path(run) / IMPORT_JSON).is_file()
 
 
-def load_network(path: Path, *, framework: str, dt: float | None, reset: str):
-    """``(graph, chain, network)`` of the graph file ``path`` (every refusal one line)."""
+def load_network(path: Path, *, framework: str, dt: float | None, reset: str | None):
+    """``(graph, chain, network)`` of the graph file ``path`` (every refusal one line).  ``reset``:
+    ``RESET=``, or None for the graph's own (each node's metadata, else its ``v_reset``)."""
     convention(framework)
-    if reset not in RESETS:
+    if reset is not None and reset not in RESETS:
         raise NIRImportError(f"--reset (RESET=) must be one of {', '.join(RESETS)}, not {reset!r}")
     graph = read_graph(path)
     nodes = chain(graph)
-    dt, how = infer_dt(nodes, framework, dt, str(path))
+    dt, how = infer_dt(nodes, framework, dt, str(path), graph_dt=metadata(graph).get("dt"))
     return graph, nodes, build_network(nodes, framework=framework, reset=reset, dt=dt, dt_how=how)
 
 
@@ -92,13 +93,14 @@ def _notes(net: Network) -> list[str]:
     if net.reset == "value":
         return ["snnTorch reference: Leaky(reset_mechanism='zero', reset_delay=False), as import_from_nir builds "
                 "it; for a reset to zero snnTorch's reset_delay changes no spike"]
-    return ["snnTorch reference: Leaky(reset_mechanism='subtract', reset_delay=False), the subtraction in the step "
+    return ([f"resets per layer: {', '.join(l.neuron.reset for l in net.layers)}"] if net.reset == "mixed" else []) + [
+            "snnTorch reference: Leaky(reset_mechanism='subtract', reset_delay=False), the subtraction in the step "
             "that fires; snnTorch's default reset_delay=True is another neuron (the subtraction lands one step "
             "later, unleaked), so a network trained with it agrees less",
             "RESET=subtract: snnTorch's Leaky (reset_delay=False) also subtracts the threshold in the next step's "
             "fire decision while the residual exceeds the threshold (mem_reset of the stored membrane); the integer "
             "model fires on m >= theta alone, so the two differ after a membrane above twice the threshold",
-            "NIR records only v_reset: the graph's v_reset is unused with RESET=subtract"]
+            "NIR records only v_reset: a subtracting node's v_reset is unused"]
 
 
 def _framework_version(framework: str) -> str:
@@ -150,8 +152,9 @@ def agreement(graph, nodes, net: Network, bundle, bundle_dir: Path, x: np.ndarra
 def _layers_summary(net: Network, bundle) -> list[dict]:
     out = []
     for layer, b in zip(net.layers, bundle.layers):
-        out.append({"layer": b.name, "nodes": list(layer.synapse.nodes) + [layer.neuron.node],
+        out.append({"layer": b.name, "nodes": list(layer.synapse.nodes) + [layer.neuron.node] + list(layer.pool_nodes),
                     "neuron": layer.neuron.kind, "kind": layer.synapse.kind, "shape": list(layer.synapse.out_shape),
+                    "pool": layer.pool, "reset": layer.neuron.reset,
                     "beta": [float(layer.leak.min()), float(layer.leak.max())],
                     "threshold": [float(layer.threshold.min()), float(layer.threshold.max())],
                     "gain": [float(layer.gain.min()), float(layer.gain.max())], "v_reset": layer.neuron.v_reset,
@@ -163,12 +166,14 @@ def _layers_summary(net: Network, bundle) -> list[dict]:
     return out
 
 
-def import_graph(nir_path, run: Path, *, dataset: str = "digits", data_dir=None, T: int = 4, dt: float | None = None,
-                 reset: str = "value", weights: str = "int8", framework: str = "snntorch", force: bool = False,
-                 command: str | None = None, say=print) -> dict:
-    """Import the NIR graph ``nir_path`` into the run folder ``run`` (see the module docstring)."""
+def import_graph(nir_path, run: Path, *, dataset: str = "digits", data_dir=None, T: int | None = None,
+                 dt: float | None = None, reset: str | None = None, weights: str = "int8",
+                 framework: str = "snntorch", force: bool = False, command: str | None = None, say=print) -> dict:
+    """Import the NIR graph ``nir_path`` into the run folder ``run`` (see the module docstring).
+    ``T``: given, else the graph's ``metadata["T"]``, else 4; ``reset``: ``RESET=`` for every
+    neuron node, else each node's own."""
     nir_path, run = Path(nir_path), Path(run)
-    if not (isinstance(T, int) and 1 <= T <= 64):
+    if T is not None and not (isinstance(T, int) and 1 <= T <= 64):
         raise NIRImportError(f"--T (T=) must be a whole number of time steps in 1..64, not {T!r}")
     if weights not in WEIGHT_KINDS:
         raise NIRImportError(f"--weights (WEIGHTS=) must be one of {', '.join(WEIGHT_KINDS)}, not {weights!r}")
@@ -179,10 +184,17 @@ def import_graph(nir_path, run: Path, *, dataset: str = "digits", data_dir=None,
                 else "a folder")
         raise NIRImportError(f"{run}: already exists ({what}); FORCE=1 (--force) replaces it, or choose another MODEL")
     graph, nodes, net = load_network(nir_path, framework=framework, dt=dt, reset=reset)
+    T_source = "given (T=)" if T is not None else "the graph's metadata" if "T" in metadata(graph) else "default"
+    if T is None:
+        T = metadata(graph).get("T", 4)
+        if not (isinstance(T, int) and 1 <= T <= 64):
+            raise NIRImportError(f"{nir_path}: the graph's metadata says T = {T!r}, not a whole number of steps in "
+                                 f"1..64: give T=")
     dataset, split, data_folder = _load_split(dataset, data_dir)
     _check_fit(net, split, dataset, str(nir_path))
     say(f"import {nir_path}: {len(net.layers)} neuron layer(s) + {net.mode} readout, {CONVENTIONS[framework].title} "
-        f"convention, dt {net.dt if net.dt is not None else '-'} ({net.dt_how}), reset {reset}, {weights} weights")
+        f"convention, T={T} ({T_source}), dt {net.dt if net.dt is not None else '-'} ({net.dt_how}), reset "
+        f"{net.reset}{' (RESET=)' if reset else ' (the graph)'}, {weights} weights")
 
     x_cal = split.x_train[:CALIBRATION_IMAGES]
     ref_cal = reference.classes(reference.forward(graph, nodes, net, x_cal, input_max=split.input_max, T=T))
@@ -203,7 +215,8 @@ def import_graph(nir_path, run: Path, *, dataset: str = "digits", data_dir=None,
     settings = {
         "source": str(nir_path), "source_sha256": hashlib.sha256(nir_path.read_bytes()).hexdigest(),
         "graph": GRAPH_NAME, "framework": framework, "framework_version": _framework_version(framework),
-        "dt": net.dt, "dt_source": net.dt_how, "T": T, "reset": reset, "weights": weights,
+        "dt": net.dt, "dt_source": net.dt_how, "T": T, "T_source": T_source, "reset": net.reset,
+        "reset_setting": reset, "weights": weights,
         "dataset": dataset, "data_dir": data_folder, "input_max": split.input_max,
         "strict_fire": CONVENTIONS[framework].strict, "readout": net.mode,
         "membrane_bits": bits, "calibration": {"images": int(len(x_cal)), "split": "train",
@@ -271,7 +284,8 @@ def evaluate(run: Path, *, dataset: str | None = None, limit: int | None = None,
     if limit is not None and not (isinstance(limit, int) and limit > 0):
         raise NIRImportError(f"limit must be a positive whole number of test images, not {limit!r}")
     s = settings_of(run)
-    graph, nodes, net = load_network(run / GRAPH_NAME, framework=s["framework"], dt=s["dt"], reset=s["reset"])
+    graph, nodes, net = load_network(run / GRAPH_NAME, framework=s["framework"], dt=s["dt"],
+                                     reset=s.get("reset_setting"))
     bundle = load_bundle(run / "model")
     name, split = _split_for(run, bundle, dataset, data_dir)
     x, y = split.x_test[:limit], split.y_test[:limit]

@@ -14,7 +14,9 @@ Between them:
   ``Affine`` reads the unpooled map; a ``Conv2d`` becomes kernel ``(k-1) S + K``, stride ``s S``,
   exact without padding, or with ``K = S`` dividing the map).  Every fold is checked on random
   inputs against the two operations in sequence.  The integer model's own pooling (2x2 max of
-  spike codes) has no NIR node, so it is never produced.
+  spike codes) is the NIR pattern ``SumPool2d`` 2x2 stride 2 -> ``IF`` (or ``LIF``) firing on one
+  spike of the window and resetting to 0, right after a conv layer's neurons: that layer gets
+  ``pool = 2``.
 
 A neuron's parameters are per neuron in NIR; the integer model has them per output channel,
 so a conv layer's neurons must share them across the feature map.  Anything else is refused
@@ -27,7 +29,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .discretize import Neuron, discretize
+from .discretize import Neuron, discretize, reset_for
 from .graph import NIRImportError, input_shape, supported_text, type_name
 
 #: the integer model's conv geometry limits (golden.bundle's loader)
@@ -67,12 +69,23 @@ class Synapse:
 
 @dataclass(frozen=True, kw_only=True)
 class Layer:
-    """One integer layer: a synapse and its neurons, their parameters per output channel."""
+    """One integer layer: a synapse and its neurons, their parameters per output channel, and
+    the integer model's 2x2 max pooling of its spikes (``pool = 2``, from the NIR pattern
+    ``SumPool2d`` -> ``IF`` that fires on any spike of the window)."""
     synapse: Synapse
     neuron: Neuron
     leak: np.ndarray            # [O]
     gain: np.ndarray            # [O]
     threshold: np.ndarray       # [O]
+    pool: int = 1
+    pool_nodes: tuple = ()
+
+    @property
+    def out_shape(self) -> tuple:
+        if self.pool == 1:
+            return self.synapse.out_shape
+        O, H, W = self.synapse.out_shape
+        return (O, H // self.pool, W // self.pool)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,7 +94,7 @@ class Network:
     layers: tuple
     readout: Synapse | None     # a score readout, or None: count the last layer's spikes
     framework: str
-    reset: str
+    reset_setting: str | None   # RESET= (None: each node's own, nir_io.discretize.reset_for)
     dt: float | None
     dt_how: str
     nodes: tuple = field(default=())   # the chain's node names, Input to Output
@@ -93,6 +106,12 @@ class Network:
     @property
     def mode(self) -> str:
         return "score" if self.readout is not None else "count"
+
+    @property
+    def reset(self) -> str:
+        """``value``, ``subtract``, or ``mixed`` when the layers differ."""
+        kinds = {layer.neuron.reset for layer in self.layers}
+        return kinds.pop() if len(kinds) == 1 else "mixed"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -229,8 +248,28 @@ def _per_channel(layer_name: str, node, values: np.ndarray, shape: tuple, out_sh
     return per[:, 0].copy()
 
 
-def build_network(nodes, *, framework: str, reset: str, dt: float | None, dt_how: str) -> Network:
-    """The chain ``nodes`` (:func:`nir_io.graph.chain`) as integer-model layers in float."""
+def _max_pool(pool: _Pool, prev: Layer | None, neuron: Neuron) -> str | None:
+    """Why ``pool`` -> ``neuron`` is not the integer model's 2x2 max pool of ``prev``'s spikes (None: it is).
+
+    On binary spikes a 2x2 window's sum is 0 or at least 1; a neuron that fires on any sum >= 1
+    and on nothing else, and is at 0 again after every step (reset to 0: it fires, or it received
+    0), outputs the window's maximum."""
+    if prev is None or prev.synapse.kind != "conv" or prev.pool != 1 or pool.in_shape != prev.synapse.out_shape:
+        return "it does not pool a conv layer's spikes"
+    if (pool.K, pool.S) != (2, 2):
+        return f"the pooling is {pool.K}x{pool.K} stride {pool.S}, the integer model's is 2x2 stride 2"
+    if neuron.reset != "value" or neuron.v_reset != 0.0:
+        return "the neuron does not reset to 0"
+    t = neuron.threshold / (neuron.gain * pool.scale)          # in spikes of the window
+    ok = (t > 0) & ((t < 1) if neuron.strict else (t <= 1))
+    if not np.all(ok):
+        return f"the neuron does not fire on exactly one spike of the window (threshold {float(t.max()):.4g} spikes)"
+    return None
+
+
+def build_network(nodes, *, framework: str, reset: str | None, dt: float | None, dt_how: str) -> Network:
+    """The chain ``nodes`` (:func:`nir_io.graph.chain`) as integer-model layers in float.  ``reset``:
+    ``RESET=`` for every neuron node, or None for each node's own (:func:`nir_io.discretize.reset_for`)."""
     import nir
 
     layers: list[Layer] = []
@@ -332,10 +371,20 @@ def build_network(nodes, *, framework: str, reset: str, dt: float | None, dt_how
                 pool = p
                 shape = p.out_shape
         elif isinstance(node, (nir.LIF, nir.IF, nir.CubaLIF)):
+            neuron = discretize(name, node, dt=dt, framework=framework, reset=reset_for(node, reset))
+            if pending is None and pool is not None:          # SumPool2d -> IF: the integer model's max pool?
+                why = _max_pool(pool, layers[-1] if layers else None, neuron)
+                if why:
+                    raise NIRImportError(f"node '{name}' ({type_name(node)}) follows the pooling '{pool.node}' without "
+                                         f"a synapse, which maps only as a 2x2 max pool of a conv layer's spikes "
+                                         f"(SumPool2d 2x2 stride 2 -> a neuron firing on one spike, reset to 0): {why}")
+                layers[-1] = replace(layers[-1], pool=2, pool_nodes=(pool.node, name))
+                pool = None
+                view = layers[-1].out_shape
+                continue
             if pending is None:
                 raise NIRImportError(f"node '{name}' ({type_name(node)}) follows no synapse: every neuron node needs "
                                      f"an Affine, Linear or Conv2d before it")
-            neuron = discretize(name, node, dt=dt, framework=framework, reset=reset)
             out = pending.out_shape
             if int(np.prod(shape)) != int(np.prod(out)):
                 raise NIRImportError(f"node '{name}' ({type_name(node)}): its input {list(shape)} is not the synapse's "
@@ -359,4 +408,4 @@ def build_network(nodes, *, framework: str, reset: str, dt: float | None, dt_how
     if not layers:
         raise NIRImportError("the chain has no neuron node (LIF, IF, CubaLIF): nothing spiking to import")
     return Network(input_shape=tuple(in_shape0), layers=tuple(layers), readout=readout, framework=framework,
-                   reset=reset, dt=dt, dt_how=dt_how, nodes=tuple(n for n, _ in nodes))
+                   reset_setting=reset, dt=dt, dt_how=dt_how, nodes=tuple(n for n, _ in nodes))

@@ -103,7 +103,7 @@ def to_bundle(net: Network, name: str, *, T: int, input_max: int, input_shape: t
         codes, alpha = rounded[i]
         theta = layer.threshold
         scale = 2.0 ** membrane_bits
-        if net.reset == "subtract" or neuron.v_reset == 0.0:
+        if neuron.reset == "subtract" or neuron.v_reset == 0.0:
             u = theta / scale
             theta_int = np.full(len(theta), int(scale) + (1 if neuron.strict else 0), np.int64)
             v_reset = 0
@@ -119,11 +119,11 @@ def to_bundle(net: Network, name: str, *, T: int, input_max: int, input_shape: t
         common = dict(name=f"{syn.kind}{i + 1}", weight=codes, weights=weights, mult=mult, bias=bias, shift=shift,
                       lambda_t=_per_t(np.round(layer.leak * 2 ** lambda_frac), T), theta_t=_per_t(theta_int, T),
                       lambda_frac=lambda_frac, frac=membrane_bits, max_code=1, direct=(i == 0), neuron="lif",
-                      reset=net.reset, v_reset=v_reset)
+                      reset=neuron.reset, v_reset=v_reset)
         if syn.kind == "conv":
             layers.append(HDLIFConvLayer(**common, in_shape=tuple(syn.in_shape), out_channels=syn.out_channels,
                                          kernel=int(syn.weight.shape[-1]), stride=syn.stride, padding=syn.padding,
-                                         pool=1))
+                                         pool=layer.pool))
         else:
             layers.append(HDLIFLayer(**common, in_features=int(np.prod(syn.in_shape)), out_features=syn.out_channels))
     n_in = layers[-1].out_features

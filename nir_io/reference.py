@@ -24,7 +24,7 @@ import logging
 
 import numpy as np
 
-from .discretize import discretize
+from .discretize import discretize, reset_for
 from .graph import NIRImportError
 from .layers import Network
 
@@ -95,7 +95,8 @@ def _snntorch_modules(nodes, net: Network):
             pool = nn.AvgPool2d(k, s)
             m = pool if isinstance(node, nir.AvgPool2d) else nn.Sequential(pool, Gain(float(k[0] * k[1])))
         elif isinstance(node, (nir.LIF, nir.IF, nir.CubaLIF)):
-            m = Neuron(discretize(name, node, dt=net.dt, framework="snntorch", reset=net.reset))
+            m = Neuron(discretize(name, node, dt=net.dt, framework="snntorch",
+                                  reset=reset_for(node, net.reset_setting)))
         else:
             raise NIRImportError(f"node '{name}': no snnTorch module for {type(node).__name__}")
         mods.append(m)

@@ -211,6 +211,32 @@ def test_subtract_reset_is_honoured(snn_subtract, tmp_path, capsys):
     assert (golden_run(wrong, split.x_test).classes == ref).mean() < ev["agreement"] - 0.02
 
 
+def test_the_graphs_own_reset_dt_and_T(snn_subtract, tmp_path, capsys):
+    """A node whose metadata says ``reset: subtract`` subtracts without RESET=; the graph's
+    metadata ``dt`` and ``T`` are taken when DT= and T= are not given (this project's NIR export
+    writes them)."""
+    from golden import load_bundle
+
+    def mark(g):
+        for k in ("1", "3"):
+            g.nodes[k].metadata = {"reset": "subtract"}
+        g.metadata = {"dt": 1e-4, "T": 3, "producer": "test"}
+
+    graph = _edited(snn_subtract["path"], tmp_path / "marked.nir", mark)
+    run = tmp_path / "runs" / "marked"
+    ev, settings = _import(capsys, graph, run)
+    assert settings["reset"] == "subtract" and settings["reset_setting"] is None
+    assert settings["T"] == 3 and settings["T_source"] == "the graph's metadata"
+    assert settings["dt_source"].startswith("the graph's metadata")
+    b = load_bundle(run / "model")
+    assert b.T == 3 and all(l.reset == "subtract" for l in b.hdlif_layers)
+    assert ev["agreement"] >= 0.97
+    # RESET= still decides when given
+    _, settings = _import(capsys, graph, run, "--force", "--reset", "value", "--T", "4")
+    assert settings["reset"] == "value" and settings["T"] == 4
+    assert all(l.reset == "value" for l in load_bundle(run / "model").hdlif_layers)
+
+
 # ---------------------------------------------------------------------------------------------
 # SpikingJelly
 
@@ -330,6 +356,54 @@ def test_two_affines_in_a_row_are_one_synapse():
     assert syn.nodes == ("a0", "a1") and np.allclose(syn.weight, w1 @ w0)
     assert np.allclose(syn.bias, w1 @ g.nodes["a0"].bias + g.nodes["a1"].bias)
     assert [l.neuron.node for l in net.layers] == ["l1", "l2"] and net.mode == "count"
+
+
+def _pool_or_graph(threshold: float):
+    """conv 1->3 3x3 -> LIF -> SumPool2d 2x2 -> IF(r = 1, threshold) -> Flatten -> Affine 48->10 -> LIF."""
+    rng = np.random.default_rng(2)
+    f32 = lambda a: np.asarray(a, np.float32)  # noqa: E731
+
+    def lif(shape):
+        return nir.LIF(tau=f32(np.full(shape, 5e-4)), r=f32(np.full(shape, 5.0)), v_leak=f32(np.zeros(shape)),
+                       v_threshold=f32(np.full(shape, 1.0)), v_reset=f32(np.zeros(shape)))
+
+    nodes = {"in": nir.Input(input_type=np.array([1, 8, 8])),
+             "conv": nir.Conv2d(input_shape=None, weight=f32(rng.normal(size=(3, 1, 3, 3))), stride=1, padding=1,
+                                dilation=1, groups=1, bias=f32(rng.normal(size=3) * 0.1)),
+             "lif1": lif((3, 8, 8)),
+             "pool": nir.SumPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0])),
+             "or": nir.IF(r=f32(np.ones((3, 4, 4))), v_threshold=f32(np.full((3, 4, 4), threshold)),
+                          v_reset=f32(np.zeros((3, 4, 4)))),
+             "flat": nir.Flatten(input_type={"input": np.array([3, 4, 4])}, start_dim=0, end_dim=-1),
+             "fc": nir.Affine(weight=f32(rng.normal(size=(10, 48)) * 0.5), bias=f32(np.full(10, 0.3))),
+             "lif2": lif(10), "out": nir.Output(output_type=np.array([10]))}
+    names = list(nodes)
+    return nir.NIRGraph(nodes=nodes, edges=list(zip(names[:-1], names[1:])), type_check=False)
+
+
+def test_sum_pool_into_a_one_spike_neuron_is_the_max_pool(digits):
+    """SumPool2d 2x2 -> IF firing on one spike and resetting to 0 (this project's NIR export of its
+    2x2 max pool) becomes the conv layer's pool = 2; snnTorch runs the same network."""
+    from golden import run as golden_run
+    from nir_io import reference
+    from nir_io.calibrate import simulate
+    from nir_io.graph import NIRImportError, chain
+    from nir_io.layers import build_network
+    from nir_io.quantize import to_bundle
+
+    g = _pool_or_graph(0.5)
+    nodes = chain(g)
+    net = build_network(nodes, framework="snntorch", reset=None, dt=1e-4, dt_how="given")
+    assert [l.pool for l in net.layers] == [2, 1] and net.layers[0].pool_nodes == ("pool", "or")
+    x = digits.x_test[:100]
+    ref = reference.forward(g, nodes, net, x, input_max=16, T=T)
+    float_model = simulate(net, x.reshape(-1, 1, 8, 8) / 16.0, T)
+    assert (ref == float_model).all(axis=1).mean() >= 0.98          # max pool == snnTorch's SumPool2d -> IF
+    b = to_bundle(net, "p", T=T, input_max=16, input_shape=(1, 8, 8))
+    assert b.layers[0].pool == 2 and b.layers[1].in_features == 48
+    assert (golden_run(b, x).classes == reference.classes(ref)).mean() >= 0.9
+    with pytest.raises(NIRImportError, match="does not fire on exactly one spike"):
+        build_network(chain(_pool_or_graph(1.5)), framework="snntorch", reset=None, dt=1e-4, dt_how="given")
 
 
 @pytest.mark.parametrize("order, K, S, pad, stride, exact", [
@@ -463,4 +537,4 @@ def test_make_import_passes_its_settings():
     assert "--force" in line
     r = subprocess.run(["make", "-n", "import", "NIR=g.nir", "MODEL=x"], cwd=ROOT, capture_output=True, text=True)
     (line,) = [l.split() for l in r.stdout.replace("\\\n", " ").splitlines() if "-m flow import" in l]
-    assert not {"--dt", "--reset", "--weights", "--framework", "--force"} & set(line)
+    assert not {"--T", "--dt", "--reset", "--weights", "--framework", "--force"} & set(line)

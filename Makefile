@@ -41,7 +41,7 @@ RESET   ?=
 WEIGHTS ?=
 FRAMEWORK ?=
 
-.PHONY: help setup demo train export import eval vectors rtl sim bitstream vivado hls hls-synth report results bench test test-slow fuzz clean distclean
+.PHONY: help setup demo train export import nir eval vectors rtl sim bitstream vivado hls hls-synth report results bench test test-slow fuzz clean distclean
 help:
 	@echo "make demo                        whole flow on digits: train, export, rtl, sim, bitstream (fails on an"
 	@echo "                                 RTL mismatch or missed timing, after writing build/demo/summary.json)"
@@ -56,6 +56,8 @@ help:
 	@echo "           bundle, graph copy, import.json, eval.json (golden vs the framework's forward), vectors.npz;"
 	@echo "           T, DT, RESET default to the graph's (metadata T / dt, else 4 and dt inferred from r = tau / dt;"
 	@echo "           a node's metadata reset: subtract, else v_reset); FORCE=1 replaces an existing run (docs/nir.md)"
+	@echo "make nir MODEL=name              a LIF network (NEURON=lif, or imported) as a NIR graph -> build/<name>/<name>.nir"
+	@echo "           (HD-LIF's graded spikes and P2-reset have no NIR primitive: refused)"
 	@echo "make eval MODEL=name [DATASET= DATA_DIR=]   float vs golden accuracy and agreement -> <run>/eval.json"
 	@echo "           (a committed one, bench/models/<name>: left as it is, the re-check -> build/<run>/eval.json;"
 	@echo "           an imported run: golden vs its framework's forward pass on graph.nir)"
@@ -112,6 +114,9 @@ export: setup
 
 # A NIR graph (snnTorch, SpikingJelly) -> runs/$(MODEL)/ (docs/nir.md); T only when given (default: the
 # graph's metadata T, else 4).
+nir: setup
+	$(PY) -m flow nir $(MODEL)
+
 import: setup
 	$(PY) -m flow import --nir "$(NIR)" --model $(MODEL) --dataset $(DATASET) \
 	  $(if $(filter command line environment,$(origin T)),--T $(T)) \

@@ -205,6 +205,9 @@ def main(argv=None) -> int:
     im.add_argument("--framework", default="snntorch", choices=("snntorch", "spikingjelly"),
                     help="whose import convention (dt, fire, reset) and forward pass the import follows")
     im.add_argument("--force", action="store_true", help="replace an existing run folder")
+    nx = sub.add_parser("nir", help="a LIF network's integer model as a NIR graph -> build/<run>/<run>.nir")
+    nx.add_argument("model")
+    nx.add_argument("--out", default=None, help="default: build/<run>/<run>.nir")
     d = sub.add_parser("demo", help="the whole flow on the digits data")
     d.add_argument("--name", default="demo")
     d.add_argument("--epochs", type=POSITIVE, default=30)
@@ -262,6 +265,8 @@ def main(argv=None) -> int:
                             target_mhz=50.0 if a.freq is None else a.freq)
         elif a.step == "report":
             steps.report(a.model, images=a.images, out=a.out)
+        elif a.step == "nir":
+            steps.nir(a.model, out=a.out)
         elif a.step == "import":
             for flag, value, what in (("--nir", a.nir, "the NIR graph file to import (NIR=graph.nir)"),
                                       ("--model", a.model, "the run to write (MODEL=name)")):

@@ -409,6 +409,25 @@ def board_bitstream(model: str, board: str, *, freq="auto", lanes=None, fold: st
     return report
 
 
+def nir(model: str, *, out: str | None = None) -> Path:
+    """The run's integer model as a NIR graph (:mod:`nir_io.export`) -> ``build/<run>/<run>.nir``.
+
+    LIF networks only (a trained LIF baseline, an imported graph); HD-LIF is refused with the
+    reason.  The graph goes back through ``make import`` (snnTorch's convention)."""
+    from nir_io.export import write
+
+    bundle = load_bundle(_bundle_dir(model))
+    path = Path(out) if out else build_dir(model) / f"{run_dir(model).name}.nir"
+    write(bundle, path)
+    subtract = [l.name for l in bundle.hdlif_layers if l.reset == "subtract"]
+    say(f"nir {model}: {len(bundle.hdlif_layers)} LIF layer(s) + {bundle.readout.mode} readout, T={bundle.T} "
+        f"(graph metadata), dt=1e-4 (snnTorch's convention) -> {path}")
+    if subtract:
+        say(f"nir: layers {', '.join(subtract)} reset by subtraction, which NIR cannot express: their nodes carry "
+            f"metadata reset: subtract (make import takes it; other readers reset to 0)")
+    return path
+
+
 def report(model: str, *, images: int = 500, out: str | None = None) -> Path:
     """One self-contained HTML page of the run (:mod:`report.html`) -> ``build/<run>/report.html``."""
     from report.html import write_report

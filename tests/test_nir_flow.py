@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from flow_cli import cli, one_error_line
-from test_nir_import import _import, _snntorch_graph
+from test_nir_import import _import, _snntorch_graph, _spikingjelly_graph
 
 nir = pytest.importorskip("nir")
 
@@ -51,6 +51,29 @@ def test_an_imported_snntorch_network_is_bit_exact_in_verilator_and_hls(imported
     h = steps.hls(run, n=30)
     net = h["projects"]["network"]
     assert net["vectors"] == 30 and net["mismatches"] == 0, net["mismatch_details"][:5]
+
+
+def test_an_imported_spikingjelly_conv_network_is_bit_exact_in_verilator_and_hls(digits, tmp_path):
+    """SpikingJelly: conv 3x3 IF neurons -> AvgPool2d (folded into the next synapse) -> fc LIF,
+    exported by SpikingJelly, imported, then RTL and HLS bit for bit."""
+    pytest.importorskip("spikingjelly")
+    from flow import steps
+    from flow.__main__ import main
+    from golden import load_bundle
+
+    g = _spikingjelly_graph(digits, tmp_path / "sj.nir", conv=True)
+    run = tmp_path / "run"
+    assert main(["import", "--nir", str(g["path"]), "--model", str(run), "--framework", "spikingjelly"]) == 0
+    ev = json.loads((run / "eval.json").read_text())
+    assert ev["agreement"] >= 0.99, ev
+    b = load_bundle(run / "model")
+    stem = b.hdlif_layers[0]
+    assert stem.kind == "hdlif_conv" and (stem.lambda_t == 1 << stem.lambda_frac).all()      # IF: no leak
+    steps.rtl(str(run), lanes=4)
+    r = steps.sim(str(run), n=40, trace=True)
+    assert r["images"] == 40 and r["mismatches"] == 0, r["mismatch_details"][:5]
+    h = steps.hls(str(run), n=20)["projects"]["network"]
+    assert h["vectors"] == 20 and h["mismatches"] == 0, h["mismatch_details"][:5]
 
 
 def _lif_run(tmp_path, arch: str):

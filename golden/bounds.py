@@ -19,6 +19,19 @@ def signed_bits(lo: int, hi: int) -> int:
     return n
 
 
+def shift_for(values: np.ndarray, mult_bits: int, max_shift: int = 40) -> int:
+    """The requantizer's fixed point: the largest ``shift`` with
+    ``max|round(values * 2**shift)| < 2**(mult_bits - 1)`` (``mult = round(values * 2**shift)``)."""
+    peak = float(np.max(np.abs(values))) if np.size(values) else 0.0
+    if peak == 0.0:
+        return 0
+    limit = 2 ** (mult_bits - 1) - 1
+    shift = max_shift
+    while shift > 0 and round(peak * 2 ** shift) > limit:
+        shift -= 1
+    return shift
+
+
 def acc_range(weight: np.ndarray, in_max: int) -> tuple[np.ndarray, np.ndarray]:
     """Per-output bounds of ``sum_i w[n, i] * x[i]`` for integer ``w`` and ``0 <= x <= in_max``.
 

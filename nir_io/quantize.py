@@ -38,6 +38,7 @@ import math
 import numpy as np
 
 from golden import Bundle, HDLIFConvLayer, HDLIFLayer, InputSpec, ReadoutLayer, run
+from golden.bounds import shift_for
 
 from .layers import Network
 
@@ -45,18 +46,6 @@ WEIGHT_KINDS = ("int8", "ternary")
 MEMBRANE_BITS = (8, 10, 12, 14)
 LAMBDA_FRAC = 14
 MULT_BITS = 18
-
-
-def shift_for(values: np.ndarray, mult_bits: int = MULT_BITS, max_shift: int = 40) -> int:
-    """The largest shift with ``max|round(values * 2**shift)| < 2**(mult_bits - 1)``."""
-    peak = float(np.max(np.abs(values))) if np.size(values) else 0.0
-    if peak == 0.0:
-        return 0
-    limit = 2 ** (mult_bits - 1) - 1
-    shift = max_shift
-    while shift > 0 and round(peak * 2 ** shift) > limit:
-        shift -= 1
-    return shift
 
 
 def quantize_weights(w: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray]:

@@ -34,6 +34,7 @@ import torch
 
 from golden import HDLIFConvLayer, HDLIFLayer, InputSpec, ReadoutLayer, load_bundle, run, save_bundle, write_vectors
 from golden.atomic import write_json_atomic
+from golden.bounds import shift_for
 from golden.bundle import Bundle, bundle_hash
 
 from . import data
@@ -44,18 +45,6 @@ from .train import load_checkpoint
 
 class ExportError(ValueError):
     """A network (or a part of it) that has no exact integer form.  The message says which and why."""
-
-
-def _shift_for(values: np.ndarray, mult_bits: int, max_shift: int = 40) -> int:
-    """Largest shift with ``max|round(values * 2**shift)| < 2**(mult_bits - 1)``."""
-    peak = float(np.max(np.abs(values))) if values.size else 0.0
-    if peak == 0.0:
-        return 0
-    limit = 2 ** (mult_bits - 1) - 1
-    shift = max_shift
-    while shift > 0 and round(peak * 2 ** shift) > limit:
-        shift -= 1
-    return shift
 
 
 def _np(x) -> np.ndarray:
@@ -93,7 +82,7 @@ def fold_block(block, name: str, s_in: float, in_shape: tuple, *, T: int, step: 
     else:
         lam, theta, kind = _np(neuron.lambda_t), _np(neuron.theta_t), "vanilla"
     u = step / 2 ** frac                                  # membrane units
-    shift = _shift_for(A / u, mult_bits)
+    shift = shift_for(A / u, mult_bits)
     mult = np.round(A / u * 2 ** shift).astype(np.int64)
     bias = np.round(B / u * 2 ** shift).astype(np.int64) + ((1 << shift) >> 1)
     max_code = 1 if kind == "lif" else max_code
@@ -115,7 +104,7 @@ def fold_readout(linear, name: str, s_in: float, *, mult_bits: int) -> ReadoutLa
     q = linear.quantized()
     A = np.broadcast_to(_np(q.alpha) * s_in, (linear.out_features,)).copy()
     b = _np(linear.bias)
-    shift = _shift_for(np.concatenate([A, b / 64]), mult_bits)
+    shift = shift_for(np.concatenate([A, b / 64]), mult_bits)
     return ReadoutLayer(name=name, in_features=linear.in_features, out_features=linear.out_features,
                         weight=q.codes.cpu().numpy().astype(np.int8), weights=linear.quant,
                         mult=np.round(A * 2 ** shift).astype(np.int64),

@@ -76,7 +76,8 @@ def _dataset(text: str) -> str:
 
     name = ALIASES.get(text, text)
     if name not in DATASETS:
-        raise argparse.ArgumentTypeError(f"must be one of {', '.join(DATASETS)} (or fashion-mnist), not {text!r}")
+        raise argparse.ArgumentTypeError(f"must be one of {', '.join(DATASETS)} (or {', '.join(ALIASES)}), "
+                                         f"not {text!r}")
     return name
 
 
@@ -112,7 +113,8 @@ def main(argv=None) -> int:
     t.add_argument("--epochs", type=POSITIVE, default=30)
     t.add_argument("--seed", type=NATURAL, default=0)
     t.add_argument("--mode", default="online", choices=("online", "stbp"))
-    t.add_argument("--data-dir", default=None, help="folder of the IDX files (mnist, fashion_mnist)")
+    t.add_argument("--data-dir", default=None, help="folder of the IDX files (mnist, fashion_mnist) or of the "
+                                                    "CIFAR batches (cifar10, cifar100), or its parent")
     t.add_argument("--arch", default=None, help="mlp:128, vgg:16,p,32,p, resnet:16,32,64 (overrides --hidden)")
     t.add_argument("--neuron", default="hdlif", choices=("hdlif", "parallel", "membn", "lif"))
     t.add_argument("--batch-size", type=POSITIVE, default=32)
@@ -125,19 +127,19 @@ def main(argv=None) -> int:
     t.add_argument("--force", action="store_true", help="train an existing run again from scratch")
     x = sub.add_parser("export", help="fold the trained network into an integer bundle")
     x.add_argument("model")
-    x.add_argument("--data-dir", default=None, help="folder of the IDX files (default: the run's own)")
+    x.add_argument("--data-dir", default=None, help="folder of the data set's files (default: the run's own)")
     e = sub.add_parser("eval", help="float vs golden model on the test split -> <run>/eval.json")
     e.add_argument("model")
     e.add_argument("--dataset", default=None, type=_dataset, help="default: the run's own dataset")
     e.add_argument("--limit", type=POSITIVE, default=None, help="only the first N test images")
-    e.add_argument("--data-dir", default=None, help="folder of the IDX files (default: the run's own, else the "
-                                                    "dataset's default folders)")
+    e.add_argument("--data-dir", default=None, help="folder of the data set's files (default: the run's own, "
+                                                    "else the dataset's default folders)")
     v = sub.add_parser("vectors", help="write <run>/vectors.npz for the RTL and HLS checkers")
     v.add_argument("model")
     v.add_argument("--n", type=COUNT, default=0, help="test images (0 = the whole test split)")
     v.add_argument("--dataset", default=None, type=_dataset)
-    v.add_argument("--data-dir", default=None, help="folder of the IDX files (default: the run's own, else the "
-                                                    "dataset's default folders)")
+    v.add_argument("--data-dir", default=None, help="folder of the data set's files (default: the run's own, "
+                                                    "else the dataset's default folders)")
     v.add_argument("--force", action="store_true", help="rewrite a committed vector file (bench/models/...)")
     r = sub.add_parser("rtl", help="generate the accelerator's Verilog")
     r.add_argument("model")
@@ -193,7 +195,8 @@ def main(argv=None) -> int:
     im.add_argument("--model", default=None, help="the run to write: a name under runs/ or a path")
     im.add_argument("--dataset", default="digits", type=_dataset, help="the data set the graph takes (calibration, "
                                                                      "agreement, vectors)")
-    im.add_argument("--data-dir", default=None, help="folder of the IDX files (mnist, fashion_mnist)")
+    im.add_argument("--data-dir", default=None, help="folder of the IDX files (mnist, fashion_mnist) or of the "
+                                                     "CIFAR batches (cifar10, cifar100), or its parent")
     im.add_argument("--T", type=POSITIVE, default=None, help="time steps (direct encoding; default: the graph's "
                                                              "metadata T, else 4)")
     im.add_argument("--dt", type=RATE, default=None, help="the step in seconds the neurons are discretised with "

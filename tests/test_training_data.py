@@ -83,7 +83,8 @@ def test_missing_file_and_folder_are_named(tmp_path):
         load_idx_folder(tmp_path)
     with pytest.raises(DatasetError, match=r"nowhere: no such data folder for dataset 'mnist'"):
         load("mnist", data_dir=tmp_path / "nowhere")
-    with pytest.raises(ValueError, match="unknown dataset 'cifar'; known: digits, fashion_mnist, mnist"):
+    with pytest.raises(ValueError, match=r"unknown dataset 'cifar'; known: digits, fashion_mnist, mnist, cifar10, "
+                                         r"cifar100 \(or fashion-mnist, cifar-10, cifar-100\)"):
         load("cifar")
 
 
@@ -120,3 +121,5 @@ def test_every_bundle_records_its_own_split():
     assert "1437 train / 360 test" in data.split_description("digits")
     for name in ("fashion_mnist", "fashion-mnist", "mnist"):
         assert "60,000" in data.split_description(name) and "t10k" in data.split_description(name)
+    for name in ("cifar10", "cifar-10", "cifar100", "cifar-100"):
+        assert "50,000" in data.split_description(name) and "10,000" in data.split_description(name)

@@ -294,3 +294,19 @@ def test_cifar10_through_the_flow(tmp_path, capsys):
         assert any((build_dir(str(run)) / "rtl").glob("*.v"))
     finally:
         shutil.rmtree(build_dir(str(run)), ignore_errors=True)
+
+
+def test_another_data_set_is_checked_against_the_runs_channels(tmp_path):
+    """``make eval DATASET=`` with another data set: CIFAR's images are 3x32x32, so a 3-channel run
+    takes CIFAR-10 or CIFAR-100 and refuses MNIST, and a 1-channel run refuses CIFAR."""
+    from golden.synthetic import random_bundle
+    from training.export import _check_input
+
+    rgb = random_bundle(0, input_shape=(3, 32, 32), input_max=255, layers=(("conv", 2, 3, 2, 1, 2),), T=1)
+    for name in ("cifar10", "cifar100"):
+        _check_input(tmp_path, rgb, name)
+    with pytest.raises(ValueError, match="DATASET=mnist: its images are 1x28x28"):
+        _check_input(tmp_path, rgb, "mnist")
+    grey = random_bundle(0, input_shape=(1, 32, 32), input_max=255, layers=(("conv", 2, 3, 2, 1, 2),), T=1)
+    with pytest.raises(ValueError, match="DATASET=cifar10: its images are 3x32x32"):
+        _check_input(tmp_path, grey, "cifar10")

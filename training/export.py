@@ -183,7 +183,7 @@ def _shape_text(shape) -> str:
 def _check_input(run_dir: Path, bundle, name: str) -> None:
     """Refuse a dataset whose images do not fit the bundle's input (shape and pixel range)."""
     side = data.IMAGE_SIDE[name]
-    shape, top = (1, side, side), 16 if name == "digits" else 255
+    shape, top = (data.CHANNELS[name], side, side), 16 if name == "digits" else 255
     want = tuple(bundle.input.shape)
     fits = want == shape if len(want) == 3 else want == (int(np.prod(shape)),)
     if not fits or top > bundle.input.max_value:

@@ -26,6 +26,9 @@ import sys
 import time
 from pathlib import Path
 
+#: the NIR benchmark's hardware step (bench/nir_spiker.py: a snnTorch 784-128-10 LIF network through NIR)
+from bench.nir_spiker import ACCELERATOR as NIR_ACCELERATOR
+
 ROOT = Path(__file__).resolve().parent.parent
 
 #: the benchmark networks (bench/models/<name>) that go through the hardware benchmarks
@@ -83,6 +86,9 @@ STEPS: list[tuple[str, list[str]]] = [
     ("training:digits", _py("bench.training", "--part", "fashion_mnist", "--dataset", "digits", "--arch", "mlp:128",
                             "--epochs", "30", "--batch", "32", "--models-dir", "bench/models/digits",
                             "--results", "bench/results/training_digits.json", "--no-progress")),
+    # snnTorch -> NIR -> make import -> bench/results/nir.json: trains (resumable: build/nir_spiker/), imports into the
+    # committed bench/models/nir_spiker, and runs the step accelerator:nir_spiker itself (its RTL figures go into nir.json)
+    ("nir:spiker", _py("bench.nir_spiker")),
     ("vectors:hdlif_online", _py("flow", "vectors", "bench/models/hdlif_online", "--n", "1000")),
     ("vectors:digits", _py("flow", "vectors", "bench/models/digits/hdlif_online")),
     ("eval:hdlif_online", _py("flow", "eval", "bench/models/hdlif_online")),
@@ -90,6 +96,7 @@ STEPS: list[tuple[str, list[str]]] = [
     ("hls:fc_784_128_10", _py("bench.hls", "bench/models/fc_784_128_10", "--n", "0", "--layers")),
     ("hls:conv_fmnist", _py("bench.hls", "bench/models/conv_fmnist", "--n", "1000")),
     *((f"accelerator:{n}", _py("bench.accelerator", n, *ACCELERATOR_OPTIONS.get(n, ()))) for n in HARDWARE),
+    ("accelerator:nir_spiker", _py(*NIR_ACCELERATOR)),
     *((f"boards:{_key(n)}:{b}", _py("bench.boards", n, "--boards", b)) for n in BOARD_NETWORKS for b in BOARDS),
     ("deployment", _py("bench.deployment", *HARDWARE, "digits/hdlif_online", "hdlif_online")),
     # randomized verification of the generator (docs/accelerator.md), about an hour on 2 cores

@@ -64,6 +64,15 @@ BOARDS = ("ulx3s", "orangecrab", "icebreaker", "arty_a7_35t")
 BOARD_NETWORKS = (*HARDWARE, "digits/hdlif_online")
 #: the accelerator benchmark's options per network (conv_fmnist needs the 85k part)
 ACCELERATOR_OPTIONS = {"fc_784_128_10": (), "conv_fmnist": ("--device", "85k")}
+#: LIF against HD-LIF on hardware: the same VGG (fmnist_flip runs), built as recorded in accelerator.json
+VGG_ACCELERATOR = {
+    "fmnist_vgg_hdlif": ("--bundle", "bench/models/fmnist_flip/hdlif_online/model", "--vectors",
+                         "bench/models/fmnist_flip/hdlif_online/vectors.npz", "--name", "fmnist_vgg_hdlif",
+                         "--fold", "32x1/4,16x32/2,16x16,1x1", "--stem", "recompute", "--device", "85k", "--freq", "100"),
+    "fmnist_vgg_lif": ("--bundle", "bench/models/fmnist_flip/lif_online/model", "--vectors",
+                       "bench/models/fmnist_flip/lif_online/vectors.npz", "--name", "fmnist_vgg_lif",
+                       "--fold", "32x1/4,16x32/2,16x16,1x1", "--stem", "recompute", "--device", "85k", "--freq", "100"),
+}
 _FMNIST = ("--part", "fashion_mnist", "--epochs", "20", "--batch", "128", "--stem-weights", "int8",
            "--classifier-weights", "int8")
 
@@ -90,6 +99,9 @@ STEPS: list[tuple[str, list[str]]] = [
     # committed bench/models/nir_spiker, and runs the step accelerator:nir_spiker itself (its RTL figures go into nir.json)
     ("nir:spiker", _py("bench.nir_spiker")),
     ("vectors:hdlif_online", _py("flow", "vectors", "bench/models/hdlif_online", "--n", "1000")),
+    # the vector file the VGG accelerator step reads (committed, so only --force rewrites it)
+    ("vectors:fmnist_flip_hdlif_online", _py("flow", "vectors", "bench/models/fmnist_flip/hdlif_online", "--n", "1000",
+                                             "--force")),
     ("vectors:digits", _py("flow", "vectors", "bench/models/digits/hdlif_online")),
     ("eval:hdlif_online", _py("flow", "eval", "bench/models/hdlif_online")),
     ("eval:digits", _py("flow", "eval", "bench/models/digits/hdlif_online")),
@@ -97,6 +109,7 @@ STEPS: list[tuple[str, list[str]]] = [
     ("hls:conv_fmnist", _py("bench.hls", "bench/models/conv_fmnist", "--n", "1000")),
     *((f"accelerator:{n}", _py("bench.accelerator", n, *ACCELERATOR_OPTIONS.get(n, ()))) for n in HARDWARE),
     ("accelerator:nir_spiker", _py(*NIR_ACCELERATOR)),
+    *((f"accelerator:{n}", _py("bench.accelerator", *args)) for n, args in VGG_ACCELERATOR.items()),
     *((f"boards:{_key(n)}:{b}", _py("bench.boards", n, "--boards", b)) for n in BOARD_NETWORKS for b in BOARDS),
     ("deployment", _py("bench.deployment", *HARDWARE, "digits/hdlif_online", "hdlif_online")),
     # randomized verification of the generator (docs/accelerator.md), about an hour on 2 cores

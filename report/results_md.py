@@ -50,12 +50,18 @@ SECTION_TITLES = (
     "Training: time per epoch against SpikingJelly and snnTorch",
     "Deployment: float, golden and RTL accuracy on the same images",
     "Hardware: cycles, throughput and resources",
+    "NIR: a snnTorch network on the FPGA",
+    "LIF vs HD-LIF on hardware",
     "Synaptic operations and energy",
     "Comparison with published designs",
     "Run reports",
     "Reproducing",
 )
 NOT_YET = "not measured yet"
+#: the NIR benchmark (``bench/nir_spiker.py``) and the HD-LIF network of the same topology beside it
+NIR_NETWORK, NIR_REFERENCE = "nir_spiker", "fc_784_128_10"
+#: LIF against HD-LIF on hardware: the accelerator entries of one VGG trained with each neuron
+LIF_VS_HDLIF = (("fmnist_vgg_hdlif", "HD-LIF"), ("fmnist_vgg_lif", "LIF"))
 TRAIN_RUNS = ("hdlif_online", "hdlif_stbp", "lif_online", "lif_stbp")
 DATASET_TITLES = {"digits": "digits (8x8)", "fashion_mnist": "Fashion-MNIST", "mnist": "MNIST"}
 
@@ -409,12 +415,14 @@ def _deployment(results: Path, nets: dict[str, Path]) -> tuple[list[str], dict]:
             rows.append((name, f"first {r['images']:,}", pct(r["float_accuracy"]), pct(r["golden_accuracy"]), rtl, hls,
                          pct(r["float_golden_agreement"])))
         if name not in dep:
-            e = next((e for k, e in acc.items() if k == name and not e.get("synthetic")), None)
+            k, e = next(((k, e) for k, e in acc.items() if (k == name or _bundle_name(e) == name)
+                         and not e.get("synthetic")), (name, None))
             rtl = (f"{pct(e.get('rtl_accuracy'))} on the first {e['images_checked']:,}, {e['mismatches']} mismatches"
-                   if e and e.get("images_checked") else NOT_YET)
-            rows.append((name, "the RTL's images", f"{NOT_YET} (`python -m bench.deployment`)", NOT_YET, rtl, "", ""))
+                   + (f" (`{k}`)" if k != name else "") if e and e.get("images_checked") else NOT_YET)
+            golden = pct(e.get("accuracy_vectors")) if e and e.get("images_checked") else NOT_YET
+            rows.append((name, "the RTL's images", f"{NOT_YET} (`python -m bench.deployment`)", golden, rtl, "", ""))
             if e and e.get("images_checked"):
-                cmd_rows.append((name, "the RTL's images", f"RTL: {provenance(e.get('command'), f'accelerator:{name}')}"))
+                cmd_rows.append((name, "the RTL's images", f"RTL: {provenance(e.get('command'), f'accelerator:{k}')}"))
         if g:
             head[name] = g
     lines = _table(("network", "images", "float", "integer golden", "RTL (Verilator)", "HLS (C sim)",
@@ -450,7 +458,7 @@ def hardware_rows(results: Path) -> list[dict]:
                     "clock": _clock(e), "fmax": e.get("fmax_mhz"), "luts": e.get("luts"), "ffs": e.get("ffs"),
                     "brams": e.get("brams"), "dsps": e.get("dsps"), "accuracy": e.get("accuracy"),
                     "estimate": e.get("estimated_resources"), "command": e.get("command"),
-                    "step": f"accelerator:{name}"})
+                    "step": f"accelerator:{name}", "bundle": _bundle_name(e)})
     boards = _read(results / "boards.json")
     for name, net in boards.get("networks", {}).items():
         for board, e in net.get("boards", {}).items():
@@ -522,6 +530,259 @@ def _verification(results: Path) -> list[str]:
     return lines
 
 
+NEURON_TITLES = {"vanilla": "HD-LIF", "parallel": "Parallel HD-LIF", "membn": "Mem-BN HD-LIF", "lif": "LIF", "if": "IF"}
+
+
+def _bundle_name(entry: dict | None) -> str | None:
+    """The run folder under ``bench/models/`` whose bundle an accelerator entry built
+    (``bench/models/fmnist_flip/lif_online/model`` -> ``fmnist_flip/lif_online``), or None."""
+    parts = Path((entry or {}).get("model") or "").parts
+    if len(parts) >= 4 and parts[:2] == ("bench", "models") and parts[-1] == "model":
+        return "/".join(parts[2:-1])
+    return None
+
+
+def _neurons(a: dict | None) -> str:
+    """``HD-LIF, 4-bit graded spikes`` / ``LIF, binary spikes`` from a network's analysis."""
+    if not a:
+        return NOT_YET
+    net = a["network"]
+    kinds = sorted({l["neuron"] for l in net["layers"] if l.get("neuron")})
+    spikes = "binary spikes" if net["spike_bits"] == 1 else f"{net['spike_bits']}-bit graded spikes"
+    return f"{' / '.join(NEURON_TITLES.get(k, k) for k in kinds)}, {spikes}"
+
+
+def _weights(a: dict | None, folder: Path) -> str:
+    """Each layer's weights, and the readout: ``fc1 int8, fc2 int8; readout: spike count``."""
+    if not a:
+        return NOT_YET
+    layers = a["network"]["layers"]
+    mode = None
+    try:
+        from golden import load_bundle
+
+        mode = load_bundle(folder / "model").readout.mode
+    except Exception:  # noqa: BLE001 - the column says what it knows
+        pass
+    body = ", ".join(f"{l['name']} {l['weights']}" for l in layers if l["kind"] != "readout_fc")
+    last = layers[-1]
+    readout = ("spike count (identity)" if mode == "count" else f"scores, {last['weights']}") \
+        if last["kind"] == "readout_fc" else ""
+    return body + (f"; readout: {readout}" if readout else "")
+
+
+def _on(v, images) -> str:
+    return pct(v) if v is None or not images else f"{pct(v)} ({images:,})"
+
+
+def _rtl_cell(e: dict | None) -> str:
+    if not e or not e.get("images_checked"):
+        return NOT_YET
+    return f"{pct(e.get('rtl_accuracy'))} on the first {e['images_checked']:,}, {e['mismatches']} mismatches"
+
+
+def _per_s(e: dict, raw: bool = False):
+    """Inferences per second of an accelerator entry at its clock: the 100 MHz target when
+    timing met it, else its Fmax (and the cell says so)."""
+    cyc, clock = e.get("cycles_per_inference"), _clock(e)
+    if not cyc or not clock:
+        return None if raw else NOT_YET
+    if raw:
+        return clock * 1e6 / cyc
+    missed = e.get("timing_met") is False and e.get("target_mhz")
+    return f"{num(clock * 1e6 / cyc)} at {clock:g} MHz" + (f" ({e['target_mhz']:g} MHz not met)" if missed else "")
+
+
+def _nir(results: Path, models: Path, nets: dict[str, Path], analyses: dict[str, dict], head: dict) -> list[str]:
+    """A network trained outside the project (snnTorch), through NIR onto the ECP5, beside the
+    HD-LIF network of the same topology (``bench/results/nir.json``, ``accelerator.json``)."""
+    n = _read(results / "nir.json").get(NIR_NETWORK)
+    acc = _read(results / "accelerator.json").get("networks", {})
+    if not n:
+        return [f"{NOT_YET} (`make bench` step `nir:spiker` runs `{_step_command('nir:spiker')}`).", ""]
+    hw, ref = acc.get(NIR_NETWORK), acc.get(NIR_REFERENCE)
+    tr = n["training"]
+    lines = [f"A network this project did not train: {n['network']}, trained in snnTorch on Fashion-MNIST "
+             f"(direct encoding `pixel / 255` at each of T={tr['T']} steps, as every network here), exported with "
+             "`snntorch.export_nir.export_to_nir` and `nir.write`, imported by `make import` (`docs/nir.md`: LIF "
+             "layers of binary spikes, 8-bit weights, membrane calibrated) and built by the same generator. Beside it "
+             f"`{NIR_REFERENCE}`, the HD-LIF network of the same 784-128-10 topology trained by this project "
+             "(graded spikes, ternary weights).", ""]
+    rows = []
+    g_ref = head.get(NIR_REFERENCE, {})
+    for name, trained, fw, golden, agree, images, e in (
+            (NIR_NETWORK, f"snnTorch {n['env']['snntorch']} (NIR)", n["snntorch_accuracy"], n["golden_accuracy"],
+             n["agreement"], n["test_images"], hw),
+            (NIR_REFERENCE, "this project (HD-LIF, online)", g_ref.get("float_accuracy"),
+             g_ref.get("golden_accuracy"), g_ref.get("agreement"), g_ref.get("images"), ref)):
+        a, folder = analyses.get(name), nets.get(name, models / name)
+        rows.append((name, trained, _neurons(a), _weights(a, folder), _on(fw, images), _on(golden, images),
+                     pct(agree), pct((e or {}).get("accuracy_vectors")), _rtl_cell(e)))
+    lines += _table(("network", "trained in", "neurons", "weights", "snnTorch / float accuracy (test images)",
+                     "integer golden", "agreement", "golden on the RTL's images", "RTL (Verilator)"), rows)
+    rows = []
+    for name, e in ((NIR_NETWORK, hw), (NIR_REFERENCE, ref)):
+        a = analyses.get(name) or {}
+        if not e:
+            rows.append((name, NOT_YET, "", "", "", "", "", "", "", "", "", "", ""))
+            continue
+        cyc = e.get("cycles_per_inference")
+        rows.append((name, e.get("device") or NOT_YET, ", ".join(f"{k} {v}" for k, v in e.get("folding", {}).items()),
+                     num(cyc), num(e.get("latency_cycles")), _per_s(e), num(e.get("luts")),
+                     num(e.get("ffs")), num(e.get("brams")), num(e.get("dsps")), num(e.get("fmax_mhz"), 1),
+                     num(a["ops"]["sops"]) if a else NOT_YET,
+                     num(a["energy"]["integer_pj"] / 1e3, 2) if a else NOT_YET))
+    lines += _table(("network", "device", "folding", "cycles per inference", "latency cycles", "inferences/s",
+                     "LUTs", "FFs", "BRAMs", "DSPs", "Fmax MHz", "synaptic ops / inference", "integer nJ (estimate)"),
+                    rows)
+    last = tr["epochs_record"][-1] if tr.get("epochs_record") else {}
+    ds = DATASET_TITLES.get(tr["dataset"], tr["dataset"])
+    lines += [f"Training ({ds}): {len(tr.get('epochs_record', []))} epochs of {tr['epochs']}, batch {tr['batch']}, "
+              f"{tr['optimizer']} lr {tr['lr']:g} ({tr['lr_schedule']}), loss `{tr['loss']}`, seed "
+              f"{tr['seed']}, {tr['threads']} thread: {num(tr['cpu_seconds'])} s of CPU; {n['snntorch_modules']}. "
+              f"Last epoch: training accuracy {pct(last.get('train_accuracy'))}, test {pct(last.get('test_accuracy'))}. "
+              f"The class is the output neuron with the most spikes over the {tr['T']} steps (lowest index on a tie: "
+              f"{n['tied_test_images']:,} of the {n['test_images']:,} test images have a tie in snnTorch). Import: "
+              f"dt {n['dt']:g} s inferred from the graph, membrane unit threshold / 2^{n['membrane_bits']}, weights "
+              f"{n['weights']}; the integer model's neuron in float64 agrees with snnTorch on "
+              f"{pct(n['float_model_agreement'])} of the test images, so the disagreements are the 8-bit weights. "
+              f"The snnTorch modules rebuilt from the graph score {pct(n['snntorch_accuracy_of_the_graph'])}, the "
+              f"trained network {pct(n['snntorch_accuracy'])}. torch {n['env']['torch']}, snnTorch "
+              f"{n['env']['snntorch']}, nir {n['env']['nir']}, {n['env']['cpu']}.", ""]
+    blocks = [((analyses.get(k) or {}).get("hardware", {}).get("resources_per_block") or {}).get("fc1_synapse",
+                                                                                               {}).get("luts")
+              for k in (NIR_NETWORK, NIR_REFERENCE)]
+    if hw and ref and hw.get("luts") and ref.get("luts"):
+        lines += [f"`{NIR_NETWORK}` is built for the {hw.get('device')}, `{NIR_REFERENCE}` for the {ref.get('device')}: "
+                  f"with this folding the imported network takes {hw.get('brams')} DP16KD block RAMs (most of them "
+                  f"fc1's 8-bit weights, 784 x 128, four times the bits of the ternary ones), more than the "
+                  f"LFE5U-25F's 56 (nextpnr refuses to place it there), against {ref.get('brams')}. It takes {hw['luts'] / ref['luts']:.1f}x the "
+                  f"LUTs at the same lane count and cycles per inference"
+                  + (f" and misses timing at {hw['target_mhz']:g} MHz (Fmax {hw['fmax_mhz']:g} MHz)"
+                     if hw.get("timing_met") is False else "")
+                  + ": each of fc1's MAC lanes multiplies a pixel by an 8-bit weight where the ternary network's adds "
+                  "or subtracts" + (f" (the generator's estimate of fc1's synapse: {num(blocks[0])} against "
+                                    f"{num(blocks[1])} LUTs)" if None not in blocks else "") + ".", ""]
+    if hw and ref:
+        lines += [f"Folding: `{NIR_REFERENCE}`'s (`{ref.get('folding_choice')}`) for the layers the two share (fc1, "
+                  f"and fc2 as that network's readout); the imported bundle has one layer more, the spike-count "
+                  f"readout (an identity 10 x 10 layer after the 10 LIF output neurons), folded `"
+                  f"{(hw.get('folding') or {}).get('fc3', '?')}`: `{hw.get('folding_choice')}`.", ""]
+    rows = [("training, export, import" + (" and the hardware" if n.get("rtl") else ""), "`bench/results/nir.json`",
+             provenance(n.get("command"), "nir:spiker"))]
+    if (n.get("rtl") or {}).get("rtl_command"):
+        rows.append(("its RTL figures (copied into nir.json)", "`bench/results/nir.json`",
+                     provenance(n["rtl"]["rtl_command"], f"accelerator:{NIR_NETWORK}")))
+    for name, e in ((NIR_NETWORK, hw), (NIR_REFERENCE, ref)):
+        if e:
+            rows.append((f"hardware: {name}", "`bench/results/accelerator.json`",
+                         provenance(e.get("command"), f"accelerator:{name}")))
+    lines += ["Commands:", ""] + _table(("what", "results file", "command"), rows)
+    return lines
+
+
+def _lif_vs_hdlif(results: Path, models: Path, nets: dict[str, Path], analyses: dict[str, dict]) -> list[str]:
+    """The paper's Table 2 question on our data: one VGG trained with HD-LIF and with LIF neurons,
+    both through the generator onto the same part (:data:`LIF_VS_HDLIF` in ``accelerator.json``)."""
+    acc = _read(results / "accelerator.json").get("networks", {})
+    got = [(key, title, acc.get(key)) for key, title in LIF_VS_HDLIF]
+    lines = []
+    missing = [(key, title) for key, title, e in got if not e]
+    if missing:
+        lines += ["**Measurement missing**: " + "; ".join(
+            f"{title} (`{key}`): not in `bench/results/accelerator.json` yet (`make bench` step `accelerator:{key}` "
+            f"runs `{_step_command(f'accelerator:{key}') or 'no step yet'}`)" for key, title in missing)
+            + ". No figure below is estimated in its place.", ""]
+    cols = []
+    for key, title, e in got:
+        name = _bundle_name(e) if e else None
+        if name is None:
+            step = dict(bench_all.STEPS).get(f"accelerator:{key}")
+            words = [str(w) for w in step] if step else []
+            name = _bundle_name({"model": words[words.index("--bundle") + 1]}) if "--bundle" in words else None
+        a = analyses.get(name) if name else None
+        m = _read(models / name / "metrics.json") if name else {}
+        cols.append({"key": key, "title": title, "e": e or {}, "a": a, "m": m, "name": name,
+                     "folder": nets.get(name, models / name) if name else None})
+    ms = [c["m"] for c in cols]
+    same = {k: ms[0].get(k) for k in ("arch", "dataset", "mode", "T", "seed", "batch_size", "lr", "augment", "crop_pad")
+            if all(m.get(k) == ms[0].get(k) for m in ms)}
+    how = (f"`{same.get('arch', '?')}`, {DATASET_TITLES.get(same.get('dataset'), same.get('dataset', '?'))}"
+           + (", flips" if same.get("augment") and same.get("crop_pad") == 0 else "")
+           + f", {same.get('mode', '?')} training, T={same.get('T', '?')}, "
+           + " / ".join(sorted({f"{len(m.get('epochs', []))} epochs" for m in ms})) + ", weights "
+           + " / ".join(sorted({f"stem {m.get('net', {}).get('stem_weights')}, hidden {m.get('net', {}).get('weights')}, "
+                                f"classifier {m.get('net', {}).get('classifier_weights')}" for m in ms})))
+    lines = ["The HD-LIF paper's hardware question (its Table 2) on this project's data: one VGG (" + how + ", the "
+             "runs' `metrics.json`) trained once with HD-LIF neurons (graded spikes) and once with LIF neurons "
+             "(binary spikes), each exported to the integer model and built by the generator for the ECP5 (the part, "
+             "folding and stem of the accelerator benchmark entries below; 100 MHz aimed at), simulated in Verilator "
+             "on the first 1000 test images of its vector file.", ""] + lines
+
+    def metric(label, get, render, ratio=False):
+        vals = [get(c) for c in cols]
+        out = [label, *[NOT_YET if v is None else render(v) for v in vals]]
+        return out + [f"{vals[1] / vals[0]:.2f}" if ratio and None not in vals and vals[0] else ""]
+
+    def e_(key):
+        return lambda c: c["e"].get(key)
+
+    def a_(part, key, scale=1.0):
+        return lambda c: c["a"][part][key] / scale if c["a"] else None
+
+    rows = [
+        ["bundle", *[f"`bench/models/{c['name']}/model`" if c["name"] else NOT_YET for c in cols], ""],
+        ["neurons", *[_neurons(c["a"]) for c in cols], ""],
+        ["weights", *[_weights(c["a"], c["folder"]) if c["folder"] else NOT_YET for c in cols], ""],
+        metric("float accuracy (10,000 test images, the training's last epoch)",
+               lambda c: c["m"].get("test_accuracy"), pct),
+        ["integer golden (test images)", *[_on(c["e"].get("accuracy_test_split"), c["e"].get("test_split_images"))
+                                           if c["e"] else NOT_YET for c in cols], ""],
+        metric("golden on the RTL's images", e_("accuracy_vectors"), pct),
+        ["RTL (Verilator)", *[_rtl_cell(c["e"]) for c in cols], ""],
+        metric("synaptic ops / inference (golden trace)", a_("ops", "sops"), num, ratio=True),
+        metric("synaptic ops / dense MACs",
+               lambda c: c["a"]["ops"]["sops"] / c["a"]["ops"]["dense_macs"] if c["a"] else None, pct, ratio=True),
+        metric("integer arithmetic nJ / inference (estimate)", a_("energy", "integer_pj", 1e3), lambda v: num(v, 2),
+               ratio=True),
+        metric("SNN-convention nJ / inference (estimate)", a_("energy", "float_convention_pj", 1e3),
+               lambda v: num(v, 2), ratio=True),
+        ["folding", *[", ".join(f"{k} {v}" for k, v in c["e"].get("folding", {}).items()) or NOT_YET for c in cols],
+         ""],
+        metric("stem", e_("stem"), str),
+        metric("MAC lanes", e_("mac_lanes"), num, ratio=True),
+        metric("cycles per inference (Verilator)", e_("cycles_per_inference"), num, ratio=True),
+        metric("latency cycles", e_("latency_cycles"), num, ratio=True),
+        ["inferences/s", *[_per_s(c["e"]) if c["e"] else NOT_YET for c in cols],
+         (lambda v: f"{v[1] / v[0]:.2f}" if None not in v and v[0] else "")(
+             [_per_s(c["e"], raw=True) if c["e"] else None for c in cols])],
+        metric("LUTs", e_("luts"), num, ratio=True),
+        metric("FFs", e_("ffs"), num, ratio=True),
+        metric("BRAMs (DP16KD)", e_("brams"), num, ratio=True),
+        metric("DSPs", e_("dsps"), num, ratio=True),
+        metric("Fmax MHz", e_("fmax_mhz"), lambda v: num(v, 1), ratio=True),
+        ["device", *[c["e"].get("device") or NOT_YET for c in cols], ""],
+    ]
+    lines += _table(("", *[f"{c['title']} (`{c['key']}`)" for c in cols], "LIF / HD-LIF"), rows)
+    if not missing:
+        fold = [c["e"].get("folding_choice") for c in cols]
+        lines += [("Both are built with the same folding" if fold[0] == fold[1] else
+                   f"The foldings differ (HD-LIF `{fold[0]}`, LIF `{fold[1]}`: each as its benchmark run chose "
+                   f"it), so cycles and resources compare the two designs as built, not the neurons alone") + ". "
+                  "Synaptic operations count a non-zero input meeting a non-zero weight in the golden trace "
+                  f"({cols[0]['a']['images'] if cols[0]['a'] else '?'} vector images; graded spikes count once "
+                  "whatever their value); the energy is the arithmetic estimate of the section below; the hardware "
+                  "runs a dense schedule, so its cycles do not fall with sparsity.", ""]
+    rows = [(f"{c['title']}: hardware", provenance(c["e"].get("command"), f"accelerator:{c['key']}")) for c in cols
+            if c["e"]]
+    vec = _step_command("vectors:fmnist_flip_hdlif_online")
+    if vec:
+        rows.append(("HD-LIF: its vector file", f"`{vec}`, `make bench` step `vectors:fmnist_flip_hdlif_online`"))
+    if rows:
+        lines += ["Commands:", ""] + _table(("what", "command"), rows)
+    return lines
+
+
 def _energy(figs: _Figures, analyses: dict[str, dict]) -> list[str]:
     if not analyses:
         return [f"{NOT_YET}: no benchmark network with a bundle and a vector file under bench/models/.", ""]
@@ -561,7 +822,8 @@ def _ours_for_comparison(hw: list[dict], analyses: dict[str, dict]) -> list[dict
         nominal = clock is None
         clock = clock or 100.0
         lat_cyc = h.get("latency_cycles") or h["cycles"]
-        out.append({"network": h["network"], "device": h["device"], "build": h["build"], "nominal": nominal,
+        out.append({"network": h["network"], "bundle": h.get("bundle"), "device": h["device"], "build": h["build"],
+                    "nominal": nominal,
                     "family": h.get("family"),
                     "latency_us": lat_cyc / clock if clock else None,
                     "per_s": clock * 1e6 / h["cycles"] if clock else None,
@@ -582,12 +844,12 @@ def _comparison(figs: _Figures, hw: list[dict], analyses: dict[str, dict], head:
                      f"{d['brams']:g}" if d.get("brams") else "not stated", power, f"[{d['url']}]({d['url']})"))
     ours = _ours_for_comparison(hw, analyses)
     for name in analyses:
-        if not any(o["network"] == name for o in ours):
+        if not any(name in (o["network"], o.get("bundle")) for o in ours):
             ours.append({"network": name, "device": None, "build": None, "nominal": False, "latency_us": None,
                          "per_s": None, "luts": None, "brams": None, "accuracy": None, "family": None})
     for o in ours:
-        g = head.get(o["network"], {})
-        a = analyses.get(o["network"]) or {}
+        g = head.get(o["network"]) or head.get(o.get("bundle"), {})
+        a = analyses.get(o["network"]) or analyses.get(o.get("bundle")) or {}
         ds = g.get("dataset") or a.get("dataset") or ""
         acc = o["accuracy"] if o["accuracy"] is not None else (
             g.get("golden_accuracy") or a.get("verification", {}).get("float_vs_golden", {}).get("golden_accuracy"))
@@ -710,6 +972,32 @@ def _headline(best: dict, mem: dict, et: dict, head: dict, hw: list[dict], analy
     return out + [""]
 
 
+def _headline_nir_vs(results: Path, analyses: dict) -> list[str]:
+    """Headline lines of the NIR benchmark and of LIF against HD-LIF on hardware."""
+    out = []
+    n = _read(results / "nir.json").get(NIR_NETWORK)
+    acc = _read(results / "accelerator.json").get("networks", {})
+    if n:
+        rtl = acc.get(NIR_NETWORK) or {}
+        out.append(f"- NIR: a snnTorch 784-128-10 LIF network (Spiker+ topology) imported from its NIR graph: snnTorch "
+                   f"{pct(n['snntorch_accuracy'])}, integer golden {pct(n['golden_accuracy'])} on "
+                   f"{n['test_images']:,} test images (agreement {pct(n['agreement'])}); RTL "
+                   + (f"bit-exact on {rtl['images_checked']:,} images ({rtl['mismatches']} mismatches), "
+                      f"{num(rtl['cycles_per_inference'])} cycles per inference, {num(rtl.get('luts'))} LUTs, Fmax "
+                      f"{rtl.get('fmax_mhz')} MHz on {rtl.get('device')}" if rtl.get("images_checked") else NOT_YET)
+                   + ".")
+    e = [acc.get(k) for k, _ in LIF_VS_HDLIF]
+    if all(e):
+        h, l = e
+        out.append(f"- LIF vs HD-LIF, the same VGG on the LFE5U-85F: RTL accuracy {pct(l.get('rtl_accuracy'))} vs "
+                   f"{pct(h.get('rtl_accuracy'))}, {num(l.get('cycles_per_inference'))} vs "
+                   f"{num(h.get('cycles_per_inference'))} cycles per inference, {num(l.get('luts'))} vs "
+                   f"{num(h.get('luts'))} LUTs (LIF first).")
+    else:
+        out.append(f"- LIF vs HD-LIF on hardware: {NOT_YET} (see its section).")
+    return out
+
+
 def build(*, results: Path = RESULTS, models: Path = MODELS, out: Path = DOCS, images: int = analysis.DEFAULT_IMAGES,
           build: Path | None = None, progress=None) -> dict:
     """Write ``out`` (docs/results.md) and its figures in ``out.parent/results/``; returns what was written.
@@ -736,6 +1024,8 @@ def build(*, results: Path = RESULTS, models: Path = MODELS, out: Path = DOCS, i
     s_et, et = _epoch_time(figs, tr)
     s_dep, head = _deployment(results, nets)
     s_hw, hw = _hardware(results)
+    s_nir = _nir(results, models, nets, analyses, head)
+    s_vs = _lif_vs_hdlif(results, models, nets, analyses)
     s_en = _energy(figs, analyses)
     s_cmp = _comparison(figs, hw, analyses, head)
     s_rep = _reports(figs.folder, nets, models)
@@ -750,9 +1040,12 @@ def build(*, results: Path = RESULTS, models: Path = MODELS, out: Path = DOCS, i
                "Each `make bench` step is one command, the one its rows above show; a row whose command differs from "
                "its step's, or has none recorded, says so (its figures come from an earlier run). "
                "Machine of each measurement: see `env` / `machine` in `bench/results/*.json`.", ""]
-    body = {SECTION_TITLES[0]: _headline(best, mem, et, head, hw, analyses), SECTION_TITLES[1]: s_train,
+    s_head = _headline(best, mem, et, head, hw, analyses)
+    s_head[-2:-2] = _headline_nir_vs(results, analyses)
+    body = {SECTION_TITLES[0]: s_head, SECTION_TITLES[1]: s_train,
             SECTION_TITLES[2]: s_mem, SECTION_TITLES[3]: s_et, SECTION_TITLES[4]: s_dep, SECTION_TITLES[5]: s_hw,
-            SECTION_TITLES[6]: s_en, SECTION_TITLES[7]: s_cmp, SECTION_TITLES[8]: s_rep, SECTION_TITLES[9]: s_repro}
+            SECTION_TITLES[6]: s_nir, SECTION_TITLES[7]: s_vs, SECTION_TITLES[8]: s_en, SECTION_TITLES[9]: s_cmp,
+            SECTION_TITLES[10]: s_rep, SECTION_TITLES[11]: s_repro}
     lines = ["# Results", "",
              "Generated by `make results` (`python -m report.results_md`) from committed files only: "
              "`bench/results/*.json`, the run folders under `bench/models/` (metrics, bundles, vectors) and the "

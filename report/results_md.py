@@ -552,18 +552,25 @@ def _neurons(a: dict | None) -> str:
     return f"{' / '.join(NEURON_TITLES.get(k, k) for k in kinds)}, {spikes}"
 
 
+def _bundle_of(folder: Path | None):
+    """The bundle of a run folder, or None where there is none to read."""
+    if folder is None:
+        return None
+    try:
+        from golden import load_bundle
+
+        return load_bundle(folder / "model")
+    except Exception:  # noqa: BLE001 - the page says what it knows
+        return None
+
+
 def _weights(a: dict | None, folder: Path) -> str:
     """Each layer's weights, and the readout: ``fc1 int8, fc2 int8; readout: spike count``."""
     if not a:
         return NOT_YET
     layers = a["network"]["layers"]
-    mode = None
-    try:
-        from golden import load_bundle
-
-        mode = load_bundle(folder / "model").readout.mode
-    except Exception:  # noqa: BLE001 - the column says what it knows
-        pass
+    b = _bundle_of(folder)
+    mode = b.readout.mode if b is not None else None
     body = ", ".join(f"{l['name']} {l['weights']}" for l in layers if l["kind"] != "readout_fc")
     last = layers[-1]
     readout = ("spike count (identity)" if mode == "count" else f"scores, {last['weights']}") \
@@ -738,6 +745,9 @@ def _lif_vs_hdlif(results: Path, models: Path, nets: dict[str, Path], analyses: 
                lambda c: c["m"].get("test_accuracy"), pct),
         ["integer golden (test images)", *[_on(c["e"].get("accuracy_test_split"), c["e"].get("test_split_images"))
                                            if c["e"] else NOT_YET for c in cols], ""],
+        ["membrane fraction bits per layer", *[", ".join(f"{l.name} {l.frac}" for l in b.hdlif_layers)
+                                               if (b := _bundle_of(c["folder"])) is not None else NOT_YET
+                                               for c in cols], ""],
         metric("golden on the RTL's images", e_("accuracy_vectors"), pct),
         ["RTL (Verilator)", *[_rtl_cell(c["e"]) for c in cols], ""],
         metric("synaptic ops / inference (golden trace)", a_("ops", "sops"), num, ratio=True),
@@ -773,6 +783,15 @@ def _lif_vs_hdlif(results: Path, models: Path, nets: dict[str, Path], analyses: 
                   f"({cols[0]['a']['images'] if cols[0]['a'] else '?'} vector images; graded spikes count once "
                   "whatever their value); the energy is the arithmetic estimate of the section below; the hardware "
                   "runs a dense schedule, so its cycles do not fall with sparsity.", ""]
+    per_block = [((c["a"] or {}).get("hardware") or {}).get("resources_per_block") or {} for c in cols]
+    if not missing and all(per_block):
+        lines += ["Where the resources go, by the generator's estimate per block for each entry's folding (the "
+                  "measured totals above are nextpnr's; `make report` shows the same per network):", ""]
+        lines += _table(("block", *[f"{c['title']} LUTs" for c in cols], *[f"{c['title']} BRAMs" for c in cols],
+                         *[f"{c['title']} DSPs" for c in cols]),
+                        [(blk, *[num(pb.get(blk, {}).get(k)) if blk in pb else "" for k in ("luts", "brams", "dsps")
+                                 for pb in per_block])
+                         for blk in dict.fromkeys([*per_block[0], *per_block[1]])])
     rows = [(f"{c['title']}: hardware", provenance(c["e"].get("command"), f"accelerator:{c['key']}")) for c in cols
             if c["e"]]
     vec = _step_command("vectors:fmnist_flip_hdlif_online")

@@ -98,11 +98,12 @@ STEPS: list[tuple[str, list[str]]] = [
     # snnTorch -> NIR -> make import -> bench/results/nir.json: trains (resumable: build/nir_spiker/), imports into the
     # committed bench/models/nir_spiker, and runs the step accelerator:nir_spiker itself (its RTL figures go into nir.json)
     ("nir:spiker", _py("bench.nir_spiker")),
-    ("vectors:hdlif_online", _py("flow", "vectors", "bench/models/hdlif_online", "--n", "1000")),
-    # the vector file the VGG accelerator step reads (committed, so only --force rewrites it)
+    # the vector files are committed, so only --force rewrites them (the same bytes from the same bundle)
+    ("vectors:hdlif_online", _py("flow", "vectors", "bench/models/hdlif_online", "--n", "1000", "--force")),
+    # the vector file the VGG accelerator step reads
     ("vectors:fmnist_flip_hdlif_online", _py("flow", "vectors", "bench/models/fmnist_flip/hdlif_online", "--n", "1000",
                                              "--force")),
-    ("vectors:digits", _py("flow", "vectors", "bench/models/digits/hdlif_online")),
+    ("vectors:digits", _py("flow", "vectors", "bench/models/digits/hdlif_online", "--force")),
     ("eval:hdlif_online", _py("flow", "eval", "bench/models/hdlif_online")),
     ("eval:digits", _py("flow", "eval", "bench/models/digits/hdlif_online")),
     ("hls:fc_784_128_10", _py("bench.hls", "bench/models/fc_784_128_10", "--n", "0", "--layers")),

@@ -521,7 +521,9 @@ def _verification(results: Path) -> list[str]:
             lines += [f"Randomized verification ({what}): {NOT_YET} (`make bench` step `{step}`).", ""]
             continue
         d = _read(f)
-        lines += [f"Randomized verification of the generator: {d['cases']} {what} with legal foldings, "
+        lif = sum(", lif" in r.get("case", "") for r in d.get("results", []))
+        what_lif = f" ({lif} of them LIF / IF networks, binary spikes)" if lif else ""
+        lines += [f"Randomized verification of the generator: {d['cases']} {what}{what_lif} with legal foldings, "
                   f"{d['simulations']} simulations ({d['what'].split(' and under ')[-1]} besides full rate): "
                   f"{d['passed']} of {d['cases']} bit-exact in every layer, the cycles per inference and latency at "
                   f"most {num(d['largest_estimate_difference_cycles'])} and "

@@ -70,7 +70,7 @@ class HDLIFCore(wiring.Component):
         c = self.config
         mb = c.membrane_bits
         K = c.channels // c.lanes
-        vanilla = c.stateful                      # keeps membranes: HD-LIF vanilla, LIF, IF
+        stateful = c.stateful                     # keeps membranes: HD-LIF vanilla, LIF, IF
         lam_tab, th_tab = self._table(c.lambda_t), self._table(c.theta_t)
         lb = max(c.lambda_bits, 2)
 
@@ -105,7 +105,7 @@ class HDLIFCore(wiring.Component):
         # The residual membranes: banks of at most one block RAM each, every bank's output
         # registered before the bank is selected (a deep memory's output multiplexer after the
         # block RAMs' slow clock-to-out would be the critical path).
-        if vanilla:
+        if stateful:
             depth = c.words_per_lane
             bank_depth = 1024 if mb <= 18 else 512
             nb = -(-depth // bank_depth) if depth > bank_depth else 1
@@ -126,7 +126,7 @@ class HDLIFCore(wiring.Component):
         lam3, th3 = Signal.like(lam2, name="lam3"), Signal.like(th2, name="th3")
         v_prev = Signal(signed(mb), reset_less=True)
         m.d.sync += [v3.eq(v2), a3.eq(a2), cur3.eq(cur2), first3.eq(first2), lam3.eq(lam2), th3.eq(th2)]
-        if vanilla:
+        if stateful:
             if nb > 1:
                 # every value of the bank index selects a bank (the unused top ones: the last), so
                 # the selection is a total function: a partial one leaves Yosys a latch
@@ -141,14 +141,14 @@ class HDLIFCore(wiring.Component):
         m.d.sync += [v4.eq(v3), a4.eq(a3), cur4.eq(cur3), th4.eq(th3)]
         if c.integrates:                          # IF: lambda * v >> lambda_frac is v, rounded or not
             m.d.sync += leak.eq(Mux(first3, 0, v_prev << c.lambda_frac))
-        elif vanilla:
+        elif stateful:
             m.d.sync += leak.eq(Mux(first3, 0, lam3 * v_prev))
 
         # Stage 5: charge, rounding the leak half up.
         v5, a5, th5 = Signal(name="v5"), Signal.like(a1, name="a5"), Signal.like(th2, name="th5")
         mem5 = Signal(signed(mb), reset_less=True)
         m.d.sync += [v5.eq(v4), a5.eq(a4), th5.eq(th4)]
-        if vanilla:
+        if stateful:
             m.d.sync += mem5.eq(((leak + (1 << (c.lambda_frac - 1))) >> c.lambda_frac) + cur4)
         else:
             m.d.sync += mem5.eq(cur4)
@@ -166,7 +166,7 @@ class HDLIFCore(wiring.Component):
             m.d.comb += rounded.eq((excess + (1 << (c.frac - 1))) >> c.frac)
             code = Mux(excess <= 0, 0, Mux(rounded > c.max_code, c.max_code, rounded))
             residual = Mux(excess < 0, mem5, th5)
-        if vanilla:
+        if stateful:
             for k, (_, wr) in enumerate(banks):
                 hit = (a5[lo_bits:] == k) if nb > 1 else 1
                 m.d.comb += [wr.addr.eq(a5[:lo_bits] if nb > 1 else a5), wr.data.eq(residual),

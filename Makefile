@@ -174,13 +174,8 @@ report: setup
 results: setup
 	OMP_NUM_THREADS=1 $(PY) -m report.results_md
 
-# the benchmark-only extras (SpikingJelly, snnTorch), without their declared dependencies
-BENCH_STAMP := $(VENV)/.bench-installed
-$(BENCH_STAMP): bench/requirements.txt $(STAMP)
-	$(PY) -m pip install --disable-pip-version-check -q --no-deps -r bench/requirements.txt
-	@touch $(BENCH_STAMP)
-
-bench: setup $(BENCH_STAMP)
+# SpikingJelly and snnTorch (the epoch-time comparison, the NIR benchmark) come with make setup
+bench: setup
 	OMP_NUM_THREADS=1 $(PY) -m bench.all
 
 test: setup

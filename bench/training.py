@@ -221,7 +221,7 @@ def bench_epoch_time(split: data.Split, a, device: torch.device) -> dict:
             __import__(pkg)
         except ImportError:
             raise SystemExit(f"error: {pkg} is not installed "
-                             "(.venv/bin/pip install --no-deps -r bench/requirements.txt)") from None
+                             "(make setup installs it: requirements.lock, requirements-nodeps.lock)") from None
     rng = np.random.default_rng(0)
     n = len(split.x_train) if not a.limit else min(a.limit, len(split.x_train))
     perm = rng.permutation(n)

@@ -159,6 +159,27 @@ class ScheduleEntry:
     block: np.ndarray   # int [pe, simd] weights
 
 
+@dataclass(frozen=True, kw_only=True)
+class EventEntry:
+    """One pixel of an event-driven layer's item (:meth:`SynapseConfig.event_entries`).
+
+    ``rows[r]`` is ``(ring row, in range)`` of output row ``iy + p - r`` (flush row ``r``, the
+    kernel row ``ky = r``); ``cols[cb]`` is ``(x // k, in range)`` of the output column ``x``
+    with ``x % k == cb`` that the pixel touches.  The pixel finishes output ``(iy - d, ix - d)``
+    (flush row ``k - 1``, bank ``fin_cb``), which goes to the neurons when ``emit``.
+    """
+    iy: int
+    ix: int
+    real: bool
+    addr: int
+    s: int
+    rows: tuple
+    cols: tuple
+    fin_cb: int
+    emit: bool
+    last_emit: bool
+
+
 @dataclass(frozen=True, kw_only=True, eq=False)
 class SynapseConfig:
     """A conv (or fc: a 1 x 1 conv over a 1 x 1 image) MAC engine with its weights and folding.
@@ -184,6 +205,7 @@ class SynapseConfig:
     skip_zero_weights: bool = False
     skip_zero_inputs: bool = False   # fc only: walk the slot's list of non-zero words
     activity: float = 1.0       # expected fraction of input words that are non-zero (estimates)
+    event: bool = False         # conv only: event-driven (scatter each non-zero code), see below
 
     def __post_init__(self):
         owner = f"SynapseConfig({self.name})"
@@ -217,6 +239,17 @@ class SynapseConfig:
             raise ValueError(f"{owner}: skip zero inputs or zero weight blocks, not both")
         if not (0.0 <= self.activity <= 1.0):
             raise ValueError(f"{owner}.activity must lie in [0, 1], not {self.activity!r}")
+        if self.event:
+            if self.is_fc or self.stride != 1:
+                raise ValueError(f"{owner}: an event-driven layer is a conv layer of stride 1, not "
+                                 f"{'an fc layer' if self.is_fc else f'stride {self.stride}'}")
+            if self.cf != 1:
+                raise ValueError(f"{owner}: an event-driven layer reads a whole pixel per word: simd={self.fold.simd} "
+                                 f"must cover the {self.channels} input channels "
+                                 f"(simd={1 << (self.channels - 1).bit_length()})")
+            if self.skip_zero_weights or self.skip_zero_inputs or self.trailing:
+                raise ValueError(f"{owner}: an event-driven layer skips zero codes itself; it cannot also skip "
+                                 f"zero weight blocks, walk a list of words or trail its input")
 
     # geometry -----------------------------------------------------------------------------
     @property
@@ -352,6 +385,90 @@ class SynapseConfig:
                 else:
                     code = w & 0xFF
                 word |= code << ((p * self.fold.simd + s) * wb)
+        return word
+
+    # event-driven schedule ------------------------------------------------------------------
+    # An event-driven conv layer (``event``, :class:`rtl_gen.event_conv.EventConvSynapse`)
+    # scatters every non-zero input code into the ``k x k`` output positions it touches: the
+    # pixels are visited in the order that finishes the output positions in sweep order, the
+    # partial sums of the positions not yet finished live in ``k`` memory banks (output column
+    # mod ``k``) of ``ring`` output rows, and a position is handed to the neurons (and its entry
+    # zeroed) by the pixel that contributes to it last.
+
+    @property
+    def event_d(self) -> int:
+        """Output position ``(y, x)`` is finished by pixel ``(y + d, x + d)``, ``d = k - 1 - p``."""
+        return self.kernel - 1 - self.padding
+
+    @property
+    def event_ring(self) -> int:
+        """Output rows kept in the partial-sum banks: ``k + 1`` rows are never live at once."""
+        return self.kernel + 1
+
+    @property
+    def event_cols(self) -> int:
+        """Entries of one bank per ring row and fold: the output columns ``x`` with ``x % k`` fixed."""
+        return -(-self.conv_width // self.kernel)
+
+    @property
+    def event_depth(self) -> int:
+        return self.event_ring * self.event_cols * self.out_folds
+
+    @property
+    def event_lanes(self) -> int:
+        """Accumulator lanes: ``k x k`` kernel taps x ``pe`` output channels, one code per clock."""
+        return self.kernel * self.kernel * self.fold.pe
+
+    def event_entries(self) -> list["EventEntry"]:
+        """The pixels one item visits, in order (cached)."""
+        cached = self.__dict__.get("_event_entries")
+        if cached is None:
+            cached = self._make_event_entries()
+            object.__setattr__(self, "_event_entries", cached)
+        return cached
+
+    def _make_event_entries(self) -> list["EventEntry"]:
+        k, p, d = self.kernel, self.padding, self.event_d
+        H, W, Ho, Wo = self.height, self.width, self.conv_height, self.conv_width
+        Hu, Wu = (Ho, Wo) if self.pool == 1 else (2 * (Ho // 2), 2 * (Wo // 2))
+        grid = [(iy, ix) for iy in range(H + p) for ix in range(W + p)]
+        if self.pool == 2:
+            # block order: the pixels that finish the four positions of a pooling window together
+            grid.sort(key=lambda q: ((q[0] - d) // 2, (q[1] - d) // 2, (q[0] - d) % 2, (q[1] - d) % 2))
+        M, Wk = self.event_ring, self.event_cols
+        out = []
+        for iy, ix in grid:
+            s = (ix + p) % k
+            rows = tuple(((iy + p - r) % M, 0 <= iy + p - r < Ho) for r in range(k))
+            cols = []
+            for cb in range(k):
+                ox = ix + p - (s - cb) % k
+                cols.append((ox // k, True) if 0 <= ox < Wo else (0, False))
+            fy, fx = iy - d, ix - d
+            out.append(EventEntry(iy=iy, ix=ix, real=iy < H and ix < W, addr=(iy * W + ix) if (iy < H and ix < W) else 0,
+                                  s=s, rows=rows, cols=tuple(cols), fin_cb=(ix - d) % k,
+                                  emit=0 <= fy < Hu and 0 <= fx < Wu, last_emit=False))
+        last = max(n for n, e in enumerate(out) if e.emit)
+        out[last] = EventEntry(**{**out[last].__dict__, "last_emit": True})
+        return out
+
+    def event_weight_word(self, f: int, c: int, s: int) -> int:
+        """The weight ROM word at ``(f * C + c) * k + s``: lane ``(ky, cb, o)`` at
+        ``((ky * k + cb) * pe + o) * weight_bits`` holds ``w[f*pe + o, c, ky, (s - cb) % k]``."""
+        k, P, wb = self.kernel, self.fold.pe, self.weight_bits
+        word = 0
+        for ky in range(k):
+            for cb in range(k):
+                kx = (s - cb) % k
+                for o in range(P):
+                    w = int(self.weight[f * P + o, c, ky, kx])
+                    if self.weight_kind == "ternary":
+                        code = (w != 0) | ((w < 0) << 1)
+                    elif self.weight_kind == "binary":
+                        code = int(w < 0)
+                    else:
+                        code = w & 0xFF
+                    word |= code << (((ky * k + cb) * P + o) * wb)
         return word
 
     @property

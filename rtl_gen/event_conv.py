@@ -1,0 +1,470 @@
+"""Event-driven conv synapse: every non-zero input code is scattered into the outputs it touches.
+
+The dense engine (:mod:`rtl_gen.synapse`) sweeps every tap of every output position, so its
+cycles follow the network's size.  This engine does work only for the codes that are not zero,
+so its cycles follow the spikes: for each pixel of the input frame (one buffer word holds all
+its channels) it takes the pixel's non-zero codes one per clock, and each code ``x`` of channel
+``c`` adds ``w[o, c, ky, kx] * x`` into ``k x k x pe`` accumulator lanes at once: the ``k x k``
+output positions the pixel touches, ``pe`` output channels each.  When the pixel's codes are
+done, the lanes are added into the partial sums of those positions (read-modify-write of ``k``
+memory banks over ``k`` clocks), and the one position this pixel finishes goes to the neurons.
+
+Same contract as :class:`rtl_gen.synapse.SynapseEngine` (the sums of every position and channel,
+``nl`` per clock, in the layer's sweep order), so the neuron stage behind it is unchanged.
+
+Order of the pixels (:meth:`rtl_gen.config.SynapseConfig.event_entries`).  Output ``(y, x)``
+gets its last contribution from pixel ``(y + d, x + d)``, ``d = k - 1 - p``; visiting the pixels
+of the frame, extended by ``p`` virtual rows and columns, in raster order (or, with 2 x 2
+pooling, in blocks of 2 x 2 pixels shifted by ``d``) finishes the output positions exactly in
+the sweep order of the dense engine (``Y, X, dy, dx`` with pooling), each pixel finishing one.
+
+Partial sums.  At any time at most ``k + 1`` consecutive output rows hold partial sums, so the
+banks keep a ring of ``k + 1`` rows: bank ``cb`` holds the output columns ``x % k == cb`` (a pixel
+touches ``k`` consecutive columns, one per bank).  The lanes are indexed by bank, not by kernel
+column: the weight ROM word for pixel column ``ix`` already puts ``w[.., (s - cb) % k]`` (``s =
+(ix + p) % k``) on lane ``cb``, so no data is ever rotated.  A finished position's entry is written
+back as zero, so the ring is clean for the row that reuses it; after a reset the banks are cleared.
+
+Invariants (each kept here, by construction):
+
+* **Read after write**: a bank entry is read at flush clock ``r`` of a pixel, and written 3
+  clocks later; a pixel lasts at least :meth:`min_beats` ``= max(k + 2, 4)`` clocks, so any later
+  read of any entry (any row ``r'``) comes after the write.  The 4 also covers the fetch of the
+  next pixel word.
+* **Serializer**: a pixel that emits lasts at least ``pe / nl`` clocks, the serializer's drain.
+* **Items do not overlap** inside the engine: the next item starts when everything here is idle
+  (a few clocks per item; the neuron stage behind still overlaps).
+
+Timing (:meth:`item_timing`, what :mod:`rtl_gen.estimate` adds up): a pixel of ``n`` non-zero
+codes takes ``max(n, min_beats)`` clocks (``max(n, min_beats, pe / nl)`` if it emits) per
+output fold, back to back.
+
+Members
+-------
+start, t, slot_off : In      begin an item (ignored while busy); its time step; the input slot's word offset
+running, sweeping, done, busy : Out     (``running`` = ``sweeping`` = ``busy``: items never overlap here);
+                                        ``done`` pulses with the item's last read of the input slot
+rd_addr : Out, rd_data : In             the input buffer's read port (one pixel per word)
+out_valid, out_data, out_t, out_last : Out   ``nl`` sums (lane ``j`` at ``j * acc_bits``)
+avail, full : In                        unused (an event-driven layer never trails its input)
+"""
+
+from __future__ import annotations
+
+from amaranth import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .config import SynapseConfig, add_cost, bits_for, bram_layout, memory_attrs, memory_cost
+from .hw import ctr, make_memory
+from .ternary_mac import TernaryMAC, lane_cost, mac_latency
+
+
+class EventConvSynapse(wiring.Component):
+    #: clocks from an entry's fetch (sched ROM address) to its pixel word in the holding register
+    FETCH = 4
+    #: clocks from ``start`` to the first beat of the first pixel
+    START_TO_BEAT = 1 + FETCH + 1
+    #: clocks from a bank read to the write of the same entry (read, data register, add + write)
+    RMW = 3
+
+    @staticmethod
+    def min_beats(config: SynapseConfig) -> int:
+        """Clocks a pixel lasts at least, per output fold (the invariants above)."""
+        return max(config.kernel + EventConvSynapse.RMW - 1, EventConvSynapse.FETCH)
+
+    @staticmethod
+    def pixel_beats(config: SynapseConfig, nnz: int, emit: bool) -> int:
+        lo = EventConvSynapse.min_beats(config)
+        if emit:
+            lo = max(lo, config.groups_per_fold)
+        return max(int(nnz), lo)
+
+    @staticmethod
+    def read_stages(config: SynapseConfig) -> int:
+        """Registers after the weight ROM (two when it is block RAMs stacked in depth)."""
+        depth = config.out_folds * config.channels * config.kernel
+        width = config.event_lanes * config.weight_bits
+        if memory_attrs(depth, width, rom=True).get("rom_style") != "block":
+            return 1
+        return 2 if bram_layout(depth, width)[1] > 1 else 1
+
+    @classmethod
+    def beat_to_transfer(cls, config: SynapseConfig) -> int:
+        """Clocks from a pixel's last beat to the clock its lanes are added up (the transfer):
+        the beat register, the weight ROM and its registers, the MAC lane."""
+        return 2 + cls.read_stages(config) + mac_latency(1, config.weight_kind, in_bits=config.in_bits)
+
+    @classmethod
+    def transfer_to_out(cls, config: SynapseConfig, group: int) -> int:
+        """Clocks from the transfer to ``out_valid`` of group ``group`` of the finished
+        position: the ``k`` flush rows, the read-modify-write of the last one, the serializer."""
+        G = config.groups_per_fold
+        return config.kernel + cls.RMW + (0 if G == 1 else 1 + group)
+
+    @classmethod
+    def item_timing(cls, config: SynapseConfig, start: int, nnz) -> dict:
+        """An item started at ``start`` whose pixels (:meth:`SynapseConfig.event_entries`, in
+        order) hold ``nnz[i]`` non-zero codes: ``release`` (the input slot's ``done``: the
+        last pixel word is read), ``last_out`` (the item's last ``out_valid``), ``next`` (the
+        earliest next start: everything here idle) and ``beats`` (the clocks of its pixels).
+
+        Pixel ``i`` begins at ``B[i]`` (``B[0] = start + START_TO_BEAT``) and lasts
+        ``F * pixel_beats`` clocks; the fetch of entry ``i + 1`` is issued at ``B[i] - 1``
+        (when the holding register is taken), so its word is there ``FETCH`` clocks later,
+        before pixel ``i`` ends (:meth:`min_beats` >= ``FETCH``)."""
+        c = config
+        ents = c.event_entries()
+        F = c.out_folds
+        btt = cls.beat_to_transfer(c)
+        begin = start + cls.START_TO_BEAT
+        issue_last = start + 1
+        last_emit_x = None
+        for i, (e, n) in enumerate(zip(ents, nnz)):
+            if i == len(ents) - 1 and i > 0:
+                issue_last = prev - 1
+            beats = F * cls.pixel_beats(c, n if e.real else 0, e.emit)
+            prev = begin
+            begin += beats
+            if e.last_emit:
+                last_emit_x = begin - 1 + btt
+        x_last = begin - 1 + btt
+        last_out = last_emit_x + cls.transfer_to_out(c, c.groups_per_fold - 1)
+        return {"release": issue_last + 2, "last_out": last_out,
+                "next": max(x_last + c.kernel + cls.RMW, last_out + 1),
+                "beats": begin - start - cls.START_TO_BEAT}
+
+    @staticmethod
+    def item_nnz(config: SynapseConfig, frame) -> list[int]:
+        """Non-zero codes of every entry's pixel, from one input frame ``[C, H, W]``."""
+        import numpy as np
+        nz = (np.asarray(frame) != 0).sum(axis=0)
+        return [int(nz[e.iy, e.ix]) if e.real else 0 for e in config.event_entries()]
+
+    @staticmethod
+    def resources(config: SynapseConfig) -> dict:
+        """ECP5 cost: ``k*k*pe`` lanes (a term and an accumulator each), the flush registers and
+        their row multiplexer, ``k`` read-modify-write adders and banks, the serializer, the
+        weight and pixel-schedule ROMs, the expander and control."""
+        c = config
+        k, P, A, b = c.kernel, c.fold.pe, c.acc_bits, c.in_bits
+        L = c.event_lanes
+        lane_luts, lane_ffs = lane_cost(b, c.weight_kind)
+        luts = L * (lane_luts + A)
+        ffs = L * (lane_ffs + 2 * A)                      # term, accumulator, flush register
+        luts += k * P * A * (1 if k <= 2 else 2)          # row multiplexer of each bank
+        luts += k * P * A                                 # read-modify-write adders
+        ffs += k * P * A * 2 + P * A                      # data and lane registers, emission
+        luts += P * A * (k - 1) / 2                       # the finished position's bank multiplexer
+        G = c.groups_per_fold
+        if G > 1:
+            luts += P * A / 2
+            ffs += P * A
+        C = c.channels
+        luts += 30 * bits_for(C) + 120                    # expander (priority encoder) and control
+        ffs += C * (b + 2) + 200
+        banks = [memory_cost(c.event_depth, P * A) for _ in range(k)]
+        wrom = memory_cost(c.out_folds * C * k, L * c.weight_bits, rom=True)
+        ents = c.event_entries()
+        srom = memory_cost(len(ents), _entry_bits(c), rom=True)
+        return add_cost({"luts": luts, "ffs": ffs}, *banks, wrom, srom)
+
+    def __init__(self, config: SynapseConfig):
+        if not (isinstance(config, SynapseConfig) and config.event):
+            raise TypeError(f"EventConvSynapse needs an event-driven SynapseConfig, not {config!r}")
+        self.config = c = config
+        self.addr_bits = bits_for(2 * c.words)
+        super().__init__({
+            "start": In(1),
+            "t": In(ctr(c.T)),
+            "slot_off": In(unsigned(self.addr_bits)),
+            "avail": In(unsigned(bits_for(c.words + 1))),
+            "full": In(1),
+            "running": Out(1),
+            "sweeping": Out(1),
+            "done": Out(1),
+            "busy": Out(1),
+            "rd_addr": Out(unsigned(self.addr_bits)),
+            "rd_data": In(unsigned(c.fold.simd * c.in_bits)),
+            "out_valid": Out(1),
+            "out_data": Out(unsigned(c.fold.nl * c.acc_bits)),
+            "out_t": Out(ctr(c.T)),
+            "out_last": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        c = self.config
+        k, P, NL, A, C = c.kernel, c.fold.pe, c.fold.nl, c.acc_bits, c.channels
+        F, G, T = c.out_folds, c.groups_per_fold, c.T
+        b = c.in_bits
+        ents = c.event_entries()
+        E = len(ents)
+        M, Wk = c.event_ring, c.event_cols
+        fields = _EntryFields(c)
+
+        # ---- fetch: schedule ROM -> entry register -> pixel word -> holding register -------
+        m.submodules.schedule = srom = make_memory(shape=unsigned(fields.bits), depth=E,
+                                                   init=[fields.pack(e, last=n == E - 1) for n, e in enumerate(ents)],
+                                                   rom=True)
+        srd = srom.read_port()
+        fetching, j = Signal(), Signal(ctr(E))
+        t_item = Signal(ctr(T))
+        slot = Signal(unsigned(self.addr_bits))
+        f1, f2, f3 = Signal(), Signal(), Signal()
+        ent2, ent3 = Signal(unsigned(fields.bits)), Signal(unsigned(fields.bits))
+        np_valid = Signal()
+        np_word = Signal(unsigned(C * b))
+        np_ent = Signal(unsigned(fields.bits))
+        np_take = Signal()
+        busy_any = Signal()
+        clearing = Signal(init=1)
+        clr = Signal(ctr(c.event_depth))
+
+        start = Signal()
+        m.d.comb += start.eq(self.start & ~busy_any)
+        with m.If(start):
+            m.d.sync += [fetching.eq(1), j.eq(0), t_item.eq(self.t), slot.eq(self.slot_off)]
+        inflight = f1 | f2 | f3
+        issue = Signal()
+        m.d.comb += [issue.eq(fetching & ~inflight & (~np_valid | np_take)), srd.addr.eq(j)]
+        with m.If(issue):
+            m.d.sync += j.eq(j + 1)
+            with m.If(j == E - 1):
+                m.d.sync += fetching.eq(0)
+        m.d.sync += [f1.eq(issue), f2.eq(f1), f3.eq(f2), ent3.eq(ent2)]
+        with m.If(f1):
+            m.d.sync += ent2.eq(srd.data)
+        m.d.comb += [self.rd_addr.eq(slot + fields.get(ent2, "addr")),
+                     self.done.eq(f2 & fields.get(ent2, "last_entry"))]
+        with m.If(f3):
+            m.d.sync += [np_valid.eq(1), np_ent.eq(ent3),
+                         np_word.eq(Mux(fields.get(ent3, "real"), self.rd_data[:C * b], 0))]
+        with m.Elif(np_take):
+            m.d.sync += np_valid.eq(0)
+
+        # ---- expander: one non-zero code of the current pixel per clock ---------------------
+        cp_valid = Signal()
+        cp_word = Signal(unsigned(C * b))
+        cp_orig, cp_rem = Signal(C), Signal(C)
+        cp_ent = Signal(unsigned(fields.bits))
+        cp_f = Signal(ctr(F))
+        lo_plain = self.min_beats(c)
+        lo_emit = max(lo_plain, G)
+        cp_b = Signal(ctr(lo_emit + 1))
+        np_mask = Cat(*[np_word.word_select(i, b) != 0 for i in range(C)])
+        rem_next = cp_rem & (cp_rem - 1)
+        idx = Signal(ctr(C))
+        for i in reversed(range(C)):
+            with m.If(cp_rem[i]):
+                m.d.comb += idx.eq(i)
+        lo = Mux(fields.get(cp_ent, "emit"), lo_emit, lo_plain)
+        end = Signal()
+        m.d.comb += end.eq(cp_valid & (rem_next == 0) & (cp_b >= lo - 1))
+        last_fold = cp_f == F - 1
+        m.d.comb += np_take.eq(np_valid & (~cp_valid | (end & last_fold)))
+        with m.If(np_take):
+            m.d.sync += [cp_valid.eq(1), cp_word.eq(np_word), cp_orig.eq(np_mask), cp_rem.eq(np_mask),
+                         cp_ent.eq(np_ent), cp_f.eq(0), cp_b.eq(0)]
+        with m.Elif(end):
+            with m.If(last_fold):
+                m.d.sync += cp_valid.eq(0)
+            with m.Else():
+                m.d.sync += [cp_f.eq(cp_f + 1), cp_rem.eq(cp_orig), cp_b.eq(0)]
+        with m.Elif(cp_valid):
+            m.d.sync += [cp_rem.eq(rem_next), cp_b.eq(Mux(cp_b == lo_emit, cp_b, cp_b + 1))]
+
+        # ---- beat register (B1) -------------------------------------------------------------
+        codes = Array(cp_word.word_select(i, b) for i in range(C))
+        v1, ev1, end1 = Signal(), Signal(), Signal()
+        c1, x1, f1b = Signal(ctr(C)), Signal(unsigned(b)), Signal(ctr(F))
+        ent1 = Signal(unsigned(fields.bits))
+        m.d.sync += [v1.eq(cp_valid), ev1.eq(cp_valid & (cp_rem != 0)), end1.eq(end), c1.eq(idx),
+                     x1.eq(codes[idx]), f1b.eq(cp_f), ent1.eq(cp_ent)]
+
+        # ---- weight ROM and MAC lanes -------------------------------------------------------
+        wb = c.weight_bits
+        L = c.event_lanes
+        winit = [c.event_weight_word(f, ch, s) for f in range(F) for ch in range(C) for s in range(k)]
+        m.submodules.weights = wrom = make_memory(shape=unsigned(L * wb), depth=len(winit), init=winit, rom=True)
+        wrd = wrom.read_port()
+        m.d.comb += wrd.addr.eq((f1b * C + c1) * k + fields.get(ent1, "s"))
+        # B2: ROM data; registered read_stages times, the tags alongside
+        tags = [(v1, ev1, end1, x1, f1b, ent1)]
+
+        def delay_tags(src, name):
+            out = tuple(Signal.like(s_, name=f"{name}_{n}") for n, s_ in enumerate(src))
+            m.d.sync += [d_.eq(s_) for d_, s_ in zip(out, src)]
+            return out
+
+        tags.append(delay_tags(tags[-1], "b2"))
+        w_data = wrd.data
+        for r in range(self.read_stages(c)):
+            wr = Signal(unsigned(L * wb), name=f"w_r{r}", reset_less=True)
+            m.d.sync += wr.eq(w_data)
+            w_data = wr
+            tags.append(delay_tags(tags[-1], f"b3_{r}"))
+        vX, evX, endX, xX, fX, entX = tags[-1]
+        xm = Signal(unsigned(b))
+        m.d.comb += xm.eq(Mux(evX, xX, 0))
+        negate = c.weight_kind != "int8"
+        nx = Signal(unsigned(b + 1))
+        if negate:
+            m.d.comb += nx.eq((-xm)[:b + 1])
+        sums = []
+        for lane in range(L):
+            mac = TernaryMAC(lanes=1, in_bits=b, weights=c.weight_kind, negated_input=negate)
+            m.submodules[f"mac{lane}"] = mac
+            m.d.comb += [mac.codes.eq(xm), mac.weights.eq(w_data.word_select(lane, wb))]
+            if negate:
+                m.d.comb += mac.ncodes.eq(nx)
+            sums.append(mac.sum)
+        for i in range(mac_latency(1, c.weight_kind, in_bits=b)):
+            tags.append(delay_tags(tags[-1], f"mac{i}"))
+        vA, _, endA, _, fA, entA = tags[-1]
+
+        # ---- lanes: accumulate the pixel's codes; at its last beat, hand them to the flush ---
+        accs = [Signal(signed(A), name=f"acc{lane}") for lane in range(L)]
+        flush = [Signal(signed(A), name=f"fl{lane}", reset_less=True) for lane in range(L)]
+        for acc, fl, s_ in zip(accs, flush, sums):
+            nxt = acc + s_
+            with m.If(vA & endA):
+                m.d.sync += [acc.eq(0), fl.eq(nxt)]
+            with m.Elif(vA):
+                m.d.sync += acc.eq(nxt)
+        fl_ent = Signal(unsigned(fields.bits))
+        fl_f = Signal(ctr(F))
+        fl_active, fl_r = Signal(), Signal(ctr(k))
+        with m.If(vA & endA):
+            m.d.sync += [fl_ent.eq(entA), fl_f.eq(fA), fl_active.eq(1), fl_r.eq(0)]
+        with m.Elif(fl_active):
+            m.d.sync += fl_r.eq(fl_r + 1)
+            with m.If(fl_r == k - 1):
+                m.d.sync += fl_active.eq(0)
+
+        # ---- flush: k clocks, row r of every bank: read, register, add, write ----------------
+        rows = [fields.get(fl_ent, f"row{r}") for r in range(k)]
+        rvalid = [fields.get(fl_ent, f"rowv{r}") for r in range(k)]
+        ring = Array(rows)
+        ringv = Array(rvalid)
+        fin_cb = fields.get(fl_ent, "fin_cb")
+        PA = P * A
+        p1_v, p2_v = Signal(), Signal()
+        p1_cap, p2_cap = Signal(), Signal()
+        p1_last, p2_last = Signal(), Signal()
+        S_sel = []
+        bank_s = []
+        wr_ports = []
+        for cb in range(k):
+            mem = make_memory(shape=unsigned(PA), depth=c.event_depth)
+            m.submodules[f"bank{cb}"] = mem
+            rp, wp = mem.read_port(), mem.write_port()
+            colv = fields.get(fl_ent, f"colv{cb}")
+            col = fields.get(fl_ent, f"col{cb}")
+            addr = Signal(ctr(c.event_depth), name=f"addr{cb}")
+            m.d.comb += addr.eq((ring[fl_r] * Wk + col) * F + fl_f)
+            m.d.comb += rp.addr.eq(addr)
+            lane_row = Array(Cat(*[flush[(r * k + cb) * P + o] for o in range(P)]) for r in range(k))
+            v1b, v2b = Signal(unsigned(PA), name=f"val1_{cb}"), Signal(unsigned(PA), name=f"val2_{cb}")
+            a1, a2 = Signal.like(addr, name=f"a1_{cb}"), Signal.like(addr, name=f"a2_{cb}")
+            e1, e2 = Signal(name=f"en1_{cb}"), Signal(name=f"en2_{cb}")
+            z1, z2 = Signal(name=f"z1_{cb}"), Signal(name=f"z2_{cb}")
+            d2 = Signal(unsigned(PA), name=f"data2_{cb}")
+            m.d.sync += [v1b.eq(lane_row[fl_r]), a1.eq(addr), e1.eq(fl_active & ringv[fl_r] & colv),
+                         z1.eq(fl_active & (fl_r == k - 1) & (fin_cb == cb)),
+                         v2b.eq(v1b), a2.eq(a1), e2.eq(e1), z2.eq(z1), d2.eq(rp.data)]
+            ssum = Signal(unsigned(PA), name=f"sum{cb}")
+            m.d.comb += ssum.eq(Cat(*[(d2.word_select(o, A).as_signed() + v2b.word_select(o, A).as_signed())[:A]
+                                      for o in range(P)]))
+            bank_s.append(ssum)
+            wr_ports.append((wp, a2, e2, z2, ssum))
+        # the clearing after a reset shares the write ports (the engine is idle meanwhile)
+        for wp, a2, e2, z2, ssum in wr_ports:
+            m.d.comb += [wp.addr.eq(Mux(clearing, clr, a2)), wp.data.eq(Mux(clearing | z2, 0, ssum)),
+                         wp.en.eq(Mux(clearing, 1, e2))]
+        with m.If(clearing):
+            m.d.sync += clr.eq(clr + 1)
+            with m.If(clr == c.event_depth - 1):
+                m.d.sync += clearing.eq(0)
+        emit_fl = fields.get(fl_ent, "emit")
+        last_fl = fields.get(fl_ent, "last_emit") & (fl_f == F - 1)
+        m.d.sync += [p1_v.eq(fl_active), p2_v.eq(p1_v),
+                     p1_cap.eq(fl_active & (fl_r == k - 1) & emit_fl), p2_cap.eq(p1_cap),
+                     p1_last.eq(last_fl), p2_last.eq(p1_last)]
+        fin1, fin2 = Signal(ctr(k)), Signal(ctr(k))
+        m.d.sync += [fin1.eq(fin_cb), fin2.eq(fin1)]
+        finished = Signal(unsigned(PA))
+        m.d.comb += finished.eq(Array(bank_s)[fin2])
+
+        # ---- serializer: the finished position's pe sums, nl per clock -----------------------
+        if G == 1:
+            m.d.sync += [self.out_valid.eq(p2_cap), self.out_data.eq(finished), self.out_t.eq(t_item),
+                         self.out_last.eq(p2_cap & p2_last)]
+            ser_busy = self.out_valid
+        else:
+            shadow = Signal(unsigned(PA), reset_less=True)
+            active = Signal()
+            g = Signal(ctr(G))
+            li_s = Signal()
+            shift = G >= 8
+            pick = shadow[:NL * A] if shift else shadow.word_select(g, NL * A)
+            m.d.sync += [self.out_valid.eq(active), self.out_data.eq(pick), self.out_t.eq(t_item),
+                         self.out_last.eq(active & li_s & (g == G - 1))]
+            with m.If(active):
+                m.d.sync += g.eq(g + 1)
+                if shift:
+                    m.d.sync += shadow.eq(shadow >> (NL * A))
+                with m.If(g == G - 1):
+                    m.d.sync += [active.eq(0), g.eq(0)]
+            with m.If(p2_cap):
+                m.d.sync += [shadow.eq(finished), active.eq(1), g.eq(0), li_s.eq(p2_last)]
+            ser_busy = active | self.out_valid
+
+        inpipe = fetching | inflight | np_valid | cp_valid
+        for tg in tags:
+            inpipe = inpipe | tg[0]
+        m.d.comb += busy_any.eq(inpipe | fl_active | p1_v | p2_v | ser_busy | clearing)
+        m.d.comb += [self.busy.eq(busy_any), self.sweeping.eq(busy_any), self.running.eq(busy_any)]
+        return m
+
+
+def _entry_bits(c: SynapseConfig) -> int:
+    return _EntryFields(c).bits
+
+
+class _EntryFields:
+    """The schedule ROM word of an entry (:class:`rtl_gen.config.EventEntry`)."""
+
+    def __init__(self, c: SynapseConfig):
+        k = c.kernel
+        self.spec = [("addr", bits_for(c.words)), ("real", 1), ("s", bits_for(k)), ("fin_cb", bits_for(k)),
+                     ("emit", 1), ("last_emit", 1), ("last_entry", 1)]
+        for r in range(k):
+            self.spec += [(f"row{r}", bits_for(c.event_ring)), (f"rowv{r}", 1)]
+        for cb in range(k):
+            self.spec += [(f"col{cb}", bits_for(c.event_cols)), (f"colv{cb}", 1)]
+        self.off = {}
+        o = 0
+        for name, w in self.spec:
+            self.off[name] = (o, w)
+            o += w
+        self.bits = o
+        self.n = len(c.event_entries())
+
+    def pack(self, e, last: bool = False) -> int:
+        vals = {"addr": e.addr, "real": int(e.real), "s": e.s, "fin_cb": e.fin_cb, "emit": int(e.emit),
+                "last_emit": int(e.last_emit), "last_entry": int(last)}
+        for r, (ring, ok) in enumerate(e.rows):
+            vals[f"row{r}"], vals[f"rowv{r}"] = ring, int(ok)
+        for cb, (col, ok) in enumerate(e.cols):
+            vals[f"col{cb}"], vals[f"colv{cb}"] = col, int(ok)
+        word = 0
+        for name, w in self.spec:
+            v = vals[name]
+            assert 0 <= v < (1 << w), (name, v, w)
+            word |= v << self.off[name][0]
+        return word
+
+    def get(self, sig, name):
+        o, w = self.off[name]
+        return sig[o:o + w]

@@ -1,0 +1,158 @@
+"""The event-driven conv synapse against the golden convolution, on random configurations.
+
+Every case is drawn from a seed (printed on failure): kernel 1 to 5 with any padding, 2 x 2
+pooling or none, frames from 1 x 1 up, any channel count, ``pe`` and ``nl`` at their extremes,
+ternary / binary / int8 weights, and codes from all-zero to all at their largest, with random
+sparsity.  Two items run back to back (the second started as soon as the engine is idle), and
+every sum, the clock of the item's last sum, its ``done`` and the next start equal the model
+(:meth:`rtl_gen.event_conv.EventConvSynapse.item_timing`).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from golden.executor import conv2d
+from rtl_gen.config import Folding, SynapseConfig
+from rtl_gen.event_conv import EventConvSynapse
+
+SEED = int(os.environ.get("HDLIF_EVENT_SEED", "20"))
+CASES = int(os.environ.get("HDLIF_EVENT_CASES", "14"))
+
+
+def draw(seed: int) -> tuple[SynapseConfig, list[np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    k = int(rng.choice([1, 2, 3, 3, 3, 5]))
+    p = int(rng.integers(0, k))
+    pool = int(rng.choice([1, 2]))
+    H, W = (int(v) for v in rng.integers(1, 8, 2))
+    if pool == 2:
+        H, W = max(H, k - 2 * p + 1), max(W, k - 2 * p + 1)       # at least a 2 x 2 conv output
+    H, W = max(H, k - 2 * p), max(W, k - 2 * p)
+    C = int(rng.choice([1, 2, 3, 5, 8, 16]))
+    O = int(rng.choice([1, 2, 4, 6, 8]))
+    pe = int(rng.choice([d for d in range(1, O + 1) if O % d == 0]))
+    nl = int(rng.choice([d for d in (1, 2, 4, 8) if pe % d == 0 and O % d == 0]))
+    kind = str(rng.choice(["ternary", "ternary", "binary", "int8"]))
+    in_bits = int(rng.choice([1, 2, 4, 8]))
+    lo = -127 if kind == "int8" else -1
+    w = rng.integers(lo, -lo + 1, size=(O, C, k, k))
+    if kind == "binary":
+        w = np.where(w == 0, 1, w)
+    simd = 1 << (C - 1).bit_length()
+    cfg = SynapseConfig(name="ev", channels=C, height=H, width=W, out_channels=O, kernel=k, padding=p, pool=pool,
+                        weight=w, weight_kind=kind, in_bits=in_bits, acc_bits=24, fold=Folding(pe=pe, simd=simd, nl=nl),
+                        T=3, event=True)
+    frames = []
+    for n in range(2):
+        density = float(rng.choice([0.0, 0.1, 0.5, 1.0]))
+        x = rng.integers(1, 2 ** in_bits, size=(C, H, W)) * (rng.random((C, H, W)) < density)
+        if n == 1 and rng.random() < 0.5:
+            x[:] = 2 ** in_bits - 1                                 # every code at its largest
+        frames.append(x.astype(np.int64))
+    return cfg, frames
+
+
+def run(cfg: SynapseConfig, frames: list[np.ndarray]):
+    S = cfg.fold.simd
+    mem = {}
+    for n, x in enumerate(frames):
+        for y in range(cfg.height):
+            for xx in range(cfg.width):
+                word = 0
+                for ch in range(cfg.channels):
+                    word |= int(x[ch, y, xx]) << (ch * cfg.in_bits)
+                mem[(n % 2) * cfg.words + y * cfg.width + xx] = word
+    dut = EventConvSynapse(cfg)
+    got = [[] for _ in frames]
+    log = {"start": [], "done": [], "last": []}
+
+    async def bench(ctx):
+        clock, item, data = 0, 0, 0
+        limit = 200 + 40 * len(frames) * (cfg.height + cfg.padding) * (cfg.width + cfg.padding) * \
+            cfg.out_folds * (cfg.channels + cfg.kernel + 4 + cfg.groups_per_fold)
+        while clock < limit:
+            ctx.set(dut.rd_data, data)
+            data = mem.get(ctx.get(dut.rd_addr), 0)
+            go = item < len(frames) and not ctx.get(dut.busy)
+            ctx.set(dut.start, go)
+            if go:
+                ctx.set(dut.slot_off, (item % 2) * cfg.words)
+                ctx.set(dut.t, item)
+                log["start"].append(clock)
+                item += 1
+            if ctx.get(dut.done):
+                log["done"].append(clock)
+            if ctx.get(dut.out_valid):
+                word = ctx.get(dut.out_data)
+                n = ctx.get(dut.out_t)
+                for j in range(cfg.fold.nl):
+                    v = (word >> (j * cfg.acc_bits)) & ((1 << cfg.acc_bits) - 1)
+                    got[n].append(v - (1 << cfg.acc_bits) if v >> (cfg.acc_bits - 1) else v)
+                if ctx.get(dut.out_last):
+                    log["last"].append(clock)
+            await ctx.tick()
+            clock += 1
+        assert not ctx.get(dut.busy)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    return got, log
+
+
+@pytest.mark.parametrize("case", range(CASES))
+def test_event_conv_matches_golden_and_its_timing(case):
+    seed = SEED * 1000 + case
+    cfg, frames = draw(seed)
+    where = (f"seed {seed}: k={cfg.kernel} p={cfg.padding} pool={cfg.pool} {cfg.channels}x{cfg.height}x{cfg.width} "
+             f"-> {cfg.out_channels}, fold {cfg.fold}, {cfg.weight_kind}, {cfg.in_bits}-bit codes")
+    got, log = run(cfg, frames)
+    order = [(o, y, x) for (y, x) in cfg.position_list() for o in range(cfg.out_channels)]
+    for n, x in enumerate(frames):
+        want = conv2d(x[None], cfg.weight, 1, cfg.padding)[0]
+        assert len(got[n]) == len(order), where
+        for i, (o, y, xx) in enumerate(order):
+            assert got[n][i] == want[o, y, xx], f"{where}: item {n}, channel {o}, position ({y}, {xx})"
+    assert len(log["start"]) == 2 and len(log["last"]) == 2 and len(log["done"]) == 2, (where, log)
+    for n, x in enumerate(frames):
+        tm = EventConvSynapse.item_timing(cfg, log["start"][n], EventConvSynapse.item_nnz(cfg, x))
+        assert log["last"][n] == tm["last_out"], (where, n, log, tm)
+        assert log["done"][n] == tm["release"], (where, n, log, tm)
+        if n == 0:
+            assert log["start"][1] == tm["next"], (where, log, tm)
+
+
+def test_event_entries_finish_positions_in_sweep_order():
+    """Each position is finished by the pixel that contributes to it last, in sweep order."""
+    for seed in range(60):
+        cfg, _ = draw(seed)
+        k, p, d = cfg.kernel, cfg.padding, cfg.event_d
+        ents = cfg.event_entries()
+        when = {(e.iy, e.ix): n for n, e in enumerate(ents)}
+        emitted = [(e.iy - d, e.ix - d) for e in ents if e.emit]
+        assert emitted == cfg.position_list(), seed
+        for (y, x) in emitted:
+            contrib = [when[(y - p + ky, x - p + kx)] for ky in range(k) for kx in range(k)
+                       if 0 <= y - p + ky < cfg.height and 0 <= x - p + kx < cfg.width]
+            assert max(contrib, default=-1) <= when[(y + d, x + d)], seed
+        assert sum(e.last_emit for e in ents) == 1
+
+
+def test_event_config_refusals():
+    w = np.zeros((4, 3, 3, 3), np.int64)
+    base = dict(name="ev", channels=3, height=4, width=4, out_channels=4, kernel=3, padding=1, weight=w,
+                in_bits=4, acc_bits=12, T=2, event=True)
+    with pytest.raises(ValueError, match="whole pixel per word"):
+        SynapseConfig(**base, fold=Folding(pe=2, simd=2))
+    with pytest.raises(ValueError, match="stride 1"):
+        SynapseConfig(**{**base, "stride": 2}, fold=Folding(pe=2, simd=4))
+    with pytest.raises(ValueError, match="fc layer"):
+        SynapseConfig(name="ev", channels=3, out_channels=4, weight=np.zeros((4, 3, 1, 1), np.int64), in_bits=4,
+                      acc_bits=12, T=2, event=True, fold=Folding(pe=2, simd=4))
+    SynapseConfig(**base, fold=Folding(pe=2, simd=4))

@@ -25,6 +25,7 @@ LANES   ?= 16
 FOLD    ?=
 TARGET  ?=
 STEM    ?=
+EVENT   ?=
 N       ?= 0
 WAVES   ?= 0
 COVERAGE ?= 0
@@ -65,7 +66,7 @@ help:
 	@echo "           an imported run: golden vs its framework's forward pass on graph.nir)"
 	@echo "make vectors MODEL=name [N=0 DATASET= DATA_DIR= FORCE=1]   golden vectors for the RTL and HLS checkers"
 	@echo "           -> <run>/vectors.npz (a committed one is rewritten only with FORCE=1)"
-	@echo "make rtl MODEL=name [LANES=n | FOLD=PExSIMD[/NL],... | TARGET=area|fastest|cycles=N] [STEM=cache|recompute]   Amaranth -> Verilog"
+	@echo "make rtl MODEL=name [LANES=n | FOLD=PExSIMD[/NL],... | TARGET=area|fastest|cycles=N] [STEM=cache|recompute] [EVENT=layers|all]   Amaranth -> Verilog"
 	@echo "           LANES=n: exactly n MAC lanes per layer (1..4096), refused where a layer cannot have n; none given:"
 	@echo "           at most 16 per layer.  TARGET=cycles=N no folding meets is refused (TARGET=fastest takes the fastest)"
 	@echo "make sim MODEL=name [N=0 WAVES=1 COVERAGE=1]   Verilator + cocotb, bit-exact vs golden"
@@ -136,7 +137,7 @@ vectors: setup
 	  $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(if $(filter 1,$(FORCE)),--force)
 
 rtl: setup
-	$(PY) -m flow rtl $(MODEL) $(if $(filter command line environment,$(origin LANES)),$(if $(LANES),--lanes $(LANES))) $(if $(FOLD),--fold $(FOLD)) $(if $(TARGET),--target $(TARGET)) $(if $(STEM),--stem $(STEM))
+	$(PY) -m flow rtl $(MODEL) $(if $(filter command line environment,$(origin LANES)),$(if $(LANES),--lanes $(LANES))) $(if $(FOLD),--fold $(FOLD)) $(if $(TARGET),--target $(TARGET)) $(if $(STEM),--stem $(STEM)) $(if $(EVENT),--event $(EVENT))
 
 sim: setup
 	$(PY) -m flow sim $(MODEL) --n $(N) $(if $(filter 1,$(WAVES)),--waves) $(if $(filter 1,$(COVERAGE)),--coverage)
@@ -147,12 +148,12 @@ sim: setup
 # given here, as make rtl takes them; without BOARD= it builds build/<run>/rtl as make rtl wrote
 # it, and those settings are refused.
 BOARD_FOLD_ARGS = $(if $(filter command line,$(origin LANES)),--lanes $(LANES)) $(if $(FOLD),--fold $(FOLD)) \
-	$(if $(TARGET),--target $(TARGET)) $(if $(STEM),--stem $(STEM))
+	$(if $(TARGET),--target $(TARGET)) $(if $(STEM),--stem $(STEM)) $(if $(EVENT),--event $(EVENT))
 bitstream: setup
 ifeq ($(BOARD),)
 	$(PY) -m flow bitstream $(MODEL) --device $(DEVICE) --freq $(FREQ) \
 	  $(if $(filter command line,$(origin LANES)),--lanes $(LANES)) $(if $(FOLD),--fold $(FOLD)) \
-	  $(if $(TARGET),--target $(TARGET)) $(if $(STEM),--stem $(STEM))
+	  $(if $(TARGET),--target $(TARGET)) $(if $(STEM),--stem $(STEM)) $(if $(EVENT),--event $(EVENT))
 else
 	$(PY) -m flow bitstream $(MODEL) --board $(BOARD) --baud $(BAUD) \
 	  $(if $(filter command line,$(origin FREQ)),--freq $(FREQ)) $(BOARD_FOLD_ARGS)

@@ -99,7 +99,8 @@ def _make_synthetic(name: str, folder: Path, n: int) -> tuple[Path, Path]:
 
 def run_one(name: str, bundle_dir: Path, vectors: Path, *, fold: str | None, target: str | None, n: int,
             device: str, freq: float, synth: bool = True, sim: bool = True, synthetic: bool = False,
-            stem: str | None = None, skip_zero_spikes: bool = False) -> dict:
+            stem: str | None = None, skip_zero_spikes: bool = False, event: str | None = None,
+            key: str | None = None) -> dict:
     from fpga.ecp5 import Ecp5Target, build_bitstream
     from golden import load_bundle
     from golden.vectors import load_vectors
@@ -107,7 +108,7 @@ def run_one(name: str, bundle_dir: Path, vectors: Path, *, fold: str | None, tar
     from rtl_gen.folding import from_bundle
     from sim.accelerator_tb import simulate
 
-    work = WORK / name
+    work = WORK / (key or name)
     bundle = load_bundle(bundle_dir)
     vec = load_vectors(vectors, bundle_dir)
     choice = fold or target or DEFAULT_FOLDING.get(name, "cycles=50000")
@@ -117,14 +118,20 @@ def run_one(name: str, bundle_dir: Path, vectors: Path, *, fold: str | None, tar
     else:
         parts = [f.strip() for f in choice.split(",")]
         kw = dict(folding=parts if len(parts) > 1 else parts[0])
-    activity = None
-    if skip_zero_spikes:
-        from rtl_gen.folding import input_activity, resolve
+    from rtl_gen.config import event_layers
+    from rtl_gen.estimate import item_events
 
-        activity = input_activity(bundle, resolve(bundle, stem=stem, **kw), vec)
-    cfg = from_bundle(bundle, stem=stem, skip_zero_spikes=skip_zero_spikes, activity=activity, **kw)
+    events_on = event_layers(bundle, event)
+    activity = None
+    if skip_zero_spikes or events_on:
+        from rtl_gen.folding import code_activity, input_activity, resolve
+
+        activity = input_activity(bundle, resolve(bundle, stem=stem, **kw), vec) if skip_zero_spikes else {}
+        activity.update({k: v for k, v in code_activity(bundle, vec).items() if k in events_on})
+    cfg = from_bundle(bundle, stem=stem, skip_zero_spikes=skip_zero_spikes, activity=activity, event=events_on, **kw)
     t0 = time.time()
-    d = emit(cfg, work / "rtl")
+    # zero skipping and event-driven layers: the estimate replays the vectors' own images
+    d = emit(cfg, work / "rtl", events=item_events(cfg, vec) if activity is not None else None)
     print(f"[bench] {name}: folding {cfg.foldings} ({choice}), RTL in {time.time() - t0:.0f} s", flush=True)
     for line in estimate_lines(d):
         print(f"[bench]   {line}", flush=True)
@@ -145,8 +152,11 @@ def run_one(name: str, bundle_dir: Path, vectors: Path, *, fold: str | None, tar
         "synthetic": synthetic, "accuracy": None if synthetic else split.get("accuracy_test_split", accuracy),
         "accuracy_vectors": None if synthetic else accuracy, **({} if synthetic else split),
         "golden_images": int(len(vec["labels"])), "folding": cfg.foldings, "folding_choice": choice, "stem": stem,
-        "skip_zero_spikes": skip_zero_spikes, "input_activity": activity,
+        "skip_zero_spikes": skip_zero_spikes, "event": sorted(events_on), "input_activity": activity,
         "estimated_cycles": est["cycles_per_inference"], "estimated_latency": est["latency_cycles"],
+        **({"worst_case_cycles": est["worst_cycles_per_inference"]} if "worst_cycles_per_inference" in est else {}),
+        "ideal_cycles_per_layer": est["ideal_per_layer"],
+        "engine_cycles_per_image": est["engine_cycles_per_image"],
         "ideal_cycles": est["ideal_cycles"], "mac_lanes": est["mac_lanes"], "mac_ops": est["mac_ops"],
         "estimated_resources": {k: d["resources"][k] for k in ("luts", "ffs", "brams", "dsps")},
     }
@@ -206,6 +216,9 @@ def main(argv=None) -> int:
     p.add_argument("--target", default=None, help="'area' or 'cycles=N'")
     p.add_argument("--stem", default=None, choices=("cache", "recompute"))
     p.add_argument("--skip-zero-spikes", action="store_true", help="fc layers after the stem skip zero input words")
+    p.add_argument("--event", default=None, help="event-driven conv layers: a comma list, 'all' or 'none' "
+                                                 "(as make rtl EVENT=)")
+    p.add_argument("--key", default=None, help="the entry's name in accelerator.json (default: the network's)")
     p.add_argument("--n", type=int, default=0, help="images to simulate (0: the whole vector file)")
     p.add_argument("--device", default="25k")
     p.add_argument("--freq", type=float, default=100.0)
@@ -233,7 +246,9 @@ def main(argv=None) -> int:
         key = f"{name} (synthetic)" if synthetic else name
         entry = run_one(name, bdir, vec, fold=a.fold, target=a.target, n=a.n, device=a.device, freq=a.freq,
                         synth=not a.no_synth, sim=not a.no_sim, synthetic=synthetic, stem=a.stem,
-                        skip_zero_spikes=a.skip_zero_spikes)
+                        skip_zero_spikes=a.skip_zero_spikes, event=a.event, key=a.key)
+        if a.key:
+            key = a.key
         # read just before writing: another benchmark may have added its network meanwhile
         results = json.loads(OUT.read_text()) if OUT.is_file() else {}
         results.setdefault("networks", {})[key] = entry

@@ -154,6 +154,9 @@ def main(argv=None) -> int:
                    help="fc layers after the stem walk only their non-zero input words")
     r.add_argument("--stem", default="cache", choices=("cache", "recompute"),
                    help="the stem's sums cached once per image, or recomputed at every step (no cache RAM)")
+    r.add_argument("--event", default=None,
+                   help="event-driven conv layers (cycles follow the non-zero codes): a comma list of layer "
+                        "names, 'all' (every conv layer after the stem of stride 1) or 'none' (default)")
     s = sub.add_parser("sim", help="Verilator + cocotb, bit-exact against the golden vectors")
     s.add_argument("model")
     s.add_argument("--n", type=COUNT, default=0, help="images to check (0 = the whole vector file)")
@@ -175,6 +178,8 @@ def main(argv=None) -> int:
                                                 "(as make rtl FOLD=)")
     b.add_argument("--target", default=None, help="with --board: 'area', 'fastest' or 'cycles=N' (as make rtl TARGET=)")
     b.add_argument("--stem", default=None, choices=("cache", "recompute"), help="with --board: as make rtl STEM=")
+    b.add_argument("--event", default=None, help="refused: make rtl EVENT= then make bitstream (no BOARD=) builds "
+                                                 "event-driven layers; the board flow does not offer them yet")
     b.add_argument("--baud", type=POSITIVE, default=115200, help="with --board: UART baud rate")
     h = sub.add_parser("hls", help="hls4ml projects (network + each layer), C simulation on the vectors")
     h.add_argument("model")
@@ -237,7 +242,7 @@ def main(argv=None) -> int:
             steps.vectors(a.model, n=a.n, dataset=a.dataset, data_dir=a.data_dir, force=a.force)
         elif a.step == "rtl":
             steps.rtl(a.model, lanes=a.lanes, fold=a.fold, target=a.target, skip_zero_weights=a.skip_zero_weights,
-                      stem=a.stem, skip_zero_spikes=a.skip_zero_spikes)
+                      stem=a.stem, skip_zero_spikes=a.skip_zero_spikes, event=a.event)
         elif a.step == "sim":
             r = steps.sim(a.model, n=a.n, backpressure=a.backpressure, seed=a.seed, waves=a.waves,
                           coverage=a.coverage, trace=a.trace)
@@ -247,6 +252,8 @@ def main(argv=None) -> int:
         elif a.step == "bitstream" and a.board:
             _refuse(_given(p, b, argv), ("device", "package"), "is the bare ECP5 part (without BOARD=); "
                     "a board has its own part")
+            _refuse(_given(p, b, argv), ("event",), "is not offered by the board flow yet: build the accelerator "
+                    "with make rtl EVENT=... and make bitstream without BOARD=")
             freq = "auto" if a.freq in (None, "auto") else a.freq
             steps.board_bitstream(a.model, a.board, freq=freq, lanes=a.lanes or None, fold=a.fold, target=a.target,
                                   stem=a.stem, baud=a.baud)
@@ -259,7 +266,7 @@ def main(argv=None) -> int:
         elif a.step == "hls-synth":
             steps.hls_synth(a.model, project=a.project, cosim=a.cosim, vsynth=a.vsynth)
         elif a.step == "bitstream":
-            _refuse(_given(p, b, argv), ("lanes", "fold", "target", "stem", "baud"),
+            _refuse(_given(p, b, argv), ("lanes", "fold", "target", "stem", "event", "baud"),
                     f"is for a board (BOARD=): without it make bitstream builds the RTL of make rtl as it is "
                     f"({steps.build_dir(a.model) / 'rtl'}; make rtl MODEL={a.model} FOLD=... sets its folding)")
             if a.freq == "auto":

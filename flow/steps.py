@@ -223,7 +223,8 @@ def _folding_choice(lanes, fold: str | None):
 
 
 def rtl(model: str, *, lanes: int | str | None = None, fold: str | None = None, target: str | None = None,
-        skip_zero_weights: bool = False, stem: str = "cache", skip_zero_spikes: bool = False) -> dict:
+        skip_zero_weights: bool = False, stem: str = "cache", skip_zero_spikes: bool = False,
+        event: str | None = None) -> dict:
     """Generate the accelerator's Verilog into ``build/<run>/rtl/`` and print the estimate.
 
     The parallelism per layer comes from one of ``fold`` (``PExSIMD[/NL]``, one for all layers or
@@ -235,6 +236,11 @@ def rtl(model: str, *, lanes: int | str | None = None, fold: str | None = None, 
     ``skip_zero_spikes``: fc layers after the stem walk only their non-zero input words; with
     the run's vectors the estimate replays their images, each with its own counts of non-zero
     words (exact), and the folding's choice takes each layer's mean activity from them.
+    ``event``: the conv layers (after the stem, stride 1) that are event-driven, a comma list,
+    ``all`` or ``none`` (:mod:`rtl_gen.event_conv`: cycles follow the non-zero codes; such a
+    layer's ``simd`` covers its input channels); their activity and the estimate come from the
+    run's vectors like ``skip_zero_spikes``'.  The estimate prints the worst case (every input
+    non-zero) beside the expected cycles.
     """
     from rtl_gen.emit import describe, emit, estimate_lines
     from rtl_gen.folding import from_bundle
@@ -242,17 +248,30 @@ def rtl(model: str, *, lanes: int | str | None = None, fold: str | None = None, 
     bdir = _bundle_dir(model)
     bundle = load_bundle(bdir)
     lanes, folding = _folding_choice(lanes, fold)
+    from rtl_gen.config import event_layers
+
+    event = event_layers(bundle, event)
     activity = None
-    if skip_zero_spikes and (run_dir(model) / "vectors.npz").is_file():
+    if (skip_zero_spikes or event) and (run_dir(model) / "vectors.npz").is_file():
         from golden.vectors import load_vectors
         from rtl_gen.folding import input_activity, resolve
 
-        foldings = resolve(bundle, lanes=lanes, folding=folding, target=target, stem=stem)
-        activity = input_activity(bundle, foldings, load_vectors(run_dir(model) / "vectors.npz", bdir))
-        say(f"rtl: non-zero input words per fc layer (from the vectors): "
-            f"{', '.join(f'{k} {v:.2f}' for k, v in activity.items())}")
+        vec = load_vectors(run_dir(model) / "vectors.npz", bdir)
+        activity = {}
+        if skip_zero_spikes:
+            foldings = resolve(bundle, lanes=lanes, folding=folding, target=target, stem=stem)
+            activity = input_activity(bundle, foldings, vec)
+            say(f"rtl: non-zero input words per fc layer (from the vectors): "
+                f"{', '.join(f'{k} {v:.2f}' for k, v in activity.items())}")
+        if event:
+            from rtl_gen.folding import code_activity
+
+            codes = code_activity(bundle, vec)
+            activity.update({k: v for k, v in codes.items() if k in event})
+            say(f"rtl: non-zero input codes per event-driven layer (from the vectors): "
+                f"{', '.join(f'{k} {codes[k]:.2f}' for k in sorted(event))}")
     cfg = from_bundle(bundle, lanes=lanes, folding=folding, target=target, skip_zero_weights=skip_zero_weights,
-                      stem=stem, skip_zero_spikes=skip_zero_spikes, activity=activity)
+                      stem=stem, skip_zero_spikes=skip_zero_spikes, activity=activity, event=event)
     events = None
     if activity is not None:
         from rtl_gen.estimate import item_events

@@ -204,7 +204,7 @@ class SynapseConfig:
     trailing: bool = False      # may read a slot while it is being filled (in order)
     skip_zero_weights: bool = False
     skip_zero_inputs: bool = False   # fc only: walk the slot's list of non-zero words
-    activity: float = 1.0       # expected fraction of input words that are non-zero (estimates)
+    activity: float = 1.0       # expected fraction of input words (event: codes) that are non-zero (estimates)
     event: bool = False         # conv only: event-driven (scatter each non-zero code), see below
 
     def __post_init__(self):
@@ -419,6 +419,16 @@ class SynapseConfig:
         """Accumulator lanes: ``k x k`` kernel taps x ``pe`` output channels, one code per clock."""
         return self.kernel * self.kernel * self.fold.pe
 
+    @property
+    def event_lane_bits(self) -> int:
+        """Bits of an accumulator lane: the sum over one pixel's channels of ``w * x``, for the
+        largest positive and most negative weights of any lane (at most ``acc_bits``)."""
+        w = np.asarray(self.weight, np.int64)
+        xmax = (1 << self.in_bits) - 1
+        hi = int((np.clip(w, 0, None).sum(axis=1) * xmax).max())
+        lo = int((np.clip(w, None, 0).sum(axis=1) * xmax).min())
+        return min(signed_bits(lo, hi), self.acc_bits)
+
     def event_entries(self) -> list["EventEntry"]:
         """The pixels one item visits, in order (cached)."""
         cached = self.__dict__.get("_event_entries")
@@ -445,9 +455,10 @@ class SynapseConfig:
                 ox = ix + p - (s - cb) % k
                 cols.append((ox // k, True) if 0 <= ox < Wo else (0, False))
             fy, fx = iy - d, ix - d
-            out.append(EventEntry(iy=iy, ix=ix, real=iy < H and ix < W, addr=(iy * W + ix) if (iy < H and ix < W) else 0,
-                                  s=s, rows=rows, cols=tuple(cols), fin_cb=(ix - d) % k,
-                                  emit=0 <= fy < Hu and 0 <= fx < Wu, last_emit=False))
+            real = iy < H and ix < W
+            out.append(EventEntry(iy=iy, ix=ix, real=real, addr=iy * W + ix if real else 0, s=s, rows=rows,
+                                  cols=tuple(cols), fin_cb=(ix - d) % k, emit=0 <= fy < Hu and 0 <= fx < Wu,
+                                  last_emit=False))
         last = max(n for n, e in enumerate(out) if e.emit)
         out[last] = EventEntry(**{**out[last].__dict__, "last_emit": True})
         return out
@@ -723,14 +734,36 @@ def _layer_shape(layer) -> tuple:
     return tuple(layer.out_shape) if isinstance(layer, HDLIFConvLayer) else (layer.out_features,)
 
 
+def event_layers(bundle: Bundle, event) -> frozenset:
+    """The layers ``event`` names (a comma string or a list of names; ``None`` / ``"none"``: no
+    layer; ``"all"``: every conv layer after the stem whose stride is 1), each checked: only a
+    conv layer after the stem, of stride 1, can be event-driven."""
+    convs = [layer.name for layer in bundle.layers[1:] if layer.kind == "hdlif_conv" and layer.stride == 1]
+    if event is None or event == "none" or event == ():
+        return frozenset()
+    if event == "all":
+        return frozenset(convs)
+    names = [n.strip() for n in event.split(",")] if isinstance(event, str) else list(event)
+    known = [layer.name for layer in bundle.layers]
+    for n in names:
+        if n not in known:
+            raise ValueError(f"event names unknown layer {n!r}; the layers are {known}")
+        if n not in convs:
+            raise ValueError(f"event: layer {n} cannot be event-driven (only a conv layer after the stem, of "
+                             f"stride 1: {', '.join(convs) or 'this network has none'})")
+    return frozenset(names)
+
+
 def build(bundle: Bundle, foldings: list, *, skip_zero_weights: bool = False, stem: str = "cache",
-          skip_zero_spikes: bool = False, activity: dict | None = None) -> AcceleratorConfig:
-    """The configs for an explicit folding per synaptic layer (readout last)."""
+          skip_zero_spikes: bool = False, activity: dict | None = None, event=None) -> AcceleratorConfig:
+    """The configs for an explicit folding per synaptic layer (readout last); ``event``: the
+    layers that are event-driven (:func:`event_layers`)."""
     if stem not in ("cache", "recompute"):
         raise ValueError(f"stem must be 'cache' or 'recompute', not {stem!r}")
     n_syn = len(bundle.layers)
     if len(foldings) != n_syn:
         raise ValueError(f"folding must give one entry per synaptic layer ({n_syn}), not {len(foldings)}")
+    events_on = event if isinstance(event, frozenset) else event_layers(bundle, event)
     widths = compute_widths(bundle.T, bundle.input, bundle.layers)
     T = bundle.T
     in_bits = bundle.input.bits
@@ -744,11 +777,13 @@ def build(bundle: Bundle, foldings: list, *, skip_zero_weights: bool = False, st
             weight = _hwc_columns(layer.weight, prev_shape)[:, :, None, None]
         trailing = layer is bundle.layers[0] and stem == "cache" and (len(prev_shape) == 1 or prev_shape[0] == 1)
         skip_in = skip_zero_spikes and layer is not bundle.layers[0] and layer.kind != "hdlif_conv"
+        ev = layer.name in events_on
         syns.append(SynapseConfig(name=layer.name, **geo, weight=np.asarray(weight, np.int64),
                                   weight_kind=layer.weights, in_bits=in_bits, acc_bits=w["acc_bits"],
                                   fold=fold, T=T, trailing=trailing,
-                                  skip_zero_weights=skip_zero_weights and not skip_in, skip_zero_inputs=skip_in,
-                                  activity=float((activity or {}).get(layer.name, 1.0)) if skip_in else 1.0))
+                                  skip_zero_weights=skip_zero_weights and not skip_in and not ev,
+                                  skip_zero_inputs=skip_in, event=ev,
+                                  activity=float((activity or {}).get(layer.name, 1.0)) if (skip_in or ev) else 1.0))
         if layer.kind != "readout_fc":
             in_bits = layer.max_code.bit_length()
             prev_shape = _layer_shape(layer)

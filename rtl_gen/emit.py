@@ -16,7 +16,7 @@ from pathlib import Path
 from amaranth.back import verilog
 
 from .config import AcceleratorConfig
-from .estimate import cycles, resources
+from .estimate import cycles, layer_lanes, resources
 from .manifest import check, signed_ports_of
 from .top import Accelerator
 
@@ -38,14 +38,23 @@ def describe(cfg: AcceleratorConfig, events: dict | None = None) -> dict:
         est = {**est, "cycles_per_inference": int(round(est["mean_interval"])), "event_images": n}
     else:
         est = cycles(cfg)
+    dynamic = any(layer.synapse.event or layer.synapse.skip_zero_inputs for layer in list(cfg.layers) + [cfg.readout])
+    if dynamic:
+        # cycles that follow the data: the bound when every input is non-zero, for real-time sizing
+        worst = cycles(cfg, worst=True)
+        est = {**est, "worst_cycles_per_inference": worst["cycles_per_inference"],
+               "worst_latency_cycles": worst["latency_cycles"]}
     res = resources(cfg)
     layers = []
     for layer in list(cfg.layers) + [cfg.readout]:
         syn = layer.synapse
-        layers.append({"name": layer.name, "kind": "fc" if syn.is_fc else "conv", "folding": str(syn.fold),
-                       "pe": syn.fold.pe, "simd": syn.fold.simd, "nl": syn.fold.nl, "mac_lanes": syn.fold.lanes,
-                       "weights": syn.weight_kind, "beats_per_item": syn.beats_per_item,
-                       "once_per_image": layer is cfg.layers[0]})
+        layers.append({"name": layer.name, "kind": "fc" if syn.is_fc else ("conv/event" if syn.event else "conv"),
+                       "folding": str(syn.fold), "pe": syn.fold.pe, "simd": syn.fold.simd, "nl": syn.fold.nl,
+                       "mac_lanes": layer_lanes(syn), "weights": syn.weight_kind,
+                       # event-driven: the expected beats (non-zero codes x output folds)
+                       "beats_per_item": est["ideal_per_layer"][layer.name] // cfg.T if syn.event
+                       else syn.beats_per_item,
+                       "event": syn.event, "once_per_image": layer is cfg.layers[0]})
     return {"name": cfg.name, "T": cfg.T, "layers": layers, "lanes": list(cfg.lanes),
             "estimate": est, "resources": res, "trace": trace_map(cfg)}
 
@@ -68,16 +77,19 @@ def trace_map(cfg: AcceleratorConfig) -> list[dict]:
 def estimate_lines(desc: dict) -> list[str]:
     """Human-readable lines of :func:`describe` (the generator prints them before any simulation)."""
     est, res = desc["estimate"], desc["resources"]
-    lines = [f"{'layer':<12}{'kind':<6}{'folding':<10}{'lanes':>6}{'beats/item':>12}{'cycles/image':>14}"]
+    lines = [f"{'layer':<12}{'kind':<11}{'folding':<10}{'lanes':>6}{'beats/item':>12}{'cycles/image':>14}"]
     eng = est["engine_cycles_per_image"]
     for layer in desc["layers"]:
         name = layer["name"]
         cyc = max(v for k, v in eng.items() if k == name or k.startswith(name + "_"))
-        lines.append(f"{name:<12}{layer['kind']:<6}{layer['folding']:<10}{layer['mac_lanes']:>6}"
+        lines.append(f"{name:<12}{layer['kind']:<11}{layer['folding']:<10}{layer['mac_lanes']:>6}"
                      f"{layer['beats_per_item']:>12}{cyc:>14}")
     lines.append(f"estimated {est['cycles_per_inference']} cycles per inference (steady state), "
                  f"latency {est['latency_cycles']}, ideal {est['ideal_cycles']} "
                  f"({est['mac_ops']} MAC lane ops / {est['mac_lanes']} lanes)")
+    if "worst_cycles_per_inference" in est:
+        lines.append(f"worst case (every input non-zero): {est['worst_cycles_per_inference']} cycles per inference, "
+                     f"latency {est['worst_latency_cycles']}")
     lines.append(f"resources (ECP5 estimate): {res['luts']} LUTs, {res['ffs']} FFs, {res['brams']} BRAMs, "
                  f"{res['dsps']} DSPs")
     return lines

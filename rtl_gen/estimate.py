@@ -30,6 +30,7 @@ import math
 import numpy as np
 
 from .buffers import FrameBuffer, SlotTracker
+from .event_conv import EventConvSynapse
 from .config import COST_KEYS, AcceleratorConfig, HDLIFLayerConfig, add_cost
 from .hdlif_layer import HDLIFLayerEngine, NeuronStage, overlap_ok
 from .loader import PixelLoader
@@ -56,11 +57,21 @@ def item_events(cfg: AcceleratorConfig, vectors: dict) -> dict:
     """Per layer that skips zero input words: ``[images, T]`` counts of the non-zero words in
     its input slot (``simd`` codes of the previous layer, in the buffers' H, W, C order), from
     a vector file's ``codes.<layer>``; the number of beats of each of its folds is
-    ``max(count, 1)``."""
+    ``max(count, 1)``.  Per event-driven layer: ``[images, T, pixels]``, the non-zero codes of
+    every pixel it visits (:meth:`rtl_gen.config.SynapseConfig.event_entries`, in order)."""
     out = {}
     engines = list(cfg.layers) + [cfg.readout]
     for prev, layer in zip(cfg.layers, engines[1:]):
         syn = layer.synapse
+        if syn.event:
+            codes = np.asarray(vectors[f"codes.{prev.name}"])
+            nz = (codes.reshape(codes.shape[:2] + (syn.channels, syn.height, syn.width)) != 0).sum(axis=2)
+            ents = syn.event_entries()
+            iy = np.array([min(e.iy, syn.height - 1) for e in ents])
+            ix = np.array([min(e.ix, syn.width - 1) for e in ents])
+            real = np.array([e.real for e in ents])
+            out[layer.name] = np.where(real, nz[:, :, iy, ix], 0).astype(np.int64)
+            continue
         if not syn.skip_zero_inputs:
             continue
         codes = np.asarray(vectors[f"codes.{prev.name}"])          # [N, T, features], C, H, W order
@@ -75,10 +86,19 @@ def item_events(cfg: AcceleratorConfig, vectors: dict) -> dict:
     return out
 
 
-def cycles(cfg: AcceleratorConfig, images: int = MODEL_IMAGES, events: dict | None = None) -> dict:
+def expected_nnz(syn, worst: bool = False) -> list[int]:
+    """Non-zero codes of every pixel an event-driven layer visits, without vectors: its
+    ``activity`` share of the channels (``worst``: all of them)."""
+    n = syn.channels if worst else int(round(syn.activity * syn.channels))
+    return [n if e.real else 0 for e in syn.event_entries()]
+
+
+def cycles(cfg: AcceleratorConfig, images: int = MODEL_IMAGES, events: dict | None = None,
+           worst: bool = False) -> dict:
     """Replay ``images`` images at full rate; with ``events`` (:func:`item_events`) the
-    zero-skipping layers take each item's own count (``images`` of them are replayed, cycling
-    through the vectors' images if there are fewer)."""
+    zero-skipping and event-driven layers take each item's own counts (``images`` of them are
+    replayed, cycling through the vectors' images if there are fewer); without, their expected
+    activity, or with ``worst`` every input non-zero (the bound a real-time design sizes for)."""
     T = cfg.T
     stem = cfg.layers[0]
     P = cfg.features
@@ -92,7 +112,16 @@ def cycles(cfg: AcceleratorConfig, images: int = MODEL_IMAGES, events: dict | No
         if syn.skip_zero_inputs and events is not None and layer.name in events:
             ev = events[layer.name]
             return [max(int(ev[i % len(ev), t]), 1)] * syn.out_folds
+        if syn.skip_zero_inputs and worst:
+            return [syn.cf] * syn.out_folds
         return None
+
+    def nnz(layer, i, t):
+        syn = layer.synapse
+        if events is not None and layer.name in events:
+            ev = events[layer.name]
+            return ev[i % len(ev), t]
+        return expected_nnz(syn, worst)
 
     # the clock each slot is EMPTY again: pixel buffer, stem cache, the input buffer of every
     # engine (the first: the stem replay's output) and the score emitter's slots
@@ -102,7 +131,7 @@ def cycles(cfg: AcceleratorConfig, images: int = MODEL_IMAGES, events: dict | No
     loader_next = 0
     sa_next, sa_fold = 0, None
     sb_next = sb_free = 0
-    eng_next = [0] * len(engines)
+    eng_next = [layer.synapse.event_depth if layer.synapse.event else 0 for layer in engines]  # cleared after reset
     eng_free = [0] * len(engines)
     eng_fold = [None] * len(engines)
     em_next = 0
@@ -141,15 +170,19 @@ def cycles(cfg: AcceleratorConfig, images: int = MODEL_IMAGES, events: dict | No
                 s = max(eng_next[n], ready, buf_empty[n + 1][k % 2])
                 if layer is not cfg.readout and not overlap_ok(layer):
                     s = max(s, eng_free[n])
-                x, eng_fold[n] = WindowGenerator.sweep(syn, s, eng_fold[n], lengths(layer, i, t))
-                per_item[layer.name] = x + WindowGenerator.RESTART - s
-                eng_next[n] = x + WindowGenerator.RESTART
+                if syn.event:
+                    tm = EventConvSynapse.item_timing(syn, s, nnz(layer, i, t))
+                    release, eng_next[n], last_out = tm["release"], tm["next"], tm["last_out"]
+                else:
+                    x, eng_fold[n] = WindowGenerator.sweep(syn, s, eng_fold[n], lengths(layer, i, t))
+                    release, eng_next[n] = x + 1, x + WindowGenerator.RESTART
+                    last_out = x + SynapseEngine.out_delay(syn, syn.groups_per_fold - 1)
+                per_item[layer.name] = eng_next[n] - s
                 if rec and n == 0:
                     if t == T - 1:
-                        pix_empty[i % 2] = empty_at(x + 1, pix_full)
+                        pix_empty[i % 2] = empty_at(release, pix_full)
                 else:
-                    buf_empty[n][k % 2] = empty_at(x + 1, ready)
-                last_out = x + SynapseEngine.out_delay(syn, syn.groups_per_fold - 1)
+                    buf_empty[n][k % 2] = empty_at(release, ready)
                 if layer is cfg.readout:
                     ready = last_out + ReadoutEngine.SCORE_DELAY + full_after
                 else:
@@ -164,7 +197,7 @@ def cycles(cfg: AcceleratorConfig, images: int = MODEL_IMAGES, events: dict | No
     latency = labels[0] - first_pixel[0] + 1
     interval = labels[-1] - labels[-2] if images > 1 else latency
     mean = (labels[-1] - labels[0]) / (images - 1) if images > 1 else float(latency)
-    ideal = ideal_cycles(cfg)
+    ideal = ideal_cycles(cfg, events=events, worst=worst)
     return {
         "cycles_per_inference": int(interval),
         "latency_cycles": int(latency),
@@ -172,6 +205,7 @@ def cycles(cfg: AcceleratorConfig, images: int = MODEL_IMAGES, events: dict | No
         "ideal_cycles": ideal["ideal_cycles"],
         "mac_lanes": ideal["mac_lanes"],
         "mac_ops": ideal["mac_ops"],
+        "ideal_per_layer": ideal["ideal_per_layer"],
         "engine_cycles_per_image": {
             "loader": P,
             **({} if rec else {f"{stem.name}_synapse": per_item[f"{stem.name}_synapse"],
@@ -191,10 +225,20 @@ def _period(step, items: int = 3) -> int:
     return starts[-1] - starts[-2]
 
 
-def _engine_period(layer) -> int:
-    """An engine on its own (:meth:`WindowGenerator.sweep`; a layer that cannot overlap two
-    steps waits for its neurons)."""
+def _engine_period(layer, worst: bool = False) -> int:
+    """An engine on its own (:meth:`WindowGenerator.sweep` or
+    :meth:`EventConvSynapse.item_timing`; a layer that cannot overlap two steps waits for its
+    neurons)."""
     syn = layer.synapse
+    if syn.event:
+        def step(start, _):
+            tm = EventConvSynapse.item_timing(syn, start, expected_nnz(syn, worst))
+            nxt = tm["next"]
+            if not overlap_ok(layer):
+                nxt = max(nxt, tm["last_out"] + NeuronStage.stage_latency(layer, True) + 1)
+            return nxt, None
+
+        return _period(step)
 
     def step(start, fold):
         x, fold = WindowGenerator.sweep(syn, start, fold)
@@ -226,15 +270,33 @@ def engine_times(cfg: AcceleratorConfig) -> dict:
     return out
 
 
-def ideal_cycles(cfg: AcceleratorConfig) -> dict:
-    """MAC lane operations performed per inference / MAC lanes (the stem's once, the others T times)."""
+def layer_lanes(syn) -> int:
+    """MAC lanes of a layer: ``pe x simd``, or ``k x k x pe`` event-driven."""
+    return syn.event_lanes if syn.event else syn.fold.lanes
+
+
+def ideal_cycles(cfg: AcceleratorConfig, events: dict | None = None, worst: bool = False) -> dict:
+    """MAC lane operations performed per inference / MAC lanes (the stem's once, the others T
+    times).  An event-driven layer performs ``k x k x pe`` lane operations per non-zero input
+    code and output fold (the mean over ``events``' images, else its expected activity)."""
     ops = lanes = 0
+    per_layer = {}
     for n, layer in enumerate(list(cfg.layers) + [cfg.readout]):
         syn = layer.synapse
         reps = 1 if (n == 0 and not layer.recompute) else cfg.T
-        ops += reps * syn.beats_per_item * syn.fold.lanes
-        lanes += syn.fold.lanes
-    return {"mac_ops": ops, "mac_lanes": lanes, "ideal_cycles": int(math.ceil(ops / lanes))}
+        if syn.event:
+            if events is not None and layer.name in events:
+                beats = float(np.asarray(events[layer.name]).sum(axis=(1, 2)).mean()) * syn.out_folds
+            else:
+                beats = cfg.T * sum(expected_nnz(syn, worst)) * syn.out_folds
+            lop = beats * syn.event_lanes
+        else:
+            lop = reps * syn.beats_per_item * syn.fold.lanes
+        ops += lop
+        lanes += layer_lanes(syn)
+        per_layer[layer.name] = int(math.ceil(lop / layer_lanes(syn)))
+    return {"mac_ops": int(round(ops)), "mac_lanes": lanes, "ideal_cycles": int(math.ceil(ops / lanes)),
+            "ideal_per_layer": per_layer}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -52,10 +52,10 @@ avail, full : In                        unused (an event-driven layer never trai
 from __future__ import annotations
 
 from amaranth import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import wiring
+from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import SynapseConfig, add_cost, bits_for, bram_layout, memory_attrs, memory_cost
+from .config import RAM_LUT_BITS, SynapseConfig, add_cost, bits_for, bram_layout, memory_attrs, memory_cost
 from .hw import ctr, make_memory
 from .ternary_mac import TernaryMAC, lane_cost, mac_latency
 
@@ -81,19 +81,34 @@ class EventConvSynapse(wiring.Component):
         return max(int(nnz), lo)
 
     @staticmethod
-    def read_stages(config: SynapseConfig) -> int:
-        """Registers after the weight ROM (two when it is block RAMs stacked in depth)."""
+    def weight_rom(config: SynapseConfig) -> tuple[int, int, dict]:
+        """``(depth, width, attrs)`` of the weight ROM: one word of ``k*k*pe`` weights per output
+        fold, input channel and column phase.  Shallow and very wide, so block RAM unless it is
+        tiny (as logic it would cost a LUT per bit and 16 words)."""
         depth = config.out_folds * config.channels * config.kernel
         width = config.event_lanes * config.weight_bits
-        if memory_attrs(depth, width, rom=True).get("rom_style") != "block":
+        attrs = {"rom_style": "block"} if depth * width > 4 * RAM_LUT_BITS else memory_attrs(depth, width, rom=True)
+        return depth, width, attrs
+
+    @classmethod
+    def read_stages(cls, config: SynapseConfig) -> int:
+        """Registers after the weight ROM (two when it is block RAMs stacked in depth)."""
+        depth, width, attrs = cls.weight_rom(config)
+        if attrs.get("rom_style") != "block":
             return 1
         return 2 if bram_layout(depth, width)[1] > 1 else 1
+
+    @staticmethod
+    def lane_latency(config: SynapseConfig) -> int:
+        """Clocks of a lane's term: none for ternary / binary weights (a multiplexer on the shared
+        ``x`` / ``-x`` in front of the accumulator's adder), the pipelined multiplier for int8."""
+        return mac_latency(1, "int8", in_bits=config.in_bits) if config.weight_kind == "int8" else 0
 
     @classmethod
     def beat_to_transfer(cls, config: SynapseConfig) -> int:
         """Clocks from a pixel's last beat to the clock its lanes are added up (the transfer):
-        the beat register, the weight ROM and its registers, the MAC lane."""
-        return 2 + cls.read_stages(config) + mac_latency(1, config.weight_kind, in_bits=config.in_bits)
+        the beat register, the weight ROM and its registers, the lane's term."""
+        return 2 + cls.read_stages(config) + cls.lane_latency(config)
 
     @classmethod
     def transfer_to_out(cls, config: SynapseConfig, group: int) -> int:
@@ -148,13 +163,16 @@ class EventConvSynapse(wiring.Component):
         weight and pixel-schedule ROMs, the expander and control."""
         c = config
         k, P, A, b = c.kernel, c.fold.pe, c.acc_bits, c.in_bits
-        L = c.event_lanes
-        lane_luts, lane_ffs = lane_cost(b, c.weight_kind)
-        luts = L * (lane_luts + A)
-        ffs = L * (lane_ffs + 2 * A)                      # term, accumulator, flush register
-        luts += k * P * A * (1 if k <= 2 else 2)          # row multiplexer of each bank
+        L, LB = c.event_lanes, c.event_lane_bits
+        if c.weight_kind == "int8":
+            lane_luts, lane_ffs = lane_cost(b, "int8")
+        else:
+            lane_luts, lane_ffs = b + 1, 0                # the term's multiplexer, no register
+        luts = L * (lane_luts + LB)
+        ffs = L * (lane_ffs + 2 * LB)                     # accumulator, flush register
+        luts += k * P * LB * (1 if k <= 2 else 2)         # row multiplexer of each bank
         luts += k * P * A                                 # read-modify-write adders
-        ffs += k * P * A * 2 + P * A                      # data and lane registers, emission
+        ffs += k * P * (A + 2 * LB) + P * A               # data and lane registers, emission
         luts += P * A * (k - 1) / 2                       # the finished position's bank multiplexer
         G = c.groups_per_fold
         if G > 1:
@@ -164,7 +182,9 @@ class EventConvSynapse(wiring.Component):
         luts += 30 * bits_for(C) + 120                    # expander (priority encoder) and control
         ffs += C * (b + 2) + 200
         banks = [memory_cost(c.event_depth, P * A) for _ in range(k)]
-        wrom = memory_cost(c.out_folds * C * k, L * c.weight_bits, rom=True)
+        depth, width, attrs = EventConvSynapse.weight_rom(c)
+        wrom = ({"brams": bram_layout(depth, width)[0]} if attrs.get("rom_style") == "block"
+                else memory_cost(depth, width, rom=True))
         ents = c.event_entries()
         srom = memory_cost(len(ents), _entry_bits(c), rom=True)
         return add_cost({"luts": luts, "ffs": ffs}, *banks, wrom, srom)
@@ -286,7 +306,9 @@ class EventConvSynapse(wiring.Component):
         wb = c.weight_bits
         L = c.event_lanes
         winit = [c.event_weight_word(f, ch, s) for f in range(F) for ch in range(C) for s in range(k)]
-        m.submodules.weights = wrom = make_memory(shape=unsigned(L * wb), depth=len(winit), init=winit, rom=True)
+        _, _, wattrs = self.weight_rom(c)
+        m.submodules.weights = wrom = memory.Memory(shape=unsigned(L * wb), depth=len(winit), init=winit,
+                                                    attrs=wattrs)
         wrd = wrom.read_port()
         m.d.comb += wrd.addr.eq((f1b * C + c1) * k + fields.get(ent1, "s"))
         # B2: ROM data; registered read_stages times, the tags alongside
@@ -307,25 +329,28 @@ class EventConvSynapse(wiring.Component):
         vX, evX, endX, xX, fX, entX = tags[-1]
         xm = Signal(unsigned(b))
         m.d.comb += xm.eq(Mux(evX, xX, 0))
-        negate = c.weight_kind != "int8"
-        nx = Signal(unsigned(b + 1))
-        if negate:
-            m.d.comb += nx.eq((-xm)[:b + 1])
         sums = []
-        for lane in range(L):
-            mac = TernaryMAC(lanes=1, in_bits=b, weights=c.weight_kind, negated_input=negate)
-            m.submodules[f"mac{lane}"] = mac
-            m.d.comb += [mac.codes.eq(xm), mac.weights.eq(w_data.word_select(lane, wb))]
-            if negate:
-                m.d.comb += mac.ncodes.eq(nx)
-            sums.append(mac.sum)
-        for i in range(mac_latency(1, c.weight_kind, in_bits=b)):
+        if c.weight_kind == "int8":
+            for lane in range(L):
+                mac = TernaryMAC(lanes=1, in_bits=b, weights="int8")
+                m.submodules[f"mac{lane}"] = mac
+                m.d.comb += [mac.codes.eq(xm), mac.weights.eq(w_data.word_select(lane, wb))]
+                sums.append(mac.sum)
+        else:
+            # the negated code once for all lanes; a lane's term is a multiplexer
+            xs, nx = Signal(signed(b + 1)), Signal(signed(b + 1))
+            m.d.comb += [xs.eq(xm), nx.eq(-xm)]
+            for lane in range(L):
+                w = w_data.word_select(lane, wb)
+                sums.append(Mux(w[0], Mux(w[1], nx, xs), 0) if c.weight_kind == "ternary" else Mux(w[0], nx, xs))
+        for i in range(self.lane_latency(c)):
             tags.append(delay_tags(tags[-1], f"mac{i}"))
         vA, _, endA, _, fA, entA = tags[-1]
 
         # ---- lanes: accumulate the pixel's codes; at its last beat, hand them to the flush ---
-        accs = [Signal(signed(A), name=f"acc{lane}") for lane in range(L)]
-        flush = [Signal(signed(A), name=f"fl{lane}", reset_less=True) for lane in range(L)]
+        LB = c.event_lane_bits
+        accs = [Signal(signed(LB), name=f"acc{lane}") for lane in range(L)]
+        flush = [Signal(signed(LB), name=f"fl{lane}", reset_less=True) for lane in range(L)]
         for acc, fl, s_ in zip(accs, flush, sums):
             nxt = acc + s_
             with m.If(vA & endA):
@@ -365,7 +390,7 @@ class EventConvSynapse(wiring.Component):
             m.d.comb += addr.eq((ring[fl_r] * Wk + col) * F + fl_f)
             m.d.comb += rp.addr.eq(addr)
             lane_row = Array(Cat(*[flush[(r * k + cb) * P + o] for o in range(P)]) for r in range(k))
-            v1b, v2b = Signal(unsigned(PA), name=f"val1_{cb}"), Signal(unsigned(PA), name=f"val2_{cb}")
+            v1b, v2b = Signal(unsigned(P * LB), name=f"val1_{cb}"), Signal(unsigned(P * LB), name=f"val2_{cb}")
             a1, a2 = Signal.like(addr, name=f"a1_{cb}"), Signal.like(addr, name=f"a2_{cb}")
             e1, e2 = Signal(name=f"en1_{cb}"), Signal(name=f"en2_{cb}")
             z1, z2 = Signal(name=f"z1_{cb}"), Signal(name=f"z2_{cb}")
@@ -374,7 +399,7 @@ class EventConvSynapse(wiring.Component):
                          z1.eq(fl_active & (fl_r == k - 1) & (fin_cb == cb)),
                          v2b.eq(v1b), a2.eq(a1), e2.eq(e1), z2.eq(z1), d2.eq(rp.data)]
             ssum = Signal(unsigned(PA), name=f"sum{cb}")
-            m.d.comb += ssum.eq(Cat(*[(d2.word_select(o, A).as_signed() + v2b.word_select(o, A).as_signed())[:A]
+            m.d.comb += ssum.eq(Cat(*[(d2.word_select(o, A).as_signed() + v2b.word_select(o, LB).as_signed())[:A]
                                       for o in range(P)]))
             bank_s.append(ssum)
             wr_ports.append((wp, a2, e2, z2, ssum))

@@ -212,7 +212,7 @@ def parse_folding(bundle: Bundle, folding) -> list[Folding]:
 
 
 def _search(bundle: Bundle, goal: int | None, *, skip_zero_weights: bool = False, stem: str = "cache",
-            skip_zero_spikes: bool = False, activity: dict | None = None) -> list[Folding]:
+            skip_zero_spikes: bool = False, activity: dict | None = None, event=None) -> list[Folding]:
     """Per layer (readout first), the cheapest folding whose engines need at most ``goal``
     clocks per image, where none does (or ``goal`` is None) the fastest, the cheapest of those."""
     from .estimate import engine_times, resources
@@ -236,7 +236,7 @@ def _search(bundle: Bundle, goal: int | None, *, skip_zero_weights: bool = False
                         trial[i - 1] = Folding(pe=trial[i - 1].pe, simd=trial[i - 1].simd, nl=1)
                     try:
                         cfg = build(bundle, trial, skip_zero_weights=skip_zero_weights, stem=stem,
-                                    skip_zero_spikes=skip_zero_spikes, activity=activity)
+                                    skip_zero_spikes=skip_zero_spikes, activity=activity, event=event)
                     except ValueError:
                         continue
                     times = engine_times(cfg)
@@ -264,10 +264,11 @@ def _slowest(times: dict) -> tuple[str, int]:
 
 
 def fastest(bundle: Bundle, *, skip_zero_weights: bool = False, stem: str = "cache",
-            skip_zero_spikes: bool = False, activity: dict | None = None) -> list[Folding]:
+            skip_zero_spikes: bool = False, activity: dict | None = None, event=None) -> list[Folding]:
     """The shortest interval between images any folding reaches (the slowest engine of the
     fastest folding per layer), and per layer the cheapest folding within it."""
-    kw = dict(skip_zero_weights=skip_zero_weights, stem=stem, skip_zero_spikes=skip_zero_spikes, activity=activity)
+    kw = dict(skip_zero_weights=skip_zero_weights, stem=stem, skip_zero_spikes=skip_zero_spikes, activity=activity,
+              event=event)
     quick = _search(bundle, None, **kw)
     _, best = _slowest(_times(bundle, quick, **kw))
     cheap = _search(bundle, best, **kw)
@@ -275,14 +276,15 @@ def fastest(bundle: Bundle, *, skip_zero_weights: bool = False, stem: str = "cac
 
 
 def for_target(bundle: Bundle, goal: int, *, skip_zero_weights: bool = False, stem: str = "cache",
-               skip_zero_spikes: bool = False, activity: dict | None = None) -> list[Folding]:
+               skip_zero_spikes: bool = False, activity: dict | None = None, event=None) -> list[Folding]:
     """Per layer, the cheapest folding whose engines need at most ``goal`` clocks per image
     (:func:`rtl_gen.estimate.engine_times`, the pixel loader's included); a ValueError naming
     the fastest reachable interval when no folding gets every engine within ``goal``."""
     if not (isinstance(goal, numbers.Integral) and not isinstance(goal, bool) and goal > 0):
         raise ValueError(f"a cycle target must be a positive integer, not {goal!r}")
     goal = int(goal)
-    kw = dict(skip_zero_weights=skip_zero_weights, stem=stem, skip_zero_spikes=skip_zero_spikes, activity=activity)
+    kw = dict(skip_zero_weights=skip_zero_weights, stem=stem, skip_zero_spikes=skip_zero_spikes, activity=activity,
+              event=event)
     chosen = _search(bundle, goal, **kw)
     if _slowest(_times(bundle, chosen, **kw))[1] <= goal:
         return chosen
@@ -303,7 +305,8 @@ def _check_words(bundle: Bundle, foldings: list[Folding], **kw) -> None:
     cfg = build(bundle, foldings, **kw)
     for syn in [layer.synapse for layer in cfg.layers] + [cfg.readout.synapse]:
         f = syn.fold
-        for what, bits in (("weight word", f.lanes * syn.weight_bits), ("sum word", f.pe * syn.acc_bits),
+        lanes = syn.event_lanes if syn.event else f.lanes
+        for what, bits in (("weight word", lanes * syn.weight_bits), ("sum word", f.pe * syn.acc_bits),
                            ("input word", f.simd * (syn.in_bits + 1))):
             if bits > _MAX_WORD_BITS:
                 raise ValueError(f"layer {syn.name}: folding {f} makes a {bits}-bit {what}; the generator "
@@ -328,13 +331,15 @@ def _parse_target(target):
 
 
 def resolve(bundle: Bundle, *, lanes=None, folding=None, target=None, skip_zero_weights: bool = False,
-            stem: str = "cache", skip_zero_spikes: bool = False, activity: dict | None = None) -> list[Folding]:
+            stem: str = "cache", skip_zero_spikes: bool = False, activity: dict | None = None,
+            event=None) -> list[Folding]:
     """The folding of every synaptic layer from the user's choice: one of ``folding``,
     ``target`` or ``lanes`` (none: ``AtMost(16)`` lanes); see the module docstring."""
     given = [k for k, v in (("lanes", lanes), ("folding", folding), ("target", target)) if v is not None]
     if len(given) > 1:
         raise ValueError(f"give one of lanes, folding or target (LANES=, FOLD=, TARGET=), not {' and '.join(given)}")
-    kw = dict(skip_zero_weights=skip_zero_weights, stem=stem, skip_zero_spikes=skip_zero_spikes, activity=activity)
+    kw = dict(skip_zero_weights=skip_zero_weights, stem=stem, skip_zero_spikes=skip_zero_spikes, activity=activity,
+              event=event)
     if folding is not None:
         out = parse_folding(bundle, folding)
     elif target is not None:
@@ -353,7 +358,7 @@ def resolve(bundle: Bundle, *, lanes=None, folding=None, target=None, skip_zero_
 
 def from_bundle(bundle: Bundle, lanes=None, *, folding=None, target=None,
                 skip_zero_weights: bool = False, stem: str = "cache", skip_zero_spikes: bool = False,
-                activity: dict | None = None) -> AcceleratorConfig:
+                activity: dict | None = None, event=None) -> AcceleratorConfig:
     """Every block's config for a loaded bundle: the folding of each layer by :func:`resolve`,
     the configs by :func:`rtl_gen.config.build`.
 
@@ -379,7 +384,8 @@ def from_bundle(bundle: Bundle, lanes=None, *, folding=None, target=None,
     weights); ``activity`` (layer name -> fraction of its input words that are non-zero, e.g.
     from :func:`input_activity`) keeps the estimates honest then.
     """
-    kw = dict(skip_zero_weights=skip_zero_weights, stem=stem, skip_zero_spikes=skip_zero_spikes, activity=activity)
+    kw = dict(skip_zero_weights=skip_zero_weights, stem=stem, skip_zero_spikes=skip_zero_spikes, activity=activity,
+              event=event)
     foldings = resolve(bundle, lanes=lanes, folding=folding, target=target, **kw)
     return build(bundle, foldings, **kw)
 
@@ -403,4 +409,15 @@ def input_activity(bundle: Bundle, foldings: list, vectors: dict) -> dict:
         pad = (-n) % S
         words = np.pad(codes != 0, [(0, 0), (0, 0), (0, pad)]).reshape(codes.shape[:2] + (-1, S)).any(axis=-1)
         out[layer.name] = float(words.mean())
+    return out
+
+
+def code_activity(bundle: Bundle, vectors: dict) -> dict:
+    """Per layer after the stem: the mean fraction of its input codes that are non-zero (what
+    an event-driven layer's cycles follow), from a vector file's ``codes.<layer>`` traces."""
+    out = {}
+    for i, layer in enumerate(bundle.layers[1:], start=1):
+        key = f"codes.{bundle.layers[i - 1].name}"
+        if key in vectors:
+            out[layer.name] = float((np.asarray(vectors[key]) != 0).mean())
     return out

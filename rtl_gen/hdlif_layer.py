@@ -7,6 +7,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .config import HDLIFLayerConfig, add_cost, bits_for, log2_exact, memory_cost
+from .event_conv import EventConvSynapse
 from .hw import ctr
 from .neuron_core import HDLIFCore
 from .pool import MaxPool
@@ -249,20 +250,21 @@ class HDLIFLayerEngine(wiring.Component):
 
     @staticmethod
     def resources(layer: HDLIFLayerConfig) -> dict:
-        """The synapse and the neuron stage (:meth:`SynapseEngine.resources`,
-        :meth:`NeuronStage.resources`)."""
-        return add_cost(SynapseEngine.resources(layer.synapse), NeuronStage.resources(layer, True))
+        """The synapse (dense or event-driven) and the neuron stage (:meth:`SynapseEngine.resources`,
+        :meth:`EventConvSynapse.resources`, :meth:`NeuronStage.resources`)."""
+        syn = EventConvSynapse if layer.synapse.event else SynapseEngine
+        return add_cost(syn.resources(layer.synapse), NeuronStage.resources(layer, True))
 
     def __init__(self, layer: HDLIFLayerConfig):
         if not isinstance(layer, HDLIFLayerConfig):
             raise TypeError(f"HDLIFLayerEngine needs an HDLIFLayerConfig, not {layer!r}")
         self.layer = c = layer
-        self.synapse = SynapseEngine(c.synapse)
+        self.synapse = EventConvSynapse(c.synapse) if c.synapse.event else SynapseEngine(c.synapse)
         self.stage = NeuronStage(c, requant=True)
         syn = c.synapse
         super().__init__({
             **event_ports(self.synapse, self.stage),
-            "rd_addr": Out(unsigned(self.synapse.window.addr_bits)),
+            "rd_addr": Out(unsigned(len(self.synapse.rd_addr))),
             "rd_data": In(unsigned(syn.fold.simd * syn.in_bits)),
             "in_full": In(1), "in_slot": In(1), "in_release": Out(1),
             "wr_addr": Out(unsigned(len(self.stage.wr_addr))), "wr_data": Out(unsigned(len(self.stage.wr_data))),

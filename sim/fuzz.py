@@ -146,6 +146,28 @@ def _draw_folding(rng, bundle) -> list[str]:
     return [f"{pe}x{simd}" + (f"/{nl}" if nl > 1 else "") for pe, simd, nl in out]
 
 
+#: the share of drawn cases whose eligible conv layers may be event-driven
+EVENT_SHARE = 0.6
+
+
+def _draw_event(rng, bundle, folding: list[str]) -> tuple[list[str], list[str]]:
+    """With probability :data:`EVENT_SHARE`, make each conv layer after the stem of stride 1
+    event-driven with probability 3/4 (its ``simd`` then covers its input channels).  Its own
+    random stream, so the cases of every seed are otherwise the ones drawn before."""
+    if rng.random() >= EVENT_SHARE:
+        return [], folding
+    folding = list(folding)
+    names = []
+    for i, layer in enumerate(bundle.layers[1:], start=1):
+        if layer.kind == "hdlif_conv" and layer.stride == 1 and rng.random() < 0.75:
+            names.append(layer.name)
+            pe, rest = folding[i].split("x")
+            nl = rest.split("/")[1] if "/" in rest else None
+            simd = 1 << (layer.in_shape[0] - 1).bit_length()
+            folding[i] = f"{pe}x{simd}" + (f"/{nl}" if nl else "")
+    return names, folding
+
+
 def draw_case(seed: int, large: bool = False) -> dict:
     """The whole case of ``seed``: network, folding, modes, stimulus and image count (``large``:
     an image-sized network, :func:`_draw_large_network`, on two images)."""
@@ -156,6 +178,7 @@ def draw_case(seed: int, large: bool = False) -> dict:
     net = _draw_neurons(np.random.default_rng([seed, 19]), net)
     bundle = random_bundle(seed, **net)
     folding = _draw_folding(rng, bundle)
+    event, folding = _draw_event(np.random.default_rng([seed, 20]), bundle, folding)
     conv_stem = bundle.layers[0].kind == "hdlif_conv"
     stem = "recompute" if rng.random() < 0.25 else "cache"
     skip_zero_spikes = bool(rng.random() < 0.35)
@@ -163,7 +186,7 @@ def draw_case(seed: int, large: bool = False) -> dict:
     stimulus = str(rng.choice(STIMULI))
     images = 2 if large else int(max(3, min(10, 48 // net["T"])))
     return dict(seed=seed, large=large, net=net, folding=folding, stem=stem, skip_zero_spikes=skip_zero_spikes,
-                skip_zero_weights=skip_zero_weights, stimulus=stimulus, images=images,
+                skip_zero_weights=skip_zero_weights, event=event, stimulus=stimulus, images=images,
                 conv_stem=conv_stem, reset_after=int(rng.integers(5, 200)), stimulus_seed=int(rng.integers(1, 1 << 16)))
 
 
@@ -177,7 +200,8 @@ def describe(case: dict) -> str:
             f"{net['readout_weights'] or '-'}, {net['neuron']}{', per-channel' if net['per_channel'] else ''}"
             f"{', per-step current' if net['step_current'] else ''}; folding {','.join(case['folding'])}; "
             f"stem {case['stem']}{', skip zero spikes' if case['skip_zero_spikes'] else ''}"
-            f"{', skip zero weights' if case['skip_zero_weights'] else ''}; stimulus {case['stimulus']}; "
+            f"{', skip zero weights' if case['skip_zero_weights'] else ''}"
+            f"{', event-driven ' + '+'.join(case['event']) if case.get('event') else ''}; stimulus {case['stimulus']}; "
             f"{case['images']} images")
 
 
@@ -209,8 +233,9 @@ def run_case(seed: int, out: Path, *, keep: bool = False, check_estimate: bool =
         write_vectors(bundle, out / "model", images, np.zeros(len(images), np.int64), out / "vectors.npz")
         vec = load_vectors(out / "vectors.npz")
         cfg = from_bundle(bundle, folding=case["folding"], stem=case["stem"],
-                          skip_zero_spikes=case["skip_zero_spikes"], skip_zero_weights=case["skip_zero_weights"])
-        events = item_events(cfg, vec) if case["skip_zero_spikes"] else None
+                          skip_zero_spikes=case["skip_zero_spikes"], skip_zero_weights=case["skip_zero_weights"],
+                          event=case.get("event") or None)
+        events = item_events(cfg, vec) if (case["skip_zero_spikes"] or case.get("event")) else None
         desc = emit(cfg, out / "rtl")
         est = cycles(cfg, images=case["images"], events=events)
         kw = dict(manifest=out / "rtl" / "interface.json", build_dir=out / "rtl" / "verilator", cxx_opt="-O0",

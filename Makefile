@@ -66,7 +66,7 @@ help:
 	@echo "           an imported run: golden vs its framework's forward pass on graph.nir)"
 	@echo "make vectors MODEL=name [N=0 DATASET= DATA_DIR= FORCE=1]   golden vectors for the RTL and HLS checkers"
 	@echo "           -> <run>/vectors.npz (a committed one is rewritten only with FORCE=1)"
-	@echo "make rtl MODEL=name [LANES=n | FOLD=PExSIMD[/NL],... | TARGET=area|fastest|cycles=N] [STEM=cache|recompute] [EVENT=layers|all]   Amaranth -> Verilog"
+	@echo "make rtl MODEL=name [LANES=n | FOLD=PExSIMD[/NL][e],... | TARGET=area|fastest|cycles=N] [STEM=cache|recompute] [EVENT=auto|layers|all|none]   Amaranth -> Verilog"
 	@echo "           LANES=n: exactly n MAC lanes per layer (1..4096), refused where a layer cannot have n; none given:"
 	@echo "           at most 16 per layer.  TARGET=cycles=N no folding meets is refused (TARGET=fastest takes the fastest)"
 	@echo "make sim MODEL=name [N=0 WAVES=1 COVERAGE=1]   Verilator + cocotb, bit-exact vs golden"

@@ -154,9 +154,10 @@ def main(argv=None) -> int:
                    help="fc layers after the stem walk only their non-zero input words")
     r.add_argument("--stem", default="cache", choices=("cache", "recompute"),
                    help="the stem's sums cached once per image, or recomputed at every step (no cache RAM)")
-    r.add_argument("--event", default=None,
+    r.add_argument("--event", default="auto",
                    help="event-driven conv layers (cycles follow the non-zero codes): a comma list of layer "
-                        "names, 'all' (every conv layer after the stem of stride 1) or 'none' (default)")
+                        "names, 'all' (every conv layer after the stem of stride 1), 'none', or 'auto' (default: "
+                        "a --target search picks it where it is the cheaper way to the goal)")
     s = sub.add_parser("sim", help="Verilator + cocotb, bit-exact against the golden vectors")
     s.add_argument("model")
     s.add_argument("--n", type=COUNT, default=0, help="images to check (0 = the whole vector file)")

@@ -238,9 +238,11 @@ def rtl(model: str, *, lanes: int | str | None = None, fold: str | None = None, 
     words (exact), and the folding's choice takes each layer's mean activity from them.
     ``event``: the conv layers (after the stem, stride 1) that are event-driven, a comma list,
     ``all`` or ``none`` (:mod:`rtl_gen.event_conv`: cycles follow the non-zero codes; such a
-    layer's ``simd`` covers its input channels); their activity and the estimate come from the
-    run's vectors like ``skip_zero_spikes``'.  The estimate prints the worst case (every input
-    non-zero) beside the expected cycles.
+    layer's ``simd`` covers its input channels), or ``auto`` (the default): a folding search
+    (``target``) makes a layer event-driven where that is the cheaper way to its goal, while
+    ``fold`` / ``lanes`` layers stay dense unless their folding ends in ``e``.  Their activity
+    and the estimate come from the run's vectors (without: every code non-zero).  The estimate
+    prints the worst case (every input non-zero) beside the expected cycles.
     """
     from rtl_gen.emit import describe, emit, estimate_lines
     from rtl_gen.folding import from_bundle
@@ -250,9 +252,11 @@ def rtl(model: str, *, lanes: int | str | None = None, fold: str | None = None, 
     lanes, folding = _folding_choice(lanes, fold)
     from rtl_gen.config import event_layers
 
-    event = event_layers(bundle, event)
+    auto = event in (None, "auto")
+    event = "auto" if auto else event_layers(bundle, event)
+    eligible = sorted(event_layers(bundle, "all"))
     activity = None
-    if (skip_zero_spikes or event) and (run_dir(model) / "vectors.npz").is_file():
+    if (skip_zero_spikes or (eligible and (auto or event))) and (run_dir(model) / "vectors.npz").is_file():
         from golden.vectors import load_vectors
         from rtl_gen.folding import input_activity, resolve
 
@@ -263,13 +267,14 @@ def rtl(model: str, *, lanes: int | str | None = None, fold: str | None = None, 
             activity = input_activity(bundle, foldings, vec)
             say(f"rtl: non-zero input words per fc layer (from the vectors): "
                 f"{', '.join(f'{k} {v:.2f}' for k, v in activity.items())}")
-        if event:
+        if eligible and (auto or event):
             from rtl_gen.folding import code_activity
 
             codes = code_activity(bundle, vec)
-            activity.update({k: v for k, v in codes.items() if k in event})
-            say(f"rtl: non-zero input codes per event-driven layer (from the vectors): "
-                f"{', '.join(f'{k} {codes[k]:.2f}' for k in sorted(event))}")
+            names = eligible if auto else sorted(event)
+            activity.update({k: codes[k] for k in names})
+            say(f"rtl: non-zero input codes per {'conv layer that may be' if auto else 'layer'} event-driven "
+                f"(from the vectors): {', '.join(f'{k} {codes[k]:.2f}' for k in names)}")
     cfg = from_bundle(bundle, lanes=lanes, folding=folding, target=target, skip_zero_weights=skip_zero_weights,
                       stem=stem, skip_zero_spikes=skip_zero_spikes, activity=activity, event=event)
     events = None

@@ -108,7 +108,7 @@ def add_cost(*parts: dict) -> dict:
 # ---------------------------------------------------------------------------------------------
 # Folding
 
-_FOLD_RE = re.compile(r"^(\d+)x(\d+)(?:/(\d+))?$")
+_FOLD_RE = re.compile(r"^(\d+)x(\d+)(?:/(\d+))?(e?)$")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -117,11 +117,14 @@ class Folding:
 
     ``pe`` output channels and ``simd`` input lanes per clock (``pe x simd`` MAC lanes);
     ``nl`` neuron lanes (requantizers + HD-LIF cores) that the finished sums leave through.
-    Written ``PExSIMD`` or ``PExSIMD/NL``, e.g. ``8x16/2``.
+    Written ``PExSIMD`` or ``PExSIMD/NL``, e.g. ``8x16/2``; a trailing ``e`` (``32x16/8e``)
+    makes the layer event-driven (:mod:`rtl_gen.event_conv`: ``k x k x pe`` lanes take one
+    non-zero input code per clock; ``simd`` then covers the input channels, a pixel per word).
     """
     pe: int = 1
     simd: int = 1
     nl: int = 1
+    event: bool = False
 
     def __post_init__(self):
         _pos_int("Folding", "pe", self.pe)
@@ -133,14 +136,15 @@ class Folding:
         return self.pe * self.simd
 
     def __str__(self) -> str:
-        return f"{self.pe}x{self.simd}" + (f"/{self.nl}" if self.nl > 1 else "")
+        return f"{self.pe}x{self.simd}" + (f"/{self.nl}" if self.nl > 1 else "") + ("e" if self.event else "")
 
     @classmethod
     def parse(cls, text: str) -> "Folding":
         m = _FOLD_RE.match(str(text).strip())
         if not m:
-            raise ValueError(f"a folding is written PExSIMD or PExSIMD/NL (e.g. 8x16/2), not {text!r}")
-        return cls(pe=int(m[1]), simd=int(m[2]), nl=int(m[3] or 1))
+            raise ValueError(f"a folding is written PExSIMD or PExSIMD/NL, with a trailing e for an event-driven "
+                             f"layer (e.g. 8x16/2, 32x16/8e), not {text!r}")
+        return cls(pe=int(m[1]), simd=int(m[2]), nl=int(m[3] or 1), event=bool(m[4]))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -734,12 +738,22 @@ def _layer_shape(layer) -> tuple:
     return tuple(layer.out_shape) if isinstance(layer, HDLIFConvLayer) else (layer.out_features,)
 
 
+def event_eligible(layer, index: int) -> bool:
+    """Whether layer ``index`` can be event-driven: a conv layer after the stem, of stride 1,
+    that is not a 1 x 1 convolution over a 1 x 1 frame (the generator builds that as an fc layer)."""
+    if index == 0 or layer.kind != "hdlif_conv" or layer.stride != 1:
+        return False
+    _, H, W = layer.in_shape
+    return not (H == W == 1 and layer.kernel == 1)
+
+
 def event_layers(bundle: Bundle, event) -> frozenset:
-    """The layers ``event`` names (a comma string or a list of names; ``None`` / ``"none"``: no
-    layer; ``"all"``: every conv layer after the stem whose stride is 1), each checked: only a
-    conv layer after the stem, of stride 1, can be event-driven."""
-    convs = [layer.name for layer in bundle.layers[1:] if layer.kind == "hdlif_conv" and layer.stride == 1]
-    if event is None or event == "none" or event == ():
+    """The layers ``event`` names (a comma string or a list of names; ``None`` / ``"none"`` /
+    ``"auto"``: none here (``auto`` lets a folding search choose, :mod:`rtl_gen.folding`);
+    ``"all"``: every conv layer after the stem whose stride is 1), each checked: only a conv
+    layer after the stem, of stride 1, can be event-driven."""
+    convs = [layer.name for i, layer in enumerate(bundle.layers) if event_eligible(layer, i)]
+    if event is None or event in ("none", "auto") or event == ():
         return frozenset()
     if event == "all":
         return frozenset(convs)
@@ -750,7 +764,7 @@ def event_layers(bundle: Bundle, event) -> frozenset:
             raise ValueError(f"event names unknown layer {n!r}; the layers are {known}")
         if n not in convs:
             raise ValueError(f"event: layer {n} cannot be event-driven (only a conv layer after the stem, of "
-                             f"stride 1: {', '.join(convs) or 'this network has none'})")
+                             f"stride 1, over more than one pixel: {', '.join(convs) or 'this network has none'})")
     return frozenset(names)
 
 
@@ -777,7 +791,12 @@ def build(bundle: Bundle, foldings: list, *, skip_zero_weights: bool = False, st
             weight = _hwc_columns(layer.weight, prev_shape)[:, :, None, None]
         trailing = layer is bundle.layers[0] and stem == "cache" and (len(prev_shape) == 1 or prev_shape[0] == 1)
         skip_in = skip_zero_spikes and layer is not bundle.layers[0] and layer.kind != "hdlif_conv"
-        ev = layer.name in events_on
+        ev = layer.name in events_on or fold.event
+        if fold.event and layer is bundle.layers[0]:
+            raise ValueError(f"layer {layer.name}: folding {fold} is event-driven, but the stem reads pixels, not "
+                             f"spike codes (only a conv layer after the stem, of stride 1, can be)")
+        if ev and fold.event is False:
+            fold = Folding(pe=fold.pe, simd=fold.simd, nl=fold.nl, event=True)
         syns.append(SynapseConfig(name=layer.name, **geo, weight=np.asarray(weight, np.int64),
                                   weight_kind=layer.weights, in_bits=in_bits, acc_bits=w["acc_bits"],
                                   fold=fold, T=T, trailing=trailing,

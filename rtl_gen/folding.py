@@ -49,7 +49,7 @@ import numpy as np
 
 from golden.bundle import Bundle, HDLIFConvLayer
 
-from .config import AcceleratorConfig, Folding, build
+from .config import AcceleratorConfig, Folding, build, event_eligible
 
 #: the most MAC lanes (``pe x simd``) of one layer: keeps every generated word (weights
 #: ``lanes x weight bits``, sums ``pe x accumulator bits``) within what Amaranth builds
@@ -219,6 +219,11 @@ def _search(bundle: Bundle, goal: int | None, *, skip_zero_weights: bool = False
 
     n = len(bundle.layers)
     chosen = [Folding() for _ in range(n)]
+    # ``auto``: an eligible conv layer may be event-driven where that is the cheaper way to the goal
+    auto = event == "auto"
+    eligible = {layer.name for i, layer in enumerate(bundle.layers) if event_eligible(layer, i)}
+    if auto:
+        event = None
     # from the readout back to the stem: a layer's nl depends on the next layer's simd
     for i in reversed(range(n)):
         layer = bundle.layers[i]
@@ -226,28 +231,28 @@ def _search(bundle: Bundle, goal: int | None, *, skip_zero_weights: bool = False
         nxt = chosen[i + 1].simd if i + 1 < n else None
         names = [layer.name] if (i or stem == "recompute") else [f"{layer.name}_synapse", f"{layer.name}_neurons"]
         best = None
-        for pe in divisors(O):
-            for simd in pow2_upto(_max_simd(C)):
-                if pe * simd > MAX_LANES:
+        modes = (False, True) if (auto and layer.name in eligible) else (False,)
+        for pe, simd, ev in ((pe, simd, ev) for pe in divisors(O) for simd in pow2_upto(_max_simd(C)) for ev in modes):
+            if pe * simd > MAX_LANES or (ev and simd != _max_simd(C)):
+                continue
+            for nl in legal_nl(bundle, i, pe, nxt):
+                trial = chosen[:i] + [Folding(pe=pe, simd=simd, nl=nl, event=ev)] + chosen[i + 1:]
+                if i > 0 and trial[i - 1].nl > simd:
+                    trial[i - 1] = Folding(pe=trial[i - 1].pe, simd=trial[i - 1].simd, nl=1)
+                try:
+                    cfg = build(bundle, trial, skip_zero_weights=skip_zero_weights, stem=stem,
+                                skip_zero_spikes=skip_zero_spikes, activity=activity, event=event)
+                except ValueError:
                     continue
-                for nl in legal_nl(bundle, i, pe, nxt):
-                    trial = chosen[:i] + [Folding(pe=pe, simd=simd, nl=nl)] + chosen[i + 1:]
-                    if i > 0 and trial[i - 1].nl > simd:
-                        trial[i - 1] = Folding(pe=trial[i - 1].pe, simd=trial[i - 1].simd, nl=1)
-                    try:
-                        cfg = build(bundle, trial, skip_zero_weights=skip_zero_weights, stem=stem,
-                                    skip_zero_spikes=skip_zero_spikes, activity=activity, event=event)
-                    except ValueError:
-                        continue
-                    times = engine_times(cfg)
-                    worst = max(times[k] for k in names)
-                    parts = resources(cfg)["parts"]
-                    cost = sum(v.get("luts", 0) + 400 * v.get("dsps", 0) + 200 * v.get("brams", 0) for k, v in parts.items()
-                               if k == layer.name or k.startswith(layer.name + "_"))
-                    met = goal is not None and worst <= goal
-                    key = (not met, cost if met else worst, cost)
-                    if best is None or key < best[0]:
-                        best = (key, trial[i])
+                times = engine_times(cfg)
+                worst = max(times[k] for k in names)
+                parts = resources(cfg)["parts"]
+                cost = sum(v.get("luts", 0) + 400 * v.get("dsps", 0) + 200 * v.get("brams", 0)
+                           for k, v in parts.items() if k == layer.name or k.startswith(layer.name + "_"))
+                met = goal is not None and worst <= goal
+                key = (not met, cost if met else worst, cost)
+                if best is None or key < best[0]:
+                    best = (key, trial[i])
         chosen[i] = best[1]
     return chosen
 

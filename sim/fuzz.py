@@ -158,8 +158,10 @@ def _draw_event(rng, bundle, folding: list[str]) -> tuple[list[str], list[str]]:
         return [], folding
     folding = list(folding)
     names = []
+    from rtl_gen.config import event_eligible
+
     for i, layer in enumerate(bundle.layers[1:], start=1):
-        if layer.kind == "hdlif_conv" and layer.stride == 1 and rng.random() < 0.75:
+        if event_eligible(layer, i) and rng.random() < 0.75:
             names.append(layer.name)
             pe, rest = folding[i].split("x")
             nl = rest.split("/")[1] if "/" in rest else None

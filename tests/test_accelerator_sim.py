@@ -19,7 +19,7 @@ import pytest
 from golden import load_bundle, save_bundle
 from golden.synthetic import random_bundle, random_images
 from golden.vectors import load_vectors, write_vectors
-from rtl_gen.folding import from_bundle, input_activity
+from rtl_gen.folding import code_activity, from_bundle, input_activity
 from rtl_gen.emit import emit
 from rtl_gen.estimate import cycles, item_events
 from rtl_gen.folding import parse_folding
@@ -119,6 +119,12 @@ RANDOM_NETS = {  # name -> the network (golden.synthetic.random_bundle) and how 
     "lif": dict(net=dict(input_shape=(1, 8, 8), input_max=16, layers=(("conv", 4, 3, 1, 1, 2), ("fc", 12), ("fc", 10)),
                          spike_bits=1, neuron="lif", readout="count", per_channel=True, T=4),
                 folding=["2x1/2", "4x16/2", "5x4", "5x16"]),
+    # event-driven conv layers (rtl_gen.event_conv), 3 x 3 pooled and 2 x 2 unpadded, after a conv
+    # stem: every non-zero code scattered, partial sums in the banks' ring; the estimate replays
+    # each item's non-zero codes per pixel
+    "event": dict(net=dict(input_shape=(1, 10, 9), input_max=255, classes=4, T=3, per_channel=True,
+                           layers=(("conv", 4, 3, 1, 1, 1), ("conv", 6, 3, 1, 1, 2), ("conv", 8, 2, 1, 0, 1))),
+                  folding=["4x1/2", "6x4/2e", "8x8/4e", "2x8"]),
 }
 
 
@@ -132,9 +138,12 @@ def random_net(request, tmp_path_factory):
     images = random_images(b, 12, seed=3)          # includes an all-zero and an all-max image
     write_vectors(b, out / "model", images, np.zeros(len(images), np.int64), out / "vectors.npz")
     skip = spec.get("skip_zero_spikes", False)
+    event = any(f.endswith("e") for f in spec["folding"])
     act = input_activity(b, parse_folding(b, spec["folding"]), load_vectors(out / "vectors.npz")) if skip else None
+    if event:
+        act = code_activity(b, load_vectors(out / "vectors.npz"))
     cfg = from_bundle(b, folding=spec["folding"], stem=spec.get("stem", "cache"), skip_zero_spikes=skip, activity=act)
-    events = item_events(cfg, load_vectors(out / "vectors.npz")) if skip else None
+    events = item_events(cfg, load_vectors(out / "vectors.npz")) if (skip or event) else None
     return {"name": request.param, "vectors": out / "vectors.npz", "accel": _build(cfg, out / "rtl"), "events": events}
 
 

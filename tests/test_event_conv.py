@@ -156,3 +156,31 @@ def test_event_config_refusals():
         SynapseConfig(name="ev", channels=3, out_channels=4, weight=np.zeros((4, 3, 1, 1), np.int64), in_bits=4,
                       acc_bits=12, T=2, event=True, fold=Folding(pe=2, simd=4))
     SynapseConfig(**base, fold=Folding(pe=2, simd=4))
+
+
+def test_event_folding_and_option_choose_layers_and_refuse_what_cannot_be():
+    """``32x16/8e`` and ``EVENT=`` pick the same layers; the stem, fc layers, unknown names and a
+    simd that does not cover the channels are refused with one line naming the layer."""
+    from golden.synthetic import random_bundle
+    from rtl_gen.config import event_layers
+    from rtl_gen.folding import from_bundle
+
+    f = Folding.parse("32x16/8e")
+    assert (f.pe, f.simd, f.nl, f.event) == (32, 16, 8, True) and str(f) == "32x16/8e"
+    assert not Folding.parse("4x2").event
+    b = random_bundle(3, input_shape=(1, 8, 8), layers=(("conv", 4, 3, 1, 1, 2), ("conv", 8, 3, 1, 1, 1),
+                                                       ("fc", 6)), classes=3, T=2)
+    assert event_layers(b, "all") == {"l2"} and event_layers(b, "auto") == frozenset()
+    a = from_bundle(b, folding=["4x1/2", "8x4e", "6x8", "3x2"])
+    c = from_bundle(b, folding=["4x1/2", "8x4", "6x8", "3x2"], event="l2")
+    assert [layer.synapse.event for layer in a.layers] == [False, True, False]
+    assert [layer.synapse.event for layer in c.layers] == [False, True, False]
+    assert a.foldings["l2"] == "8x4e" == c.foldings["l2"]
+    with pytest.raises(ValueError, match="stem reads pixels"):
+        from_bundle(b, folding=["4x1/2e", "8x4", "6x8", "3x2"])
+    with pytest.raises(ValueError, match="layer l3 cannot be event-driven"):
+        from_bundle(b, folding=["4x1/2", "8x4", "6x8", "3x2"], event="l3")
+    with pytest.raises(ValueError, match="unknown layer 'conv9'"):
+        event_layers(b, "conv9")
+    with pytest.raises(ValueError, match="whole pixel per word"):
+        from_bundle(b, folding=["4x1/2", "8x2e", "6x8", "3x2"])

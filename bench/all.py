@@ -73,6 +73,9 @@ VGG_ACCELERATOR = {
                        "bench/models/fmnist_flip/lif_online/vectors.npz", "--name", "fmnist_vgg_lif",
                        "--fold", "32x1/4,16x32/2,16x16,1x1", "--stem", "recompute", "--device", "85k", "--freq", "100"),
 }
+#: conv_fmnist with its hidden conv layers event-driven (rtl_gen/event_conv.py), kept beside the dense entry
+EVENT_ACCELERATOR = ("conv_fmnist", "--key", "conv_fmnist_event", "--fold", "16x1/8,32x16/8,32x32/4,5x4", "--stem",
+                     "cache", "--event", "conv2,conv3", "--device", "85k")
 _FMNIST = ("--part", "fashion_mnist", "--epochs", "20", "--batch", "128", "--stem-weights", "int8",
            "--classifier-weights", "int8")
 
@@ -111,6 +114,9 @@ STEPS: list[tuple[str, list[str]]] = [
     *((f"accelerator:{n}", _py("bench.accelerator", n, *ACCELERATOR_OPTIONS.get(n, ()))) for n in HARDWARE),
     ("accelerator:nir_spiker", _py(*NIR_ACCELERATOR)),
     *((f"accelerator:{n}", _py("bench.accelerator", *args)) for n, args in VGG_ACCELERATOR.items()),
+    # conv_fmnist with event-driven conv2 / conv3 beside the dense build (issue 20)
+    ("accelerator:conv_fmnist_event", _py("bench.accelerator", *EVENT_ACCELERATOR)),
+    ("event_density", _py("bench.event_density", "conv_fmnist")),
     *((f"boards:{_key(n)}:{b}", _py("bench.boards", n, "--boards", b)) for n in BOARD_NETWORKS for b in BOARDS),
     ("deployment", _py("bench.deployment", *HARDWARE, "digits/hdlif_online", "hdlif_online")),
     # randomized verification of the generator (docs/accelerator.md), about an hour on 2 cores

@@ -104,8 +104,6 @@ def measure(name: str, dense: str, event: str, images: int = 0) -> dict:
                       "event_mean_interval": round(whole_e["mean_interval"], 1),
                       "event_worst_case": cycles(cfg_e, worst=True)["cycles_per_inference"],
                       "replayed_images": min(n, 60)}
-    out["command"] = f"python -m bench.event_density {name} --dense {dense} --event {event}" + \
-        (f" --images {images}" if images else "")
     return out
 
 
@@ -122,6 +120,7 @@ def main(argv=None) -> int:
         p.error(f"{a.name}: give --dense and --event (known defaults: {', '.join(FOLDINGS)})")
     dense, event = a.dense or FOLDINGS[a.name][0], a.event or FOLDINGS[a.name][1]
     r = measure(a.name, dense, event, a.images)
+    r["command"] = "python -m bench.event_density " + " ".join(sys.argv[1:] if argv is None else argv)
     import json
 
     data = json.loads(OUT.read_text()) if OUT.is_file() else {}

@@ -339,3 +339,29 @@ def energy_bars(models: dict[str, dict]) -> bytes:
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return png(fig)
+
+
+def cycles_vs_density(data: dict) -> bytes:
+    """Per conv layer after the stem (one panel each) and for the network: clocks per image
+    against the image's share of non-zero input codes, dense schedule vs event-driven, with the
+    event-driven layer's sparse ideal (``bench/results/event_density.json`` of one network)."""
+    layers = list(data["layers"].items())
+    panels = layers + [("network", None)]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
+    for ax, (name, v) in zip(axes[0], panels):
+        rows = v["per_image"] if v is not None else data["network_per_image"]
+        x = 100 * np.array([r["density"] for r in rows])
+        ax.scatter(x, [r["event"] for r in rows], s=6, color=COLORS["lif_online"], label="event-driven")
+        ax.scatter(x, [r["dense"] for r in rows], s=6, color=COLORS["hdlif_online"], label="dense schedule")
+        if v is not None:
+            ax.scatter(x, [r["sparse_ideal"] for r in rows], s=4, color="0.6", label="sparse ideal (event)")
+            ax.set_title(f"{name}: {v['lanes_dense']} dense lanes, {v['lanes_event']} event lanes", fontsize=9)
+        else:
+            ax.set_title("network: the slowest engine per image", fontsize=9)
+        ax.set_xlabel("non-zero input codes (%)")
+        ax.set_ylabel("clocks per image")
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return png(fig)

@@ -184,3 +184,24 @@ def test_event_folding_and_option_choose_layers_and_refuse_what_cannot_be():
         event_layers(b, "conv9")
     with pytest.raises(ValueError, match="whole pixel per word"):
         from_bundle(b, folding=["4x1/2", "8x2e", "6x8", "3x2"])
+
+
+def test_a_cycle_target_search_makes_a_layer_event_driven_only_where_that_reaches_the_goal():
+    """EVENT=auto: a sparse layer of many input channels reaches a cycle count that no dense
+    folding does, so the search makes it event-driven; with EVENT=none that goal is refused."""
+    from golden.synthetic import random_bundle
+    from rtl_gen.estimate import engine_times
+    from rtl_gen.folding import from_bundle
+
+    b = random_bundle(5, input_shape=(1, 12, 12), layers=(("conv", 64, 1, 1, 0, 1), ("conv", 8, 3, 1, 1, 1)),
+                      classes=2, T=1)
+    act = {"l2": 0.02}
+    dense = from_bundle(b, target="fastest", event="none", activity=act)
+    fastest_dense = max(engine_times(dense).values())
+    ev = from_bundle(b, target="fastest", event="auto", activity=act)
+    assert ev.foldings["l2"].endswith("e"), ev.foldings
+    goal = max(engine_times(ev).values())
+    assert goal < fastest_dense
+    with pytest.raises(ValueError, match="cannot be met"):
+        from_bundle(b, target=f"cycles={goal}", event="none", activity=act)
+    assert from_bundle(b, target=f"cycles={goal}", event="auto", activity=act).foldings["l2"].endswith("e")

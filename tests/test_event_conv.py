@@ -33,6 +33,8 @@ def draw(seed: int) -> tuple[SynapseConfig, list[np.ndarray]]:
     if pool == 2:
         H, W = max(H, k - 2 * p + 1), max(W, k - 2 * p + 1)       # at least a 2 x 2 conv output
     H, W = max(H, k - 2 * p), max(W, k - 2 * p)
+    if k == 1 and H == W == 1:
+        W = 2                                                       # a 1 x 1 conv of one pixel is an fc layer
     C = int(rng.choice([1, 2, 3, 5, 8, 16]))
     O = int(rng.choice([1, 2, 4, 6, 8]))
     pe = int(rng.choice([d for d in range(1, O + 1) if O % d == 0]))

@@ -449,7 +449,7 @@ class SynapseConfig:
         if self.pool == 2:
             # block order: the pixels that finish the four positions of a pooling window together
             grid.sort(key=lambda q: ((q[0] - d) // 2, (q[1] - d) // 2, (q[0] - d) % 2, (q[1] - d) % 2))
-        M, Wk = self.event_ring, self.event_cols
+        M = self.event_ring
         out = []
         for iy, ix in grid:
             s = (ix + p) % k

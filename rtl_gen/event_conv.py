@@ -51,7 +51,7 @@ avail, full : In                        unused (an event-driven layer never trai
 
 from __future__ import annotations
 
-from amaranth import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth import Array, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -135,6 +135,7 @@ class EventConvSynapse(wiring.Component):
         begin = start + cls.START_TO_BEAT
         issue_last = start + 1
         last_emit_x = None
+        prev = begin
         for i, (e, n) in enumerate(zip(ents, nnz)):
             if i == len(ents) - 1 and i > 0:
                 issue_last = prev - 1
@@ -220,7 +221,7 @@ class EventConvSynapse(wiring.Component):
         b = c.in_bits
         ents = c.event_entries()
         E = len(ents)
-        M, Wk = c.event_ring, c.event_cols
+        Wk = c.event_cols
         fields = _EntryFields(c)
 
         # ---- fetch: schedule ROM -> entry register -> pixel word -> holding register -------
@@ -377,7 +378,6 @@ class EventConvSynapse(wiring.Component):
         p1_v, p2_v = Signal(), Signal()
         p1_cap, p2_cap = Signal(), Signal()
         p1_last, p2_last = Signal(), Signal()
-        S_sel = []
         bank_s = []
         wr_ports = []
         for cb in range(k):

@@ -60,7 +60,6 @@ def draw(seed: int) -> tuple[SynapseConfig, list[np.ndarray]]:
 
 
 def run(cfg: SynapseConfig, frames: list[np.ndarray]):
-    S = cfg.fold.simd
     mem = {}
     for n, x in enumerate(frames):
         for y in range(cfg.height):

@@ -523,7 +523,10 @@ def _verification(results: Path) -> list[str]:
             continue
         d = _read(f)
         lif = sum(", lif" in r.get("case", "") for r in d.get("results", []))
-        what_lif = f" ({lif} of them LIF / IF networks, binary spikes)" if lif else ""
+        event = sum("event-driven" in r.get("case", "") for r in d.get("results", []))
+        parts = ([f"{lif} of them LIF / IF networks, binary spikes"] if lif else []) + \
+            ([f"{event} with event-driven conv layers"] if event else [])
+        what_lif = f" ({'; '.join(parts)})" if parts else ""
         lines += [f"Randomized verification of the generator: {d['cases']} {what}{what_lif} with legal foldings, "
                   f"{d['simulations']} simulations ({d['what'].split(' and under ')[-1]} besides full rate): "
                   f"{d['passed']} of {d['cases']} bit-exact in every layer, the cycles per inference and latency at "

@@ -36,6 +36,16 @@ from golden.bundle import NEURON_KINDS, RESET_KINDS, Bundle, HDLIFConvLayer, com
 WEIGHT_BITS = {"ternary": 2, "binary": 1, "int8": 8}
 
 
+def weight_code(kind: str, w: int) -> int:
+    """A weight's code in a ROM word (:data:`WEIGHT_BITS` bits): ternary bit 0 = non-zero, bit 1 =
+    negative; binary 1 = ``-1``; int8 two's complement."""
+    if kind == "ternary":
+        return int(w != 0) | (int(w < 0) << 1)
+    if kind == "binary":
+        return int(w < 0)
+    return w & 0xFF
+
+
 def _pos_int(owner: str, name: str, value) -> None:
     if not (isinstance(value, int) and not isinstance(value, bool) and value > 0):
         raise ValueError(f"{owner}.{name} must be a positive integer, not {value!r}")
@@ -381,13 +391,7 @@ class SynapseConfig:
         word = 0
         for p in range(self.fold.pe):
             for s in range(self.fold.simd):
-                w = int(entry.block[p, s])
-                if self.weight_kind == "ternary":
-                    code = (w != 0) | ((w < 0) << 1)
-                elif self.weight_kind == "binary":
-                    code = int(w < 0)
-                else:
-                    code = w & 0xFF
+                code = weight_code(self.weight_kind, int(entry.block[p, s]))
                 word |= code << ((p * self.fold.simd + s) * wb)
         return word
 
@@ -476,13 +480,7 @@ class SynapseConfig:
             for cb in range(k):
                 kx = (s - cb) % k
                 for o in range(P):
-                    w = int(self.weight[f * P + o, c, ky, kx])
-                    if self.weight_kind == "ternary":
-                        code = (w != 0) | ((w < 0) << 1)
-                    elif self.weight_kind == "binary":
-                        code = int(w < 0)
-                    else:
-                        code = w & 0xFF
+                    code = weight_code(self.weight_kind, int(self.weight[f * P + o, c, ky, kx]))
                     word |= code << (((ky * k + cb) * P + o) * wb)
         return word
 

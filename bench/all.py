@@ -95,6 +95,8 @@ STEPS: list[tuple[str, list[str]]] = [
                                        "--models-dir", "bench/models/fmnist_aug",
                                        "--results", "bench/results/training_fmnist_aug.json", "--resume",
                                        "--no-progress")),
+    # seeds and ablations (bench/seeds.py): 3 seeds per configuration, resumable; about 20 core-hours on a CPU
+    ("seeds", _py("bench.seeds")),
     ("training:digits", _py("bench.training", "--part", "fashion_mnist", "--dataset", "digits", "--arch", "mlp:128",
                             "--epochs", "30", "--batch", "32", "--models-dir", "bench/models/digits",
                             "--results", "bench/results/training_digits.json", "--no-progress")),

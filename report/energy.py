@@ -47,6 +47,16 @@ NEURON_PJ = {"vanilla": 2 * (PJ["mult32"] + PJ["add32"]) + 2 * PJ["add32"],
 READOUT_PJ = PJ["mult32"] + PJ["add32"]
 
 
+def float_convention(layers: list[dict]) -> dict:
+    """The literature's convention alone (``float_convention_pj``, ``float_mac_pj``,
+    ``float_ac_pj``): ``E_MAC`` per dense multiply-accumulate of the stem, ``E_AC`` per synaptic
+    operation of every other layer.  Needs only ``stem``, ``dense_macs`` and ``sops`` per layer, so
+    it prices any network, whatever its weights (full-precision ones included)."""
+    f_mac = sum(layer["dense_macs"] for layer in layers if layer.get("stem")) * PJ["float_mac"]
+    f_ac = sum(layer["sops"] for layer in layers if not layer.get("stem")) * PJ["float_ac"]
+    return {"float_convention_pj": f_mac + f_ac, "float_mac_pj": f_mac, "float_ac_pj": f_ac}
+
+
 def estimate(layers: list[dict]) -> dict:
     """Energy per inference from per-layer operation counts.
 
@@ -58,7 +68,6 @@ def estimate(layers: list[dict]) -> dict:
     for both models, their parts, and the model's description.
     """
     syn = neu = 0.0
-    f_mac = f_ac = 0.0
     for layer in layers:
         kind = layer["weights"]
         if kind not in SYNAPSE_PJ:
@@ -70,13 +79,8 @@ def estimate(layers: list[dict]) -> dict:
             if layer["neuron"] not in NEURON_PJ:
                 raise ValueError(f"neuron must be one of {tuple(NEURON_PJ)}, not {layer['neuron']!r}")
             neu += layer["neuron_updates"] * NEURON_PJ[layer["neuron"]]
-        if layer.get("stem"):
-            f_mac += layer["dense_macs"] * PJ["float_mac"]
-        else:
-            f_ac += layer["sops"] * PJ["float_ac"]
     return {
-        "integer_pj": syn + neu, "integer_synapse_pj": syn, "integer_neuron_pj": neu,
-        "float_convention_pj": f_mac + f_ac, "float_mac_pj": f_mac, "float_ac_pj": f_ac,
+        "integer_pj": syn + neu, "integer_synapse_pj": syn, "integer_neuron_pj": neu, **float_convention(layers),
         "pj_per_op": dict(PJ), "sources": dict(SOURCES),
         "scope": "arithmetic only: no memory access, static power or clock tree",
     }

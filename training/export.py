@@ -39,6 +39,7 @@ from golden.bundle import Bundle, bundle_hash
 
 from . import data
 from .models import SpikingNet
+from .quant import INTEGER_WEIGHTS
 from .neurons import LIF, MemBNHDLIF, ParallelHDLIF
 from .train import load_checkpoint
 
@@ -127,6 +128,12 @@ def to_bundle(model: SpikingNet, name: str, *, frac: int | None = None, lambda_f
         raise ExportError(f"{type(model).__name__}{with_seca}: only SpikingNet networks (mlp / vgg architectures) "
                           f"have an integer form; residual blocks are not supported")
     cfg = model.cfg
+    if cfg.spike_bits is None and cfg.neuron != "lif":
+        raise ExportError("spike_bits=None: float spikes have no integer form (export needs 1..8-bit graded spikes)")
+    for kind in ("stem_weights", "weights", "classifier_weights"):
+        if getattr(cfg, kind) not in INTEGER_WEIGHTS:
+            raise ExportError(f"{kind}={getattr(cfg, kind)!r}: full-precision weights have no integer form "
+                              f"(export needs {', '.join(INTEGER_WEIGHTS)})")
     lif = cfg.neuron == "lif"
     spike_bits = 1 if lif else cfg.spike_bits             # the LIF baseline fires binary spikes
     frac = frac if frac is not None else (LIF_FRAC if lif else 8)

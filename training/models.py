@@ -64,7 +64,7 @@ class NetConfig:
     in_shape: tuple = (1, 8, 8)  # [C, H, W] of the pixels
     classes: int = 10
     T: int = 4
-    spike_bits: int = 4
+    spike_bits: int | None = 4   # None: float spikes (the ablation; no integer form)
     spike_step: float = 0.25
     input_max: int = 16          # pixels are integers 0 .. input_max
     input_scale: float = 1 / 16  # the float network sees pixel * input_scale
@@ -79,6 +79,8 @@ class NetConfig:
         object.__setattr__(self, "in_shape", tuple(self.in_shape))
         for name in ("classes", "T", "spike_bits", "input_max"):
             v = getattr(self, name)
+            if name == "spike_bits" and v is None:
+                continue
             if not (isinstance(v, int) and v > 0):
                 raise ValueError(f"NetConfig.{name} must be a positive integer, not {v!r}")
         if len(self.in_shape) != 3 or not all(isinstance(d, int) and d > 0 for d in self.in_shape):

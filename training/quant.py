@@ -8,6 +8,7 @@
   never has to guess.
 * :func:`binary` - 1-bit weights with one scale per output channel.
 * :func:`int8` - symmetric 8-bit weights (the stem and the classifier), one scale per output channel.
+* :func:`full` - full-precision weights (the ablation's reference point): no codes, no integer form.
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ def spike_quant(x: torch.Tensor, step: float, bits: int) -> torch.Tensor:
 
 class Quantized(NamedTuple):
     weight: torch.Tensor   # W_hat = alpha * codes, used by the float network
-    codes: torch.Tensor    # int8 codes: {-1, 0, +1} ternary, {-1, +1} binary, -127..127 int8
-    alpha: torch.Tensor    # the scale: a scalar (ternary) or one per output channel [out]
+    codes: torch.Tensor | None   # int8 codes: {-1, 0, +1} ternary, {-1, +1} binary, -127..127 int8; None: full
+    alpha: torch.Tensor | None   # the scale: a scalar (ternary) or one per output channel [out]; None: full
 
 
 class _Ternary(torch.autograd.Function):
@@ -112,5 +113,13 @@ def int8(w: torch.Tensor) -> Quantized:
     return Quantized(w_hat, codes, alpha)
 
 
+def full(w: torch.Tensor) -> Quantized:
+    """Full-precision weights, unquantized (``W_hat = w``): the ablation's upper reference.  No codes
+    and no scale, so there is no integer form (export refuses it)."""
+    return Quantized(w, None, None)
+
+
 #: weight kind -> quantizer; each returns (W_hat, integer codes, scale) so export never guesses
-QUANTIZERS = {"ternary": ternary, "binary": binary, "int8": int8}
+QUANTIZERS = {"ternary": ternary, "binary": binary, "int8": int8, "full": full}
+#: the kinds with an integer form (codes and a scale): everything export and the hardware take
+INTEGER_WEIGHTS = ("ternary", "binary", "int8")

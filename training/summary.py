@@ -13,3 +13,12 @@ def accuracy_summary(epochs: list[dict], last: int = 5) -> dict:
     tail = acc[-last:]
     return {"best_test_accuracy": acc[best], "best_epoch": epochs[best]["epoch"],
             f"mean_last{last}_test_accuracy": round(sum(tail) / len(tail), 6)}
+
+
+def read_metrics(run) -> dict:
+    """A run folder's ``metrics.json`` (``{}`` when it has none yet)."""
+    import json
+    from pathlib import Path
+
+    path = Path(run) / "metrics.json"
+    return json.loads(path.read_text()) if path.is_file() else {}

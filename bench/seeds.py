@@ -1,0 +1,259 @@
+"""Seeds and ablations: the paper's claims with their spread (``make bench`` step ``seeds``; hours).
+
+``python -m bench.seeds [--part main|ablation|all] [--only CONFIG,...] [--seeds 0,1,2] [--jobs N]
+[--device auto] [--limit N] [--results FILE] [--models-dir DIR]``
+
+Two tables of runs, every run the benchmark VGG (``vgg:32,p,64,p,64,p``) on Fashion-MNIST with
+flips, T = 4, batch 128, lr 2e-3, 8-bit stem and classifier weights:
+
+``main`` (:data:`MAIN`, 20 epochs): HD-LIF online, LIF online, LIF STBP.  Seed 0 of each is the
+run the step ``training:fashion_mnist_flip`` keeps in ``bench/models/fmnist_flip/<config>`` (its
+settings are checked, never retrained here); seeds 1 and 2 train under
+``<models-dir>/main/<config>_seed<N>``.
+
+``ablation`` (:data:`ABLATION`, 10 epochs, every row including the reference): HD-LIF online with
+one setting changed at a time, the paper's Table 2 axes plus Mem-BN: float vs 4-bit spikes, 0 vs
+50 % Parallel HD-LIF, ternary vs 8-bit vs full-precision hidden weights, Mem-BN off vs on.
+
+Every run resumes from its checkpoint (a run whose epochs are done is only read), so an
+interrupted campaign goes on where it stopped; ``--jobs N`` trains N runs at once, each in its own
+process with one thread (one per core).  After each run the results file is rewritten (atomically)
+with every finished run: per seed the final test accuracy, the mean of the last five epochs, the
+best epoch, seconds, the device, and from the trained float network (:mod:`training.ops`, the
+first :data:`OPS_IMAGES` test images) synaptic operations per inference, dense MACs and the
+literature's energy convention (:func:`report.energy.float_convention`), plus the weights'
+parameter memory; per configuration the mean and sample standard deviation over its seeds.
+
+``--only``, ``--seeds``, ``--jobs`` and ``--device`` choose what runs now and where, not what a
+run is, so the file records the step's command (``python -m bench.seeds``), which reproduces
+every row.  ``--limit N`` (a smoke test: the first N images) needs ``--results`` and ``--models-dir``
+and writes nothing else.  The checkpoints are not
+committed (``.gitignore``); the metrics and configs of the runs are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from golden.atomic import write_json_atomic
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / "training_seeds.json"
+MODELS = ROOT / "bench" / "models" / "seeds"
+#: seed 0 of the main table: the runs of the step training:fashion_mnist_flip
+SEED0_DIR = ROOT / "bench" / "models" / "fmnist_flip"
+COMMAND = "python -m bench.seeds"
+SEEDS = (0, 1, 2)
+#: test images the operation counts are taken over
+OPS_IMAGES = 1000
+
+#: what every run shares (``training.train.train``'s arguments)
+BASE = dict(dataset="fashion_mnist", arch="vgg:32,p,64,p,64,p", T=4, batch_size=128, lr=2e-3, augment=True,
+            crop_pad=0, stem_weights="int8", classifier_weights="int8", weights="ternary", neuron="hdlif",
+            mode="online", spike_bits=4, parallel_ratio=0.0)
+#: table -> (epochs, {config: its settings besides BASE, and what the row says})
+MAIN = {"hdlif_online": ({}, "HD-LIF, online"),
+        "lif_online": ({"neuron": "lif"}, "LIF, online"),
+        "lif_stbp": ({"neuron": "lif", "mode": "stbp"}, "LIF, STBP")}
+ABLATION = {"reference": ({}, "HD-LIF online: 4-bit spikes, vanilla neurons, ternary hidden weights"),
+            "float_spikes": ({"spike_bits": None}, "float spikes (tau -> inf)"),
+            "parallel_50": ({"parallel_ratio": 0.5}, "50 % Parallel HD-LIF"),
+            "hidden_int8": ({"weights": "int8"}, "8-bit hidden weights"),
+            "hidden_full": ({"weights": "full"}, "full-precision hidden weights"),
+            "membn": ({"neuron": "membn"}, "Mem-BN HD-LIF")}
+TABLES = {"main": (20, MAIN), "ablation": (10, ABLATION)}
+#: bits per stored weight (parameter memory)
+WEIGHT_BITS = {"ternary": 2, "binary": 1, "int8": 8, "full": 32}
+
+
+def settings(table: str, config: str) -> dict:
+    epochs, configs = TABLES[table]
+    return {**BASE, **configs[config][0], "epochs": epochs}
+
+
+def run_dir(table: str, config: str, seed: int, models: Path) -> Path:
+    if table == "main" and seed == 0:
+        return SEED0_DIR / config
+    return models / table / f"{config}_seed{seed}"
+
+
+def _check_seed0(run: Path, want: dict) -> None:
+    """The kept seed-0 run must have been trained with exactly the table's settings."""
+    from training.train import stored_settings
+
+    have = stored_settings(run)
+    for k, v in want.items():
+        if k in have and have[k] != v:
+            raise SystemExit(f"error: {run}: trained with {k}={have[k]!r}, the main table needs {k}={v!r}")
+
+
+def _train_one(table: str, config: str, seed: int, models: Path, device: str, limit: int | None) -> None:
+    """Worker: train (or resume) one run, one thread."""
+    import torch
+
+    from training.train import train
+
+    torch.set_num_threads(1)
+    s = settings(table, config)
+    run = run_dir(table, config, seed, models)
+    if table == "main" and seed == 0:
+        _check_seed0(run, {k: v for k, v in s.items() if k != "epochs"})
+    train(run, seed=seed, device=device, limit=limit, resume=(run / "checkpoint.pt").is_file(), progress=True, **s)
+
+
+def _order(job: tuple) -> tuple:
+    """Training order: the main table's online runs, then the ablations seed by seed (every row gets
+    its first seeds early), STBP last (the slowest)."""
+    table, config, seed = job
+    stbp = settings(table, config)["mode"] == "stbp"
+    return (stbp, list(TABLES).index(table), seed, list(TABLES[table][1]).index(config))
+
+
+def _done(run: Path, epochs: int) -> bool:
+    from training.summary import read_metrics
+
+    m = read_metrics(run)
+    return bool(m) and len(m.get("epochs", [])) >= epochs
+
+
+def summarize_run(run: Path, limit: int | None) -> dict:
+    """One finished run's row: accuracy figures, time, device, operations, energy, parameters."""
+    from report.energy import float_convention
+    from training import data
+    from training.ops import synaptic_operations
+    from training.summary import accuracy_summary, read_metrics
+    from training.train import load_checkpoint
+
+    m = read_metrics(run)
+    model, _ = load_checkpoint(run)
+    split = data.load(m["dataset"], m.get("data_dir"))
+    x = split.x_test[:min(OPS_IMAGES, limit or OPS_IMAGES)]
+    ops = synaptic_operations(model, x)
+    params = sum(int(np.prod(layer.weight.shape)) * WEIGHT_BITS[layer.quant]
+                 for layer in model.modules() if hasattr(layer, "quant"))
+    ep = m["epochs"]
+    return {"test_accuracy": m["test_accuracy"], **accuracy_summary(ep), "epochs": len(ep),
+            "seconds": round(sum(e.get("seconds", 0.0) for e in ep), 1), "device": m.get("device"),
+            "run": str(run.relative_to(ROOT)) if run.is_relative_to(ROOT) else str(run),
+            "sops": round(ops["sops"]), "dense_macs": round(ops["dense_macs"]), "ops_images": ops["images"],
+            "energy_float_convention_nj": round(float_convention(ops["layers"])["float_convention_pj"] / 1e3, 2),
+            "weight_memory_kib": round(params / 8 / 1024, 2)}
+
+
+def spread(values: list[float]) -> dict:
+    """Mean and sample standard deviation (``None`` with fewer than two values)."""
+    v = [float(x) for x in values if x is not None]
+    if not v:
+        return {"n": 0, "mean": None, "std": None}
+    return {"n": len(v), "mean": round(float(np.mean(v)), 6),
+            "std": round(float(np.std(v, ddof=1)), 6) if len(v) > 1 else None}
+
+
+def collect(models: Path, limit: int | None, cache: dict) -> dict:
+    """Every finished run of both tables, summarized (``cache``: rows already computed, by run folder)."""
+    out = {}
+    for table, (epochs, configs) in TABLES.items():
+        rows = {}
+        for config, (changes, label) in configs.items():
+            seeds = {}
+            for seed in SEEDS:
+                run = run_dir(table, config, seed, models)
+                if not _done(run, epochs):
+                    continue
+                key = str(run)
+                if key not in cache:
+                    cache[key] = summarize_run(run, limit)
+                seeds[str(seed)] = cache[key]
+            rows[config] = {"label": label, "changes": {k: v for k, v in changes.items()}, "seeds": seeds,
+                            "test_accuracy": spread([s["test_accuracy"] for s in seeds.values()]),
+                            "mean_last5_test_accuracy": spread([s["mean_last5_test_accuracy"] for s in seeds.values()])}
+        out[table] = {"epochs": epochs, "settings": {**BASE, "epochs": epochs}, "configs": rows}
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.seeds", description=__doc__.split("\n")[0])
+    p.add_argument("--part", default="all", choices=(*TABLES, "all"))
+    p.add_argument("--only", default="", help="comma list of configurations (default: every one of the part)")
+    p.add_argument("--seeds", default=",".join(map(str, SEEDS)), help="comma list among 0,1,2")
+    p.add_argument("--jobs", type=int, default=1, help="runs trained at once (one process and core each)")
+    p.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda, cuda:N")
+    p.add_argument("--limit", type=int, default=None, help="smoke test: the first N images (needs --results)")
+    p.add_argument("--results", type=Path, default=None)
+    p.add_argument("--models-dir", type=Path, default=MODELS)
+    p.add_argument("--worker", nargs=3, metavar=("TABLE", "CONFIG", "SEED"), help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
+    if a.worker:
+        _train_one(a.worker[0], a.worker[1], int(a.worker[2]), a.models_dir, a.device, a.limit)
+        return 0
+    if a.limit is not None and (a.results is None or a.models_dir == MODELS):
+        p.error("--limit makes smoke runs: give --results FILE and --models-dir DIR (the kept ones hold full runs)")
+    if a.jobs < 1:
+        p.error(f"--jobs must be at least 1, not {a.jobs}")
+    results = a.results or RESULTS
+    tables = tuple(TABLES) if a.part == "all" else (a.part,)
+    try:
+        seeds = [int(s) for s in a.seeds.split(",") if s.strip()]
+    except ValueError:
+        p.error(f"--seeds must be a comma list of integers among {SEEDS}, not {a.seeds!r}")
+    if not seeds or any(s not in SEEDS for s in seeds):
+        p.error(f"--seeds must be a comma list among {','.join(map(str, SEEDS))}, not {a.seeds!r}")
+    only = [c for c in a.only.split(",") if c]
+    known = {c for t in tables for c in TABLES[t][1]}
+    for c in only:
+        if c not in known:
+            p.error(f"--only: unknown configuration {c!r} for --part {a.part}; known: {', '.join(sorted(known))}")
+    if a.limit is not None and 0 in seeds and "main" in tables:
+        p.error("--limit: seed 0 of the main table is the kept run of training:fashion_mnist_flip; "
+                "smoke-test other seeds (--seeds 1,2)")
+    pending = sorted(((t, c, s) for t in tables for c in TABLES[t][1] if not only or c in only for s in seeds
+                      if not _done(run_dir(t, c, s, a.models_dir), TABLES[t][0])), key=_order)
+    for t, c, s in pending:
+        if t == "main" and s == 0:
+            raise SystemExit(f"error: {run_dir(t, c, s, a.models_dir)}: seed 0 of the main table is the run of "
+                             "the step training:fashion_mnist_flip; run that step first")
+    print(f"seeds: {len(pending)} run(s) to train, {a.jobs} at a time: "
+          + ", ".join(f"{t}/{c}/seed{s}" for t, c, s in pending), flush=True)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cache: dict = {}
+    failed = []
+
+    def write() -> None:
+        body = collect(a.models_dir, a.limit, cache)
+        write_json_atomic(results, {**body, "command": COMMAND if a.limit is None else
+                                    "python -m bench.seeds " + " ".join(argv or sys.argv[1:])})
+
+    running: list[tuple[subprocess.Popen, tuple]] = []
+    queue = list(pending)
+    while queue or running:
+        while queue and len(running) < a.jobs:
+            t, c, s = queue.pop(0)
+            cmd = [sys.executable, "-m", "bench.seeds", "--worker", t, c, str(s), "--device", a.device,
+                   "--models-dir", str(a.models_dir), *(["--limit", str(a.limit)] if a.limit else [])]
+            running.append((subprocess.Popen(cmd, env=env, cwd=ROOT), (t, c, s)))
+        time.sleep(2)
+        for proc, job in list(running):
+            if proc.poll() is None:
+                continue
+            running.remove((proc, job))
+            if proc.returncode != 0:
+                failed.append(f"{'/'.join(map(str, job))} (exit {proc.returncode})")
+                print(f"error: seeds: {failed[-1]}", file=sys.stderr, flush=True)
+            write()
+            print(f"seeds: {'/'.join(map(str, job))} finished -> {results}", flush=True)
+    write()
+    if failed:
+        print(f"error: {len(failed)} run(s) failed: {'; '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -27,7 +27,8 @@ parameter memory; per configuration the mean and sample standard deviation over 
 ``--only``, ``--seeds``, ``--jobs`` and ``--device`` choose what runs now and where, not what a
 run is, so the file records the step's command (``python -m bench.seeds``), which reproduces
 every row.  ``--limit N`` (a smoke test: the first N images) needs ``--results`` and ``--models-dir``
-and writes nothing else.  The checkpoints are not
+and writes nothing else; only a smoke run may change the data set or network (``--dataset``,
+``--arch``: the tests' digits MLP).  The checkpoints are not
 committed (``.gitignore``); the metrics and configs of the runs are.
 """
 
@@ -73,9 +74,10 @@ TABLES = {"main": (20, MAIN), "ablation": (10, ABLATION)}
 WEIGHT_BITS = {"ternary": 2, "binary": 1, "int8": 8, "full": 32}
 
 
-def settings(table: str, config: str) -> dict:
+def settings(table: str, config: str, smoke: dict | None = None) -> dict:
+    """A run's :func:`training.train.train` arguments (``smoke``: a smoke run's data set / network)."""
     epochs, configs = TABLES[table]
-    return {**BASE, **configs[config][0], "epochs": epochs}
+    return {**BASE, **(smoke or {}), **configs[config][0], "epochs": epochs}
 
 
 def run_dir(table: str, config: str, seed: int, models: Path) -> Path:
@@ -94,14 +96,15 @@ def _check_seed0(run: Path, want: dict) -> None:
             raise SystemExit(f"error: {run}: trained with {k}={have[k]!r}, the main table needs {k}={v!r}")
 
 
-def _train_one(table: str, config: str, seed: int, models: Path, device: str, limit: int | None) -> None:
+def _train_one(table: str, config: str, seed: int, models: Path, device: str, limit: int | None,
+               smoke: dict | None = None) -> None:
     """Worker: train (or resume) one run, one thread."""
     import torch
 
     from training.train import train
 
     torch.set_num_threads(1)
-    s = settings(table, config)
+    s = settings(table, config, smoke)
     run = run_dir(table, config, seed, models)
     if table == "main" and seed == 0:
         _check_seed0(run, {k: v for k, v in s.items() if k != "epochs"})
@@ -168,6 +171,8 @@ def collect(models: Path, limit: int | None, cache: dict) -> dict:
                 if not _done(run, epochs):
                     continue
                 key = str(run)
+                if key not in cache and table == "main" and seed == 0 and limit is None:
+                    _check_seed0(run, {k: v for k, v in settings(table, config).items() if k != "epochs"})
                 if key not in cache:
                     cache[key] = summarize_run(run, limit)
                 seeds[str(seed)] = cache[key]
@@ -188,10 +193,15 @@ def main(argv=None) -> int:
     p.add_argument("--limit", type=int, default=None, help="smoke test: the first N images (needs --results)")
     p.add_argument("--results", type=Path, default=None)
     p.add_argument("--models-dir", type=Path, default=MODELS)
+    p.add_argument("--dataset", default=None, help="smoke runs only (with --limit): another data set")
+    p.add_argument("--arch", default=None, help="smoke runs only (with --limit): another network")
     p.add_argument("--worker", nargs=3, metavar=("TABLE", "CONFIG", "SEED"), help=argparse.SUPPRESS)
     a = p.parse_args(argv)
+    smoke = {k: v for k, v in (("dataset", a.dataset), ("arch", a.arch)) if v is not None}
+    if smoke and a.limit is None:
+        p.error("--dataset / --arch: only smoke runs (--limit) change the data set or network of the tables")
     if a.worker:
-        _train_one(a.worker[0], a.worker[1], int(a.worker[2]), a.models_dir, a.device, a.limit)
+        _train_one(a.worker[0], a.worker[1], int(a.worker[2]), a.models_dir, a.device, a.limit, smoke)
         return 0
     if a.limit is not None and (a.results is None or a.models_dir == MODELS):
         p.error("--limit makes smoke runs: give --results FILE and --models-dir DIR (the kept ones hold full runs)")
@@ -236,7 +246,8 @@ def main(argv=None) -> int:
         while queue and len(running) < a.jobs:
             t, c, s = queue.pop(0)
             cmd = [sys.executable, "-m", "bench.seeds", "--worker", t, c, str(s), "--device", a.device,
-                   "--models-dir", str(a.models_dir), *(["--limit", str(a.limit)] if a.limit else [])]
+                   "--models-dir", str(a.models_dir), *(["--limit", str(a.limit)] if a.limit else []),
+                   *(x for k, v in smoke.items() for x in (f"--{k}", v))]
             running.append((subprocess.Popen(cmd, env=env, cwd=ROOT), (t, c, s)))
         time.sleep(2)
         for proc, job in list(running):

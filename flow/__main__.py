@@ -57,6 +57,17 @@ COUNT = _number(int, 0, "a whole number >= 0 (0: all of them)")
 POSITIVE = _number(int, None, "a whole number > 0")
 NATURAL = _number(int, 0, "a whole number >= 0")
 RATE = _number(float, None, "a number > 0")
+
+
+def _fraction(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        v = -1.0
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a fraction of the layers in [0, 1] (0.5: every second neuron), "
+                                         f"not {text!r}")
+    return v
 FREQ = _number(float, None, "a clock in MHz > 0, or auto (with BOARD=)", allow=("auto",))
 
 
@@ -117,6 +128,10 @@ def main(argv=None) -> int:
                                                     "CIFAR batches (cifar10, cifar100), or its parent")
     t.add_argument("--arch", default=None, help="mlp:128, vgg:16,p,32,p, resnet:16,32,64 (overrides --hidden)")
     t.add_argument("--neuron", default="hdlif", choices=("hdlif", "parallel", "membn", "lif"))
+    t.add_argument("--parallel-ratio", type=_fraction, default=0.0,
+                   help="fraction of the neurons made Parallel HD-LIF (resnet 0.5: every block's second)")
+    t.add_argument("--seca", default="none", choices=("none", "I", "II"),
+                   help="SECA in resnet blocks (training only: export refuses it)")
     t.add_argument("--batch-size", type=POSITIVE, default=32)
     t.add_argument("--lr", type=RATE, default=2e-3)
     t.add_argument("--augment", action="store_true", help="random crop (+ flip for Fashion-MNIST)")
@@ -232,8 +247,9 @@ def main(argv=None) -> int:
         elif a.step == "train":
             m = steps.train(a.model, dataset=a.dataset, hidden=a.hidden,
                             T=a.T, epochs=a.epochs, seed=a.seed, mode=a.mode, data_dir=a.data_dir,
-                            arch=a.arch, neuron=a.neuron, batch_size=a.batch_size, lr=a.lr,
-                            augment=a.augment, crop_pad=a.crop_pad, force=a.force)
+                            arch=a.arch, neuron=a.neuron, parallel_ratio=a.parallel_ratio, seca=a.seca,
+                            batch_size=a.batch_size, lr=a.lr, augment=a.augment, crop_pad=a.crop_pad,
+                            force=a.force)
             steps.say(f"train: test accuracy {m['test_accuracy']:.4f}", main_only=True)
         elif a.step == "export":
             steps.export(a.model, data_dir=a.data_dir)

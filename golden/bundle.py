@@ -26,6 +26,8 @@ from . import bounds
 from .atomic import write_bytes_atomic
 
 SCHEMA = "hdlif-int/2"
+#: the schema of an integer graph (:mod:`golden.graph`: residual networks)
+GRAPH_SCHEMA = "hdlif-graph/1"
 JSON_NAME = "model.json"
 NPZ_NAME = "model.npz"
 #: weight kind -> the integer range of its codes (binary also excludes 0)
@@ -292,16 +294,10 @@ def _layer_json(layer, widths: dict) -> dict:
     return d
 
 
-def save_bundle(bundle: Bundle, folder: Path) -> str:
-    """Write ``folder/model.json`` and ``folder/model.npz`` atomically; return the bundle hash.
-
-    The npz is written with fixed zip timestamps so the same model gives the same bytes.
-    """
-    folder = Path(folder)
-    widths = compute_widths(bundle.T, bundle.input, bundle.layers)
-    arrays = {}
-    for layer in bundle.layers:
-        arrays.update(_layer_arrays(layer))
+def write_model(folder: Path, doc: dict, arrays: dict) -> str:
+    """Write ``folder/model.npz`` (``arrays``, fixed zip timestamps: the same model gives the same
+    bytes) and ``folder/model.json`` (``doc`` plus ``arrays_sha256``), each atomically; return the
+    hash of both.  Shared by bundles and graphs (:mod:`golden.graph`)."""
     npz = io.BytesIO()
     with zipfile.ZipFile(npz, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for key in sorted(arrays):
@@ -309,23 +305,36 @@ def save_bundle(bundle: Bundle, folder: Path) -> str:
             info.compress_type = zipfile.ZIP_DEFLATED
             zf.writestr(info, _array_bytes(arrays[key]))
     npz_bytes = npz.getvalue()
-    doc = {
-        "schema": SCHEMA,
-        "name": bundle.name,
-        "T": bundle.T,
-        "input": {"features": bundle.input.features, "bits": bundle.input.bits,
-                  "max_value": bundle.input.max_value, "scale": bundle.input.scale,
-                  "shape": list(bundle.input.shape)},
-        "spike": {"bits": bundle.spike_bits, "max_code": bundle.max_code},
-        "layers": [_layer_json(layer, w) for layer, w in zip(bundle.layers, widths)],
-        "arrays_sha256": hashlib.sha256(npz_bytes).hexdigest(),
-        "meta": bundle.meta,
-    }
+    doc = {**doc, "arrays_sha256": hashlib.sha256(npz_bytes).hexdigest()}
     json_bytes = (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
+    folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     for name, data in ((NPZ_NAME, npz_bytes), (JSON_NAME, json_bytes)):
         write_bytes_atomic(folder / name, data)
     return hashlib.sha256(json_bytes + npz_bytes).hexdigest()
+
+
+def input_json(spec: InputSpec) -> dict:
+    return {"features": spec.features, "bits": spec.bits, "max_value": spec.max_value, "scale": spec.scale,
+            "shape": list(spec.shape)}
+
+
+def save_bundle(bundle: Bundle, folder: Path) -> str:
+    """Write ``folder/model.json`` and ``folder/model.npz`` atomically; return the bundle hash."""
+    widths = compute_widths(bundle.T, bundle.input, bundle.layers)
+    arrays = {}
+    for layer in bundle.layers:
+        arrays.update(_layer_arrays(layer))
+    doc = {
+        "schema": SCHEMA,
+        "name": bundle.name,
+        "T": bundle.T,
+        "input": input_json(bundle.input),
+        "spike": {"bits": bundle.spike_bits, "max_code": bundle.max_code},
+        "layers": [_layer_json(layer, w) for layer, w in zip(bundle.layers, widths)],
+        "meta": bundle.meta,
+    }
+    return write_model(folder, doc, arrays)
 
 
 def bundle_hash(folder: Path) -> str:
@@ -452,8 +461,9 @@ def layer_out_shape(layer) -> tuple:
     return layer.out_shape if layer.kind == "hdlif_conv" else (layer.out_features,)
 
 
-def load_bundle(folder: Path) -> Bundle:
-    """Load and validate a bundle folder (or its ``model.json``).  Raises :class:`BundleError`."""
+def read_model(folder: Path, schema: str) -> tuple:
+    """The checked parts every saved model shares: ``(doc, arrays, where, npz path, T, input spec,
+    spike bits)``.  ``schema`` is the one this reader takes; another known one is named."""
     folder = Path(folder)
     if folder.name == JSON_NAME:
         folder = folder.parent
@@ -467,8 +477,12 @@ def load_bundle(folder: Path) -> Bundle:
         raise BundleError(f"{jpath}: not valid JSON ({e})") from None
     where = str(jpath)
     _need(isinstance(doc, dict), where, "top level must be an object")
-    _need(doc.get("schema") == SCHEMA, where, f"field 'schema' must be {SCHEMA!r}, not {doc.get('schema')!r}"
-          + (" (an older export: re-run the export step)" if str(doc.get("schema", "")).startswith("hdlif-int/") else ""))
+    got = doc.get("schema")
+    if got == GRAPH_SCHEMA and schema != GRAPH_SCHEMA:
+        raise BundleError(f"{where}: an integer graph (a residual network, schema {GRAPH_SCHEMA!r}); this stage "
+                          "takes sequential bundles only (the hardware of graphs is not built yet)")
+    _need(got == schema, where, f"field 'schema' must be {schema!r}, not {got!r}"
+          + (" (an older export: re-run the export step)" if str(got or "").startswith("hdlif-int/") else ""))
     npz_bytes = npath.read_bytes()
     digest = hashlib.sha256(npz_bytes).hexdigest()
     _need(doc.get("arrays_sha256") == digest, str(npath),
@@ -494,6 +508,26 @@ def load_bundle(folder: Path) -> Bundle:
     spike = doc.get("spike")
     _need(isinstance(spike, dict), where, "missing object 'spike'")
     spike_bits = _int_field(spike, "bits", where + " spike", 1, 8)
+    return doc, arrays, where, npath, T, input_spec, spike_bits
+
+
+def model_schema(folder: Path) -> str | None:
+    """The ``schema`` a model folder's ``model.json`` declares (None when unreadable)."""
+    folder = Path(folder)
+    jpath = folder if folder.name == JSON_NAME else folder / JSON_NAME
+    try:
+        doc = json.loads(jpath.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return doc.get("schema") if isinstance(doc, dict) else None
+
+
+def load_bundle(folder: Path) -> Bundle:
+    """Load and validate a bundle folder (or its ``model.json``).  Raises :class:`BundleError`."""
+    folder = Path(folder)
+    if folder.name == JSON_NAME:
+        folder = folder.parent
+    doc, arrays, where, npath, T, input_spec, spike_bits = read_model(folder, SCHEMA)
     max_code = 2 ** spike_bits - 1
 
     layers_doc = doc.get("layers")

@@ -41,7 +41,7 @@ def synapse(layer, x: np.ndarray) -> np.ndarray:
     """The weighted sum: ``acc[b, n] = sum_i weight[n, i] * x[b, i]`` for fc layers and the
     readout (``x`` is ``[B, in_features]``); for a conv layer ``x`` is ``[B, C, H, W]`` and the
     result ``[B, O, Ho, Wo]`` (zero padding, stride)."""
-    if isinstance(layer, HDLIFConvLayer):
+    if getattr(layer, "kernel", None) is not None:          # a conv layer (or a graph's conv node)
         return conv2d(x, layer.weight, layer.stride, layer.padding)
     return _exact_matmul(x.reshape(x.shape[0], -1), layer.weight.reshape(layer.weight.shape[0], -1).T)
 

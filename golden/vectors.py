@@ -2,7 +2,7 @@
 
 One ``.npz`` (no pickle) holds ``images`` [N, features], ``labels`` [N], ``scores`` [N, T, C],
 ``classes`` [N] and, per HD-LIF layer, ``codes.<layer>`` [N, T, out_features] (uint8, after
-pooling) and ``membranes.<layer>`` [N, T, neurons] (the charged ``m`` before pooling; int32
+pooling; for a graph, per neuron node, its own codes) and ``membranes.<layer>`` [N, T, neurons] (the charged ``m`` before pooling; int32
 where the width allows; left out for very large traces).  The RTL testbenches and the HLS C simulation read the same
 file, so the same vectors follow the design all the way down.
 """
@@ -15,7 +15,7 @@ import numpy as np
 
 from .atomic import save_npz_atomic
 from .bundle import Bundle, BundleError, bundle_hash
-from .executor import run
+from .graph import Graph, run_model
 
 
 #: membrane traces are left out of a vector file past this many values (they dwarf the rest)
@@ -29,24 +29,24 @@ def _narrow(a: np.ndarray, bits: int | None = None) -> np.ndarray:
     return a.astype(np.int32) if bits <= 32 else a
 
 
-def write_vectors(bundle: Bundle, bundle_dir: Path, images: np.ndarray, labels: np.ndarray,
+def write_vectors(bundle: Bundle | Graph, bundle_dir: Path, images: np.ndarray, labels: np.ndarray,
                   path: Path, *, membranes: bool | None = None) -> dict:
     """Run the golden model with a trace and write the vector file atomically.
 
     ``membranes=None`` keeps the membrane traces unless they exceed
     :data:`MAX_MEMBRANE_VALUES` values.
     """
-    result = run(bundle, images, trace=True)
+    result = run_model(bundle, images, trace=True)
     if membranes is None:
         membranes = sum(m.size for m in result.membranes.values()) <= MAX_MEMBRANE_VALUES
     arrays = {"images": np.asarray(images, np.int64), "labels": np.asarray(labels, np.int64),
               "scores": result.scores, "classes": result.classes,
               "bundle_sha256": np.frombuffer(bytes.fromhex(bundle_hash(bundle_dir)), np.uint8)}
-    for layer in bundle.hdlif_layers:
+    for layer in (bundle.neurons if isinstance(bundle, Graph) else bundle.hdlif_layers):
         arrays[f"codes.{layer.name}"] = _narrow(result.codes[layer.name])
         if membranes:
             arrays[f"membranes.{layer.name}"] = _narrow(result.membranes[layer.name],
-                                                        layer.widths.get("membrane_bits", 64))
+                                                        getattr(layer, "widths", {}).get("membrane_bits", 64))
     path = Path(path)
     save_npz_atomic(path, **arrays)
     return {"images": int(len(images)),

@@ -32,15 +32,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from golden import HDLIFConvLayer, HDLIFLayer, InputSpec, ReadoutLayer, load_bundle, run, save_bundle, write_vectors
+from golden import HDLIFConvLayer, HDLIFLayer, InputSpec, ReadoutLayer, save_bundle, write_vectors
 from golden.atomic import write_json_atomic
 from golden.bounds import shift_for
 from golden.bundle import Bundle, bundle_hash
+from golden.graph import (INPUT, AddNode, CurrentNode, Graph, NeuronNode, PoolNode, ReadoutNode, load_model, run_model,
+                          save_graph)
 
 from . import data
 from .models import SpikingNet
-from .quant import INTEGER_WEIGHTS
 from .neurons import LIF, MemBNHDLIF, ParallelHDLIF
+from .quant import INTEGER_WEIGHTS
 from .train import load_checkpoint
 
 
@@ -52,6 +54,37 @@ def _np(x) -> np.ndarray:
     return x.detach().double().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, np.float64)
 
 
+def _affine(synapse, bn, s_in: float):
+    """``(quantized weights, A, B)``: the float current of ``bn(synapse(x))`` is ``A * acc + B`` per
+    output channel, ``acc`` the integer sum of weight codes times input codes worth ``s_in`` each."""
+    q = synapse.quantized()
+    out = q.codes.shape[0]
+    alpha = np.broadcast_to(_np(q.alpha), (out,))
+    g = _np(bn.weight) / np.sqrt(_np(bn.running_var) + bn.eps)
+    return q, g * alpha * s_in, _np(bn.bias) - g * _np(bn.running_mean)
+
+
+def _requant(A, B, u: float, mult_bits: int) -> tuple:
+    """``(mult, bias, shift)`` with ``(acc * mult + bias) >> shift`` = ``(A * acc + B) / u``, rounded
+    (the bias holds the half for the floor shift)."""
+    shift = shift_for(A / u, mult_bits)
+    mult = np.round(A / u * 2 ** shift).astype(np.int64)
+    bias = np.round(B / u * 2 ** shift).astype(np.int64) + ((1 << shift) >> 1)
+    return mult, bias, shift
+
+
+def _neuron_float(neuron, T: int) -> tuple:
+    """``(lambda_t, theta_t, kind)`` of a vanilla / Parallel HD-LIF or a LIF neuron, as floats."""
+    if isinstance(neuron, ParallelHDLIF):                 # stateless: no leak, m = I
+        theta = _np(neuron.theta_t)
+        if neuron.theta_index == "first":
+            theta = np.full(T, theta[0])
+        return np.zeros(T), theta, "parallel"
+    if isinstance(neuron, LIF):
+        return np.full(T, neuron.lam), np.full(T, float(neuron.theta.detach())), "lif"
+    return _np(neuron.lambda_t), _np(neuron.theta_t), "vanilla"
+
+
 def fold_block(block, name: str, s_in: float, in_shape: tuple, *, T: int, step: float, frac: int,
                lambda_frac: int, mult_bits: int, max_code: int, direct: bool) -> HDLIFLayer:
     """One ``synapse -> BN -> neuron [-> pool]`` block as an integer layer (HD-LIF, or LIF for
@@ -60,32 +93,18 @@ def fold_block(block, name: str, s_in: float, in_shape: tuple, *, T: int, step: 
     if getattr(block, "seca", None) is not None:
         raise ExportError(f"layer {name}: SECA (sigmoid of a global average) is not in the integer model; "
                           f"train without SECA to deploy")
-    q = block.synapse.quantized()
-    out = q.codes.shape[0]
-    alpha = np.broadcast_to(_np(q.alpha), (out,))
-    bn = block.bn
-    g = _np(bn.weight) / np.sqrt(_np(bn.running_var) + bn.eps)
-    A = g * alpha * s_in                                  # I = A * acc + B, per output channel
-    B = _np(bn.bias) - g * _np(bn.running_mean)
+    q, A, B = _affine(block.synapse, block.bn, s_in)      # I = A * acc + B, per output channel
     if isinstance(neuron, MemBNHDLIF):                    # spec section 3: a vanilla HD-LIF again
         rp = {k: _np(v) for k, v in neuron.reparameterize().items()}
         A = rp["current_scale"] * A                       # [T, O]
         B = rp["current_scale"] * B - rp["current_shift"]
         lam, theta, kind = rp["lambda_hat"], rp["theta"], "vanilla"
-    elif isinstance(neuron, ParallelHDLIF):               # stateless: no leak, m = I
-        theta = _np(neuron.theta_t)
-        if neuron.theta_index == "first":
-            theta = np.full(T, theta[0])
-        lam, kind = np.zeros(T), "parallel"
-    elif isinstance(neuron, LIF):
-        lam, theta, kind = np.full(T, neuron.lam), np.full(T, float(neuron.theta.detach())), "lif"
-        step = float(neuron.theta.detach())               # a spike is worth theta: 1 code = theta
     else:
-        lam, theta, kind = _np(neuron.lambda_t), _np(neuron.theta_t), "vanilla"
+        lam, theta, kind = _neuron_float(neuron, T)
+        if kind == "lif":
+            step = float(neuron.theta.detach())           # a spike is worth theta: 1 code = theta
     u = step / 2 ** frac                                  # membrane units
-    shift = shift_for(A / u, mult_bits)
-    mult = np.round(A / u * 2 ** shift).astype(np.int64)
-    bias = np.round(B / u * 2 ** shift).astype(np.int64) + ((1 << shift) >> 1)
+    mult, bias, shift = _requant(A, B, u, mult_bits)
     max_code = 1 if kind == "lif" else max_code
     common = dict(name=name, weight=q.codes.cpu().numpy().astype(np.int8), weights=block.synapse.quant,
                   mult=mult, bias=bias, shift=shift, neuron=kind,
@@ -118,6 +137,81 @@ def fold_readout(linear, name: str, s_in: float, *, mult_bits: int) -> ReadoutLa
 LIF_FRAC = 14
 
 
+def _check_integer(cfg) -> None:
+    """Float spikes and full-precision weights have no integer form: refused, one line."""
+    if cfg.spike_bits is None and cfg.neuron != "lif":
+        raise ExportError("spike_bits=None: float spikes have no integer form (export needs 1..8-bit graded spikes)")
+    for kind in ("stem_weights", "weights", "classifier_weights"):
+        if getattr(cfg, kind) not in INTEGER_WEIGHTS:
+            raise ExportError(f"{kind}={getattr(cfg, kind)!r}: full-precision weights have no integer form "
+                              f"(export needs {', '.join(INTEGER_WEIGHTS)})")
+
+
+def to_graph(model, name: str, *, frac: int = 8, lambda_frac: int = 12, mult_bits: int = 18,
+             meta: dict | None = None) -> Graph:
+    """A spiking ResNet (:class:`~training.resnet.SpikingResNet`) as an integer graph
+    (:mod:`golden.graph`).  The current stream is in one membrane unit ``u = step / 2**frac``
+    everywhere: the stem, every block's ``conv2`` and shortcut requantize into it, so the
+    residual add is an integer add and every neuron reading the stream compares against its
+    ``theta`` in the same units.  Per block (``b<i>``): ``n1`` reads the stream, ``conv1`` ->
+    ``n2`` -> ``conv2``; ``shortcut`` (a 1x1 conv of ``n1``'s codes, where the block widens or
+    strides) or the stream itself; ``add``.  The head: neuron ``head`` on the stream, ``gap``
+    (the codes summed over space) and the classifier, whose ``mult`` holds ``step / (H * W)``."""
+    from .resnet import SpikingResNet
+
+    if not isinstance(model, SpikingResNet):
+        raise ExportError(f"{type(model).__name__}: to_graph takes a SpikingResNet (to_bundle takes the others)")
+    cfg = model.cfg
+    _check_integer(cfg)
+    if cfg.seca != "none":
+        raise ExportError(f"seca={cfg.seca!r}: SECA is not in the integer graph yet; train with seca='none' to deploy")
+    kinds = {type(n).__name__ for n in model.neurons}
+    if kinds - {"HDLIF", "ParallelHDLIF"}:
+        raise ExportError(f"neurons {sorted(kinds - {'HDLIF', 'ParallelHDLIF'})}: a ResNet graph takes vanilla and "
+                          "Parallel HD-LIF neurons (Mem-BN and LIF are not graph nodes yet)")
+    T, step = cfg.T, cfg.spike_step
+    u = step / 2 ** frac
+    max_code = 2 ** cfg.spike_bits - 1
+    nodes: list = []
+
+    def current(nm, src, in_shape, conv, bn, s_in):
+        q, A, B = _affine(conv, bn, s_in)
+        mult, bias, shift = _requant(A, B, u, mult_bits)
+        nodes.append(CurrentNode(name=nm, input=src, in_shape=tuple(in_shape),
+                                 weight=q.codes.cpu().numpy().astype(np.int8), mult=mult, bias=bias, shift=shift,
+                                 weights=conv.quant, kernel=conv.kernel_size[0], stride=conv.stride[0],
+                                 padding=conv.padding[0]))
+        return nm, nodes[-1].out_shape
+
+    def neuron(nm, src, shape, mod):
+        lam, theta, kind = _neuron_float(mod, T)
+        nodes.append(NeuronNode(name=nm, input=src, shape=tuple(shape),
+                                lambda_t=np.round(lam * 2 ** lambda_frac).astype(np.int64),
+                                theta_t=np.round(theta / u).astype(np.int64), lambda_frac=lambda_frac, frac=frac,
+                                max_code=max_code, neuron=kind))
+        return nm
+
+    x, shape = current("stem", INPUT, cfg.in_shape, model.stem_conv, model.stem_bn, cfg.input_scale)
+    for i, block in enumerate(model.blocks):
+        b = f"b{i}"
+        n1 = neuron(f"{b}.n1", x, shape, block.neuron1)
+        c1, s1 = current(f"{b}.conv1", n1, shape, block.conv1, block.bn1, step)
+        n2 = neuron(f"{b}.n2", c1, s1, block.neuron2)
+        c2, s2 = current(f"{b}.conv2", n2, s1, block.conv2, block.bn2, step)
+        sc = x if block.shortcut is None else current(f"{b}.shortcut", n1, shape, block.shortcut[0],
+                                                      block.shortcut[1], step)[0]
+        nodes.append(AddNode(name=f"{b}.add", a=sc, b=c2, shape=tuple(s2)))
+        x, shape = nodes[-1].name, s2
+    head = neuron("head", x, shape, model.head_neuron)
+    nodes.append(PoolNode(name="gap", input=head, in_shape=tuple(shape), kind="gsum"))
+    r = fold_readout(model.classifier, "fc", step / (shape[1] * shape[2]), mult_bits=mult_bits)
+    nodes.append(ReadoutNode(name="fc", input="gap", in_features=r.in_features, weight=r.weight, mult=r.mult,
+                             bias=r.bias, weights=r.weights))
+    inp = InputSpec(features=cfg.in_features, bits=max(1, math.ceil(math.log2(cfg.input_max + 1))),
+                    max_value=cfg.input_max, scale=cfg.input_scale, shape=cfg.in_shape)
+    return Graph(name=name, T=T, input=inp, spike_bits=cfg.spike_bits, nodes=tuple(nodes), meta=meta or {})
+
+
 def to_bundle(model: SpikingNet, name: str, *, frac: int | None = None, lambda_frac: int = 12,
               mult_bits: int = 18, meta: dict | None = None) -> Bundle:
     """Fold a trained network into an integer bundle (raises :class:`ExportError` for parts
@@ -128,12 +222,7 @@ def to_bundle(model: SpikingNet, name: str, *, frac: int | None = None, lambda_f
         raise ExportError(f"{type(model).__name__}{with_seca}: only SpikingNet networks (mlp / vgg architectures) "
                           f"have an integer form; residual blocks are not supported")
     cfg = model.cfg
-    if cfg.spike_bits is None and cfg.neuron != "lif":
-        raise ExportError("spike_bits=None: float spikes have no integer form (export needs 1..8-bit graded spikes)")
-    for kind in ("stem_weights", "weights", "classifier_weights"):
-        if getattr(cfg, kind) not in INTEGER_WEIGHTS:
-            raise ExportError(f"{kind}={getattr(cfg, kind)!r}: full-precision weights have no integer form "
-                              f"(export needs {', '.join(INTEGER_WEIGHTS)})")
+    _check_integer(cfg)
     lif = cfg.neuron == "lif"
     spike_bits = 1 if lif else cfg.spike_bits             # the LIF baseline fires binary spikes
     frac = frac if frac is not None else (LIF_FRAC if lif else 8)
@@ -216,13 +305,13 @@ def evaluate_run(run_dir: Path, *, dataset: str | None = None, limit: int | None
     if limit is not None and not (isinstance(limit, int) and limit > 0):
         raise ValueError(f"limit must be a positive whole number of test images, not {limit!r}")
     model, _ = load_checkpoint(run_dir)
-    bundle = load_bundle(run_dir / "model")
+    bundle = load_model(run_dir / "model")
     split = _load_split(run_dir, dataset, bundle, data_dir)
     dataset = _dataset_of(run_dir, dataset)
     x, y = split.x_test[:limit], split.y_test[:limit]
     float_pred = float_predictions(model, x)
     t0 = time.perf_counter()
-    golden = run(bundle, x)
+    golden = run_model(bundle, x)
     golden_seconds = time.perf_counter() - t0
     report = {"dataset": dataset, "images": int(len(x)),
               "float_accuracy": float((float_pred == y).mean()),
@@ -240,7 +329,7 @@ def make_vectors(run_dir: Path, *, n: int = 0, dataset: str | None = None, path:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"N={n!r}: the number of test images must be a whole number >= 0 (0: the whole test split)")
     run_dir = Path(run_dir)
-    bundle = load_bundle(run_dir / "model")
+    bundle = load_model(run_dir / "model")
     split = _load_split(run_dir, dataset, bundle, data_dir)
     x, y = (split.x_test[:n], split.y_test[:n]) if n else (split.x_test, split.y_test)
     return write_vectors(bundle, run_dir / "model", x, y, path or run_dir / "vectors.npz")
@@ -257,14 +346,18 @@ def export(run_dir: Path, *, frac: int | None = None, lambda_frac: int = 12, mul
     split = _load_split(run_dir, None, data_dir=data_dir)
     float_pred = float_predictions(model, split.x_test)
     float_acc = float((float_pred == split.y_test).mean())
-    bundle = to_bundle(model, run_dir.name, frac=frac, lambda_frac=lambda_frac, mult_bits=mult_bits,
-                       meta={"dataset": dataset, "float_test_accuracy": float_acc,
-                             "split": data.split_description(dataset)})
+    meta = {"dataset": dataset, "float_test_accuracy": float_acc, "split": data.split_description(dataset)}
     model_dir = run_dir / "model"
-    digest = save_bundle(bundle, model_dir)
-    bundle = load_bundle(model_dir)          # what every later stage will see
+    if isinstance(model, SpikingNet):
+        bundle = to_bundle(model, run_dir.name, frac=frac, lambda_frac=lambda_frac, mult_bits=mult_bits, meta=meta)
+        digest = save_bundle(bundle, model_dir)
+    else:                                    # a residual network: an integer graph (golden/graph.py)
+        graph = to_graph(model, run_dir.name, frac=8 if frac is None else frac, lambda_frac=lambda_frac,
+                         mult_bits=mult_bits, meta=meta)
+        digest = save_graph(graph, model_dir)
+    bundle = load_model(model_dir)           # what every later stage will see
     t0 = time.perf_counter()
-    golden = run(bundle, split.x_test)
+    golden = run_model(bundle, split.x_test)
     golden_seconds = time.perf_counter() - t0
     report = {
         "dataset": dataset, "images": int(len(split.x_test)),

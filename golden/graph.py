@@ -1,0 +1,492 @@
+"""The integer model as a graph: residual networks (a current stream with shortcuts).
+
+A sequential :class:`~golden.bundle.Bundle` is a chain of HD-LIF layers; a spiking ResNet is
+not: its blocks add a current back onto a stream that several neurons read.  A
+:class:`Graph` is a list of nodes in topological order, each naming its inputs.  Node kinds
+(``docs/integer-semantics.md``, "Graphs"):
+
+``current``  synapse and requantizer: codes (or the pixels) -> a current in membrane units,
+             ``(acc * mult + bias) >> shift`` per output channel; conv (``kernel``,
+             ``stride``, ``padding``) or fc.  :func:`golden.executor.synapse` and
+             :func:`golden.executor.requant`, the same arithmetic as a layer's.
+``neuron``   current -> spike codes: charge, fire, reset (:func:`golden.executor.hdlif_step`,
+             vanilla or Parallel HD-LIF, or LIF); its membrane is the node's state across steps.
+``add``      current + current (the residual stream: both in the same membrane units).
+``maxpool``  2 x 2 max pooling of codes (:func:`golden.executor.max_pool`).
+``gsum``     global sum pooling of codes over space, ``[C, H, W] -> [C]`` (global average
+             pooling with its ``1 / (H * W)`` folded into the readout's ``mult``: no rounding).
+``readout``  codes -> class scores (:func:`golden.executor.readout`); the last node.
+
+Schedule: a node whose inputs are all computed once per image (the pixels, a ``current`` of the
+pixels: the stem) is computed once per image; every other node at each step ``t`` in order,
+so a block's neurons see step ``t`` of the stream, as in the float network.
+
+Every accumulator is bounded here (:func:`bounds`): the vectorised executor sums in float64,
+so each must stay below ``2**52`` (:data:`golden.bundle.MAX_ACC_BITS`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .bundle import (GRAPH_SCHEMA, MAX_ACC_BITS, NEURON_KINDS, WEIGHT_KINDS, BundleError, InputSpec, _int_field,
+                     _need, input_json, load_bundle, model_schema, read_model, write_model)
+from .executor import CHUNK, Result, hdlif_step, max_pool, readout, requant, run, synapse
+
+NODE_KINDS = ("current", "neuron", "add", "maxpool", "gsum", "readout")
+#: the pixels: the input every graph starts from
+INPUT = "input"
+
+
+def _conv_shape(in_shape: tuple, out_channels: int, kernel: int, stride: int, padding: int) -> tuple:
+    _, H, W = in_shape
+    return (out_channels, (H + 2 * padding - kernel) // stride + 1, (W + 2 * padding - kernel) // stride + 1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CurrentNode:
+    """Synapse + requantizer.  ``weight`` is ``[O, C, k, k]`` (conv) or ``[O, F]`` (fc)."""
+    name: str
+    input: str
+    in_shape: tuple
+    weight: np.ndarray
+    mult: np.ndarray            # int64 [O]
+    bias: np.ndarray            # int64 [O]
+    shift: int
+    weights: str = "ternary"
+    kernel: int | None = None   # None: fc
+    stride: int = 1
+    padding: int = 0
+    kind: str = "current"
+
+    @property
+    def inputs(self) -> tuple:
+        return (self.input,)
+
+    @property
+    def out_shape(self) -> tuple:
+        O = self.weight.shape[0]
+        if self.kernel is None:
+            return (O,)
+        return _conv_shape(self.in_shape, O, self.kernel, self.stride, self.padding)
+
+    def mult_at(self, t: int) -> np.ndarray:
+        return self.mult
+
+    def bias_at(self, t: int) -> np.ndarray:
+        return self.bias
+
+
+@dataclass(frozen=True, kw_only=True)
+class NeuronNode:
+    """HD-LIF neurons on a current of shape ``shape`` (per-channel parameters: axis 0)."""
+    name: str
+    input: str
+    shape: tuple
+    lambda_t: np.ndarray        # int64 [T], lambda_frac fraction bits
+    theta_t: np.ndarray         # int64 [T], membrane units
+    lambda_frac: int
+    frac: int
+    max_code: int
+    neuron: str = "vanilla"     # vanilla | parallel | lif
+    reset: str = "value"
+    v_reset: int = 0
+    kind: str = "neuron"
+
+    @property
+    def inputs(self) -> tuple:
+        return (self.input,)
+
+    @property
+    def out_shape(self) -> tuple:
+        return tuple(self.shape)
+
+    def lambda_at(self, t: int):
+        return self.lambda_t[t] if self.lambda_t.ndim == 2 else int(self.lambda_t[t])
+
+    def theta_at(self, t: int):
+        return self.theta_t[t] if self.theta_t.ndim == 2 else int(self.theta_t[t])
+
+
+@dataclass(frozen=True, kw_only=True)
+class AddNode:
+    name: str
+    a: str
+    b: str
+    shape: tuple
+    kind: str = "add"
+
+    @property
+    def inputs(self) -> tuple:
+        return (self.a, self.b)
+
+    @property
+    def out_shape(self) -> tuple:
+        return tuple(self.shape)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PoolNode:
+    """``maxpool`` (2 x 2, stride 2, floor) or ``gsum`` (sum over space) of codes ``[C, H, W]``."""
+    name: str
+    input: str
+    in_shape: tuple
+    kind: str = "maxpool"
+
+    @property
+    def inputs(self) -> tuple:
+        return (self.input,)
+
+    @property
+    def out_shape(self) -> tuple:
+        C, H, W = self.in_shape
+        return (C,) if self.kind == "gsum" else (C, H // 2, W // 2)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReadoutNode:
+    """``score_t[c] = acc_t[c] * mult[c] + bias[c]`` on the codes of ``input`` (flattened)."""
+    name: str
+    input: str
+    in_features: int
+    weight: np.ndarray          # int8 [classes, in_features]
+    mult: np.ndarray
+    bias: np.ndarray
+    weights: str = "int8"
+    kind: str = "readout"
+
+    @property
+    def inputs(self) -> tuple:
+        return (self.input,)
+
+    @property
+    def out_features(self) -> int:
+        return int(self.weight.shape[0])
+
+    @property
+    def out_shape(self) -> tuple:
+        return (self.out_features,)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Graph:
+    name: str
+    T: int
+    input: InputSpec
+    spike_bits: int
+    nodes: tuple
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        validate(self)
+
+    @property
+    def readout(self) -> ReadoutNode:
+        return self.nodes[-1]
+
+    @property
+    def classes(self) -> int:
+        return self.readout.out_features
+
+    @property
+    def neurons(self) -> tuple:
+        return tuple(n for n in self.nodes if n.kind == "neuron")
+
+    def static(self) -> set:
+        """The nodes computed once per image (all their inputs are)."""
+        out = {INPUT}
+        for n in self.nodes:
+            if n.kind != "neuron" and all(i in out for i in n.inputs):
+                out.add(n.name)
+        return out
+
+
+def _fail(graph_name: str, node: str, what: str) -> None:
+    raise BundleError(f"graph {graph_name!r}, node {node!r}: {what}")
+
+
+def validate(g: Graph) -> None:
+    """Names, order, shapes, kinds and parameter ranges; raises :class:`BundleError` naming the node."""
+    shapes = {INPUT: tuple(g.input.shape)}
+    codes = {INPUT: False}           # does the node carry spike codes (True) or a current (False)?
+    _need_nodes = g.nodes and g.nodes[-1].kind == "readout"
+    if not _need_nodes:
+        raise BundleError(f"graph {g.name!r}: the last node must be the readout")
+    for n in g.nodes:
+        if n.kind not in NODE_KINDS:
+            _fail(g.name, n.name, f"kind must be one of {NODE_KINDS}, not {n.kind!r}")
+        if n.name in shapes:
+            _fail(g.name, n.name, "names must be unique (and not 'input')")
+        for i in n.inputs:
+            if i not in shapes:
+                _fail(g.name, n.name, f"input {i!r} is not an earlier node (nodes are in topological order)")
+        if n.kind == "readout" and n is not g.nodes[-1]:
+            _fail(g.name, n.name, "the readout must be the last node")
+        src = shapes[n.inputs[0]]
+        if n.kind == "current":
+            if n.input != INPUT and not codes[n.input]:
+                _fail(g.name, n.name, f"a synapse reads spike codes or the pixels, not the current {n.input!r}")
+            if tuple(n.in_shape) != src:
+                _fail(g.name, n.name, f"in_shape {list(n.in_shape)} does not match {n.input!r}'s {list(src)}")
+            lo, hi = WEIGHT_KINDS.get(n.weights, (None, None))
+            if lo is None or n.weight.size == 0 or n.weight.min() < lo or n.weight.max() > hi:
+                _fail(g.name, n.name, f"weights must be {n.weights} codes in [{lo}, {hi}]")
+            O = n.weight.shape[0]
+            if n.kernel is None:
+                if n.weight.shape != (O, int(np.prod(src))):
+                    _fail(g.name, n.name, f"fc weight must be [{O}, {int(np.prod(src))}], not {list(n.weight.shape)}")
+            elif len(src) != 3 or n.weight.shape != (O, src[0], n.kernel, n.kernel) or n.stride < 1 or \
+                    n.padding < 0 or min(n.out_shape[1:]) < 1:
+                _fail(g.name, n.name, f"conv weight {list(n.weight.shape)}, kernel {n.kernel}, stride {n.stride}, "
+                                      f"padding {n.padding} do not fit the input {list(src)}")
+            if n.mult.shape != (O,) or n.bias.shape != (O,) or not 0 <= n.shift <= 62:
+                _fail(g.name, n.name, f"mult and bias must be [{O}] and shift in 0..62")
+        elif n.kind == "neuron":
+            if codes[n.input] or tuple(n.shape) != src:
+                _fail(g.name, n.name, f"a neuron reads a current of shape {list(src)}, with shape {list(n.shape)}")
+            if n.neuron not in NEURON_KINDS:
+                _fail(g.name, n.name, f"neuron must be one of {NEURON_KINDS}, not {n.neuron!r}")
+            for arr, what in ((n.lambda_t, "lambda_t"), (n.theta_t, "theta_t")):
+                if arr.shape not in ((g.T,), (g.T, n.shape[0])):
+                    _fail(g.name, n.name, f"{what} must be [T] or [T, {n.shape[0]}], not {list(arr.shape)}")
+            if n.neuron == "parallel" and np.any(n.lambda_t != 0):
+                _fail(g.name, n.name, "a Parallel HD-LIF neuron has lambda_t = 0 (stateless)")
+            if not (1 <= n.max_code <= 2 ** g.spike_bits - 1 and n.frac >= 0 and n.lambda_frac >= 1):
+                _fail(g.name, n.name, f"max_code must lie in 1..{2 ** g.spike_bits - 1}, frac >= 0, lambda_frac >= 1")
+        elif n.kind == "add":
+            if codes[n.a] or codes[n.b] or shapes[n.a] != shapes[n.b] or tuple(n.shape) != shapes[n.a]:
+                _fail(g.name, n.name, f"adds two currents of one shape: {n.a!r} {list(shapes[n.a])}, "
+                                      f"{n.b!r} {list(shapes[n.b])}")
+        elif n.kind in ("maxpool", "gsum"):
+            if not codes[n.input] or len(src) != 3 or tuple(n.in_shape) != src:
+                _fail(g.name, n.name, f"pools the spike codes [C, H, W] of a neuron, not {n.input!r} {list(src)}")
+        else:  # readout
+            if not codes[n.input] or n.in_features != int(np.prod(src)) or n.weight.shape[1:] != (n.in_features,):
+                _fail(g.name, n.name, f"reads the {int(np.prod(src))} codes of {n.input!r}")
+            if n.mult.shape != (n.out_features,) or n.bias.shape != (n.out_features,):
+                _fail(g.name, n.name, f"mult and bias must be [{n.out_features}]")
+        shapes[n.name] = tuple(n.out_shape)
+        codes[n.name] = n.kind in ("neuron", "maxpool", "gsum")
+    for name, bits in bounds(g).items():
+        if bits > MAX_ACC_BITS:
+            _fail(g.name, name, f"the accumulator needs {bits} bits, more than the {MAX_ACC_BITS} the integer "
+                                "model allows")
+
+
+def bounds(g: Graph) -> dict:
+    """Signed bits of every accumulator (``current`` and ``readout`` nodes) from the largest
+    input each can see: pixels ``max_value``, codes ``max_code`` (a sum pool: times the area)."""
+    peak = {INPUT: g.input.max_value}
+    out = {}
+    for n in g.nodes:
+        if n.kind in ("current", "readout"):
+            w = np.abs(n.weight.reshape(n.weight.shape[0], -1).astype(np.int64))
+            acc = peak[n.input] * int(w.sum(axis=1).max())
+            out[n.name] = int(acc).bit_length() + 1
+        if n.kind == "neuron":
+            peak[n.name] = n.max_code
+        elif n.kind == "maxpool":
+            peak[n.name] = peak[n.input]
+        elif n.kind == "gsum":
+            peak[n.name] = peak[n.input] * n.in_shape[1] * n.in_shape[2]
+    return out
+
+
+def _value(node, x: np.ndarray) -> np.ndarray:
+    """A node's input as the executor's functions take it: ``[B, C, H, W]`` or ``[B, F]``."""
+    return x.reshape((x.shape[0],) + tuple(node.in_shape)) if getattr(node, "kernel", None) is not None \
+        else x.reshape(x.shape[0], -1)
+
+
+def _step(g: Graph, values: dict, state: dict, t: int, nodes, trace: dict | None) -> None:
+    for n in nodes:
+        if n.kind == "current":
+            values[n.name] = requant(n, synapse(n, _value(n, values[n.input])), t)
+        elif n.kind == "neuron":
+            cur = values[n.input]
+            v = state.get(n.name)
+            spikes, m, state[n.name] = hdlif_step(n, np.zeros_like(cur) if v is None else v, cur, t)
+            values[n.name] = spikes
+            if trace is not None:
+                trace["codes"][n.name][:, t] = spikes.reshape(len(spikes), -1)
+                trace["membranes"][n.name][:, t] = m.reshape(len(m), -1)
+        elif n.kind == "add":
+            values[n.name] = values[n.a] + values[n.b]
+        elif n.kind == "maxpool":
+            values[n.name] = max_pool(values[n.input], 2)
+        elif n.kind == "gsum":
+            values[n.name] = values[n.input].sum(axis=(2, 3))
+        else:
+            values[n.name] = readout(n, values[n.input].reshape(len(values[n.input]), -1))
+
+
+def _run_chunk(g: Graph, x: np.ndarray, trace: bool):
+    n_img = len(x)
+    static = g.static()
+    once = [n for n in g.nodes if n.name in static]
+    every = [n for n in g.nodes if n.name not in static]
+    tr = None
+    if trace:
+        tr = {"codes": {n.name: np.zeros((n_img, g.T, int(np.prod(n.shape))), np.int64) for n in g.neurons},
+              "membranes": {n.name: np.zeros((n_img, g.T, int(np.prod(n.shape))), np.int64) for n in g.neurons}}
+    values = {INPUT: x.reshape((n_img,) + tuple(g.input.shape))}
+    _step(g, values, {}, 0, once, None)
+    state: dict = {}
+    scores = np.zeros((n_img, g.T, g.classes), np.int64)
+    for t in range(g.T):
+        _step(g, values, state, t, every, tr)
+        scores[:, t] = values[g.readout.name]
+    return scores, tr
+
+
+def run_graph(g: Graph, images: np.ndarray, *, trace: bool = False) -> Result:
+    """Run the graph on ``images`` (``[N, features]`` pixel integers); the same :class:`Result`
+    as :func:`golden.executor.run` (``codes`` / ``membranes`` per neuron node)."""
+    x = np.asarray(images)
+    if x.ndim != 2 or x.shape[1] != g.input.features:
+        raise ValueError(f"images must have shape [N, {g.input.features}], not {list(x.shape)}")
+    if x.size and (x.min() < 0 or x.max() > g.input.max_value):
+        raise ValueError(f"pixel values must lie in [0, {g.input.max_value}], found [{x.min()}, {x.max()}]")
+    x = x.astype(np.int64)
+    parts = [_run_chunk(g, x[i:i + CHUNK], trace) for i in range(0, len(x), CHUNK)] or [_run_chunk(g, x, trace)]
+    scores = np.concatenate([p[0] for p in parts])
+    codes = {k: np.concatenate([p[1]["codes"][k] for p in parts]) for k in parts[0][1]["codes"]} if trace else None
+    mems = {k: np.concatenate([p[1]["membranes"][k] for p in parts]) for k in parts[0][1]["membranes"]} \
+        if trace else None
+    return Result(scores=scores, classes=np.argmax(scores.sum(axis=1), axis=1), codes=codes, membranes=mems)
+
+
+def from_bundle(bundle) -> Graph:
+    """A sequential bundle as a graph (each layer: ``current`` -> ``neuron`` [-> ``maxpool``], then
+    the readout); :func:`run_graph` on it equals :func:`golden.executor.run` on the bundle.  A
+    step-dependent requantizer (Mem-BN) has no ``current`` node yet: refused."""
+    nodes, src, shape = [], INPUT, tuple(bundle.input.shape)
+    for layer in bundle.hdlif_layers:
+        if layer.step_dependent_current:
+            raise BundleError(f"layer {layer.name}: a step-dependent requantizer (Mem-BN) is not a graph node yet")
+        conv = layer.kind == "hdlif_conv"
+        nodes.append(CurrentNode(name=f"{layer.name}.current", input=src, in_shape=shape, weight=layer.weight,
+                                 mult=layer.mult, bias=layer.bias, shift=layer.shift, weights=layer.weights,
+                                 kernel=layer.kernel if conv else None, stride=layer.stride if conv else 1,
+                                 padding=layer.padding if conv else 0))
+        out = nodes[-1].out_shape
+        nodes.append(NeuronNode(name=layer.name, input=nodes[-1].name, shape=out, lambda_t=layer.lambda_t,
+                                theta_t=layer.theta_t, lambda_frac=layer.lambda_frac, frac=layer.frac,
+                                max_code=layer.max_code, neuron=layer.neuron, reset=layer.reset,
+                                v_reset=layer.v_reset))
+        src, shape = layer.name, out
+        if conv and layer.pool == 2:
+            nodes.append(PoolNode(name=f"{layer.name}.pool", input=src, in_shape=shape))
+            src, shape = nodes[-1].name, nodes[-1].out_shape
+    r = bundle.readout
+    nodes.append(ReadoutNode(name=r.name, input=src, in_features=r.in_features, weight=r.weight, mult=r.mult,
+                             bias=r.bias, weights=r.weights))
+    return Graph(name=bundle.name, T=bundle.T, input=bundle.input, spike_bits=bundle.spike_bits,
+                 nodes=tuple(nodes), meta=dict(bundle.meta))
+
+
+# ---------------------------------------------------------------------------------------------
+# Save and load (the same files as a bundle: model.json + model.npz, schema GRAPH_SCHEMA)
+
+_ARRAYS = {"current": ("weight", "mult", "bias"), "neuron": ("lambda_t", "theta_t"), "readout": ("weight", "mult", "bias")}
+
+
+def _node_json(n) -> dict:
+    d = {"name": n.name, "kind": n.kind, "inputs": list(n.inputs), "out_shape": list(n.out_shape)}
+    if n.kind == "current":
+        d.update(in_shape=list(n.in_shape), weights=n.weights, kernel=n.kernel, stride=n.stride,
+                 padding=n.padding, shift=n.shift)
+    elif n.kind == "neuron":
+        d.update(shape=list(n.shape), neuron=n.neuron, lambda_frac=n.lambda_frac, frac=n.frac,
+                 max_code=n.max_code, reset=n.reset, v_reset=int(n.v_reset))
+    elif n.kind == "add":
+        d.update(shape=list(n.shape))
+    elif n.kind in ("maxpool", "gsum"):
+        d.update(in_shape=list(n.in_shape))
+    else:
+        d.update(in_features=n.in_features, weights=n.weights)
+    return d
+
+
+def save_graph(g: Graph, folder) -> str:
+    """Write the graph's ``model.json`` / ``model.npz`` atomically (deterministic bytes); return its hash."""
+    arrays = {f"{n.name}/{k}": np.asarray(getattr(n, k)).astype(np.int8 if k == "weight" else np.int64)
+              for n in g.nodes for k in _ARRAYS.get(n.kind, ())}
+    doc = {"schema": GRAPH_SCHEMA, "name": g.name, "T": g.T, "input": input_json(g.input),
+           "spike": {"bits": g.spike_bits, "max_code": 2 ** g.spike_bits - 1},
+           "nodes": [_node_json(n) for n in g.nodes], "acc_bits": bounds(g), "meta": g.meta}
+    return write_model(folder, doc, arrays)
+
+
+def _node(d, i: int, arrays: dict, where: str, T: int):
+    w = f"{where} nodes[{i}]"
+    _need(isinstance(d, dict), w, "must be an object")
+    name, kind, inputs = d.get("name"), d.get("kind"), d.get("inputs")
+    _need(isinstance(name, str) and name and name != INPUT, w, f"field 'name' must be a non-empty string, not {name!r}")
+    w = f"{where} node {name!r}"
+    _need(kind in NODE_KINDS, w, f"field 'kind' must be one of {NODE_KINDS}, not {kind!r}")
+    _need(isinstance(inputs, list) and all(isinstance(x, str) for x in inputs)
+          and len(inputs) == (2 if kind == "add" else 1), w,
+          f"field 'inputs' must list {2 if kind == 'add' else 1} node name(s), not {inputs!r}")
+
+    def arr(key, lo, hi):
+        a = arrays.get(f"{name}/{key}")
+        _need(a is not None, w, f"missing array {name + '/' + key!r}")
+        _need(a.dtype.kind in "iu", w, f"array {key!r} must be integer, not {a.dtype}")
+        if a.size:
+            _need(int(a.min()) >= lo and int(a.max()) <= hi, w, f"array {key!r} values must lie in [{lo}, {hi}]")
+        return a.astype(np.int64)
+
+    def shape(key):
+        v = d.get(key)
+        _need(isinstance(v, list) and len(v) in (1, 3) and all(isinstance(x, int) and x > 0 for x in v), w,
+              f"field {key!r} must be [C, H, W] or [features] of positive integers, not {v!r}")
+        return tuple(v)
+
+    big = 2 ** 62
+    if kind == "current":
+        k = d.get("kernel")
+        _need(k is None or (isinstance(k, int) and k > 0), w, f"field 'kernel' must be a positive integer or null, not {k!r}")
+        return CurrentNode(name=name, input=inputs[0], in_shape=shape("in_shape"), weight=arr("weight", -127, 127),
+                           mult=arr("mult", -big, big), bias=arr("bias", -big, big),
+                           shift=_int_field(d, "shift", w, 0, 62), weights=d.get("weights"), kernel=k,
+                           stride=_int_field(d, "stride", w, 1), padding=_int_field(d, "padding", w, 0))
+    if kind == "neuron":
+        return NeuronNode(name=name, input=inputs[0], shape=shape("shape"), lambda_t=arr("lambda_t", 0, big),
+                          theta_t=arr("theta_t", -big, big), lambda_frac=_int_field(d, "lambda_frac", w, 1, 30),
+                          frac=_int_field(d, "frac", w, 0, 30), max_code=_int_field(d, "max_code", w, 1, 255),
+                          neuron=d.get("neuron"), reset=d.get("reset", "value"),
+                          v_reset=_int_field(d, "v_reset", w) if "v_reset" in d else 0)
+    if kind == "add":
+        return AddNode(name=name, a=inputs[0], b=inputs[1], shape=shape("shape"))
+    if kind in ("maxpool", "gsum"):
+        return PoolNode(name=name, input=inputs[0], in_shape=shape("in_shape"), kind=kind)
+    return ReadoutNode(name=name, input=inputs[0], in_features=_int_field(d, "in_features", w, 1),
+                       weight=arr("weight", -127, 127), mult=arr("mult", -big, big), bias=arr("bias", -big, big),
+                       weights=d.get("weights"))
+
+
+def load_graph(folder) -> Graph:
+    """Load and validate a graph folder; raises :class:`BundleError` naming the file and the node."""
+    doc, arrays, where, _, T, input_spec, spike_bits = read_model(folder, GRAPH_SCHEMA)
+    nodes_doc = doc.get("nodes")
+    _need(isinstance(nodes_doc, list) and nodes_doc, where, "field 'nodes' must be a non-empty list")
+    nodes = tuple(_node(d, i, arrays, where, T) for i, d in enumerate(nodes_doc))
+    try:
+        return Graph(name=str(doc.get("name", Path(folder).name)), T=T, input=input_spec, spike_bits=spike_bits,
+                     nodes=nodes, meta=doc.get("meta", {}))
+    except BundleError as e:
+        raise BundleError(f"{where}: {e}") from None
+
+
+def load_model(folder):
+    """A bundle or a graph, whichever the folder holds (:func:`golden.bundle.load_bundle`, :func:`load_graph`)."""
+    return load_graph(folder) if model_schema(folder) == GRAPH_SCHEMA else load_bundle(folder)
+
+
+def run_model(model, images, *, trace: bool = False) -> Result:
+    """:func:`run_graph` for a graph, :func:`golden.executor.run` for a bundle."""
+    return run_graph(model, images, trace=trace) if isinstance(model, Graph) else run(model, images, trace=trace)

@@ -1,0 +1,178 @@
+"""The integer graph (golden/graph.py): the same arithmetic as the sequential model, residual
+wiring, save / load, refusals, and the ResNet export against its float network."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from golden import BundleError, load_bundle, run
+from golden.executor import hdlif_step, readout, requant, synapse
+from golden.graph import (INPUT, AddNode, CurrentNode, Graph, NeuronNode, PoolNode, ReadoutNode, from_bundle,
+                          load_graph, load_model, run_graph, save_graph)
+from golden.synthetic import random_bundle
+from training import data
+from training.export import ExportError, to_graph
+from training.models import build_model
+from training.resnet import ResNetConfig
+
+SEED = int(os.environ.get("HDLIF_GRAPH_SEED", "2026"))
+
+
+def _draw(rng):
+    """A random sequential bundle's options, extremes included (1x1 frames, int8 stems, LIF, counts)."""
+    neuron = rng.choice(["vanilla", "parallel", "mixed", "lif"])
+    layers, shape = [], (int(rng.integers(1, 4)), int(rng.integers(3, 10)), int(rng.integers(3, 10)))
+    h, w = shape[1:]
+    for _ in range(int(rng.integers(0, 3))):
+        k = int(rng.integers(1, 4))
+        s, p = int(rng.integers(1, 3)), int(rng.integers(0, k))
+        ho, wo = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+        if min(ho, wo) < 1:
+            break
+        pool = 2 if min(ho, wo) >= 2 and rng.random() < 0.4 else 1
+        layers.append(("conv", int(rng.integers(1, 6)), k, s, p, pool))
+        h, w = ho // pool, wo // pool
+    layers += [("fc", int(rng.integers(1, 20))) for _ in range(int(rng.integers(0 if layers else 1, 3)))]
+    return dict(input_shape=shape, layers=tuple(layers), neuron=str(neuron), T=int(rng.integers(1, 6)),
+                spike_bits=1 if neuron == "lif" else int(rng.integers(1, 5)),
+                stem_weights=str(rng.choice(["ternary", "int8"])), per_channel=bool(rng.random() < 0.5))
+
+
+@pytest.mark.parametrize("case", range(12))
+def test_a_bundle_as_a_graph_computes_the_same_values(case):
+    rng = np.random.default_rng([SEED, case])
+    opts = _draw(rng)
+    print(f"graph case {case} (HDLIF_GRAPH_SEED={SEED}): {opts}")
+    b = random_bundle(int(rng.integers(1 << 30)), **opts)
+    x = rng.integers(0, b.input.max_value + 1, (23, b.input.features))
+    x[0] = 0
+    x[1] = b.input.max_value
+    r, g = run(b, x, trace=True), run_graph(from_bundle(b), x, trace=True)
+    assert np.array_equal(r.scores, g.scores) and np.array_equal(r.classes, g.classes)
+    for layer in b.hdlif_layers:
+        assert np.array_equal(r.membranes[layer.name], g.membranes[layer.name]), layer.name
+
+
+def _residual_graph(rng, T=3):
+    """stem (conv on pixels) -> n1 -> conv -> add(stem, conv) -> n2 -> gsum -> readout."""
+    def cur(name, src, shape, o, k):
+        return CurrentNode(name=name, input=src, in_shape=shape, weight=rng.integers(-1, 2, (o, shape[0], k, k)),
+                           mult=rng.integers(200, 400, o), bias=rng.integers(-500, 500, o), shift=4, kernel=k,
+                           padding=k // 2)
+
+    def neu(name, src, shape, kind="vanilla"):
+        return NeuronNode(name=name, input=src, shape=shape, lambda_t=np.array([0] * T) if kind == "parallel"
+                          else rng.integers(1000, 4096, T), theta_t=rng.integers(100, 600, T), lambda_frac=12,
+                          frac=8, max_code=15, neuron=kind)
+
+    from golden.bundle import InputSpec
+    stem = cur("stem", INPUT, (1, 5, 5), 3, 3)
+    nodes = [stem, neu("n1", "stem", (3, 5, 5)), cur("conv", "n1", (3, 5, 5), 3, 3),
+             AddNode(name="add", a="stem", b="conv", shape=(3, 5, 5)), neu("n2", "add", (3, 5, 5), "parallel"),
+             PoolNode(name="gap", input="n2", in_shape=(3, 5, 5), kind="gsum"),
+             ReadoutNode(name="fc", input="gap", in_features=3, weight=rng.integers(-127, 128, (4, 3)),
+                         mult=rng.integers(1, 9, 4), bias=rng.integers(-99, 99, 4))]
+    spec = InputSpec(features=25, bits=4, max_value=15, scale=1 / 15, shape=(1, 5, 5))
+    return Graph(name="res", T=T, input=spec, spike_bits=4, nodes=tuple(nodes))
+
+
+def test_residual_wiring_stem_once_stream_added_at_every_step():
+    rng = np.random.default_rng(SEED)
+    g = _residual_graph(rng)
+    n = {node.name: node for node in g.nodes}
+    x = rng.integers(0, 16, (9, 25))
+    # the same values written out by hand from the law's functions: the stem once, the rest per step
+    stem = requant(n["stem"], synapse(n["stem"], x.reshape(9, 1, 5, 5)))
+    v1 = v2 = np.zeros_like(stem)
+    want = []
+    for t in range(g.T):
+        s1, _, v1 = hdlif_step(n["n1"], v1, stem, t)
+        i = stem + requant(n["conv"], synapse(n["conv"], s1), t)
+        s2, _, v2 = hdlif_step(n["n2"], v2, i, t)
+        want.append(readout(n["fc"], s2.sum(axis=(2, 3))))
+    got = run_graph(g, x)
+    assert np.array_equal(got.scores, np.stack(want, 1))
+    assert got.scores.any()
+
+
+def test_save_load_round_trip_and_refusals(tmp_path):
+    g = _residual_graph(np.random.default_rng(1))
+    h = save_graph(g, tmp_path / "g")
+    back = load_model(tmp_path / "g")
+    assert isinstance(back, Graph) and save_graph(back, tmp_path / "g2") == h      # same bytes
+    x = np.random.default_rng(2).integers(0, 16, (5, 25))
+    assert np.array_equal(run_graph(back, x).scores, run_graph(g, x).scores)
+    with pytest.raises(BundleError, match="integer graph .* takes sequential bundles only"):
+        load_bundle(tmp_path / "g")
+    doc = json.loads((tmp_path / "g" / "model.json").read_text())
+    for edit, msg in [(lambda d: d["nodes"][3].update(inputs=["stem", "n1"]), "node 'add': adds two currents"),
+                      (lambda d: d["nodes"][2].update(inputs=["stem"]), "node 'conv': a synapse reads spike codes"),
+                      (lambda d: d["nodes"][1].update(inputs=["nope"]), "node 'n1': input 'nope' is not an earlier"),
+                      (lambda d: d["nodes"][4].update(kind="pool"), "node 'n2': field 'kind' must be one of"),
+                      (lambda d: d["nodes"].reverse(), "the last node must be the readout")]:
+        bad = json.loads(json.dumps(doc))
+        edit(bad)
+        (tmp_path / "g" / "model.json").write_text(json.dumps(bad))
+        with pytest.raises(BundleError, match=msg):
+            load_graph(tmp_path / "g")
+    (tmp_path / "g" / "model.json").write_text(json.dumps(doc))
+    (tmp_path / "g" / "model.npz").write_bytes((tmp_path / "g" / "model.npz").read_bytes()[:-3] + b"xyz")
+    with pytest.raises(BundleError, match="arrays_sha256"):
+        load_graph(tmp_path / "g")
+
+
+def test_accumulators_past_52_bits_are_refused():
+    """Shapes alone decide it (no array of that size is made): a global sum over 2**40 positions of
+    15s, read by 4 x 127 readout weights, needs 54 bits; over 2**30 positions it fits."""
+    from golden.bundle import InputSpec
+
+    def graph(side: int) -> Graph:
+        shape = (4, side, side)
+        spec = InputSpec(features=4 * side * side, bits=4, max_value=15, scale=1.0, shape=shape)
+        stem = CurrentNode(name="stem", input=INPUT, in_shape=shape, weight=np.ones((4, 4, 1, 1), np.int8),
+                           mult=np.ones(4, np.int64), bias=np.zeros(4, np.int64), shift=0, kernel=1)
+        n = NeuronNode(name="n", input="stem", shape=shape, lambda_t=np.ones(2, np.int64),
+                       theta_t=np.ones(2, np.int64), lambda_frac=12, frac=8, max_code=15)
+        gap = PoolNode(name="gap", input="n", in_shape=shape, kind="gsum")
+        r = ReadoutNode(name="fc", input="gap", in_features=4, weight=np.full((2, 4), 127, np.int8),
+                        mult=np.ones(2, np.int64), bias=np.zeros(2, np.int64))
+        return Graph(name="big", T=2, input=spec, spike_bits=4, nodes=(stem, n, gap, r))
+
+    graph(1 << 15)
+    with pytest.raises(BundleError, match="node 'fc': the accumulator needs 54 bits"):
+        graph(1 << 20)
+
+
+def test_a_trained_resnet_exports_to_a_graph_that_agrees_with_it(tmp_path):
+    from training.train import load_checkpoint, train
+
+    m = train(tmp_path / "r", arch="resnet:4,8", T=3, epochs=2, batch_size=32, parallel_ratio=0.5, progress=False)
+    model, _ = load_checkpoint(tmp_path / "r")
+    g = to_graph(model, "r")
+    kinds = [n.kind for n in g.nodes]
+    assert kinds.count("add") == 2 and kinds.count("neuron") == 5 and kinds[-2:] == ["gsum", "readout"]
+    assert [n.neuron for n in g.neurons] == ["vanilla", "parallel", "vanilla", "parallel", "vanilla"]
+    split = data.load("digits")
+    x, y = split.x_test, split.y_test
+    model.eval()
+    with torch.no_grad():
+        fl = model(torch.from_numpy(x)).sum(0).argmax(1).numpy()
+    r = run_graph(g, x.astype(np.int64))
+    agree = float((fl == r.classes).mean())
+    print(f"resnet:4,8 float {(fl == y).mean():.4f} (trained {m['test_accuracy']:.4f}), golden "
+          f"{(r.classes == y).mean():.4f}, agreement {agree:.4f}")
+    assert agree >= 0.97
+
+
+@pytest.mark.parametrize("kw,msg", [(dict(seca="II"), "SECA is not in the integer graph"),
+                                    (dict(neuron="membn"), "Mem-BN and LIF are not graph nodes"),
+                                    (dict(weights="full"), "full-precision weights have no integer form")])
+def test_resnet_parts_without_an_integer_graph_are_refused(kw, msg):
+    model = build_model(ResNetConfig(arch="resnet:4", in_shape=(1, 8, 8), T=2, **kw))
+    with pytest.raises(ExportError, match=msg):
+        to_graph(model, "x")

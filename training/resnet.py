@@ -26,8 +26,9 @@ block's N_2, the parallel block of the paper's Fig. 3(b)).  The model has the in
 :class:`~training.models.SpikingNet`: ``set_online``, ``reset``, ``stem_current``, ``step``,
 ``forward``.
 
-Not exportable: the integer bundle has no residual layer and no average pooling
-(``docs/integer-semantics.md``).
+Export writes it as an integer graph (:func:`training.export.to_graph`, ``golden/graph.py``:
+the current stream in one membrane unit, global average pooling as a sum folded into the
+readout); SECA, Mem-BN and LIF neurons are refused there (``docs/integer-semantics.md``).
 """
 
 from __future__ import annotations

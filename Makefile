@@ -51,7 +51,7 @@ help:
 	@echo "make test                        the test suite"
 	@echo "make train MODEL=name [DATASET=digits|fashion_mnist|mnist|cifar10|cifar100 DATA_DIR= ARCH= HIDDEN= NEURON="
 	@echo "           MODE=online|stbp T= EPOCHS= BATCH= LR= SEED= AUGMENT=1 CROP_PAD= RESUME=1 FORCE=1 NPROC=2"
-	@echo "           PARALLEL=0.5 (Parallel HD-LIF share) SECA=none|I|II (resnet; training only)]"
+	@echo "           PARALLEL=0.5 (Parallel HD-LIF share) SECA=none|I|II (resnet blocks)]"
 	@echo "           ARCH=resnet:16,32,64 exports an integer graph (golden/graph.py: golden, eval, vectors; no RTL/HLS yet)"
 	@echo "           (then exports); DATA_DIR= the IDX files' folder (MNIST-like) or the CIFAR batches folder"
 	@echo "           (cifar-10-batches-bin/ or -py/, cifar-100-binary/ or -python/) or its parent"

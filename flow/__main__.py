@@ -131,7 +131,7 @@ def main(argv=None) -> int:
     t.add_argument("--parallel-ratio", type=_fraction, default=0.0,
                    help="fraction of the neurons made Parallel HD-LIF (resnet 0.5: every block's second)")
     t.add_argument("--seca", default="none", choices=("none", "I", "II"),
-                   help="SECA in resnet blocks (training only: export refuses it)")
+                   help="SECA in resnet blocks (fixed point: exported as the graph's seca nodes)")
     t.add_argument("--batch-size", type=POSITIVE, default=32)
     t.add_argument("--lr", type=RATE, default=2e-3)
     t.add_argument("--augment", action="store_true", help="random crop (+ flip for Fashion-MNIST)")

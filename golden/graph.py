@@ -12,6 +12,11 @@ not: its blocks add a current back onto a stream that several neurons read.  A
 ``neuron``   current -> spike codes: charge, fire, reset (:func:`golden.executor.hdlif_step`,
              vanilla or Parallel HD-LIF, or LIF); its membrane is the node's state across steps.
 ``add``      current + current (the residual stream: both in the same membrane units).
+``affine``   current -> current, ``(x * mult[t, c] + bias[t, c]) >> shift`` (a Mem-BN neuron's input
+             map on a stream it shares; the requantizer's arithmetic).
+``seca``     current -> current, channel attention (:func:`seca`): per image and channel the sum
+             over space, a ``k``-tap integer convolution across channels, a sigmoid table, and
+             ``(x * s + 2**(q - 1)) >> q``.
 ``maxpool``  2 x 2 max pooling of codes (:func:`golden.executor.max_pool`).
 ``gsum``     global sum pooling of codes over space, ``[C, H, W] -> [C]`` (global average
              pooling with its ``1 / (H * W)`` folded into the readout's ``mult``: no rounding).
@@ -36,7 +41,9 @@ from .bundle import (GRAPH_SCHEMA, MAX_ACC_BITS, NEURON_KINDS, WEIGHT_KINDS, Bun
                      _need, input_json, load_bundle, model_schema, read_model, write_model)
 from .executor import CHUNK, Result, hdlif_step, max_pool, readout, requant, run, synapse
 
-NODE_KINDS = ("current", "neuron", "add", "maxpool", "gsum", "readout")
+NODE_KINDS = ("current", "neuron", "add", "affine", "seca", "maxpool", "gsum", "readout")
+#: nodes that map a current to a current of the same shape
+CURRENT_MAPS = ("affine", "seca")
 #: the pixels: the input every graph starts from
 INPUT = "input"
 
@@ -53,8 +60,8 @@ class CurrentNode:
     input: str
     in_shape: tuple
     weight: np.ndarray
-    mult: np.ndarray            # int64 [O]
-    bias: np.ndarray            # int64 [O]
+    mult: np.ndarray            # int64 [O], or [T, O] (a Mem-BN neuron's map folded in)
+    bias: np.ndarray            # int64 [O], or [T, O]
     shift: int
     weights: str = "ternary"
     kernel: int | None = None   # None: fc
@@ -73,11 +80,89 @@ class CurrentNode:
             return (O,)
         return _conv_shape(self.in_shape, O, self.kernel, self.stride, self.padding)
 
+    @property
+    def step_dependent(self) -> bool:
+        return self.mult.ndim == 2
+
     def mult_at(self, t: int) -> np.ndarray:
-        return self.mult
+        return self.mult[t] if self.mult.ndim == 2 else self.mult
 
     def bias_at(self, t: int) -> np.ndarray:
-        return self.bias
+        return self.bias[t] if self.bias.ndim == 2 else self.bias
+
+
+@dataclass(frozen=True, kw_only=True)
+class AffineNode:
+    """``(x * mult[t, c] + bias[t, c]) >> shift`` on a current ``shape`` (``[T, C]`` or ``[C]`` parameters)."""
+    name: str
+    input: str
+    shape: tuple
+    mult: np.ndarray
+    bias: np.ndarray
+    shift: int
+    kind: str = "affine"
+
+    @property
+    def inputs(self) -> tuple:
+        return (self.input,)
+
+    @property
+    def out_shape(self) -> tuple:
+        return tuple(self.shape)
+
+    @property
+    def step_dependent(self) -> bool:
+        return self.mult.ndim == 2
+
+    def mult_at(self, t: int) -> np.ndarray:
+        return self.mult[t] if self.mult.ndim == 2 else self.mult
+
+    def bias_at(self, t: int) -> np.ndarray:
+        return self.bias[t] if self.bias.ndim == 2 else self.bias
+
+
+@dataclass(frozen=True, kw_only=True)
+class SecaNode:
+    """Channel attention on a current ``shape`` (``[C, H, W]`` or ``[C]``): see :func:`seca`."""
+    name: str
+    input: str
+    shape: tuple
+    taps: np.ndarray            # int64 [k], k odd: the Conv1d across channels, zero padded
+    zmult: int                  # z -> table index: (z * zmult + 2**(zshift - 1)) >> zshift
+    zshift: int
+    table: np.ndarray           # int64 [2R]: s for index -R .. R-1 (clamped), 0 .. 2**q
+    q: int                      # fraction bits of s
+    kind: str = "seca"
+
+    @property
+    def inputs(self) -> tuple:
+        return (self.input,)
+
+    @property
+    def out_shape(self) -> tuple:
+        return tuple(self.shape)
+
+
+def seca(node: SecaNode, x: np.ndarray) -> np.ndarray:
+    """``x`` ``[B, C, ...]`` scaled per image and channel::
+
+        g[c]  = sum over space of x[c]                          (the average's sum; exact)
+        z[c]  = sum_j taps[j] * g[c + j - k // 2]               (zero outside 0 .. C-1)
+        i[c]  = clip((z[c] * zmult + 2**(zshift - 1)) >> zshift, -R, R - 1)    (R = len(table) / 2)
+        s[c]  = table[i[c] + R]                                 (sigmoid in units of 2**-q)
+        out   = (x * s[c] + 2**(q - 1)) >> q
+    """
+    B, C = x.shape[:2]
+    g = x.reshape(B, C, -1).sum(axis=2)
+    k = len(node.taps)
+    gp = np.pad(g, ((0, 0), (k // 2, k // 2)))
+    z = sum(int(node.taps[j]) * gp[:, j:j + C] for j in range(k))
+    half = (1 << (node.zshift - 1)) if node.zshift > 0 else 0
+    R = len(node.table) // 2
+    idx = np.clip((z * node.zmult + half) >> node.zshift, -R, R - 1)
+    s = np.asarray(node.table)[idx + R]
+    s = s.reshape(s.shape + (1,) * (x.ndim - 2))
+    return (x * s + (1 << (node.q - 1))) >> node.q
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -199,7 +284,7 @@ class Graph:
         """The nodes computed once per image (all their inputs are)."""
         out = {INPUT}
         for n in self.nodes:
-            if n.kind != "neuron" and all(i in out for i in n.inputs):
+            if n.kind != "neuron" and not getattr(n, "step_dependent", False) and all(i in out for i in n.inputs):
                 out.add(n.name)
         return out
 
@@ -211,6 +296,7 @@ def _fail(graph_name: str, node: str, what: str) -> None:
 def validate(g: Graph) -> None:
     """Names, order, shapes, kinds and parameter ranges; raises :class:`BundleError` naming the node."""
     shapes = {INPUT: tuple(g.input.shape)}
+    synapses = {n.name for n in g.nodes if n.kind in ("current", "readout")}
     codes = {INPUT: False}           # does the node carry spike codes (True) or a current (False)?
     _need_nodes = g.nodes and g.nodes[-1].kind == "readout"
     if not _need_nodes:
@@ -242,8 +328,21 @@ def validate(g: Graph) -> None:
                     n.padding < 0 or min(n.out_shape[1:]) < 1:
                 _fail(g.name, n.name, f"conv weight {list(n.weight.shape)}, kernel {n.kernel}, stride {n.stride}, "
                                       f"padding {n.padding} do not fit the input {list(src)}")
-            if n.mult.shape != (O,) or n.bias.shape != (O,) or not 0 <= n.shift <= 62:
-                _fail(g.name, n.name, f"mult and bias must be [{O}] and shift in 0..62")
+            if n.mult.shape not in ((O,), (g.T, O)) or n.bias.shape != n.mult.shape or not 0 <= n.shift <= 62:
+                _fail(g.name, n.name, f"mult and bias must be [{O}] or [T, {O}] alike and shift in 0..62")
+        elif n.kind in CURRENT_MAPS:
+            C = src[0] if src else 0
+            if codes[n.input] or tuple(n.shape) != src:
+                _fail(g.name, n.name, f"maps a current of shape {list(src)}, with shape {list(n.shape)}")
+            if n.kind == "affine":
+                if n.mult.shape not in ((C,), (g.T, C)) or n.bias.shape != n.mult.shape or not 0 <= n.shift <= 62:
+                    _fail(g.name, n.name, f"mult and bias must be [{C}] or [T, {C}] alike and shift in 0..62")
+            else:
+                k, R2 = len(n.taps), len(n.table)
+                if k % 2 == 0 or R2 < 2 or R2 % 2 or not 1 <= n.q <= 30 or not 0 <= n.zshift <= 62 \
+                        or n.table.min() < 0 or n.table.max() > 1 << n.q:
+                    _fail(g.name, n.name, f"needs an odd number of taps ({k}), an even table ({R2}) of values in "
+                                          f"0..2**q, q in 1..30 and zshift in 0..62")
         elif n.kind == "neuron":
             if codes[n.input] or tuple(n.shape) != src:
                 _fail(g.name, n.name, f"a neuron reads a current of shape {list(src)}, with shape {list(n.shape)}")
@@ -271,23 +370,45 @@ def validate(g: Graph) -> None:
         shapes[n.name] = tuple(n.out_shape)
         codes[n.name] = n.kind in ("neuron", "maxpool", "gsum")
     for name, bits in bounds(g).items():
-        if bits > MAX_ACC_BITS:
-            _fail(g.name, name, f"the accumulator needs {bits} bits, more than the {MAX_ACC_BITS} the integer "
-                                "model allows")
+        limit = MAX_ACC_BITS if name in synapses else 62
+        if bits > limit:
+            what = "accumulator" if name in synapses else "largest product"
+            _fail(g.name, name.split(":")[0], f"the {what} needs {bits} bits, more than the {limit} the integer "
+                                              "model allows")
 
 
 def bounds(g: Graph) -> dict:
-    """Signed bits of every accumulator (``current`` and ``readout`` nodes) from the largest
-    input each can see: pixels ``max_value``, codes ``max_code`` (a sum pool: times the area)."""
+    """Signed bits of every accumulator (``current`` and ``readout`` nodes: they sum in float64,
+    52 bits) and of the largest intermediate of every current map (int64 products: 62 bits),
+    from the largest magnitude each input can carry: pixels ``max_value``, codes ``max_code``
+    (a sum pool: times the area), currents through their arithmetic."""
     peak = {INPUT: g.input.max_value}
     out = {}
+
+    def bits(v: int) -> int:
+        return int(v).bit_length() + 1
+
     for n in g.nodes:
         if n.kind in ("current", "readout"):
             w = np.abs(n.weight.reshape(n.weight.shape[0], -1).astype(np.int64))
             acc = peak[n.input] * int(w.sum(axis=1).max())
-            out[n.name] = int(acc).bit_length() + 1
-        if n.kind == "neuron":
+            out[n.name] = bits(acc)
+            if n.kind == "current":
+                peak[n.name] = (acc * int(np.abs(n.mult).max()) + int(np.abs(n.bias).max())) >> n.shift
+                out[f"{n.name}:requant"] = bits(acc * int(np.abs(n.mult).max()) + int(np.abs(n.bias).max()))
+        elif n.kind == "neuron":
             peak[n.name] = n.max_code
+        elif n.kind == "add":
+            peak[n.name] = peak[n.a] + peak[n.b]
+        elif n.kind == "affine":
+            prod = peak[n.input] * int(np.abs(n.mult).max())
+            out[n.name] = bits(prod + int(np.abs(n.bias).max()))
+            peak[n.name] = (prod + int(np.abs(n.bias).max())) >> n.shift
+        elif n.kind == "seca":
+            area = int(np.prod(n.shape[1:])) if len(n.shape) > 1 else 1
+            z = peak[n.input] * area * int(np.abs(n.taps).sum())
+            out[n.name] = max(bits(z * abs(n.zmult)), bits(peak[n.input] << n.q))
+            peak[n.name] = peak[n.input]
         elif n.kind == "maxpool":
             peak[n.name] = peak[n.input]
         elif n.kind == "gsum":
@@ -315,6 +436,10 @@ def _step(g: Graph, values: dict, state: dict, t: int, nodes, trace: dict | None
                 trace["membranes"][n.name][:, t] = m.reshape(len(m), -1)
         elif n.kind == "add":
             values[n.name] = values[n.a] + values[n.b]
+        elif n.kind == "affine":
+            values[n.name] = requant(n, values[n.input], t)
+        elif n.kind == "seca":
+            values[n.name] = seca(n, values[n.input])
         elif n.kind == "maxpool":
             values[n.name] = max_pool(values[n.input], 2)
         elif n.kind == "gsum":
@@ -391,7 +516,8 @@ def from_bundle(bundle) -> Graph:
 # ---------------------------------------------------------------------------------------------
 # Save and load (the same files as a bundle: model.json + model.npz, schema GRAPH_SCHEMA)
 
-_ARRAYS = {"current": ("weight", "mult", "bias"), "neuron": ("lambda_t", "theta_t"), "readout": ("weight", "mult", "bias")}
+_ARRAYS = {"current": ("weight", "mult", "bias"), "neuron": ("lambda_t", "theta_t"), "affine": ("mult", "bias"),
+           "seca": ("taps", "table"), "readout": ("weight", "mult", "bias")}
 
 
 def _node_json(n) -> dict:
@@ -404,6 +530,10 @@ def _node_json(n) -> dict:
                  max_code=n.max_code, reset=n.reset, v_reset=int(n.v_reset))
     elif n.kind == "add":
         d.update(shape=list(n.shape))
+    elif n.kind == "affine":
+        d.update(shape=list(n.shape), shift=n.shift)
+    elif n.kind == "seca":
+        d.update(shape=list(n.shape), zmult=int(n.zmult), zshift=n.zshift, q=n.q)
     elif n.kind in ("maxpool", "gsum"):
         d.update(in_shape=list(n.in_shape))
     else:
@@ -462,6 +592,13 @@ def _node(d, i: int, arrays: dict, where: str, T: int):
                           v_reset=_int_field(d, "v_reset", w) if "v_reset" in d else 0)
     if kind == "add":
         return AddNode(name=name, a=inputs[0], b=inputs[1], shape=shape("shape"))
+    if kind == "affine":
+        return AffineNode(name=name, input=inputs[0], shape=shape("shape"), mult=arr("mult", -big, big),
+                          bias=arr("bias", -big, big), shift=_int_field(d, "shift", w, 0, 62))
+    if kind == "seca":
+        return SecaNode(name=name, input=inputs[0], shape=shape("shape"), taps=arr("taps", -big, big),
+                        zmult=_int_field(d, "zmult", w), zshift=_int_field(d, "zshift", w, 0, 62),
+                        table=arr("table", 0, 1 << 30), q=_int_field(d, "q", w, 1, 30))
     if kind in ("maxpool", "gsum"):
         return PoolNode(name=name, input=inputs[0], in_shape=shape("in_shape"), kind=kind)
     return ReadoutNode(name=name, input=inputs[0], in_features=_int_field(d, "in_features", w, 1),

@@ -14,8 +14,8 @@ def sig(x: float) -> float:
     return 1 / (1 + math.exp(-x))
 
 
-def known_seca(cls):
-    m = cls(3, k=3)
+def known_seca(cls, fixed_point=False):
+    m = cls(3, k=3, fixed_point=fixed_point)
     with torch.no_grad():
         m.conv.weight.copy_(torch.tensor([[[1.0, 0.5, -1.0]]]))
     return m
@@ -66,3 +66,19 @@ def test_seca_checks_its_arguments():
         SECA_I(8, k=4)
     with pytest.raises(ValueError, match=r"SECA expects a current \[B, 8, ...\], not \[2, 4\]"):
         SECA_I(8)(torch.zeros(2, 4))
+
+
+def test_fixed_point_seca_rounds_the_taps_the_grid_and_the_sigmoid():
+    """The default module: 8-bit taps, z on a 1/16 grid clamped to [-8, 8), sigmoid to 1/256."""
+    m = known_seca(SECA_I, fixed_point=True)
+    x = torch.tensor([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0], [40.0, 0.0, -40.0]])
+    # taps [1, 0.5, -1]: scale 1/127, codes [127, 64, -127] -> taps [1, 64/127, -1]
+    t = [1.0, 64 / 127, -1.0]
+    def want(g):
+        z = [t[0] * (g[c - 1] if c else 0) + t[1] * g[c] + t[2] * (g[c + 1] if c < 2 else 0) for c in range(3)]
+        i = [min(max(math.floor(v * 16 + 0.5), -128), 127) / 16 for v in z]
+        return [math.floor(sig(v) * 256 + 0.5) / 256 for v in i]
+    got = m.scores(x)
+    for row, g in zip(got, x.tolist()):
+        assert row.tolist() == pytest.approx(want(g), abs=1e-7)
+    assert got[2, 2].item() == 0.0 and got[1, 0].item() == 0.5      # clamped far below; sigmoid(0)

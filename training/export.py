@@ -36,8 +36,8 @@ from golden import HDLIFConvLayer, HDLIFLayer, InputSpec, ReadoutLayer, save_bun
 from golden.atomic import write_json_atomic
 from golden.bounds import shift_for
 from golden.bundle import Bundle, bundle_hash
-from golden.graph import (INPUT, AddNode, CurrentNode, Graph, NeuronNode, PoolNode, ReadoutNode, load_model, run_model,
-                          save_graph)
+from golden.graph import (INPUT, AddNode, AffineNode, CurrentNode, Graph, NeuronNode, PoolNode, ReadoutNode, SecaNode,
+                          load_model, run_model, save_graph)
 
 from . import data
 from .models import SpikingNet
@@ -155,20 +155,25 @@ def to_graph(model, name: str, *, frac: int = 8, lambda_frac: int = 12, mult_bit
     residual add is an integer add and every neuron reading the stream compares against its
     ``theta`` in the same units.  Per block (``b<i>``): ``n1`` reads the stream, ``conv1`` ->
     ``n2`` -> ``conv2``; ``shortcut`` (a 1x1 conv of ``n1``'s codes, where the block widens or
-    strides) or the stream itself; ``add``.  The head: neuron ``head`` on the stream, ``gap``
-    (the codes summed over space) and the classifier, whose ``mult`` holds ``step / (H * W)``."""
+    strides) or the stream itself; ``add``.  SECA_I scales ``conv1`` and ``conv2`` (``seca1``,
+    ``seca2``), SECA_II the sum (``seca``).  A Mem-BN neuron reads its input through an
+    ``affine`` node (its per-step ``alpha*_t``, ``beta*_t``) with per-channel ``lambda_t``.  The
+    head: neuron ``head`` on the stream, ``gap`` (the codes summed over space) and the classifier,
+    whose ``mult`` holds ``step / (H * W)``."""
     from .resnet import SpikingResNet
+    from .seca import SECA_Q, SECA_Z_FRAC, SECA_Z_RANGE, quantized_taps
 
     if not isinstance(model, SpikingResNet):
         raise ExportError(f"{type(model).__name__}: to_graph takes a SpikingResNet (to_bundle takes the others)")
     cfg = model.cfg
     _check_integer(cfg)
-    if cfg.seca != "none":
-        raise ExportError(f"seca={cfg.seca!r}: SECA is not in the integer graph yet; train with seca='none' to deploy")
     kinds = {type(n).__name__ for n in model.neurons}
-    if kinds - {"HDLIF", "ParallelHDLIF"}:
-        raise ExportError(f"neurons {sorted(kinds - {'HDLIF', 'ParallelHDLIF'})}: a ResNet graph takes vanilla and "
-                          "Parallel HD-LIF neurons (Mem-BN and LIF are not graph nodes yet)")
+    if kinds - {"HDLIF", "ParallelHDLIF", "MemBNHDLIF"}:
+        raise ExportError(f"neurons {sorted(kinds - {'HDLIF', 'ParallelHDLIF', 'MemBNHDLIF'})}: a ResNet graph "
+                          "takes vanilla, Parallel and Mem-BN HD-LIF neurons (LIF is not a graph node yet)")
+    for m in model.modules():
+        if getattr(m, "fixed_point", True) is False:
+            raise ExportError("a SECA module with fixed_point=False: its float sigmoid has no integer form")
     T, step = cfg.T, cfg.spike_step
     u = step / 2 ** frac
     max_code = 2 ** cfg.spike_bits - 1
@@ -184,11 +189,33 @@ def to_graph(model, name: str, *, frac: int = 8, lambda_frac: int = 12, mult_bit
         return nm, nodes[-1].out_shape
 
     def neuron(nm, src, shape, mod):
-        lam, theta, kind = _neuron_float(mod, T)
+        if isinstance(mod, MemBNHDLIF):                   # its input map, then a vanilla neuron
+            rp = {k: _np(v) for k, v in mod.reparameterize().items()}
+            mult, bias, shift = _requant(rp["current_scale"], -rp["current_shift"] / u, 1.0, mult_bits)
+            nodes.append(AffineNode(name=f"{nm}.membn", input=src, shape=tuple(shape), mult=mult, bias=bias,
+                                    shift=shift))
+            src, (lam, theta, kind) = nodes[-1].name, (rp["lambda_hat"], rp["theta"], "vanilla")
+        else:
+            lam, theta, kind = _neuron_float(mod, T)
         nodes.append(NeuronNode(name=nm, input=src, shape=tuple(shape),
                                 lambda_t=np.round(lam * 2 ** lambda_frac).astype(np.int64),
                                 theta_t=np.round(theta / u).astype(np.int64), lambda_frac=lambda_frac, frac=frac,
                                 max_code=max_code, neuron=kind))
+        return nm
+
+    def attention(nm, src, shape, mod):
+        if mod is None:
+            return src
+        _, codes, scale = quantized_taps(mod.conv.weight.detach())
+        area = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+        c = float(scale) * u * 2 ** SECA_Z_FRAC / area     # z_int (sum of taps x sums) -> z on the grid
+        zshift = shift_for(np.array([c]), 24, max_shift=62)
+        R = SECA_Z_RANGE * 2 ** SECA_Z_FRAC
+        i = np.arange(-R, R, dtype=np.float64) / 2 ** SECA_Z_FRAC
+        table = np.floor(1 / (1 + np.exp(-i)) * 2 ** SECA_Q + 0.5).astype(np.int64)
+        nodes.append(SecaNode(name=nm, input=src, shape=tuple(shape),
+                              taps=codes.reshape(-1).cpu().numpy().astype(np.int64),
+                              zmult=int(round(c * 2 ** zshift)), zshift=zshift, table=table, q=SECA_Q))
         return nm
 
     x, shape = current("stem", INPUT, cfg.in_shape, model.stem_conv, model.stem_bn, cfg.input_scale)
@@ -196,12 +223,17 @@ def to_graph(model, name: str, *, frac: int = 8, lambda_frac: int = 12, mult_bit
         b = f"b{i}"
         n1 = neuron(f"{b}.n1", x, shape, block.neuron1)
         c1, s1 = current(f"{b}.conv1", n1, shape, block.conv1, block.bn1, step)
+        c1 = attention(f"{b}.seca1", c1, s1, block.seca1)
         n2 = neuron(f"{b}.n2", c1, s1, block.neuron2)
         c2, s2 = current(f"{b}.conv2", n2, s1, block.conv2, block.bn2, step)
+        if block.seca == "I":
+            c2 = attention(f"{b}.seca2", c2, s2, block.seca2)
         sc = x if block.shortcut is None else current(f"{b}.shortcut", n1, shape, block.shortcut[0],
                                                       block.shortcut[1], step)[0]
         nodes.append(AddNode(name=f"{b}.add", a=sc, b=c2, shape=tuple(s2)))
         x, shape = nodes[-1].name, s2
+        if block.seca == "II":
+            x = attention(f"{b}.seca", x, shape, block.seca2)
     head = neuron("head", x, shape, model.head_neuron)
     nodes.append(PoolNode(name="gap", input=head, in_shape=tuple(shape), kind="gsum"))
     r = fold_readout(model.classifier, "fc", step / (shape[1] * shape[2]), mult_bits=mult_bits)

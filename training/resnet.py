@@ -28,7 +28,8 @@ block's N_2, the parallel block of the paper's Fig. 3(b)).  The model has the in
 
 Export writes it as an integer graph (:func:`training.export.to_graph`, ``golden/graph.py``:
 the current stream in one membrane unit, global average pooling as a sum folded into the
-readout); SECA, Mem-BN and LIF neurons are refused there (``docs/integer-semantics.md``).
+readout, SECA and Mem-BN as ``seca`` / ``affine`` nodes); LIF neurons are refused there
+(``docs/integer-semantics.md``).
 """
 
 from __future__ import annotations

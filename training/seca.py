@@ -12,8 +12,13 @@ is its own average), ``Conv1d_k`` is one kernel of ``k`` taps sliding across the
 image and channel.  The weights are shared across time steps: the same module is called at
 every ``t``, and it keeps no state.
 
-SECA is a training-time feature only: a sigmoid of a global average is not an integer
-operation at the bundle's widths, so export refuses it (``docs/integer-semantics.md``).
+Fixed point (``fixed_point=True``, the default: quantization-aware, in training and at
+evaluation), so that the integer graph computes the same scale (``golden.graph.seca``): the
+kernel's taps are 8-bit (one scale per tensor), ``z`` is rounded to a grid of
+``2**-SECA_Z_FRAC`` and clamped to ``[-SECA_Z_RANGE, SECA_Z_RANGE)``, and the sigmoid is a table
+rounded to ``2**-SECA_Q``; each rounding is half up, with a straight-through gradient.  The sum
+over space is exact in the integer model; the float model takes the mean, the same number.
+``fixed_point=False`` is the plain float module.
 """
 
 from __future__ import annotations
@@ -22,6 +27,33 @@ import math
 
 import torch
 from torch import nn
+
+#: the fixed point of SECA's scale (the integer graph's ``seca`` node is built from these)
+SECA_Z_FRAC = 4          # z on a grid of 1/16
+SECA_Z_RANGE = 8         # z clamped to [-8, 8): the table has 2 * 8 * 16 = 256 entries
+SECA_Q = 8               # sigmoid in units of 1/256
+
+
+class _RoundHalfUp(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return torch.floor(x + 0.5)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+
+def round_half_up(x: torch.Tensor) -> torch.Tensor:
+    """``floor(x + 0.5)`` with a straight-through gradient (the integer model rounds this way)."""
+    return _RoundHalfUp.apply(x)
+
+
+def quantized_taps(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(taps as float, integer codes, scale)``: 8-bit taps, ``scale = max|w| / 127``."""
+    scale = weight.detach().abs().max().clamp_min(1e-12) / 127
+    codes = round_half_up(weight / scale).clamp(-127, 127)
+    return codes * scale, codes.detach(), scale
 
 
 def eca_kernel_size(channels: int, gamma: int = 2, b: int = 1) -> int:
@@ -38,7 +70,7 @@ class SECA(nn.Module):
     (``init="zeros"``: every scale starts at ``sigmoid(0) = 0.5``).
     """
 
-    def __init__(self, channels: int, k: int | None = None, *, init: str = "default"):
+    def __init__(self, channels: int, k: int | None = None, *, init: str = "default", fixed_point: bool = True):
         super().__init__()
         if not (isinstance(channels, int) and channels > 0):
             raise ValueError(f"SECA channels must be a positive integer, not {channels!r}")
@@ -47,7 +79,7 @@ class SECA(nn.Module):
             raise ValueError(f"SECA kernel size must be a positive odd integer, not {k!r}")
         if init not in ("default", "zeros"):
             raise ValueError(f"SECA init must be 'default' or 'zeros', not {init!r}")
-        self.channels, self.k = channels, k
+        self.channels, self.k, self.fixed_point = channels, k, fixed_point
         self.conv = nn.Conv1d(1, 1, k, padding=k // 2, bias=False)
         if init == "zeros":
             nn.init.zeros_(self.conv.weight)
@@ -57,7 +89,13 @@ class SECA(nn.Module):
         if current.dim() < 2 or current.shape[1] != self.channels:
             raise ValueError(f"SECA expects a current [B, {self.channels}, ...], not {list(current.shape)}")
         gap = current.flatten(2).mean(2) if current.dim() > 2 else current   # [B, C]
-        return torch.sigmoid(self.conv(gap.unsqueeze(1)).squeeze(1))
+        if not self.fixed_point:
+            return torch.sigmoid(self.conv(gap.unsqueeze(1)).squeeze(1))
+        taps, _, _ = quantized_taps(self.conv.weight)
+        z = nn.functional.conv1d(gap.unsqueeze(1), taps, padding=self.k // 2).squeeze(1)
+        grid = 2.0 ** SECA_Z_FRAC
+        zq = round_half_up(z * grid).clamp(-SECA_Z_RANGE * grid, SECA_Z_RANGE * grid - 1) / grid
+        return round_half_up(torch.sigmoid(zq) * 2.0 ** SECA_Q) / 2.0 ** SECA_Q
 
     def forward(self, current: torch.Tensor) -> torch.Tensor:
         s = self.scores(current)

@@ -64,40 +64,46 @@ def _reset_range(m_lo, m_hi, theta, neuron: str, reset: str, v_reset: int):
     return np.minimum(q_lo, f_lo), np.maximum(q_hi, f_hi)
 
 
-def hdlif_widths(weight, in_max, mult, bias, shift, lambda_t, theta_t, lambda_frac, frac, T, *,
-                 neuron: str = "vanilla", reset: str = "value", v_reset: int = 0) -> dict:
-    """Bounds per output channel, following the reset recursion one time step at a time.
+def _steps(a, T: int, n: int) -> np.ndarray:
+    """``lambda_t`` / ``theta_t`` (``[T]`` or ``[T, n]``) as ``[T, n]``."""
+    a = np.asarray(a, np.int64)
+    return a if a.ndim == 2 else np.broadcast_to(a[:, None], (T, n))
 
-    ``mult``/``bias`` are ``[O]`` or ``[T, O]``; ``lambda_t``/``theta_t`` are ``[T]`` or ``[T, O]``.
-    ``neuron = "lif"`` follows the LIF reset (to ``v_reset`` or by subtraction) instead of P2.
-    """
-    acc_lo, acc_hi = acc_range(weight, in_max)
-    n = acc_lo.shape[0]
+
+def current_ranges(acc_lo, acc_hi, mult, bias, shift, T: int) -> dict:
+    """The requantizer on ``acc`` in ``[acc_lo, acc_hi]`` (per channel): per step and channel the
+    current's bounds ``lo``, ``hi`` (``[T, n]``) and the product's and current's extremes."""
+    n = np.shape(acc_lo)[0]
     mult_t = np.broadcast_to(np.asarray(mult, np.int64), (T, n)) if np.ndim(mult) == 1 else np.asarray(mult, np.int64)
     bias_t = np.broadcast_to(np.asarray(bias, np.int64), (T, n)) if np.ndim(bias) == 1 else np.asarray(bias, np.int64)
-    lam_t = np.asarray(lambda_t, np.int64)
-    lam_t = np.broadcast_to(lam_t[:, None], (T, n)) if lam_t.ndim == 1 else lam_t
-    th_t = np.asarray(theta_t, np.int64)
-    th_t = np.broadcast_to(th_t[:, None], (T, n)) if th_t.ndim == 1 else th_t
+    lo, hi, prod = [], [], []
+    for t in range(T):
+        p_lo, p_hi = _affine_range(acc_lo, acc_hi, mult_t[t], bias_t[t])
+        prod += [int(p_lo.min()), int(p_hi.max())]
+        lo.append(p_lo >> shift)
+        hi.append(p_hi >> shift)
+    lo, hi = np.stack(lo), np.stack(hi)
+    return {"lo": lo, "hi": hi, "product_range": [min(prod), max(prod)],
+            "current_range": [int(lo.min()), int(hi.max())],
+            "mult_bits": signed_bits(int(mult_t.min()), int(mult_t.max()))}
+
+
+def neuron_ranges(c_lo, c_hi, lambda_t, theta_t, lambda_frac: int, T: int, *, neuron: str = "vanilla",
+                  reset: str = "value", v_reset: int = 0) -> dict:
+    """The membrane recursion for currents in ``[c_lo[t], c_hi[t]]`` (``[T, n]``), one time step at
+    a time, per neuron: the leak product, the charged membrane and the fire amount's bounds."""
+    n = c_lo.shape[1]
+    lam_t, th_t = _steps(lambda_t, T, n), _steps(theta_t, T, n)
     half = 1 << (lambda_frac - 1)
     v_lo = np.zeros(n, np.int64)
     v_hi = np.zeros(n, np.int64)
-    prod_min = prod_max = cur_min = cur_max = 0
-    first = True
     m_min = m_max = leak_min = leak_max = 0
     s_max = 0
     for t in range(T):
-        p_lo, p_hi = _affine_range(acc_lo, acc_hi, mult_t[t], bias_t[t])
-        c_lo, c_hi = p_lo >> shift, p_hi >> shift
-        if first:
-            prod_min, prod_max, cur_min, cur_max = int(p_lo.min()), int(p_hi.max()), int(c_lo.min()), int(c_hi.max())
-            first = False
-        prod_min, prod_max = min(prod_min, int(p_lo.min())), max(prod_max, int(p_hi.max()))
-        cur_min, cur_max = min(cur_min, int(c_lo.min())), max(cur_max, int(c_hi.max()))
         lam, theta = lam_t[t], th_t[t]
         l_lo, l_hi = np.minimum(lam * v_lo, lam * v_hi), np.maximum(lam * v_lo, lam * v_hi)
         leak_min, leak_max = min(leak_min, int(l_lo.min())), max(leak_max, int(l_hi.max()))
-        m_lo, m_hi = ((l_lo + half) >> lambda_frac) + c_lo, ((l_hi + half) >> lambda_frac) + c_hi
+        m_lo, m_hi = ((l_lo + half) >> lambda_frac) + c_lo[t], ((l_hi + half) >> lambda_frac) + c_hi[t]
         m_min, m_max = min(m_min, int(m_lo.min())), max(m_max, int(m_hi.max()))
         s_max = max(s_max, int((m_hi - theta).max()))
         v_lo, v_hi = _reset_range(m_lo, m_hi, theta, neuron, reset, v_reset)
@@ -106,19 +112,42 @@ def hdlif_widths(weight, in_max, mult, bias, shift, lambda_t, theta_t, lambda_fr
     theta_lo, theta_hi = int(th_t.min()), int(th_t.max())
     lam_lo, lam_hi = int(lam_t.min()), int(lam_t.max())
     return {
-        "acc_range": [int(acc_lo.min()), int(acc_hi.max())],
-        "product_range": [prod_min, prod_max],
-        "current_range": [cur_min, cur_max],
         "leak_range": [leak_min, leak_max],          # the product lambda_t * v
         "membrane_range": [min(m_min, theta_lo), max(m_max, theta_hi)],
         "fire_max": max(s_max, 0),
-        "acc_bits": signed_bits(acc_lo.min(), acc_hi.max()),
-        "mult_bits": signed_bits(int(mult_t.min()), int(mult_t.max())),
-        "product_bits": signed_bits(prod_min, prod_max),
-        "current_bits": signed_bits(cur_min, cur_max),
         "lambda_bits": signed_bits(lam_lo, lam_hi),
         "leak_bits": signed_bits(leak_min, leak_max),
         "membrane_bits": signed_bits(min(m_min, theta_lo), max(m_max, theta_hi)),
+    }
+
+
+def hdlif_widths(weight, in_max, mult, bias, shift, lambda_t, theta_t, lambda_frac, frac, T, *,
+                 neuron: str = "vanilla", reset: str = "value", v_reset: int = 0) -> dict:
+    """Bounds per output channel, following the reset recursion one time step at a time.
+
+    ``mult``/``bias`` are ``[O]`` or ``[T, O]``; ``lambda_t``/``theta_t`` are ``[T]`` or ``[T, O]``.
+    ``neuron = "lif"`` follows the LIF reset (to ``v_reset`` or by subtraction) instead of P2.
+    """
+    acc_lo, acc_hi = acc_range(weight, in_max)
+    cur = current_ranges(acc_lo, acc_hi, mult, bias, shift, T)
+    neu = neuron_ranges(cur["lo"], cur["hi"], lambda_t, theta_t, lambda_frac, T, neuron=neuron, reset=reset,
+                        v_reset=v_reset)
+    prod_min, prod_max = cur["product_range"]
+    cur_min, cur_max = cur["current_range"]
+    return {
+        "acc_range": [int(acc_lo.min()), int(acc_hi.max())],
+        "product_range": [prod_min, prod_max],
+        "current_range": [cur_min, cur_max],
+        "leak_range": neu["leak_range"],
+        "membrane_range": neu["membrane_range"],
+        "fire_max": neu["fire_max"],
+        "acc_bits": signed_bits(acc_lo.min(), acc_hi.max()),
+        "mult_bits": cur["mult_bits"],
+        "product_bits": signed_bits(prod_min, prod_max),
+        "current_bits": signed_bits(cur_min, cur_max),
+        "lambda_bits": neu["lambda_bits"],
+        "leak_bits": neu["leak_bits"],
+        "membrane_bits": neu["membrane_bits"],
     }
 
 

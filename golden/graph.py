@@ -26,8 +26,9 @@ Schedule: a node whose inputs are all computed once per image (the pixels, a ``c
 pixels: the stem) is computed once per image; every other node at each step ``t`` in order,
 so a block's neurons see step ``t`` of the stream, as in the float network.
 
-Every accumulator is bounded here (:func:`bounds`): the vectorised executor sums in float64,
-so each must stay below ``2**52`` (:data:`golden.bundle.MAX_ACC_BITS`).
+Every value is bounded here (:func:`widths`, an interval analysis per channel and step): the
+vectorised executor sums synapses in float64, so each accumulator must fit 52 bits
+(:data:`golden.bundle.MAX_ACC_BITS`), and everything else int64 (62 bits kept).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import bounds as B
 from .bundle import (GRAPH_SCHEMA, MAX_ACC_BITS, NEURON_KINDS, WEIGHT_KINDS, BundleError, InputSpec, _int_field,
                      _need, input_json, load_bundle, model_schema, read_model, write_model)
 from .executor import CHUNK, Result, hdlif_step, max_pool, readout, requant, run, synapse
@@ -296,7 +298,6 @@ def _fail(graph_name: str, node: str, what: str) -> None:
 def validate(g: Graph) -> None:
     """Names, order, shapes, kinds and parameter ranges; raises :class:`BundleError` naming the node."""
     shapes = {INPUT: tuple(g.input.shape)}
-    synapses = {n.name for n in g.nodes if n.kind in ("current", "readout")}
     codes = {INPUT: False}           # does the node carry spike codes (True) or a current (False)?
     _need_nodes = g.nodes and g.nodes[-1].kind == "readout"
     if not _need_nodes:
@@ -369,50 +370,86 @@ def validate(g: Graph) -> None:
                 _fail(g.name, n.name, f"mult and bias must be [{n.out_features}]")
         shapes[n.name] = tuple(n.out_shape)
         codes[n.name] = n.kind in ("neuron", "maxpool", "gsum")
-    for name, bits in bounds(g).items():
-        limit = MAX_ACC_BITS if name in synapses else 62
-        if bits > limit:
-            what = "accumulator" if name in synapses else "largest product"
-            _fail(g.name, name.split(":")[0], f"the {what} needs {bits} bits, more than the {limit} the integer "
-                                              "model allows")
+    for name, w in widths(g).items():
+        for key, bits in w.items():
+            if not key.endswith("_bits"):
+                continue
+            limit = MAX_ACC_BITS if key == "acc_bits" else 62
+            if bits > limit:
+                _fail(g.name, name, f"{key} is {bits}, more than the {limit} bits the integer model allows"
+                      + (" (the executor sums in float64)" if key == "acc_bits" else " (int64 products)"))
 
 
-def bounds(g: Graph) -> dict:
-    """Signed bits of every accumulator (``current`` and ``readout`` nodes: they sum in float64,
-    52 bits) and of the largest intermediate of every current map (int64 products: 62 bits),
-    from the largest magnitude each input can carry: pixels ``max_value``, codes ``max_code``
-    (a sum pool: times the area), currents through their arithmetic."""
-    peak = {INPUT: g.input.max_value}
-    out = {}
-
-    def bits(v: int) -> int:
-        return int(v).bit_length() + 1
-
+def widths(g: Graph) -> dict:
+    """Per node, the signed widths that provably hold every value it can produce for any input of
+    the declared range (:mod:`golden.bounds`' interval analysis, per channel and step): a
+    ``current`` its accumulator, product and current; a ``neuron`` its leak product and membrane
+    (the reset recursion, :func:`golden.bounds.neuron_ranges`); ``add``, ``affine`` and ``seca``
+    their sums, products and results; the ``readout`` its accumulator and score."""
+    T = g.T
+    codes = {INPUT: g.input.max_value}      # the largest code / pixel a node outputs (all are >= 0)
+    cur: dict = {}                          # a current's bounds per step and channel: (lo, hi) [T, C]
+    out: dict = {}
     for n in g.nodes:
-        if n.kind in ("current", "readout"):
-            w = np.abs(n.weight.reshape(n.weight.shape[0], -1).astype(np.int64))
-            acc = peak[n.input] * int(w.sum(axis=1).max())
-            out[n.name] = bits(acc)
-            if n.kind == "current":
-                peak[n.name] = (acc * int(np.abs(n.mult).max()) + int(np.abs(n.bias).max())) >> n.shift
-                out[f"{n.name}:requant"] = bits(acc * int(np.abs(n.mult).max()) + int(np.abs(n.bias).max()))
+        if n.kind == "current":
+            w = n.weight.reshape(n.weight.shape[0], -1)
+            acc_lo, acc_hi = B.acc_range(w, codes[n.input])
+            r = B.current_ranges(acc_lo, acc_hi, n.mult, n.bias, n.shift, T)
+            cur[n.name] = (r["lo"], r["hi"])
+            out[n.name] = {"acc_bits": B.signed_bits(acc_lo.min(), acc_hi.max()), "mult_bits": r["mult_bits"],
+                           "product_bits": B.signed_bits(*r["product_range"]),
+                           "current_bits": B.signed_bits(*r["current_range"])}
         elif n.kind == "neuron":
-            peak[n.name] = n.max_code
+            lo, hi = cur[n.input]
+            r = B.neuron_ranges(lo, hi, n.lambda_t, n.theta_t, n.lambda_frac, T, neuron=n.neuron, reset=n.reset,
+                                v_reset=n.v_reset)
+            codes[n.name] = n.max_code
+            out[n.name] = {k: r[k] for k in ("lambda_bits", "leak_bits", "membrane_bits")}
         elif n.kind == "add":
-            peak[n.name] = peak[n.a] + peak[n.b]
+            (alo, ahi), (blo, bhi) = cur[n.a], cur[n.b]
+            lo, hi = alo + blo, ahi + bhi
+            cur[n.name] = (lo, hi)
+            out[n.name] = {"current_bits": B.signed_bits(lo.min(), hi.max())}
         elif n.kind == "affine":
-            prod = peak[n.input] * int(np.abs(n.mult).max())
-            out[n.name] = bits(prod + int(np.abs(n.bias).max()))
-            peak[n.name] = (prod + int(np.abs(n.bias).max())) >> n.shift
+            xlo, xhi = cur[n.input]
+            C = xlo.shape[1]
+            mult = np.broadcast_to(n.mult, (T, C)) if n.mult.ndim == 1 else n.mult
+            bias = np.broadcast_to(n.bias, (T, C)) if n.bias.ndim == 1 else n.bias
+            plo, phi = B._affine_range(xlo, xhi, mult, bias)
+            cur[n.name] = (plo >> n.shift, phi >> n.shift)
+            out[n.name] = {"mult_bits": B.signed_bits(mult.min(), mult.max()),
+                           "product_bits": B.signed_bits(plo.min(), phi.max()),
+                           "current_bits": B.signed_bits((plo >> n.shift).min(), (phi >> n.shift).max())}
         elif n.kind == "seca":
+            xlo, xhi = cur[n.input]
             area = int(np.prod(n.shape[1:])) if len(n.shape) > 1 else 1
-            z = peak[n.input] * area * int(np.abs(n.taps).sum())
-            out[n.name] = max(bits(z * abs(n.zmult)), bits(peak[n.input] << n.q))
-            peak[n.name] = peak[n.input]
+            glo, ghi = area * xlo.min(axis=0), area * xhi.max(axis=0)          # [C], over every step
+            k, C = len(n.taps), len(glo)
+            zlo, zhi = np.zeros(C, np.int64), np.zeros(C, np.int64)
+            for j, tap in enumerate(int(v) for v in n.taps):
+                src = np.arange(C) + j - k // 2
+                ok = (src >= 0) & (src < C)
+                a_, b_ = tap * glo[np.clip(src, 0, C - 1)], tap * ghi[np.clip(src, 0, C - 1)]
+                zlo += np.where(ok, np.minimum(a_, b_), 0)
+                zhi += np.where(ok, np.maximum(a_, b_), 0)
+            zp = [int(zlo.min()) * n.zmult, int(zhi.max()) * n.zmult]
+            smin, smax = int(n.table.min()), int(n.table.max())
+            half = 1 << (n.q - 1)
+            p_lo = np.minimum(xlo * smin, xlo * smax)
+            p_hi = np.maximum(xhi * smin, xhi * smax)
+            cur[n.name] = ((p_lo + half) >> n.q, (p_hi + half) >> n.q)
+            out[n.name] = {"sum_bits": B.signed_bits(glo.min(), ghi.max()),
+                           "z_bits": B.signed_bits(zlo.min(), zhi.max()),
+                           "z_product_bits": B.signed_bits(min(zp), max(zp)),
+                           "product_bits": B.signed_bits(p_lo.min(), p_hi.max()),
+                           "current_bits": B.signed_bits(cur[n.name][0].min(), cur[n.name][1].max())}
         elif n.kind == "maxpool":
-            peak[n.name] = peak[n.input]
+            codes[n.name] = codes[n.input]
         elif n.kind == "gsum":
-            peak[n.name] = peak[n.input] * n.in_shape[1] * n.in_shape[2]
+            codes[n.name] = codes[n.input] * n.in_shape[1] * n.in_shape[2]
+            out[n.name] = {"sum_bits": B.signed_bits(0, codes[n.name])}
+        else:
+            out[n.name] = B.readout_widths(n.weight.reshape(n.weight.shape[0], -1), codes[n.input], n.mult, n.bias, T)
     return out
 
 
@@ -545,9 +582,11 @@ def save_graph(g: Graph, folder) -> str:
     """Write the graph's ``model.json`` / ``model.npz`` atomically (deterministic bytes); return its hash."""
     arrays = {f"{n.name}/{k}": np.asarray(getattr(n, k)).astype(np.int8 if k == "weight" else np.int64)
               for n in g.nodes for k in _ARRAYS.get(n.kind, ())}
+    ws = {name: {k: v for k, v in w.items() if k.endswith("_bits")} for name, w in widths(g).items()}
     doc = {"schema": GRAPH_SCHEMA, "name": g.name, "T": g.T, "input": input_json(g.input),
            "spike": {"bits": g.spike_bits, "max_code": 2 ** g.spike_bits - 1},
-           "nodes": [_node_json(n) for n in g.nodes], "acc_bits": bounds(g), "meta": g.meta}
+           "nodes": [{**_node_json(n), **({"widths": ws[n.name]} if n.name in ws else {})} for n in g.nodes],
+           "meta": g.meta}
     return write_model(folder, doc, arrays)
 
 
@@ -613,10 +652,20 @@ def load_graph(folder) -> Graph:
     _need(isinstance(nodes_doc, list) and nodes_doc, where, "field 'nodes' must be a non-empty list")
     nodes = tuple(_node(d, i, arrays, where, T) for i, d in enumerate(nodes_doc))
     try:
-        return Graph(name=str(doc.get("name", Path(folder).name)), T=T, input=input_spec, spike_bits=spike_bits,
-                     nodes=nodes, meta=doc.get("meta", {}))
+        g = Graph(name=str(doc.get("name", Path(folder).name)), T=T, input=input_spec, spike_bits=spike_bits,
+                  nodes=nodes, meta=doc.get("meta", {}))
     except BundleError as e:
         raise BundleError(f"{where}: {e}") from None
+    # the declared widths must cover what the arrays can produce (a hand edit is caught here)
+    needed = widths(g)
+    for d in nodes_doc:
+        name, declared = d["name"], d.get("widths")
+        for key, bits in needed.get(name, {}).items():
+            if key.endswith("_bits"):
+                got = declared.get(key) if isinstance(declared, dict) else None
+                _need(isinstance(got, int) and got >= bits, f"{where} node {name!r} widths",
+                      f"field {key!r} is {got!r} but the bound analysis needs {bits}")
+    return g
 
 
 def load_model(folder):

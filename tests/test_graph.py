@@ -12,8 +12,8 @@ import torch
 
 from golden import BundleError, load_bundle, run
 from golden.executor import hdlif_step, readout, requant, synapse
-from golden.graph import (INPUT, AddNode, CurrentNode, Graph, NeuronNode, PoolNode, ReadoutNode, from_bundle,
-                          load_graph, load_model, run_graph, save_graph)
+from golden.graph import (INPUT, AddNode, AffineNode, CurrentNode, Graph, NeuronNode, PoolNode, ReadoutNode,
+                          SecaNode, from_bundle, load_graph, load_model, run_graph, save_graph)
 from golden.synthetic import random_bundle
 from training import data
 from training.export import ExportError, to_graph
@@ -114,7 +114,8 @@ def test_save_load_round_trip_and_refusals(tmp_path):
                       (lambda d: d["nodes"][2].update(inputs=["stem"]), "node 'conv': a synapse reads spike codes"),
                       (lambda d: d["nodes"][1].update(inputs=["nope"]), "node 'n1': input 'nope' is not an earlier"),
                       (lambda d: d["nodes"][4].update(kind="pool"), "node 'n2': field 'kind' must be one of"),
-                      (lambda d: d["nodes"].reverse(), "the last node must be the readout")]:
+                      (lambda d: d["nodes"].reverse(), "the last node must be the readout"),
+                      (lambda d: d["nodes"][1]["widths"].update(membrane_bits=3), "'membrane_bits' is 3 but")]:
         bad = json.loads(json.dumps(doc))
         edit(bad)
         (tmp_path / "g" / "model.json").write_text(json.dumps(bad))
@@ -144,7 +145,7 @@ def test_accumulators_past_52_bits_are_refused():
         return Graph(name="big", T=2, input=spec, spike_bits=4, nodes=(stem, n, gap, r))
 
     graph(1 << 15)
-    with pytest.raises(BundleError, match="node 'fc': the accumulator needs 54 bits"):
+    with pytest.raises(BundleError, match="node 'fc': acc_bits is 54"):
         graph(1 << 20)
 
 
@@ -178,7 +179,7 @@ def test_a_trained_resnet_exports_to_a_graph_that_agrees_with_it(tmp_path, seca,
 def test_seca_node_by_hand():
     """Two images, 3 channels of 2 positions; taps [2, 1, -1], z -> index (z * 3 + 2) >> 2, a table
     of 8 entries (R = 4), q = 4."""
-    from golden.graph import SecaNode, seca
+    from golden.graph import seca
 
     node = SecaNode(name="s", input="x", shape=(3, 2), taps=np.array([2, 1, -1]), zmult=3, zshift=2,
                     table=np.array([0, 1, 3, 6, 8, 10, 13, 16]), q=4)
@@ -203,3 +204,47 @@ def test_resnet_parts_without_an_integer_graph_are_refused(kw, msg):
         model.blocks[0].seca2.fixed_point = False
     with pytest.raises(ExportError, match=msg):
         to_graph(model, "x")
+
+
+def test_every_value_fits_the_widths_of_its_node():
+    """The interval analysis against the executor, node by node, on random and extreme images
+    (all zero, all at the maximum) of random residual graphs with SECA and Mem-BN maps."""
+    from golden.graph import _step, widths
+
+    for case in range(6):
+        rng = np.random.default_rng([SEED, 77, case])
+        g = _residual_graph(rng, T=int(rng.integers(1, 5)))
+        # put a SECA and an affine map on the stream, as a ResNet with SECA_II and Mem-BN has
+        nodes = list(g.nodes)
+        C = 3
+        nodes.insert(4, SecaNode(name="seca", input="add", shape=(3, 5, 5), taps=rng.integers(-40, 40, 3),
+                                 zmult=int(rng.integers(1, 1 << 12)), zshift=int(rng.integers(4, 16)),
+                                 table=np.sort(rng.integers(0, 257, 16)), q=8))
+        nodes.insert(5, AffineNode(name="membn", input="seca", shape=(3, 5, 5),
+                                   mult=rng.integers(-300, 3000, (g.T, C)), bias=rng.integers(-9999, 9999, (g.T, C)),
+                                   shift=8))
+        nodes[6] = NeuronNode(**{**nodes[6].__dict__, "input": "membn"})
+        g = Graph(name="w", T=g.T, input=g.input, spike_bits=4, nodes=tuple(nodes))
+        w = widths(g)
+        x = rng.integers(0, 16, (16, 25))
+        x[0], x[1] = 0, 15
+        values = {INPUT: x.reshape(16, 1, 5, 5)}
+        state: dict = {}
+        static = g.static()
+        seen = set()
+        for t in range(g.T):
+            for n in g.nodes:
+                if n.name in static and n.name in seen:
+                    continue
+                seen.add(n.name)
+                _step(g, values, state, t, [n], None)
+                v = values[n.name]
+                key = {"current": "current_bits", "add": "current_bits", "affine": "current_bits",
+                       "seca": "current_bits", "readout": "score_bits"}.get(n.kind)
+                if key:
+                    bits = w[n.name][key]
+                    assert -(1 << (bits - 1)) <= v.min() and v.max() < (1 << (bits - 1)), (case, n.name, t)
+                if n.kind == "neuron":
+                    m = state[n.name]
+                    bits = w[n.name]["membrane_bits"]
+                    assert -(1 << (bits - 1)) <= m.min() and m.max() < (1 << (bits - 1)), (case, n.name, t)

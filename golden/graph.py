@@ -423,15 +423,17 @@ def widths(g: Graph) -> dict:
         elif n.kind == "seca":
             xlo, xhi = cur[n.input]
             area = int(np.prod(n.shape[1:])) if len(n.shape) > 1 else 1
-            glo, ghi = area * xlo.min(axis=0), area * xhi.max(axis=0)          # [C], over every step
+            # every partial sum too (the hardware accumulates): bounds that contain 0
+            glo = area * np.minimum(xlo.min(axis=0), 0)                       # [C], over every step
+            ghi = area * np.maximum(xhi.max(axis=0), 0)
             k, C = len(n.taps), len(glo)
             zlo, zhi = np.zeros(C, np.int64), np.zeros(C, np.int64)
             for j, tap in enumerate(int(v) for v in n.taps):
                 src = np.arange(C) + j - k // 2
                 ok = (src >= 0) & (src < C)
                 a_, b_ = tap * glo[np.clip(src, 0, C - 1)], tap * ghi[np.clip(src, 0, C - 1)]
-                zlo += np.where(ok, np.minimum(a_, b_), 0)
-                zhi += np.where(ok, np.maximum(a_, b_), 0)
+                zlo += np.where(ok, np.minimum(np.minimum(a_, b_), 0), 0)
+                zhi += np.where(ok, np.maximum(np.maximum(a_, b_), 0), 0)
             zp = [int(zlo.min()) * n.zmult, int(zhi.max()) * n.zmult]
             smin, smax = int(n.table.min()), int(n.table.max())
             half = 1 << (n.q - 1)

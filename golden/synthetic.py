@@ -58,7 +58,6 @@ def random_bundle(seed: int = 0, *, input_shape=(1, 8, 8), input_max: int = 15, 
     rng = np.random.default_rng(seed)
     max_code = 2 ** spike_bits - 1
     shape = tuple(input_shape)
-    in_max = input_max
     out = []
     unit = 1 << frac                                  # one spike step in membrane units
     cal = rng.integers(0, input_max + 1, size=(64, int(np.prod(shape)))).astype(np.int64)
@@ -104,7 +103,6 @@ def random_bundle(seed: int = 0, *, input_shape=(1, 8, 8), input_max: int = 15, 
         out.append(layer)
         cal = _calibration_codes(layer, cal, shape)
         shape = layer_out_shape(layer)
-        in_max = max_code
     rk = readout_weights or weights
     n_in = int(np.prod(shape))
     if readout == "count":
@@ -133,3 +131,111 @@ def random_images(bundle: Bundle, n: int, seed: int = 0) -> np.ndarray:
     x[0] = 0
     x[1] = hi
     return x[:n].astype(np.int64)
+
+
+def random_graph(seed: int = 0, *, input_shape=(1, 8, 8), input_max: int = 15, T: int = 3, spike_bits: int = 4,
+                 stages=((4, 1), (6, 1)), classes: int = 10, seca: str = "none", membn: str = "none",
+                 parallel: float = 0.5, stem_weights: str = "int8", weights: str = "ternary",
+                 per_channel: bool = False, frac: int = 8, lambda_frac: int = 12, name: str = "synthetic_graph"):
+    """A random valid residual network as an integer graph (:mod:`golden.graph`), the shape of
+    :func:`training.export.to_graph`'s: a stem, ``stages`` of ``(width, blocks)`` (each later
+    stage's first block strides by 2; a 1x1 shortcut where the shape changes), a head neuron,
+    ``gsum`` and the readout.  ``seca`` ``none | I | II | mixed`` puts SECA nodes on the blocks
+    (``mixed``: drawn per block), ``membn`` ``none | all | mixed`` gives neurons ``affine`` input
+    maps, ``parallel`` is the chance a block's second neuron is Parallel.  Every requantizer,
+    map and SECA index scale is calibrated on random images, so spikes are neither all zero nor
+    all saturated and the SECA scales spread over the table."""
+    from .graph import (INPUT, AddNode, AffineNode, CurrentNode, Graph, NeuronNode, PoolNode, ReadoutNode,
+                        SecaNode, seca as seca_fn)
+
+    rng = np.random.default_rng(seed)
+    max_code = 2 ** spike_bits - 1
+    unit = 1 << frac
+    nodes: list = []
+    cal = rng.integers(0, input_max + 1, size=(48, int(np.prod(input_shape)))).astype(np.int64)
+    vals = {INPUT: cal.reshape((48,) + tuple(input_shape))}      # the values at t = 0, for calibration
+
+    def current(nm, src, in_shape, O, k, stride, pad, kind):
+        w = _weights(rng, kind, (O, in_shape[0], k, k))
+        acc = conv2d(vals[src], w, stride, pad)
+        spread = acc.transpose(1, 0, 2, 3).reshape(O, -1).std(axis=1) + 1
+        shift = 16
+        mult = np.round(3.0 * unit / spread * (1 << shift) * rng.uniform(0.5, 1.5, O)).astype(np.int64)
+        mult = np.maximum(mult, 1) * rng.choice([1, 1, 1, -1], size=O)
+        bias = rng.integers(-unit, unit, size=O) * (1 << shift) + (1 << (shift - 1))
+        n = CurrentNode(name=nm, input=src, in_shape=tuple(in_shape), weight=w, mult=mult, bias=bias.astype(np.int64),
+                        shift=shift, weights=kind, kernel=k, stride=stride, padding=pad)
+        nodes.append(n)
+        vals[nm] = requant(n, acc, 0)
+        return nm, n.out_shape
+
+    def neuron(nm, src, shape, kind):
+        C = shape[0]
+        if membn == "all" or (membn == "mixed" and rng.random() < 0.5):
+            shift = 12
+            mult = np.round((1 << shift) * rng.uniform(0.6, 1.4, (T, C))).astype(np.int64)
+            bias = rng.integers(-unit // 2, unit // 2, (T, C)) * (1 << shift) + (1 << (shift - 1))
+            a = AffineNode(name=f"{nm}.membn", input=src, shape=tuple(shape), mult=mult, bias=bias.astype(np.int64),
+                           shift=shift)
+            nodes.append(a)
+            vals[a.name] = requant(a, vals[src], 0)
+            src = a.name
+        pshape = (T, C) if per_channel else (T,)
+        lam = np.zeros(pshape, np.int64) if kind == "parallel" else \
+            rng.integers(int(0.3 * 2 ** lambda_frac), 2 ** lambda_frac + 1, size=pshape)
+        n = NeuronNode(name=nm, input=src, shape=tuple(shape), lambda_t=lam.astype(np.int64),
+                       theta_t=rng.integers(unit // 4, 2 * unit, size=pshape).astype(np.int64),
+                       lambda_frac=lambda_frac, frac=frac, max_code=max_code, neuron=kind)
+        nodes.append(n)
+        vals[nm], _, _ = hdlif_step(n, np.zeros_like(vals[src]), vals[src], 0)
+        return nm
+
+    def attention(nm, src, shape):
+        k = 3
+        taps = rng.integers(-60, 61, k)
+        taps[k // 2] = int(rng.integers(20, 61))
+        g = vals[src].reshape(len(cal), shape[0], -1).sum(axis=2)
+        gp = np.pad(g, ((0, 0), (1, 1)))
+        z = sum(int(taps[j]) * gp[:, j:j + shape[0]] for j in range(k))
+        zshift = 24
+        zmult = max(1, int(round(40 * (1 << zshift) / (float(np.abs(z).std()) + 1))))   # about 40 table steps
+        R, q = 128, 8
+        i = np.arange(-R, R) / 16
+        table = np.floor(1 / (1 + np.exp(-i)) * 2 ** q + 0.5).astype(np.int64)
+        n = SecaNode(name=nm, input=src, shape=tuple(shape), taps=taps.astype(np.int64), zmult=zmult, zshift=zshift,
+                     table=table, q=q)
+        nodes.append(n)
+        vals[nm] = seca_fn(n, vals[src])
+        return nm
+
+    x, shape = current("stem", INPUT, tuple(input_shape), stages[0][0], 3, 1, 1, stem_weights)
+    b = 0
+    for si, (width, count) in enumerate(stages):
+        for j in range(count):
+            stride = 2 if (si > 0 and j == 0 and min(shape[1:]) >= 2) else 1
+            kind = seca if seca != "mixed" else str(rng.choice(["none", "I", "II"]))
+            n1 = neuron(f"b{b}.n1", x, shape, "vanilla")
+            c1, s1 = current(f"b{b}.conv1", n1, shape, width, 3, stride, 1, weights)
+            if kind == "I":
+                c1 = attention(f"b{b}.seca1", c1, s1)
+            n2 = neuron(f"b{b}.n2", c1, s1, "parallel" if rng.random() < parallel else "vanilla")
+            c2, s2 = current(f"b{b}.conv2", n2, s1, width, 3, 1, 1, weights)
+            if kind == "I":
+                c2 = attention(f"b{b}.seca2", c2, s2)
+            sc = x if (tuple(shape) == tuple(s2)) else current(f"b{b}.shortcut", n1, shape, width, 1, stride, 0,
+                                                               weights)[0]
+            nodes.append(AddNode(name=f"b{b}.add", a=sc, b=c2, shape=tuple(s2)))
+            vals[f"b{b}.add"] = vals[sc] + vals[c2]
+            x, shape = f"b{b}.add", s2
+            if kind == "II":
+                x = attention(f"b{b}.seca", x, shape)
+            b += 1
+    head = neuron("head", x, shape, "vanilla")
+    nodes.append(PoolNode(name="gap", input=head, in_shape=tuple(shape), kind="gsum"))
+    nodes.append(ReadoutNode(name="fc", input="gap", in_features=shape[0],
+                             weight=_weights(rng, "int8", (classes, shape[0])), weights="int8",
+                             mult=rng.integers(1, 200, size=classes).astype(np.int64),
+                             bias=rng.integers(-20, 20, size=classes).astype(np.int64)))
+    inp = InputSpec(features=int(np.prod(input_shape)), bits=max(1, int(input_max).bit_length()), max_value=input_max,
+                    scale=1.0 / input_max, shape=tuple(input_shape))
+    return Graph(name=name, T=T, input=inp, spike_bits=spike_bits, nodes=tuple(nodes), meta={"synthetic_seed": seed})

@@ -357,3 +357,127 @@ def code_layer_names(bundle) -> dict[str, str]:
         pooled = _kind(layer) == "hdlif_conv" and getattr(layer, "pool", 1) == 2
         out[layer.name] = f"{layer.name}_pool" if pooled else layer.name
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Graphs (golden/graph.py): residual networks
+
+GRAPH_KINDS = ("current", "neuron", "add", "affine", "seca", "maxpool", "gsum", "readout")
+
+
+def hls_name(node_name: str) -> str:
+    """A graph node's name as a C++ identifier (``b0.conv1`` -> ``b0_conv1``)."""
+    return "".join(c if c.isalnum() or c == "_" else "_" for c in node_name)
+
+
+class _Node:
+    """A graph node seen as a bundle layer by :class:`_Builder` (the same synapse, requantizer and
+    neuron mappings), with its widths from :func:`golden.graph.widths`."""
+
+    def __init__(self, node, widths: dict, **extra):
+        self.__dict__.update({k: getattr(node, k) for k in node.__dataclass_fields__})
+        self.__dict__.update(extra)
+        self.name = hls_name(node.name)
+        self.widths = widths
+
+
+def check_graph_supported(graph) -> None:
+    for n in graph.nodes:
+        if n.kind not in GRAPH_KINDS:
+            raise HLSConversionError(f"node {n.name!r}: kind {n.kind!r} has no HLS mapping yet "
+                                     f"(supported: {', '.join(GRAPH_KINDS)})")
+        if n.kind in ("current", "readout") and n.weights not in SUPPORTED_WEIGHTS:
+            raise HLSConversionError(f"node {n.name!r}: weights {n.weights!r} have no HLS mapping")
+        if n.kind == "neuron" and n.neuron not in SUPPORTED_NEURONS:
+            raise HLSConversionError(f"node {n.name!r}: neuron {n.neuron!r} has no HLS mapping")
+    if sum(n.kind == "gsum" for n in graph.nodes) > (graph.readout.input in {n.name for n in graph.nodes
+                                                                             if n.kind == "gsum"}):
+        raise HLSConversionError("a gsum node maps to HLS only as the readout's input")
+
+
+def graph_project(graph, out_dir: Path, options: HLSOptions = HLSOptions()):
+    """A whole graph, one time step per call (pixels in, the step's scores out): ``current`` ->
+    Dense / Conv2D + ``HDLIFRequant``; ``neuron`` -> ``HDLIFNeuron``; ``add`` -> hls4ml's ``Merge``
+    (add, on the current width; hls4ml clones a stream read twice); ``affine`` -> ``HDLIFRequant``
+    on a current; ``seca`` -> ``HDLIFSeca``; ``maxpool`` -> ``MaxPooling2D``; ``gsum`` + ``readout`` -> one Dense on the
+    flattened codes whose weights repeat the readout's over every position (the same sums)."""
+    from golden.graph import INPUT, widths as graph_widths
+
+    check_graph_supported(graph)
+    ws = graph_widths(graph)
+    b = _Builder(options)
+    T, spike_bits = graph.T, graph.spike_bits
+    shape = {INPUT: tuple(graph.input.shape)}
+    last = {INPUT: "pixels"}                      # node -> the hls4ml layer holding its value
+    b.input("pixels", tuple(graph.input.shape), graph.input.bits)
+    nodes = {n.name: n for n in graph.nodes}
+
+    def chain(d: dict, inputs: list[str]) -> dict:
+        d["inputs"] = inputs
+        return d
+
+    for n in graph.nodes:
+        src = [last[i] for i in n.inputs]
+        if n.kind == "current":
+            conv = n.kernel is not None
+            lay = _Node(n, ws[n.name], kind="hdlif_conv" if conv else "hdlif_fc",
+                        out_features=int(np.prod(n.out_shape)))
+            in_shape = n.in_shape
+            if len(in_shape) == 3 and not conv:
+                src = [b.add(chain({"class_name": "Reshape", "name": f"{lay.name}_flatten",
+                                    "target_shape": [int(np.prod(in_shape))]}, src),
+                             {"result": _ap_uint(spike_bits)})]
+            b.synapse(lay, (in_shape, n.out_shape, n.out_shape))
+            b.layers[-1]["inputs"] = src
+            last[n.name] = b.requant(lay, T, n.out_shape[0])
+        elif n.kind == "affine":
+            lay = _Node(n, ws[n.name])
+            last[n.name] = b.requant(lay, T, n.shape[0])
+            b.layers[-1]["inputs"] = src
+        elif n.kind == "neuron":
+            lay = _Node(n, ws[n.name])
+            last[n.name] = b.neuron(lay, T, n.shape[0], spike_bits)
+            b.layers[-1]["inputs"] = src
+        elif n.kind == "seca":
+            w = ws[n.name]
+            taps, table = np.asarray(n.taps, np.int64), np.asarray(n.table, np.int64)
+            d = {"class_name": "HDLIFSeca", "name": hls_name(n.name), "n_chan": n.shape[0],
+                 "taps_data": taps, "table_data": table, "zmult": int(n.zmult), "zshift": int(n.zshift),
+                 "q": int(n.q), "tap_bits": bounds.signed_bits(int(taps.min()), int(taps.max())),
+                 "table_bits": max(1, int(table.max()).bit_length()), "sum_bits": w["sum_bits"],
+                 "z_bits": w["z_bits"], "z_product_bits": w["z_product_bits"], "product_bits": w["product_bits"],
+                 "result_bits": w["current_bits"]}
+            last[n.name] = b.add(chain(d, src))
+        elif n.kind == "add":
+            name = hls_name(n.name)
+            last[n.name] = b.add(chain({"class_name": "Merge", "op": "add", "name": name}, src),
+                                 {"result": _ap_int(ws[n.name]["current_bits"])})
+        elif n.kind == "maxpool":
+            c, h, w = n.in_shape
+            d = {"class_name": "MaxPooling2D", "name": hls_name(n.name), "data_format": "channels_last",
+                 "in_height": h, "in_width": w, "out_height": h // 2, "out_width": w // 2, "n_filt": c,
+                 "pool_height": 2, "pool_width": 2, "stride_height": 2, "stride_width": 2,
+                 "pad_top": 0, "pad_bottom": 0, "pad_left": 0, "pad_right": 0}
+            codes = _ap_uint(spike_bits)
+            last[n.name] = b.add(chain(d, src), {"result": codes, "accum": codes})
+        elif n.kind == "gsum":
+            last[n.name] = src[0]                # folded into the readout below
+        else:
+            pooled = nodes.get(n.input)
+            w = np.asarray(n.weight, np.int64)
+            if pooled is not None and pooled.kind == "gsum":
+                c, h, wd = pooled.in_shape       # repeat each class's weights over every position
+                w = np.repeat(w[:, :, None], h * wd, axis=2).reshape(w.shape[0], -1)
+                in_shape = pooled.in_shape
+            else:
+                in_shape = shape[n.input]
+            lay = _Node(n, ws[n.name], kind="readout_fc", weight=w, out_features=n.out_features)
+            if len(in_shape) == 3:
+                src = [b.add(chain({"class_name": "Reshape", "name": f"{lay.name}_flatten",
+                                    "target_shape": [int(np.prod(in_shape))]}, src),
+                             {"result": _ap_uint(spike_bits)})]
+            b.synapse(lay, (in_shape, (n.out_features,), (n.out_features,)))
+            b.layers[-1]["inputs"] = src
+            last[n.name] = b.requant(lay, T, n.out_features, readout=True)
+        shape[n.name] = tuple(n.out_shape)
+    return b.model(Path(out_dir), outputs=[last[graph.readout.name]])

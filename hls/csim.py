@@ -69,16 +69,23 @@ def _details(got, want, layer: str, images=None) -> list[str]:
     return out
 
 
+def _is_graph(bundle) -> bool:
+    return hasattr(bundle, "nodes")
+
+
 def _images(bundle, vec, n: int) -> np.ndarray:
     x = np.asarray(vec["images"][:n], np.int64)
-    return convert.to_stream_layout(x, convert.stream_input_shape(bundle))
+    shape = tuple(bundle.input.shape) if _is_graph(bundle) else convert.stream_input_shape(bundle)
+    return convert.to_stream_layout(x, shape)
 
 
 def check_network(model, bundle, vec: dict, n: int = 0, *, localise: bool = True) -> dict:
-    """The whole network on the first ``n`` images (0: all): per-step scores and classes.
+    """The whole network (a bundle's, or a graph's: :func:`hls.convert.graph_project`) on the first
+    ``n`` images (0: all): per-step scores and classes.
 
     On a mismatch, ``localise`` re-runs the first differing images with hls4ml's trace to name
-    the first layer whose spike codes differ (the trace recompiles the project once).
+    the first layer (graph: neuron node) whose spike codes differ (the trace recompiles the
+    project once).
     """
     t0 = time.time()
     n = min(n or len(vec["images"]), len(vec["images"]))
@@ -103,9 +110,18 @@ def check_network(model, bundle, vec: dict, n: int = 0, *, localise: bool = True
             "seconds": round(time.time() - t0, 2)}
 
 
+def _code_outputs(bundle) -> list[tuple[str, str, tuple]]:
+    """``(vector name, hls4ml layer, shape in C, H, W order)`` of every traced spike-code output."""
+    if _is_graph(bundle):
+        return [(n.name, convert.hls_name(n.name), tuple(n.shape)) for n in bundle.neurons]
+    shapes = dict(zip((l.name for l in bundle.layers), convert.layer_shapes(bundle)))
+    return [(b, h, shapes[b][2]) for b, h in convert.code_layer_names(bundle).items()]
+
+
 def localise_codes(model, bundle, vec: dict, images: np.ndarray) -> list[str]:
     """Trace the given images and report the first layer whose codes differ from the vectors."""
-    names = convert.code_layer_names(bundle)
+    outputs = _code_outputs(bundle)
+    names = {b: h for b, h, _ in outputs}
     for layer in model.get_layers():
         if layer.name in names.values():
             layer.set_attr("trace", True)
@@ -114,11 +130,10 @@ def localise_codes(model, bundle, vec: dict, images: np.ndarray) -> list[str]:
     rows = np.ascontiguousarray(np.repeat(x, T, axis=0), dtype=np.float64)
     _, trace = model.trace(rows)
     model.config.trace_output = False
-    shapes = dict(zip((l.name for l in bundle.layers), convert.layer_shapes(bundle)))
     out = []
-    for bname, hname in names.items():
+    for bname, hname, shape in outputs:
         got = np.rint(np.asarray(trace[hname], np.float64)).astype(np.int64).reshape(len(images), T, -1)
-        got = convert.from_stream_layout(got, shapes[bname][2])
+        got = convert.from_stream_layout(got, shape)
         want = np.asarray(vec[f"codes.{bname}"], np.int64)[images]
         lines = _details(got, want, bname, images)
         if lines:

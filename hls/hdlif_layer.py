@@ -1,4 +1,4 @@
-"""HD-LIF and LIF in hls4ml through its extension API: two custom layers, their templates and C++ header.
+"""HD-LIF and LIF in hls4ml through its extension API: custom layers, their templates and C++ header.
 
 hls4ml knows nothing of HD-LIF.  Following its own SNN support (a layer class, a config and a
 function-call template, a ``nnet_*`` header), this module adds
@@ -13,6 +13,9 @@ function-call template, a ``nnet_*`` header), this module adds
     binary spikes (``m >= theta_t``) out; after a spike the membrane goes to ``v_reset``
     (``reset = "value"``) or to ``m - theta_t`` (``reset = "subtract"``), otherwise it keeps ``m``.
     IF is LIF with ``lambda_t = 2**lambda_frac``; nothing in the layer distinguishes it.
+``HDLIFSeca``
+    SECA on a current map (an integer graph's ``seca`` node): the whole map is held, its channel
+    sums give one scale per channel from the taps and the sigmoid table, then it streams out scaled.
 
 Both stream (``io_stream``), one call of the top function per time step; the step counter and
 the residual membrane live in static state and wrap after ``T`` calls (see the header
@@ -122,10 +125,36 @@ def _layer_classes():
             # m - theta, then + 2**(frac - 1): two bits over the membrane
             self.set_attr("fire_t", NamedType(f"layer{idx}_fire_t", _int_type(self.get_attr("membrane_bits") + 2)))
 
-    return HDLIFRequant, HDLIFNeuron
+    class HDLIFSeca(Layer):
+        """SECA on a current map (``golden.graph.seca``): per image and channel the sum over space,
+        ``k`` integer taps across channels, a sigmoid table, ``(x * s + 2**(q - 1)) >> q``.
+
+        Attributes: ``n_chan``, ``taps_data`` (int64 ``[k]``), ``table_data`` (int64 ``[2R]``),
+        ``zmult``, ``zshift``, ``q``, ``tap_bits``, ``table_bits``, ``sum_bits``, ``z_bits``,
+        ``z_product_bits``, ``product_bits``, ``result_bits``.
+        """
+
+        def initialize(self):
+            shape = list(self.get_input_variable().shape)
+            self.add_output_variable(shape, precision=_int_type(self.get_attr("result_bits")))
+            taps = np.asarray(self.get_attr("taps_data"), np.int64)
+            table = np.asarray(self.get_attr("table_data"), np.int64)
+            self.set_attr("n_taps", len(taps))
+            self.set_attr("n_table", len(table))
+            self.add_weights_variable(name="taps", var_name="taps{index}", data=taps,
+                                      precision=_int_type(self.get_attr("tap_bits")))
+            self.add_weights_variable(name="table", var_name="table{index}", data=table,
+                                      precision=_int_type(self.get_attr("table_bits"), signed=False))
+            idx = self.index
+            for key, bits in (("sum_t", "sum_bits"), ("z_t", "z_bits"), ("zprod_t", "z_product_bits"),
+                              ("product_t", "product_bits")):
+                # one bit over each range for the rounding half added to it
+                self.set_attr(key, NamedType(f"layer{idx}_{key}", _int_type(self.get_attr(bits) + 1)))
+
+    return HDLIFRequant, HDLIFNeuron, HDLIFSeca
 
 
-def _templates(HDLIFRequant, HDLIFNeuron):
+def _templates(HDLIFRequant, HDLIFNeuron, HDLIFSeca):
     from hls4ml.backends.template import FunctionCallTemplate, LayerConfigTemplate
 
     requant_config = """struct config{index} : nnet::hdlif_requant_config {{
@@ -212,8 +241,48 @@ def _templates(HDLIFRequant, HDLIFNeuron):
             params["theta"] = node.get_weights("theta").name
             return self.template.format(**params)
 
+    seca_config = """struct config{index} : nnet::hdlif_seca_config {{
+    static const unsigned n_in = {n_in};
+    static const unsigned n_chan = {n_chan};
+    static const unsigned n_taps = {n_taps};
+    static const unsigned n_table = {n_table};
+    static const long long zmult = {zmult}LL;
+    static const unsigned zshift = {zshift};
+    static const unsigned q = {q};
+    typedef {taps_type} tap_t;
+    typedef {table_type} table_t;
+    typedef {sum_t.name} sum_t;
+    typedef {z_t.name} z_t;
+    typedef {zprod_t.name} zprod_t;
+    typedef {product_t.name} product_t;
+}};\n"""
+
+    class HDLIFSecaConfigTemplate(LayerConfigTemplate):
+        def __init__(self):
+            super().__init__(HDLIFSeca)
+            self.template = seca_config
+
+        def format(self, node):
+            params = self._default_config_params(node)
+            params["n_in"] = node.get_input_variable().size_cpp()
+            params["taps_type"] = node.get_weights("taps").type.name
+            params["table_type"] = node.get_weights("table").type.name
+            return self.template.format(**params)
+
+    class HDLIFSecaFunctionTemplate(FunctionCallTemplate):
+        def __init__(self):
+            super().__init__(HDLIFSeca, include_header=INCLUDE)
+            self.template = "nnet::hdlif_seca<{input_t}, {output_t}, {config}>({input}, {output}, {taps}, {table});"
+
+        def format(self, node):
+            params = self._default_function_params(node)
+            params["taps"] = node.get_weights("taps").name
+            params["table"] = node.get_weights("table").name
+            return self.template.format(**params)
+
     return (HDLIFRequantConfigTemplate, HDLIFRequantFunctionTemplate,
-            HDLIFNeuronConfigTemplate, HDLIFNeuronFunctionTemplate)
+            HDLIFNeuronConfigTemplate, HDLIFNeuronFunctionTemplate,
+            HDLIFSecaConfigTemplate, HDLIFSecaFunctionTemplate)
 
 
 def register() -> None:
@@ -224,11 +293,12 @@ def register() -> None:
     import hls4ml
     from hls4ml.model.layers import register_layer
 
-    requant, neuron = _layer_classes()
+    requant, neuron, seca = _layer_classes()
     register_layer("HDLIFRequant", requant)
     register_layer("HDLIFNeuron", neuron)
+    register_layer("HDLIFSeca", seca)
     backend = hls4ml.backends.get_backend(BACKEND)
-    for template in _templates(requant, neuron):
+    for template in _templates(requant, neuron, seca):
         backend.register_template(template)
     backend.register_source(HEADER)
     _registered = True

@@ -3,7 +3,8 @@
 ``build/<run>/hls/`` receives
 
 ``network/``          the whole network (all layers, all time steps) as one hls4ml project
-``layer_<name>/``     one project per conv / fc layer (synapse + requantizer: currents out)
+``layer_<name>/``     one project per conv / fc layer (synapse + requantizer: currents out);
+                      none for an integer graph (a ResNet): its network project is traced per neuron
 ``report.json``       per project ``vectors``, ``mismatches``, ``seconds`` (and the details)
 
 Each project's ``tb_data/`` holds the first vectors as hls4ml's testbench files, so Vitis HLS's
@@ -18,9 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from golden import load_bundle, load_vectors
+from golden import load_vectors
 from golden.atomic import write_json_atomic
 from golden.bundle import bundle_hash
+from golden.graph import Graph, load_model
 
 from . import convert, csim
 
@@ -41,7 +43,7 @@ def _write_tb(project: Path, rows_in: np.ndarray, rows_out: np.ndarray) -> None:
 
 def build_network(bundle, vec: dict, out: Path, n: int, options: convert.HLSOptions) -> dict:
     t0 = time.time()
-    model = convert.network_project(bundle, out, options)
+    model = (convert.graph_project if isinstance(bundle, Graph) else convert.network_project)(bundle, out, options)
     model.compile()
     t1 = time.time()
     r = csim.check_network(model, bundle, vec, n)
@@ -78,16 +80,21 @@ def run_hls(run_dir: Path, out_dir: Path, *, n: int = 0, layers: bool = True,
     say = progress or (lambda s: None)
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     bundle_dir = run_dir / "model"
-    bundle = load_bundle(bundle_dir)
-    convert.check_supported(bundle)
+    bundle = load_model(bundle_dir)
+    graph = isinstance(bundle, Graph)
+    if graph:
+        convert.check_graph_supported(bundle)
+        layers = False                           # a graph: the network project (its nodes are traced)
+    else:
+        convert.check_supported(bundle)
     vec = load_vectors(run_dir / "vectors.npz", bundle_dir)
     n = min(n or len(vec["images"]), len(vec["images"]))
     shutil.rmtree(out_dir, ignore_errors=True)
     out_dir.mkdir(parents=True)
     t0 = time.time()
     projects = {}
-    say(f"network: {len(bundle.layers)} layers, T={bundle.T}, one project; g++ compile + C simulation "
-        f"of {n} images ...")
+    say(f"network: {len(bundle.nodes if graph else bundle.layers)} {'nodes' if graph else 'layers'}, T={bundle.T}, "
+        f"one project; g++ compile + C simulation of {n} images ...")
     projects["network"] = build_network(bundle, vec, out_dir / "network", n, options)
     if layers:
         for i, layer in enumerate(bundle.layers):

@@ -12,7 +12,7 @@ import torch
 
 from golden import BundleError, load_bundle, run
 from golden.executor import hdlif_step, readout, requant, synapse
-from golden.graph import (INPUT, AddNode, AffineNode, CurrentNode, Graph, NeuronNode, PoolNode, ReadoutNode,
+from golden.graph import (INPUT, AddNode, CurrentNode, Graph, NeuronNode, PoolNode, ReadoutNode,
                           SecaNode, from_bundle, load_graph, load_model, run_graph, save_graph)
 from golden.synthetic import random_bundle
 from training import data
@@ -206,45 +206,50 @@ def test_resnet_parts_without_an_integer_graph_are_refused(kw, msg):
         to_graph(model, "x")
 
 
-def test_every_value_fits_the_widths_of_its_node():
-    """The interval analysis against the executor, node by node, on random and extreme images
-    (all zero, all at the maximum) of random residual graphs with SECA and Mem-BN maps."""
-    from golden.graph import _step, widths
+def _draw_graph(rng):
+    """Random residual-graph options, extremes included (1-channel inputs, 2x2 frames, T = 1)."""
+    c, h = int(rng.integers(1, 4)), int(rng.integers(2, 9))
+    stages = tuple((int(rng.integers(1, 7)), int(rng.integers(1, 3))) for _ in range(int(rng.integers(1, 4))))
+    return dict(input_shape=(c, h, h), stages=stages, T=int(rng.integers(1, 5)),
+                spike_bits=int(rng.integers(1, 5)), seca=str(rng.choice(["none", "I", "II", "mixed"])),
+                membn=str(rng.choice(["none", "all", "mixed"])), parallel=float(rng.random()),
+                stem_weights=str(rng.choice(["int8", "ternary"])), weights=str(rng.choice(["ternary", "binary"])),
+                per_channel=bool(rng.random() < 0.5))
 
-    for case in range(6):
-        rng = np.random.default_rng([SEED, 77, case])
-        g = _residual_graph(rng, T=int(rng.integers(1, 5)))
-        # put a SECA and an affine map on the stream, as a ResNet with SECA_II and Mem-BN has
-        nodes = list(g.nodes)
-        C = 3
-        nodes.insert(4, SecaNode(name="seca", input="add", shape=(3, 5, 5), taps=rng.integers(-40, 40, 3),
-                                 zmult=int(rng.integers(1, 1 << 12)), zshift=int(rng.integers(4, 16)),
-                                 table=np.sort(rng.integers(0, 257, 16)), q=8))
-        nodes.insert(5, AffineNode(name="membn", input="seca", shape=(3, 5, 5),
-                                   mult=rng.integers(-300, 3000, (g.T, C)), bias=rng.integers(-9999, 9999, (g.T, C)),
-                                   shift=8))
-        nodes[6] = NeuronNode(**{**nodes[6].__dict__, "input": "membn"})
-        g = Graph(name="w", T=g.T, input=g.input, spike_bits=4, nodes=tuple(nodes))
-        w = widths(g)
-        x = rng.integers(0, 16, (16, 25))
-        x[0], x[1] = 0, 15
-        values = {INPUT: x.reshape(16, 1, 5, 5)}
-        state: dict = {}
-        static = g.static()
-        seen = set()
-        for t in range(g.T):
-            for n in g.nodes:
-                if n.name in static and n.name in seen:
-                    continue
-                seen.add(n.name)
-                _step(g, values, state, t, [n], None)
-                v = values[n.name]
-                key = {"current": "current_bits", "add": "current_bits", "affine": "current_bits",
-                       "seca": "current_bits", "readout": "score_bits"}.get(n.kind)
-                if key:
-                    bits = w[n.name][key]
-                    assert -(1 << (bits - 1)) <= v.min() and v.max() < (1 << (bits - 1)), (case, n.name, t)
-                if n.kind == "neuron":
-                    m = state[n.name]
-                    bits = w[n.name]["membrane_bits"]
-                    assert -(1 << (bits - 1)) <= m.min() and m.max() < (1 << (bits - 1)), (case, n.name, t)
+
+@pytest.mark.parametrize("case", range(8))
+def test_every_value_fits_the_widths_of_its_node(case, tmp_path):
+    """The interval analysis against the executor, node by node, on random and extreme images
+    (all zero, all at the maximum) of random residual graphs (SECA, Mem-BN maps, strides); and
+    every such graph survives its files."""
+    from golden.graph import _step, widths
+    from golden.synthetic import random_graph
+
+    rng = np.random.default_rng([SEED, 77, case])
+    opts = _draw_graph(rng)
+    print(f"graph widths case {case} (HDLIF_GRAPH_SEED={SEED}): {opts}")
+    g = random_graph(int(rng.integers(1 << 30)), **opts)
+    w = widths(g)
+    x = rng.integers(0, g.input.max_value + 1, (16, g.input.features))
+    x[0], x[1] = 0, g.input.max_value
+    values = {INPUT: x.reshape((16,) + tuple(g.input.shape))}
+    state: dict = {}
+    static, seen = g.static(), set()
+    for t in range(g.T):
+        for n in g.nodes:
+            if n.name in static and n.name in seen:
+                continue
+            seen.add(n.name)
+            _step(g, values, state, t, [n], None)
+            v = values[n.name]
+            key = {"current": "current_bits", "add": "current_bits", "affine": "current_bits",
+                   "seca": "current_bits", "readout": "score_bits"}.get(n.kind)
+            if key:
+                bits = w[n.name][key]
+                assert -(1 << (bits - 1)) <= v.min() and v.max() < (1 << (bits - 1)), (case, n.name, t)
+            if n.kind == "neuron":
+                m = state[n.name]
+                bits = w[n.name]["membrane_bits"]
+                assert -(1 << (bits - 1)) <= m.min() and m.max() < (1 << (bits - 1)), (case, n.name, t)
+    save_graph(g, tmp_path / "g")
+    assert np.array_equal(run_graph(load_graph(tmp_path / "g"), x).scores, run_graph(g, x).scores)

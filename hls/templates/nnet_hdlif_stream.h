@@ -194,6 +194,78 @@ NeuronLoop:
     hdlif_advance_step<CONFIG_T>(t);
 }
 
+// SECA (golden/graph.py, seca): per call (one step of one image) the whole current map is held,
+//   g[c] = sum over positions of x[c]
+//   z[c] = sum_j taps[j] * g[c + j - n_taps/2]                (zero outside the channels)
+//   i[c] = clamp((z[c] * zmult + 2^(zshift-1)) >> zshift, -R, R-1),   R = n_table / 2
+//   out  = (x * table[i[c] + R] + 2^(q-1)) >> q
+struct hdlif_seca_config {
+    static const unsigned n_in = 10;
+    static const unsigned n_chan = 10;
+    static const unsigned n_taps = 3;
+    static const unsigned n_table = 256;
+    static const long long zmult = 1;
+    static const unsigned zshift = 0;
+    static const unsigned q = 8;
+    typedef ap_int<8> tap_t;
+    typedef ap_uint<9> table_t;
+    typedef ap_int<32> sum_t;        // g and its partial sums
+    typedef ap_int<40> z_t;          // z and its partial sums
+    typedef ap_int<64> zprod_t;      // z * zmult + the rounding half
+    typedef ap_int<48> product_t;    // x * s + the rounding half
+};
+
+template <class data_T, class res_T, typename CONFIG_T>
+void hdlif_seca(hls::stream<data_T> &data, hls::stream<res_T> &res,
+                const typename CONFIG_T::tap_t taps[CONFIG_T::n_taps],
+                const typename CONFIG_T::table_t table[CONFIG_T::n_table]) {
+    typename data_T::value_type held[CONFIG_T::n_in];
+    typename CONFIG_T::sum_t g[CONFIG_T::n_chan];
+    typename CONFIG_T::table_t s[CONFIG_T::n_chan];
+    const int R = CONFIG_T::n_table / 2;
+    const long long zmult = CONFIG_T::zmult;
+SecaClear:
+    for (unsigned c = 0; c < CONFIG_T::n_chan; c++)
+        g[c] = 0;
+SecaSum:
+    for (unsigned i = 0; i < CONFIG_T::n_in / data_T::size; i++) {
+        data_T in_pack = data.read();
+        for (unsigned j = 0; j < data_T::size; j++) {
+            held[i * data_T::size + j] = in_pack[j];
+            g[hdlif_channel<data_T, CONFIG_T>(i, j)] += in_pack[j];
+        }
+    }
+SecaScale:
+    for (unsigned c = 0; c < CONFIG_T::n_chan; c++) {
+        typename CONFIG_T::z_t z = 0;
+        for (unsigned j = 0; j < CONFIG_T::n_taps; j++) {
+            const int src = int(c) + int(j) - int(CONFIG_T::n_taps / 2);
+            if (src >= 0 && src < int(CONFIG_T::n_chan))
+                z += taps[j] * g[src];
+        }
+        const typename CONFIG_T::zprod_t half = CONFIG_T::zshift > 0 ? typename CONFIG_T::zprod_t(1) << (CONFIG_T::zshift - 1)
+                                                                     : typename CONFIG_T::zprod_t(0);
+        typename CONFIG_T::zprod_t idx = (typename CONFIG_T::zprod_t(z) * zmult + half) >> CONFIG_T::zshift;
+        if (idx < -R)
+            idx = -R;
+        if (idx > R - 1)
+            idx = R - 1;
+        s[c] = table[int(idx) + R];
+    }
+SecaOut:
+    for (unsigned i = 0; i < CONFIG_T::n_in / data_T::size; i++) {
+        res_T out_pack;
+        PRAGMA_DATA_PACK(out_pack)
+        for (unsigned j = 0; j < data_T::size; j++) {
+            const typename CONFIG_T::product_t p = typename CONFIG_T::product_t(held[i * data_T::size + j]) *
+                                                       s[hdlif_channel<data_T, CONFIG_T>(i, j)] +
+                                                   (typename CONFIG_T::product_t(1) << (CONFIG_T::q - 1));
+            out_pack[j] = typename res_T::value_type(p >> CONFIG_T::q);
+        }
+        res.write(out_pack);
+    }
+}
+
 } // namespace nnet
 
 #endif

@@ -142,16 +142,15 @@ def test_unsupported_parts_are_refused_by_name():
 # What has no integer form is refused by name, and an export that is refused writes nothing
 
 
-def test_resnet_and_seca_are_refused_by_name():
+def test_resnet_is_a_graph_and_seca_outside_one_is_refused_by_name():
     from training.resnet import ResNetConfig
     from training.seca import SECA_I
 
     torch.manual_seed(0)
     for seca in ("none", "I", "II"):
         resnet = build_model(ResNetConfig(arch="resnet:4,8", in_shape=(1, 8, 8), T=2, seca=seca))
-        named = "" if seca == "none" else rf" \(with SECA {seca}, not in the integer model either\)"
-        with pytest.raises(ExportError, match=f"SpikingResNet{named}: only SpikingNet networks .* residual blocks "
-                                              f"are not supported"):
+        with pytest.raises(ExportError, match="SpikingResNet: a bundle holds a chain of layers .* a residual network "
+                                              "is an integer graph"):
             to_bundle(resnet, "m")
     # a SECA on a plain block is refused with the layer's name
     model = _randomised(dict(arch="vgg:4,p,8"))
@@ -162,9 +161,10 @@ def test_resnet_and_seca_are_refused_by_name():
 
 
 @pytest.mark.parametrize("kw, message", [
-    (dict(arch="resnet:4,8", seca="II"), r"SpikingResNet \(with SECA II, .*\): only SpikingNet networks"),
-    (dict(arch="resnet:4"), "residual blocks are not supported"),
-], ids=["resnet_seca", "resnet"])
+    (dict(arch="resnet:4,8", seca="II", neuron="lif"), "LIF is not a graph node yet"),
+    (dict(arch="resnet:4", weights="full"), "full-precision weights have no integer form"),
+    (dict(arch="vgg:4,p", spike_bits=None), "float spikes have no integer form"),
+], ids=["resnet_lif", "resnet_full_weights", "vgg_float_spikes"])
 def test_a_refused_export_leaves_no_bundle(kw, message, tmp_path):
     from training.export import export
     from training.train import train

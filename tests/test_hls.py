@@ -344,3 +344,79 @@ def test_vitis_hls_synthesis_of_a_conv_layer(conv_run):
     assert r["csynth"], "no C synthesis report"
     for key in ("csim", "cosim"):
         assert r["vectors"][key]["mismatching_lines"] == 0, r["vectors"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Integer graphs (residual networks): hls.convert.graph_project
+
+GRAPH_SEED = int(__import__("os").environ.get("HDLIF_HLS_GRAPH_SEED", "2026"))
+GRAPH_CASES = {
+    "seca2_membn_strided": dict(input_shape=(2, 7, 7), stages=((3, 1), (5, 1)), T=3, seca="II", membn="all",
+                                parallel=1.0, per_channel=True),
+    "seca1_mixed_binary": dict(input_shape=(1, 6, 6), stages=((4, 2),), T=2, spike_bits=2, seca="I",
+                               membn="mixed", stem_weights="ternary", weights="binary"),
+}
+
+
+@pytest.fixture(scope="module")
+def graph_projects(tmp_path_factory):
+    """Each random residual graph compiled once (g++), with its golden run on random and extreme images."""
+    from golden.graph import run_graph
+    from golden.synthetic import random_graph
+
+    out = {}
+    for i, (case, opts) in enumerate(sorted(GRAPH_CASES.items())):
+        g = random_graph(GRAPH_SEED + i, **opts)
+        x = np.random.default_rng(GRAPH_SEED + i).integers(0, g.input.max_value + 1, (30, g.input.features))
+        x[0], x[1] = 0, g.input.max_value
+        model = convert.graph_project(g, tmp_path_factory.mktemp("hls_graph") / case)
+        model.compile()
+        r = run_graph(g, x, trace=True)
+        vec = {"images": x, "scores": r.scores, "classes": r.classes, "labels": r.classes,
+               **{f"codes.{k}": v for k, v in r.codes.items()}}
+        out[case] = (g, model, vec)
+    return out
+
+
+@pytest.mark.parametrize("case", sorted(GRAPH_CASES))
+def test_random_residual_graph_bit_exact(graph_projects, case):
+    g, model, vec = graph_projects[case]
+    print(f"graph {case} (HDLIF_HLS_GRAPH_SEED={GRAPH_SEED}): {[n.kind for n in g.nodes]}")
+    r = csim.check_network(model, g, vec)
+    assert r["mismatches"] == 0, r["mismatch_details"][:5]
+    assert np.abs(vec["scores"]).max() > 0 and len(set(vec["scores"][:, -1, 0].tolist())) > 3
+
+
+def test_a_graph_mismatch_names_the_first_neuron_node_that_differs(graph_projects):
+    """The project of one graph against the vectors of the same graph with one SECA table changed:
+    the check names the first neuron after that SECA node."""
+    import dataclasses
+
+    from golden.graph import Graph, run_graph
+
+    g, model, vec = graph_projects["seca2_membn_strided"]
+    nodes = list(g.nodes)
+    i = next(k for k, n in enumerate(nodes) if n.kind == "seca")
+    nodes[i] = dataclasses.replace(nodes[i], table=np.minimum(nodes[i].table + 40, 256))
+    g2 = Graph(name="changed", T=g.T, input=g.input, spike_bits=g.spike_bits, nodes=tuple(nodes))
+    r2 = run_graph(g2, vec["images"], trace=True)
+    vec2 = {**vec, "scores": r2.scores, "classes": r2.classes, **{f"codes.{k}": v for k, v in r2.codes.items()}}
+    r = csim.check_network(model, g, vec2)
+    after = next(n.name for n in nodes[i + 1:] if n.kind == "neuron")
+    assert r["mismatches"] > 0 and r["mismatch_details"][0].split(", ")[1] == f"layer {after}"
+
+
+def test_a_trained_resnet_with_seca_and_membn_goes_float_golden_hls(tmp_path):
+    """make train ARCH=resnet:... SECA=II NEURON=membn, export (an integer graph), make hls: 0 mismatches."""
+    from hls.report import run_hls
+    from training.export import export
+    from training.train import train
+
+    run = tmp_path / "rn"
+    train(run, arch="resnet:4,8", T=2, epochs=1, batch_size=32, limit=200, parallel_ratio=0.5, seca="II",
+          neuron="membn", progress=False, device="cpu")
+    rep = export(run, vectors=40)
+    assert rep["agreement"] >= 0.9 and json.loads((run / "model" / "model.json").read_text())["schema"] == \
+        "hdlif-graph/1"
+    report = run_hls(run, tmp_path / "hls")
+    assert set(report["projects"]) == {"network"} and report["vectors"] == 40 and report["mismatches"] == 0

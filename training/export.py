@@ -249,10 +249,11 @@ def to_bundle(model: SpikingNet, name: str, *, frac: int | None = None, lambda_f
     """Fold a trained network into an integer bundle (raises :class:`ExportError` for parts
     with no integer form)."""
     if not isinstance(model, SpikingNet):
-        seca = getattr(getattr(model, "cfg", None), "seca", "none")
-        with_seca = f" (with SECA {seca}, not in the integer model either)" if seca not in (None, "none") else ""
-        raise ExportError(f"{type(model).__name__}{with_seca}: only SpikingNet networks (mlp / vgg architectures) "
-                          f"have an integer form; residual blocks are not supported")
+        if type(model).__name__ == "SpikingResNet":
+            raise ExportError(f"{type(model).__name__}: a bundle holds a chain of layers (mlp / vgg architectures); "
+                              f"a residual network is an integer graph (to_graph, which export uses for it)")
+        raise ExportError(f"{type(model).__name__}: only SpikingNet networks (mlp / vgg) and spiking ResNets "
+                          f"(to_graph) have an integer form")
     cfg = model.cfg
     _check_integer(cfg)
     lif = cfg.neuron == "lif"

@@ -15,6 +15,11 @@ settings are checked, never retrained here); seeds 1 and 2 train under
 one setting changed at a time, the paper's Table 2 axes plus Mem-BN: float vs 4-bit spikes, 0 vs
 50 % Parallel HD-LIF, ternary vs 8-bit vs full-precision hidden weights, Mem-BN off vs on.
 
+``resnet`` (:data:`RESNET`, 20 epochs): the spiking ResNet ``resnet:16,32,64`` with Parallel
+HD-LIF in every block's second neuron, without and with SECA_II + Mem-BN (the paper's Table 3),
+and LIF online beside them.  Each HD-LIF run is exported (an integer graph) and its float and
+golden networks compared on the whole test split (``export.json``: golden accuracy, agreement).
+
 Every run resumes from its checkpoint (a run whose epochs are done is only read), so an
 interrupted campaign goes on where it stopped; ``--jobs N`` trains N runs at once, each in its own
 process with one thread (one per core).  After each run the results file is rewritten (atomically)
@@ -54,6 +59,8 @@ COMMAND = "python -m bench.seeds"
 SEEDS = (0, 1, 2)
 #: test images the operation counts are taken over
 OPS_IMAGES = 1000
+#: vector images an exported ResNet run keeps (its codes are large; not committed)
+VECTORS = 100
 
 #: what every run shares (``training.train.train``'s arguments)
 BASE = dict(dataset="fashion_mnist", arch="vgg:32,p,64,p,64,p", T=4, batch_size=128, lr=2e-3, augment=True,
@@ -69,7 +76,14 @@ ABLATION = {"reference": ({}, "HD-LIF online: 4-bit spikes, vanilla neurons, ter
             "hidden_int8": ({"weights": "int8"}, "8-bit hidden weights"),
             "hidden_full": ({"weights": "full"}, "full-precision hidden weights"),
             "membn": ({"neuron": "membn"}, "Mem-BN HD-LIF")}
-TABLES = {"main": (20, MAIN), "ablation": (10, ABLATION)}
+#: the ResNet of the ResNet issue (``resnet:16,32,64``, Parallel HD-LIF in every block's second
+#: neuron), 20 epochs: without and with SECA_II + Mem-BN, and LIF online beside them
+RESNET = {"plain": ({}, "HD-LIF ResNet, online (50 % Parallel)"),
+          "seca2_membn": ({"seca": "II", "neuron": "membn"}, "HD-LIF ResNet + SECA_II + Mem-BN, online"),
+          "lif": ({"neuron": "lif", "parallel_ratio": 0.0}, "LIF ResNet, online")}
+TABLES = {"main": (20, MAIN), "ablation": (10, ABLATION), "resnet": (20, RESNET)}
+#: what a table changes in BASE for all its rows
+TABLE_BASE = {"resnet": {"arch": "resnet:16,32,64", "parallel_ratio": 0.5}}
 #: bits per stored weight (parameter memory)
 WEIGHT_BITS = {"ternary": 2, "binary": 1, "int8": 8, "full": 32}
 
@@ -77,7 +91,7 @@ WEIGHT_BITS = {"ternary": 2, "binary": 1, "int8": 8, "full": 32}
 def settings(table: str, config: str, smoke: dict | None = None) -> dict:
     """A run's :func:`training.train.train` arguments (``smoke``: a smoke run's data set / network)."""
     epochs, configs = TABLES[table]
-    return {**BASE, **(smoke or {}), **configs[config][0], "epochs": epochs}
+    return {**BASE, **TABLE_BASE.get(table, {}), **(smoke or {}), **configs[config][0], "epochs": epochs}
 
 
 def run_dir(table: str, config: str, seed: int, models: Path) -> Path:
@@ -115,8 +129,9 @@ def _order(job: tuple) -> tuple:
     """Training order: the main table's online runs, then the ablations seed by seed (every row gets
     its first seeds early), STBP last (the slowest)."""
     table, config, seed = job
-    stbp = settings(table, config)["mode"] == "stbp"
-    return (stbp, list(TABLES).index(table), seed, list(TABLES[table][1]).index(config))
+    s = settings(table, config)
+    last = s["mode"] == "stbp" or (table == "resnet" and s["neuron"] == "lif" and seed > 0)
+    return (last, list(TABLES).index(table), seed, list(TABLES[table][1]).index(config))
 
 
 def _done(run: Path, epochs: int) -> bool:
@@ -142,12 +157,31 @@ def summarize_run(run: Path, limit: int | None) -> dict:
     params = sum(int(np.prod(layer.weight.shape)) * WEIGHT_BITS[layer.quant]
                  for layer in model.modules() if hasattr(layer, "quant"))
     ep = m["epochs"]
-    return {"test_accuracy": m["test_accuracy"], **accuracy_summary(ep), "epochs": len(ep),
+    exported = {}
+    if m.get("arch", "").startswith("resnet:") and m.get("neuron") != "lif":
+        exported = _exported(run)
+    return {"test_accuracy": m["test_accuracy"], **accuracy_summary(ep), "epochs": len(ep), **exported,
             "seconds": round(sum(e.get("seconds", 0.0) for e in ep), 1), "device": m.get("device"),
             "run": str(run.relative_to(ROOT)) if run.is_relative_to(ROOT) else str(run),
             "sops": round(ops["sops"]), "dense_macs": round(ops["dense_macs"]), "ops_images": ops["images"],
             "energy_float_convention_nj": round(float_convention(ops["layers"])["float_convention_pj"] / 1e3, 2),
             "weight_memory_kib": round(params / 8 / 1024, 2)}
+
+
+def _exported(run: Path) -> dict:
+    """Export a finished ResNet run (its integer graph, and :data:`VECTORS` vector images: the
+    hardware benchmarks write their own) unless done already; the float and golden networks on
+    the whole test split."""
+    import json
+
+    from training.export import export
+
+    path = run / "export.json"
+    if not path.is_file() or path.stat().st_mtime < (run / "checkpoint.pt").stat().st_mtime:
+        export(run, vectors=VECTORS)
+    e = json.loads(path.read_text())
+    return {"golden_accuracy": e["golden_accuracy"], "float_golden_agreement": e["agreement"],
+            "agreement_images": e["images"]}
 
 
 def spread(values: list[float]) -> dict:
@@ -179,7 +213,11 @@ def collect(models: Path, limit: int | None, cache: dict) -> dict:
             rows[config] = {"label": label, "changes": {k: v for k, v in changes.items()}, "seeds": seeds,
                             "test_accuracy": spread([s["test_accuracy"] for s in seeds.values()]),
                             "mean_last5_test_accuracy": spread([s["mean_last5_test_accuracy"] for s in seeds.values()])}
-        out[table] = {"epochs": epochs, "settings": {**BASE, "epochs": epochs}, "configs": rows}
+            if any("float_golden_agreement" in s for s in seeds.values()):
+                rows[config]["float_golden_agreement"] = spread([s.get("float_golden_agreement")
+                                                                 for s in seeds.values()])
+        out[table] = {"epochs": epochs, "settings": {**BASE, **TABLE_BASE.get(table, {}), "epochs": epochs},
+                      "configs": rows}
     return out
 
 

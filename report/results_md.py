@@ -324,6 +324,8 @@ PAPER_TABLE2 = {"reference": ("HD-LIF, 4-bit spikes (dagger)", 79.62, 4.40, 233.
                 "float_spikes": ("HD-LIF (float spikes)", 80.16, 4.40, 284.49),
                 "parallel_50": ("HD-LIF, 4-bit, 50 % Parallel (dagger, double dagger)", 78.61, 4.40, 190.13)}
 PAPER_LIF = ("LIF", 71.75, 44.84, 273.02)
+#: the paper's Table 3 (CIFAR-100, ResNet-18) beside the resnet rows: (row, accuracy %)
+PAPER_TABLE3 = {"plain": ("HD-LIF", 78.45), "seca2_membn": ("HD-LIF (Mem-BN & SECA)", 79.33)}
 
 
 def _pm(s: dict | None) -> str:
@@ -359,23 +361,7 @@ def _seeds(results: Path) -> list[str]:
                      _pm(c.get("mean_last5_test_accuracy")), per or NOT_YET))
     lines += _table(("run", "epochs", "final test accuracy", "mean of the last 5 epochs", "per seed (final)"), rows)
     cfgs = main.get("configs", {})
-    h, lf = cfgs.get("hdlif_online", {}), cfgs.get("lif_online", {})
-    pairs = sorted(set(h.get("seeds", {})) & set(lf.get("seeds", {})))
-    if pairs:
-        diffs = [h["seeds"][k]["test_accuracy"] - lf["seeds"][k]["test_accuracy"] for k in pairs]
-        mean = sum(diffs) / len(diffs)
-        if len(diffs) > 1:
-            sd = (sum((x - mean) ** 2 for x in diffs) / (len(diffs) - 1)) ** 0.5
-            spread_txt = (f"± {100 * sd:.2f} points (sample sd of the {len(diffs)} per-seed differences; "
-                          f"smallest {100 * min(diffs):+.2f}, largest {100 * max(diffs):+.2f})")
-        else:
-            spread_txt = "(one seed: no spread yet)"
-        held = "holds on every seed" if min(diffs) > 0 else (
-            "does not hold on every seed" if max(diffs) > 0 else "does not hold on any seed")
-        lines += [f"**HD-LIF online against LIF online** (same seed, same data order): "
-                  f"{100 * mean:+.2f} points {spread_txt}; the claim {held} so far.", ""]
-    else:
-        lines += ["**HD-LIF online against LIF online**: " + NOT_YET + ".", ""]
+    lines += _claim("HD-LIF online against LIF online", cfgs.get("hdlif_online", {}), cfgs.get("lif_online", {}))
     lines += [f"**Ablations** (HD-LIF online, {abl.get('epochs')} epochs for every row, one setting changed at a "
               "time), in the form of the paper's Table 2; synaptic operations (non-zero input x non-zero weight, "
               "per inference, from the trained float network on the first 1,000 test images, `training/ops.py`) and "
@@ -396,9 +382,51 @@ def _seeds(results: Path) -> list[str]:
                      "SOPs per inference", "energy (float convention)", "paper, Table 2 (CIFAR-100, ResNet-18)"),
                     rows)
     lines += ["The paper's LIF row (" + f"{PAPER_LIF[1]:.2f} %, {PAPER_LIF[2]:.2f} MB, {PAPER_LIF[3]:.2f} M SOPs) "
-              "compares with the main table's LIF runs. SECA_II + Mem-BN on the ResNet (the paper's Table 3): "
-              f"{NOT_YET} (needs the integer ResNet of the ResNet issue).", ""]
+              "compares with the main table's LIF runs.", ""]
+    rn = d.get("resnet", {})
+    if rn:
+        st = rn.get("settings", {})
+        lines += [f"**The spiking ResNet** (`{st.get('arch')}`, {rn.get('epochs')} epochs, Parallel HD-LIF in every "
+                  "block's second neuron, the same data and training otherwise), in the form of the paper's Table 3. "
+                  "Each HD-LIF run is exported to its integer graph (`golden/graph.py`) and the float and golden "
+                  "networks are compared on the whole test split.", ""]
+        rows = []
+        for name, c in rn.get("configs", {}).items():
+            mem = _seed_mean(c, "weight_memory_kib")
+            gold = _seed_mean(c, "golden_accuracy")
+            paper = PAPER_TABLE3.get(name)
+            rows.append((c.get("label", name), _pm(c.get("test_accuracy")), _pm(c.get("mean_last5_test_accuracy")),
+                         NOT_YET if gold is None else pct(gold),
+                         _pm(c.get("float_golden_agreement")) if c.get("float_golden_agreement") else
+                         ("no integer graph (LIF)" if name == "lif" else NOT_YET),
+                         NOT_YET if mem is None else f"{mem:.1f} KiB",
+                         f"{paper[0]}: {paper[1]:.2f} %" if paper else "no row"))
+        lines += _table(("configuration", "final test accuracy", "mean of the last 5", "golden accuracy (mean)",
+                         "float vs golden agreement", "weight memory",
+                         "paper, Table 3 (CIFAR-100, ResNet-18)"), rows)
+        rc = rn.get("configs", {})
+        lines += _claim("SECA_II + Mem-BN against the plain ResNet", rc.get("seca2_membn", {}), rc.get("plain", {}))
     return lines
+
+
+def _claim(title: str, a: dict, b: dict) -> list[str]:
+    """``a`` against ``b`` on the seeds both have: the mean per-seed difference of the final test
+    accuracy, its spread, and whether it holds on every seed."""
+    pairs = sorted(set(a.get("seeds", {})) & set(b.get("seeds", {})))
+    if not pairs:
+        return [f"**{title}**: {NOT_YET}.", ""]
+    diffs = [a["seeds"][k]["test_accuracy"] - b["seeds"][k]["test_accuracy"] for k in pairs]
+    mean = sum(diffs) / len(diffs)
+    if len(diffs) > 1:
+        sd = (sum((x - mean) ** 2 for x in diffs) / (len(diffs) - 1)) ** 0.5
+        spread_txt = (f"± {100 * sd:.2f} points (sample sd of the {len(diffs)} per-seed differences; "
+                      f"smallest {100 * min(diffs):+.2f}, largest {100 * max(diffs):+.2f})")
+    else:
+        spread_txt = "(one seed: no spread yet)"
+    held = "holds on every seed" if min(diffs) > 0 else (
+        "does not hold on every seed" if max(diffs) > 0 else "does not hold on any seed")
+    return [f"**{title}** (same seed, same data order): {100 * mean:+.2f} points {spread_txt}; the claim "
+            f"{held} so far.", ""]
 
 
 def _network_training(nets: dict[str, Path], models: Path) -> list[str]:

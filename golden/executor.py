@@ -123,6 +123,14 @@ def max_pool(codes: np.ndarray, pool: int) -> np.ndarray:
     return c.max(axis=(3, 5))
 
 
+def sum_pool(codes: np.ndarray, pool: int) -> np.ndarray:
+    """``pool x pool`` sum pooling with stride ``pool`` over ``[B, O, H, W]`` (floor): average
+    pooling with its ``1 / pool**2`` left to the next synapse's requantizer (no rounding)."""
+    B, O, H, W = codes.shape
+    Hp, Wp = H // pool, W // pool
+    return codes[:, :, :Hp * pool, :Wp * pool].reshape(B, O, Hp, pool, Wp, pool).sum(axis=(3, 5))
+
+
 def readout(layer: ReadoutLayer, codes: np.ndarray) -> np.ndarray:
     return synapse(layer, codes.reshape(codes.shape[0], -1)) * layer.mult + layer.bias
 

@@ -18,6 +18,8 @@ not: its blocks add a current back onto a stream that several neurons read.  A
              over space, a ``k``-tap integer convolution across channels, a sigmoid table, and
              ``(x * s + 2**(q - 1)) >> q``.
 ``maxpool``  2 x 2 max pooling of codes (:func:`golden.executor.max_pool`).
+``sumpool``  2 x 2 sum pooling of codes (:func:`golden.executor.sum_pool`): average pooling with its
+             ``1 / 4`` folded into the next synapse's ``mult`` (no rounding).
 ``gsum``     global sum pooling of codes over space, ``[C, H, W] -> [C]`` (global average
              pooling with its ``1 / (H * W)`` folded into the readout's ``mult``: no rounding).
 ``readout``  codes -> class scores (:func:`golden.executor.readout`); the last node.
@@ -41,9 +43,11 @@ import numpy as np
 from . import bounds as B
 from .bundle import (GRAPH_SCHEMA, MAX_ACC_BITS, NEURON_KINDS, WEIGHT_KINDS, BundleError, InputSpec, _int_field,
                      _need, input_json, load_bundle, model_schema, read_model, write_model)
-from .executor import CHUNK, Result, hdlif_step, max_pool, readout, requant, run, synapse
+from .executor import CHUNK, Result, hdlif_step, max_pool, readout, requant, run, sum_pool, synapse
 
-NODE_KINDS = ("current", "neuron", "add", "affine", "seca", "maxpool", "gsum", "readout")
+NODE_KINDS = ("current", "neuron", "add", "affine", "seca", "maxpool", "sumpool", "gsum", "readout")
+#: nodes that pool spike codes
+POOLS = ("maxpool", "sumpool", "gsum")
 #: nodes that map a current to a current of the same shape
 CURRENT_MAPS = ("affine", "seca")
 #: the pixels: the input every graph starts from
@@ -217,7 +221,7 @@ class AddNode:
 
 @dataclass(frozen=True, kw_only=True)
 class PoolNode:
-    """``maxpool`` (2 x 2, stride 2, floor) or ``gsum`` (sum over space) of codes ``[C, H, W]``."""
+    """``maxpool`` / ``sumpool`` (2 x 2, stride 2, floor) or ``gsum`` (sum over space) of codes ``[C, H, W]``."""
     name: str
     input: str
     in_shape: tuple
@@ -360,7 +364,7 @@ def validate(g: Graph) -> None:
             if codes[n.a] or codes[n.b] or shapes[n.a] != shapes[n.b] or tuple(n.shape) != shapes[n.a]:
                 _fail(g.name, n.name, f"adds two currents of one shape: {n.a!r} {list(shapes[n.a])}, "
                                       f"{n.b!r} {list(shapes[n.b])}")
-        elif n.kind in ("maxpool", "gsum"):
+        elif n.kind in POOLS:
             if not codes[n.input] or len(src) != 3 or tuple(n.in_shape) != src:
                 _fail(g.name, n.name, f"pools the spike codes [C, H, W] of a neuron, not {n.input!r} {list(src)}")
         else:  # readout
@@ -369,7 +373,7 @@ def validate(g: Graph) -> None:
             if n.mult.shape != (n.out_features,) or n.bias.shape != (n.out_features,):
                 _fail(g.name, n.name, f"mult and bias must be [{n.out_features}]")
         shapes[n.name] = tuple(n.out_shape)
-        codes[n.name] = n.kind in ("neuron", "maxpool", "gsum")
+        codes[n.name] = n.kind == "neuron" or n.kind in POOLS
     for name, w in widths(g).items():
         for key, bits in w.items():
             if not key.endswith("_bits"):
@@ -447,6 +451,9 @@ def widths(g: Graph) -> dict:
                            "current_bits": B.signed_bits(cur[n.name][0].min(), cur[n.name][1].max())}
         elif n.kind == "maxpool":
             codes[n.name] = codes[n.input]
+        elif n.kind == "sumpool":
+            codes[n.name] = codes[n.input] * 4
+            out[n.name] = {"sum_bits": B.signed_bits(0, codes[n.name])}
         elif n.kind == "gsum":
             codes[n.name] = codes[n.input] * n.in_shape[1] * n.in_shape[2]
             out[n.name] = {"sum_bits": B.signed_bits(0, codes[n.name])}
@@ -481,6 +488,8 @@ def _step(g: Graph, values: dict, state: dict, t: int, nodes, trace: dict | None
             values[n.name] = seca(n, values[n.input])
         elif n.kind == "maxpool":
             values[n.name] = max_pool(values[n.input], 2)
+        elif n.kind == "sumpool":
+            values[n.name] = sum_pool(values[n.input], 2)
         elif n.kind == "gsum":
             values[n.name] = values[n.input].sum(axis=(2, 3))
         else:
@@ -573,7 +582,7 @@ def _node_json(n) -> dict:
         d.update(shape=list(n.shape), shift=n.shift)
     elif n.kind == "seca":
         d.update(shape=list(n.shape), zmult=int(n.zmult), zshift=n.zshift, q=n.q)
-    elif n.kind in ("maxpool", "gsum"):
+    elif n.kind in POOLS:
         d.update(in_shape=list(n.in_shape))
     else:
         d.update(in_features=n.in_features, weights=n.weights)
@@ -640,7 +649,7 @@ def _node(d, i: int, arrays: dict, where: str, T: int):
         return SecaNode(name=name, input=inputs[0], shape=shape("shape"), taps=arr("taps", -big, big),
                         zmult=_int_field(d, "zmult", w), zshift=_int_field(d, "zshift", w, 0, 62),
                         table=arr("table", 0, 1 << 30), q=_int_field(d, "q", w, 1, 30))
-    if kind in ("maxpool", "gsum"):
+    if kind in POOLS:
         return PoolNode(name=name, input=inputs[0], in_shape=shape("in_shape"), kind=kind)
     return ReadoutNode(name=name, input=inputs[0], in_features=_int_field(d, "in_features", w, 1),
                        weight=arr("weight", -127, 127), mult=arr("mult", -big, big), bias=arr("bias", -big, big),

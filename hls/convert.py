@@ -362,7 +362,7 @@ def code_layer_names(bundle) -> dict[str, str]:
 # ---------------------------------------------------------------------------------------------
 # Graphs (golden/graph.py): residual networks
 
-GRAPH_KINDS = ("current", "neuron", "add", "affine", "seca", "maxpool", "gsum", "readout")
+GRAPH_KINDS = ("current", "neuron", "add", "affine", "seca", "maxpool", "sumpool", "gsum", "readout")
 
 
 def hls_name(node_name: str) -> str:
@@ -399,7 +399,8 @@ def graph_project(graph, out_dir: Path, options: HLSOptions = HLSOptions()):
     """A whole graph, one time step per call (pixels in, the step's scores out): ``current`` ->
     Dense / Conv2D + ``HDLIFRequant``; ``neuron`` -> ``HDLIFNeuron``; ``add`` -> hls4ml's ``Merge``
     (add, on the current width; hls4ml clones a stream read twice); ``affine`` -> ``HDLIFRequant``
-    on a current; ``seca`` -> ``HDLIFSeca``; ``maxpool`` -> ``MaxPooling2D``; ``gsum`` + ``readout`` -> one Dense on the
+    on a current; ``seca`` -> ``HDLIFSeca``; ``maxpool`` -> ``MaxPooling2D``; ``sumpool`` -> a stride-2
+    ``Conv2D`` with the identity over channels; ``gsum`` + ``readout`` -> one Dense on the
     flattened codes whose weights repeat the readout's over every position (the same sums)."""
     from golden.graph import INPUT, widths as graph_widths
 
@@ -411,6 +412,11 @@ def graph_project(graph, out_dir: Path, options: HLSOptions = HLSOptions()):
     last = {INPUT: "pixels"}                      # node -> the hls4ml layer holding its value
     b.input("pixels", tuple(graph.input.shape), graph.input.bits)
     nodes = {n.name: n for n in graph.nodes}
+
+    def code_bits(name: str) -> int:
+        """The signed width of a node's codes (spike codes, or their 2x2 sums) in a reshape."""
+        n = nodes.get(name)
+        return ws[name]["sum_bits"] + 1 if n is not None and n.kind == "sumpool" else spike_bits + 1
 
     def chain(d: dict, inputs: list[str]) -> dict:
         d["inputs"] = inputs
@@ -426,7 +432,7 @@ def graph_project(graph, out_dir: Path, options: HLSOptions = HLSOptions()):
             if len(in_shape) == 3 and not conv:
                 src = [b.add(chain({"class_name": "Reshape", "name": f"{lay.name}_flatten",
                                     "target_shape": [int(np.prod(in_shape))]}, src),
-                             {"result": _ap_uint(spike_bits)})]
+                             {"result": _ap_int(code_bits(n.input))})]
             b.synapse(lay, (in_shape, n.out_shape, n.out_shape))
             b.layers[-1]["inputs"] = src
             last[n.name] = b.requant(lay, T, n.out_shape[0])
@@ -460,6 +466,19 @@ def graph_project(graph, out_dir: Path, options: HLSOptions = HLSOptions()):
                  "pad_top": 0, "pad_bottom": 0, "pad_left": 0, "pad_right": 0}
             codes = _ap_uint(spike_bits)
             last[n.name] = b.add(chain(d, src), {"result": codes, "accum": codes})
+        elif n.kind == "sumpool":
+            # a 2x2 stride-2 Conv2D whose kernel is 1 from each channel to itself: the exact sums
+            c, h, w = n.in_shape
+            kernel = np.zeros((2, 2, c, c), np.int64)
+            kernel[:, :, np.arange(c), np.arange(c)] = 1
+            d = {"class_name": "Conv2D", "name": hls_name(n.name), "data_format": "channels_last",
+                 "in_height": h, "in_width": w, "n_chan": c, "out_height": h // 2, "out_width": w // 2, "n_filt": c,
+                 "filt_height": 2, "filt_width": 2, "stride_height": 2, "stride_width": 2, "dilation": 1,
+                 "pad_top": 0, "pad_bottom": 0, "pad_left": 0, "pad_right": 0, "weight_data": kernel,
+                 "bias_data": None}
+            sums = _ap_int(ws[n.name]["sum_bits"] + 1)
+            last[n.name] = b.add(chain(d, src), {"weight": _ap_int(2), "accum": sums, "result": sums},
+                                 **b._strategy(4 * c * c))
         elif n.kind == "gsum":
             last[n.name] = src[0]                # folded into the readout below
         else:
@@ -475,7 +494,8 @@ def graph_project(graph, out_dir: Path, options: HLSOptions = HLSOptions()):
             if len(in_shape) == 3:
                 src = [b.add(chain({"class_name": "Reshape", "name": f"{lay.name}_flatten",
                                     "target_shape": [int(np.prod(in_shape))]}, src),
-                             {"result": _ap_uint(spike_bits)})]
+                             {"result": _ap_int(code_bits(pooled.input if pooled is not None and
+                                                          pooled.kind == "gsum" else n.input))})]
             b.synapse(lay, (in_shape, (n.out_features,), (n.out_features,)))
             b.layers[-1]["inputs"] = src
             last[n.name] = b.requant(lay, T, n.out_features, readout=True)

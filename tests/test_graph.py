@@ -253,3 +253,39 @@ def test_every_value_fits_the_widths_of_its_node(case, tmp_path):
                 assert -(1 << (bits - 1)) <= m.min() and m.max() < (1 << (bits - 1)), (case, n.name, t)
     save_graph(g, tmp_path / "g")
     assert np.array_equal(run_graph(load_graph(tmp_path / "g"), x).scores, run_graph(g, x).scores)
+
+
+def test_a_chain_as_a_graph_equals_its_bundle_and_average_pooling_is_a_sum(tmp_path):
+    """to_graph of an mlp / vgg network folds each block as to_bundle does: a max-pooled VGG's
+    graph gives the bundle's scores exactly; with ``a`` (2x2 average pooling) the codes are summed
+    (a ``sumpool`` node, the 1/4 in the next synapse) and the graph agrees with the float network;
+    to_bundle refuses average pooling with one line."""
+    from training.export import to_bundle
+    from training.models import parse_arch
+    from training.train import load_checkpoint, train
+
+    assert parse_arch("vgg:8,a,16,p") == [("conv", 8, 2, "avg"), ("conv", 16, 2)]
+    with pytest.raises(ValueError, match="'a' must follow a conv width"):
+        parse_arch("vgg:a,8")
+    split = data.load("digits")
+    x, y = split.x_test, split.y_test.astype(np.int64)
+    for arch, neuron in (("vgg:4,p,8,fc16", "membn"), ("vgg:4,a,8,a", "hdlif")):
+        rd = tmp_path / arch.replace(":", "_").replace(",", "_")
+        train(rd, arch=arch, T=3, epochs=2, batch_size=32, neuron=neuron, parallel_ratio=0.5, progress=False)
+        model, _ = load_checkpoint(rd)
+        g = to_graph(model, "g")
+        r = run_graph(g, x.astype(np.int64))
+        pools = [n.kind for n in g.nodes if n.kind in ("maxpool", "sumpool")]
+        if "a" in arch.split(":")[1].split(","):
+            assert pools == ["sumpool", "sumpool"]
+            with pytest.raises(ExportError, match="average pooling: .* exports as an integer graph"):
+                to_bundle(model, "b")
+            model.eval()
+            with torch.no_grad():
+                fl = model(torch.from_numpy(x)).sum(0).argmax(1).numpy()
+            agree = float((fl == r.classes).mean())
+            print(f"{arch}: float {(fl == y).mean():.4f}, golden {(r.classes == y).mean():.4f}, agreement {agree:.4f}")
+            assert agree >= 0.97
+        else:
+            assert pools == ["maxpool"]
+            assert np.array_equal(run(to_bundle(model, "b"), x.astype(np.int64)).scores, r.scores)

@@ -163,8 +163,10 @@ def to_graph(model, name: str, *, frac: int = 8, lambda_frac: int = 12, mult_bit
     from .resnet import SpikingResNet
     from .seca import SECA_Q, SECA_Z_FRAC, SECA_Z_RANGE, quantized_taps
 
+    if isinstance(model, SpikingNet):
+        return _chain_graph(model, name, frac=frac, lambda_frac=lambda_frac, mult_bits=mult_bits, meta=meta)
     if not isinstance(model, SpikingResNet):
-        raise ExportError(f"{type(model).__name__}: to_graph takes a SpikingResNet (to_bundle takes the others)")
+        raise ExportError(f"{type(model).__name__}: to_graph takes a SpikingResNet or a SpikingNet")
     cfg = model.cfg
     _check_integer(cfg)
     kinds = {type(n).__name__ for n in model.neurons}
@@ -244,6 +246,45 @@ def to_graph(model, name: str, *, frac: int = 8, lambda_frac: int = 12, mult_bit
     return Graph(name=name, T=T, input=inp, spike_bits=cfg.spike_bits, nodes=tuple(nodes), meta=meta or {})
 
 
+def _chain_graph(model: SpikingNet, name: str, *, frac: int, lambda_frac: int, mult_bits: int,
+                 meta: dict | None) -> Graph:
+    """An mlp / vgg network as a graph: each block folded exactly as :func:`to_bundle` folds it
+    (:func:`fold_block`), as ``current -> neuron [-> maxpool | sumpool]``.  A 2x2 average pool is a
+    ``sumpool`` whose ``1 / 4`` goes into the next synapse (its ``s_in`` is ``step / 4``)."""
+    cfg = model.cfg
+    _check_integer(cfg)
+    if cfg.neuron == "lif":
+        raise ExportError("LIF neurons: a graph of the LIF baseline is not built yet (to_bundle exports it)")
+    T, step = cfg.T, cfg.spike_step
+    max_code = 2 ** cfg.spike_bits - 1
+    nodes, src, shape, s_in = [], INPUT, tuple(cfg.in_shape), cfg.input_scale
+    for i, block in enumerate(model.blocks):
+        conv = isinstance(block.synapse, torch.nn.Conv2d)
+        lname = f"{'conv' if conv else 'fc'}{i + 1}"
+        layer = fold_block(block, lname, s_in, shape if conv else (int(np.prod(shape)),), T=T, step=step, frac=frac,
+                           lambda_frac=lambda_frac, mult_bits=mult_bits, max_code=max_code, direct=(i == 0))
+        nodes.append(CurrentNode(name=f"{lname}.current", input=src, in_shape=shape, weight=layer.weight,
+                                 mult=layer.mult, bias=layer.bias, shift=layer.shift, weights=layer.weights,
+                                 kernel=layer.kernel if conv else None, stride=layer.stride if conv else 1,
+                                 padding=layer.padding if conv else 0))
+        out = nodes[-1].out_shape
+        nodes.append(NeuronNode(name=lname, input=nodes[-1].name, shape=out, lambda_t=layer.lambda_t,
+                                theta_t=layer.theta_t, lambda_frac=lambda_frac, frac=frac, max_code=layer.max_code,
+                                neuron=layer.neuron))
+        src, shape, s_in = lname, out, step
+        if block.pool is not None:
+            avg = isinstance(block.pool, torch.nn.AvgPool2d)
+            nodes.append(PoolNode(name=f"{lname}.pool", input=src, in_shape=shape, kind="sumpool" if avg else "maxpool"))
+            src, shape = nodes[-1].name, nodes[-1].out_shape
+            s_in = step / 4 if avg else step
+    r = fold_readout(model.classifier, f"fc{len(model.blocks) + 1}", s_in, mult_bits=mult_bits)
+    nodes.append(ReadoutNode(name=r.name, input=src, in_features=r.in_features, weight=r.weight, mult=r.mult,
+                             bias=r.bias, weights=r.weights))
+    inp = InputSpec(features=cfg.in_features, bits=max(1, math.ceil(math.log2(cfg.input_max + 1))),
+                    max_value=cfg.input_max, scale=cfg.input_scale, shape=cfg.in_shape)
+    return Graph(name=name, T=T, input=inp, spike_bits=cfg.spike_bits, nodes=tuple(nodes), meta=meta or {})
+
+
 def to_bundle(model: SpikingNet, name: str, *, frac: int | None = None, lambda_frac: int = 12,
               mult_bits: int = 18, meta: dict | None = None) -> Bundle:
     """Fold a trained network into an integer bundle (raises :class:`ExportError` for parts
@@ -256,6 +297,9 @@ def to_bundle(model: SpikingNet, name: str, *, frac: int | None = None, lambda_f
                           f"(to_graph) have an integer form")
     cfg = model.cfg
     _check_integer(cfg)
+    if any(isinstance(b.pool, torch.nn.AvgPool2d) for b in model.blocks):
+        raise ExportError("average pooling: codes summed over 2x2 are not codes of a layer's bundle; the network "
+                          "exports as an integer graph (to_graph, which export uses for it)")
     lif = cfg.neuron == "lif"
     spike_bits = 1 if lif else cfg.spike_bits             # the LIF baseline fires binary spikes
     frac = frac if frac is not None else (LIF_FRAC if lif else 8)
@@ -381,10 +425,11 @@ def export(run_dir: Path, *, frac: int | None = None, lambda_frac: int = 12, mul
     float_acc = float((float_pred == split.y_test).mean())
     meta = {"dataset": dataset, "float_test_accuracy": float_acc, "split": data.split_description(dataset)}
     model_dir = run_dir / "model"
-    if isinstance(model, SpikingNet):
+    chain = isinstance(model, SpikingNet) and not any(isinstance(b.pool, torch.nn.AvgPool2d) for b in model.blocks)
+    if chain:
         bundle = to_bundle(model, run_dir.name, frac=frac, lambda_frac=lambda_frac, mult_bits=mult_bits, meta=meta)
         digest = save_bundle(bundle, model_dir)
-    else:                                    # a residual network: an integer graph (golden/graph.py)
+    else:                                    # a residual network, or average pooling: an integer graph
         graph = to_graph(model, run_dir.name, frac=8 if frac is None else frac, lambda_frac=lambda_frac,
                          mult_bits=mult_bits, meta=meta)
         digest = save_graph(graph, model_dir)

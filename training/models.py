@@ -5,7 +5,8 @@ quantized linear classifier (with bias) reads the last spikes.  Architectures:
 
 * ``mlp:128`` / ``mlp:256,128`` - fully connected hidden layers;
 * ``vgg:16,p,32,p,64,p`` - 3x3 convolutions (padding 1) of the given widths, ``p`` max-pools the
-  spikes of the conv before it; ``fc128`` adds a fully connected hidden layer after the convs.
+  spikes of the conv before it, ``a`` average-pools them (2x2; the paper's VGGs); ``fc128`` adds a
+  fully connected hidden layer after the convs.
 
 The first layer (the stem) is fed pixels under direct encoding: its current is the same at every
 time step, so it is computed once per image (spec section 8).  ``neuron`` picks the neuron of
@@ -31,17 +32,18 @@ ARCH_KINDS = ("mlp", "vgg")
 
 
 def parse_arch(arch: str) -> list[tuple]:
-    """``"vgg:16,p,32,p,fc64"`` -> ``[("conv", 16, 2), ("conv", 32, 2), ("fc", 64)]``."""
+    """``"vgg:16,p,32,a,fc64"`` -> ``[("conv", 16, 2), ("conv", 32, 2, "avg"), ("fc", 64)]`` (a conv
+    with 2x2 average pooling carries ``"avg"``)."""
     kind, _, body = str(arch).partition(":")
     if kind not in ARCH_KINDS or not body:
         raise ValueError(f"architecture must look like 'mlp:128' or 'vgg:16,p,32,p', not {arch!r}")
     layers: list[tuple] = []
     for tok in body.split(","):
         tok = tok.strip()
-        if kind == "vgg" and tok == "p":
+        if kind == "vgg" and tok in ("p", "a"):
             if not layers or layers[-1][0] != "conv" or layers[-1][2] != 1:
-                raise ValueError(f"architecture {arch!r}: 'p' must follow a conv width")
-            layers[-1] = ("conv", layers[-1][1], 2)
+                raise ValueError(f"architecture {arch!r}: '{tok}' must follow a conv width")
+            layers[-1] = ("conv", layers[-1][1], 2) if tok == "p" else ("conv", layers[-1][1], 2, "avg")
         elif kind == "vgg" and tok.isdigit() and not any(l[0] == "fc" for l in layers):
             layers.append(("conv", int(tok), 1))
         elif (kind == "mlp" and tok.isdigit()) or (kind == "vgg" and tok.startswith("fc") and tok[2:].isdigit()):
@@ -115,10 +117,11 @@ class NetConfig:
 class SpikingBlock(nn.Module):
     """``synapse -> bn -> neuron [-> pool]``.  ``flatten`` flattens a conv output for an fc layer."""
 
-    def __init__(self, synapse: nn.Module, bn: nn.Module, neuron: nn.Module, *, pool: bool, flatten: bool):
+    def __init__(self, synapse: nn.Module, bn: nn.Module, neuron: nn.Module, *, pool: bool, flatten: bool,
+                 pool_kind: str = "max"):
         super().__init__()
         self.synapse, self.bn, self.neuron = synapse, bn, neuron
-        self.pool = nn.MaxPool2d(2) if pool else None
+        self.pool = (nn.MaxPool2d(2) if pool_kind == "max" else nn.AvgPool2d(2)) if pool else None
         self.flatten = flatten
 
     def current(self, x: torch.Tensor) -> torch.Tensor:
@@ -179,12 +182,13 @@ class SpikingNet(SpikingNetwork):
         for i, layer in enumerate(spec):
             quant = cfg.stem_weights if i == 0 else cfg.weights
             if layer[0] == "conv":
-                _, width, pool = layer
+                width, pool = layer[1], layer[2]
                 syn = QConv2d(shape[0], width, 3, padding=1, quant=quant)
                 bn = nn.BatchNorm2d(width)
                 flatten = False
                 shape = (width, shape[1] // pool, shape[2] // pool)
-                blocks.append(SpikingBlock(syn, bn, _neuron(cfg, i, width, parallel), pool=pool == 2, flatten=False))
+                blocks.append(SpikingBlock(syn, bn, _neuron(cfg, i, width, parallel), pool=pool == 2, flatten=False,
+                                           pool_kind=layer[3] if len(layer) > 3 else "max"))
             else:
                 width = layer[1]
                 fan_in = math.prod(shape)

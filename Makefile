@@ -42,6 +42,8 @@ RESET   ?=
 WEIGHTS ?=
 PARALLEL ?=
 SECA    ?=
+SHORTCUT ?=
+HEAD    ?=
 FRAMEWORK ?=
 
 .PHONY: help setup demo train export import nir eval vectors rtl sim bitstream vivado hls hls-synth report results bench test test-slow fuzz clean distclean
@@ -51,7 +53,8 @@ help:
 	@echo "make test                        the test suite"
 	@echo "make train MODEL=name [DATASET=digits|fashion_mnist|mnist|cifar10|cifar100 DATA_DIR= ARCH= HIDDEN= NEURON="
 	@echo "           MODE=online|stbp T= EPOCHS= BATCH= LR= SEED= AUGMENT=1 CROP_PAD= RESUME=1 FORCE=1 NPROC=2"
-	@echo "           PARALLEL=0.5 (Parallel HD-LIF share) SECA=none|I|II (resnet blocks)]"
+	@echo "           PARALLEL=0.5 (Parallel HD-LIF share) SECA=none|I|II SHORTCUT=spikes|stream HEAD=spikes|stream"
+	@echo "           (resnet; stream: the authors' form, docs/training.md)]"
 	@echo "           ARCH=resnet:16,32,64 exports an integer graph (golden/graph.py: golden, eval, vectors; no RTL/HLS yet)"
 	@echo "           (then exports); DATA_DIR= the IDX files' folder (MNIST-like) or the CIFAR batches folder"
 	@echo "           (cifar-10-batches-bin/ or -py/, cifar-100-binary/ or -python/) or its parent"
@@ -107,6 +110,7 @@ TRAIN_ARGS = $(call targ,DATASET,--dataset $(DATASET)) $(call targ,HIDDEN,--hidd
 	$(call targ,T,--T $(T)) $(call targ,EPOCHS,--epochs $(EPOCHS)) $(call targ,SEED,--seed $(SEED)) \
 	$(call targ,MODE,--mode $(MODE)) $(call targ,NEURON,--neuron $(NEURON)) \
 	$(if $(PARALLEL),--parallel-ratio $(PARALLEL)) $(if $(SECA),--seca $(SECA)) \
+	$(if $(SHORTCUT),--shortcut $(SHORTCUT)) $(if $(HEAD),--head $(HEAD)) \
 	$(call targ,BATCH,--batch-size $(BATCH)) $(call targ,LR,--lr $(LR)) \
 	$(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(if $(ARCH),--arch $(ARCH)) \
 	$(if $(filter 1,$(AUGMENT)),--augment) $(if $(CROP_PAD),--crop-pad $(CROP_PAD)) $(if $(filter 1,$(RESUME)),--resume) \

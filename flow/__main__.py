@@ -132,6 +132,10 @@ def main(argv=None) -> int:
                    help="fraction of the neurons made Parallel HD-LIF (resnet 0.5: every block's second)")
     t.add_argument("--seca", default="none", choices=("none", "I", "II"),
                    help="SECA in resnet blocks (fixed point: exported as the graph's seca nodes)")
+    t.add_argument("--shortcut", default="spikes", choices=("spikes", "stream"),
+                   help="resnet: the 1x1 shortcut conv reads the spikes, or the current stream (the authors' code)")
+    t.add_argument("--head", default="spikes", choices=("spikes", "stream"),
+                   help="resnet: the head pools a head neuron's spikes, or the stream (the authors' code)")
     t.add_argument("--batch-size", type=POSITIVE, default=32)
     t.add_argument("--lr", type=RATE, default=2e-3)
     t.add_argument("--augment", action="store_true", help="random crop (+ flip for Fashion-MNIST)")
@@ -248,6 +252,7 @@ def main(argv=None) -> int:
             m = steps.train(a.model, dataset=a.dataset, hidden=a.hidden,
                             T=a.T, epochs=a.epochs, seed=a.seed, mode=a.mode, data_dir=a.data_dir,
                             arch=a.arch, neuron=a.neuron, parallel_ratio=a.parallel_ratio, seca=a.seca,
+                            shortcut=a.shortcut, head=a.head,
                             batch_size=a.batch_size, lr=a.lr, augment=a.augment, crop_pad=a.crop_pad,
                             force=a.force)
             steps.say(f"train: test accuracy {m['test_accuracy']:.4f}", main_only=True)

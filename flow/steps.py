@@ -26,7 +26,8 @@ SETTINGS = {"dataset": ("--dataset", "DATASET"), "data_dir": ("--data-dir", "DAT
             "hidden": ("--hidden", "HIDDEN"), "T": ("--T", "T"), "epochs": ("--epochs", "EPOCHS"),
             "seed": ("--seed", "SEED"), "mode": ("--mode", "MODE"), "neuron": ("--neuron", "NEURON"),
             "batch_size": ("--batch-size", "BATCH"), "lr": ("--lr", "LR"), "augment": ("--augment", "AUGMENT"),
-            "crop_pad": ("--crop-pad", "CROP_PAD")}
+            "crop_pad": ("--crop-pad", "CROP_PAD"), "parallel_ratio": ("--parallel-ratio", "PARALLEL"),
+            "seca": ("--seca", "SECA"), "shortcut": ("--shortcut", "SHORTCUT"), "head": ("--head", "HEAD")}
 
 
 def _setting(key: str) -> str:

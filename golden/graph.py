@@ -5,7 +5,8 @@ not: its blocks add a current back onto a stream that several neurons read.  A
 :class:`Graph` is a list of nodes in topological order, each naming its inputs.  Node kinds
 (``docs/integer-semantics.md``, "Graphs"):
 
-``current``  synapse and requantizer: codes (or the pixels) -> a current in membrane units,
+``current``  synapse and requantizer: codes, the pixels or a current (the authors' stream
+             shortcut) -> a current in membrane units,
              ``(acc * mult + bias) >> shift`` per output channel; conv (``kernel``,
              ``stride``, ``padding``) or fc.  :func:`golden.executor.synapse` and
              :func:`golden.executor.requant`, the same arithmetic as a layer's.
@@ -20,8 +21,9 @@ not: its blocks add a current back onto a stream that several neurons read.  A
 ``maxpool``  2 x 2 max pooling of codes (:func:`golden.executor.max_pool`).
 ``sumpool``  2 x 2 sum pooling of codes (:func:`golden.executor.sum_pool`): average pooling with its
              ``1 / 4`` folded into the next synapse's ``mult`` (no rounding).
-``gsum``     global sum pooling of codes over space, ``[C, H, W] -> [C]`` (global average
-             pooling with its ``1 / (H * W)`` folded into the readout's ``mult``: no rounding).
+``gsum``     global sum pooling of codes (or of a current: the authors' head) over space,
+             ``[C, H, W] -> [C]`` (global average pooling with its ``1 / (H * W)`` folded into the
+             readout's ``mult``: no rounding).
 ``readout``  codes -> class scores (:func:`golden.executor.readout`); the last node.
 
 Schedule: a node whose inputs are all computed once per image (the pixels, a ``current`` of the
@@ -318,8 +320,6 @@ def validate(g: Graph) -> None:
             _fail(g.name, n.name, "the readout must be the last node")
         src = shapes[n.inputs[0]]
         if n.kind == "current":
-            if n.input != INPUT and not codes[n.input]:
-                _fail(g.name, n.name, f"a synapse reads spike codes or the pixels, not the current {n.input!r}")
             if tuple(n.in_shape) != src:
                 _fail(g.name, n.name, f"in_shape {list(n.in_shape)} does not match {n.input!r}'s {list(src)}")
             lo, hi = WEIGHT_KINDS.get(n.weights, (None, None))
@@ -365,15 +365,16 @@ def validate(g: Graph) -> None:
                 _fail(g.name, n.name, f"adds two currents of one shape: {n.a!r} {list(shapes[n.a])}, "
                                       f"{n.b!r} {list(shapes[n.b])}")
         elif n.kind in POOLS:
-            if not codes[n.input] or len(src) != 3 or tuple(n.in_shape) != src:
-                _fail(g.name, n.name, f"pools the spike codes [C, H, W] of a neuron, not {n.input!r} {list(src)}")
+            if (not codes[n.input] and n.kind != "gsum") or len(src) != 3 or tuple(n.in_shape) != src:
+                _fail(g.name, n.name, f"pools [C, H, W] spike codes (gsum: or a current), not {n.input!r} "
+                                      f"{list(src)}")
         else:  # readout
-            if not codes[n.input] or n.in_features != int(np.prod(src)) or n.weight.shape[1:] != (n.in_features,):
-                _fail(g.name, n.name, f"reads the {int(np.prod(src))} codes of {n.input!r}")
+            if n.in_features != int(np.prod(src)) or n.weight.shape[1:] != (n.in_features,):
+                _fail(g.name, n.name, f"reads the {int(np.prod(src))} values of {n.input!r}")
             if n.mult.shape != (n.out_features,) or n.bias.shape != (n.out_features,):
                 _fail(g.name, n.name, f"mult and bias must be [{n.out_features}]")
         shapes[n.name] = tuple(n.out_shape)
-        codes[n.name] = n.kind == "neuron" or n.kind in POOLS
+        codes[n.name] = n.kind == "neuron" or (n.kind in POOLS and codes[n.input])
     for name, w in widths(g).items():
         for key, bits in w.items():
             if not key.endswith("_bits"):
@@ -394,10 +395,19 @@ def widths(g: Graph) -> dict:
     codes = {INPUT: g.input.max_value}      # the largest code / pixel a node outputs (all are >= 0)
     cur: dict = {}                          # a current's bounds per step and channel: (lo, hi) [T, C]
     out: dict = {}
+    def acc_bounds(n):
+        """A synapse's accumulator bounds per output: codes / pixels in 0 .. peak, or a current (or
+        its sums over space) in its signed range."""
+        w = n.weight.reshape(n.weight.shape[0], -1).astype(np.int64)
+        if n.input in codes:
+            return B.acc_range(w, codes[n.input])
+        lo, hi = cur[n.input]
+        lo, hi = min(int(lo.min()), 0), max(int(hi.max()), 0)
+        return np.minimum(w * lo, w * hi).sum(axis=1), np.maximum(w * lo, w * hi).sum(axis=1)
+
     for n in g.nodes:
         if n.kind == "current":
-            w = n.weight.reshape(n.weight.shape[0], -1)
-            acc_lo, acc_hi = B.acc_range(w, codes[n.input])
+            acc_lo, acc_hi = acc_bounds(n)
             r = B.current_ranges(acc_lo, acc_hi, n.mult, n.bias, n.shift, T)
             cur[n.name] = (r["lo"], r["hi"])
             out[n.name] = {"acc_bits": B.signed_bits(acc_lo.min(), acc_hi.max()), "mult_bits": r["mult_bits"],
@@ -455,10 +465,21 @@ def widths(g: Graph) -> dict:
             codes[n.name] = codes[n.input] * 4
             out[n.name] = {"sum_bits": B.signed_bits(0, codes[n.name])}
         elif n.kind == "gsum":
-            codes[n.name] = codes[n.input] * n.in_shape[1] * n.in_shape[2]
-            out[n.name] = {"sum_bits": B.signed_bits(0, codes[n.name])}
+            area = n.in_shape[1] * n.in_shape[2]
+            if n.input in codes:
+                codes[n.name] = codes[n.input] * area
+                out[n.name] = {"sum_bits": B.signed_bits(0, codes[n.name])}
+            else:                               # the sum of a current over space
+                lo, hi = cur[n.input]
+                cur[n.name] = (np.minimum(lo, 0) * area, np.maximum(hi, 0) * area)
+                out[n.name] = {"sum_bits": B.signed_bits(cur[n.name][0].min(), cur[n.name][1].max())}
         else:
-            out[n.name] = B.readout_widths(n.weight.reshape(n.weight.shape[0], -1), codes[n.input], n.mult, n.bias, T)
+            acc_lo, acc_hi = acc_bounds(n)
+            s_lo, s_hi = B._affine_range(acc_lo, acc_hi, n.mult.astype(np.int64), n.bias.astype(np.int64))
+            out[n.name] = {"acc_bits": B.signed_bits(acc_lo.min(), acc_hi.max()),
+                           "mult_bits": B.signed_bits(int(n.mult.min()), int(n.mult.max())),
+                           "score_bits": B.signed_bits(s_lo.min(), s_hi.max()),
+                           "sum_bits": B.signed_bits(T * int(s_lo.min()), T * int(s_hi.max()))}
     return out
 
 

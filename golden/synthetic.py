@@ -136,13 +136,16 @@ def random_images(bundle: Bundle, n: int, seed: int = 0) -> np.ndarray:
 def random_graph(seed: int = 0, *, input_shape=(1, 8, 8), input_max: int = 15, T: int = 3, spike_bits: int = 4,
                  stages=((4, 1), (6, 1)), classes: int = 10, seca: str = "none", membn: str = "none",
                  parallel: float = 0.5, stem_weights: str = "int8", weights: str = "ternary",
-                 per_channel: bool = False, frac: int = 8, lambda_frac: int = 12, name: str = "synthetic_graph"):
+                 per_channel: bool = False, shortcut: str = "spikes", head: str = "spikes", frac: int = 8,
+                 lambda_frac: int = 12, name: str = "synthetic_graph"):
     """A random valid residual network as an integer graph (:mod:`golden.graph`), the shape of
     :func:`training.export.to_graph`'s: a stem, ``stages`` of ``(width, blocks)`` (each later
     stage's first block strides by 2; a 1x1 shortcut where the shape changes), a head neuron,
     ``gsum`` and the readout.  ``seca`` ``none | I | II | mixed`` puts SECA nodes on the blocks
     (``mixed``: drawn per block), ``membn`` ``none | all | mixed`` gives neurons ``affine`` input
-    maps, ``parallel`` is the chance a block's second neuron is Parallel.  Every requantizer,
+    maps, ``parallel`` is the chance a block's second neuron is Parallel; ``shortcut`` /
+    ``head`` ``stream`` are the authors' forms (the 1x1 shortcut conv and the global sum read the
+    current stream, no head neuron).  Every requantizer,
     map and SECA index scale is calibrated on random images, so spikes are neither all zero nor
     all saturated and the SECA scales spread over the table."""
     from .graph import (INPUT, AddNode, AffineNode, CurrentNode, Graph, NeuronNode, PoolNode, ReadoutNode,
@@ -157,7 +160,7 @@ def random_graph(seed: int = 0, *, input_shape=(1, 8, 8), input_max: int = 15, T
 
     def current(nm, src, in_shape, O, k, stride, pad, kind):
         w = _weights(rng, kind, (O, in_shape[0], k, k))
-        acc = conv2d(vals[src], w, stride, pad)
+        acc = conv2d(vals[src], w, stride, pad).astype(np.int64)
         spread = acc.transpose(1, 0, 2, 3).reshape(O, -1).std(axis=1) + 1
         shift = 16
         mult = np.round(3.0 * unit / spread * (1 << shift) * rng.uniform(0.5, 1.5, O)).astype(np.int64)
@@ -222,16 +225,16 @@ def random_graph(seed: int = 0, *, input_shape=(1, 8, 8), input_max: int = 15, T
             c2, s2 = current(f"b{b}.conv2", n2, s1, width, 3, 1, 1, weights)
             if kind == "I":
                 c2 = attention(f"b{b}.seca2", c2, s2)
-            sc = x if (tuple(shape) == tuple(s2)) else current(f"b{b}.shortcut", n1, shape, width, 1, stride, 0,
-                                                               weights)[0]
+            sc = x if (tuple(shape) == tuple(s2)) else current(
+                f"b{b}.shortcut", x if shortcut == "stream" else n1, shape, width, 1, stride, 0, weights)[0]
             nodes.append(AddNode(name=f"b{b}.add", a=sc, b=c2, shape=tuple(s2)))
             vals[f"b{b}.add"] = vals[sc] + vals[c2]
             x, shape = f"b{b}.add", s2
             if kind == "II":
                 x = attention(f"b{b}.seca", x, shape)
             b += 1
-    head = neuron("head", x, shape, "vanilla")
-    nodes.append(PoolNode(name="gap", input=head, in_shape=tuple(shape), kind="gsum"))
+    last = neuron("head", x, shape, "vanilla") if head == "spikes" else x
+    nodes.append(PoolNode(name="gap", input=last, in_shape=tuple(shape), kind="gsum"))
     nodes.append(ReadoutNode(name="fc", input="gap", in_features=shape[0],
                              weight=_weights(rng, "int8", (classes, shape[0])), weights="int8",
                              mult=rng.integers(1, 200, size=classes).astype(np.int64),

@@ -414,9 +414,14 @@ def graph_project(graph, out_dir: Path, options: HLSOptions = HLSOptions()):
     nodes = {n.name: n for n in graph.nodes}
 
     def code_bits(name: str) -> int:
-        """The signed width of a node's codes (spike codes, or their 2x2 sums) in a reshape."""
+        """The signed width of what a node holds, in a reshape: spike codes, their 2x2 sums, or a
+        current (the authors' head pools the stream)."""
         n = nodes.get(name)
-        return ws[name]["sum_bits"] + 1 if n is not None and n.kind == "sumpool" else spike_bits + 1
+        if n is not None and n.kind == "sumpool":
+            return ws[name]["sum_bits"] + 1
+        if n is not None and n.kind in ("current", "add", "affine", "seca"):
+            return ws[name]["current_bits"]
+        return spike_bits + 1
 
     def chain(d: dict, inputs: list[str]) -> dict:
         d["inputs"] = inputs

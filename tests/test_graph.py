@@ -111,7 +111,8 @@ def test_save_load_round_trip_and_refusals(tmp_path):
         load_bundle(tmp_path / "g")
     doc = json.loads((tmp_path / "g" / "model.json").read_text())
     for edit, msg in [(lambda d: d["nodes"][3].update(inputs=["stem", "n1"]), "node 'add': adds two currents"),
-                      (lambda d: d["nodes"][2].update(inputs=["stem"]), "node 'conv': a synapse reads spike codes"),
+                      (lambda d: d["nodes"][4].update(inputs=["n1"]), "node 'n2': a neuron reads a current"),
+                      (lambda d: d["nodes"][2].update(inputs=["stem"]), "node 'conv' widths: field 'acc_bits'"),
                       (lambda d: d["nodes"][1].update(inputs=["nope"]), "node 'n1': input 'nope' is not an earlier"),
                       (lambda d: d["nodes"][4].update(kind="pool"), "node 'n2': field 'kind' must be one of"),
                       (lambda d: d["nodes"].reverse(), "the last node must be the readout"),
@@ -149,19 +150,28 @@ def test_accumulators_past_52_bits_are_refused():
         graph(1 << 20)
 
 
-@pytest.mark.parametrize("seca,neuron", [("none", "hdlif"), ("II", "membn"), ("I", "hdlif")])
-def test_a_trained_resnet_exports_to_a_graph_that_agrees_with_it(tmp_path, seca, neuron):
+@pytest.mark.parametrize("seca,neuron,authors", [("none", "hdlif", False), ("II", "membn", False),
+                                                 ("I", "hdlif", False), ("II", "hdlif", True)])
+def test_a_trained_resnet_exports_to_a_graph_that_agrees_with_it(tmp_path, seca, neuron, authors):
+    """``authors``: the shortcut conv and the head read the current stream (the authors' code)."""
     from training.train import load_checkpoint, train
 
+    form = dict(shortcut="stream", head="stream") if authors else {}
     m = train(tmp_path / "r", arch="resnet:4,8", T=3, epochs=2, batch_size=32, parallel_ratio=0.5, seca=seca,
-              neuron=neuron, progress=False)
+              neuron=neuron, progress=False, **form)
     model, _ = load_checkpoint(tmp_path / "r")
     g = to_graph(model, "r")
     kinds = [n.kind for n in g.nodes]
-    assert kinds.count("add") == 2 and kinds.count("neuron") == 5 and kinds[-2:] == ["gsum", "readout"]
-    assert [n.neuron for n in g.neurons] == ["vanilla", "parallel", "vanilla", "parallel", "vanilla"]
+    nodes = {n.name: n for n in g.nodes}
+    assert kinds.count("add") == 2 and kinds.count("neuron") == (4 if authors else 5)
+    assert kinds[-2:] == ["gsum", "readout"]
+    assert (nodes["gap"].input == "head") != authors and (nodes["b1.shortcut"].input == "b1.n1") != authors
+    want = ["vanilla", "parallel", "vanilla", "parallel"] + ([] if authors else ["vanilla"])
+    assert [n.neuron for n in g.neurons] == want
     assert kinds.count("seca") == {"none": 0, "I": 4, "II": 2}[seca]
     assert kinds.count("affine") == (3 if neuron == "membn" else 0)    # the Mem-BN neurons (Parallel: none)
+    if authors:
+        assert m["net"]["shortcut"] == "stream" and m["net"]["head"] == "stream"
     split = data.load("digits")
     x, y = split.x_test, split.y_test
     model.eval()
@@ -214,7 +224,8 @@ def _draw_graph(rng):
                 spike_bits=int(rng.integers(1, 5)), seca=str(rng.choice(["none", "I", "II", "mixed"])),
                 membn=str(rng.choice(["none", "all", "mixed"])), parallel=float(rng.random()),
                 stem_weights=str(rng.choice(["int8", "ternary"])), weights=str(rng.choice(["ternary", "binary"])),
-                per_channel=bool(rng.random() < 0.5))
+                per_channel=bool(rng.random() < 0.5), shortcut=str(rng.choice(["spikes", "stream"])),
+                head=str(rng.choice(["spikes", "stream"])))
 
 
 @pytest.mark.parametrize("case", range(8))

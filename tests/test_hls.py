@@ -355,6 +355,8 @@ GRAPH_CASES = {
                                 parallel=1.0, per_channel=True),
     "seca1_mixed_binary": dict(input_shape=(1, 6, 6), stages=((4, 2),), T=2, spike_bits=2, seca="I",
                                membn="mixed", stem_weights="ternary", weights="binary"),
+    "authors_stream": dict(input_shape=(2, 6, 6), stages=((3, 1), (4, 2)), T=2, seca="mixed", shortcut="stream",
+                           head="stream"),
 }
 
 

@@ -155,11 +155,13 @@ def to_graph(model, name: str, *, frac: int = 8, lambda_frac: int = 12, mult_bit
     residual add is an integer add and every neuron reading the stream compares against its
     ``theta`` in the same units.  Per block (``b<i>``): ``n1`` reads the stream, ``conv1`` ->
     ``n2`` -> ``conv2``; ``shortcut`` (a 1x1 conv of ``n1``'s codes, where the block widens or
-    strides) or the stream itself; ``add``.  SECA_I scales ``conv1`` and ``conv2`` (``seca1``,
+    strides; of the stream itself with ``shortcut="stream"``) or the stream itself; ``add``.  SECA_I
+    scales ``conv1`` and ``conv2`` (``seca1``,
     ``seca2``), SECA_II the sum (``seca``).  A Mem-BN neuron reads its input through an
     ``affine`` node (its per-step ``alpha*_t``, ``beta*_t``) with per-channel ``lambda_t``.  The
     head: neuron ``head`` on the stream, ``gap`` (the codes summed over space) and the classifier,
-    whose ``mult`` holds ``step / (H * W)``."""
+    whose ``mult`` holds ``step / (H * W)``; with ``head="stream"`` ``gap`` sums the stream itself
+    and the ``mult`` holds ``u / (H * W)``."""
     from .resnet import SpikingResNet
     from .seca import SECA_Q, SECA_Z_FRAC, SECA_Z_RANGE, quantized_taps
 
@@ -230,15 +232,22 @@ def to_graph(model, name: str, *, frac: int = 8, lambda_frac: int = 12, mult_bit
         c2, s2 = current(f"{b}.conv2", n2, s1, block.conv2, block.bn2, step)
         if block.seca == "I":
             c2 = attention(f"{b}.seca2", c2, s2, block.seca2)
-        sc = x if block.shortcut is None else current(f"{b}.shortcut", n1, shape, block.shortcut[0],
-                                                      block.shortcut[1], step)[0]
+        if block.shortcut is None:
+            sc = x
+        elif block.shortcut_reads == "stream":           # the authors' form: a conv of the current itself
+            sc = current(f"{b}.shortcut", x, shape, block.shortcut[0], block.shortcut[1], u)[0]
+        else:
+            sc = current(f"{b}.shortcut", n1, shape, block.shortcut[0], block.shortcut[1], step)[0]
         nodes.append(AddNode(name=f"{b}.add", a=sc, b=c2, shape=tuple(s2)))
         x, shape = nodes[-1].name, s2
         if block.seca == "II":
             x = attention(f"{b}.seca", x, shape, block.seca2)
-    head = neuron("head", x, shape, model.head_neuron)
+    if model.head_neuron is not None:
+        head, s_gap = neuron("head", x, shape, model.head_neuron), step
+    else:                                                # the authors' head: the stream, pooled
+        head, s_gap = x, u
     nodes.append(PoolNode(name="gap", input=head, in_shape=tuple(shape), kind="gsum"))
-    r = fold_readout(model.classifier, "fc", step / (shape[1] * shape[2]), mult_bits=mult_bits)
+    r = fold_readout(model.classifier, "fc", s_gap / (shape[1] * shape[2]), mult_bits=mult_bits)
     nodes.append(ReadoutNode(name="fc", input="gap", in_features=r.in_features, weight=r.weight, mult=r.mult,
                              bias=r.bias, weights=r.weights))
     inp = InputSpec(features=cfg.in_features, bits=max(1, math.ceil(math.log2(cfg.input_max + 1))),

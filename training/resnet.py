@@ -11,10 +11,12 @@ the network; every block reads it with a neuron and adds its own current back::
             I_2 = BN_2(conv3x3(s_2))
             sc  = x                 same shape
                   BN_sc(conv1x1_stride(s_1))   first block of a stage that widens or strides
+                  BN_sc(conv1x1_stride(x))     the same, shortcut="stream" (the authors' code)
             out = sc + I_2          seca="none"
                   sc + SECA_I(I_2)  seca="I"
                   SECA_II(sc, I_2) = SECA(sc + I_2)   seca="II" (paper Eq. 10: I^(l-1) + I^l)
     head:   s = N_out(x_L, t); logits = classifier(GAP(s))
+            logits = classifier(GAP(x_L))     head="stream" (the authors' code: no head neuron)
 
 The first stage keeps the stem's resolution, each later stage starts with a stride-2 block.
 Every conv is ``QConv2d`` with ``cfg.weights`` (ternary by default), the stem uses
@@ -44,6 +46,9 @@ from .models import NetConfig, SpikingNetwork, _neuron, parallel_layers
 from .seca import SECA_I, SECA_II
 
 SECA_KINDS = ("none", "I", "II")
+#: what a widening / striding block's 1x1 shortcut conv reads, and what the head pools: the spikes
+#: (this project's default: every synapse reads codes) or the current stream (the authors' code)
+READS = ("spikes", "stream")
 
 
 def parse_resnet(arch: str) -> list[tuple]:
@@ -62,15 +67,21 @@ def parse_resnet(arch: str) -> list[tuple]:
 
 @dataclass(frozen=True, kw_only=True)
 class ResNetConfig(NetConfig):
-    """:class:`NetConfig` of a ``resnet:`` architecture, plus ``seca`` (``none``, ``I``, ``II``)."""
+    """:class:`NetConfig` of a ``resnet:`` architecture, plus ``seca`` (``none``, ``I``, ``II``) and
+    what the shortcut conv and the head read (``shortcut``, ``head``: ``spikes`` or ``stream``)."""
 
     arch: str = "resnet:16,32,64"
     seca: str = "none"
+    shortcut: str = "spikes"
+    head: str = "spikes"
 
     def __post_init__(self):
         super().__post_init__()
         if self.seca not in SECA_KINDS:
             raise ValueError(f"ResNetConfig.seca must be one of {', '.join(SECA_KINDS)}, not {self.seca!r}")
+        for name in ("shortcut", "head"):
+            if getattr(self, name) not in READS:
+                raise ValueError(f"ResNetConfig.{name} must be one of {', '.join(READS)}, not {getattr(self, name)!r}")
 
     @property
     def layers(self) -> list[tuple]:
@@ -93,6 +104,7 @@ class ResidualBlock(nn.Module):
         if stride != 1 or c_in != c_out:
             self.shortcut = nn.Sequential(QConv2d(c_in, c_out, 1, stride=stride, quant=cfg.weights),
                                           nn.BatchNorm2d(c_out))
+        self.shortcut_reads = cfg.shortcut
         self.seca = cfg.seca
         self.seca1 = SECA_I(c_out) if cfg.seca == "I" else None
         self.seca2 = {"none": None, "I": SECA_I, "II": SECA_II}[cfg.seca]
@@ -104,7 +116,7 @@ class ResidualBlock(nn.Module):
         if self.seca1 is not None:
             i1 = self.seca1(i1)
         i2 = self.bn2(self.conv2(self.neuron2(i1, t)))
-        sc = x if self.shortcut is None else self.shortcut(s1)
+        sc = x if self.shortcut is None else self.shortcut(x if self.shortcut_reads == "stream" else s1)
         if self.seca == "II":
             return self.seca2(sc, i2)
         if self.seca == "I":
@@ -121,7 +133,7 @@ class SpikingResNet(SpikingNetwork):
             raise TypeError(f"SpikingResNet needs a ResNetConfig, not {type(cfg).__name__}")
         self.cfg = cfg
         stages = cfg.layers
-        n_neurons = 2 * sum(b for _, _, b in stages) + 1
+        n_neurons = 2 * sum(b for _, _, b in stages) + (cfg.head == "spikes")
         parallel = parallel_layers(n_neurons, cfg.parallel_ratio)
         c, w0 = cfg.in_shape[0], stages[0][1]
         self.stem_conv = QConv2d(c, w0, 3, padding=1, quant=cfg.stem_weights)
@@ -135,12 +147,13 @@ class SpikingResNet(SpikingNetwork):
                 blocks.append(ResidualBlock(cfg, c_in, width, stride, n1, n2))
                 c_in, i = width, i + 2
         self.blocks = nn.ModuleList(blocks)
-        self.head_neuron = _neuron(cfg, i, c_in, parallel)
+        self.head_neuron = _neuron(cfg, i, c_in, parallel) if cfg.head == "spikes" else None
         self.classifier = QLinear(c_in, cfg.classes, bias=True, quant=cfg.classifier_weights)
 
     @property
     def neurons(self) -> list[nn.Module]:
-        return [n for b in self.blocks for n in (b.neuron1, b.neuron2)] + [self.head_neuron]
+        return [n for b in self.blocks for n in (b.neuron1, b.neuron2)] + \
+            ([self.head_neuron] if self.head_neuron is not None else [])
 
     def stem_current(self, pixels: torch.Tensor) -> torch.Tensor:
         """The stem's current ``x_0`` from ``[B, features]`` integer pixels (C, H, W order)."""
@@ -152,5 +165,7 @@ class SpikingResNet(SpikingNetwork):
         x = stem_current
         for block in self.blocks:
             x = block(x, t)
+        if self.head_neuron is None:                     # the authors' head: the stream itself, pooled
+            return self.classifier(x.mean((2, 3)))
         s = self.head_neuron(x, t)
         return self.classifier(s.mean((2, 3)))

@@ -54,7 +54,8 @@ RESUME_KEYS = ("dataset", "data_dir", "arch", "T", "batch_size", "lr", "seed", "
 
 
 #: NetConfig fields a caller may set besides those that follow from the data (``net`` options).
-NET_OPTIONS = ("neuron", "parallel_ratio", "theta_index", "weights", "stem_weights", "classifier_weights", "seca")
+NET_OPTIONS = ("neuron", "parallel_ratio", "theta_index", "weights", "stem_weights", "classifier_weights", "seca",
+               "shortcut", "head")
 
 
 def make_config(arch: str, split: data.Split, *, T: int, spike_bits: int, **net) -> NetConfig:
@@ -75,7 +76,10 @@ def config_from_dict(d: dict) -> NetConfig:
         return ResNetConfig.from_dict(d)
     if d.get("seca", "none") != "none":
         raise ValueError(f"seca={d['seca']!r}: SECA is wired into resnet blocks only, not {d.get('arch')!r}")
-    return NetConfig.from_dict({k: v for k, v in d.items() if k != "seca"})
+    for k in ("shortcut", "head"):
+        if d.get(k, "spikes") != "spikes":
+            raise ValueError(f"{k}={d[k]!r}: a resnet option, not for {d.get('arch')!r}")
+    return NetConfig.from_dict({k: v for k, v in d.items() if k not in ("seca", "shortcut", "head")})
 
 
 def config_from_json(text: str) -> NetConfig:
@@ -172,7 +176,7 @@ def train(run_dir: Path, *, dataset: str = "digits", data_dir: str | None = None
           limit: int | None = None, resume: bool = False, stop_after: int | None = None, device: str = "auto",
           neuron: str = "hdlif", parallel_ratio: float = 0.0, theta_index: str = "step",
           weights: str = "ternary", stem_weights: str = "ternary", classifier_weights: str = "ternary",
-          seca: str = "none", progress: bool = True) -> dict:
+          seca: str = "none", shortcut: str = "spikes", head: str = "spikes", progress: bool = True) -> dict:
     """Train a run (``mode="online"``: one random step per batch, membrane detached;
     ``mode="stbp"``: backpropagation through all ``T`` steps, loss on the mean logits).
 
@@ -198,7 +202,9 @@ def train(run_dir: Path, *, dataset: str = "digits", data_dir: str | None = None
         raise ValueError(f"limit must be a positive integer, not {limit!r}")
     arch = arch or "mlp:" + ",".join(str(h) for h in hidden)
     net = dict(neuron=neuron, parallel_ratio=float(parallel_ratio), theta_index=theta_index, weights=weights,
-               stem_weights=stem_weights, classifier_weights=classifier_weights, seca=seca)
+               stem_weights=stem_weights, classifier_weights=classifier_weights, seca=seca,
+               # the authors' forms (resnet): only when asked, so earlier runs' settings read the same
+               **{k: v for k, v in (("shortcut", shortcut), ("head", head)) if v != "spikes"})
     args = {"dataset": dataset, "data_dir": None if data_dir is None else str(data_dir), "arch": arch, "T": T,
             "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "spike_bits": spike_bits,
             "mode": mode, "augment": bool(augment), "crop_pad": crop_pad, "limit": limit,
@@ -366,6 +372,10 @@ def main(argv=None) -> int:
     p.add_argument("--stem-weights", default="ternary", choices=tuple(QUANTIZERS))
     p.add_argument("--classifier-weights", default="ternary", choices=tuple(QUANTIZERS))
     p.add_argument("--seca", default="none", choices=("none", "I", "II"), help="SECA in resnet blocks")
+    p.add_argument("--shortcut", default="spikes", choices=("spikes", "stream"),
+                   help="resnet: the 1x1 shortcut conv reads the spikes, or the current stream (the authors' code)")
+    p.add_argument("--head", default="spikes", choices=("spikes", "stream"),
+                   help="resnet: the head pools the spikes of a head neuron, or the stream (the authors' code)")
     p.add_argument("--T", type=int, default=4)
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=32, help="global batch (split over the ranks)")
@@ -417,7 +427,8 @@ def _run_cli(a) -> dict:
                  lr=a.lr, seed=a.seed, mode=a.mode, augment=a.augment, crop_pad=a.crop_pad, limit=a.limit,
                  resume=a.resume, stop_after=a.stop_after, device=a.device, neuron=a.neuron,
                  parallel_ratio=a.parallel_ratio, theta_index=a.theta_index, weights=a.weights, stem_weights=a.stem_weights,
-                 classifier_weights=a.classifier_weights, seca=a.seca, progress=not a.no_progress)
+                 classifier_weights=a.classifier_weights, seca=a.seca, shortcut=a.shortcut, head=a.head,
+                 progress=not a.no_progress)
 
 
 if __name__ == "__main__":

@@ -310,3 +310,34 @@ def test_another_data_set_is_checked_against_the_runs_channels(tmp_path):
     grey = random_bundle(0, input_shape=(1, 32, 32), input_max=255, layers=(("conv", 2, 3, 2, 1, 2),), T=1)
     with pytest.raises(ValueError, match="DATASET=cifar10: its images are 3x32x32"):
         _check_input(tmp_path, grey, "cifar10")
+
+
+def test_a_cifar10_resnet_with_seca_through_export_eval_vectors_and_hls(tmp_path, capsys):
+    """3x32x32 images, a ResNet with SECA_II and Mem-BN (an integer graph): train, export, eval,
+    vectors and the HLS C simulation, bit-exact; make rtl refuses the graph with one line."""
+    from flow.__main__ import main
+    from golden.graph import load_graph
+
+    write_cifar10(tmp_path / "data")
+    run = tmp_path / "c10rn"
+    rc = main(["train", str(run), "--dataset", "cifar-10", "--data-dir", str(tmp_path / "data"), "--arch",
+               "resnet:4,6", "--T", "2", "--epochs", "1", "--batch-size", "10", "--seca", "II", "--neuron", "membn",
+               "--parallel-ratio", "0.5"])
+    assert rc == 0, capsys.readouterr().err
+    assert main(["export", str(run)]) == 0
+    g = load_graph(run / "model")
+    assert list(g.input.shape) == [3, 32, 32] and any(n.kind == "seca" for n in g.nodes)
+    assert main(["eval", str(run)]) == 0 and json.loads((run / "eval.json").read_text())["images"] == 10
+    assert main(["vectors", str(run), "--n", "6", "--force"]) == 0
+    from flow.paths import build_dir
+
+    try:
+        assert main(["hls", str(run)]) == 0, capsys.readouterr().err
+        report = json.loads((build_dir(str(run)) / "hls" / "report.json").read_text())
+        assert report["vectors"] == 6 and report["mismatches"] == 0
+        capsys.readouterr()
+        assert main(["rtl", str(run)]) != 0
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "an integer graph" in err[0] and "sequential bundles only" in err[0]
+    finally:
+        shutil.rmtree(build_dir(str(run)), ignore_errors=True)

@@ -123,6 +123,9 @@ STEPS: list[tuple[str, list[str]]] = [
     ("deployment", _py("bench.deployment", *HARDWARE, "digits/hdlif_online", "hdlif_online")),
     # randomized verification of the generator (docs/accelerator.md), about an hour on 2 cores
     ("fuzz", _py("sim.fuzz", "--cases", "300", "--seed", "2026", "--jobs", "2", "--record", "bench/results/fuzz.json")),
+    # integer graphs (residual networks) in the HLS C simulation: random graphs, bit-exact against golden
+    ("fuzz:hls_graphs", _py("hls.fuzz", "--cases", "40", "--seed", "2026", "--record",
+                            "bench/results/hls_graph_fuzz.json")),
     ("fuzz:large", _py("sim.fuzz", "--cases", "20", "--seed", "2027", "--jobs", "2", "--large", "--drawn-stimulus",
                        "--record", "bench/results/fuzz_large.json")),
     *_report_steps(),

@@ -242,3 +242,16 @@ def random_graph(seed: int = 0, *, input_shape=(1, 8, 8), input_max: int = 15, T
     inp = InputSpec(features=int(np.prod(input_shape)), bits=max(1, int(input_max).bit_length()), max_value=input_max,
                     scale=1.0 / input_max, shape=tuple(input_shape))
     return Graph(name=name, T=T, input=inp, spike_bits=spike_bits, nodes=tuple(nodes), meta={"synthetic_seed": seed})
+
+
+def draw_graph_options(rng) -> dict:
+    """Random :func:`random_graph` options, extremes on purpose: 1-channel inputs, 2x2 frames,
+    one-channel stages, T = 1, 1-bit spikes, every SECA / Mem-BN / shortcut / head form."""
+    c, h = int(rng.integers(1, 4)), int(rng.integers(2, 9))
+    stages = tuple((int(rng.integers(1, 7)), int(rng.integers(1, 3))) for _ in range(int(rng.integers(1, 4))))
+    return dict(input_shape=(c, h, h), stages=stages, T=int(rng.integers(1, 5)),
+                spike_bits=int(rng.integers(1, 5)), seca=str(rng.choice(["none", "I", "II", "mixed"])),
+                membn=str(rng.choice(["none", "all", "mixed"])), parallel=float(rng.random()),
+                stem_weights=str(rng.choice(["int8", "ternary"])), weights=str(rng.choice(["ternary", "binary"])),
+                per_channel=bool(rng.random() < 0.5), shortcut=str(rng.choice(["spikes", "stream"])),
+                head=str(rng.choice(["spikes", "stream"])))

@@ -645,6 +645,16 @@ def _verification(results: Path) -> list[str]:
                   f"most {num(d['largest_estimate_difference_cycles'])} and "
                   f"{num(d['largest_latency_difference_cycles'])} cycles from the estimate; "
                   f"{provenance(d.get('command'), step)}.", ""]
+    g = _read(results / "hls_graph_fuzz.json")
+    if g:
+        lines += [f"Randomized verification of the HLS path on integer graphs: {g['cases']} random residual graphs "
+                  f"(node kinds {', '.join(g['node_kinds'])}; SECA_I / SECA_II, Mem-BN maps, strided shortcuts on spikes "
+                  f"or on the stream), {g['images_per_case']} images each (all zero, all at the maximum, random): "
+                  f"{g['passed']} of {g['cases']} bit-exact in hls4ml's C simulation against the golden graph; "
+                  f"{provenance(g.get('command'), 'fuzz:hls_graphs')}.", ""]
+    else:
+        lines += [f"Randomized verification of the HLS path on integer graphs: {NOT_YET} (`make bench` step "
+                  "`fuzz:hls_graphs`).", ""]
     return lines
 
 

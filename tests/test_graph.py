@@ -216,28 +216,16 @@ def test_resnet_parts_without_an_integer_graph_are_refused(kw, msg):
         to_graph(model, "x")
 
 
-def _draw_graph(rng):
-    """Random residual-graph options, extremes included (1-channel inputs, 2x2 frames, T = 1)."""
-    c, h = int(rng.integers(1, 4)), int(rng.integers(2, 9))
-    stages = tuple((int(rng.integers(1, 7)), int(rng.integers(1, 3))) for _ in range(int(rng.integers(1, 4))))
-    return dict(input_shape=(c, h, h), stages=stages, T=int(rng.integers(1, 5)),
-                spike_bits=int(rng.integers(1, 5)), seca=str(rng.choice(["none", "I", "II", "mixed"])),
-                membn=str(rng.choice(["none", "all", "mixed"])), parallel=float(rng.random()),
-                stem_weights=str(rng.choice(["int8", "ternary"])), weights=str(rng.choice(["ternary", "binary"])),
-                per_channel=bool(rng.random() < 0.5), shortcut=str(rng.choice(["spikes", "stream"])),
-                head=str(rng.choice(["spikes", "stream"])))
-
-
 @pytest.mark.parametrize("case", range(8))
 def test_every_value_fits_the_widths_of_its_node(case, tmp_path):
     """The interval analysis against the executor, node by node, on random and extreme images
     (all zero, all at the maximum) of random residual graphs (SECA, Mem-BN maps, strides); and
     every such graph survives its files."""
     from golden.graph import _step, widths
-    from golden.synthetic import random_graph
+    from golden.synthetic import draw_graph_options, random_graph
 
     rng = np.random.default_rng([SEED, 77, case])
-    opts = _draw_graph(rng)
+    opts = draw_graph_options(rng)
     print(f"graph widths case {case} (HDLIF_GRAPH_SEED={SEED}): {opts}")
     g = random_graph(int(rng.integers(1 << 30)), **opts)
     w = widths(g)

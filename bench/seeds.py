@@ -29,9 +29,9 @@ first :data:`OPS_IMAGES` test images) synaptic operations per inference, dense M
 literature's energy convention (:func:`report.energy.float_convention`), plus the weights'
 parameter memory; per configuration the mean and sample standard deviation over its seeds.
 
-``--only``, ``--seeds``, ``--jobs`` and ``--device`` choose what runs now and where, not what a
-run is, so the file records the step's command (``python -m bench.seeds``), which reproduces
-every row.  ``--limit N`` (a smoke test: the first N images) needs ``--results`` and ``--models-dir``
+``--only``, ``--seeds``, ``--jobs``, ``--device`` and ``--no-train`` (rewrite the file from the
+finished runs, train nothing) choose what runs now and where, not what a run is, so the file
+records the step's command (``python -m bench.seeds``), which reproduces every row.  ``--limit N`` (a smoke test: the first N images) needs ``--results`` and ``--models-dir``
 and writes nothing else; only a smoke run may change the data set or network (``--dataset``,
 ``--arch``: the tests' digits MLP).  The checkpoints are not
 committed (``.gitignore``); the metrics and configs of the runs are.
@@ -233,6 +233,8 @@ def main(argv=None) -> int:
     p.add_argument("--models-dir", type=Path, default=MODELS)
     p.add_argument("--dataset", default=None, help="smoke runs only (with --limit): another data set")
     p.add_argument("--arch", default=None, help="smoke runs only (with --limit): another network")
+    p.add_argument("--no-train", action="store_true",
+                   help="train nothing: rewrite the results file from the runs already finished")
     p.add_argument("--worker", nargs=3, metavar=("TABLE", "CONFIG", "SEED"), help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     smoke = {k: v for k, v in (("dataset", a.dataset), ("arch", a.arch)) if v is not None}
@@ -263,6 +265,8 @@ def main(argv=None) -> int:
                 "smoke-test other seeds (--seeds 1,2)")
     pending = sorted(((t, c, s) for t in tables for c in TABLES[t][1] if not only or c in only for s in seeds
                       if not _done(run_dir(t, c, s, a.models_dir), TABLES[t][0])), key=_order)
+    if a.no_train:
+        pending = []
     for t, c, s in pending:
         if t == "main" and s == 0:
             raise SystemExit(f"error: {run_dir(t, c, s, a.models_dir)}: seed 0 of the main table is the run of "

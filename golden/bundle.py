@@ -80,8 +80,36 @@ class InputSpec:
             raise BundleError(f"input.max_value must fit input.bits={self.bits}, not {self.max_value!r}")
 
 
+class Requantizer:
+    """The requantizer's parameters (``mult``, ``bias``: ``[O]``, or ``[T, O]`` when they change
+    with the step), read at step ``t``: layers here and the graph's ``current`` / ``affine`` nodes."""
+
+    @property
+    def step_dependent_current(self) -> bool:
+        """``mult`` / ``bias`` of shape ``[T, O]``: the current scale changes with ``t`` (Mem-BN)."""
+        return self.mult.ndim == 2
+
+    def mult_at(self, t: int) -> np.ndarray:
+        return self.mult[t] if self.mult.ndim == 2 else self.mult
+
+    def bias_at(self, t: int) -> np.ndarray:
+        return self.bias[t] if self.bias.ndim == 2 else self.bias
+
+
+class NeuronParams:
+    """``lambda_t`` / ``theta_t`` (``[T]``, or ``[T, O]`` per channel) read at step ``t``: layers here
+    and the graph's ``neuron`` nodes."""
+
+    def lambda_at(self, t: int):
+        """``lambda_t`` at step ``t``: an int, or an ``[O]`` array for per-channel leaks."""
+        return self.lambda_t[t] if self.lambda_t.ndim == 2 else int(self.lambda_t[t])
+
+    def theta_at(self, t: int):
+        return self.theta_t[t] if self.theta_t.ndim == 2 else int(self.theta_t[t])
+
+
 @dataclass(frozen=True, kw_only=True)
-class HDLIFLayer:
+class HDLIFLayer(Requantizer, NeuronParams):
     """A fully connected layer followed by vanilla HD-LIF neurons (graded spike, P2-reset).
 
     Integer arithmetic (see :func:`golden.executor.hdlif_step`)::
@@ -128,23 +156,6 @@ class HDLIFLayer:
         """Neurons updated per time step (before any pooling)."""
         return self.out_features
 
-    @property
-    def step_dependent_current(self) -> bool:
-        """``mult`` / ``bias`` of shape ``[T, O]``: the current scale changes with ``t`` (Mem-BN)."""
-        return self.mult.ndim == 2
-
-    def mult_at(self, t: int) -> np.ndarray:
-        return self.mult[t] if self.mult.ndim == 2 else self.mult
-
-    def bias_at(self, t: int) -> np.ndarray:
-        return self.bias[t] if self.bias.ndim == 2 else self.bias
-
-    def lambda_at(self, t: int):
-        """``lambda_t`` at step ``t``: an int, or an ``[O]`` array for per-channel leaks."""
-        return self.lambda_t[t] if self.lambda_t.ndim == 2 else int(self.lambda_t[t])
-
-    def theta_at(self, t: int):
-        return self.theta_t[t] if self.theta_t.ndim == 2 else int(self.theta_t[t])
 
 
 @dataclass(frozen=True, kw_only=True)

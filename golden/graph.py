@@ -43,8 +43,8 @@ from pathlib import Path
 import numpy as np
 
 from . import bounds as B
-from .bundle import (GRAPH_SCHEMA, MAX_ACC_BITS, NEURON_KINDS, WEIGHT_KINDS, BundleError, InputSpec, _int_field,
-                     _need, input_json, load_bundle, model_schema, read_model, write_model)
+from .bundle import (GRAPH_SCHEMA, MAX_ACC_BITS, NEURON_KINDS, WEIGHT_KINDS, BundleError, InputSpec, NeuronParams,
+                     Requantizer, _int_field, _need, input_json, load_bundle, model_schema, read_model, write_model)
 from .executor import CHUNK, Result, hdlif_step, max_pool, readout, requant, run, sum_pool, synapse
 
 NODE_KINDS = ("current", "neuron", "add", "affine", "seca", "maxpool", "sumpool", "gsum", "readout")
@@ -62,7 +62,7 @@ def _conv_shape(in_shape: tuple, out_channels: int, kernel: int, stride: int, pa
 
 
 @dataclass(frozen=True, kw_only=True)
-class CurrentNode:
+class CurrentNode(Requantizer):
     """Synapse + requantizer.  ``weight`` is ``[O, C, k, k]`` (conv) or ``[O, F]`` (fc)."""
     name: str
     input: str
@@ -88,19 +88,10 @@ class CurrentNode:
             return (O,)
         return _conv_shape(self.in_shape, O, self.kernel, self.stride, self.padding)
 
-    @property
-    def step_dependent(self) -> bool:
-        return self.mult.ndim == 2
-
-    def mult_at(self, t: int) -> np.ndarray:
-        return self.mult[t] if self.mult.ndim == 2 else self.mult
-
-    def bias_at(self, t: int) -> np.ndarray:
-        return self.bias[t] if self.bias.ndim == 2 else self.bias
 
 
 @dataclass(frozen=True, kw_only=True)
-class AffineNode:
+class AffineNode(Requantizer):
     """``(x * mult[t, c] + bias[t, c]) >> shift`` on a current ``shape`` (``[T, C]`` or ``[C]`` parameters)."""
     name: str
     input: str
@@ -118,15 +109,6 @@ class AffineNode:
     def out_shape(self) -> tuple:
         return tuple(self.shape)
 
-    @property
-    def step_dependent(self) -> bool:
-        return self.mult.ndim == 2
-
-    def mult_at(self, t: int) -> np.ndarray:
-        return self.mult[t] if self.mult.ndim == 2 else self.mult
-
-    def bias_at(self, t: int) -> np.ndarray:
-        return self.bias[t] if self.bias.ndim == 2 else self.bias
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -174,7 +156,7 @@ def seca(node: SecaNode, x: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True, kw_only=True)
-class NeuronNode:
+class NeuronNode(NeuronParams):
     """HD-LIF neurons on a current of shape ``shape`` (per-channel parameters: axis 0)."""
     name: str
     input: str
@@ -197,11 +179,6 @@ class NeuronNode:
     def out_shape(self) -> tuple:
         return tuple(self.shape)
 
-    def lambda_at(self, t: int):
-        return self.lambda_t[t] if self.lambda_t.ndim == 2 else int(self.lambda_t[t])
-
-    def theta_at(self, t: int):
-        return self.theta_t[t] if self.theta_t.ndim == 2 else int(self.theta_t[t])
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -292,7 +269,7 @@ class Graph:
         """The nodes computed once per image (all their inputs are)."""
         out = {INPUT}
         for n in self.nodes:
-            if n.kind != "neuron" and not getattr(n, "step_dependent", False) and all(i in out for i in n.inputs):
+            if n.kind != "neuron" and not getattr(n, "step_dependent_current", False) and all(i in out for i in n.inputs):
                 out.add(n.name)
         return out
 

@@ -61,8 +61,24 @@ def _conv_shape(in_shape: tuple, out_channels: int, kernel: int, stride: int, pa
     return (out_channels, (H + 2 * padding - kernel) // stride + 1, (W + 2 * padding - kernel) // stride + 1)
 
 
+class _Unary:
+    """A node of one input (``input``)."""
+
+    @property
+    def inputs(self) -> tuple:
+        return (self.input,)
+
+
+class _Shaped:
+    """A node whose output has its ``shape`` field's shape."""
+
+    @property
+    def out_shape(self) -> tuple:
+        return tuple(self.shape)
+
+
 @dataclass(frozen=True, kw_only=True)
-class CurrentNode(Requantizer):
+class CurrentNode(Requantizer, _Unary):
     """Synapse + requantizer.  ``weight`` is ``[O, C, k, k]`` (conv) or ``[O, F]`` (fc)."""
     name: str
     input: str
@@ -77,9 +93,6 @@ class CurrentNode(Requantizer):
     padding: int = 0
     kind: str = "current"
 
-    @property
-    def inputs(self) -> tuple:
-        return (self.input,)
 
     @property
     def out_shape(self) -> tuple:
@@ -89,9 +102,8 @@ class CurrentNode(Requantizer):
         return _conv_shape(self.in_shape, O, self.kernel, self.stride, self.padding)
 
 
-
 @dataclass(frozen=True, kw_only=True)
-class AffineNode(Requantizer):
+class AffineNode(Requantizer, _Unary, _Shaped):
     """``(x * mult[t, c] + bias[t, c]) >> shift`` on a current ``shape`` (``[T, C]`` or ``[C]`` parameters)."""
     name: str
     input: str
@@ -101,18 +113,9 @@ class AffineNode(Requantizer):
     shift: int
     kind: str = "affine"
 
-    @property
-    def inputs(self) -> tuple:
-        return (self.input,)
-
-    @property
-    def out_shape(self) -> tuple:
-        return tuple(self.shape)
-
-
 
 @dataclass(frozen=True, kw_only=True)
-class SecaNode:
+class SecaNode(_Unary, _Shaped):
     """Channel attention on a current ``shape`` (``[C, H, W]`` or ``[C]``): see :func:`seca`."""
     name: str
     input: str
@@ -124,13 +127,6 @@ class SecaNode:
     q: int                      # fraction bits of s
     kind: str = "seca"
 
-    @property
-    def inputs(self) -> tuple:
-        return (self.input,)
-
-    @property
-    def out_shape(self) -> tuple:
-        return tuple(self.shape)
 
 
 def seca(node: SecaNode, x: np.ndarray) -> np.ndarray:
@@ -156,7 +152,7 @@ def seca(node: SecaNode, x: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True, kw_only=True)
-class NeuronNode(NeuronParams):
+class NeuronNode(NeuronParams, _Unary, _Shaped):
     """HD-LIF neurons on a current of shape ``shape`` (per-channel parameters: axis 0)."""
     name: str
     input: str
@@ -171,18 +167,9 @@ class NeuronNode(NeuronParams):
     v_reset: int = 0
     kind: str = "neuron"
 
-    @property
-    def inputs(self) -> tuple:
-        return (self.input,)
-
-    @property
-    def out_shape(self) -> tuple:
-        return tuple(self.shape)
-
-
 
 @dataclass(frozen=True, kw_only=True)
-class AddNode:
+class AddNode(_Shaped):
     name: str
     a: str
     b: str
@@ -193,22 +180,14 @@ class AddNode:
     def inputs(self) -> tuple:
         return (self.a, self.b)
 
-    @property
-    def out_shape(self) -> tuple:
-        return tuple(self.shape)
-
 
 @dataclass(frozen=True, kw_only=True)
-class PoolNode:
+class PoolNode(_Unary):
     """``maxpool`` / ``sumpool`` (2 x 2, stride 2, floor) or ``gsum`` (sum over space) of codes ``[C, H, W]``."""
     name: str
     input: str
     in_shape: tuple
     kind: str = "maxpool"
-
-    @property
-    def inputs(self) -> tuple:
-        return (self.input,)
 
     @property
     def out_shape(self) -> tuple:
@@ -217,7 +196,7 @@ class PoolNode:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ReadoutNode:
+class ReadoutNode(_Unary):
     """``score_t[c] = acc_t[c] * mult[c] + bias[c]`` on the codes of ``input`` (flattened)."""
     name: str
     input: str
@@ -228,9 +207,6 @@ class ReadoutNode:
     weights: str = "int8"
     kind: str = "readout"
 
-    @property
-    def inputs(self) -> tuple:
-        return (self.input,)
 
     @property
     def out_features(self) -> int:

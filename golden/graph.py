@@ -93,7 +93,6 @@ class CurrentNode(Requantizer, _Unary):
     padding: int = 0
     kind: str = "current"
 
-
     @property
     def out_shape(self) -> tuple:
         O = self.weight.shape[0]
@@ -206,7 +205,6 @@ class ReadoutNode(_Unary):
     bias: np.ndarray
     weights: str = "int8"
     kind: str = "readout"
-
 
     @property
     def out_features(self) -> int:

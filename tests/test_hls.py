@@ -424,14 +424,17 @@ def test_a_trained_resnet_with_seca_and_membn_goes_float_golden_hls(tmp_path):
     assert set(report["projects"]) == {"network"} and report["vectors"] == 40 and report["mismatches"] == 0
 
 
-def test_a_trained_vgg_with_average_pooling_goes_float_golden_hls(tmp_path):
-    """vgg with ``a``: an integer graph with sumpool nodes (a stride-2 identity Conv2D in HLS)."""
+@pytest.mark.parametrize("neuron", ["hdlif", "lif"])
+def test_a_trained_vgg_with_average_pooling_goes_float_golden_hls(tmp_path, neuron):
+    """vgg with ``a``: an integer graph with sumpool nodes (a stride-2 identity Conv2D in HLS);
+    LIF too (binary spikes summed)."""
     from hls.report import run_hls
     from training.export import export
     from training.train import train
 
     run = tmp_path / "avg"
-    train(run, arch="vgg:4,a,8,a,fc16", T=2, epochs=1, batch_size=32, limit=200, progress=False, device="cpu")
+    train(run, arch="vgg:4,a,8,a,fc16", T=2, epochs=1, batch_size=32, limit=200, progress=False, device="cpu",
+          neuron=neuron)
     rep = export(run, vectors=40)
     assert rep["agreement"] >= 0.9
     report = run_hls(run, tmp_path / "hls")

@@ -147,7 +147,7 @@ def _check_integer(cfg) -> None:
                               f"(export needs {', '.join(INTEGER_WEIGHTS)})")
 
 
-def to_graph(model, name: str, *, frac: int = 8, lambda_frac: int = 12, mult_bits: int = 18,
+def to_graph(model, name: str, *, frac: int | None = None, lambda_frac: int = 12, mult_bits: int = 18,
              meta: dict | None = None) -> Graph:
     """A spiking ResNet (:class:`~training.resnet.SpikingResNet`) as an integer graph
     (:mod:`golden.graph`).  The current stream is in one membrane unit ``u = step / 2**frac``
@@ -179,6 +179,7 @@ def to_graph(model, name: str, *, frac: int = 8, lambda_frac: int = 12, mult_bit
         if getattr(m, "fixed_point", True) is False:
             raise ExportError("a SECA module with fixed_point=False: its float sigmoid has no integer form")
     T, step = cfg.T, cfg.spike_step
+    frac = 8 if frac is None else frac
     u = step / 2 ** frac
     max_code = 2 ** cfg.spike_bits - 1
     nodes: list = []
@@ -262,10 +263,11 @@ def _chain_graph(model: SpikingNet, name: str, *, frac: int, lambda_frac: int, m
     ``sumpool`` whose ``1 / 4`` goes into the next synapse (its ``s_in`` is ``step / 4``)."""
     cfg = model.cfg
     _check_integer(cfg)
-    if cfg.neuron == "lif":
-        raise ExportError("LIF neurons: a graph of the LIF baseline is not built yet (to_bundle exports it)")
+    lif = cfg.neuron == "lif"
+    frac = frac if frac is not None else (LIF_FRAC if lif else 8)
+    spike_bits = 1 if lif else cfg.spike_bits             # the LIF baseline fires binary spikes
     T, step = cfg.T, cfg.spike_step
-    max_code = 2 ** cfg.spike_bits - 1
+    max_code = 2 ** spike_bits - 1
     nodes, src, shape, s_in = [], INPUT, tuple(cfg.in_shape), cfg.input_scale
     for i, block in enumerate(model.blocks):
         conv = isinstance(block.synapse, torch.nn.Conv2d)
@@ -279,19 +281,21 @@ def _chain_graph(model: SpikingNet, name: str, *, frac: int, lambda_frac: int, m
         out = nodes[-1].out_shape
         nodes.append(NeuronNode(name=lname, input=nodes[-1].name, shape=out, lambda_t=layer.lambda_t,
                                 theta_t=layer.theta_t, lambda_frac=lambda_frac, frac=frac, max_code=layer.max_code,
-                                neuron=layer.neuron))
-        src, shape, s_in = lname, out, step
+                                neuron=layer.neuron, reset=layer.reset, v_reset=layer.v_reset))
+        # a spike is worth step (a LIF spike: its theta, as to_bundle has it)
+        spike = float(block.neuron.theta.detach()) if lif else step
+        src, shape, s_in = lname, out, spike
         if block.pool is not None:
             avg = isinstance(block.pool, torch.nn.AvgPool2d)
             nodes.append(PoolNode(name=f"{lname}.pool", input=src, in_shape=shape, kind="sumpool" if avg else "maxpool"))
             src, shape = nodes[-1].name, nodes[-1].out_shape
-            s_in = step / 4 if avg else step
+            s_in = spike / 4 if avg else spike
     r = fold_readout(model.classifier, f"fc{len(model.blocks) + 1}", s_in, mult_bits=mult_bits)
     nodes.append(ReadoutNode(name=r.name, input=src, in_features=r.in_features, weight=r.weight, mult=r.mult,
                              bias=r.bias, weights=r.weights))
     inp = InputSpec(features=cfg.in_features, bits=max(1, math.ceil(math.log2(cfg.input_max + 1))),
                     max_value=cfg.input_max, scale=cfg.input_scale, shape=cfg.in_shape)
-    return Graph(name=name, T=T, input=inp, spike_bits=cfg.spike_bits, nodes=tuple(nodes), meta=meta or {})
+    return Graph(name=name, T=T, input=inp, spike_bits=spike_bits, nodes=tuple(nodes), meta=meta or {})
 
 
 def to_bundle(model: SpikingNet, name: str, *, frac: int | None = None, lambda_frac: int = 12,
@@ -439,8 +443,7 @@ def export(run_dir: Path, *, frac: int | None = None, lambda_frac: int = 12, mul
         bundle = to_bundle(model, run_dir.name, frac=frac, lambda_frac=lambda_frac, mult_bits=mult_bits, meta=meta)
         digest = save_bundle(bundle, model_dir)
     else:                                    # a residual network, or average pooling: an integer graph
-        graph = to_graph(model, run_dir.name, frac=8 if frac is None else frac, lambda_frac=lambda_frac,
-                         mult_bits=mult_bits, meta=meta)
+        graph = to_graph(model, run_dir.name, frac=frac, lambda_frac=lambda_frac, mult_bits=mult_bits, meta=meta)
         digest = save_graph(graph, model_dir)
     bundle = load_model(model_dir)           # what every later stage will see
     t0 = time.perf_counter()

@@ -17,8 +17,8 @@ one setting changed at a time, the paper's Table 2 axes plus Mem-BN: float vs 4-
 
 ``resnet`` (:data:`RESNET`, 20 epochs): the spiking ResNet ``resnet:16,32,64`` with Parallel
 HD-LIF in every block's second neuron, without and with SECA_II + Mem-BN (the paper's Table 3),
-and LIF online beside them.  Each HD-LIF run is exported (an integer graph) and its float and
-golden networks compared on the whole test split (``export.json``: golden accuracy, agreement).
+and LIF online beside them.  Each run is exported (an integer graph) and its float and golden
+networks compared on the whole test split (``export.json``: golden accuracy, agreement).
 
 Every run resumes from its checkpoint (a run whose epochs are done is only read), so an
 interrupted campaign goes on where it stopped; ``--jobs N`` trains N runs at once, each in its own
@@ -158,7 +158,7 @@ def summarize_run(run: Path, limit: int | None) -> dict:
                  for layer in model.modules() if hasattr(layer, "quant"))
     ep = m["epochs"]
     exported = {}
-    if m.get("arch", "").startswith("resnet:") and m.get("neuron") != "lif":
+    if m.get("arch", "").startswith("resnet:"):
         exported = _exported(run)
     return {"test_accuracy": m["test_accuracy"], **accuracy_summary(ep), "epochs": len(ep), **exported,
             "seconds": round(sum(e.get("seconds", 0.0) for e in ep), 1), "device": m.get("device"),

@@ -388,7 +388,7 @@ def _seeds(results: Path) -> list[str]:
         st = rn.get("settings", {})
         lines += [f"**The spiking ResNet** (`{st.get('arch')}`, {rn.get('epochs')} epochs, Parallel HD-LIF in every "
                   "block's second neuron, the same data and training otherwise), in the form of the paper's Table 3. "
-                  "Each HD-LIF run is exported to its integer graph (`golden/graph.py`) and the float and golden "
+                  "Each run is exported to its integer graph (`golden/graph.py`) and the float and golden "
                   "networks are compared on the whole test split.", ""]
         rows = []
         for name, c in rn.get("configs", {}).items():
@@ -397,8 +397,7 @@ def _seeds(results: Path) -> list[str]:
             paper = PAPER_TABLE3.get(name)
             rows.append((c.get("label", name), _pm(c.get("test_accuracy")), _pm(c.get("mean_last5_test_accuracy")),
                          NOT_YET if gold is None else pct(gold),
-                         _pm(c.get("float_golden_agreement")) if c.get("float_golden_agreement") else
-                         ("no integer graph (LIF)" if name == "lif" else NOT_YET),
+                         _pm(c.get("float_golden_agreement")) if c.get("float_golden_agreement") else NOT_YET,
                          NOT_YET if mem is None else f"{mem:.1f} KiB",
                          f"{paper[0]}: {paper[1]:.2f} %" if paper else "no row"))
         lines += _table(("configuration", "final test accuracy", "mean of the last 5", "golden accuracy (mean)",

@@ -161,10 +161,10 @@ def test_resnet_is_a_graph_and_seca_outside_one_is_refused_by_name():
 
 
 @pytest.mark.parametrize("kw, message", [
-    (dict(arch="resnet:4,8", seca="II", neuron="lif"), "LIF is not a graph node yet"),
+    (dict(arch="resnet:4,8", seca="II", spike_bits=None), "float spikes have no integer form"),
     (dict(arch="resnet:4", weights="full"), "full-precision weights have no integer form"),
     (dict(arch="vgg:4,p", spike_bits=None), "float spikes have no integer form"),
-], ids=["resnet_lif", "resnet_full_weights", "vgg_float_spikes"])
+], ids=["resnet_float_spikes", "resnet_full_weights", "vgg_float_spikes"])
 def test_a_refused_export_leaves_no_bundle(kw, message, tmp_path):
     from training.export import export
     from training.train import train

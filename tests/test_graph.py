@@ -151,7 +151,8 @@ def test_accumulators_past_52_bits_are_refused():
 
 
 @pytest.mark.parametrize("seca,neuron,authors", [("none", "hdlif", False), ("II", "membn", False),
-                                                 ("I", "hdlif", False), ("II", "hdlif", True)])
+                                                 ("I", "hdlif", False), ("II", "hdlif", True),
+                                                 ("none", "lif", False)])
 def test_a_trained_resnet_exports_to_a_graph_that_agrees_with_it(tmp_path, seca, neuron, authors):
     """``authors``: the shortcut conv and the head read the current stream (the authors' code)."""
     from training.train import load_checkpoint, train
@@ -167,7 +168,7 @@ def test_a_trained_resnet_exports_to_a_graph_that_agrees_with_it(tmp_path, seca,
     assert kinds[-2:] == ["gsum", "readout"]
     assert (nodes["gap"].input == "head") != authors and (nodes["b1.shortcut"].input == "b1.n1") != authors
     want = ["vanilla", "parallel", "vanilla", "parallel"] + ([] if authors else ["vanilla"])
-    assert [n.neuron for n in g.neurons] == want
+    assert [n.neuron for n in g.neurons] == (["lif"] * 5 if neuron == "lif" else want)
     assert kinds.count("seca") == {"none": 0, "I": 4, "II": 2}[seca]
     assert kinds.count("affine") == (3 if neuron == "membn" else 0)    # the Mem-BN neurons (Parallel: none)
     if authors:
@@ -204,8 +205,8 @@ def test_seca_node_by_hand():
             assert list(out[b, c]) == [(v * s_ + 8) // 16 for v in x[b, c]], (b, c)
 
 
-@pytest.mark.parametrize("kw,msg", [(dict(neuron="lif"), "LIF is not a graph node"),
-                                    (dict(weights="full"), "full-precision weights have no integer form"),
+@pytest.mark.parametrize("kw,msg", [(dict(weights="full"), "full-precision weights have no integer form"),
+                                    (dict(spike_bits=None), "float spikes have no integer form"),
                                     (dict(seca="II", float_seca=True), "fixed_point=False")])
 def test_resnet_parts_without_an_integer_graph_are_refused(kw, msg):
     float_seca = kw.pop("float_seca", False)

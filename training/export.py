@@ -172,16 +172,18 @@ def to_graph(model, name: str, *, frac: int | None = None, lambda_frac: int = 12
     cfg = model.cfg
     _check_integer(cfg)
     kinds = {type(n).__name__ for n in model.neurons}
-    if kinds - {"HDLIF", "ParallelHDLIF", "MemBNHDLIF"}:
-        raise ExportError(f"neurons {sorted(kinds - {'HDLIF', 'ParallelHDLIF', 'MemBNHDLIF'})}: a ResNet graph "
-                          "takes vanilla, Parallel and Mem-BN HD-LIF neurons (LIF is not a graph node yet)")
+    if kinds - {"HDLIF", "ParallelHDLIF", "MemBNHDLIF", "LIF"}:
+        raise ExportError(f"neurons {sorted(kinds - {'HDLIF', 'ParallelHDLIF', 'MemBNHDLIF', 'LIF'})}: a ResNet "
+                          "graph takes HD-LIF (vanilla, Parallel, Mem-BN) and LIF neurons")
     for m in model.modules():
         if getattr(m, "fixed_point", True) is False:
             raise ExportError("a SECA module with fixed_point=False: its float sigmoid has no integer form")
     T, step = cfg.T, cfg.spike_step
-    frac = 8 if frac is None else frac
+    lif = cfg.neuron == "lif"
+    frac = (LIF_FRAC if lif else 8) if frac is None else frac   # LIF: a finer stream unit (see LIF_FRAC)
     u = step / 2 ** frac
     max_code = 2 ** cfg.spike_bits - 1
+    spike = {}                                       # a neuron node -> what one of its codes is worth
     nodes: list = []
 
     def current(nm, src, in_shape, conv, bn, s_in):
@@ -202,10 +204,12 @@ def to_graph(model, name: str, *, frac: int | None = None, lambda_frac: int = 12
             src, (lam, theta, kind) = nodes[-1].name, (rp["lambda_hat"], rp["theta"], "vanilla")
         else:
             lam, theta, kind = _neuron_float(mod, T)
+        lif_kw = dict(reset="subtract", v_reset=0) if kind == "lif" else {}
         nodes.append(NeuronNode(name=nm, input=src, shape=tuple(shape),
                                 lambda_t=np.round(lam * 2 ** lambda_frac).astype(np.int64),
                                 theta_t=np.round(theta / u).astype(np.int64), lambda_frac=lambda_frac, frac=frac,
-                                max_code=max_code, neuron=kind))
+                                max_code=1 if kind == "lif" else max_code, neuron=kind, **lif_kw))
+        spike[nm] = float(mod.theta.detach()) if kind == "lif" else step     # a LIF spike is worth its theta
         return nm
 
     def attention(nm, src, shape, mod):
@@ -227,10 +231,10 @@ def to_graph(model, name: str, *, frac: int | None = None, lambda_frac: int = 12
     for i, block in enumerate(model.blocks):
         b = f"b{i}"
         n1 = neuron(f"{b}.n1", x, shape, block.neuron1)
-        c1, s1 = current(f"{b}.conv1", n1, shape, block.conv1, block.bn1, step)
+        c1, s1 = current(f"{b}.conv1", n1, shape, block.conv1, block.bn1, spike[n1])
         c1 = attention(f"{b}.seca1", c1, s1, block.seca1)
         n2 = neuron(f"{b}.n2", c1, s1, block.neuron2)
-        c2, s2 = current(f"{b}.conv2", n2, s1, block.conv2, block.bn2, step)
+        c2, s2 = current(f"{b}.conv2", n2, s1, block.conv2, block.bn2, spike[n2])
         if block.seca == "I":
             c2 = attention(f"{b}.seca2", c2, s2, block.seca2)
         if block.shortcut is None:
@@ -238,13 +242,14 @@ def to_graph(model, name: str, *, frac: int | None = None, lambda_frac: int = 12
         elif block.shortcut_reads == "stream":           # the authors' form: a conv of the current itself
             sc = current(f"{b}.shortcut", x, shape, block.shortcut[0], block.shortcut[1], u)[0]
         else:
-            sc = current(f"{b}.shortcut", n1, shape, block.shortcut[0], block.shortcut[1], step)[0]
+            sc = current(f"{b}.shortcut", n1, shape, block.shortcut[0], block.shortcut[1], spike[n1])[0]
         nodes.append(AddNode(name=f"{b}.add", a=sc, b=c2, shape=tuple(s2)))
         x, shape = nodes[-1].name, s2
         if block.seca == "II":
             x = attention(f"{b}.seca", x, shape, block.seca2)
     if model.head_neuron is not None:
-        head, s_gap = neuron("head", x, shape, model.head_neuron), step
+        head = neuron("head", x, shape, model.head_neuron)
+        s_gap = spike[head]
     else:                                                # the authors' head: the stream, pooled
         head, s_gap = x, u
     nodes.append(PoolNode(name="gap", input=head, in_shape=tuple(shape), kind="gsum"))

@@ -136,8 +136,8 @@ def random_images(bundle: Bundle, n: int, seed: int = 0) -> np.ndarray:
 def random_graph(seed: int = 0, *, input_shape=(1, 8, 8), input_max: int = 15, T: int = 3, spike_bits: int = 4,
                  stages=((4, 1), (6, 1)), classes: int = 10, seca: str = "none", membn: str = "none",
                  parallel: float = 0.5, stem_weights: str = "int8", weights: str = "ternary",
-                 per_channel: bool = False, shortcut: str = "spikes", head: str = "spikes", frac: int = 8,
-                 lambda_frac: int = 12, name: str = "synthetic_graph"):
+                 per_channel: bool = False, shortcut: str = "spikes", head: str = "spikes", neuron: str = "hdlif",
+                 frac: int = 8, lambda_frac: int = 12, name: str = "synthetic_graph"):
     """A random valid residual network as an integer graph (:mod:`golden.graph`), the shape of
     :func:`training.export.to_graph`'s: a stem, ``stages`` of ``(width, blocks)`` (each later
     stage's first block strides by 2; a 1x1 shortcut where the shape changes), a head neuron,
@@ -145,7 +145,8 @@ def random_graph(seed: int = 0, *, input_shape=(1, 8, 8), input_max: int = 15, T
     (``mixed``: drawn per block), ``membn`` ``none | all | mixed`` gives neurons ``affine`` input
     maps, ``parallel`` is the chance a block's second neuron is Parallel; ``shortcut`` /
     ``head`` ``stream`` are the authors' forms (the 1x1 shortcut conv and the global sum read the
-    current stream, no head neuron).  Every requantizer,
+    current stream, no head neuron); ``neuron="lif"`` makes every neuron LIF / IF (binary spikes,
+    either reset).  Every requantizer,
     map and SECA index scale is calibrated on random images, so spikes are neither all zero nor
     all saturated and the SECA scales spread over the table."""
     from .graph import (INPUT, AddNode, AffineNode, CurrentNode, Graph, NeuronNode, PoolNode, ReadoutNode,
@@ -154,6 +155,7 @@ def random_graph(seed: int = 0, *, input_shape=(1, 8, 8), input_max: int = 15, T
     rng = np.random.default_rng(seed)
     max_code = 2 ** spike_bits - 1
     unit = 1 << frac
+    all_lif = neuron == "lif"                    # (the name ``neuron`` is the helper's below)
     nodes: list = []
     cal = rng.integers(0, input_max + 1, size=(48, int(np.prod(input_shape)))).astype(np.int64)
     vals = {INPUT: cal.reshape((48,) + tuple(input_shape))}      # the values at t = 0, for calibration
@@ -174,6 +176,7 @@ def random_graph(seed: int = 0, *, input_shape=(1, 8, 8), input_max: int = 15, T
 
     def neuron(nm, src, shape, kind):
         C = shape[0]
+        kind = "lif" if all_lif else kind
         if membn == "all" or (membn == "mixed" and rng.random() < 0.5):
             shift = 12
             mult = np.round((1 << shift) * rng.uniform(0.6, 1.4, (T, C))).astype(np.int64)
@@ -186,9 +189,16 @@ def random_graph(seed: int = 0, *, input_shape=(1, 8, 8), input_max: int = 15, T
         pshape = (T, C) if per_channel else (T,)
         lam = np.zeros(pshape, np.int64) if kind == "parallel" else \
             rng.integers(int(0.3 * 2 ** lambda_frac), 2 ** lambda_frac + 1, size=pshape)
+        lif = {}
+        if kind == "lif":
+            if rng.random() < 0.25:                   # IF: no leak
+                lam = np.full(pshape, 2 ** lambda_frac, np.int64)
+            lif = dict(reset=str(rng.choice(["value", "subtract"])),
+                       v_reset=int(rng.choice([0, int(rng.integers(-unit // 2, unit // 4))])))
         n = NeuronNode(name=nm, input=src, shape=tuple(shape), lambda_t=lam.astype(np.int64),
                        theta_t=rng.integers(unit // 4, 2 * unit, size=pshape).astype(np.int64),
-                       lambda_frac=lambda_frac, frac=frac, max_code=max_code, neuron=kind)
+                       lambda_frac=lambda_frac, frac=frac, max_code=1 if kind == "lif" else max_code, neuron=kind,
+                       **lif)
         nodes.append(n)
         vals[nm], _, _ = hdlif_step(n, np.zeros_like(vals[src]), vals[src], 0)
         return nm
@@ -246,7 +256,7 @@ def random_graph(seed: int = 0, *, input_shape=(1, 8, 8), input_max: int = 15, T
 
 def draw_graph_options(rng) -> dict:
     """Random :func:`random_graph` options, extremes on purpose: 1-channel inputs, 2x2 frames,
-    one-channel stages, T = 1, 1-bit spikes, every SECA / Mem-BN / shortcut / head form."""
+    one-channel stages, T = 1, 1-bit spikes, every SECA / Mem-BN / shortcut / head form, LIF / IF."""
     c, h = int(rng.integers(1, 4)), int(rng.integers(2, 9))
     stages = tuple((int(rng.integers(1, 7)), int(rng.integers(1, 3))) for _ in range(int(rng.integers(1, 4))))
     return dict(input_shape=(c, h, h), stages=stages, T=int(rng.integers(1, 5)),
@@ -254,4 +264,4 @@ def draw_graph_options(rng) -> dict:
                 membn=str(rng.choice(["none", "all", "mixed"])), parallel=float(rng.random()),
                 stem_weights=str(rng.choice(["int8", "ternary"])), weights=str(rng.choice(["ternary", "binary"])),
                 per_channel=bool(rng.random() < 0.5), shortcut=str(rng.choice(["spikes", "stream"])),
-                head=str(rng.choice(["spikes", "stream"])))
+                head=str(rng.choice(["spikes", "stream"])), neuron="lif" if rng.random() < 0.25 else "hdlif")

@@ -357,6 +357,8 @@ GRAPH_CASES = {
                                membn="mixed", stem_weights="ternary", weights="binary"),
     "authors_stream": dict(input_shape=(2, 6, 6), stages=((3, 1), (4, 2)), T=2, seca="mixed", shortcut="stream",
                            head="stream"),
+    "lif_seca2_membn": dict(input_shape=(1, 6, 6), stages=((3, 1), (4, 1)), T=3, seca="II", membn="mixed",
+                            neuron="lif", per_channel=True),
 }
 
 

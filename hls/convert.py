@@ -390,9 +390,10 @@ def check_graph_supported(graph) -> None:
             raise HLSConversionError(f"node {n.name!r}: weights {n.weights!r} have no HLS mapping")
         if n.kind == "neuron" and n.neuron not in SUPPORTED_NEURONS:
             raise HLSConversionError(f"node {n.name!r}: neuron {n.neuron!r} has no HLS mapping")
-    if sum(n.kind == "gsum" for n in graph.nodes) > (graph.readout.input in {n.name for n in graph.nodes
-                                                                             if n.kind == "gsum"}):
-        raise HLSConversionError("a gsum node maps to HLS only as the readout's input")
+    for n in graph.nodes:
+        if n.kind == "gsum" and n.name != graph.readout.input:
+            raise HLSConversionError(f"node {n.name!r}: a gsum maps to HLS only as the readout's input "
+                                     "(folded into its weights)")
 
 
 def graph_project(graph, out_dir: Path, options: HLSOptions = HLSOptions()):

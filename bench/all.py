@@ -76,6 +76,8 @@ VGG_ACCELERATOR = {
 #: conv_fmnist with its hidden conv layers event-driven (rtl_gen/event_conv.py), kept beside the dense entry
 EVENT_ACCELERATOR = ("conv_fmnist", "--key", "conv_fmnist_event", "--fold", "16x1/8,32x16/8,32x32/4,5x4", "--stem",
                      "cache", "--event", "conv2,conv3", "--device", "85k")
+#: the first ResNet of the seeds step (bench/seeds.py, table resnet), taken through HLS
+RESNET_RUN = "bench/models/seeds/resnet/plain_seed0"
 _FMNIST = ("--part", "fashion_mnist", "--epochs", "20", "--batch", "128", "--stem-weights", "int8",
            "--classifier-weights", "int8")
 
@@ -112,6 +114,9 @@ STEPS: list[tuple[str, list[str]]] = [
     ("eval:hdlif_online", _py("flow", "eval", "bench/models/hdlif_online")),
     ("eval:digits", _py("flow", "eval", "bench/models/digits/hdlif_online")),
     ("hls:fc_784_128_10", _py("bench.hls", "bench/models/fc_784_128_10", "--n", "0", "--layers")),
+    # the ResNet of the seeds step (an integer graph): its vector file (git-ignored, 35 MB), then HLS on 1,000 images
+    ("vectors:resnet_plain", _py("flow", "vectors", RESNET_RUN, "--n", "1000", "--force")),
+    ("hls:resnet_plain", _py("bench.hls", RESNET_RUN, "--n", "1000")),
     ("hls:conv_fmnist", _py("bench.hls", "bench/models/conv_fmnist", "--n", "1000")),
     *((f"accelerator:{n}", _py("bench.accelerator", n, *ACCELERATOR_OPTIONS.get(n, ()))) for n in HARDWARE),
     ("accelerator:nir_spiker", _py(*NIR_ACCELERATOR)),

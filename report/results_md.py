@@ -405,6 +405,13 @@ def _seeds(results: Path) -> list[str]:
                          "paper, Table 3 (CIFAR-100, ResNet-18)"), rows)
         rc = rn.get("configs", {})
         lines += _claim("SECA_II + Mem-BN against the plain ResNet", rc.get("seca2_membn", {}), rc.get("plain", {}))
+        for key, e in sorted(_read(results / "hls.json").items()):
+            if not key.startswith("seeds/resnet/") or not isinstance(e, dict):
+                continue
+            net = e.get("projects", {}).get("network", {})
+            lines += [f"HLS of `{key}` (its integer graph in hls4ml, C simulation against the golden graph): "
+                      f"{num(net.get('vectors'))} test images, {num(net.get('mismatches'))} mismatching; "
+                      f"{provenance(e.get('command'), 'hls:resnet_plain')}.", ""]
     return lines
 
 

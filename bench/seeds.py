@@ -161,11 +161,18 @@ def summarize_run(run: Path, limit: int | None) -> dict:
     if m.get("arch", "").startswith("resnet:"):
         exported = _exported(run)
     return {"test_accuracy": m["test_accuracy"], **accuracy_summary(ep), "epochs": len(ep), **exported,
-            "seconds": round(sum(e.get("seconds", 0.0) for e in ep), 1), "device": m.get("device"),
+            "seconds": round(sum(e.get("seconds", 0.0) for e in ep), 1), "device": _devices(m),
             "run": str(run.relative_to(ROOT)) if run.is_relative_to(ROOT) else str(run),
             "sops": round(ops["sops"]), "dense_macs": round(ops["dense_macs"]), "ops_images": ops["images"],
             "energy_float_convention_nj": round(float_convention(ops["layers"])["float_convention_pj"] / 1e3, 2),
             "weight_memory_kib": round(params / 8 / 1024, 2)}
+
+
+def _devices(metrics: dict) -> str | None:
+    """Where a run trained: its epochs' devices in order of first use (``cpu+cuda`` for a run that
+    resumed on a GPU), or the run's one device when its epochs do not say."""
+    seen = list(dict.fromkeys(e["device"] for e in metrics.get("epochs", []) if e.get("device")))
+    return "+".join(d.split(":")[0] for d in seen) if seen else metrics.get("device")
 
 
 def _exported(run: Path) -> dict:

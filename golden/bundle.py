@@ -40,6 +40,9 @@ RESET_KINDS = ("value", "subtract")
 #: the neuron of the last layer with the most spikes)
 READOUT_MODES = ("score", "count")
 POOL_KINDS = (1, 2)
+#: what a conv layer's 2x2 pool takes of its window: the largest code (``max``), or the sum of the
+#: four (``sum``: average pooling with its ``1 / 4`` left to the next synapse's requantizer)
+POOL_OPS = ("max", "sum")
 #: the vectorised executor accumulates in float64: every partial sum must stay exact
 MAX_ACC_BITS = 52
 
@@ -156,6 +159,11 @@ class HDLIFLayer(Requantizer, NeuronParams):
         """Neurons updated per time step (before any pooling)."""
         return self.out_features
 
+    @property
+    def out_max(self) -> int:
+        """The largest value of the layer's output (its codes, or with a sum pool their sums)."""
+        return self.max_code
+
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -164,8 +172,10 @@ class HDLIFConvLayer(HDLIFLayer):
 
     ``acc[o, y, x] = sum_{c,i,j} weight[o, c, i, j] * xpad[c, y*stride + i, x*stride + j]`` with
     ``padding`` zeros on every side; the requantizer and neuron parameters are per output
-    channel ``o``; ``pool = 2`` max-pools the spike codes (floor).  ``in_features`` and
-    ``out_features`` are derived from the geometry.
+    channel ``o``; ``pool = 2`` pools the spike codes 2 x 2 (floor): their maximum
+    (``pool_op = "max"``) or their sum (``"sum"``: average pooling, its ``1 / 4`` folded into the
+    next synapse's requantizer).  ``in_features`` and ``out_features`` are derived from the
+    geometry.
     """
     in_shape: tuple             # [C, H, W]
     out_channels: int
@@ -173,6 +183,7 @@ class HDLIFConvLayer(HDLIFLayer):
     stride: int = 1
     padding: int = 0
     pool: int = 1
+    pool_op: str = "max"
     in_features: int = field(init=False)
     out_features: int = field(init=False)
     kind: str = "hdlif_conv"
@@ -198,6 +209,10 @@ class HDLIFConvLayer(HDLIFLayer):
     @property
     def channels(self) -> int:
         return self.out_channels
+
+    @property
+    def out_max(self) -> int:
+        return self.max_code * (self.pool ** 2 if self.pool_op == "sum" else 1)
 
     @property
     def neurons(self) -> int:
@@ -263,7 +278,7 @@ def compute_widths(bundle_T: int, input_spec: InputSpec, layers) -> list[dict]:
             w = bounds.hdlif_widths(w2d, in_max, layer.mult, layer.bias, layer.shift,
                                     layer.lambda_t, layer.theta_t, layer.lambda_frac, layer.frac,
                                     bundle_T, neuron=layer.neuron, reset=layer.reset, v_reset=layer.v_reset)
-            in_max = layer.max_code
+            in_max = layer.out_max
         else:
             w = bounds.readout_widths(w2d, in_max, layer.mult, layer.bias, bundle_T)
         out.append(w)
@@ -302,6 +317,8 @@ def _layer_json(layer, widths: dict) -> dict:
         d.update(in_shape=list(layer.in_shape), out_channels=layer.out_channels, kernel=layer.kernel,
                  stride=layer.stride, padding=layer.padding, pool=layer.pool,
                  out_shape=list(layer.out_shape))
+        if layer.pool_op != "max":                      # written only when not the default: old bytes stay
+            d.update(pool_op=layer.pool_op)
     return d
 
 
@@ -412,6 +429,10 @@ def _load_layer(ld, i: int, n_layers: int, arrays: dict, where: str, npath: Path
         _need(geo["padding"] < geo["kernel"], lw, f"field 'padding' ({geo['padding']}) must be smaller than 'kernel' ({geo['kernel']})")
         pool = ld.get("pool")
         _need(pool in POOL_KINDS, lw, f"field 'pool' must be one of {POOL_KINDS}, not {pool!r}")
+        pool_op = ld.get("pool_op", "max")
+        _need(pool_op in POOL_OPS, lw, f"field 'pool_op' must be one of {POOL_OPS}, not {pool_op!r}")
+        _need(pool_op == "max" or pool == 2, lw, "field 'pool_op' \"sum\" needs 'pool' 2")
+        geo["pool_op"] = pool_op
         _, H, W = in_shape
         k, p = geo["kernel"], geo["padding"]
         _need(H + 2 * p >= k and W + 2 * p >= k, lw, f"kernel {k} is larger than the padded input {list(in_shape)}")

@@ -131,6 +131,14 @@ def sum_pool(codes: np.ndarray, pool: int) -> np.ndarray:
     return codes[:, :, :Hp * pool, :Wp * pool].reshape(B, O, Hp, pool, Wp, pool).sum(axis=(3, 5))
 
 
+def pool_codes(layer, codes: np.ndarray) -> np.ndarray:
+    """A conv layer's pooling of its codes ``[B, O, H, W]``: :func:`max_pool` or :func:`sum_pool`
+    by its ``pool_op`` (no pooling with ``pool = 1``)."""
+    if layer.pool == 1:
+        return codes
+    return sum_pool(codes, layer.pool) if layer.pool_op == "sum" else max_pool(codes, layer.pool)
+
+
 def readout(layer: ReadoutLayer, codes: np.ndarray) -> np.ndarray:
     return synapse(layer, codes.reshape(codes.shape[0], -1)) * layer.mult + layer.bias
 
@@ -169,7 +177,7 @@ def _run_chunk(bundle: Bundle, x: np.ndarray, trace: bool):
                 v[i] = np.zeros_like(current)
             spikes, m, v[i] = hdlif_step(layer, v[i], current, t)
             if isinstance(layer, HDLIFConvLayer):
-                spikes = max_pool(spikes, layer.pool)
+                spikes = pool_codes(layer, spikes)
             codes = spikes.reshape(n, -1)
             if trace:
                 codes_trace[layer.name][:, t] = codes

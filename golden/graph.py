@@ -505,7 +505,8 @@ def run_graph(g: Graph, images: np.ndarray, *, trace: bool = False) -> Result:
 
 
 def from_bundle(bundle) -> Graph:
-    """A sequential bundle as a graph (each layer: ``current`` -> ``neuron`` [-> ``maxpool``], then
+    """A sequential bundle as a graph (each layer: ``current`` -> ``neuron`` [-> ``maxpool`` |
+    ``sumpool``], then
     the readout); :func:`run_graph` on it equals :func:`golden.executor.run` on the bundle.  A
     step-dependent requantizer (Mem-BN) has no ``current`` node yet: refused."""
     nodes, src, shape = [], INPUT, tuple(bundle.input.shape)
@@ -524,7 +525,8 @@ def from_bundle(bundle) -> Graph:
                                 v_reset=layer.v_reset))
         src, shape = layer.name, out
         if conv and layer.pool == 2:
-            nodes.append(PoolNode(name=f"{layer.name}.pool", input=src, in_shape=shape))
+            nodes.append(PoolNode(name=f"{layer.name}.pool", input=src, in_shape=shape,
+                                  kind="sumpool" if layer.pool_op == "sum" else "maxpool"))
             src, shape = nodes[-1].name, nodes[-1].out_shape
     r = bundle.readout
     nodes.append(ReadoutNode(name=r.name, input=src, in_features=r.in_features, weight=r.weight, mult=r.mult,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .executor import conv2d, hdlif_step, max_pool, requant, synapse
+from .executor import conv2d, hdlif_step, pool_codes, requant, synapse
 from .bundle import Bundle, HDLIFConvLayer, HDLIFLayer, InputSpec, ReadoutLayer, WEIGHT_KINDS, layer_out_shape
 
 
@@ -33,7 +33,7 @@ def _calibration_codes(layer, x: np.ndarray, shape: tuple) -> np.ndarray:
         acc = synapse(layer, x)
     codes, _, _ = hdlif_step(layer, np.zeros_like(acc), requant(layer, acc, 0), 0)
     if isinstance(layer, HDLIFConvLayer):
-        codes = max_pool(codes, layer.pool)
+        codes = pool_codes(layer, codes)
     return codes.reshape(len(x), -1)
 
 
@@ -45,7 +45,8 @@ def random_bundle(seed: int = 0, *, input_shape=(1, 8, 8), input_max: int = 15, 
                   lambda_frac: int = 12, readout: str = "score", name: str = "synthetic") -> Bundle:
     """A random valid bundle.
 
-    ``layers`` lists ``("conv", out_channels, kernel, stride, padding, pool)`` and
+    ``layers`` lists ``("conv", out_channels, kernel, stride, padding, pool)`` (``pool`` 1, 2 or
+    ``"sum"``: a 2 x 2 sum pool, average pooling) and
     ``("fc", out_features)`` entries; a readout of ``classes`` follows.  ``neuron`` is
     ``vanilla``, ``parallel`` or ``mixed`` (alternating, parallel second), or ``lif`` (binary
     spikes: ``spike_bits`` must be 1; each layer draws its reset, and some layers are IF);
@@ -66,6 +67,8 @@ def random_bundle(seed: int = 0, *, input_shape=(1, 8, 8), input_max: int = 15, 
         nk = neuron if neuron != "mixed" else ("parallel" if i % 2 else "vanilla")
         if spec[0] == "conv":
             _, O, k, s, p, pool = spec
+            pool_op = "sum" if pool == "sum" else "max"
+            pool = 2 if pool == "sum" else pool
             w = _weights(rng, kind, (O, shape[0], k, k))
         else:
             O = spec[1]
@@ -97,7 +100,7 @@ def random_bundle(seed: int = 0, *, input_shape=(1, 8, 8), input_max: int = 15, 
                       weights=kind, neuron=nk)
         if spec[0] == "conv":
             layer = HDLIFConvLayer(**common, in_shape=shape, out_channels=O, kernel=k, stride=s,
-                                   padding=p, pool=pool)
+                                   padding=p, pool=pool, pool_op=pool_op)
         else:
             layer = HDLIFLayer(**common, in_features=int(np.prod(shape)), out_features=O)
         out.append(layer)

@@ -1,7 +1,7 @@
 """Vector files: input images and the golden model's expected outputs, shared by every checker.
 
 One ``.npz`` (no pickle) holds ``images`` [N, features], ``labels`` [N], ``scores`` [N, T, C],
-``classes`` [N] and, per HD-LIF layer, ``codes.<layer>`` [N, T, out_features] (uint8, after
+``classes`` [N] and, per HD-LIF layer, ``codes.<layer>`` [N, T, out_features] (uint8, uint16 for a sum pool's sums past 255; after
 pooling; for a graph, per neuron node, its own codes) and ``membranes.<layer>`` [N, T, neurons] (the charged ``m`` before pooling; int32
 where the width allows; left out for very large traces).  The RTL testbenches and the HLS C simulation read the same
 file, so the same vectors follow the design all the way down.
@@ -22,10 +22,11 @@ from .graph import Graph, run_model
 MAX_MEMBRANE_VALUES = 50_000_000
 
 
-def _narrow(a: np.ndarray, bits: int | None = None) -> np.ndarray:
-    """Codes as uint8, membranes as int32 where their width allows (the bound analysis says)."""
+def _narrow(a: np.ndarray, bits: int | None = None, *, largest: int = 255) -> np.ndarray:
+    """Codes as uint8 (uint16 where a sum pool's outputs, up to ``largest``, pass 255), membranes
+    as int32 where their width allows (the bound analysis says)."""
     if bits is None:
-        return a.astype(np.uint8)
+        return a.astype(np.uint8 if largest <= 255 else np.uint16)
     return a.astype(np.int32) if bits <= 32 else a
 
 
@@ -43,7 +44,8 @@ def write_vectors(bundle: Bundle | Graph, bundle_dir: Path, images: np.ndarray, 
               "scores": result.scores, "classes": result.classes,
               "bundle_sha256": np.frombuffer(bytes.fromhex(bundle_hash(bundle_dir)), np.uint8)}
     for layer in (bundle.neurons if isinstance(bundle, Graph) else bundle.hdlif_layers):
-        arrays[f"codes.{layer.name}"] = _narrow(result.codes[layer.name])
+        arrays[f"codes.{layer.name}"] = _narrow(result.codes[layer.name],
+                                                largest=getattr(layer, "out_max", layer.max_code))
         if membranes:
             arrays[f"membranes.{layer.name}"] = _narrow(result.membranes[layer.name],
                                                         getattr(layer, "widths", {}).get("membrane_bits", 64))

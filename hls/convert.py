@@ -104,7 +104,7 @@ def check_supported(bundle) -> None:
                                          f"not {layer.max_code})")
         if kind == "hdlif_conv" and getattr(layer, "pool", 1) not in (1, 2):
             raise HLSConversionError(f"layer {layer.name!r}: pool {layer.pool!r} has no HLS mapping "
-                                     f"(supported: 1 (none), 2 (2x2 max pool))")
+                                     f"(supported: 1 (none), 2 (2x2 max or sum pool))")
 
 
 def layer_shapes(bundle) -> list[tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]]:
@@ -277,14 +277,33 @@ class _Builder:
         return self.add(d)
 
     def pool(self, layer, shapes, spike_bits: int) -> str:
-        """2x2 max pooling of the spike codes (exact: the float network pools spikes)."""
+        """2x2 pooling of the spike codes: their max (exact: the float network pools spikes), or
+        with ``pool_op = "sum"`` their sum (:meth:`sum_pool`)."""
         o, ho, wo = shapes[1]
+        if getattr(layer, "pool_op", "max") == "sum":
+            return self.sum_pool(f"{layer.name}_pool", (o, ho, wo), int(layer.out_max).bit_length() + 1)
         d = {"class_name": "MaxPooling2D", "name": f"{layer.name}_pool", "data_format": "channels_last",
              "in_height": ho, "in_width": wo, "out_height": ho // 2, "out_width": wo // 2, "n_filt": o,
              "pool_height": 2, "pool_width": 2, "stride_height": 2, "stride_width": 2,
              "pad_top": 0, "pad_bottom": 0, "pad_left": 0, "pad_right": 0}
         codes = _ap_uint(spike_bits)
         return self.add(d, {"result": codes, "accum": codes})
+
+    def sum_pool(self, name: str, shape: tuple[int, ...], bits: int, inputs: list[str] | None = None) -> str:
+        """2x2 sum pooling of codes ``shape = [C, H, W]`` into ``bits``-bit signed sums: a stride-2
+        Conv2D whose kernel is 1 from each channel to itself (hls4ml has no sum pool), exact."""
+        c, h, w = shape
+        kernel = np.zeros((2, 2, c, c), np.int64)
+        kernel[:, :, np.arange(c), np.arange(c)] = 1
+        d = {"class_name": "Conv2D", "name": name, "data_format": "channels_last",
+             "in_height": h, "in_width": w, "n_chan": c, "out_height": h // 2, "out_width": w // 2, "n_filt": c,
+             "filt_height": 2, "filt_width": 2, "stride_height": 2, "stride_width": 2, "dilation": 1,
+             "pad_top": 0, "pad_bottom": 0, "pad_left": 0, "pad_right": 0, "weight_data": kernel,
+             "bias_data": None}
+        if inputs is not None:
+            d["inputs"] = inputs
+        sums = _ap_int(bits)
+        return self.add(d, {"weight": _ap_int(2), "accum": sums, "result": sums}, **self._strategy(4 * c * c))
 
     def flatten(self, name: str, shape: tuple[int, ...], spike_bits: int) -> str:
         """A conv's codes ``[H, W, C]`` as one vector (H, W, C order) for an fc layer."""
@@ -306,7 +325,8 @@ class _Builder:
 
 
 def _input_bits(bundle, index: int) -> int:
-    return bundle.input.bits if index == 0 else bundle.spike_bits
+    """Unsigned bits of layer ``index``'s inputs: pixels, spike codes, or a sum pool's sums."""
+    return bundle.input.bits if index == 0 else int(bundle.layers[index - 1].out_max).bit_length()
 
 
 def layer_project(bundle, index: int, out_dir: Path, options: HLSOptions = HLSOptions()):
@@ -320,7 +340,7 @@ def layer_project(bundle, index: int, out_dir: Path, options: HLSOptions = HLSOp
     b = _Builder(options)
     b.input("x", shapes[0], _input_bits(bundle, index))
     if len(shapes[0]) == 3 and _kind(layer) != "hdlif_conv":
-        b.flatten(f"{layer.name}_flatten", shapes[0], bundle.spike_bits)
+        b.flatten(f"{layer.name}_flatten", shapes[0], _input_bits(bundle, index))
     b.synapse(layer, shapes)
     n_chan = shapes[1][0]
     b.requant(layer, bundle.T, n_chan, readout=_kind(layer) == "readout_fc")
@@ -333,9 +353,9 @@ def network_project(bundle, out_dir: Path, options: HLSOptions = HLSOptions()):
     b = _Builder(options)
     all_shapes = layer_shapes(bundle)
     b.input("pixels", all_shapes[0][0], bundle.input.bits)
-    for layer, shapes in zip(bundle.layers, all_shapes):
+    for index, (layer, shapes) in enumerate(zip(bundle.layers, all_shapes)):
         if len(shapes[0]) == 3 and _kind(layer) != "hdlif_conv":
-            b.flatten(f"{layer.name}_flatten", shapes[0], bundle.spike_bits)
+            b.flatten(f"{layer.name}_flatten", shapes[0], _input_bits(bundle, index))
         b.synapse(layer, shapes)
         n_chan = shapes[1][0]
         if _kind(layer) == "readout_fc":
@@ -473,18 +493,7 @@ def graph_project(graph, out_dir: Path, options: HLSOptions = HLSOptions()):
             codes = _ap_uint(spike_bits)
             last[n.name] = b.add(chain(d, src), {"result": codes, "accum": codes})
         elif n.kind == "sumpool":
-            # a 2x2 stride-2 Conv2D whose kernel is 1 from each channel to itself: the exact sums
-            c, h, w = n.in_shape
-            kernel = np.zeros((2, 2, c, c), np.int64)
-            kernel[:, :, np.arange(c), np.arange(c)] = 1
-            d = {"class_name": "Conv2D", "name": hls_name(n.name), "data_format": "channels_last",
-                 "in_height": h, "in_width": w, "n_chan": c, "out_height": h // 2, "out_width": w // 2, "n_filt": c,
-                 "filt_height": 2, "filt_width": 2, "stride_height": 2, "stride_width": 2, "dilation": 1,
-                 "pad_top": 0, "pad_bottom": 0, "pad_left": 0, "pad_right": 0, "weight_data": kernel,
-                 "bias_data": None}
-            sums = _ap_int(ws[n.name]["sum_bits"] + 1)
-            last[n.name] = b.add(chain(d, src), {"weight": _ap_int(2), "accum": sums, "result": sums},
-                                 **b._strategy(4 * c * c))
+            last[n.name] = b.sum_pool(hls_name(n.name), n.in_shape, ws[n.name]["sum_bits"] + 1, src)
         elif n.kind == "gsum":
             last[n.name] = src[0]                # folded into the readout below
         else:

@@ -656,6 +656,12 @@ class HDLIFLayerConfig:
     out: OutputLayout
     cache: str = "current"      # stem only: cache the "current" or the "acc" (per-step requant)
                                 # once per image; "none": recompute it at every step
+    pool_op: str = "max"        # pool 2: the window's "max" or its "sum" (average pooling)
+
+    def __post_init__(self):
+        if self.pool_op not in ("max", "sum") or (self.pool_op == "sum" and self.pool != 2):
+            raise ValueError(f"HDLIFLayerConfig({self.name}).pool_op must be 'max', or 'sum' with pool 2, "
+                             f"not {self.pool_op!r} (pool {self.pool})")
 
     @property
     def recompute(self) -> bool:
@@ -802,7 +808,7 @@ def build(bundle: Bundle, foldings: list, *, skip_zero_weights: bool = False, st
                                   skip_zero_inputs=skip_in, event=ev,
                                   activity=float((activity or {}).get(layer.name, 1.0)) if (skip_in or ev) else 1.0))
         if layer.kind != "readout_fc":
-            in_bits = layer.max_code.bit_length()
+            in_bits = layer.out_max.bit_length()        # codes, or a sum pool's sums
             prev_shape = _layer_shape(layer)
 
     def layout_for(consumer: SynapseConfig, channels: int, positions: int, code_bits: int) -> OutputLayout:
@@ -818,7 +824,7 @@ def build(bundle: Bundle, foldings: list, *, skip_zero_weights: bool = False, st
             raise ValueError(f"layer {layer.name}: nl={nl} neuron lanes write nl codes per clock into "
                              f"{consumer.name}'s input words of simd={consumer.fold.simd}; choose nl <= that simd")
         out_pos = syn.out_height * syn.out_width
-        code_bits = layer.max_code.bit_length()
+        code_bits = layer.out_max.bit_length()        # what the next buffer holds
         per_step = np.asarray(layer.mult).ndim == 2
         cache = "acc" if (layer.direct and (per_step or w["acc_bits"] < w["current_bits"])) else "current"
         if layer.direct and stem == "recompute":
@@ -834,7 +840,7 @@ def build(bundle: Bundle, foldings: list, *, skip_zero_weights: bool = False, st
                           **(dict(reset=layer.reset, v_reset=int(layer.v_reset)) if layer.neuron == "lif" else {}))
         layers.append(HDLIFLayerConfig(name=layer.name, synapse=syn, requant=rq, neuron=nc, pool=syn.pool,
                                        direct=layer.direct, out=layout_for(consumer, O, out_pos, code_bits),
-                                       cache=cache))
+                                       cache=cache, pool_op=getattr(layer, "pool_op", "max")))
     ro, syn, w = bundle.readout, syns[-1], widths[-1]
     if syn.fold.nl != 1:
         raise ValueError(f"readout {ro.name}: nl must be 1 (scores leave one per clock), not {syn.fold.nl}")

@@ -10,13 +10,18 @@ from .config import HDLIFLayerConfig, add_cost, bits_for, log2_exact, memory_cos
 from .event_conv import EventConvSynapse
 from .hw import ctr
 from .neuron_core import HDLIFCore
-from .pool import MaxPool
+from .pool import MaxPool, SumPool
 from .requant import Requant
 from .synapse import SynapseEngine
 
 #: a stateful layer (HD-LIF vanilla, LIF) may start its next step before the previous one has left the neuron
 #: pipeline only when every lane holds at least this many neurons (no read-before-write)
 MIN_WORDS_FOR_OVERLAP = HDLIFCore.latency + 1
+
+
+def pool_block(layer: HDLIFLayerConfig) -> type:
+    """The 2 x 2 pool of a layer's codes: :class:`MaxPool`, or :class:`SumPool` (average pooling)."""
+    return SumPool if layer.pool_op == "sum" else MaxPool
 
 
 def overlap_ok(layer: HDLIFLayerConfig) -> bool:
@@ -93,9 +98,11 @@ class NeuronStage(wiring.Component):
         stages = (Requant.latency if requant else 0) + HDLIFCore.latency + (MaxPool.latency if layer.pool == 2 else 0)
         ffs += stages * (nc.T.bit_length() + (nc.channels // NL).bit_length() + 4 + nc.words_per_lane.bit_length())
         if layer.pool == 2:
+            # the running value per channel (a LUT-RAM-like register file) and its compare / add
             K = nc.channels // NL
-            luts += NL * nc.code_bits * (2 + K / 3)
-            ffs += (K + 2) * NL * nc.code_bits
+            R = nc.code_bits + pool_block(layer).extra_bits
+            luts += NL * R * (2 + K / 3)
+            ffs += (K + 2) * NL * R
         cost = {"luts": luts + 40, "ffs": ffs + 40, "brams": brams, "dsps": dsps}
         if requant:
             cost = add_cost(cost, Requant.resources(layer.requant, acc_regs=3, param_regs=2))
@@ -171,7 +178,7 @@ class NeuronStage(wiring.Component):
         m.d.comb += codes_flat.eq(Cat(*codes))
 
         if pool == 2:
-            m.submodules.pool = mp = MaxPool(groups=K, lanes=NL, code_bits=code_bits)
+            m.submodules.pool = mp = pool_block(c)(groups=K, lanes=NL, code_bits=code_bits)
             m.d.comb += [mp.in_valid.eq(tags["v"]), mp.in_codes.eq(codes_flat), mp.in_og.eq(tags["og"]),
                          mp.in_phase.eq(tags["phase"])]
             w_valid, w_codes = mp.out_valid, mp.out_codes

@@ -105,6 +105,18 @@ def _draw_neurons(rng, net: dict) -> dict:
     return net
 
 
+#: the share of 2 x 2 pools drawn as sum pools (average pooling) rather than max pools
+SUM_POOL_SHARE = 0.5
+
+
+def _draw_pools(rng, net: dict) -> dict:
+    """Make each 2 x 2 pool of a drawn network a sum pool with probability :data:`SUM_POOL_SHARE`.
+    Its own random stream, so the networks of every seed are otherwise the ones drawn before."""
+    layers = tuple(("conv", *spec[1:5], "sum") if spec[0] == "conv" and spec[5] == 2 and rng.random() < SUM_POOL_SHARE
+                   else spec for spec in net["layers"])
+    return dict(net, layers=layers)
+
+
 def _draw_large_network(rng) -> dict:
     """Image-sized networks (``--large``): a 784-input fc stem or a 28 x 28 / 16 x 16 conv stem,
     so that membranes fill several block RAM banks per lane (more than 1024 words) and weight
@@ -178,6 +190,7 @@ def draw_case(seed: int, large: bool = False) -> dict:
     rng = np.random.default_rng(seed)
     net = _draw_large_network(rng) if large else _draw_network(rng)
     net = _draw_neurons(np.random.default_rng([seed, 19]), net)
+    net = _draw_pools(np.random.default_rng([seed, 21]), net)
     bundle = random_bundle(seed, **net)
     folding = _draw_folding(rng, bundle)
     event, folding = _draw_event(np.random.default_rng([seed, 20]), bundle, folding)
@@ -195,7 +208,7 @@ def draw_case(seed: int, large: bool = False) -> dict:
 def describe(case: dict) -> str:
     net = case["net"]
     shape = "x".join(str(d) for d in net["input_shape"])
-    body = " ".join(f"{k[0]}{k[1]}" + (f"k{k[2]}s{k[3]}p{k[4]}" + ("P" if k[5] == 2 else "") if k[0] == "conv" else "")
+    body = " ".join(f"{k[0]}{k[1]}" + (f"k{k[2]}s{k[3]}p{k[4]}" + {2: "P", "sum": "A"}.get(k[5], "") if k[0] == "conv" else "")
                     for k in net["layers"])
     return (f"seed {case['seed']}{' (large)' if case.get('large') else ''}: {shape} -> {body} -> {net['classes']} classes, T={net['T']}, "
             f"{net['spike_bits']}-bit spikes, {net['weights']}/{net['stem_weights'] or '-'}/"

@@ -43,7 +43,8 @@ def test_the_generator_draws_legal_foldings_and_its_corners():
     """Every drawn folding is legal (the configs accept it), and the corners come up on purpose
     within a few hundred draws: one-beat folds drained over the largest ``pe / nl``, one
     membrane word per neuron lane, T = 1 and T = 16, 1 and 2 classes, 1- and 8-bit spikes,
-    every stem mode, zero skipping and stimulus."""
+    every stem mode, zero skipping and stimulus, sum pools (average pooling) with sums wider
+    than a byte."""
     seen = Counter()
     for seed in range(300):
         case = fuzz.draw_case(seed)
@@ -65,13 +66,17 @@ def test_the_generator_draws_legal_foldings_and_its_corners():
             if G == syn.fold.pe and G == syn.out_channels and G > 1:
                 seen["pe = all channels, nl = 1"] += 1
         for layer in cfg.layers:
+            if layer.pool_op == "sum":
+                seen["sum pool"] += 1
+                seen["sum pool past a byte"] += layer.out.code_bits > 8
             if layer.neuron.kind == "vanilla" and layer.neuron.words_per_lane == 1:
                 seen["one membrane word per lane"] += 1
             if layer.neuron.kind == "vanilla" and not overlap_ok(layer):
                 seen["no step overlap"] += 1
     for corner in ("T=1", "T=16", "classes=1", "classes=2", "spikes=1", "spikes=8", "gaps", "backpressure",
                    "reset", "cache", "recompute", "skip_zero_spikes", "one-beat folds, drain >= 4",
-                   "pe = all channels, nl = 1", "one membrane word per lane", "no step overlap"):
+                   "pe = all channels, nl = 1", "one membrane word per lane", "no step overlap", "sum pool",
+                   "sum pool past a byte"):
         assert seen[corner] >= 3, (corner, dict(seen))
 
 

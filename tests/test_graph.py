@@ -258,8 +258,8 @@ def test_every_value_fits_the_widths_of_its_node(case, tmp_path):
 def test_a_chain_as_a_graph_equals_its_bundle_and_average_pooling_is_a_sum(tmp_path):
     """to_graph of an mlp / vgg network folds each block as to_bundle does: a max-pooled VGG's
     graph gives the bundle's scores exactly; with ``a`` (2x2 average pooling) the codes are summed
-    (a ``sumpool`` node, the 1/4 in the next synapse) and the graph agrees with the float network;
-    to_bundle refuses average pooling with one line."""
+    (a ``sumpool`` node, the 1/4 in the next synapse), the graph agrees with the float network,
+    and the bundle (a conv layer with ``pool_op = "sum"``) gives the graph's scores exactly."""
     from training.export import to_bundle
     from training.models import parse_arch
     from training.train import load_checkpoint, train
@@ -279,8 +279,9 @@ def test_a_chain_as_a_graph_equals_its_bundle_and_average_pooling_is_a_sum(tmp_p
         pools = [n.kind for n in g.nodes if n.kind in ("maxpool", "sumpool")]
         if "a" in arch.split(":")[1].split(","):
             assert pools[0] == "sumpool" and len(pools) == 2
-            with pytest.raises(ExportError, match="average pooling: .* exports as an integer graph"):
-                to_bundle(model, "b")
+            b = to_bundle(model, "b")
+            assert [layer.pool_op for layer in b.hdlif_layers if layer.kind == "hdlif_conv"][0] == "sum"
+            assert np.array_equal(run(b, x.astype(np.int64)).scores, r.scores)
             model.eval()
             with torch.no_grad():
                 fl = model(torch.from_numpy(x)).sum(0).argmax(1).numpy()

@@ -428,8 +428,14 @@ def test_a_trained_resnet_with_seca_and_membn_goes_float_golden_hls(tmp_path):
 
 @pytest.mark.parametrize("neuron", ["hdlif", "lif"])
 def test_a_trained_vgg_with_average_pooling_goes_float_golden_hls(tmp_path, neuron):
-    """vgg with ``a``: an integer graph with sumpool nodes (a stride-2 identity Conv2D in HLS);
-    LIF too (binary spikes summed)."""
+    """vgg with ``a``: a bundle whose conv layers sum-pool (a stride-2 identity Conv2D in HLS, a
+    :class:`rtl_gen.pool.SumPool` in the RTL), float -> golden -> HLS C simulation -> Verilator,
+    bit-exact; LIF too (binary spikes summed)."""
+    import shutil
+
+    from flow import steps
+    from flow.paths import build_dir
+    from golden import load_bundle
     from hls.report import run_hls
     from training.export import export
     from training.train import train
@@ -439,5 +445,13 @@ def test_a_trained_vgg_with_average_pooling_goes_float_golden_hls(tmp_path, neur
           neuron=neuron)
     rep = export(run, vectors=40)
     assert rep["agreement"] >= 0.9
+    assert [layer.pool_op for layer in load_bundle(run / "model").hdlif_layers[:2]] == ["sum", "sum"]
     report = run_hls(run, tmp_path / "hls")
     assert report["vectors"] == 40 and report["mismatches"] == 0
+    try:
+        steps.rtl(str(run), fold="2x1")
+        sim = steps.sim(str(run), n=40, trace=True)
+        assert sim["images"] == 40 and sim["mismatches"] == 0
+        assert sim["cycles_per_inference"] == sim["estimated_cycles"]
+    finally:
+        shutil.rmtree(build_dir(str(run)), ignore_errors=True)

@@ -116,7 +116,8 @@ def fold_block(block, name: str, s_in: float, in_shape: tuple, *, T: int, step: 
     if isinstance(syn, torch.nn.Conv2d):
         return HDLIFConvLayer(**common, in_shape=tuple(in_shape), out_channels=syn.out_channels,
                               kernel=syn.kernel_size[0], stride=syn.stride[0], padding=syn.padding[0],
-                              pool=2 if block.pool is not None else 1)
+                              pool=2 if block.pool is not None else 1,
+                              pool_op="sum" if isinstance(block.pool, torch.nn.AvgPool2d) else "max")
     return HDLIFLayer(**common, in_features=syn.in_features, out_features=syn.out_features)
 
 
@@ -315,9 +316,6 @@ def to_bundle(model: SpikingNet, name: str, *, frac: int | None = None, lambda_f
                           f"(to_graph) have an integer form")
     cfg = model.cfg
     _check_integer(cfg)
-    if any(isinstance(b.pool, torch.nn.AvgPool2d) for b in model.blocks):
-        raise ExportError("average pooling: codes summed over 2x2 are not codes of a layer's bundle; the network "
-                          "exports as an integer graph (to_graph, which export uses for it)")
     lif = cfg.neuron == "lif"
     spike_bits = 1 if lif else cfg.spike_bits             # the LIF baseline fires binary spikes
     frac = frac if frac is not None else (LIF_FRAC if lif else 8)
@@ -329,6 +327,8 @@ def to_bundle(model: SpikingNet, name: str, *, frac: int | None = None, lambda_f
                            lambda_frac=lambda_frac, mult_bits=mult_bits, max_code=max_code, direct=(i == 0))
         layers.append(layer)
         s_in = float(block.neuron.theta.detach()) if lif else cfg.spike_step
+        if isinstance(block.pool, torch.nn.AvgPool2d):   # a sum pool: its 1 / 4 goes into the next synapse
+            s_in /= 4
         shape = layer.out_shape if isinstance(layer, HDLIFConvLayer) else (layer.out_features,)
     layers.append(fold_readout(model.classifier, f"fc{len(model.blocks) + 1}", s_in, mult_bits=mult_bits))
     inp = InputSpec(features=cfg.in_features, bits=max(1, math.ceil(math.log2(cfg.input_max + 1))),
@@ -443,11 +443,10 @@ def export(run_dir: Path, *, frac: int | None = None, lambda_frac: int = 12, mul
     float_acc = float((float_pred == split.y_test).mean())
     meta = {"dataset": dataset, "float_test_accuracy": float_acc, "split": data.split_description(dataset)}
     model_dir = run_dir / "model"
-    chain = isinstance(model, SpikingNet) and not any(isinstance(b.pool, torch.nn.AvgPool2d) for b in model.blocks)
-    if chain:
+    if isinstance(model, SpikingNet):        # a chain of layers (max or average pooling): a bundle
         bundle = to_bundle(model, run_dir.name, frac=frac, lambda_frac=lambda_frac, mult_bits=mult_bits, meta=meta)
         digest = save_bundle(bundle, model_dir)
-    else:                                    # a residual network, or average pooling: an integer graph
+    else:                                    # a residual network: an integer graph
         graph = to_graph(model, run_dir.name, frac=frac, lambda_frac=lambda_frac, mult_bits=mult_bits, meta=meta)
         digest = save_graph(graph, model_dir)
     bundle = load_model(model_dir)           # what every later stage will see

@@ -309,7 +309,7 @@ def _train(run_dir: Path, ctx: dist_.Context, args: dict, ckpt: dict | None, *, 
             total = dist_.allreduce_sum(total, ctx.device)
         acc = evaluate(model, x_test, y_test, device=ctx.device) if main else float("nan")
         history.append({"epoch": epoch + 1, "loss": total / len(x_train), "test_accuracy": acc,
-                        "seconds": time.time() - t0, "lr": sched.get_last_lr()[0]})
+                        "seconds": time.time() - t0, "lr": sched.get_last_lr()[0], "device": str(ctx.device)})
         if main:
             _save(run_dir, model, cfg, opt, sched, epoch + 1, rng, aug_rng, history, args, ctx, folder)
             state["saved"] = epoch + 1

@@ -13,11 +13,11 @@ from amaranth.sim import Simulator
 
 from golden.bounds import hdlif_widths
 from golden.bundle import HDLIFLayer
-from golden.executor import conv2d, hdlif_step, max_pool
+from golden.executor import conv2d, hdlif_step, max_pool, sum_pool
 from rtl_gen.buffers import SlotTracker
 from rtl_gen.config import Folding, NeuronConfig, RequantConfig, SynapseConfig
 from rtl_gen.neuron_core import HDLIFCore
-from rtl_gen.pool import MaxPool
+from rtl_gen.pool import MaxPool, SumPool
 from rtl_gen.requant import Requant
 from rtl_gen.synapse import SynapseEngine
 from rtl_gen.ternary_mac import TernaryMAC
@@ -404,14 +404,19 @@ def test_neuron_core_matches_golden(seed, per_channel, kind, lanes, N, lif):
 # ---------------------------------------------------------------------------------------------
 # Max pool and slot tracker
 
+@pytest.mark.parametrize("block", [MaxPool, SumPool])
 @pytest.mark.parametrize("groups, lanes", [(1, 1), (3, 2), (8, 1)])
-def test_max_pool_matches_golden(groups, lanes):
+def test_pools_match_golden(groups, lanes, block):
+    """MaxPool and SumPool against golden's max_pool / sum_pool, windows back to back, with
+    every code at its largest (the sum then needs its two extra bits) and all zero."""
     rng = np.random.default_rng(groups)
     O, windows = groups * lanes, 5
     codes = rng.integers(0, 16, size=(windows, 4, O))
     codes[0] = 15                                       # every code at its largest
     codes[1] = 0
-    dut = MaxPool(groups=groups, lanes=lanes, code_bits=4)
+    dut = block(groups=groups, lanes=lanes, code_bits=4)
+    R = dut.out_bits
+    assert R == (4 if block is MaxPool else 6)
     got = []
 
     async def testbench(ctx):
@@ -426,7 +431,7 @@ def test_max_pool_matches_golden(groups, lanes):
                     if ctx.get(dut.out_valid):
                         got.append(ctx.get(dut.out_codes))
         ctx.set(dut.in_valid, 0)
-        for _ in range(MaxPool.latency):
+        for _ in range(block.latency):
             await ctx.tick()
             if ctx.get(dut.out_valid):
                 got.append(ctx.get(dut.out_codes))
@@ -434,9 +439,12 @@ def test_max_pool_matches_golden(groups, lanes):
     _run(dut, testbench)
     # golden: the four phases of a window are the 2 x 2 neighbourhood
     grid = codes.transpose(0, 2, 1).reshape(windows, O, 2, 2)[:, :, :, :]
-    want = max_pool(grid.reshape(1, windows * O, 2, 2), 2).reshape(windows, O)
-    flat = [[(g >> (4 * j)) & 15 for j in range(lanes)] for g in got]
+    pool = max_pool if block is MaxPool else sum_pool
+    want = pool(grid.reshape(1, windows * O, 2, 2), 2).reshape(windows, O)
+    flat = [[(g >> (R * j)) & ((1 << R) - 1) for j in range(lanes)] for g in got]
     assert np.array_equal(np.array(flat).reshape(windows, O), want)
+    if block is SumPool:
+        assert want[0].max() == 60
 
 
 def test_slot_tracker_double_buffers_and_waits_for_completion():

@@ -76,8 +76,10 @@ VGG_ACCELERATOR = {
 #: conv_fmnist with its hidden conv layers event-driven (rtl_gen/event_conv.py), kept beside the dense entry
 EVENT_ACCELERATOR = ("conv_fmnist", "--key", "conv_fmnist_event", "--fold", "16x1/8,32x16/8,32x32/4,5x4", "--stem",
                      "cache", "--event", "conv2,conv3", "--device", "85k")
-#: the first ResNet of the seeds step (bench/seeds.py, table resnet), taken through HLS
+#: the first ResNets of the seeds step (bench/seeds.py, table resnet), without and with SECA_II + Mem-BN,
+#: taken through HLS
 RESNET_RUN = "bench/models/seeds/resnet/plain_seed0"
+RESNET_SECA_RUN = "bench/models/seeds/resnet/seca2_membn_seed0"
 _FMNIST = ("--part", "fashion_mnist", "--epochs", "20", "--batch", "128", "--stem-weights", "int8",
            "--classifier-weights", "int8")
 
@@ -117,6 +119,8 @@ STEPS: list[tuple[str, list[str]]] = [
     # the ResNet of the seeds step (an integer graph): its vector file (git-ignored, 35 MB), then HLS on 1,000 images
     ("vectors:resnet_plain", _py("flow", "vectors", RESNET_RUN, "--n", "1000", "--force")),
     ("hls:resnet_plain", _py("bench.hls", RESNET_RUN, "--n", "1000")),
+    ("vectors:resnet_seca", _py("flow", "vectors", RESNET_SECA_RUN, "--n", "1000", "--force")),
+    ("hls:resnet_seca", _py("bench.hls", RESNET_SECA_RUN, "--n", "1000")),
     ("hls:conv_fmnist", _py("bench.hls", "bench/models/conv_fmnist", "--n", "1000")),
     *((f"accelerator:{n}", _py("bench.accelerator", n, *ACCELERATOR_OPTIONS.get(n, ()))) for n in HARDWARE),
     ("accelerator:nir_spiker", _py(*NIR_ACCELERATOR)),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .executor import conv2d, hdlif_step, pool_codes, requant, synapse
+from .executor import conv2d, hdlif_step, max_pool, pool_codes, requant, sum_pool, synapse
 from .bundle import Bundle, HDLIFConvLayer, HDLIFLayer, InputSpec, ReadoutLayer, WEIGHT_KINDS, layer_out_shape
 
 
@@ -140,7 +140,7 @@ def random_graph(seed: int = 0, *, input_shape=(1, 8, 8), input_max: int = 15, T
                  stages=((4, 1), (6, 1)), classes: int = 10, seca: str = "none", membn: str = "none",
                  parallel: float = 0.5, stem_weights: str = "int8", weights: str = "ternary",
                  per_channel: bool = False, shortcut: str = "spikes", head: str = "spikes", neuron: str = "hdlif",
-                 frac: int = 8, lambda_frac: int = 12, name: str = "synthetic_graph"):
+                 pool: str = "none", frac: int = 8, lambda_frac: int = 12, name: str = "synthetic_graph"):
     """A random valid residual network as an integer graph (:mod:`golden.graph`), the shape of
     :func:`training.export.to_graph`'s: a stem, ``stages`` of ``(width, blocks)`` (each later
     stage's first block strides by 2; a 1x1 shortcut where the shape changes), a head neuron,
@@ -149,7 +149,8 @@ def random_graph(seed: int = 0, *, input_shape=(1, 8, 8), input_max: int = 15, T
     maps, ``parallel`` is the chance a block's second neuron is Parallel; ``shortcut`` /
     ``head`` ``stream`` are the authors' forms (the 1x1 shortcut conv and the global sum read the
     current stream, no head neuron); ``neuron="lif"`` makes every neuron LIF / IF (binary spikes,
-    either reset).  Every requantizer,
+    either reset); ``pool`` ``maxpool | sumpool`` pools the stem's codes 2 x 2 (a neuron, the pool and
+    a 3x3 entry conv before the first stage; where the stem's frame is at least 2 x 2).  Every requantizer,
     map and SECA index scale is calibrated on random images, so spikes are neither all zero nor
     all saturated and the SECA scales spread over the table."""
     from .graph import (INPUT, AddNode, AffineNode, CurrentNode, Graph, NeuronNode, PoolNode, ReadoutNode,
@@ -225,6 +226,14 @@ def random_graph(seed: int = 0, *, input_shape=(1, 8, 8), input_max: int = 15, T
         return nm
 
     x, shape = current("stem", INPUT, tuple(input_shape), stages[0][0], 3, 1, 1, stem_weights)
+    if pool in ("maxpool", "sumpool") and min(shape[1:]) >= 2:
+        pre = neuron("pre", x, shape, "vanilla")
+        pn = PoolNode(name="pre.pool", input=pre, in_shape=tuple(shape), kind=pool)
+        nodes.append(pn)
+        vals[pn.name] = (max_pool if pool == "maxpool" else sum_pool)(vals[pre], 2)
+        x, shape = current("entry", pn.name, pn.out_shape, stages[0][0], 3, 1, 1, weights)
+    elif pool not in ("none", "maxpool", "sumpool"):
+        raise ValueError(f"pool must be none, maxpool or sumpool, not {pool!r}")
     b = 0
     for si, (width, count) in enumerate(stages):
         for j in range(count):
@@ -257,9 +266,11 @@ def random_graph(seed: int = 0, *, input_shape=(1, 8, 8), input_max: int = 15, T
     return Graph(name=name, T=T, input=inp, spike_bits=spike_bits, nodes=tuple(nodes), meta={"synthetic_seed": seed})
 
 
-def draw_graph_options(rng) -> dict:
+def draw_graph_options(rng, pool_rng=None) -> dict:
     """Random :func:`random_graph` options, extremes on purpose: 1-channel inputs, 2x2 frames,
-    one-channel stages, T = 1, 1-bit spikes, every SECA / Mem-BN / shortcut / head form, LIF / IF."""
+    one-channel stages, T = 1, 1-bit spikes, every SECA / Mem-BN / shortcut / head form, LIF / IF;
+    with ``pool_rng`` (its own stream, so ``rng``'s draws are the ones made before pools existed)
+    a max- or sum-pooled stem half the time."""
     c, h = int(rng.integers(1, 4)), int(rng.integers(2, 9))
     stages = tuple((int(rng.integers(1, 7)), int(rng.integers(1, 3))) for _ in range(int(rng.integers(1, 4))))
     return dict(input_shape=(c, h, h), stages=stages, T=int(rng.integers(1, 5)),
@@ -267,4 +278,5 @@ def draw_graph_options(rng) -> dict:
                 membn=str(rng.choice(["none", "all", "mixed"])), parallel=float(rng.random()),
                 stem_weights=str(rng.choice(["int8", "ternary"])), weights=str(rng.choice(["ternary", "binary"])),
                 per_channel=bool(rng.random() < 0.5), shortcut=str(rng.choice(["spikes", "stream"])),
-                head=str(rng.choice(["spikes", "stream"])), neuron="lif" if rng.random() < 0.25 else "hdlif")
+                head=str(rng.choice(["spikes", "stream"])), neuron="lif" if rng.random() < 0.25 else "hdlif",
+                pool="none" if pool_rng is None else str(pool_rng.choice(["none", "none", "maxpool", "sumpool"])))

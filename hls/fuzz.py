@@ -6,7 +6,7 @@ step ``fuzz:hls_graphs``.
 Each case draws a random residual graph (:func:`golden.synthetic.draw_graph_options`,
 :func:`golden.synthetic.random_graph`: SECA_I / SECA_II, Mem-BN maps, strided 1x1 shortcuts on
 spikes or on the stream, heads on spikes or on the stream, binary / ternary / 8-bit weights, 1- to
-4-bit spikes, per-channel leaks and thresholds, T = 1 .. 4), writes its hls4ml project
+4-bit spikes, per-channel leaks and thresholds, T = 1 .. 4, max- or sum-pooled stems), writes its hls4ml project
 (:func:`hls.convert.graph_project`), g++-compiles it and C-simulates random images (the first all
 zero, the second all at the largest pixel) against the golden graph executor, step by step and
 class by class; a mismatch names the case, image, node, step and neuron.  Case ``i`` is drawn
@@ -36,7 +36,7 @@ def run_case(seed: int, i: int, images: int, work: Path) -> dict:
     from . import convert, csim
 
     rng = np.random.default_rng([seed, i])
-    opts = draw_graph_options(rng)
+    opts = draw_graph_options(rng, np.random.default_rng([seed, i, 21]))
     g = random_graph(int(rng.integers(1 << 30)), **opts)
     x = rng.integers(0, g.input.max_value + 1, (images, g.input.features))
     x[0] = 0

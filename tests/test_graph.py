@@ -226,7 +226,7 @@ def test_every_value_fits_the_widths_of_its_node(case, tmp_path):
     from golden.synthetic import draw_graph_options, random_graph
 
     rng = np.random.default_rng([SEED, 77, case])
-    opts = draw_graph_options(rng)
+    opts = draw_graph_options(rng, np.random.default_rng([SEED, 77, case, 21]))
     print(f"graph widths case {case} (HDLIF_GRAPH_SEED={SEED}): {opts}")
     g = random_graph(int(rng.integers(1 << 30)), **opts)
     w = widths(g)

@@ -359,6 +359,8 @@ GRAPH_CASES = {
                            head="stream"),
     "lif_seca2_membn": dict(input_shape=(1, 6, 6), stages=((3, 1), (4, 1)), T=3, seca="II", membn="mixed",
                             neuron="lif", per_channel=True),
+    "sumpool_stem": dict(input_shape=(2, 8, 8), stages=((3, 1), (4, 1)), T=2, spike_bits=4, pool="sumpool"),
+    "maxpool_stem_lif": dict(input_shape=(1, 7, 7), stages=((3, 1),), T=2, neuron="lif", pool="maxpool"),
 }
 
 

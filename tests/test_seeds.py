@@ -125,3 +125,40 @@ def test_results_page_states_the_claim_with_its_spread(tmp_path):
     # differences 1.0, 3.0, -0.5 points: mean 1.17, sd 1.76; not on every seed
     assert "+1.17 points ± 1.76 points" in text and "does not hold on every seed" in text
     assert "92.00 ± 1.00 % (3 seeds)" in text and "make bench` step `seeds`" in text
+
+
+def test_results_page_checks_each_claim_of_the_paper(tmp_path):
+    """The claims table pairs rows seed by seed: "cost little" is a loss within one point on every
+    seed, other claims hold when the difference is positive on every seed; the devices are counted
+    and the long ResNet table shows its rows."""
+    def run(acc, sops=1e6, device="cpu"):
+        return {"test_accuracy": acc, "mean_last5_test_accuracy": acc, "sops": sops, "weight_memory_kib": 10.0,
+                "energy_float_convention_nj": 900.0, "device": device}
+
+    def cfg(accs, sops=1e6, device="cpu"):
+        s = {str(i): run(a, sops, device) for i, a in enumerate(accs)}
+        return {"label": "x", "seeds": s, "test_accuracy": seeds.spread(accs),
+                "mean_last5_test_accuracy": seeds.spread(accs)}
+
+    d = {"main": {"epochs": 20, "configs": {"hdlif_online": cfg([0.92, 0.93]), "lif_online": cfg([0.91, 0.92])}},
+         "ablation": {"epochs": 10, "configs": {
+             "reference": cfg([0.90, 0.91], sops=8e5, device="cuda"),
+             "float_spikes": cfg([0.905, 0.925], sops=1e6, device="cuda"),      # -0.5, -1.5: the second loses > 1
+             "parallel_50": cfg([0.899, 0.905], sops=6e5, device="cuda")}},     # -0.1, -0.5: within one point
+         "resnet_long": {"epochs": 40, "settings": {"crop_pad": 2}, "configs": {
+             "plain": {"label": "plain", "seeds": {"0": {**run(0.931, device="cuda+cpu"), "golden_accuracy": 0.93,
+                                                         "float_golden_agreement": 0.996}}}}},
+         "command": "python -m bench.seeds"}
+    (tmp_path / "training_seeds.json").write_text(json.dumps(d))
+    text = "\n".join(results_md._seeds(tmp_path))
+    row = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| ")}
+    assert "+1.00 ± 0.00 points (2 seeds; +1.00 .. +1.00)" in row["HD-LIF online beats LIF online"]
+    assert "holds on every seed" in row["HD-LIF online beats LIF online"]
+    four_bit = row["4-bit spikes cost little against float spikes, and save operations"]
+    assert "-1.00 ± 0.71 points" in four_bit and "-20.0 %" in four_bit and "does not hold" in four_bit
+    par = row["50 % Parallel HD-LIF costs little, and saves operations"]
+    assert "-0.30" in par and "-25.0 %" in par and "holds (within 1 point on every seed)" in par
+    assert "not measured" in row["SECA_II + Mem-BN helps the ResNet"].lower() or "(not" in row[
+        "SECA_II + Mem-BN helps the ResNet"]
+    assert "cpu 4 runs, cuda 6 runs, cuda+cpu 1 run" in text
+    assert "93.10 %" in text and "99.60 %" in text and "random crops of 2 pixels" in text

@@ -458,7 +458,7 @@ def export(run_dir: Path, *, frac: int | None = None, lambda_frac: int = 12, mul
         "float_accuracy": float_acc,
         "golden_accuracy": float((golden.classes == split.y_test).mean()),
         "agreement": float((golden.classes == float_pred).mean()),
-        "golden_seconds": golden_seconds, "bundle": str(model_dir), "bundle_sha256": digest,
+        "golden_seconds": golden_seconds, "bundle": model_dir.name, "bundle_sha256": digest,   # in the run folder
     }
     n_vec = min(len(split.x_test), vectors)
     write_vectors(bundle, model_dir, split.x_test[:n_vec], split.y_test[:n_vec], run_dir / "vectors.npz")

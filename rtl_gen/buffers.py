@@ -1,4 +1,4 @@
-"""Two-slot buffers between engines: a frame of codes per slot, handed over slot by slot.
+"""Buffers between engines: a frame of codes (or currents) per slot, handed over slot by slot.
 
 Every engine processes its items (image, time step) in the same order, so a buffer between a
 producer and a consumer is a two-entry FIFO of frames (double buffering): the producer fills
@@ -8,7 +8,7 @@ one slot while the consumer reads the other.  :class:`SlotTracker` keeps the slo
 
 from __future__ import annotations
 
-from amaranth import Array, Module, Signal, unsigned
+from amaranth import Array, Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -19,84 +19,137 @@ EMPTY, FILLING, FULL = 0, 1, 2
 
 
 class SlotTracker(wiring.Component):
-    """Slot states of a two-slot buffer.
+    """Slot states of a buffer of ``slots`` slots (two: double buffering) read by ``readers``
+    consumers.
 
     The producer checks ``w_ready`` (the next slot is empty) and pulses ``w_acquire`` when it
     starts an item, and pulses ``w_done`` when the item's last word is written (``w_slot`` is
-    the slot being written).  The consumer reads slot ``r_slot`` once ``r_full`` (or, reading
+    the slot being written).  Each consumer reads slot ``r_slot`` once ``r_full`` (or, reading
     behind the writer, once ``r_started``), and pulses ``r_release`` when it no longer needs
-    it; a slot released before it is complete becomes empty only when it is complete.
+    it; a slot is EMPTY again once every reader has released it, and a slot released before it
+    is complete becomes empty only when it is complete.
+
+    Slots are taken in turn, ``0, 1, .., slots - 1, 0, ..``.  More than two slots let a producer
+    run further ahead of a consumer that is several engines downstream (a residual stream that
+    skips engines, :mod:`rtl_gen.graph`); several readers let two engines read one frame (a
+    block's conv and its shortcut read the same spike codes).
 
     Members
     -------
-    w_ready : Out(1), w_acquire : In(1), w_done : In(1), w_slot : Out(1)
-    r_full : Out(1), r_started : Out(1), r_release : In(1), r_slot : Out(1)
+    w_ready : Out(1), w_acquire : In(1), w_done : In(1), w_slot : Out(slot bits)
+    r_full : Out(1), r_started : Out(1), r_release : In(1), r_slot : Out(slot bits)
+        reader 0; reader ``i > 0`` has the same ports named ``r_full_i`` ... ``r_slot_i``
     """
 
     #: clocks from ``w_done`` to the slot FULL (``r_full``)
     FULL_AFTER_DONE = 1
-    #: clocks from ``r_release`` of a full slot to that slot EMPTY (``w_ready``); a slot
-    #: released before it is full becomes EMPTY one clock after it is FULL
+    #: clocks from ``r_release`` of a full slot (by its last reader) to that slot EMPTY
+    #: (``w_ready``); a slot released before it is full becomes EMPTY one clock after it is FULL
     EMPTY_AFTER_RELEASE = 2
 
     @classmethod
     def empty_at(cls, release: int, full: int) -> int:
-        """The clock a slot is EMPTY again, released at ``release`` and FULL from ``full``."""
+        """The clock a slot is EMPTY again, released (by its last reader) at ``release`` and
+        FULL from ``full``."""
         return max(release + cls.EMPTY_AFTER_RELEASE, full + 1)
 
-    def __init__(self):
-        super().__init__({
-            "w_ready": Out(1), "w_acquire": In(1), "w_done": In(1), "w_slot": Out(1),
-            "r_full": Out(1), "r_started": Out(1), "r_release": In(1), "r_slot": Out(1),
-        })
+    @staticmethod
+    def reader_suffix(i: int) -> str:
+        """The suffix of reader ``i``'s port names: none for reader 0, ``_i`` for the others."""
+        return "" if i == 0 else f"_{i}"
+
+    def __init__(self, slots: int = 2, readers: int = 1, *, ahead: bool = False):
+        if not (isinstance(slots, int) and slots >= 2):
+            raise ValueError(f"SlotTracker slots must be an integer >= 2, not {slots!r}")
+        if not (isinstance(readers, int) and readers >= 1):
+            raise ValueError(f"SlotTracker readers must be a positive integer, not {readers!r}")
+        self.slots, self.readers, self.ahead = slots, readers, ahead
+        sb = unsigned(bits_for(slots))
+        ports = {"w_ready": Out(1), "w_acquire": In(1), "w_done": In(1), "w_slot": Out(sb)}
+        if ahead:
+            # reader 0's look-ahead: is the slot r_ahead after r_slot full (r_ahead < slots)?
+            ports.update({"r_ahead": In(unsigned(bits_for(slots + 1))), "r_full_ahead": Out(1)})
+        for i in range(readers):
+            x = self.reader_suffix(i)
+            ports.update({f"r_full{x}": Out(1), f"r_started{x}": Out(1), f"r_release{x}": In(1),
+                          f"r_slot{x}": Out(sb)})
+        super().__init__(ports)
 
     def elaborate(self, platform):
         m = Module()
-        state = Array(Signal(2, name=f"state{i}") for i in range(2))
-        pending = Array(Signal(name=f"pending{i}") for i in range(2))
-        wa, wd, rs = Signal(), Signal(), Signal()
-        m.d.comb += [
-            self.w_ready.eq(state[wa] == EMPTY), self.w_slot.eq(wd), self.r_slot.eq(rs),
-            self.r_full.eq(state[rs] == FULL), self.r_started.eq(state[rs] != EMPTY),
-        ]
-        for i in range(2):
-            with m.If(pending[i] & (state[i] == FULL)):
+        N, R = self.slots, self.readers
+        sb = unsigned(bits_for(N))
+        state = Array(Signal(2, name=f"state{i}") for i in range(N))
+        # pending[i] bit r: reader r has released slot i (it empties once every reader has and it is FULL)
+        pending = Array(Signal(R, name=f"pending{i}") for i in range(N))
+        wa, wd = Signal(sb), Signal(sb)
+
+        def nxt(p):
+            return (~p)[0] if N == 2 else Mux(p == N - 1, 0, p + 1)
+
+        m.d.comb += [self.w_ready.eq(state[wa] == EMPTY), self.w_slot.eq(wd)]
+        for i in range(N):
+            with m.If((pending[i] == (1 << R) - 1) & (state[i] == FULL)):
                 m.d.sync += [state[i].eq(EMPTY), pending[i].eq(0)]
         with m.If(self.w_acquire):
-            m.d.sync += [state[wa].eq(FILLING), wa.eq(~wa)]
+            m.d.sync += [state[wa].eq(FILLING), wa.eq(nxt(wa))]
         with m.If(self.w_done):
-            m.d.sync += [state[wd].eq(FULL), wd.eq(~wd)]
-        with m.If(self.r_release):
-            m.d.sync += [pending[rs].eq(1), rs.eq(~rs)]
+            m.d.sync += [state[wd].eq(FULL), wd.eq(nxt(wd))]
+        for r in range(R):
+            x = self.reader_suffix(r)
+            rs = Signal(sb, name=f"rs{x}")
+            m.d.comb += [getattr(self, f"r_slot{x}").eq(rs), getattr(self, f"r_full{x}").eq(state[rs] == FULL),
+                         getattr(self, f"r_started{x}").eq(state[rs] != EMPTY)]
+            if r == 0 and self.ahead:
+                at = Signal(unsigned(bits_for(2 * N)), name="r_at")
+                m.d.comb += [at.eq(rs + self.r_ahead),
+                             self.r_full_ahead.eq((self.r_ahead < N) & (state[Mux(at >= N, at - N, at)] == FULL))]
+            with m.If(getattr(self, f"r_release{x}")):
+                m.d.sync += rs.eq(nxt(rs))
+                if R == 1:
+                    m.d.sync += pending[rs].eq(1)
+                else:
+                    for i in range(N):
+                        with m.If(rs == i):
+                            m.d.sync += pending[i][r].eq(1)
         return m
 
 
 class FrameBuffer(wiring.Component):
-    """Two slots of ``words`` words, ``lanes`` codes of ``bits`` bits per word, and their tracker.
+    """``slots`` slots (two unless a stream skips engines) of ``words`` words, ``lanes`` codes
+    (or currents) of ``bits`` bits per word, read by ``readers`` consumers, and their tracker.
 
-    Addresses are absolute (slot 1 starts at ``words``); a write enables any subset of the
-    lanes of a word; a read returns the word one clock later.  With ``events``, each slot also
-    holds the list of its words that contain a non-zero code and their count (written by the
-    producer with the slot's last word), for a consumer that skips zero words.
+    Addresses are absolute (slot ``s`` starts at ``s * words``); a write enables any subset of the
+    lanes of a word; a read returns the word one clock later.  Each reader has its own read port
+    (``rd_addr_i`` / ``rd_data_i`` for reader ``i > 0``; the memory is replicated per reader).
+    With ``events``, each slot also holds the list of its words that contain a non-zero code and
+    their count (written by the producer with the slot's last word), for a consumer that skips
+    zero words.
 
     Members
     -------
     wr_addr, wr_data, wr_en : In       one word, ``wr_en`` one bit per lane
-    rd_addr : In, rd_data : Out
+    rd_addr : In, rd_data : Out        (and ``rd_addr_i``, ``rd_data_i`` per further reader)
     tracker : the :class:`SlotTracker` ports, flattened (``w_ready`` ... ``r_slot``)
     """
 
     @staticmethod
-    def resources(*, words: int, lanes: int, bits: int) -> dict:
-        """ECP5 cost of the two slots (the tracker and the event list are not counted)."""
-        return memory_cost(2 * words, lanes * bits)
+    def resources(*, words: int, lanes: int, bits: int, slots: int = 2, readers: int = 1) -> dict:
+        """ECP5 cost of the slots, once per reader (the tracker and the event list are not counted)."""
+        one = memory_cost(slots * words, lanes * bits)
+        return {k: v * readers for k, v in one.items()}
 
-    def __init__(self, *, words: int, lanes: int, bits: int, events: bool = False, name: str = "buffer"):
+    def __init__(self, *, words: int, lanes: int, bits: int, events: bool = False, slots: int = 2,
+                 readers: int = 1, ahead: bool = False):
         for k, v in (("words", words), ("lanes", lanes), ("bits", bits)):
             if not (isinstance(v, int) and v > 0):
                 raise ValueError(f"FrameBuffer {k} must be a positive integer, not {v!r}")
+        if events and (slots != 2 or readers != 1):
+            raise ValueError("FrameBuffer events: a list of non-zero words needs two slots and one reader")
         self.words, self.lanes, self.bits, self.events = words, lanes, bits, events
-        self.addr_bits = bits_for(2 * words)
+        self.slots, self.readers, self.ahead = slots, readers, ahead
+        self.addr_bits = bits_for(slots * words)
+        sb = unsigned(bits_for(slots))
         ev = {}
         if events:
             ev = {"ev_wr_addr": In(unsigned(self.addr_bits)), "ev_wr_data": In(unsigned(bits_for(words))),
@@ -104,27 +157,40 @@ class FrameBuffer(wiring.Component):
                   "ev_rd_addr": In(unsigned(self.addr_bits)), "ev_rd_en": In(1),
                   "ev_rd_data": Out(unsigned(bits_for(words))),
                   "r_count": Out(unsigned(bits_for(words + 1)))}
+        rd = {}
+        for i in range(readers):
+            x = SlotTracker.reader_suffix(i)
+            rd.update({f"rd_addr{x}": In(unsigned(self.addr_bits)), f"rd_data{x}": Out(unsigned(lanes * bits)),
+                       f"r_full{x}": Out(1), f"r_started{x}": Out(1), f"r_release{x}": In(1), f"r_slot{x}": Out(sb)})
         super().__init__({
             **ev,
             "wr_addr": In(unsigned(self.addr_bits)), "wr_data": In(unsigned(lanes * bits)),
             "wr_en": In(unsigned(lanes)),
-            "rd_addr": In(unsigned(self.addr_bits)), "rd_data": Out(unsigned(lanes * bits)),
-            "w_ready": Out(1), "w_acquire": In(1), "w_done": In(1), "w_slot": Out(1),
-            "r_full": Out(1), "r_started": Out(1), "r_release": In(1), "r_slot": Out(1),
+            "w_ready": Out(1), "w_acquire": In(1), "w_done": In(1), "w_slot": Out(sb),
+            **rd,
+            **({"r_ahead": In(unsigned(bits_for(slots + 1))), "r_full_ahead": Out(1)} if ahead else {}),
         })
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.mem = mem = make_memory(shape=unsigned(self.lanes * self.bits), depth=2 * self.words)
-        m.submodules.tracker = tr = SlotTracker()
-        wr = mem.write_port(granularity=self.bits)
-        rd = mem.read_port()
-        m.d.comb += [wr.addr.eq(self.wr_addr), wr.data.eq(self.wr_data), wr.en.eq(self.wr_en),
-                     rd.addr.eq(self.rd_addr), self.rd_data.eq(rd.data)]
-        for name in ("w_acquire", "w_done", "r_release"):
+        m.submodules.tracker = tr = SlotTracker(self.slots, self.readers, ahead=self.ahead)
+        if self.ahead:
+            m.d.comb += [tr.r_ahead.eq(self.r_ahead), self.r_full_ahead.eq(tr.r_full_ahead)]
+        for name in ("w_acquire", "w_done"):
             m.d.comb += getattr(tr, name).eq(getattr(self, name))
-        for name in ("w_ready", "w_slot", "r_full", "r_started", "r_slot"):
+        for name in ("w_ready", "w_slot"):
             m.d.comb += getattr(self, name).eq(getattr(tr, name))
+        for i in range(self.readers):
+            x = SlotTracker.reader_suffix(i)
+            mem = make_memory(shape=unsigned(self.lanes * self.bits), depth=self.slots * self.words)
+            m.submodules[f"mem{x}"] = mem
+            wr = mem.write_port(granularity=self.bits)
+            rd = mem.read_port()
+            m.d.comb += [wr.addr.eq(self.wr_addr), wr.data.eq(self.wr_data), wr.en.eq(self.wr_en),
+                         rd.addr.eq(getattr(self, f"rd_addr{x}")), getattr(self, f"rd_data{x}").eq(rd.data),
+                         tr_port(tr, self, "r_release", x, into_tracker=True)]
+            for name in ("r_full", "r_started", "r_slot"):
+                m.d.comb += tr_port(tr, self, name, x)
         if self.events:
             m.submodules.events = ev = make_memory(shape=unsigned(bits_for(self.words)), depth=2 * self.words)
             ewr, erd = ev.write_port(), ev.read_port()
@@ -135,3 +201,14 @@ class FrameBuffer(wiring.Component):
                 m.d.sync += counts[tr.w_slot].eq(self.cnt_wr_data)
             m.d.comb += self.r_count.eq(counts[tr.r_slot])
         return m
+
+
+def tr_port(tracker, buffer, name: str, suffix: str, *, into_tracker: bool = False):
+    """Connect a tracker port to the buffer's port of the same name (``into_tracker``: an input)."""
+    a, b = getattr(tracker, name + suffix), getattr(buffer, name + suffix)
+    return a.eq(b) if into_tracker else b.eq(a)
+
+
+def slot_offset(slot, words: int, slots: int):
+    """The first address of slot ``slot`` of a buffer of ``slots`` slots of ``words`` words."""
+    return Mux(slot, words, 0) if slots == 2 else slot * words

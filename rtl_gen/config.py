@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -646,6 +646,26 @@ class OutputLayout:
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
+class CurrentFrame:
+    """A frame of currents one engine writes and a later one adds to its own (a residual network's
+    stream, or a block's shortcut): ``lanes`` currents of ``bits`` bits per word, ``words`` words
+    per slot in both engines' sweep order (position, then channel group), ``slots`` slots (two,
+    plus one per engine the stream skips, so the writer need not wait for the reader)."""
+    source: str                 # the engine that writes it
+    sink: str                   # the engine that adds it
+    lanes: int
+    words: int
+    bits: int
+    slots: int = 2
+
+    def __post_init__(self):
+        for k in ("lanes", "words", "bits"):
+            _pos_int(f"CurrentFrame({self.source} -> {self.sink})", k, getattr(self, k))
+        if not (isinstance(self.slots, int) and self.slots >= 2):
+            raise ValueError(f"CurrentFrame({self.source} -> {self.sink}).slots must be >= 2, not {self.slots!r}")
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
 class HDLIFLayerConfig:
     name: str
     synapse: SynapseConfig
@@ -657,16 +677,63 @@ class HDLIFLayerConfig:
     cache: str = "current"      # stem only: cache the "current" or the "acc" (per-step requant)
                                 # once per image; "none": recompute it at every step
     pool_op: str = "max"        # pool 2: the window's "max" or its "sum" (average pooling)
+    # a graph's engines (:mod:`rtl_gen.graph`); a sequential network leaves them at their defaults
+    source: str = ""            # the engine whose codes it reads ("": the previous one)
+    residual: CurrentFrame | None = None    # a current added to the requantized one, before the neurons
+    stream: CurrentFrame | None = None      # where the neurons' input current is also written
 
     def __post_init__(self):
         if self.pool_op not in ("max", "sum") or (self.pool_op == "sum" and self.pool != 2):
             raise ValueError(f"HDLIFLayerConfig({self.name}).pool_op must be 'max', or 'sum' with pool 2, "
                              f"not {self.pool_op!r} (pool {self.pool})")
+        for f, what in ((self.residual, "residual"), (self.stream, "stream")):
+            if f is None:
+                continue
+            if self.pool != 1 or f.lanes != self.neuron.lanes or f.words != self.neuron.words_per_lane:
+                raise ValueError(f"HDLIFLayerConfig({self.name}).{what}: a current frame is read and written in "
+                                 f"the sweep order of an unpooled layer, {self.neuron.lanes} lanes x "
+                                 f"{self.neuron.words_per_lane} words (not pool {self.pool}, {f.lanes} x {f.words})")
+        if self.residual is not None and (self.direct or self.residual.sink != self.name):
+            raise ValueError(f"HDLIFLayerConfig({self.name}).residual must be a frame into this engine, after the stem")
+        if self.stream is not None and self.stream.source != self.name:
+            raise ValueError(f"HDLIFLayerConfig({self.name}).stream must be a frame this engine writes")
+
+    @property
+    def has_neurons(self) -> bool:
+        return True
 
     @property
     def recompute(self) -> bool:
         """A stem that sweeps the held pixel frame at every step instead of caching its sums."""
         return self.direct and self.cache == "none"
+
+    @property
+    def fold(self) -> Folding:
+        return self.synapse.fold
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class CurrentLayerConfig:
+    """A synapse whose requantized current goes to a frame, not to neurons: a residual block's
+    shortcut convolution (:class:`rtl_gen.current_engine.CurrentEngine`)."""
+    name: str
+    synapse: SynapseConfig
+    requant: RequantConfig
+    stream: CurrentFrame
+    source: str = ""
+
+    def __post_init__(self):
+        syn, f = self.synapse, self.stream
+        if syn.pool != 1 or f.source != self.name or f.lanes != syn.fold.nl or \
+                f.words * f.lanes != syn.positions * syn.out_channels or f.bits != self.requant.out_bits:
+            raise ValueError(f"CurrentLayerConfig({self.name}): its frame must be written by it, "
+                             f"{syn.fold.nl} lanes x {syn.positions * syn.out_channels // syn.fold.nl} words of "
+                             f"{self.requant.out_bits} bits, unpooled")
+
+    direct = False
+    recompute = False
+    residual = None
+    has_neurons = False
 
     @property
     def fold(self) -> Folding:
@@ -681,6 +748,13 @@ class ReadoutConfig:
     score_bits: int
     sum_bits: int
     T: int
+    source: str = ""            # the engine whose codes it reads ("": the last one)
+
+    residual = None
+    stream = None
+    has_neurons = False
+    direct = False
+    recompute = False
 
     @property
     def classes(self) -> int:
@@ -701,6 +775,28 @@ class AcceleratorConfig:
     layers: tuple               # HDLIFLayerConfig ...
     readout: ReadoutConfig
     pixel_layout: OutputLayout  # how the loader stores the pixels for the stem
+    neuron_nodes: dict = field(default_factory=dict)    # a graph's engines: engine -> its neuron node
+
+    def source_of(self, layer) -> str:
+        """The engine whose codes ``layer`` (an engine after the stem, or the readout) reads."""
+        if layer.source:
+            return layer.source
+        engines = list(self.layers) + [self.readout]
+        return engines[engines.index(layer) - 1].name
+
+    def readers_of(self, name: str) -> list:
+        """The engines (and the readout) that read engine ``name``'s codes, in order."""
+        return [e for e in list(self.layers[1:]) + [self.readout] if self.source_of(e) == name]
+
+    def codes_buffer(self, name: str) -> str:
+        """The instance name of engine ``name``'s codes buffer: ``<reader>_input``, or
+        ``<name>_codes`` when several engines read it."""
+        readers = self.readers_of(name)
+        return f"{readers[0].name}_input" if len(readers) == 1 else f"{name}_codes"
+
+    @property
+    def is_graph(self) -> bool:
+        return any(layer.source for layer in self.layers) or bool(self.readout.source)
 
     @property
     def lanes(self) -> tuple:

@@ -61,14 +61,17 @@ def describe(cfg: AcceleratorConfig, events: dict | None = None) -> dict:
 
 def trace_map(cfg: AcceleratorConfig) -> list[dict]:
     """Where each HD-LIF layer's output codes are written: the instance of the next layer's input
-    buffer and its layout, for testbenches that check every layer (``sim.accelerator_tb``)."""
+    buffer and its layout, for testbenches that check every layer (``sim.accelerator_tb``); a
+    graph's layers by their neuron nodes (the vector file's names), pooled ones left out."""
     out = []
-    consumers = list(cfg.layers[1:]) + [cfg.readout]
-    for layer, nxt in zip(cfg.layers, consumers):
+    for layer in cfg.layers:
+        if not layer.has_neurons or (cfg.neuron_nodes and layer.pool != 1):
+            continue                    # a graph's vectors hold a neuron's codes before its pool
         o = layer.out
         syn = layer.synapse
         shape = [syn.out_channels, syn.out_height, syn.out_width] if not syn.is_fc else [syn.out_channels]
-        out.append({"layer": layer.name, "buffer": f"{nxt.name}_input", "words": o.words, "simd": o.simd,
+        out.append({"layer": cfg.neuron_nodes.get(layer.name, layer.name), "buffer": cfg.codes_buffer(layer.name),
+                    "words": o.words, "simd": o.simd,
                     "code_bits": o.code_bits, "packed": o.packed, "cf": o.cf, "channels": o.channels,
                     "positions": o.positions, "shape": shape})
     return out

@@ -30,8 +30,9 @@ import math
 import numpy as np
 
 from .buffers import FrameBuffer, SlotTracker
+from .current_engine import CurrentEngine
 from .event_conv import EventConvSynapse
-from .config import COST_KEYS, AcceleratorConfig, HDLIFLayerConfig, add_cost
+from .config import COST_KEYS, AcceleratorConfig, CurrentLayerConfig, HDLIFLayerConfig, add_cost
 from .hdlif_layer import HDLIFLayerEngine, NeuronStage, overlap_ok
 from .loader import PixelLoader
 from .readout import ReadoutEngine, ScoreEmitter
@@ -123,10 +124,13 @@ def cycles(cfg: AcceleratorConfig, images: int = MODEL_IMAGES, events: dict | No
             return ev[i % len(ev), t]
         return expected_nnz(syn, worst)
 
-    # the clock each slot is EMPTY again: pixel buffer, stem cache, the input buffer of every
-    # engine (the first: the stem replay's output) and the score emitter's slots
+    # the clock each slot is EMPTY again: pixel buffer, stem cache, every producer's codes buffer
+    # (its slot of an item empties when its last reader has released it), every current frame
+    # (``slots`` slots), and the score emitter's slots
     pix_empty, cache_empty = [0, 0], [0, 0]
-    buf_empty = [[0, 0] for _ in range(len(engines) + 1)]
+    codes_empty = {layer.name: [0, 0] for layer in cfg.layers if layer.has_neurons}
+    frame_empty = {layer.name: [0] * layer.stream.slots for layer in cfg.layers if layer.stream is not None}
+    emit_empty = [0, 0]
     first_pixel, labels = [], []
     loader_next = 0
     sa_next, sa_fold = 0, None
@@ -152,10 +156,14 @@ def cycles(cfg: AcceleratorConfig, images: int = MODEL_IMAGES, events: dict | No
             cache_full = x + StemSynapse.done_delay(stem) + full_after
         for t in range(T):
             k = i * T + t
-            if rec:
-                ready = pix_full
-            else:
-                s = max(sb_next, cache_full, buf_empty[0][k % 2])
+            full = {}                   # engine -> the clock its codes of item k are FULL
+            frame_full = {}             # engine -> the clock its current frame of item k is FULL
+            releases = {}               # codes buffer -> its readers' releases of item k
+            frame_release = {}
+            if not rec:
+                s = max(sb_next, cache_full, codes_empty[stem.name][k % 2])
+                if stem.stream is not None:
+                    s = max(s, frame_empty[stem.name][k % stem.stream.slots])
                 if not overlap_ok(stem):
                     s = max(s, sb_free)
                 st = StemReplay.step_timing(stem, s)
@@ -164,12 +172,26 @@ def cycles(cfg: AcceleratorConfig, images: int = MODEL_IMAGES, events: dict | No
                 if t == T - 1:
                     cache_empty[i % 2] = empty_at(st["release"], cache_full)
                 sb_free = st["done"] + 1
-                ready = st["done"] + full_after
+                full[stem.name] = st["done"] + full_after
+                if stem.stream is not None:
+                    frame_full[stem.name] = st["stream_done"] + full_after
             for n, layer in enumerate(engines):
                 syn = layer.synapse
-                s = max(eng_next[n], ready, buf_empty[n + 1][k % 2])
-                if layer is not cfg.readout and not overlap_ok(layer):
-                    s = max(s, eng_free[n])
+                s = eng_next[n]
+                if rec and n == 0:
+                    s = max(s, pix_full)
+                else:
+                    s = max(s, full[cfg.source_of(layer)])
+                if layer is cfg.readout:
+                    s = max(s, emit_empty[k % 2])
+                elif layer.has_neurons:
+                    s = max(s, codes_empty[layer.name][k % 2])
+                    if not overlap_ok(layer):
+                        s = max(s, eng_free[n])
+                if layer.stream is not None:
+                    s = max(s, frame_empty[layer.name][k % layer.stream.slots])
+                if layer.residual is not None:
+                    s = max(s, frame_full[layer.residual.source])
                 if syn.event:
                     tm = EventConvSynapse.item_timing(syn, s, nnz(layer, i, t))
                     release, eng_next[n], last_out = tm["release"], tm["next"], tm["last_out"]
@@ -182,15 +204,25 @@ def cycles(cfg: AcceleratorConfig, images: int = MODEL_IMAGES, events: dict | No
                     if t == T - 1:
                         pix_empty[i % 2] = empty_at(release, pix_full)
                 else:
-                    buf_empty[n][k % 2] = empty_at(release, ready)
+                    releases.setdefault(cfg.source_of(layer), []).append(release)
+                if layer.residual is not None:
+                    frame_release[layer.residual.source] = last_out     # with the item's last group
                 if layer is cfg.readout:
                     ready = last_out + ReadoutEngine.SCORE_DELAY + full_after
-                else:
+                elif layer.has_neurons:
                     done = last_out + NeuronStage.stage_latency(layer, True)
                     eng_free[n] = done + 1
-                    ready = done + full_after
+                    full[layer.name] = done + full_after
+                    if layer.stream is not None:
+                        frame_full[layer.name] = last_out + NeuronStage.stream_latency(layer, True) + full_after
+                else:
+                    frame_full[layer.name] = last_out + CurrentEngine.stream_latency(layer) + full_after
+            for name, rel in releases.items():
+                codes_empty[name][k % 2] = empty_at(max(rel), full[name])
+            for name, rel in frame_release.items():
+                frame_empty[name][k % len(frame_empty[name])] = empty_at(rel, frame_full[name])
             em = ScoreEmitter.step_timing(cfg.readout.classes, max(em_next, ready), t == T - 1)
-            buf_empty[len(engines)][k % 2] = empty_at(em["release"], ready)
+            emit_empty[k % 2] = empty_at(em["release"], ready)
             em_next = em["next"]
             if t == T - 1:
                 labels.append(em["label"])
@@ -320,13 +352,18 @@ def resources(cfg: AcceleratorConfig) -> dict:
         parts[f"{stem.name}_cache"] = FrameBuffer.resources(words=stem.synapse.groups_per_item, lanes=stem.neuron.lanes,
                                                             bits=cache_bits(stem))
         parts[f"{stem.name}_neurons"] = StemReplay.resources(stem)
-    prev = stem
     for layer in list(cfg.layers[1:]) + [cfg.readout]:
-        o = prev.out
-        parts[f"{layer.name}_input"] = FrameBuffer.resources(words=o.words, lanes=o.simd, bits=o.code_bits)
         parts[layer.name] = (HDLIFLayerEngine.resources(layer) if isinstance(layer, HDLIFLayerConfig)
+                             else CurrentEngine.resources(layer) if isinstance(layer, CurrentLayerConfig)
                              else ReadoutEngine.resources(layer))
-        prev = layer
+    for layer in cfg.layers:
+        if layer.has_neurons:
+            o, readers = layer.out, cfg.readers_of(layer.name)
+            parts[cfg.codes_buffer(layer.name)] = FrameBuffer.resources(words=o.words, lanes=o.simd, bits=o.code_bits, readers=len(readers))
+        if layer.stream is not None:
+            f = layer.stream
+            parts[f"{layer.name}_stream"] = FrameBuffer.resources(words=f.words, lanes=f.lanes, bits=f.bits,
+                                                                  slots=f.slots)
     parts["emitter"] = ScoreEmitter.resources(cfg.readout)
     total = add_cost(*parts.values())
     # nextpnr counts logic cells: the LUTs above plus pass-through LUTs for flip-flops whose input

@@ -6,7 +6,8 @@ from amaranth import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import HDLIFLayerConfig, add_cost, bits_for, log2_exact, memory_cost
+from .buffers import slot_offset
+from .config import CurrentFrame, HDLIFLayerConfig, add_cost, bits_for, log2_exact, memory_cost
 from .event_conv import EventConvSynapse
 from .hw import ctr
 from .neuron_core import HDLIFCore
@@ -63,6 +64,12 @@ class NeuronStage(wiring.Component):
         if o.events:
             ev = {"ev_wr_addr": Out(unsigned(bits_for(2 * o.words))), "ev_wr_data": Out(unsigned(bits_for(o.words))),
                   "ev_wr_en": Out(1), "cnt_wr_en": Out(1), "cnt_wr_data": Out(unsigned(bits_for(o.words + 1)))}
+        if c.residual is not None:
+            if not requant:
+                raise ValueError(f"layer {c.name}: a residual current is added after the requantizer")
+            ev.update(residual_ports(c.residual))
+        if c.stream is not None:
+            ev.update(stream_ports(c.stream))
         super().__init__({
             **ev,
             "in_valid": In(1),
@@ -103,17 +110,40 @@ class NeuronStage(wiring.Component):
             R = nc.code_bits + pool_block(layer).extra_bits
             luts += NL * R * (2 + K / 3)
             ffs += (K + 2) * NL * R
+        if layer.residual is not None:
+            # the read data delayed to the requantizer's output, the adder and its register
+            rb = layer.residual.bits
+            luts += NL * (nc.current_bits + 2) + 10
+            ffs += NL * (rb * (Requant.latency - 1) + nc.current_bits) + 10
+        if layer.stream is not None:
+            luts += 20
+            ffs += NL * layer.stream.bits + 20
         cost = {"luts": luts + 40, "ffs": ffs + 40, "brams": brams, "dsps": dsps}
         if requant:
             cost = add_cost(cost, Requant.resources(layer.requant, acc_regs=3, param_regs=2))
         return cost
 
-    @staticmethod
-    def stage_latency(layer: HDLIFLayerConfig, requant: bool) -> int:
-        """Clocks from an item's last ``in_valid`` to its ``done``: the requantizer, the neuron
-        cores, the max pool and the registered write."""
-        return (Requant.latency if requant else 0) + HDLIFCore.latency + \
+    #: clocks of the residual adder (a registered sum) between the requantizer and the cores
+    ADD_LATENCY = 1
+
+    @classmethod
+    def current_latency(cls, layer: HDLIFLayerConfig, requant: bool) -> int:
+        """Clocks from a group's ``in_valid`` to its current at the cores' input: the requantizer
+        and the residual adder."""
+        return (Requant.latency if requant else 0) + (cls.ADD_LATENCY if layer.residual is not None else 0)
+
+    @classmethod
+    def stage_latency(cls, layer: HDLIFLayerConfig, requant: bool) -> int:
+        """Clocks from an item's last ``in_valid`` to its ``done``: the requantizer, the residual
+        adder, the neuron cores, the max pool and the registered write."""
+        return cls.current_latency(layer, requant) + HDLIFCore.latency + \
             (MaxPool.latency if layer.pool == 2 else 0) + 1
+
+    @classmethod
+    def stream_latency(cls, layer: HDLIFLayerConfig, requant: bool) -> int:
+        """Clocks from an item's last ``in_valid`` to ``st_done``, the last write of the current
+        into its stream frame (:attr:`rtl_gen.config.HDLIFLayerConfig.stream`)."""
+        return cls.current_latency(layer, requant) + 1
 
     def elaborate(self, platform):
         m = Module()
@@ -162,6 +192,34 @@ class NeuronStage(wiring.Component):
         else:
             currents = self.in_data
             cb = self.in_bits
+
+        if c.residual is not None:
+            # the shortcut's current of this group, read when the group arrives (the slot is this
+            # item's: it is released with the item's last group), delayed to the requantizer's
+            # output and added there, one registered clock
+            f = c.residual
+            m.d.comb += [self.res_rd_addr.eq(slot_offset(self.res_slot, f.words, f.slots) + addr),
+                         self.res_release.eq(self.in_valid & self.in_last)]
+            res = delay(self.res_rd_data, Requant.latency - 1, "res")
+            ab = nc.current_bits
+            summed = Signal(unsigned(NL * ab))
+            m.d.sync += summed.eq(Cat(*[(currents.word_select(j, cb).as_signed() + res.word_select(j, f.bits).as_signed())
+                                        [:ab] for j in range(NL)]))
+            currents, cb = summed, ab
+            tags = {k: delay(sig, self.ADD_LATENCY, f"add_{k}", valid=k == "v") for k, sig in tags.items()}
+
+        if c.stream is not None:
+            # the neurons' input current, also into its stream frame (its own slot register, like
+            # the codes writer's below)
+            f = c.stream
+            sslot = Signal(unsigned(bits_for(f.slots)))
+            with m.If(tags["v"] & tags["last"]):
+                m.d.sync += sslot.eq(Mux(sslot == f.slots - 1, 0, sslot + 1))
+            assert f.bits == cb, (c.name, f.bits, cb)
+            m.d.sync += [self.st_wr_addr.eq(slot_offset(sslot, f.words, f.slots) + tags["addr"]),
+                         self.st_wr_data.eq(currents), self.st_wr_en.eq(tags["v"]),
+                         self.st_done.eq(tags["v"] & tags["last"])]
+            valids.append(self.st_wr_en)
 
         codes = []
         for j in range(NL):
@@ -271,6 +329,7 @@ class HDLIFLayerEngine(wiring.Component):
         syn = c.synapse
         super().__init__({
             **event_ports(self.synapse, self.stage),
+            **graph_ports(c),
             "rd_addr": Out(unsigned(len(self.synapse.rd_addr))),
             "rd_data": In(unsigned(syn.fold.simd * syn.in_bits)),
             "in_full": In(1), "in_slot": In(1), "in_release": Out(1),
@@ -289,9 +348,10 @@ class HDLIFLayerEngine(wiring.Component):
         t, t_cur = Signal(ctr(T)), Signal(ctr(T))
         idle = ~syn.sweeping & (~(syn.busy | st.busy) if not overlap_ok(c) else 1)
         start = Signal()
-        m.d.comb += start.eq(idle & self.in_full & self.out_ready)
+        m.d.comb += start.eq(idle & self.in_full & self.out_ready & graph_ready(self))
         with m.If(start):
             m.d.sync += [t.eq(Mux(t == T - 1, 0, t + 1)), t_cur.eq(t)]
+        connect_graph(m, self, st, start)
         release = syn.done & (t_cur == T - 1) if c.recompute else syn.done
         m.d.comb += [
             syn.start.eq(start), syn.t.eq(t), syn.slot_off.eq(Mux(self.in_slot, c.synapse.words, 0)),
@@ -330,3 +390,75 @@ def connect_events(m, engine, synapse=None, stage=None) -> None:
     if stage is not None and stage.layer.out.events:
         m.d.comb += [getattr(engine, k).eq(getattr(stage, k)) for k in ("ev_wr_addr", "ev_wr_data", "ev_wr_en",
                                                                           "cnt_wr_en", "cnt_wr_data")]
+
+
+def residual_ports(f: CurrentFrame, *, engine: bool = False) -> dict:
+    """The ports that read a residual current frame: the stage's read port and release (an
+    engine adds the start-side view: the item's slot full, :attr:`res_ahead` slots ahead)."""
+    out = {"res_rd_addr": Out(unsigned(bits_for(f.slots * f.words))), "res_rd_data": In(unsigned(f.lanes * f.bits)),
+           "res_slot": In(unsigned(bits_for(f.slots))), "res_release": Out(1)}
+    if engine:
+        out.update({"res_ahead": Out(unsigned(bits_for(f.slots + 1))), "res_full_ahead": In(1)})
+    return out
+
+
+def stream_ports(f: CurrentFrame, *, engine: bool = False) -> dict:
+    """The ports that write a current frame (an engine adds the slot hand-over)."""
+    out = {"st_wr_addr": Out(unsigned(bits_for(f.slots * f.words))), "st_wr_data": Out(unsigned(f.lanes * f.bits)),
+           "st_wr_en": Out(1), "st_done": Out(1)}
+    if engine:
+        out.update({"st_ready": In(1), "st_acquire": Out(1)})
+    return out
+
+
+class ResidualSlots:
+    """The start-side view of a residual frame: an engine starts an item only when *that item's*
+    slot is full.  The stage releases a slot with the item's last group, which may come after
+    the engine has started the next item (the synapse pipeline), so the tracker's ``r_slot`` may
+    still point at an earlier item: the engine counts its items in flight (started, not yet
+    released) and asks for the slot that many ahead."""
+
+    @staticmethod
+    def connect(m, engine, start) -> None:
+        f = engine.layer.residual
+        inflight = Signal(unsigned(bits_for(f.slots + 1)), name="res_inflight")
+        with m.If(start & ~engine.res_release):
+            m.d.sync += inflight.eq(inflight + 1)
+        with m.Elif(~start & engine.res_release):
+            m.d.sync += inflight.eq(inflight - 1)
+        m.d.comb += engine.res_ahead.eq(inflight)
+
+
+def graph_ports(layer) -> dict:
+    """An engine's ports to the current frames of a graph: the residual it adds and the stream
+    it writes (:class:`rtl_gen.config.CurrentFrame`)."""
+    out = {}
+    if layer.residual is not None:
+        out.update(residual_ports(layer.residual, engine=True))
+    if layer.stream is not None:
+        out.update(stream_ports(layer.stream, engine=True))
+    return out
+
+
+def graph_ready(engine):
+    """The current frames' part of an engine's start condition: its item's residual slot full
+    (:class:`ResidualSlots`), its stream slot empty."""
+    ok = 1
+    if engine.layer.residual is not None:
+        ok = ok & engine.res_full_ahead
+    if engine.layer.stream is not None:
+        ok = ok & engine.st_ready
+    return ok
+
+
+def connect_graph(m, engine, stage, start) -> None:
+    """Pass a stage's current-frame ports through its engine."""
+    layer = engine.layer
+    if layer.residual is not None:
+        m.d.comb += [engine.res_rd_addr.eq(stage.res_rd_addr), stage.res_rd_data.eq(engine.res_rd_data),
+                     stage.res_slot.eq(engine.res_slot), engine.res_release.eq(stage.res_release)]
+        ResidualSlots.connect(m, engine, start)
+    if layer.stream is not None:
+        m.d.comb += [engine.st_wr_addr.eq(stage.st_wr_addr), engine.st_wr_data.eq(stage.st_wr_data),
+                     engine.st_wr_en.eq(stage.st_wr_en), engine.st_done.eq(stage.st_done),
+                     engine.st_acquire.eq(start)]

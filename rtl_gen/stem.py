@@ -15,7 +15,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .config import HDLIFLayerConfig, add_cost, bits_for
-from .hdlif_layer import NeuronStage, connect_events, event_ports, overlap_ok
+from .hdlif_layer import NeuronStage, connect_events, connect_graph, event_ports, graph_ports, graph_ready, overlap_ok
 from .hw import ctr
 from .requant import Requant
 from .synapse import SynapseEngine
@@ -124,6 +124,7 @@ class StemReplay(wiring.Component):
     Members
     -------
     rd_addr : Out, rd_data : In, cache_full, cache_slot : In(1), cache_release : Out(1)
+    st_* : a graph's stem also writes its current into a stream frame (:func:`graph_ports`)
     wr_addr, wr_data, wr_en : Out, out_ready : In(1), out_acquire, out_done : Out(1)
     busy : Out(1)
     """
@@ -144,11 +145,14 @@ class StemReplay(wiring.Component):
     @classmethod
     def step_timing(cls, layer: HDLIFLayerConfig, start: int) -> dict:
         """``release`` (the cache slot, at the last step), ``next`` (the earliest next start
-        when steps may overlap) and ``done`` of a step started at ``start``."""
+        when steps may overlap), ``done`` and ``stream_done`` (a graph's stem writing its
+        current frame) of a step started at ``start``."""
         G = layer.synapse.groups_per_item
         last_in = start + G + cls.read_latency
+        requant = layer.cache == "acc"
         return {"release": start + G, "next": start + G + 1,
-                "done": last_in + NeuronStage.stage_latency(layer, layer.cache == "acc")}
+                "done": last_in + NeuronStage.stage_latency(layer, requant),
+                "stream_done": last_in + NeuronStage.stream_latency(layer, requant)}
 
     def __init__(self, layer: HDLIFLayerConfig):
         if not (isinstance(layer, HDLIFLayerConfig) and layer.direct):
@@ -158,6 +162,7 @@ class StemReplay(wiring.Component):
         self.words = c.synapse.groups_per_item
         super().__init__({
             **event_ports(None, self.stage),
+            **graph_ports(c),
             "rd_addr": Out(unsigned(bits_for(2 * self.words))),
             "rd_data": In(unsigned(c.neuron.lanes * cache_bits(c))),
             "cache_full": In(1), "cache_slot": In(1), "cache_release": Out(1),
@@ -184,7 +189,8 @@ class StemReplay(wiring.Component):
         # one was still in the read registers: its membrane was read before it was written.)
         idle = ~sweeping & (1 if overlap_ok(c) else ~(v1 | v2 | st.busy))
         start = Signal()
-        m.d.comb += [start.eq(idle & self.cache_full & self.out_ready), self.out_acquire.eq(start)]
+        m.d.comb += [start.eq(idle & self.cache_full & self.out_ready & graph_ready(self)), self.out_acquire.eq(start)]
+        connect_graph(m, self, st, start)
         with m.If(start):
             m.d.sync += [sweeping.eq(1), g.eq(0), t_s.eq(t), t.eq(Mux(t == T - 1, 0, t + 1))]
         last = sweeping & (g == G - 1)

@@ -6,8 +6,9 @@ from amaranth import Module, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .buffers import FrameBuffer
+from .buffers import FrameBuffer, SlotTracker
 from .config import AcceleratorConfig
+from .current_engine import CurrentEngine
 from .hdlif_layer import HDLIFLayerEngine
 from .loader import PixelLoader
 from .readout import ReadoutEngine, ScoreEmitter
@@ -86,12 +87,25 @@ class Accelerator(wiring.Component):
                 sb.cache_full.eq(cache.r_full), sb.cache_slot.eq(cache.r_slot), cache.r_release.eq(sb.cache_release),
             ]
 
-        # every further layer: buffer -> engine
-        producer, prev = sb, stem
+        # every further engine, then the buffers between them: each producer's codes to the
+        # engines that read them (a graph's block conv and its shortcut share one, two readers),
+        # and a graph's current frames (the residual stream, a shortcut's current)
+        engines = {stem.name: sb}
         for layer in list(c.layers[1:]) + [c.readout]:
-            o = prev.out
-            m.submodules[f"{layer.name}_input"] = buf = FrameBuffer(words=o.words, lanes=o.simd, bits=o.code_bits,
-                                                                    events=o.events)
+            if layer is c.readout:
+                engine = ReadoutEngine(layer)
+            elif not layer.has_neurons:
+                engine = CurrentEngine(layer)
+            else:
+                engine = HDLIFLayerEngine(layer)
+            m.submodules[layer.name] = engines[layer.name] = engine
+        for layer in c.layers:
+            if not layer.has_neurons:
+                continue
+            producer, o = engines[layer.name], layer.out
+            readers = c.readers_of(layer.name)
+            m.submodules[c.codes_buffer(layer.name)] = buf = FrameBuffer(words=o.words, lanes=o.simd, bits=o.code_bits, events=o.events,
+                                                   readers=len(readers))
             m.d.comb += [buf.wr_addr.eq(producer.wr_addr), buf.wr_data.eq(producer.wr_data),
                          buf.wr_en.eq(producer.wr_en), producer.out_ready.eq(buf.w_ready),
                          buf.w_acquire.eq(producer.out_acquire),
@@ -99,18 +113,28 @@ class Accelerator(wiring.Component):
             if o.events:
                 m.d.comb += [getattr(buf, k).eq(getattr(producer, k))
                              for k in ("ev_wr_addr", "ev_wr_data", "ev_wr_en", "cnt_wr_en", "cnt_wr_data")]
-            if layer is c.readout:
-                engine = ReadoutEngine(layer)
-            else:
-                engine = HDLIFLayerEngine(layer)
-            m.submodules[layer.name] = engine
-            m.d.comb += [buf.rd_addr.eq(engine.rd_addr), engine.rd_data.eq(buf.rd_data),
-                         engine.in_full.eq(buf.r_full), engine.in_slot.eq(buf.r_slot),
-                         buf.r_release.eq(engine.in_release)]
-            if layer.synapse.skip_zero_inputs:
-                m.d.comb += [engine.in_count.eq(buf.r_count), buf.ev_rd_addr.eq(engine.ev_rd_addr), buf.ev_rd_en.eq(engine.ev_rd_en),
-                             engine.ev_rd_data.eq(buf.ev_rd_data)]
-            producer, prev = engine, layer
+            for i, reader in enumerate(readers):
+                engine, x = engines[reader.name], SlotTracker.reader_suffix(i)
+                m.d.comb += [getattr(buf, f"rd_addr{x}").eq(engine.rd_addr), engine.rd_data.eq(getattr(buf, f"rd_data{x}")),
+                             engine.in_full.eq(getattr(buf, f"r_full{x}")), engine.in_slot.eq(getattr(buf, f"r_slot{x}")),
+                             getattr(buf, f"r_release{x}").eq(engine.in_release)]
+                if reader.synapse.skip_zero_inputs:
+                    m.d.comb += [engine.in_count.eq(buf.r_count), buf.ev_rd_addr.eq(engine.ev_rd_addr),
+                                 buf.ev_rd_en.eq(engine.ev_rd_en), engine.ev_rd_data.eq(buf.ev_rd_data)]
+        for layer in c.layers:
+            f = layer.stream
+            if f is None:
+                continue
+            w, r = engines[f.source], engines[f.sink]
+            m.submodules[f"{f.source}_stream"] = buf = FrameBuffer(words=f.words, lanes=f.lanes, bits=f.bits,
+                                                                   slots=f.slots, ahead=True)
+            m.d.comb += [buf.wr_addr.eq(w.st_wr_addr), buf.wr_data.eq(w.st_wr_data),
+                         buf.wr_en.eq(w.st_wr_en.replicate(f.lanes)), w.st_ready.eq(buf.w_ready),
+                         buf.w_acquire.eq(w.st_acquire), buf.w_done.eq(w.st_done),
+                         buf.rd_addr.eq(r.res_rd_addr), r.res_rd_data.eq(buf.rd_data), r.res_slot.eq(buf.r_slot),
+                         buf.r_release.eq(r.res_release), buf.r_ahead.eq(r.res_ahead),
+                         r.res_full_ahead.eq(buf.r_full_ahead)]
+        producer = engines[c.readout.name]
 
         # readout -> scores and label
         m.submodules.emitter = em = ScoreEmitter(c.readout)

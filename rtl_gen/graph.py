@@ -1,0 +1,409 @@
+"""A residual network's integer graph onto the accelerator's engine chain.
+
+A spiking ResNet (:class:`golden.graph.Graph`) is lowered onto the blocks a sequential network
+uses, with two additions (``docs/accelerator.md``, "Residual networks"):
+
+* every ``current`` node on spike codes is an engine (synapse -> requantizer -> neurons,
+  :class:`rtl_gen.hdlif_layer.HDLIFLayerEngine`); the stem's current node is the stem;
+* the residual stream is kept in **current frames** (:class:`rtl_gen.config.CurrentFrame`): the
+  engine whose current is the stream writes it as its neurons read it, and the engine that
+  owns the block's ``add`` reads it back, in the same sweep order, and adds it to its own
+  requantized current before its neurons (the next block's first neurons).  A 1 x 1 strided
+  shortcut is a :class:`rtl_gen.current_engine.CurrentEngine` (synapse -> requantizer ->
+  frame).  A codes buffer read by a block's conv and its shortcut has two readers.
+
+Which input of an ``add`` is the stream: the one computed earlier in the chain (the shallower
+engine); the other must be a current used by nothing else, and its engine owns the add.  A frame
+has two slots plus one per engine the stream skips, so the writer never waits for the reader.
+
+Also lowered: ``maxpool`` / ``sumpool`` after a neuron (the engine's 2 x 2 pool), and a
+``gsum`` (global sum pooling of codes) before the readout, as a readout over every position
+with its weights repeated (the same sum).  Refused, each with one line naming the node:
+``affine`` (Mem-BN) and ``seca`` nodes, a current read by a synapse (the authors' shortcut), a
+``gsum`` of a current, and shapes the engines cannot take.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+
+from golden.bundle import BundleError
+from golden.graph import INPUT, Graph, widths
+
+from .config import (AcceleratorConfig, CurrentFrame, CurrentLayerConfig, Folding, HDLIFLayerConfig, NeuronConfig,
+                     OutputLayout, ReadoutConfig, RequantConfig, SynapseConfig, _hwc_columns)
+from .folding import AtMost, DEFAULT_LANES, MAX_LANES, _lane_count, _max_simd, divisors, pow2_upto
+
+
+def engine_name(node: str) -> str:
+    """An engine's name (a Verilog identifier) from its graph node's."""
+    return node.replace(".", "_")
+
+
+class _Plan:
+    """The engines of a graph, before foldings: which node each computes and how they connect."""
+
+    def __init__(self, g: Graph):
+        self.g = g
+        self.nodes = {n.name: n for n in g.nodes}
+        users = defaultdict(list)
+        for n in g.nodes:
+            for i in n.inputs:
+                users[i].append(n.name)
+        self.users = users
+        self.currents = [n for n in g.nodes if n.kind == "current"]
+        self.engines = {}           # engine name -> dict(current, neuron, pool, source, stream, residual)
+        self.owner = {}             # current-valued node -> the engine that computes it
+        self.codes_of = {}          # codes-valued node (neuron / pool) -> the engine that writes it
+        self._lower()
+
+    def fail(self, node: str, what: str):
+        raise BundleError(f"graph {self.g.name!r}, node {node!r}: {what} (the RTL generator takes plain and "
+                          f"strided-shortcut ResNets: see rtl_gen/graph.py)")
+
+    def _lower(self):
+        g, nodes, users = self.g, self.nodes, self.users
+        depth = {}                  # engine -> its place in the chain (the stem 0)
+        for n in g.nodes:
+            if n.kind in ("affine", "seca"):
+                self.fail(n.name, f"{n.kind} nodes are not in the RTL generator yet")
+            elif n.kind == "current":
+                if n.input == INPUT:
+                    if self.engines:
+                        self.fail(n.name, "the stem must be the first current node and the only one on pixels")
+                    src = None
+                elif nodes[n.input].kind in ("neuron", "maxpool", "sumpool"):
+                    src = self.codes_of[n.input]
+                else:
+                    self.fail(n.name, f"a synapse reads spike codes (a neuron or its pool), not the current "
+                                      f"{n.input!r} (the authors' shortcut)")
+                if src is None and not self.engines and n.input != INPUT:
+                    self.fail(n.name, "the first current node must be the stem, on the pixels")
+                name = engine_name(n.name)
+                self.engines[name] = {"current": n.name, "neuron": None, "pool": None, "source": src,
+                                      "stream": None, "residual": None, "value": n.name}
+                depth[name] = 0 if src is None else depth[src] + 1
+                self.owner[n.name] = name
+            elif n.kind == "add":
+                x, y = n.a, n.b
+                dx, dy = depth[self.owner[x]], depth[self.owner[y]]
+                # the deeper input owns the add (the other is the stream it reads back)
+                own, other = (x, y) if (dx, g.nodes.index(nodes[x])) > (dy, g.nodes.index(nodes[y])) else (y, x)
+                e = self.engines[self.owner[own]]
+                if nodes[own].kind != "current" or users[own] != [n.name] or e["value"] != own:
+                    self.fail(n.name, f"the later input {own!r} of an add must be a block's current used by nothing "
+                                      f"else")
+                if depth[self.owner[own]] == depth[self.owner[other]]:
+                    self.fail(n.name, "the two inputs of an add come from the same depth of the chain")
+                e["residual"], e["value"] = other, n.name
+                self.owner[n.name] = self.owner[own]
+            elif n.kind == "neuron":
+                name = self.owner[n.input]
+                e = self.engines[name]
+                if e["neuron"] is not None or e["value"] != n.input:
+                    self.fail(n.name, f"neurons on {n.input!r}: an engine runs one neuron, on its last value")
+                e["neuron"] = n.name
+                self.codes_of[n.name] = name
+            elif n.kind in ("maxpool", "sumpool"):
+                if nodes[n.input].kind != "neuron" or users[n.input] != [n.name]:
+                    self.fail(n.name, "a pool reads a neuron's codes, and is their only reader")
+                name = self.codes_of[n.input]
+                self.engines[name]["pool"] = n.name
+                self.codes_of[n.name] = name
+            elif n.kind == "gsum":
+                if n.input not in self.codes_of:
+                    self.fail(n.name, "a gsum of a current (the authors' head) is not in the RTL generator; "
+                                      "sum a neuron's codes")
+        self.depth = depth
+        for name, e in self.engines.items():
+            r = e["residual"]
+            if r is None:
+                continue
+            src = self.owner[r]
+            if self.engines[src]["value"] != r or self.engines[src]["stream"] is not None:
+                self.fail(r, "a residual must be the last value of its engine, read by one add")
+            self.engines[src]["stream"] = name
+        for name, e in self.engines.items():
+            if e["neuron"] is None and e["stream"] is None:
+                self.fail(e["current"], "a current that feeds neither neurons nor an add")
+            if e["neuron"] is None and e["residual"] is not None:
+                self.fail(e["current"], "an add whose sum feeds no neurons")
+            for u in users[e["value"]]:
+                if nodes[u].kind not in ("neuron", "add"):
+                    self.fail(u, f"a current is read by neurons or adds, not by a {nodes[u].kind} node")
+        ro = g.readout
+        src = nodes[ro.input]
+        self.gsum = None
+        if src.kind == "gsum":
+            self.gsum = src
+            src = nodes[src.input]
+        if src.name not in self.codes_of:
+            self.fail(ro.name, "the readout reads spike codes (a neuron, its pool, or their global sum)")
+        self.readout_source = self.codes_of[src.name]
+
+
+def _requant_config(node, lanes: int, T: int, w: dict, out_bits: int | None = None) -> RequantConfig:
+    O = node.weight.shape[0]
+    return RequantConfig(channels=O, lanes=lanes, T=T, mult=np.asarray(node.mult, np.int64),
+                         bias=np.asarray(node.bias, np.int64), shift=node.shift, acc_bits=w["acc_bits"],
+                         product_bits=w["product_bits"], out_bits=w["current_bits"] if out_bits is None else out_bits)
+
+
+def _fold_choice(C: int, O: int, lanes, exact: bool, name: str) -> tuple[int, int]:
+    """``(pe, simd)`` with ``lanes`` MAC lanes (``exact``) or the most up to it, widest ``simd``."""
+    opts = {}
+    for simd in reversed(pow2_upto(_max_simd(C))):
+        for pe in divisors(O):
+            if pe * simd <= MAX_LANES:
+                opts.setdefault(pe * simd, (pe, simd))
+    if exact:
+        if lanes not in opts:
+            raise ValueError(f"lanes={lanes}: engine {name} ({C} inputs, {O} outputs) cannot have exactly {lanes} MAC "
+                             f"lanes; it can have {', '.join(map(str, sorted(opts)[:12]))}, ...")
+        return opts[lanes]
+    return opts[max(k for k in opts if k <= lanes)]
+
+
+def from_graph(g: Graph, *, lanes=None, folding=None, stem: str = "cache") -> AcceleratorConfig:
+    """The accelerator configs of graph ``g``.  ``lanes``: MAC lanes per engine (an int: exactly,
+    :class:`rtl_gen.folding.AtMost`: at most; default ``AtMost(16)``); ``folding``: a
+    :class:`Folding` or ``PExSIMD/NL`` string per synaptic engine in the graph's order of current
+    nodes, the readout last (a list, or a dict by engine name, others from ``lanes``)."""
+    if not isinstance(g, Graph):
+        raise TypeError(f"from_graph needs a golden.graph.Graph, not {type(g).__name__}")
+    if stem not in ("cache", "recompute"):
+        raise ValueError(f"stem must be 'cache' or 'recompute', not {stem!r}")
+    plan = _Plan(g)
+    T, wid, nodes = g.T, widths(g), plan.nodes
+    names = list(plan.engines) + [engine_name(g.readout.name)]
+    given = _given_foldings(folding, names)
+    n_lanes = AtMost(DEFAULT_LANES) if lanes is None else lanes
+    exact = not isinstance(n_lanes, AtMost)
+    n_lanes = _lane_count(n_lanes)
+
+    def in_geometry(node, gsum=False):
+        shape = tuple(nodes[node.input].out_shape) if node.input in nodes else tuple(g.input.shape)
+        if gsum:
+            shape = tuple(plan.gsum.in_shape)
+        return shape
+
+    # (pe, simd) per engine
+    ps = {}
+    for name in names:
+        node = nodes[plan.engines[name]["current"]] if name in plan.engines else g.readout
+        shape = in_geometry(node, gsum=node is g.readout and plan.gsum is not None)
+        is_conv = getattr(node, "kernel", None) is not None
+        C = shape[0] if is_conv else int(np.prod(shape))
+        O = node.weight.shape[0]
+        if name in given:
+            f = given[name]
+            if O % f.pe or f.simd > _max_simd(C) or f.pe * f.simd > MAX_LANES:
+                raise ValueError(f"folding {f} of engine {name}: pe must divide {O}, simd be at most {_max_simd(C)}")
+            ps[name] = (f.pe, f.simd)
+        else:
+            ps[name] = _fold_choice(C, O, n_lanes, exact, name)
+    # the readers of one codes buffer share its words: the narrowest simd of them
+    readers = defaultdict(list)
+    for name in names:
+        src = plan.engines[name]["source"] if name in plan.engines else plan.readout_source
+        if src is not None:
+            readers[src].append(name)
+    for src, rs in readers.items():
+        simd = min(ps[r][1] for r in rs)
+        for r in rs:
+            if ps[r][1] != simd:
+                if r in given:
+                    raise ValueError(f"folding of engine {r}: it reads {src}'s codes with "
+                                     f"{', '.join(readers[src])}, so their simd must be equal ({simd})")
+                pe, s = ps[r]
+                ps[r] = (pe, simd)
+    # nl: one per group of engines joined by current frames; at most pe, a divisor of the
+    # channels, no wider than its consumers' simd; the smallest that keeps up with the folds
+    groups = {name: {name} for name in plan.engines}
+    for name, e in plan.engines.items():
+        if e["stream"] is not None:
+            merged = groups[name] | groups[e["stream"]]
+            for x in merged:
+                groups[x] = merged
+    nls = {}
+    for name in plan.engines:
+        if name in nls:
+            continue
+        members = sorted(groups[name])
+        cap = min(_nl_cap(plan, m, ps, readers) for m in members)
+        want = max(_nl_want(plan, m, ps) for m in members)
+        explicit = {given[m].nl for m in members if m in given}
+        if len(explicit) > 1:
+            raise ValueError(f"folding: engines {', '.join(members)} share current frames, so their nl must be equal")
+        nl = explicit.pop() if explicit else min(cap, want)
+        if nl > cap:
+            raise ValueError(f"folding of engine(s) {', '.join(m for m in members if m in given)}: nl={nl} is more "
+                             f"than {cap} (pe, channels, the consumers' simd and the engines sharing its current "
+                             f"frames allow)")
+        for m in members:
+            nls[m] = nl
+    nls[names[-1]] = 1
+    folds = {n: Folding(pe=ps[n][0], simd=ps[n][1], nl=nls[n]) for n in names}
+
+    # the engines' synapses
+    syns = {}
+    for name in names:
+        node = nodes[plan.engines[name]["current"]] if name in plan.engines else g.readout
+        src = plan.engines[name]["source"] if name in plan.engines else plan.readout_source
+        e = plan.engines.get(name)
+        if src is None:
+            in_bits, max_code = g.input.bits, g.input.max_value
+        else:
+            se = plan.engines[src]
+            max_code = nodes[se["neuron"]].max_code * (4 if se["pool"] and nodes[se["pool"]].kind == "sumpool" else 1)
+            in_bits = max_code.bit_length()
+        if node is g.readout:
+            shape = tuple(nodes[plan.gsum.input].out_shape) if plan.gsum is not None else \
+                tuple(nodes[node.input].out_shape)
+            weight = np.asarray(node.weight, np.int64)
+            if plan.gsum is not None:
+                C, H, W = shape
+                weight = np.tile(weight, (1, H * W))              # H, W, C order: column p * C + c -> w[:, c]
+            else:
+                weight = _hwc_columns(weight, shape)
+            geo = dict(channels=int(np.prod(shape)), out_channels=weight.shape[0])
+            weight = weight[:, :, None, None]
+        elif node.kernel is None:
+            shape = in_geometry(node)
+            weight = _hwc_columns(np.asarray(node.weight, np.int64), shape)[:, :, None, None]
+            geo = dict(channels=int(np.prod(shape)), out_channels=weight.shape[0])
+        else:
+            C, H, W = in_geometry(node)
+            weight = np.asarray(node.weight, np.int64)
+            geo = dict(channels=C, height=H, width=W, out_channels=weight.shape[0], kernel=node.kernel,
+                       stride=node.stride, padding=node.padding)
+        if e is not None and e["pool"] is not None:
+            if node.kernel is None:
+                plan.fail(e["pool"], "a pool after an fc synapse")
+            geo["pool"] = 2
+        trailing = src is None and stem == "cache" and (len(g.input.shape) == 1 or g.input.shape[0] == 1)
+        syns[name] = SynapseConfig(name=name, **geo, weight=weight, weight_kind=node.weights, in_bits=in_bits,
+                                   acc_bits=wid[node.name]["acc_bits"], fold=folds[name], T=T, trailing=trailing)
+
+    def consumer_layout(src: str, channels: int, positions: int, code_bits: int) -> OutputLayout:
+        rs = readers[src]
+        packed = {syns[r].is_fc for r in rs}
+        if len(packed) != 1:
+            plan.fail(plan.engines[src]["neuron"], "codes read both by a conv and an fc synapse")
+        return OutputLayout(simd=syns[rs[0]].fold.simd, packed=packed.pop(), channels=channels, positions=positions,
+                            code_bits=code_bits)
+
+    # current frames
+    frames = {}
+    for name, e in plan.engines.items():
+        if e["stream"] is None:
+            continue
+        sink = e["stream"]
+        syn = syns[name]
+        value = e["value"]
+        bits = wid[value]["current_bits"]
+        frames[name] = CurrentFrame(source=name, sink=sink, lanes=nls[name],
+                                    words=syn.positions * syn.out_channels // nls[name], bits=bits,
+                                    slots=1 + plan.depth[sink] - plan.depth[name])
+
+    layers = []
+    # the chain's order: by depth (an engine after the engines whose codes and currents it reads)
+    order = sorted(plan.engines, key=lambda n: plan.depth[n])
+    for name in order:
+        e = plan.engines[name]
+        node = nodes[e["current"]]
+        syn = syns[name]
+        src = "" if e["source"] is None else e["source"]
+        w = wid[node.name]
+        nl = nls[name]
+        if e["neuron"] is None:
+            layers.append(CurrentLayerConfig(name=name, synapse=syn, requant=_requant_config(node, nl, T, w),
+                                             stream=frames[name], source=src))
+            continue
+        nn = nodes[e["neuron"]]
+        nw = wid[nn.name]
+        current_bits = wid[e["value"]]["current_bits"]
+        residual = frames[plan.owner[e["residual"]]] if e["residual"] is not None else None
+        pool_node = nodes[e["pool"]] if e["pool"] else None
+        O = syn.out_channels
+        out_max = nn.max_code * (4 if pool_node is not None and pool_node.kind == "sumpool" else 1)
+        out_pos = syn.out_height * syn.out_width
+        if name not in readers:
+            plan.fail(nn.name, "spike codes nobody reads")
+        per_step = np.asarray(node.mult).ndim == 2
+        cache = "current"
+        if src == "":
+            cache = "acc" if (per_step or w["acc_bits"] < w["current_bits"]) else "current"
+            if stem == "recompute":
+                cache = "none"
+        nc = NeuronConfig(channels=O, neurons=syn.positions * O, lanes=nl, T=T,
+                          lambda_t=np.asarray(nn.lambda_t, np.int64), theta_t=np.asarray(nn.theta_t, np.int64),
+                          lambda_frac=nn.lambda_frac, frac=nn.frac, max_code=nn.max_code, current_bits=current_bits,
+                          membrane_bits=nw["membrane_bits"], leak_bits=nw["leak_bits"], kind=nn.neuron,
+                          **(dict(reset=nn.reset, v_reset=int(nn.v_reset)) if nn.neuron == "lif" else {}))
+        layers.append(HDLIFLayerConfig(
+            name=name, synapse=syn, requant=_requant_config(node, nl, T, w), neuron=nc, pool=syn.pool,
+            direct=src == "", out=consumer_layout(name, O, out_pos, out_max.bit_length()), cache=cache,
+            pool_op="sum" if pool_node is not None and pool_node.kind == "sumpool" else "max",
+            source="" if src == "" else src, residual=residual, stream=frames.get(name)))
+    ro = g.readout
+    rname = names[-1]
+    rw = wid[ro.name]
+    rq = RequantConfig(channels=ro.out_features, lanes=1, T=T, mult=np.asarray(ro.mult, np.int64),
+                       bias=np.asarray(ro.bias, np.int64), shift=0, acc_bits=rw["acc_bits"],
+                       product_bits=rw["score_bits"], out_bits=rw["score_bits"])
+    readout = ReadoutConfig(name=rname, synapse=syns[rname], requant=rq, score_bits=rw["score_bits"],
+                            sum_bits=rw["sum_bits"], T=T, source=plan.readout_source)
+    st = syns[names[0]]
+    pixel_layout = OutputLayout(simd=st.fold.simd, packed=st.is_fc, channels=st.channels if not st.is_fc else 1,
+                                positions=st.height * st.width if not st.is_fc else st.channels,
+                                code_bits=g.input.bits)
+    return AcceleratorConfig(name=g.name, T=T, pixel_bits=g.input.bits, input_shape=tuple(g.input.shape),
+                             features=g.input.features, layers=tuple(layers), readout=readout,
+                             pixel_layout=pixel_layout, neuron_nodes={n: plan.engines[n]["neuron"] for n in plan.engines
+                                                                      if plan.engines[n]["neuron"]})
+
+
+def _given_foldings(folding, names: list) -> dict:
+    """Explicit foldings by engine name: a list (one per synaptic engine, the readout last), a
+    dict by name, or one folding (string) for every engine."""
+    if folding is None:
+        return {}
+    if isinstance(folding, dict):
+        unknown = [k for k in folding if k not in names]
+        if unknown:
+            raise ValueError(f"folding names unknown engine {unknown[0]!r}; the engines are {names}")
+        return {k: v if isinstance(v, Folding) else Folding.parse(v) for k, v in folding.items()}
+    if isinstance(folding, (str, Folding)):
+        f = folding if isinstance(folding, Folding) else Folding.parse(folding)
+        return {n: (f if n != names[-1] else Folding(pe=f.pe, simd=f.simd, nl=1)) for n in names}
+    items = list(folding)
+    if len(items) != len(names):
+        raise ValueError(f"folding must give one entry per synaptic engine ({len(names)}: {', '.join(names)}), "
+                         f"not {len(items)}")
+    return {n: v if isinstance(v, Folding) else Folding.parse(v) for n, v in zip(names, items)}
+
+
+def _nl_cap(plan: _Plan, name: str, ps: dict, readers: dict) -> int:
+    node = plan.nodes[plan.engines[name]["current"]]
+    O = node.weight.shape[0]
+    pe = ps[name][0]
+    cap = max(n for n in pow2_upto(pe) if pe % n == 0 and O % n == 0)
+    for r in readers.get(name, []):
+        cap = min(cap, ps[r][1])
+    return cap
+
+
+def _nl_want(plan: _Plan, name: str, ps: dict) -> int:
+    """The smallest nl whose serializer keeps up with the fold (``pe / nl`` clocks per fold of
+    at least ``k x k x cf`` beats)."""
+    node = plan.nodes[plan.engines[name]["current"]]
+    pe, simd = ps[name]
+    C = node.in_shape[0] if node.kernel is not None else int(np.prod(node.in_shape))
+    beats = (node.kernel or 1) ** 2 * -(-C // simd)
+    nl = 1
+    while pe // nl > beats:
+        nl *= 2
+    return nl

@@ -102,33 +102,49 @@ def run_one(name: str, bundle_dir: Path, vectors: Path, *, fold: str | None, tar
             stem: str | None = None, skip_zero_spikes: bool = False, event: str | None = None,
             key: str | None = None) -> dict:
     from fpga.ecp5 import Ecp5Target, build_bitstream
-    from golden import load_bundle
     from golden.vectors import load_vectors
     from rtl_gen.emit import emit, estimate_lines
     from rtl_gen.folding import from_bundle
     from sim.accelerator_tb import simulate
 
+    from golden.graph import Graph, load_model
+
     work = WORK / (key or name)
-    bundle = load_bundle(bundle_dir)
+    bundle = load_model(bundle_dir)
     vec = load_vectors(vectors, bundle_dir)
     choice = fold or target or DEFAULT_FOLDING.get(name, "cycles=50000")
     stem = stem or DEFAULT_STEM.get(name, "cache")
     if choice.startswith("cycles=") or choice == "area":
         kw = dict(target=choice)
+    elif choice.startswith("lanes="):
+        from rtl_gen.folding import AtMost
+
+        n_lanes = choice.split("=", 1)[1]
+        kw = dict(lanes=AtMost(int(n_lanes[1:])) if n_lanes.startswith("<") else int(n_lanes))
     else:
         parts = [f.strip() for f in choice.split(",")]
         kw = dict(folding=parts if len(parts) > 1 else parts[0])
     from rtl_gen.config import event_layers
     from rtl_gen.estimate import item_events
 
-    events_on = event_layers(bundle, event)
-    activity = None
-    if skip_zero_spikes or events_on:
-        from rtl_gen.folding import code_activity, input_activity, resolve
+    activity, events_on = None, frozenset()
+    if isinstance(bundle, Graph):
+        # a residual network (rtl_gen/graph.py): MAC lanes or foldings per synaptic engine
+        from rtl_gen.graph import from_graph
 
-        activity = input_activity(bundle, resolve(bundle, stem=stem, **kw), vec) if skip_zero_spikes else {}
-        activity.update({k: v for k, v in code_activity(bundle, vec).items() if k in events_on})
-    cfg = from_bundle(bundle, stem=stem, skip_zero_spikes=skip_zero_spikes, activity=activity, event=events_on, **kw)
+        if "target" in kw or skip_zero_spikes or event:
+            raise ValueError(f"{name}: a residual network takes --fold (or lanes=N / lanes=<N), not a target, "
+                             f"zero skipping or event-driven layers")
+        cfg = from_graph(bundle, stem=stem, **kw)
+    else:
+        events_on = event_layers(bundle, event)
+        if skip_zero_spikes or events_on:
+            from rtl_gen.folding import code_activity, input_activity, resolve
+
+            activity = input_activity(bundle, resolve(bundle, stem=stem, **kw), vec) if skip_zero_spikes else {}
+            activity.update({k: v for k, v in code_activity(bundle, vec).items() if k in events_on})
+        cfg = from_bundle(bundle, stem=stem, skip_zero_spikes=skip_zero_spikes, activity=activity, event=events_on,
+                          **kw)
     t0 = time.time()
     # zero skipping and event-driven layers: the estimate replays the vectors' own images
     d = emit(cfg, work / "rtl", events=item_events(cfg, vec) if activity is not None else None)
@@ -212,7 +228,8 @@ def main(argv=None) -> int:
     p.add_argument("--name", default=None)
     p.add_argument("--synthetic", action="append", default=[], choices=sorted(SYNTHETIC),
                    help="a random stand-in shaped like this benchmark network")
-    p.add_argument("--fold", default=None, help="PExSIMD[/NL] per layer, comma separated")
+    p.add_argument("--fold", default=None, help="PExSIMD[/NL] per layer, comma separated; or lanes=N (exactly N MAC "
+                                                "lanes per layer) / lanes=<N (at most N)")
     p.add_argument("--target", default=None, help="'area' or 'cycles=N'")
     p.add_argument("--stem", default=None, choices=("cache", "recompute"))
     p.add_argument("--skip-zero-spikes", action="store_true", help="fc layers after the stem skip zero input words")

@@ -245,12 +245,16 @@ def rtl(model: str, *, lanes: int | str | None = None, fold: str | None = None, 
     and the estimate come from the run's vectors (without: every code non-zero).  The estimate
     prints the worst case (every input non-zero) beside the expected cycles.
     """
-    from rtl_gen.emit import describe, emit, estimate_lines
+    from golden.graph import Graph, load_model
     from rtl_gen.folding import from_bundle
 
     bdir = _bundle_dir(model)
-    bundle = load_bundle(bdir)
     lanes, folding = _folding_choice(lanes, fold)
+    bundle = load_model(bdir)
+    if isinstance(bundle, Graph):
+        return _rtl_graph(model, bundle, lanes=lanes, folding=folding, target=target,
+                          skip_zero_weights=skip_zero_weights, stem=stem, skip_zero_spikes=skip_zero_spikes,
+                          event=event)
     from rtl_gen.config import event_layers
 
     auto = event in (None, "auto")
@@ -283,9 +287,37 @@ def rtl(model: str, *, lanes: int | str | None = None, fold: str | None = None, 
         from rtl_gen.estimate import item_events
 
         events = item_events(cfg, load_vectors(run_dir(model) / "vectors.npz", bdir))
-    desc = describe(cfg, events)
     say(f"rtl {bundle.name}: {len(cfg.layers)} HD-LIF layer(s) + readout, folding "
         f"{' '.join(f'{k}={v}' for k, v in cfg.foldings.items())}")
+    return _write_rtl(model, cfg, events)
+
+
+def _rtl_graph(model: str, graph, *, lanes, folding, target, skip_zero_weights: bool, stem: str,
+               skip_zero_spikes: bool, event) -> dict:
+    """``make rtl`` of a residual network (:mod:`rtl_gen.graph`): MAC lanes or foldings per
+    synaptic engine; the options a graph's engines do not take yet are refused, not ignored."""
+    from rtl_gen.graph import from_graph
+
+    for given, what in ((target, "TARGET= (a folding search)"), (skip_zero_weights, "skipping zero weights"),
+                        (skip_zero_spikes, "skipping zero spikes"),
+                        (event not in (None, "auto", "none"), "event-driven layers (EVENT=)")):
+        if given:
+            raise ValueError(f"{_bundle_dir(model)}: a residual network (graph); {what} is not available for graphs "
+                             f"yet: choose LANES= or FOLD= (one PExSIMD[/NL] per synaptic engine, readout last)")
+    cfg = from_graph(graph, lanes=lanes, folding=folding, stem=stem)
+    kinds = sum(1 for layer in cfg.layers if layer.has_neurons), sum(1 for layer in cfg.layers if not layer.has_neurons)
+    say(f"rtl {graph.name}: a residual network, {kinds[0]} HD-LIF engine(s), {kinds[1]} shortcut engine(s) + readout, "
+        f"{sum(1 for layer in cfg.layers if layer.stream is not None)} current frame(s); folding "
+        f"{' '.join(f'{k}={v}' for k, v in cfg.foldings.items())}")
+    return _write_rtl(model, cfg, None)
+
+
+def _write_rtl(model: str, cfg, events) -> dict:
+    """Print the estimate and write the Verilog, manifest and ``rtl.json`` (atomically)."""
+    from rtl_gen.emit import describe, emit, estimate_lines
+
+    bdir = _bundle_dir(model)
+    desc = describe(cfg, events)
     for line in estimate_lines(desc):
         say(f"  {line}")
     out = build_dir(model) / "rtl"

@@ -676,16 +676,18 @@ class HDLIFLayerConfig:
     out: OutputLayout
     cache: str = "current"      # stem only: cache the "current" or the "acc" (per-step requant)
                                 # once per image; "none": recompute it at every step
-    pool_op: str = "max"        # pool 2: the window's "max" or its "sum" (average pooling)
+    pool_op: str = "max"        # pool 2: the window's "max" or its "sum" (average pooling); "gsum" (pool 1):
+                                # the sum over every position (a graph's global average pooling)
     # a graph's engines (:mod:`rtl_gen.graph`); a sequential network leaves them at their defaults
     source: str = ""            # the engine whose codes it reads ("": the previous one)
     residual: CurrentFrame | None = None    # a current added to the requantized one, before the neurons
     stream: CurrentFrame | None = None      # where the neurons' input current is also written
 
     def __post_init__(self):
-        if self.pool_op not in ("max", "sum") or (self.pool_op == "sum" and self.pool != 2):
-            raise ValueError(f"HDLIFLayerConfig({self.name}).pool_op must be 'max', or 'sum' with pool 2, "
-                             f"not {self.pool_op!r} (pool {self.pool})")
+        if self.pool_op not in ("max", "sum", "gsum") or (self.pool_op == "sum" and self.pool != 2) or \
+                (self.pool_op == "gsum" and (self.pool != 1 or self.out.positions != 1)):
+            raise ValueError(f"HDLIFLayerConfig({self.name}).pool_op must be 'max', 'sum' with pool 2, or 'gsum' "
+                             f"with pool 1 and one output position, not {self.pool_op!r} (pool {self.pool})")
         for f, what in ((self.residual, "residual"), (self.stream, "stream")):
             if f is None:
                 continue
@@ -701,6 +703,11 @@ class HDLIFLayerConfig:
     @property
     def has_neurons(self) -> bool:
         return True
+
+    @property
+    def pooled(self) -> bool:
+        """Whether the neurons' codes pass a pool (2 x 2, or the global sum) before the writer."""
+        return self.pool == 2 or self.pool_op == "gsum"
 
     @property
     def recompute(self) -> bool:

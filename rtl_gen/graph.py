@@ -17,8 +17,9 @@ engine); the other must be a current used by nothing else, and its engine owns t
 has two slots plus one per engine the stream skips, so the writer never waits for the reader.
 
 Also lowered: ``maxpool`` / ``sumpool`` after a neuron (the engine's 2 x 2 pool), and a
-``gsum`` (global sum pooling of codes) before the readout, as a readout over every position
-with its weights repeated (the same sum).  Refused, each with one line naming the node:
+``gsum`` (global sum pooling of codes) before the readout: the head engine's neuron stage sums
+each channel over its positions (:func:`rtl_gen.pool.global_sum`) and writes one value per
+channel for the readout.  Refused, each with one line naming the node:
 ``affine`` (Mem-BN) and ``seca`` nodes, a current read by a synapse (the authors' shortcut), a
 ``gsum`` of a current, and shapes the engines cannot take.
 """
@@ -113,9 +114,12 @@ class _Plan:
                 self.engines[name]["pool"] = n.name
                 self.codes_of[n.name] = name
             elif n.kind == "gsum":
-                if n.input not in self.codes_of:
-                    self.fail(n.name, "a gsum of a current (the authors' head) is not in the RTL generator; "
-                                      "sum a neuron's codes")
+                if n.input not in self.codes_of or nodes[n.input].kind != "neuron" or users[n.input] != [n.name]:
+                    self.fail(n.name, "a gsum sums a neuron's codes, and is their only reader (not a current: the "
+                                      "authors' head is not in the RTL generator)")
+                name = self.codes_of[n.input]
+                self.engines[name]["pool"] = n.name
+                self.codes_of[n.name] = name
         self.depth = depth
         for name, e in self.engines.items():
             r = e["residual"]
@@ -135,10 +139,6 @@ class _Plan:
                     self.fail(u, f"a current is read by neurons or adds, not by a {nodes[u].kind} node")
         ro = g.readout
         src = nodes[ro.input]
-        self.gsum = None
-        if src.kind == "gsum":
-            self.gsum = src
-            src = nodes[src.input]
         if src.name not in self.codes_of:
             self.fail(ro.name, "the readout reads spike codes (a neuron, its pool, or their global sum)")
         self.readout_source = self.codes_of[src.name]
@@ -151,13 +151,20 @@ def _requant_config(node, lanes: int, T: int, w: dict, out_bits: int | None = No
                          product_bits=w["product_bits"], out_bits=w["current_bits"] if out_bits is None else out_bits)
 
 
-def _fold_choice(C: int, O: int, lanes, exact: bool, name: str) -> tuple[int, int]:
-    """``(pe, simd)`` with ``lanes`` MAC lanes (``exact``) or the most up to it, widest ``simd``."""
+def _lane_options(C: int, O: int) -> dict:
+    """Every lane count an engine of ``C`` inputs (per position) and ``O`` outputs can have ->
+    its ``(pe, simd)``, the widest ``simd`` of that count."""
     opts = {}
     for simd in reversed(pow2_upto(_max_simd(C))):
         for pe in divisors(O):
             if pe * simd <= MAX_LANES:
                 opts.setdefault(pe * simd, (pe, simd))
+    return opts
+
+
+def _fold_choice(C: int, O: int, lanes, exact: bool, name: str) -> tuple[int, int]:
+    """``(pe, simd)`` with ``lanes`` MAC lanes (``exact``) or the most up to it, widest ``simd``."""
+    opts = _lane_options(C, O)
     if exact:
         if lanes not in opts:
             raise ValueError(f"lanes={lanes}: engine {name} ({C} inputs, {O} outputs) cannot have exactly {lanes} MAC "
@@ -170,7 +177,35 @@ def from_graph(g: Graph, *, lanes=None, folding=None, stem: str = "cache") -> Ac
     """The accelerator configs of graph ``g``.  ``lanes``: MAC lanes per engine (an int: exactly,
     :class:`rtl_gen.folding.AtMost`: at most; default ``AtMost(16)``); ``folding``: a
     :class:`Folding` or ``PExSIMD/NL`` string per synaptic engine in the graph's order of current
-    nodes, the readout last (a list, or a dict by engine name, others from ``lanes``)."""
+    nodes, the readout last (a list, or a dict by engine name, others from ``lanes``).
+
+    With "at most" lanes the readout, whose work a global sum has shrunk to one value per
+    channel, takes the fewest lanes that keep it within the slowest engine's clocks per image
+    (:func:`rtl_gen.estimate.engine_times`): its int8 multipliers are the costliest lanes."""
+    cfg = _from_graph(g, lanes=lanes, folding=folding, stem=stem)
+    rname = cfg.readout.name
+    if isinstance(lanes, str) and lanes.strip().isdigit():
+        lanes = int(lanes)
+    exact = lanes is not None and not isinstance(lanes, AtMost)
+    given = _given_foldings(folding, [layer.name for layer in cfg.layers] + [rname])
+    if exact or rname in given:
+        return cfg
+    from .estimate import engine_times
+
+    times = engine_times(cfg)
+    slowest = max(v for k, v in times.items() if k not in (rname, "emitter", "loader"))
+    syn = cfg.readout.synapse
+    for n in sorted(_lane_options(syn.channels, syn.out_channels)):
+        if n >= syn.fold.lanes:
+            break
+        pe, simd = _lane_options(syn.channels, syn.out_channels)[n]
+        trial = _from_graph(g, lanes=lanes, folding={**given, rname: Folding(pe=pe, simd=simd, nl=1)}, stem=stem)
+        if engine_times(trial)[rname] <= slowest:
+            return trial
+    return cfg
+
+
+def _from_graph(g: Graph, *, lanes=None, folding=None, stem: str = "cache") -> AcceleratorConfig:
     if not isinstance(g, Graph):
         raise TypeError(f"from_graph needs a golden.graph.Graph, not {type(g).__name__}")
     if stem not in ("cache", "recompute"):
@@ -183,17 +218,14 @@ def from_graph(g: Graph, *, lanes=None, folding=None, stem: str = "cache") -> Ac
     exact = not isinstance(n_lanes, AtMost)
     n_lanes = _lane_count(n_lanes)
 
-    def in_geometry(node, gsum=False):
-        shape = tuple(nodes[node.input].out_shape) if node.input in nodes else tuple(g.input.shape)
-        if gsum:
-            shape = tuple(plan.gsum.in_shape)
-        return shape
+    def in_geometry(node):
+        return tuple(nodes[node.input].out_shape) if node.input in nodes else tuple(g.input.shape)
 
     # (pe, simd) per engine
     ps = {}
     for name in names:
         node = nodes[plan.engines[name]["current"]] if name in plan.engines else g.readout
-        shape = in_geometry(node, gsum=node is g.readout and plan.gsum is not None)
+        shape = in_geometry(node)
         is_conv = getattr(node, "kernel", None) is not None
         C = shape[0] if is_conv else int(np.prod(shape))
         O = node.weight.shape[0]
@@ -247,29 +279,29 @@ def from_graph(g: Graph, *, lanes=None, folding=None, stem: str = "cache") -> Ac
     nls[names[-1]] = 1
     folds = {n: Folding(pe=ps[n][0], simd=ps[n][1], nl=nls[n]) for n in names}
 
+    def out_max(engine: str) -> int:
+        """The largest value engine ``engine`` writes into its codes buffer: a code, a 2 x 2 sum
+        (4 codes) or a global sum (a code per position)."""
+        e = plan.engines[engine]
+        top = nodes[e["neuron"]].max_code
+        kind = nodes[e["pool"]].kind if e["pool"] else None
+        if kind == "sumpool":
+            return 4 * top
+        if kind == "gsum":
+            return top * int(np.prod(nodes[e["pool"]].in_shape[1:]))
+        return top
+
     # the engines' synapses
     syns = {}
     for name in names:
         node = nodes[plan.engines[name]["current"]] if name in plan.engines else g.readout
         src = plan.engines[name]["source"] if name in plan.engines else plan.readout_source
         e = plan.engines.get(name)
-        if src is None:
-            in_bits, max_code = g.input.bits, g.input.max_value
-        else:
-            se = plan.engines[src]
-            max_code = nodes[se["neuron"]].max_code * (4 if se["pool"] and nodes[se["pool"]].kind == "sumpool" else 1)
-            in_bits = max_code.bit_length()
+        in_bits = g.input.bits if src is None else out_max(src).bit_length()
         if node is g.readout:
-            shape = tuple(nodes[plan.gsum.input].out_shape) if plan.gsum is not None else \
-                tuple(nodes[node.input].out_shape)
-            weight = np.asarray(node.weight, np.int64)
-            if plan.gsum is not None:
-                C, H, W = shape
-                weight = np.tile(weight, (1, H * W))              # H, W, C order: column p * C + c -> w[:, c]
-            else:
-                weight = _hwc_columns(weight, shape)
+            shape = in_geometry(node)
+            weight = _hwc_columns(np.asarray(node.weight, np.int64), shape)[:, :, None, None]
             geo = dict(channels=int(np.prod(shape)), out_channels=weight.shape[0])
-            weight = weight[:, :, None, None]
         elif node.kernel is None:
             shape = in_geometry(node)
             weight = _hwc_columns(np.asarray(node.weight, np.int64), shape)[:, :, None, None]
@@ -279,7 +311,7 @@ def from_graph(g: Graph, *, lanes=None, folding=None, stem: str = "cache") -> Ac
             weight = np.asarray(node.weight, np.int64)
             geo = dict(channels=C, height=H, width=W, out_channels=weight.shape[0], kernel=node.kernel,
                        stride=node.stride, padding=node.padding)
-        if e is not None and e["pool"] is not None:
+        if e is not None and e["pool"] is not None and nodes[e["pool"]].kind != "gsum":
             if node.kernel is None:
                 plan.fail(e["pool"], "a pool after an fc synapse")
             geo["pool"] = 2
@@ -326,10 +358,9 @@ def from_graph(g: Graph, *, lanes=None, folding=None, stem: str = "cache") -> Ac
         nw = wid[nn.name]
         current_bits = wid[e["value"]]["current_bits"]
         residual = frames[plan.owner[e["residual"]]] if e["residual"] is not None else None
-        pool_node = nodes[e["pool"]] if e["pool"] else None
+        pool_kind = nodes[e["pool"]].kind if e["pool"] else None
         O = syn.out_channels
-        out_max = nn.max_code * (4 if pool_node is not None and pool_node.kind == "sumpool" else 1)
-        out_pos = syn.out_height * syn.out_width
+        out_pos = 1 if pool_kind == "gsum" else syn.out_height * syn.out_width
         if name not in readers:
             plan.fail(nn.name, "spike codes nobody reads")
         per_step = np.asarray(node.mult).ndim == 2
@@ -345,8 +376,8 @@ def from_graph(g: Graph, *, lanes=None, folding=None, stem: str = "cache") -> Ac
                           **(dict(reset=nn.reset, v_reset=int(nn.v_reset)) if nn.neuron == "lif" else {}))
         layers.append(HDLIFLayerConfig(
             name=name, synapse=syn, requant=_requant_config(node, nl, T, w), neuron=nc, pool=syn.pool,
-            direct=src == "", out=consumer_layout(name, O, out_pos, out_max.bit_length()), cache=cache,
-            pool_op="sum" if pool_node is not None and pool_node.kind == "sumpool" else "max",
+            direct=src == "", out=consumer_layout(name, O, out_pos, out_max(name).bit_length()), cache=cache,
+            pool_op={"sumpool": "sum", "gsum": "gsum"}.get(pool_kind, "max"),
             source="" if src == "" else src, residual=residual, stream=frames.get(name)))
     ro = g.readout
     rname = names[-1]

@@ -11,7 +11,7 @@ from .config import CurrentFrame, HDLIFLayerConfig, add_cost, bits_for, log2_exa
 from .event_conv import EventConvSynapse
 from .hw import ctr
 from .neuron_core import HDLIFCore
-from .pool import MaxPool, SumPool
+from .pool import MaxPool, SumPool, global_sum
 from .requant import Requant
 from .synapse import SynapseEngine
 
@@ -21,7 +21,10 @@ MIN_WORDS_FOR_OVERLAP = HDLIFCore.latency + 1
 
 
 def pool_block(layer: HDLIFLayerConfig) -> type:
-    """The 2 x 2 pool of a layer's codes: :class:`MaxPool`, or :class:`SumPool` (average pooling)."""
+    """The pool of a layer's codes: 2 x 2, :class:`MaxPool` or :class:`SumPool` (average pooling),
+    or the sum over every position (:func:`rtl_gen.pool.global_sum`)."""
+    if layer.pool_op == "gsum":
+        return global_sum(layer.synapse.positions)
     return SumPool if layer.pool_op == "sum" else MaxPool
 
 
@@ -102,12 +105,12 @@ class NeuronStage(wiring.Component):
                     luts += NL * mem["luts"]
                     brams += NL * mem["brams"]
         # the tags that ride along the requantizer, the cores and the pool: t, og, phase, last, addr
-        stages = (Requant.latency if requant else 0) + HDLIFCore.latency + (MaxPool.latency if layer.pool == 2 else 0)
+        stages = (Requant.latency if requant else 0) + HDLIFCore.latency + (MaxPool.latency if layer.pooled else 0)
         ffs += stages * (nc.T.bit_length() + (nc.channels // NL).bit_length() + 4 + nc.words_per_lane.bit_length())
-        if layer.pool == 2:
+        if layer.pooled:
             # the running value per channel (a LUT-RAM-like register file) and its compare / add
             K = nc.channels // NL
-            R = nc.code_bits + pool_block(layer).extra_bits
+            R = layer.out.code_bits
             luts += NL * R * (2 + K / 3)
             ffs += (K + 2) * NL * R
         if layer.residual is not None:
@@ -137,7 +140,7 @@ class NeuronStage(wiring.Component):
         """Clocks from an item's last ``in_valid`` to its ``done``: the requantizer, the residual
         adder, the neuron cores, the max pool and the registered write."""
         return cls.current_latency(layer, requant) + HDLIFCore.latency + \
-            (MaxPool.latency if layer.pool == 2 else 0) + 1
+            (MaxPool.latency if layer.pooled else 0) + 1
 
     @classmethod
     def stream_latency(cls, layer: HDLIFLayerConfig, requant: bool) -> int:
@@ -151,10 +154,9 @@ class NeuronStage(wiring.Component):
         nc = c.neuron
         NL, K = nc.lanes, nc.channels // nc.lanes
         G = nc.words_per_lane
-        pool = c.pool
 
         # Counters of the incoming groups: channel group, pooling phase, membrane word.
-        og, phase, addr = Signal(ctr(K)), Signal(2), Signal(ctr(G))
+        og, phase, addr = Signal(ctr(K)), Signal(ctr(pool_block(c).phases)), Signal(ctr(G))
         with m.If(self.in_valid):
             with m.If(self.in_last):
                 m.d.sync += [og.eq(0), phase.eq(0), addr.eq(0)]
@@ -235,8 +237,8 @@ class NeuronStage(wiring.Component):
         codes_flat = Signal(unsigned(NL * code_bits))
         m.d.comb += codes_flat.eq(Cat(*codes))
 
-        if pool == 2:
-            m.submodules.pool = mp = pool_block(c)(groups=K, lanes=NL, code_bits=code_bits)
+        if c.pooled:
+            m.submodules.pool = mp = pool_block(c)(groups=K, lanes=NL, code_bits=code_bits, out_bits=c.out.code_bits)
             m.d.comb += [mp.in_valid.eq(tags["v"]), mp.in_codes.eq(codes_flat), mp.in_og.eq(tags["og"]),
                          mp.in_phase.eq(tags["phase"])]
             w_valid, w_codes = mp.out_valid, mp.out_codes

@@ -30,17 +30,20 @@ class MaxPool(wiring.Component):
     #: bits the pooled value adds to a code
     extra_bits = 0
 
-    def __init__(self, *, groups: int, lanes: int, code_bits: int):
+    #: the positions pooled into one value (the 2 x 2 window)
+    phases = 4
+
+    def __init__(self, *, groups: int, lanes: int, code_bits: int, out_bits: int | None = None):
         for k, v in (("groups", groups), ("lanes", lanes), ("code_bits", code_bits)):
             if not (isinstance(v, int) and v > 0):
                 raise ValueError(f"{type(self).__name__} {k} must be a positive integer, not {v!r}")
         self.groups, self.lanes, self.code_bits = groups, lanes, code_bits
-        self.out_bits = code_bits + self.extra_bits
+        self.out_bits = code_bits + self.extra_bits if out_bits is None else out_bits
         super().__init__({
             "in_valid": In(1),
             "in_codes": In(unsigned(lanes * code_bits)),
             "in_og": In(ctr(groups)),
-            "in_phase": In(2),
+            "in_phase": In(ctr(self.phases)),
             "out_valid": Out(1),
             "out_codes": Out(unsigned(lanes * self.out_bits)),
         })
@@ -56,7 +59,7 @@ class MaxPool(wiring.Component):
         regs = Array(Signal(unsigned(W), name=f"run{g}", reset_less=True) for g in range(self.groups))
 
         # Stage A: read the group's running value.
-        vA, ogA, phA = Signal(), Signal.like(self.in_og), Signal(2)
+        vA, ogA, phA = Signal(), Signal.like(self.in_og), Signal.like(self.in_phase)
         codesA, heldA = Signal(unsigned(W), reset_less=True), Signal(unsigned(W), reset_less=True)
         widened = [self.in_codes.word_select(j, B) for j in range(self.lanes)]
         if R > B:                                              # each lane zero-extended to R bits
@@ -73,7 +76,7 @@ class MaxPool(wiring.Component):
             m.d.sync += heldA.eq(regs[self.in_og])
         with m.If(vA):
             m.d.sync += regs[ogA].eq(newval)
-        m.d.sync += [self.out_valid.eq(vA & (phA == 3)), self.out_codes.eq(combined)]
+        m.d.sync += [self.out_valid.eq(vA & (phA == self.phases - 1)), self.out_codes.eq(newval)]
         return m
 
 
@@ -85,3 +88,12 @@ class SumPool(MaxPool):
 
     def combine(self, code, held):
         return code + held
+
+
+def global_sum(positions: int):
+    """The global sum pool of a frame of ``positions`` positions (a graph's ``gsum`` before the
+    readout): :class:`SumPool`'s schedule with one phase per position, the layer sweeping its
+    positions in raster order; ``out_bits`` (what the largest sum needs) is given."""
+    if not (isinstance(positions, int) and positions > 0):
+        raise ValueError(f"global_sum positions must be a positive integer, not {positions!r}")
+    return type(f"GlobalSum{positions}", (SumPool,), {"phases": positions, "__doc__": global_sum.__doc__})

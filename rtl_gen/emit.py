@@ -65,7 +65,7 @@ def trace_map(cfg: AcceleratorConfig) -> list[dict]:
     graph's layers by their neuron nodes (the vector file's names), pooled ones left out."""
     out = []
     for layer in cfg.layers:
-        if not layer.has_neurons or (cfg.neuron_nodes and layer.pool != 1):
+        if not layer.has_neurons or (cfg.neuron_nodes and layer.pooled):
             continue                    # a graph's vectors hold a neuron's codes before its pool
         o = layer.out
         syn = layer.synapse

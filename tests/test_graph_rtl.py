@@ -1,0 +1,296 @@
+"""Residual networks in RTL (rtl_gen/graph.py): the lowering of an integer graph onto the engine
+chain, its refusals, the buffers it adds (slots, readers, the look-ahead), and random graphs in
+Verilator, bit-exact against the golden graph with the estimate exact (drawn on a seed printed
+with each case: full rate, backpressure with a reset mid-image, idle gaps).
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from golden.bundle import BundleError
+from golden.graph import load_graph, save_graph
+from golden.synthetic import draw_graph_options, random_graph, random_images
+from golden.vectors import load_vectors, write_vectors
+from rtl_gen.buffers import EMPTY, FILLING, FULL, SlotTracker
+from rtl_gen.config import CurrentLayerConfig
+from rtl_gen.emit import emit
+from rtl_gen.estimate import cycles
+from rtl_gen.graph import from_graph
+from sim.accelerator_tb import simulate
+from sim.fuzz import exact
+
+FAST_BUILD = "-O0"
+
+
+def test_a_resnet_lowers_to_engines_current_frames_and_shared_codes():
+    """Identity blocks keep their stream in a current frame that skips one engine (three slots),
+    a strided block's 1 x 1 shortcut is a current engine (two slots), its conv and shortcut read
+    one codes buffer (two readers), the head sums its codes over space for the readout."""
+    g = random_graph(3, input_shape=(1, 8, 8), stages=((4, 2), (6, 1)), T=2)
+    cfg = from_graph(g)
+    names = [layer.name for layer in cfg.layers]
+    assert names[0] == "stem" and set(names) == {"stem", "b0_conv1", "b0_conv2", "b1_conv1", "b1_conv2", "b2_conv1",
+                                                 "b2_shortcut", "b2_conv2"}
+    by = {layer.name: layer for layer in cfg.layers}
+    assert isinstance(by["b2_shortcut"], CurrentLayerConfig) and not by["b2_shortcut"].has_neurons
+    frames = {layer.stream.source: (layer.stream.sink, layer.stream.slots) for layer in cfg.layers if layer.stream}
+    assert frames == {"stem": ("b0_conv2", 3), "b0_conv2": ("b1_conv2", 3), "b2_shortcut": ("b2_conv2", 2)}
+    assert by["b0_conv2"].residual.source == "stem" and by["b2_conv2"].residual.source == "b2_shortcut"
+    assert [r.name for r in cfg.readers_of("b1_conv2")] == ["b2_conv1", "b2_shortcut"]
+    assert cfg.codes_buffer("b1_conv2") == "b1_conv2_codes" and cfg.codes_buffer("stem") == "b0_conv1_input"
+    head = by["b2_conv2"]
+    assert head.pool_op == "gsum" and head.out.positions == 1 and cfg.source_of(cfg.readout) == "b2_conv2"
+    assert cfg.readout.synapse.channels == 6 and cfg.neuron_nodes["b2_conv2"] == "head"
+    # engines sharing a current frame share their neuron lanes
+    for layer in cfg.layers:
+        if layer.stream:
+            assert by[layer.stream.sink].neuron.lanes == layer.stream.lanes
+    # every engine comes after the engines it reads
+    seen = set()
+    for layer in cfg.layers:
+        assert layer is cfg.layers[0] or cfg.source_of(layer) in seen
+        assert layer.residual is None or layer.residual.source in seen
+        seen.add(layer.name)
+
+
+@pytest.mark.parametrize("kw, node", [
+    (dict(membn="all"), "b0.n1.membn"),
+    (dict(seca="I"), "b0.seca1"),
+    (dict(seca="II"), "b0.seca"),
+    (dict(shortcut="stream"), "b1.shortcut"),
+    (dict(head="stream"), "gap"),
+], ids=["membn", "seca_I", "seca_II", "stream_shortcut", "stream_head"])
+def test_graph_forms_without_rtl_are_refused_naming_the_node(kw, node):
+    g = random_graph(1, input_shape=(1, 6, 6), stages=((3, 1), (4, 1)), T=2, **kw)
+    with pytest.raises(BundleError, match=rf"node '{node}'.*not in the RTL generator|node '{node}'.*synapse reads"):
+        from_graph(g)
+
+
+def test_graph_foldings_are_honoured_or_refused():
+    g = random_graph(2, input_shape=(1, 6, 6), stages=((4, 1), (6, 1)), T=2)
+    cfg = from_graph(g, folding="2x1")
+    assert all(str(layer.fold) == "2x1" for layer in cfg.layers) and str(cfg.readout.fold) == "2x1"
+    with pytest.raises(ValueError, match="folding 2x2 of engine stem: pe must divide 4, simd be at most 1"):
+        from_graph(g, folding="2x2")
+    cfg = from_graph(g, lanes=4)                         # exactly 4 lanes everywhere, the readout too
+    assert all(layer.fold.lanes == 4 for layer in list(cfg.layers) + [cfg.readout])
+    with pytest.raises(ValueError, match="one entry per synaptic engine"):
+        from_graph(g, folding=["1x1"] * 2)
+    with pytest.raises(ValueError, match=r"lanes=5: engine stem \(1 inputs, 4 outputs\) cannot have exactly 5 MAC lanes"):
+        from_graph(g, lanes=5)
+    with pytest.raises(ValueError, match="share current frames, so their nl must be equal"):
+        from_graph(g, folding={"b1_shortcut": "2x4/2", "b1_conv2": "2x4/1"})
+
+
+# ---------------------------------------------------------------------------------------------
+# Buffers: several slots, several readers, the look-ahead of a residual reader
+
+def _tracker_model(N: int, R: int):
+    """A clock-by-clock reference of :class:`SlotTracker`: what it shows, then the update."""
+    st = {"state": [EMPTY] * N, "pending": [set() for _ in range(N)], "wa": 0, "wd": 0, "rs": [0] * R}
+
+    def show(ahead: int) -> dict:
+        s = st["state"]
+        out = {"w_ready": int(s[st["wa"]] == EMPTY), "w_slot": st["wd"],
+               "r_full_ahead": int(ahead < N and s[(st["rs"][0] + ahead) % N] == FULL)}
+        for r in range(R):
+            x = SlotTracker.reader_suffix(r)
+            out[f"r_full{x}"] = int(s[st["rs"][r]] == FULL)
+            out[f"r_started{x}"] = int(s[st["rs"][r]] != EMPTY)
+            out[f"r_slot{x}"] = st["rs"][r]
+        return out
+
+    def step(acq: int, done: int, rel: list):
+        s, p = st["state"], st["pending"]
+        for i in range(N):
+            if len(p[i]) == R and s[i] == FULL:
+                s[i], p[i] = EMPTY, set()
+        if acq:
+            s[st["wa"]] = FILLING
+            st["wa"] = (st["wa"] + 1) % N
+        if done:
+            s[st["wd"]] = FULL
+            st["wd"] = (st["wd"] + 1) % N
+        for r in range(R):
+            if rel[r]:
+                p[st["rs"][r]].add(r)
+                st["rs"][r] = (st["rs"][r] + 1) % N
+
+    return show, step
+
+
+@pytest.mark.parametrize("N, R", [(2, 1), (3, 1), (2, 2), (4, 2), (3, 3)])
+def test_slot_tracker_matches_its_reference_with_several_slots_and_readers(N, R):
+    """Random legal traffic (a producer filling slots in turn, readers releasing what they have
+    read, early releases, a look-ahead reader 0): every output, every clock, as the reference."""
+    seed = 100 * N + R
+    print(f"slot tracker N={N} R={R} seed={seed}")
+    rng = random.Random(seed)
+    dut = SlotTracker(N, R, ahead=True)
+    show, step = _tracker_model(N, R)
+
+    async def bench(ctx):
+        acquired = done = 0                       # items acquired / completed by the producer
+        released = [0] * R                        # items each reader has released
+        for clock in range(400):
+            ahead = rng.randrange(N + 1)
+            ctx.set(dut.r_ahead, ahead)
+            want = show(ahead)
+            for name, v in want.items():
+                assert ctx.get(getattr(dut, name)) == v, (clock, name, want)
+            acq = int(want["w_ready"] and rng.random() < 0.5)
+            fin = int(done < acquired and rng.random() < 0.4)
+            rel = []
+            for r in range(R):
+                x = SlotTracker.reader_suffix(r)
+                can = want[f"r_full{x}"] or (want[f"r_started{x}"] and rng.random() < 0.2)
+                rel.append(int(bool(can) and released[r] < acquired and rng.random() < 0.5))
+            ctx.set(dut.w_acquire, acq)
+            ctx.set(dut.w_done, fin)
+            for r in range(R):
+                ctx.set(getattr(dut, f"r_release{SlotTracker.reader_suffix(r)}"), rel[r])
+            step(acq, fin, rel)
+            acquired += acq
+            done += fin
+            released = [a + b for a, b in zip(released, rel)]
+            await ctx.tick()
+        assert done > 20 and min(released) > 20            # the traffic went round the slots many times
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+
+
+# ---------------------------------------------------------------------------------------------
+# Random graphs in Verilator
+
+#: the graph forms the RTL takes (rtl_gen/graph.py); the others are drawn by hls.fuzz
+RTL_FORMS = dict(seca="none", membn="none", shortcut="spikes", head="spikes")
+
+
+def draw_rtl_graph(seed: int) -> dict:
+    """A random ResNet the RTL takes: :func:`golden.synthetic.draw_graph_options` (extremes on
+    purpose: 1-channel inputs and stages, 2 x 2 frames, T = 1, 1-bit spikes, LIF / IF, pooled
+    stems) with the forms of :data:`RTL_FORMS`, and a random folding (lanes or one folding)."""
+    rng = np.random.default_rng(seed)
+    opts = {**draw_graph_options(rng, np.random.default_rng([seed, 21])), **RTL_FORMS}
+    lanes = [None, 1, 2, 4, 8, 16][int(rng.integers(0, 6))]
+    return {"seed": seed, "graph": opts, "lanes": lanes}
+
+
+def _graph_case(tmp, case: dict, mode: str) -> tuple[dict, object]:
+    g = random_graph(case["seed"], **case["graph"])
+    save_graph(g, tmp / "model")
+    g = load_graph(tmp / "model")
+    images = random_images(g, 7, seed=case["seed"])
+    write_vectors(g, tmp / "model", images, np.zeros(len(images), np.int64), tmp / "vectors.npz")
+    from rtl_gen.folding import AtMost
+
+    lanes = case["lanes"]
+    try:
+        cfg = from_graph(g, lanes=lanes)
+    except ValueError:                          # exactly that many lanes is not possible everywhere
+        cfg = from_graph(g, lanes=AtMost(lanes or 16))
+    d = emit(cfg, tmp / "rtl")
+    r = simulate(tmp / "rtl" / "hdlif_accel.v", "hdlif_accel", tmp / "vectors.npz", tmp / mode,
+                 manifest=tmp / "rtl" / "interface.json", build_dir=tmp / "verilator", cxx_opt=FAST_BUILD,
+                 backpressure=mode == "backpressure", reset_midway=mode == "backpressure", reset_after=137,
+                 image_gap=300 if mode == "gaps" else 0, trace=d["trace"])
+    return r, cfg
+
+
+@pytest.mark.parametrize("seed, mode", [(7001, "full"), (7002, "backpressure"), (7003, "gaps")])
+def test_random_resnets_bit_exact_in_verilator_and_the_estimate_exact(seed, mode, tmp_path):
+    case = draw_rtl_graph(seed)
+    print(f"graph case {case}, stimulus {mode}")
+    r, cfg = _graph_case(tmp_path, case, mode)
+    assert r["mismatches"] == 0, r["mismatch_details"][:5]
+    assert r["layers_checked"], "no layer traced"
+    if mode == "full":
+        est = cycles(cfg, images=r["images"])
+        assert exact(r["cycles_per_inference"], est["mean_interval"]), (r, est)
+        assert exact(r["latency_cycles"], est["latency_cycles"]), (r, est)
+
+
+def test_a_wrong_residual_is_caught_and_named(tmp_path):
+    """The vector file of a graph whose shortcut current is larger in one channel: the RTL built
+    from the true graph disagrees at the neurons after the add, and the report names image,
+    layer, step and neuron."""
+    import dataclasses
+
+    from golden.graph import Graph, run_graph
+
+    g = random_graph(7010, input_shape=(1, 6, 6), stages=((3, 1), (4, 1), (4, 1)), T=2)
+    save_graph(g, tmp_path / "model")
+    g = load_graph(tmp_path / "model")
+    cfg = from_graph(g)
+    d = emit(cfg, tmp_path / "rtl")
+    nodes = list(g.nodes)
+    i = next(k for k, n in enumerate(nodes) if n.name == "b1.shortcut")
+    bias = nodes[i].bias.copy()
+    bias[0] += (2 << g.neurons[0].frac) << nodes[i].shift         # two thresholds' worth, one channel
+    nodes[i] = dataclasses.replace(nodes[i], bias=bias)
+    wrong = Graph(name=g.name, T=g.T, input=g.input, spike_bits=g.spike_bits, nodes=tuple(nodes))
+    images = random_images(g, 6, seed=1)
+    res = run_graph(wrong, images, trace=True)
+    vec = load_vectors_like(tmp_path, g, images, res)
+    r = simulate(tmp_path / "rtl" / "hdlif_accel.v", "hdlif_accel", vec, tmp_path / "sim",
+                 manifest=tmp_path / "rtl" / "interface.json", build_dir=tmp_path / "verilator", cxx_opt=FAST_BUILD,
+                 trace=d["trace"])
+    assert r["mismatches"] > 0
+    assert any(line.startswith("image ") and ", layer b2.n1, time step " in line and ", neuron " in line
+               for line in r["mismatch_details"]), r["mismatch_details"][:5]
+
+
+def load_vectors_like(tmp, g, images, res):
+    """A vector file for ``g``'s images holding another graph's results ``res``."""
+    from golden.atomic import save_npz_atomic
+
+    path = tmp / "vectors.npz"
+    write_vectors(g, tmp / "model", images, np.zeros(len(images), np.int64), path)
+    vec = dict(load_vectors(path))
+    vec.update(scores=res.scores, classes=res.classes,
+               **{f"codes.{k}": v.astype(vec[f"codes.{k}"].dtype) for k, v in res.codes.items()})
+    save_npz_atomic(path, **vec)
+    return path
+
+
+def test_a_trained_resnet_goes_float_golden_rtl_hls(tmp_path):
+    """make train ARCH=resnet:4,8 (Parallel HD-LIF in every block's second neuron), export (an
+    integer graph), make hls, make rtl, make sim with every traced layer: bit-exact, the
+    estimate exact."""
+    import shutil
+
+    from flow import steps
+    from flow.paths import build_dir
+    from hls.report import run_hls
+    from training.export import export
+    from training.train import train
+
+    run = tmp_path / "rn"
+    train(run, arch="resnet:4,8", T=2, epochs=1, batch_size=32, limit=200, parallel_ratio=0.5, progress=False,
+          device="cpu")
+    rep = export(run, vectors=30)
+    assert rep["agreement"] >= 0.9
+    assert run_hls(run, tmp_path / "hls")["mismatches"] == 0
+    try:
+        r = steps.rtl(str(run))
+        assert r["resources"]["luts"] > 0 and "stem" in r["folding"]
+        sim = steps.sim(str(run), n=30, trace=True)
+        assert sim["images"] == 30 and sim["mismatches"] == 0 and sim["layers_checked"]
+        assert exact(sim["cycles_per_inference"], cycles(load_config(run), images=30)["mean_interval"])
+        assert exact(sim["latency_cycles"], sim["estimated_latency"])
+    finally:
+        shutil.rmtree(build_dir(str(run)), ignore_errors=True)
+
+
+def load_config(run):
+    from golden.graph import load_model
+
+    return from_graph(load_model(run / "model"))

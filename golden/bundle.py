@@ -512,7 +512,7 @@ def read_model(folder: Path, schema: str) -> tuple:
     got = doc.get("schema")
     if got == GRAPH_SCHEMA and schema != GRAPH_SCHEMA:
         raise BundleError(f"{where}: an integer graph (a residual network, schema {GRAPH_SCHEMA!r}); this stage "
-                          "takes sequential bundles only (the hardware of graphs is not built yet)")
+                          "takes sequential bundles only (graphs go through make rtl, sim, bitstream and hls)")
     _need(got == schema, where, f"field 'schema' must be {schema!r}, not {got!r}"
           + (" (an older export: re-run the export step)" if str(got or "").startswith("hdlif-int/") else ""))
     npz_bytes = npath.read_bytes()

@@ -682,6 +682,7 @@ class HDLIFLayerConfig:
     source: str = ""            # the engine whose codes it reads ("": the previous one)
     residual: CurrentFrame | None = None    # a current added to the requantized one, before the neurons
     stream: CurrentFrame | None = None      # where the neurons' input current is also written
+    membn: RequantConfig | None = None      # a Mem-BN neuron's input map (the graph's ``affine``), after the stream
 
     def __post_init__(self):
         if self.pool_op not in ("max", "sum", "gsum") or (self.pool_op == "sum" and self.pool != 2) or \

@@ -19,9 +19,10 @@ has two slots plus one per engine the stream skips, so the writer never waits fo
 Also lowered: ``maxpool`` / ``sumpool`` after a neuron (the engine's 2 x 2 pool), and a
 ``gsum`` (global sum pooling of codes) before the readout: the head engine's neuron stage sums
 each channel over its positions (:func:`rtl_gen.pool.global_sum`) and writes one value per
-channel for the readout.  Refused, each with one line naming the node:
-``affine`` (Mem-BN) and ``seca`` nodes, a current read by a synapse (the authors' shortcut), a
-``gsum`` of a current, and shapes the engines cannot take.
+channel for the readout.  A Mem-BN neuron's ``affine`` input map is a second requantizer in its
+engine, after the stream is written (the next block adds the unmapped current).  Refused, each
+with one line naming the node: ``seca`` nodes, a current read by a synapse (the authors'
+shortcut), a ``gsum`` of a current, and shapes the engines cannot take.
 """
 
 from __future__ import annotations
@@ -68,8 +69,16 @@ class _Plan:
         g, nodes, users = self.g, self.nodes, self.users
         depth = {}                  # engine -> its place in the chain (the stem 0)
         for n in g.nodes:
-            if n.kind in ("affine", "seca"):
+            if n.kind == "seca":
                 self.fail(n.name, f"{n.kind} nodes are not in the RTL generator yet")
+            elif n.kind == "affine":
+                name = self.owner.get(n.input)
+                e = self.engines.get(name)
+                if e is None or e["value"] != n.input or e["affine"] is not None or \
+                        any(nodes[u].kind != "neuron" for u in users[n.name]):
+                    self.fail(n.name, "a Mem-BN map reads an engine's last current and feeds its neurons")
+                e["affine"] = n.name
+                self.owner[n.name] = name
             elif n.kind == "current":
                 if n.input == INPUT:
                     if self.engines:
@@ -84,7 +93,7 @@ class _Plan:
                     self.fail(n.name, "the first current node must be the stem, on the pixels")
                 name = engine_name(n.name)
                 self.engines[name] = {"current": n.name, "neuron": None, "pool": None, "source": src,
-                                      "stream": None, "residual": None, "value": n.name}
+                                      "stream": None, "residual": None, "value": n.name, "affine": None}
                 depth[name] = 0 if src is None else depth[src] + 1
                 self.owner[n.name] = name
             elif n.kind == "add":
@@ -103,7 +112,8 @@ class _Plan:
             elif n.kind == "neuron":
                 name = self.owner[n.input]
                 e = self.engines[name]
-                if e["neuron"] is not None or e["value"] != n.input:
+                if e["neuron"] is not None or n.input not in (e["value"], e["affine"]) or \
+                        (e["affine"] is not None and n.input != e["affine"]):
                     self.fail(n.name, f"neurons on {n.input!r}: an engine runs one neuron, on its last value")
                 e["neuron"] = n.name
                 self.codes_of[n.name] = name
@@ -135,7 +145,7 @@ class _Plan:
             if e["neuron"] is None and e["residual"] is not None:
                 self.fail(e["current"], "an add whose sum feeds no neurons")
             for u in users[e["value"]]:
-                if nodes[u].kind not in ("neuron", "add"):
+                if nodes[u].kind not in ("neuron", "add", "affine"):
                     self.fail(u, f"a current is read by neurons or adds, not by a {nodes[u].kind} node")
         ro = g.readout
         src = nodes[ro.input]
@@ -356,10 +366,18 @@ def _from_graph(g: Graph, *, lanes=None, folding=None, stem: str = "cache") -> A
             continue
         nn = nodes[e["neuron"]]
         nw = wid[nn.name]
-        current_bits = wid[e["value"]]["current_bits"]
+        O = syn.out_channels
+        current_bits = wid[e["affine"] or e["value"]]["current_bits"]
+        membn = None
+        if e["affine"] is not None:
+            a = nodes[e["affine"]]
+            aw = wid[a.name]
+            membn = RequantConfig(channels=O, lanes=nl, T=T, mult=np.asarray(a.mult, np.int64),
+                                  bias=np.asarray(a.bias, np.int64), shift=a.shift,
+                                  acc_bits=wid[e["value"]]["current_bits"], product_bits=aw["product_bits"],
+                                  out_bits=aw["current_bits"])
         residual = frames[plan.owner[e["residual"]]] if e["residual"] is not None else None
         pool_kind = nodes[e["pool"]].kind if e["pool"] else None
-        O = syn.out_channels
         out_pos = 1 if pool_kind == "gsum" else syn.out_height * syn.out_width
         if name not in readers:
             plan.fail(nn.name, "spike codes nobody reads")
@@ -378,7 +396,7 @@ def _from_graph(g: Graph, *, lanes=None, folding=None, stem: str = "cache") -> A
             name=name, synapse=syn, requant=_requant_config(node, nl, T, w), neuron=nc, pool=syn.pool,
             direct=src == "", out=consumer_layout(name, O, out_pos, out_max(name).bit_length()), cache=cache,
             pool_op={"sumpool": "sum", "gsum": "gsum"}.get(pool_kind, "max"),
-            source="" if src == "" else src, residual=residual, stream=frames.get(name)))
+            source="" if src == "" else src, residual=residual, stream=frames.get(name), membn=membn))
     ro = g.readout
     rname = names[-1]
     rw = wid[ro.name]

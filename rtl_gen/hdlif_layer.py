@@ -28,6 +28,12 @@ def pool_block(layer: HDLIFLayerConfig) -> type:
     return SumPool if layer.pool_op == "sum" else MaxPool
 
 
+def stream_bits(layer: HDLIFLayerConfig) -> int:
+    """The width of the current after the requantizer and the residual adder (what a stream frame
+    holds): a Mem-BN map's input, else the neurons' current."""
+    return layer.membn.acc_bits if layer.membn is not None else layer.neuron.current_bits
+
+
 def overlap_ok(layer: HDLIFLayerConfig) -> bool:
     return not layer.neuron.stateful or layer.neuron.words_per_lane >= MIN_WORDS_FOR_OVERLAP
 
@@ -60,7 +66,7 @@ class NeuronStage(wiring.Component):
         self.layer = c = layer
         self.requant = requant
         NL = c.neuron.lanes
-        self.in_bits = c.requant.acc_bits if requant else c.neuron.current_bits
+        self.in_bits = c.requant.acc_bits if requant else c.requant.out_bits
         self.latency = self.stage_latency(c, requant)
         o = c.out
         ev = {}
@@ -116,12 +122,17 @@ class NeuronStage(wiring.Component):
         if layer.residual is not None:
             # the read data delayed to the requantizer's output, the adder and its register
             rb = layer.residual.bits
-            luts += NL * (nc.current_bits + 2) + 10
-            ffs += NL * (rb * (Requant.latency - 1) + nc.current_bits) + 10
+            luts += NL * (stream_bits(layer) + 2) + 10
+            ffs += NL * (rb * (Requant.latency - 1) + stream_bits(layer)) + 10
         if layer.stream is not None:
             luts += 20
             ffs += NL * layer.stream.bits + 20
+        if layer.membn is not None:
+            ffs += Requant.latency * (nc.T.bit_length() + (nc.channels // NL).bit_length() + 4 +
+                                      nc.words_per_lane.bit_length())
         cost = {"luts": luts + 40, "ffs": ffs + 40, "brams": brams, "dsps": dsps}
+        if layer.membn is not None:
+            cost = add_cost(cost, Requant.resources(layer.membn, acc_regs=2, param_regs=2))
         if requant:
             cost = add_cost(cost, Requant.resources(layer.requant, acc_regs=3, param_regs=2))
         return cost
@@ -130,15 +141,21 @@ class NeuronStage(wiring.Component):
     ADD_LATENCY = 1
 
     @classmethod
-    def current_latency(cls, layer: HDLIFLayerConfig, requant: bool) -> int:
-        """Clocks from a group's ``in_valid`` to its current at the cores' input: the requantizer
-        and the residual adder."""
+    def stream_point(cls, layer: HDLIFLayerConfig, requant: bool) -> int:
+        """Clocks from a group's ``in_valid`` to its current after the requantizer and the
+        residual adder: the stream is written there."""
         return (Requant.latency if requant else 0) + (cls.ADD_LATENCY if layer.residual is not None else 0)
+
+    @classmethod
+    def current_latency(cls, layer: HDLIFLayerConfig, requant: bool) -> int:
+        """Clocks from a group's ``in_valid`` to its current at the cores' input: the requantizer,
+        the residual adder and a Mem-BN neuron's input map (a second requantizer)."""
+        return cls.stream_point(layer, requant) + (Requant.latency if layer.membn is not None else 0)
 
     @classmethod
     def stage_latency(cls, layer: HDLIFLayerConfig, requant: bool) -> int:
         """Clocks from an item's last ``in_valid`` to its ``done``: the requantizer, the residual
-        adder, the neuron cores, the max pool and the registered write."""
+        adder, the Mem-BN map, the neuron cores, the max pool and the registered write."""
         return cls.current_latency(layer, requant) + HDLIFCore.latency + \
             (MaxPool.latency if layer.pooled else 0) + 1
 
@@ -146,7 +163,7 @@ class NeuronStage(wiring.Component):
     def stream_latency(cls, layer: HDLIFLayerConfig, requant: bool) -> int:
         """Clocks from an item's last ``in_valid`` to ``st_done``, the last write of the current
         into its stream frame (:attr:`rtl_gen.config.HDLIFLayerConfig.stream`)."""
-        return cls.current_latency(layer, requant) + 1
+        return cls.stream_point(layer, requant) + 1
 
     def elaborate(self, platform):
         m = Module()
@@ -203,7 +220,7 @@ class NeuronStage(wiring.Component):
             m.d.comb += [self.res_rd_addr.eq(slot_offset(self.res_slot, f.words, f.slots) + addr),
                          self.res_release.eq(self.in_valid & self.in_last)]
             res = delay(self.res_rd_data, Requant.latency - 1, "res")
-            ab = nc.current_bits
+            ab = stream_bits(c)
             summed = Signal(unsigned(NL * ab))
             m.d.sync += summed.eq(Cat(*[(currents.word_select(j, cb).as_signed() + res.word_select(j, f.bits).as_signed())
                                         [:ab] for j in range(NL)]))
@@ -222,6 +239,15 @@ class NeuronStage(wiring.Component):
                          self.st_wr_data.eq(currents), self.st_wr_en.eq(tags["v"]),
                          self.st_done.eq(tags["v"] & tags["last"])]
             valids.append(self.st_wr_en)
+
+        if c.membn is not None:
+            # a Mem-BN neuron's input map: (x * mult[t, c] + bias[t, c]) >> shift, the requantizer's
+            # arithmetic on the current (after the stream: the next block adds the unmapped one)
+            assert c.membn.acc_bits == cb, (c.name, c.membn.acc_bits, cb)
+            m.submodules.membn = mb = Requant(c.membn)
+            m.d.comb += [mb.in_acc.eq(currents), mb.in_t.eq(tags["t"]), mb.in_og.eq(tags["og"])]
+            currents, cb = mb.out_value, c.membn.out_bits
+            tags = {k: delay(sig, Requant.latency, f"bn_{k}", valid=k == "v") for k, sig in tags.items()}
 
         codes = []
         for j in range(NL):

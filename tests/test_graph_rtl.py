@@ -41,6 +41,7 @@ def test_a_resnet_lowers_to_engines_current_frames_and_shared_codes():
     frames = {layer.stream.source: (layer.stream.sink, layer.stream.slots) for layer in cfg.layers if layer.stream}
     assert frames == {"stem": ("b0_conv2", 3), "b0_conv2": ("b1_conv2", 3), "b2_shortcut": ("b2_conv2", 2)}
     assert by["b0_conv2"].residual.source == "stem" and by["b2_conv2"].residual.source == "b2_shortcut"
+    assert all(layer.membn is None for layer in cfg.layers if layer.has_neurons)
     assert [r.name for r in cfg.readers_of("b1_conv2")] == ["b2_conv1", "b2_shortcut"]
     assert cfg.codes_buffer("b1_conv2") == "b1_conv2_codes" and cfg.codes_buffer("stem") == "b0_conv1_input"
     head = by["b2_conv2"]
@@ -58,13 +59,25 @@ def test_a_resnet_lowers_to_engines_current_frames_and_shared_codes():
         seen.add(layer.name)
 
 
+def test_mem_bn_maps_are_a_second_requantizer_after_the_stream():
+    """A Mem-BN neuron's affine map: per step and channel, after the residual add; the stream
+    frame holds the unmapped current (what the next add reads)."""
+    g = random_graph(4, input_shape=(1, 6, 6), stages=((3, 2),), T=3, membn="all")
+    cfg = from_graph(g)
+    by = {layer.name: layer for layer in cfg.layers}
+    affine = {n.name: n for n in g.nodes if n.kind == "affine"}
+    assert by["b0_conv2"].membn is not None and by["b0_conv2"].membn.per_step
+    assert np.array_equal(by["b0_conv2"].membn.mult, affine["b1.n1.membn"].mult)
+    assert by["b0_conv2"].stream.bits == by["b0_conv2"].membn.acc_bits
+    assert by["b0_conv2"].neuron.current_bits == by["b0_conv2"].membn.out_bits
+
+
 @pytest.mark.parametrize("kw, node", [
-    (dict(membn="all"), "b0.n1.membn"),
     (dict(seca="I"), "b0.seca1"),
     (dict(seca="II"), "b0.seca"),
     (dict(shortcut="stream"), "b1.shortcut"),
     (dict(head="stream"), "gap"),
-], ids=["membn", "seca_I", "seca_II", "stream_shortcut", "stream_head"])
+], ids=["seca_I", "seca_II", "stream_shortcut", "stream_head"])
 def test_graph_forms_without_rtl_are_refused_naming_the_node(kw, node):
     g = random_graph(1, input_shape=(1, 6, 6), stages=((3, 1), (4, 1)), T=2, **kw)
     with pytest.raises(BundleError, match=rf"node '{node}'.*not in the RTL generator|node '{node}'.*synapse reads"):
@@ -171,13 +184,13 @@ def test_slot_tracker_matches_its_reference_with_several_slots_and_readers(N, R)
 # Random graphs in Verilator
 
 #: the graph forms the RTL takes (rtl_gen/graph.py); the others are drawn by hls.fuzz
-RTL_FORMS = dict(seca="none", membn="none", shortcut="spikes", head="spikes")
+RTL_FORMS = dict(seca="none", shortcut="spikes", head="spikes")
 
 
 def draw_rtl_graph(seed: int) -> dict:
     """A random ResNet the RTL takes: :func:`golden.synthetic.draw_graph_options` (extremes on
-    purpose: 1-channel inputs and stages, 2 x 2 frames, T = 1, 1-bit spikes, LIF / IF, pooled
-    stems) with the forms of :data:`RTL_FORMS`, and a random folding (lanes or one folding)."""
+    purpose: 1-channel inputs and stages, 2 x 2 frames, T = 1, 1-bit spikes, LIF / IF, Mem-BN,
+    pooled stems) with the forms of :data:`RTL_FORMS`, and a random lane count."""
     rng = np.random.default_rng(seed)
     opts = {**draw_graph_options(rng, np.random.default_rng([seed, 21])), **RTL_FORMS}
     lanes = [None, 1, 2, 4, 8, 16][int(rng.integers(0, 6))]

@@ -333,7 +333,9 @@ def _from_graph(g: Graph, *, lanes=None, folding=None, stem: str = "cache") -> A
         rs = readers[src]
         packed = {syns[r].is_fc for r in rs}
         if len(packed) != 1:
-            plan.fail(plan.engines[src]["neuron"], "codes read both by a conv and an fc synapse")
+            if positions != 1:
+                plan.fail(plan.engines[src]["neuron"], "codes read both by a conv and an fc synapse")
+            packed = {False}            # one position: both layouts put channel c in word c // simd
         return OutputLayout(simd=syns[rs[0]].fold.simd, packed=packed.pop(), channels=channels, positions=positions,
                             code_bits=code_bits)
 

@@ -205,6 +205,52 @@ def draw_case(seed: int, large: bool = False) -> dict:
                 conv_stem=conv_stem, reset_after=int(rng.integers(5, 200)), stimulus_seed=int(rng.integers(1, 1 << 16)))
 
 
+#: the graph forms the RTL takes (:mod:`rtl_gen.graph`); the others (SECA, the authors' stream
+#: shortcut and head) are drawn by ``hls.fuzz``
+RTL_GRAPH_FORMS = dict(seca="none", shortcut="spikes", head="spikes")
+
+
+def draw_graph_case(seed: int) -> dict:
+    """A residual network (:func:`golden.synthetic.random_graph`) the RTL takes: the options of
+    :func:`golden.synthetic.draw_graph_options` (extremes on purpose: 1-channel inputs and
+    stages, 2 x 2 frames, T = 1, 1-bit spikes, LIF / IF, Mem-BN, pooled stems) with
+    :data:`RTL_GRAPH_FORMS`; MAC lanes per engine (exactly ``n``, or at most ``n``: then the
+    lowering picks each engine's folding and neuron lanes), the stem's mode, a stimulus."""
+    from golden.synthetic import draw_graph_options
+
+    rng = np.random.default_rng([seed, 30])
+    graph = {**draw_graph_options(np.random.default_rng(seed), np.random.default_rng([seed, 21])), **RTL_GRAPH_FORMS}
+    n = int(_pick(rng, [1, 2, 3, 4, 8, 16, 32, 64], extreme=0.3))
+    return dict(seed=seed, graph=graph, lanes=n, exact_lanes=bool(rng.random() < 0.3),
+                stem="recompute" if rng.random() < 0.3 else "cache", stimulus=str(rng.choice(STIMULI)),
+                images=int(max(3, min(8, 24 // graph["T"]))), reset_after=int(rng.integers(5, 200)),
+                stimulus_seed=int(rng.integers(1, 1 << 16)))
+
+
+def graph_config(case: dict, graph):
+    """The accelerator of a graph case: exactly ``lanes`` MAC lanes per engine where every engine
+    can have them (else at most that many), or at most ``lanes``."""
+    from rtl_gen.folding import AtMost
+    from rtl_gen.graph import from_graph
+
+    if case["exact_lanes"]:
+        try:
+            return from_graph(graph, lanes=case["lanes"], stem=case["stem"])
+        except ValueError:
+            pass
+    return from_graph(graph, lanes=AtMost(case["lanes"]), stem=case["stem"])
+
+
+def describe_graph(case: dict) -> str:
+    g = case["graph"]
+    shape = "x".join(str(d) for d in g["input_shape"])
+    stages = "-".join(f"{w}x{b}" for w, b in g["stages"])
+    return (f"graph seed {case['seed']}: {shape} -> stages {stages}, T={g['T']}, {g['spike_bits']}-bit spikes, "
+            f"{g['weights']}/{g['stem_weights']}, {g['neuron']}, membn {g['membn']}, pool {g['pool']}"
+            f"{', per-channel' if g['per_channel'] else ''}; {'exactly' if case['exact_lanes'] else 'at most'} "
+            f"{case['lanes']} lanes; stem {case['stem']}; stimulus {case['stimulus']}; {case['images']} images")
+
+
 def describe(case: dict) -> str:
     net = case["net"]
     shape = "x".join(str(d) for d in net["input_shape"])
@@ -221,36 +267,46 @@ def describe(case: dict) -> str:
 
 
 def run_case(seed: int, out: Path, *, keep: bool = False, check_estimate: bool = True,
-             all_stimuli: bool = False, large: bool = False) -> dict:
+             all_stimuli: bool = False, large: bool = False, graphs: bool = False) -> dict:
     """Build and simulate case ``seed`` under ``out``; return its result (``ok`` and why not).
 
     Besides the full-rate run, the case's drawn stimulus, or with ``all_stimuli`` every one of
-    :data:`STIMULI` (one build, four simulations)."""
+    :data:`STIMULI` (one build, four simulations).  ``graphs``: the case is a residual network
+    (:func:`draw_graph_case`)."""
     from golden import load_bundle, save_bundle
-    from golden.synthetic import random_bundle, random_images
+    from golden.graph import load_graph, save_graph
+    from golden.synthetic import random_bundle, random_graph, random_images
     from golden.vectors import load_vectors, write_vectors
     from rtl_gen.folding import from_bundle
     from rtl_gen.emit import emit
     from rtl_gen.estimate import cycles, item_events
     from sim.accelerator_tb import simulate
 
-    case = draw_case(seed, large)
+    case = draw_graph_case(seed) if graphs else draw_case(seed, large)
     out = Path(out) / f"case_{seed}"
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
     t0 = time.time()
-    result = {"seed": seed, "case": describe(case), "ok": False, "problems": []}
+    result = {"seed": seed, "case": describe_graph(case) if graphs else describe(case), "ok": False, "problems": []}
     try:
-        save_bundle(random_bundle(seed, **case["net"]), out / "model")
-        bundle = load_bundle(out / "model")
+        if graphs:
+            save_graph(random_graph(seed, **case["graph"]), out / "model")
+            bundle = load_graph(out / "model")
+        else:
+            save_bundle(random_bundle(seed, **case["net"]), out / "model")
+            bundle = load_bundle(out / "model")
         images = random_images(bundle, case["images"], seed=seed)
         write_vectors(bundle, out / "model", images, np.zeros(len(images), np.int64), out / "vectors.npz")
         vec = load_vectors(out / "vectors.npz")
-        cfg = from_bundle(bundle, folding=case["folding"], stem=case["stem"],
-                          skip_zero_spikes=case["skip_zero_spikes"], skip_zero_weights=case["skip_zero_weights"],
-                          event=case.get("event") or None)
-        events = item_events(cfg, vec) if (case["skip_zero_spikes"] or case.get("event")) else None
+        if graphs:
+            cfg, events = graph_config(case, bundle), None
+            result["folding"] = cfg.foldings
+        else:
+            cfg = from_bundle(bundle, folding=case["folding"], stem=case["stem"],
+                              skip_zero_spikes=case["skip_zero_spikes"], skip_zero_weights=case["skip_zero_weights"],
+                              event=case.get("event") or None)
+            events = item_events(cfg, vec) if (case["skip_zero_spikes"] or case.get("event")) else None
         desc = emit(cfg, out / "rtl")
         est = cycles(cfg, images=case["images"], events=events)
         kw = dict(manifest=out / "rtl" / "interface.json", build_dir=out / "rtl" / "verilator", cxx_opt="-O0",
@@ -274,7 +330,7 @@ def run_case(seed: int, out: Path, *, keep: bool = False, check_estimate: bool =
         if check_estimate:
             for key, ekey in (("cycles_per_inference", "mean_interval"), ("latency_cycles", "latency_cycles")):
                 if not exact(full[key], est[ekey]):
-                    result["problems"].append(f"{key}: measured {full[key]:g}, estimated {est[key]:g}")
+                    result["problems"].append(f"{key}: measured {full[key]:g}, estimated {est[ekey]:g}")
         result["ok"] = not result["problems"]
     except Exception as e:  # a crash is a finding too: report it with the case
         result["problems"].append(f"{type(e).__name__}: {e}")
@@ -285,7 +341,7 @@ def run_case(seed: int, out: Path, *, keep: bool = False, check_estimate: bool =
 
 
 def campaign(seeds: list[int], out: Path, *, jobs: int = 1, resume: bool = False, all_stimuli: bool = False,
-             large: bool = False, log=print) -> list[dict]:
+             large: bool = False, graphs: bool = False, log=print) -> list[dict]:
     """Run ``seeds`` (:func:`run_case`); append each result to ``out/results.jsonl`` as it finishes."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -310,28 +366,31 @@ def campaign(seeds: list[int], out: Path, *, jobs: int = 1, resume: bool = False
 
     if jobs <= 1:
         for s in todo:
-            record(run_case(s, out, all_stimuli=all_stimuli, large=large))
+            record(run_case(s, out, all_stimuli=all_stimuli, large=large, graphs=graphs))
     else:
         with ProcessPoolExecutor(jobs) as pool:
-            futures = [pool.submit(run_case, s, out, all_stimuli=all_stimuli, large=large) for s in todo]
+            futures = [pool.submit(run_case, s, out, all_stimuli=all_stimuli, large=large, graphs=graphs)
+                       for s in todo]
             for f in as_completed(futures):
                 record(f.result())
     return results
 
 
 def record(results: list[dict], path: Path, *, cases: int, seed: int, jobs: int, all_stimuli: bool,
-           large: bool = False) -> dict:
+           large: bool = False, graphs: bool = False) -> dict:
     """The campaign's summary and every case's result, with the command that reproduces it
     (where the cases were built and whether they were resumed do not change the results)."""
     from golden.atomic import write_json_atomic
 
     cmd = f"python -m sim.fuzz --cases {cases} --seed {seed} --jobs {jobs}" + (" --large" if large else "") + \
+        (" --graphs" if graphs else "") + \
         ("" if all_stimuli else " --drawn-stimulus") + f" --record {path}"
     measured = [r for r in results if "measured" in r]
     out = {
         "command": cmd,
-        "what": f"{cases} random ({'image-sized ' if large else ''}network, legal folding, stem mode, zero skipping) "
-                "cases, each built once and "
+        "what": (f"{cases} random (residual network, MAC lanes, stem mode) " if graphs else
+                 f"{cases} random ({'image-sized ' if large else ''}network, legal folding, stem mode, zero skipping) ")
+                + "cases, each built once and "
                 "simulated at full rate (every layer's codes slot by slot, the scores, the class; cycles per "
                 "inference and latency against rtl_gen.estimate.cycles) and under "
                 + ("idle gaps, random idle and backpressure, and a reset mid-image" if all_stimuli else
@@ -346,7 +405,7 @@ def record(results: list[dict], path: Path, *, cases: int, seed: int, jobs: int,
         "case_seconds_total": round(sum(r["seconds"] for r in results)),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {jobs} case(s) at a time",
         "results": [{k: r.get(k) for k in ("seed", "case", "ok", "problems", "stimuli", "measured", "estimate",
-                                          "seconds")} for r in results],
+                                          "seconds") + (("folding",) if graphs else ())} for r in results],
     }
     write_json_atomic(path, out, indent=1)
     return out
@@ -370,6 +429,9 @@ def main(argv=None) -> int:
                          "(bench/results/fuzz.json), with the command that reproduces it")
     ap.add_argument("--large", action="store_true",
                     help="image-sized networks (784 inputs, 28 x 28 conv): deep membrane banks, stacked ROMs")
+    ap.add_argument("--graphs", action="store_true",
+                    help="residual networks (integer graphs, rtl_gen/graph.py): stems, identity and strided blocks, "
+                         "Mem-BN, pooled stems, the global sum head")
     ap.add_argument("--drawn-stimulus", action="store_true",
                     help="simulate each case at full rate and under its drawn stimulus only (default: every stimulus)")
     a = ap.parse_args(argv)
@@ -383,8 +445,11 @@ def main(argv=None) -> int:
         master = a.seed if a.seed is not None else int(time.time()) % 100000
         print(f"fuzz: campaign seed {master} (re-run with --seed {master})")
         seeds = seeds_of(master, a.cases)
+    if a.graphs and a.large:
+        print("fuzz: --graphs and --large are two kinds of cases: choose one", file=sys.stderr)
+        return 2
     results = campaign(seeds, Path(a.out), jobs=a.jobs, resume=a.resume, all_stimuli=not a.drawn_stimulus,
-                       large=a.large)
+                       large=a.large, graphs=a.graphs)
     bad = [r for r in results if not r["ok"]]
     ests = [r for r in results if "measured" in r]
     if a.record:
@@ -392,7 +457,7 @@ def main(argv=None) -> int:
             print("fuzz: --record records a campaign (--cases, --seed), not replayed cases", file=sys.stderr)
             return 2
         record(results, Path(a.record), cases=a.cases, seed=master, jobs=a.jobs, all_stimuli=not a.drawn_stimulus,
-               large=a.large)
+               large=a.large, graphs=a.graphs)
         print(f"fuzz: recorded in {a.record}")
     runs = sum(len(r.get("stimuli", [])) for r in results)
     print(f"fuzz: {len(results)} cases, {runs} simulations (network x folding x stimulus)")
@@ -402,7 +467,8 @@ def main(argv=None) -> int:
         print(f"fuzz: largest estimate difference {max(dev):g} cycles per inference over {len(ests)} cases")
     for r in bad:
         print(f"  FAILED {r['case']}: " + " | ".join(r["problems"])
-              + f"  (replay: python -m sim.fuzz --case {r['seed']}{' --large' if a.large else ''})")
+              + f"  (replay: python -m sim.fuzz --case {r['seed']}{' --large' if a.large else ''}"
+                f"{' --graphs' if a.graphs else ''})")
     return 1 if bad else 0
 
 

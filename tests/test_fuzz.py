@@ -39,6 +39,53 @@ def test_random_cases_are_bit_exact_and_the_estimate_exact(tmp_path):
         assert fuzz.exact(r["measured"]["latency_cycles"], r["estimate"]["latency_cycles"]), r
 
 
+def test_random_residual_networks_are_bit_exact_and_the_estimate_exact(tmp_path):
+    """``HDLIF_GRAPH_FUZZ_CASES`` (default 2) residual networks (:func:`sim.fuzz.draw_graph_case`)
+    from the session's seed: built once, simulated at full rate and under the drawn stimulus."""
+    cases = int(os.environ.get("HDLIF_GRAPH_FUZZ_CASES", "2"))
+    seeds = fuzz.seeds_of(_seed() + 1, cases)
+    results = fuzz.campaign(seeds, tmp_path, jobs=2, graphs=True, log=lambda line: None)
+    bad = [r for r in results if not r["ok"]]
+    assert not bad, f"fuzz seed {_seed()}: {len(bad)} of {cases} graph cases failed:\n" + "\n".join(
+        f"{r['case']}: {' | '.join(r['problems'])}  (replay: python -m sim.fuzz --graphs --case {r['seed']})"
+        for r in bad)
+    for r in results:
+        assert fuzz.exact(r["measured"]["cycles_per_inference"], r["estimate"]["cycles_per_inference"]), r
+        assert fuzz.exact(r["measured"]["latency_cycles"], r["estimate"]["latency_cycles"]), r
+
+
+def test_the_graph_fuzz_draws_legal_configs_and_its_corners():
+    """Every drawn residual network lowers (the configs accept it), and the corners come up
+    within a couple of hundred draws: T = 1, 1-bit spikes, LIF, Mem-BN, max- and sum-pooled
+    stems, 1-channel stages, 2 x 2 frames, one MAC lane and many, exact and at-most lanes, both
+    stem modes, every stimulus."""
+    from golden.synthetic import random_graph
+
+    seen = Counter()
+    for seed in range(150):
+        case = fuzz.draw_graph_case(seed)
+        g = case["graph"]
+        cfg = fuzz.graph_config(case, random_graph(seed, **g))
+        assert cfg.layers[0].name == "stem" and cfg.readout.synapse.fold.nl == 1
+        seen[f"T={g['T']}"] += 1
+        seen[f"spikes={g['spike_bits']}"] += 1
+        seen[g["neuron"]] += 1
+        seen[f"membn={g['membn']}"] += 1
+        seen[f"pool={g['pool']}"] += 1
+        seen["one-channel stage"] += any(w == 1 for w, _ in g["stages"])
+        seen["2x2 frame"] += g["input_shape"][1] == 2
+        seen[f"lanes={case['lanes']}"] += 1
+        seen["exact"] += case["exact_lanes"]
+        seen[case["stem"]] += 1
+        seen[case["stimulus"]] += 1
+        seen["current engine"] += any(not layer.has_neurons for layer in cfg.layers)
+        seen["three-slot frame"] += any(layer.stream is not None and layer.stream.slots == 3 for layer in cfg.layers)
+    for corner in ("T=1", "spikes=1", "lif", "membn=all", "membn=mixed", "pool=maxpool", "pool=sumpool",
+                   "one-channel stage", "2x2 frame", "lanes=1", "lanes=64", "exact", "recompute", "cache",
+                   "gaps", "backpressure", "reset", "current engine", "three-slot frame"):
+        assert seen[corner] > 0, (corner, seen)
+
+
 def test_the_generator_draws_legal_foldings_and_its_corners():
     """Every drawn folding is legal (the configs accept it), and the corners come up on purpose
     within a few hundred draws: one-beat folds drained over the largest ``pe / nl``, one

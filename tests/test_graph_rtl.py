@@ -14,13 +14,14 @@ from amaranth.sim import Simulator
 
 from golden.bundle import BundleError
 from golden.graph import load_graph, save_graph
-from golden.synthetic import draw_graph_options, random_graph, random_images
+from golden.synthetic import random_graph, random_images
 from golden.vectors import load_vectors, write_vectors
 from rtl_gen.buffers import EMPTY, FILLING, FULL, SlotTracker
 from rtl_gen.config import CurrentLayerConfig
 from rtl_gen.emit import emit
 from rtl_gen.estimate import cycles
 from rtl_gen.graph import from_graph
+from sim import fuzz
 from sim.accelerator_tb import simulate
 from sim.fuzz import exact
 
@@ -183,52 +184,15 @@ def test_slot_tracker_matches_its_reference_with_several_slots_and_readers(N, R)
 # ---------------------------------------------------------------------------------------------
 # Random graphs in Verilator
 
-#: the graph forms the RTL takes (rtl_gen/graph.py); the others are drawn by hls.fuzz
-RTL_FORMS = dict(seca="none", shortcut="spikes", head="spikes")
-
-
-def draw_rtl_graph(seed: int) -> dict:
-    """A random ResNet the RTL takes: :func:`golden.synthetic.draw_graph_options` (extremes on
-    purpose: 1-channel inputs and stages, 2 x 2 frames, T = 1, 1-bit spikes, LIF / IF, Mem-BN,
-    pooled stems) with the forms of :data:`RTL_FORMS`, and a random lane count."""
-    rng = np.random.default_rng(seed)
-    opts = {**draw_graph_options(rng, np.random.default_rng([seed, 21])), **RTL_FORMS}
-    lanes = [None, 1, 2, 4, 8, 16][int(rng.integers(0, 6))]
-    return {"seed": seed, "graph": opts, "lanes": lanes}
-
-
-def _graph_case(tmp, case: dict, mode: str) -> tuple[dict, object]:
-    g = random_graph(case["seed"], **case["graph"])
-    save_graph(g, tmp / "model")
-    g = load_graph(tmp / "model")
-    images = random_images(g, 7, seed=case["seed"])
-    write_vectors(g, tmp / "model", images, np.zeros(len(images), np.int64), tmp / "vectors.npz")
-    from rtl_gen.folding import AtMost
-
-    lanes = case["lanes"]
-    try:
-        cfg = from_graph(g, lanes=lanes)
-    except ValueError:                          # exactly that many lanes is not possible everywhere
-        cfg = from_graph(g, lanes=AtMost(lanes or 16))
-    d = emit(cfg, tmp / "rtl")
-    r = simulate(tmp / "rtl" / "hdlif_accel.v", "hdlif_accel", tmp / "vectors.npz", tmp / mode,
-                 manifest=tmp / "rtl" / "interface.json", build_dir=tmp / "verilator", cxx_opt=FAST_BUILD,
-                 backpressure=mode == "backpressure", reset_midway=mode == "backpressure", reset_after=137,
-                 image_gap=300 if mode == "gaps" else 0, trace=d["trace"])
-    return r, cfg
-
-
-@pytest.mark.parametrize("seed, mode", [(7001, "full"), (7002, "backpressure"), (7003, "gaps")])
-def test_random_resnets_bit_exact_in_verilator_and_the_estimate_exact(seed, mode, tmp_path):
-    case = draw_rtl_graph(seed)
-    print(f"graph case {case}, stimulus {mode}")
-    r, cfg = _graph_case(tmp_path, case, mode)
-    assert r["mismatches"] == 0, r["mismatch_details"][:5]
-    assert r["layers_checked"], "no layer traced"
-    if mode == "full":
-        est = cycles(cfg, images=r["images"])
-        assert exact(r["cycles_per_inference"], est["mean_interval"]), (r, est)
-        assert exact(r["latency_cycles"], est["latency_cycles"]), (r, est)
+@pytest.mark.parametrize("seed", [7001, 7002, 7003])
+def test_random_resnets_bit_exact_in_verilator_and_the_estimate_exact(seed, tmp_path):
+    """Three fixed cases of the graph fuzz (:func:`sim.fuzz.draw_graph_case`, more in
+    ``tests/test_fuzz.py`` and ``make fuzz``): full rate (every unpooled neuron's codes traced,
+    scores, class, cycles and latency as estimated) and the drawn stimulus."""
+    r = fuzz.run_case(seed, tmp_path, graphs=True)
+    print(r["case"], r.get("folding"))
+    assert r["ok"], r["problems"]
+    assert fuzz.exact(r["measured"]["cycles_per_inference"], r["estimate"]["cycles_per_inference"]), r
 
 
 def test_a_wrong_residual_is_caught_and_named(tmp_path):

@@ -14,8 +14,10 @@ inference / MAC lanes), ``luts``, ``ffs``, ``brams``, ``dsps``, ``fmax_mhz`` (yo
 ``synth_ecp5`` + nextpnr-ecp5), the folding, and the targets it is held to.
 
 ``--synthetic NAME`` builds a random bundle shaped like a benchmark network
-(:func:`synthetic_bundle`) to check the hardware before the trained one exists; its accuracy
-is meaningless and its entry is marked ``synthetic``.
+(:func:`synthetic_bundle`) to check the hardware before the trained one exists, or a random
+residual network shaped like a published one (:data:`SYNTHETIC_GRAPHS`: ResNet-8); its
+accuracy is meaningless and its entry is marked ``synthetic``.  A residual network's folding
+is ``--fold`` (one ``PExSIMD[/NL]`` per synaptic engine, or ``lanes=N`` / ``max-lanes=N``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -63,6 +66,15 @@ SYNTHETIC = {
 }
 
 
+#: random residual networks (integer graphs) shaped like a published network: the MLPerf Tiny
+#: image-classification network ResNet-8 (stem 16, stacks 16-32-64, 1x1 stride-2 shortcuts,
+#: global pooling, 3x32x32 input) as an HD-LIF ResNet, Parallel HD-LIF in every block's second neuron
+SYNTHETIC_GRAPHS = {
+    "resnet8": dict(input_shape=(3, 32, 32), input_max=255, stages=((16, 1), (32, 1), (64, 1)), T=4, spike_bits=4,
+                    parallel=1.0, stem_weights="int8", weights="ternary", name="resnet8"),
+}
+
+
 def synthetic_bundle(name: str, seed: int = 5, mult_bits: int = 18):
     """A random bundle shaped like benchmark ``name``, with export-like requantizer widths
     (``mult`` on at most ``mult_bits`` signed bits, as :mod:`training.export` makes them)."""
@@ -86,11 +98,16 @@ def synthetic_bundle(name: str, seed: int = 5, mult_bits: int = 18):
 
 def _make_synthetic(name: str, folder: Path, n: int) -> tuple[Path, Path]:
     from golden import load_bundle, save_bundle
-    from golden.synthetic import random_images
+    from golden.graph import load_graph, save_graph
+    from golden.synthetic import random_graph, random_images
     from golden.vectors import write_vectors
 
-    save_bundle(synthetic_bundle(name), folder / "model")
-    b = load_bundle(folder / "model")
+    if name in SYNTHETIC_GRAPHS:
+        save_graph(random_graph(8, **SYNTHETIC_GRAPHS[name]), folder / "model")
+        b = load_graph(folder / "model")
+    else:
+        save_bundle(synthetic_bundle(name), folder / "model")
+        b = load_bundle(folder / "model")
     images = random_images(b, max(n, 2), seed=1)
     write_vectors(b, folder / "model", images, np.zeros(len(images), np.int64), folder / "vectors.npz",
                   membranes=False)
@@ -116,11 +133,11 @@ def run_one(name: str, bundle_dir: Path, vectors: Path, *, fold: str | None, tar
     stem = stem or DEFAULT_STEM.get(name, "cache")
     if choice.startswith("cycles=") or choice == "area":
         kw = dict(target=choice)
-    elif choice.startswith("lanes="):
+    elif choice.startswith(("lanes=", "max-lanes=")):
         from rtl_gen.folding import AtMost
 
-        n_lanes = choice.split("=", 1)[1]
-        kw = dict(lanes=AtMost(int(n_lanes[1:])) if n_lanes.startswith("<") else int(n_lanes))
+        n_lanes = int(choice.split("=", 1)[1])
+        kw = dict(lanes=AtMost(n_lanes) if choice.startswith("max-") else n_lanes)
     else:
         parts = [f.strip() for f in choice.split(",")]
         kw = dict(folding=parts if len(parts) > 1 else parts[0])
@@ -133,7 +150,7 @@ def run_one(name: str, bundle_dir: Path, vectors: Path, *, fold: str | None, tar
         from rtl_gen.graph import from_graph
 
         if "target" in kw or skip_zero_spikes or event:
-            raise ValueError(f"{name}: a residual network takes --fold (or lanes=N / lanes=<N), not a target, "
+            raise ValueError(f"{name}: a residual network takes --fold (or lanes=N / max-lanes=N), not a target, "
                              f"zero skipping or event-driven layers")
         cfg = from_graph(bundle, stem=stem, **kw)
     else:
@@ -226,10 +243,10 @@ def main(argv=None) -> int:
     p.add_argument("--bundle", type=Path, help="a bundle folder instead (with --vectors and --name)")
     p.add_argument("--vectors", type=Path)
     p.add_argument("--name", default=None)
-    p.add_argument("--synthetic", action="append", default=[], choices=sorted(SYNTHETIC),
+    p.add_argument("--synthetic", action="append", default=[], choices=sorted(SYNTHETIC) + sorted(SYNTHETIC_GRAPHS),
                    help="a random stand-in shaped like this benchmark network")
     p.add_argument("--fold", default=None, help="PExSIMD[/NL] per layer, comma separated; or lanes=N (exactly N MAC "
-                                                "lanes per layer) / lanes=<N (at most N)")
+                                                "lanes per layer) / max-lanes=N (at most N)")
     p.add_argument("--target", default=None, help="'area' or 'cycles=N'")
     p.add_argument("--stem", default=None, choices=("cache", "recompute"))
     p.add_argument("--skip-zero-spikes", action="store_true", help="fc layers after the stem skip zero input words")
@@ -270,7 +287,8 @@ def main(argv=None) -> int:
         results = json.loads(OUT.read_text()) if OUT.is_file() else {}
         results.setdefault("networks", {})[key] = entry
         results["targets"] = TARGETS
-        results["networks"][key]["command"] = "python -m bench.accelerator " + " ".join(argv if argv is not None else sys.argv[1:])
+        results["networks"][key]["command"] = "python -m bench.accelerator " + " ".join(
+            map(shlex.quote, argv if argv is not None else sys.argv[1:]))
         results["machine"] = f"{platform.machine()}, {os.cpu_count()} cores"
         write_json_atomic(OUT, results)
     return 0

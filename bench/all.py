@@ -80,6 +80,14 @@ EVENT_ACCELERATOR = ("conv_fmnist", "--key", "conv_fmnist_event", "--fold", "16x
 #: taken through HLS
 RESNET_RUN = "bench/models/seeds/resnet/plain_seed0"
 RESNET_SECA_RUN = "bench/models/seeds/resnet/seca2_membn_seed0"
+#: the ResNets on hardware: the trained plain ResNet, and the MLPerf Tiny ResNet-8 shape as a random graph
+RESNET_ACCELERATOR = {
+    "resnet_fmnist_plain": ("--bundle", f"{RESNET_RUN}/model", "--vectors", f"{RESNET_RUN}/vectors.npz", "--name",
+                            "resnet_fmnist_plain", "--fold", "max-lanes=64", "--stem", "recompute", "--device", "85k",
+                            "--freq", "100", "--n", "1000"),
+    "resnet8": ("--synthetic", "resnet8", "--fold", "max-lanes=64", "--stem", "recompute", "--device", "85k",
+                "--freq", "100", "--n", "8"),
+}
 _FMNIST = ("--part", "fashion_mnist", "--epochs", "20", "--batch", "128", "--stem-weights", "int8",
            "--classifier-weights", "int8")
 
@@ -119,6 +127,8 @@ STEPS: list[tuple[str, list[str]]] = [
     # the ResNet of the seeds step (an integer graph): its vector file (git-ignored, 35 MB), then HLS on 1,000 images
     ("vectors:resnet_plain", _py("flow", "vectors", RESNET_RUN, "--n", "1000", "--force")),
     ("hls:resnet_plain", _py("bench.hls", RESNET_RUN, "--n", "1000")),
+    # the same ResNet in RTL on the LFE5U-85F (rtl_gen/graph.py), 1,000 images in Verilator (about an hour)
+    *((f"accelerator:{n}", _py("bench.accelerator", *args)) for n, args in RESNET_ACCELERATOR.items()),
     ("vectors:resnet_seca", _py("flow", "vectors", RESNET_SECA_RUN, "--n", "1000", "--force")),
     ("hls:resnet_seca", _py("bench.hls", RESNET_SECA_RUN, "--n", "1000")),
     ("hls:conv_fmnist", _py("bench.hls", "bench/models/conv_fmnist", "--n", "1000")),
@@ -133,6 +143,9 @@ STEPS: list[tuple[str, list[str]]] = [
     # randomized verification of the generator (docs/accelerator.md), about an hour on 2 cores
     ("fuzz", _py("sim.fuzz", "--cases", "300", "--seed", "2026", "--jobs", "2", "--record", "bench/results/fuzz.json")),
     # integer graphs (residual networks) in the HLS C simulation: random graphs, bit-exact against golden
+    # residual networks in RTL (rtl_gen/graph.py): random graphs in Verilator, every stimulus, about 40 minutes
+    ("fuzz:rtl_graphs", _py("sim.fuzz", "--cases", "40", "--seed", "2026", "--jobs", "1", "--graphs", "--record",
+                            "bench/results/rtl_graph_fuzz.json")),
     ("fuzz:hls_graphs", _py("hls.fuzz", "--cases", "40", "--seed", "2026", "--record",
                             "bench/results/hls_graph_fuzz.json")),
     ("fuzz:large", _py("sim.fuzz", "--cases", "20", "--seed", "2027", "--jobs", "2", "--large", "--drawn-stimulus",

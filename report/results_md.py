@@ -726,8 +726,74 @@ def _hardware(results: Path) -> tuple[list[str], list[dict]]:
     return lines + _verification(results), hw
 
 
+#: the ResNet issue's hardware entries of ``accelerator.json``: the trained Fashion-MNIST ResNet
+#: and the ResNet-8 shape (a random graph), and the published MLPerf Tiny FPGA entries on that
+#: network class it is compared with (other boards, CIFAR-10 accuracy)
+RESNET_HW = "resnet_fmnist_plain"
+RESNET8 = "resnet8 (synthetic)"
+RESNET8_GOAL = 2000
+MLPERF_TINY_FPGA = (
+    ("hls4ml RN08", "Pynq-Z2 (Zynq XC7Z020)", 130.8, "83.5 %", ""),
+    ("FINN CNV-W1A1", "Pynq-Z2 (Zynq XC7Z020)", 661.5, "84.5 %", ""),
+    ("fpgaConvNet ResNet-8", "ZedBoard (Zynq XC7Z020)", 2431, "86.0 %", "47k LUT, 211 DSP"),
+)
+#: how a user with CIFAR-10 would measure the ResNet-8 shape's accuracy and hardware
+RESNET8_CIFAR_COMMAND = ("make train MODEL=resnet8_cifar10 DATASET=cifar10 DATA_DIR=/path/to/cifar-10-batches-bin "
+                         "ARCH=resnet:16,32,64 PARALLEL=0.5 T=4 AUGMENT=1 EPOCHS=100 && make rtl MODEL=resnet8_cifar10 "
+                         "LANES=64 STEM=recompute && make sim MODEL=resnet8_cifar10 && make bitstream "
+                         "MODEL=resnet8_cifar10 DEVICE=85k")
+
+
+def _resnet_hardware(results: Path) -> list[str]:
+    """The ResNet issue's hardware: the trained ResNet on the LFE5U-85F and the ResNet-8 shape
+    beside the published MLPerf Tiny FPGA entries (clearly another data set and other boards)."""
+    acc = _read(results / "accelerator.json").get("networks", {})
+    lines = ["**Residual networks in hardware** (`rtl_gen/graph.py`: the integer graph lowered onto the engine "
+             "chain, the residual stream in current frames; `docs/accelerator.md`).", ""]
+    rows = []
+    for key, what in ((RESNET_HW, "the Fashion-MNIST ResNet `resnet:16,32,64` (seeds/resnet/plain_seed0)"),
+                      (RESNET8, "the ResNet-8 shape (MLPerf Tiny: 3x32x32, stem 16, stacks 16-32-64), T=4, a random "
+                                "valid graph")):
+        e = acc.get(key)
+        if not e:
+            rows.append((what, NOT_YET, "", "", "", "", "", "", "", ""))
+            continue
+        cyc = e.get("cycles_per_inference")
+        rows.append((what, f"{num(e.get('images_checked'))} images, {num(e.get('mismatches'))} mismatching"
+                     if e.get("images_checked") is not None else NOT_YET,
+                     pct(e["accuracy"]) if e.get("accuracy") is not None else "(synthetic)",
+                     f"{num(cyc)} (estimate {num(e.get('estimated_cycles'))})" if cyc else NOT_YET,
+                     num(100e6 / cyc) if cyc else "",
+                     num(e.get("luts")), num(e.get("brams")), num(e.get("dsps")),
+                     num(e.get("fmax_mhz"), 1) if e.get("fmax_mhz") else NOT_YET, e.get("device") or NOT_YET))
+    lines += _table(("network", "bit-exact (Verilator)", "accuracy", "cycles per inference", "inferences/s at 100 MHz",
+                     "LUTs", "BRAMs", "DSPs", "Fmax MHz", "device"), rows)
+    r8 = acc.get(RESNET8) or {}
+    if r8.get("cycles_per_inference"):
+        rate = 100e6 / r8["cycles_per_inference"]
+        fits = r8.get("luts") is not None
+        lines += [f"The ResNet-8 goal (>= {RESNET8_GOAL:,} inferences/s at 100 MHz, fitting the LFE5U-85F): "
+                  + ("met" if rate >= RESNET8_GOAL and fits else f"**not met**: {num(rate)} inferences/s"
+                     + ("" if fits else ", not synthesized")) + ". The dense engines do every multiply-accumulate; "
+                  "the frames, membranes and double-buffered codes of every layer take most of the block RAM "
+                  "whatever the lanes, so more lanes do not fit. Event-driven engines (issue 20) are the way to "
+                  "fewer cycles in the same logic.", ""]
+    lines += ["Published MLPerf Tiny image-classification entries on FPGAs (CIFAR-10 accuracy, other boards and "
+              "data: **not** a like-for-like comparison with the synthetic row above, whose accuracy is "
+              "meaningless):", ""]
+    lines += _table(("design", "board", "inferences/s", "CIFAR-10 accuracy", "resources"),
+                    [(d, b, num(r, 1), a, res) for d, b, r, a, res in MLPERF_TINY_FPGA])
+    lines += ["Its CIFAR-10 accuracy needs the data, which these machines do not have; the command that would "
+              f"measure it: `{RESNET8_CIFAR_COMMAND}`.", ""]
+    for key in (RESNET_HW, RESNET8):
+        if acc.get(key):
+            lines += [f"`{key}`: {provenance(acc[key].get('command'), 'accelerator:' + key.split(' ')[0])}.", ""]
+    return lines
+
+
 #: the randomized campaigns (``bench/results/<file>``) and the ``make bench`` step of each
-CAMPAIGNS = (("fuzz.json", "fuzz", "random networks"), ("fuzz_large.json", "fuzz:large", "image-sized random networks"))
+CAMPAIGNS = (("fuzz.json", "fuzz", "random networks"), ("fuzz_large.json", "fuzz:large", "image-sized random networks"),
+             ("rtl_graph_fuzz.json", "fuzz:rtl_graphs", "random residual networks (integer graphs in RTL)"))
 
 
 def _verification(results: Path) -> list[str]:
@@ -1320,6 +1386,7 @@ def build(*, results: Path = RESULTS, models: Path = MODELS, out: Path = DOCS, i
     s_et, et = _epoch_time(figs, tr)
     s_dep, head = _deployment(results, nets)
     s_hw, hw = _hardware(results)
+    s_hw += _resnet_hardware(results)
     s_nir = _nir(results, models, nets, analyses, head)
     s_vs = _lif_vs_hdlif(results, models, nets, analyses)
     s_ev = _event_driven(figs, results)

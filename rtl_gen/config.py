@@ -666,6 +666,42 @@ class CurrentFrame:
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
+class SecaConfig:
+    """Channel attention on an engine's current map, per item (a graph's ``seca`` node,
+    :func:`golden.graph.seca`): the channel sums over space, a ``k``-tap convolution across
+    channels, the sigmoid table and ``(x * s + 2**(q - 1)) >> q``; :class:`rtl_gen.seca.SecaStage`.
+    ``before_add``: it scales the engine's requantized current before the residual add (SECA_I on
+    a block's second conv), else after it (SECA_II, or no add)."""
+    channels: int
+    lanes: int
+    words: int                  # groups per item: positions x channels / lanes
+    T: int
+    taps: np.ndarray
+    zmult: int
+    zshift: int
+    table: np.ndarray
+    q: int
+    in_bits: int                # the current it scales
+    sum_bits: int
+    z_bits: int
+    z_product_bits: int
+    product_bits: int
+    out_bits: int
+    before_add: bool = False
+
+    def __post_init__(self):
+        for k in ("channels", "lanes", "words", "T", "in_bits", "sum_bits", "z_bits", "out_bits", "q"):
+            _pos_int("SecaConfig", k, getattr(self, k))
+        if self.channels % self.lanes or len(self.taps) % 2 == 0 or len(self.table) % 2:
+            raise ValueError(f"SecaConfig: lanes {self.lanes} must divide the channels {self.channels}, the taps "
+                             f"({len(self.taps)}) be odd and the table ({len(self.table)}) even")
+
+    @property
+    def positions(self) -> int:
+        return self.words * self.lanes // self.channels
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
 class HDLIFLayerConfig:
     name: str
     synapse: SynapseConfig
@@ -683,6 +719,7 @@ class HDLIFLayerConfig:
     residual: CurrentFrame | None = None    # a current added to the requantized one, before the neurons
     stream: CurrentFrame | None = None      # where the neurons' input current is also written
     membn: RequantConfig | None = None      # a Mem-BN neuron's input map (the graph's ``affine``), after the stream
+    seca: SecaConfig | None = None          # channel attention on the requantized current (two passes per item)
 
     def __post_init__(self):
         if self.pool_op not in ("max", "sum", "gsum") or (self.pool_op == "sum" and self.pool != 2) or \
@@ -700,6 +737,10 @@ class HDLIFLayerConfig:
             raise ValueError(f"HDLIFLayerConfig({self.name}).residual must be a frame into this engine, after the stem")
         if self.stream is not None and self.stream.source != self.name:
             raise ValueError(f"HDLIFLayerConfig({self.name}).stream must be a frame this engine writes")
+        if self.seca is not None and (self.direct or self.pool != 1 or self.seca.lanes != self.neuron.lanes or
+                                      self.seca.words != self.neuron.words_per_lane):
+            raise ValueError(f"HDLIFLayerConfig({self.name}).seca: channel attention after the stem, unpooled, "
+                             f"{self.neuron.lanes} lanes x {self.neuron.words_per_lane} words")
 
     @property
     def has_neurons(self) -> bool:

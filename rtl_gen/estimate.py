@@ -36,6 +36,7 @@ from .config import COST_KEYS, AcceleratorConfig, CurrentLayerConfig, HDLIFLayer
 from .hdlif_layer import HDLIFLayerEngine, NeuronStage, overlap_ok
 from .loader import PixelLoader
 from .readout import ReadoutEngine, ScoreEmitter
+from .seca import SecaStage, add_inside
 from .stem import StemReplay, StemSynapse, cache_bits
 from .synapse import SynapseEngine
 from .window import WindowGenerator
@@ -138,6 +139,8 @@ def cycles(cfg: AcceleratorConfig, images: int = MODEL_IMAGES, events: dict | No
     eng_next = [layer.synapse.event_depth if layer.synapse.event else 0 for layer in engines]  # cleared after reset
     eng_free = [0] * len(engines)
     eng_fold = [None] * len(engines)
+    seca_state = [None] * len(engines)                # a SECA stage's previous compute and replay
+    seca_empty = [[0, 0] for _ in engines]             # its local slots
     em_next = 0
     per_item = {}
     for i in range(images):
@@ -192,6 +195,9 @@ def cycles(cfg: AcceleratorConfig, images: int = MODEL_IMAGES, events: dict | No
                     s = max(s, frame_empty[layer.name][k % layer.stream.slots])
                 if layer.residual is not None:
                     s = max(s, frame_full[layer.residual.source])
+                seca = getattr(layer, "seca", None)
+                if seca is not None:
+                    s = max(s, seca_empty[n][k % 2])
                 if syn.event:
                     tm = EventConvSynapse.item_timing(syn, s, nnz(layer, i, t))
                     release, eng_next[n], last_out = tm["release"], tm["next"], tm["last_out"]
@@ -205,16 +211,21 @@ def cycles(cfg: AcceleratorConfig, images: int = MODEL_IMAGES, events: dict | No
                         pix_empty[i % 2] = empty_at(release, pix_full)
                 else:
                     releases.setdefault(cfg.source_of(layer), []).append(release)
-                if layer.residual is not None:
-                    frame_release[layer.residual.source] = last_out     # with the item's last group
+                last_in, requant = last_out, True          # the item's last group into the neuron stage
+                if seca is not None:
+                    tm, seca_state[n] = SecaStage.item_timing(layer, last_out, seca_state[n])
+                    seca_empty[n][k % 2] = empty_at(tm["release"], tm["full"])
+                    last_in, requant = tm["last_in"], False
+                if layer.residual is not None:                # released with the item's last group
+                    frame_release[layer.residual.source] = last_out if (seca and add_inside(layer)) else last_in
                 if layer is cfg.readout:
                     ready = last_out + ReadoutEngine.SCORE_DELAY + full_after
                 elif layer.has_neurons:
-                    done = last_out + NeuronStage.stage_latency(layer, True)
+                    done = last_in + NeuronStage.stage_latency(layer, requant)
                     eng_free[n] = done + 1
                     full[layer.name] = done + full_after
                     if layer.stream is not None:
-                        frame_full[layer.name] = last_out + NeuronStage.stream_latency(layer, True) + full_after
+                        frame_full[layer.name] = last_in + NeuronStage.stream_latency(layer, requant) + full_after
                 else:
                     frame_full[layer.name] = last_out + CurrentEngine.stream_latency(layer) + full_after
             for name, rel in releases.items():
@@ -279,7 +290,11 @@ def _engine_period(layer, worst: bool = False) -> int:
             nxt = x + SynapseEngine.out_delay(syn, syn.groups_per_fold - 1) + NeuronStage.stage_latency(layer, True) + 1
         return nxt, fold
 
-    return _period(step)
+    period = _period(step)
+    seca = getattr(layer, "seca", None)
+    if seca is not None:                     # the attention replays each item and computes each channel
+        period = max(period, seca.words + 1, seca.channels + 1)
+    return period
 
 
 def engine_times(cfg: AcceleratorConfig) -> dict:

@@ -35,7 +35,7 @@ from golden.bundle import BundleError
 from golden.graph import INPUT, Graph, widths
 
 from .config import (AcceleratorConfig, CurrentFrame, CurrentLayerConfig, Folding, HDLIFLayerConfig, NeuronConfig,
-                     OutputLayout, ReadoutConfig, RequantConfig, SynapseConfig, _hwc_columns)
+                     OutputLayout, ReadoutConfig, RequantConfig, SecaConfig, SynapseConfig, _hwc_columns)
 from .folding import AtMost, DEFAULT_LANES, MAX_LANES, _lane_count, _max_simd, divisors, pow2_upto
 
 
@@ -70,7 +70,14 @@ class _Plan:
         depth = {}                  # engine -> its place in the chain (the stem 0)
         for n in g.nodes:
             if n.kind == "seca":
-                self.fail(n.name, f"{n.kind} nodes are not in the RTL generator yet")
+                name = self.owner.get(n.input)
+                e = self.engines.get(name)
+                if e is None or e["value"] != n.input or e["seca"] is not None or users[n.input] != [n.name] \
+                        or e["source"] is None:
+                    self.fail(n.name, "channel attention reads an engine's last current (not the stem's), and is "
+                                      "its only reader")
+                e["seca"], e["seca_before_add"], e["value"] = n.name, e["residual"] is None, n.name
+                self.owner[n.name] = name
             elif n.kind == "affine":
                 name = self.owner.get(n.input)
                 e = self.engines.get(name)
@@ -93,7 +100,8 @@ class _Plan:
                     self.fail(n.name, "the first current node must be the stem, on the pixels")
                 name = engine_name(n.name)
                 self.engines[name] = {"current": n.name, "neuron": None, "pool": None, "source": src,
-                                      "stream": None, "residual": None, "value": n.name, "affine": None}
+                                      "stream": None, "residual": None, "value": n.name, "affine": None,
+                                      "seca": None, "seca_before_add": True}
                 depth[name] = 0 if src is None else depth[src] + 1
                 self.owner[n.name] = name
             elif n.kind == "add":
@@ -102,7 +110,7 @@ class _Plan:
                 # the deeper input owns the add (the other is the stream it reads back)
                 own, other = (x, y) if (dx, g.nodes.index(nodes[x])) > (dy, g.nodes.index(nodes[y])) else (y, x)
                 e = self.engines[self.owner[own]]
-                if nodes[own].kind != "current" or users[own] != [n.name] or e["value"] != own:
+                if nodes[own].kind not in ("current", "seca") or users[own] != [n.name] or e["value"] != own:
                     self.fail(n.name, f"the later input {own!r} of an add must be a block's current used by nothing "
                                       f"else")
                 if depth[self.owner[own]] == depth[self.owner[other]]:
@@ -142,10 +150,10 @@ class _Plan:
         for name, e in self.engines.items():
             if e["neuron"] is None and e["stream"] is None:
                 self.fail(e["current"], "a current that feeds neither neurons nor an add")
-            if e["neuron"] is None and e["residual"] is not None:
-                self.fail(e["current"], "an add whose sum feeds no neurons")
+            if e["neuron"] is None and (e["residual"] is not None or e["seca"] is not None):
+                self.fail(e["current"], "an add or channel attention that feeds no neurons")
             for u in users[e["value"]]:
-                if nodes[u].kind not in ("neuron", "add", "affine"):
+                if nodes[u].kind not in ("neuron", "add", "affine", "seca"):
                     self.fail(u, f"a current is read by neurons or adds, not by a {nodes[u].kind} node")
         ro = g.readout
         src = nodes[ro.input]
@@ -379,6 +387,15 @@ def _from_graph(g: Graph, *, lanes=None, folding=None, stem: str = "cache") -> A
                                   acc_bits=wid[e["value"]]["current_bits"], product_bits=aw["product_bits"],
                                   out_bits=aw["current_bits"])
         residual = frames[plan.owner[e["residual"]]] if e["residual"] is not None else None
+        seca = None
+        if e["seca"] is not None:
+            sn, sw = nodes[e["seca"]], wid[e["seca"]]
+            seca = SecaConfig(channels=O, lanes=nl, words=syn.positions * O // nl, T=T,
+                              taps=np.asarray(sn.taps, np.int64), zmult=int(sn.zmult), zshift=int(sn.zshift),
+                              table=np.asarray(sn.table, np.int64), q=int(sn.q),
+                              in_bits=wid[sn.input]["current_bits"], sum_bits=sw["sum_bits"], z_bits=sw["z_bits"],
+                              z_product_bits=sw["z_product_bits"], product_bits=sw["product_bits"],
+                              out_bits=sw["current_bits"], before_add=e["seca_before_add"])
         pool_kind = nodes[e["pool"]].kind if e["pool"] else None
         out_pos = 1 if pool_kind == "gsum" else syn.out_height * syn.out_width
         if name not in readers:
@@ -398,7 +415,7 @@ def _from_graph(g: Graph, *, lanes=None, folding=None, stem: str = "cache") -> A
             name=name, synapse=syn, requant=_requant_config(node, nl, T, w), neuron=nc, pool=syn.pool,
             direct=src == "", out=consumer_layout(name, O, out_pos, out_max(name).bit_length()), cache=cache,
             pool_op={"sumpool": "sum", "gsum": "gsum"}.get(pool_kind, "max"),
-            source="" if src == "" else src, residual=residual, stream=frames.get(name), membn=membn))
+            source="" if src == "" else src, residual=residual, stream=frames.get(name), membn=membn, seca=seca))
     ro = g.readout
     rname = names[-1]
     rw = wid[ro.name]

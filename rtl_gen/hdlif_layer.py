@@ -28,6 +28,12 @@ def pool_block(layer: HDLIFLayerConfig) -> type:
     return SumPool if layer.pool_op == "sum" else MaxPool
 
 
+def stage_adds(layer: HDLIFLayerConfig) -> bool:
+    """Whether the neuron stage adds the residual current (else there is none, or a SECA_II
+    stage adds it before its attention, :func:`rtl_gen.seca.add_inside`)."""
+    return layer.residual is not None and (layer.seca is None or layer.seca.before_add)
+
+
 def stream_bits(layer: HDLIFLayerConfig) -> int:
     """The width of the current after the requantizer and the residual adder (what a stream frame
     holds): a Mem-BN map's input, else the neurons' current."""
@@ -66,16 +72,15 @@ class NeuronStage(wiring.Component):
         self.layer = c = layer
         self.requant = requant
         NL = c.neuron.lanes
-        self.in_bits = c.requant.acc_bits if requant else c.requant.out_bits
+        self.in_bits = c.requant.acc_bits if requant else c.seca.out_bits if c.seca is not None else \
+            c.requant.out_bits
         self.latency = self.stage_latency(c, requant)
         o = c.out
         ev = {}
         if o.events:
             ev = {"ev_wr_addr": Out(unsigned(bits_for(2 * o.words))), "ev_wr_data": Out(unsigned(bits_for(o.words))),
                   "ev_wr_en": Out(1), "cnt_wr_en": Out(1), "cnt_wr_data": Out(unsigned(bits_for(o.words + 1)))}
-        if c.residual is not None:
-            if not requant:
-                raise ValueError(f"layer {c.name}: a residual current is added after the requantizer")
+        if stage_adds(c):
             ev.update(residual_ports(c.residual))
         if c.stream is not None:
             ev.update(stream_ports(c.stream))
@@ -119,7 +124,7 @@ class NeuronStage(wiring.Component):
             R = layer.out.code_bits
             luts += NL * R * (2 + K / 3)
             ffs += (K + 2) * NL * R
-        if layer.residual is not None:
+        if stage_adds(layer):
             # the read data delayed to the requantizer's output, the adder and its register
             rb = layer.residual.bits
             luts += NL * (stream_bits(layer) + 2) + 10
@@ -140,11 +145,16 @@ class NeuronStage(wiring.Component):
     #: clocks of the residual adder (a registered sum) between the requantizer and the cores
     ADD_LATENCY = 1
 
+    #: clocks a current waits for its residual when there is no requantizer to wait in (the read)
+    RES_ALIGN = 1
+
     @classmethod
     def stream_point(cls, layer: HDLIFLayerConfig, requant: bool) -> int:
         """Clocks from a group's ``in_valid`` to its current after the requantizer and the
         residual adder: the stream is written there."""
-        return (Requant.latency if requant else 0) + (cls.ADD_LATENCY if layer.residual is not None else 0)
+        if not stage_adds(layer):
+            return Requant.latency if requant else 0
+        return (Requant.latency if requant else cls.RES_ALIGN) + cls.ADD_LATENCY
 
     @classmethod
     def current_latency(cls, layer: HDLIFLayerConfig, requant: bool) -> int:
@@ -212,14 +222,20 @@ class NeuronStage(wiring.Component):
             currents = self.in_data
             cb = self.in_bits
 
-        if c.residual is not None:
+        if stage_adds(c):
             # the shortcut's current of this group, read when the group arrives (the slot is this
             # item's: it is released with the item's last group), delayed to the requantizer's
-            # output and added there, one registered clock
+            # output and added there, one registered clock (without a requantizer, the current
+            # waits a clock for its read instead)
             f = c.residual
             m.d.comb += [self.res_rd_addr.eq(slot_offset(self.res_slot, f.words, f.slots) + addr),
                          self.res_release.eq(self.in_valid & self.in_last)]
-            res = delay(self.res_rd_data, Requant.latency - 1, "res")
+            if self.requant:
+                res = delay(self.res_rd_data, Requant.latency - 1, "res")
+            else:
+                res = self.res_rd_data
+                currents = delay(currents, self.RES_ALIGN, "align")
+                tags = {k: delay(sig, self.RES_ALIGN, f"align_{k}", valid=k == "v") for k, sig in tags.items()}
             ab = stream_bits(c)
             summed = Signal(unsigned(NL * ab))
             m.d.sync += summed.eq(Cat(*[(currents.word_select(j, cb).as_signed() + res.word_select(j, f.bits).as_signed())
@@ -346,6 +362,10 @@ class HDLIFLayerEngine(wiring.Component):
         """The synapse (dense or event-driven) and the neuron stage (:meth:`SynapseEngine.resources`,
         :meth:`EventConvSynapse.resources`, :meth:`NeuronStage.resources`)."""
         syn = EventConvSynapse if layer.synapse.event else SynapseEngine
+        if layer.seca is not None:
+            from .seca import SecaStage
+
+            return add_cost(syn.resources(layer.synapse), SecaStage.resources(layer), NeuronStage.resources(layer, False))
         return add_cost(syn.resources(layer.synapse), NeuronStage.resources(layer, True))
 
     def __init__(self, layer: HDLIFLayerConfig):
@@ -353,7 +373,12 @@ class HDLIFLayerEngine(wiring.Component):
             raise TypeError(f"HDLIFLayerEngine needs an HDLIFLayerConfig, not {layer!r}")
         self.layer = c = layer
         self.synapse = EventConvSynapse(c.synapse) if c.synapse.event else SynapseEngine(c.synapse)
-        self.stage = NeuronStage(c, requant=True)
+        self.seca = None
+        if c.seca is not None:
+            from .seca import SecaStage
+
+            self.seca = SecaStage(c)        # requantizer (and SECA_II's add) and attention, before the neurons
+        self.stage = NeuronStage(c, requant=c.seca is None)
         syn = c.synapse
         super().__init__({
             **event_ports(self.synapse, self.stage),
@@ -374,23 +399,33 @@ class HDLIFLayerEngine(wiring.Component):
         m.submodules.synapse = syn = self.synapse
         m.submodules.neurons = st = self.stage
         t, t_cur = Signal(ctr(T)), Signal(ctr(T))
-        idle = ~syn.sweeping & (~(syn.busy | st.busy) if not overlap_ok(c) else 1)
+        busy = syn.busy | st.busy
+        if self.seca is not None:
+            m.submodules.seca = sc = self.seca
+            busy = busy | sc.busy
+        idle = ~syn.sweeping & (~busy if not overlap_ok(c) else 1)
         start = Signal()
-        m.d.comb += start.eq(idle & self.in_full & self.out_ready & graph_ready(self))
+        m.d.comb += start.eq(idle & self.in_full & self.out_ready & graph_ready(self) &
+                             (sc.ready if self.seca is not None else 1))
         with m.If(start):
             m.d.sync += [t.eq(Mux(t == T - 1, 0, t + 1)), t_cur.eq(t)]
-        connect_graph(m, self, st, start)
+        connect_graph(m, self, sc if (self.seca is not None and not stage_adds(c)) else st, start)
+        feed = syn
+        if self.seca is not None:
+            m.d.comb += [sc.in_valid.eq(syn.out_valid), sc.in_data.eq(syn.out_data), sc.in_t.eq(syn.out_t),
+                         sc.in_last.eq(syn.out_last), sc.acquire.eq(start)]
+            feed = sc
         release = syn.done & (t_cur == T - 1) if c.recompute else syn.done
         m.d.comb += [
             syn.start.eq(start), syn.t.eq(t), syn.slot_off.eq(Mux(self.in_slot, c.synapse.words, 0)),
             syn.full.eq(1),
             self.rd_addr.eq(syn.rd_addr), syn.rd_data.eq(self.rd_data), self.in_release.eq(release),
             self.out_acquire.eq(start),
-            st.in_valid.eq(syn.out_valid), st.in_data.eq(syn.out_data), st.in_t.eq(syn.out_t),
-            st.in_last.eq(syn.out_last),
+            st.in_valid.eq(feed.out_valid), st.in_data.eq(feed.out_data), st.in_t.eq(feed.out_t),
+            st.in_last.eq(feed.out_last),
             self.wr_addr.eq(st.wr_addr), self.wr_data.eq(st.wr_data), self.wr_en.eq(st.wr_en),
             self.out_done.eq(st.done),
-            self.busy.eq(syn.busy | st.busy),
+            self.busy.eq(busy),
         ]
         connect_events(m, self, syn, st)
         return m
@@ -480,12 +515,14 @@ def graph_ready(engine):
 
 
 def connect_graph(m, engine, stage, start) -> None:
-    """Pass a stage's current-frame ports through its engine."""
+    """Pass a stage's current-frame ports through its engine (``stage``: the one that adds the
+    residual; the neuron stage writes the stream)."""
     layer = engine.layer
     if layer.residual is not None:
         m.d.comb += [engine.res_rd_addr.eq(stage.res_rd_addr), stage.res_rd_data.eq(engine.res_rd_data),
                      stage.res_slot.eq(engine.res_slot), engine.res_release.eq(stage.res_release)]
         ResidualSlots.connect(m, engine, start)
+    stage = getattr(engine, "stage", stage)
     if layer.stream is not None:
         m.d.comb += [engine.st_wr_addr.eq(stage.st_wr_addr), engine.st_wr_data.eq(stage.st_wr_data),
                      engine.st_wr_en.eq(stage.st_wr_en), engine.st_done.eq(stage.st_done),

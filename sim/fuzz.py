@@ -205,15 +205,15 @@ def draw_case(seed: int, large: bool = False) -> dict:
                 conv_stem=conv_stem, reset_after=int(rng.integers(5, 200)), stimulus_seed=int(rng.integers(1, 1 << 16)))
 
 
-#: the graph forms the RTL takes (:mod:`rtl_gen.graph`); the others (SECA, the authors' stream
+#: the graph forms the RTL takes (:mod:`rtl_gen.graph`); the others (the authors' stream
 #: shortcut and head) are drawn by ``hls.fuzz``
-RTL_GRAPH_FORMS = dict(seca="none", shortcut="spikes", head="spikes")
+RTL_GRAPH_FORMS = dict(shortcut="spikes", head="spikes")
 
 
 def draw_graph_case(seed: int) -> dict:
     """A residual network (:func:`golden.synthetic.random_graph`) the RTL takes: the options of
     :func:`golden.synthetic.draw_graph_options` (extremes on purpose: 1-channel inputs and
-    stages, 2 x 2 frames, T = 1, 1-bit spikes, LIF / IF, Mem-BN, pooled stems) with
+    stages, 2 x 2 frames, T = 1, 1-bit spikes, LIF / IF, SECA_I / SECA_II, Mem-BN, pooled stems) with
     :data:`RTL_GRAPH_FORMS`; MAC lanes per engine (exactly ``n``, or at most ``n``: then the
     lowering picks each engine's folding and neuron lanes), the stem's mode, a stimulus."""
     from golden.synthetic import draw_graph_options
@@ -246,7 +246,7 @@ def describe_graph(case: dict) -> str:
     shape = "x".join(str(d) for d in g["input_shape"])
     stages = "-".join(f"{w}x{b}" for w, b in g["stages"])
     return (f"graph seed {case['seed']}: {shape} -> stages {stages}, T={g['T']}, {g['spike_bits']}-bit spikes, "
-            f"{g['weights']}/{g['stem_weights']}, {g['neuron']}, membn {g['membn']}, pool {g['pool']}"
+            f"{g['weights']}/{g['stem_weights']}, {g['neuron']}, seca {g['seca']}, membn {g['membn']}, pool {g['pool']}"
             f"{', per-channel' if g['per_channel'] else ''}; {'exactly' if case['exact_lanes'] else 'at most'} "
             f"{case['lanes']} lanes; stem {case['stem']}; stimulus {case['stimulus']}; {case['images']} images")
 

@@ -312,9 +312,9 @@ def test_another_data_set_is_checked_against_the_runs_channels(tmp_path):
         _check_input(tmp_path, grey, "cifar10")
 
 
-def test_a_cifar10_resnet_with_seca_through_export_eval_vectors_and_hls(tmp_path, capsys):
+def test_a_cifar10_resnet_with_seca_through_export_eval_vectors_hls_and_rtl(tmp_path, capsys):
     """3x32x32 images, a ResNet with SECA_II and Mem-BN (an integer graph): train, export, eval,
-    vectors and the HLS C simulation, bit-exact; make rtl refuses its Mem-BN or SECA node with one line."""
+    vectors, the HLS C simulation and the RTL in Verilator (every traced layer), bit-exact."""
     from flow.__main__ import main
     from golden.graph import load_graph
 
@@ -335,9 +335,9 @@ def test_a_cifar10_resnet_with_seca_through_export_eval_vectors_and_hls(tmp_path
         assert main(["hls", str(run)]) == 0, capsys.readouterr().err
         report = json.loads((build_dir(str(run)) / "hls" / "report.json").read_text())
         assert report["vectors"] == 6 and report["mismatches"] == 0
-        capsys.readouterr()
-        assert main(["rtl", str(run)]) != 0
-        err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) == 1 and "node 'b0." in err[0] and "nodes are not in the RTL generator" in err[0]
+        assert main(["rtl", str(run)]) == 0, capsys.readouterr().err
+        assert main(["sim", str(run), "--n", "6", "--trace"]) == 0, capsys.readouterr().err
+        sim = json.loads((build_dir(str(run)) / "sim" / "sim.json").read_text())
+        assert sim["images"] == 6 and sim["mismatches"] == 0 and sim["layers_checked"]
     finally:
         shutil.rmtree(build_dir(str(run)), ignore_errors=True)

@@ -56,7 +56,7 @@ def test_random_residual_networks_are_bit_exact_and_the_estimate_exact(tmp_path)
 
 def test_the_graph_fuzz_draws_legal_configs_and_its_corners():
     """Every drawn residual network lowers (the configs accept it), and the corners come up
-    within a couple of hundred draws: T = 1, 1-bit spikes, LIF, Mem-BN, max- and sum-pooled
+    within a couple of hundred draws: T = 1, 1-bit spikes, LIF, SECA_I / II, Mem-BN, max- and sum-pooled
     stems, 1-channel stages, 2 x 2 frames, one MAC lane and many, exact and at-most lanes, both
     stem modes, every stimulus."""
     from golden.synthetic import random_graph
@@ -71,6 +71,7 @@ def test_the_graph_fuzz_draws_legal_configs_and_its_corners():
         seen[f"spikes={g['spike_bits']}"] += 1
         seen[g["neuron"]] += 1
         seen[f"membn={g['membn']}"] += 1
+        seen[f"seca={g['seca']}"] += 1
         seen[f"pool={g['pool']}"] += 1
         seen["one-channel stage"] += any(w == 1 for w, _ in g["stages"])
         seen["2x2 frame"] += g["input_shape"][1] == 2
@@ -80,7 +81,8 @@ def test_the_graph_fuzz_draws_legal_configs_and_its_corners():
         seen[case["stimulus"]] += 1
         seen["current engine"] += any(not layer.has_neurons for layer in cfg.layers)
         seen["three-slot frame"] += any(layer.stream is not None and layer.stream.slots == 3 for layer in cfg.layers)
-    for corner in ("T=1", "spikes=1", "lif", "membn=all", "membn=mixed", "pool=maxpool", "pool=sumpool",
+    for corner in ("T=1", "spikes=1", "lif", "membn=all", "membn=mixed", "seca=I", "seca=II", "seca=mixed",
+                   "pool=maxpool", "pool=sumpool",
                    "one-channel stage", "2x2 frame", "lanes=1", "lanes=64", "exact", "recompute", "cache",
                    "gaps", "backpressure", "reset", "current engine", "three-slot frame"):
         assert seen[corner] > 0, (corner, seen)

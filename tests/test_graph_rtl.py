@@ -13,7 +13,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from golden.bundle import BundleError
-from golden.graph import load_graph, save_graph
+from golden.graph import load_graph, save_graph, widths
 from golden.synthetic import random_graph, random_images
 from golden.vectors import load_vectors, write_vectors
 from rtl_gen.buffers import EMPTY, FILLING, FULL, SlotTracker
@@ -73,12 +73,26 @@ def test_mem_bn_maps_are_a_second_requantizer_after_the_stream():
     assert by["b0_conv2"].neuron.current_bits == by["b0_conv2"].membn.out_bits
 
 
+def test_seca_is_a_stage_before_or_after_the_add():
+    """SECA_I scales each conv's current (on conv2: before the residual add, done by the neuron
+    stage); SECA_II scales the block's sum (the add done first, inside the SECA stage); the
+    stream frame holds the attention's output when it is the stream."""
+    g1 = random_graph(5, input_shape=(1, 6, 6), stages=((3, 2),), T=2, seca="I")
+    by = {layer.name: layer for layer in from_graph(g1).layers}
+    assert by["b0_conv1"].seca is not None and by["b0_conv1"].residual is None
+    assert by["b0_conv2"].seca.before_add and by["b0_conv2"].residual.source == "stem"
+    g2 = random_graph(5, input_shape=(1, 6, 6), stages=((3, 2),), T=2, seca="II")
+    by = {layer.name: layer for layer in from_graph(g2).layers}
+    assert by["b0_conv1"].seca is None and not by["b0_conv2"].seca.before_add
+    w = widths(g2)
+    assert by["b0_conv2"].stream.bits == w["b0.seca"]["current_bits"] == by["b0_conv2"].seca.out_bits
+    assert by["b1_conv2"].residual.source == "b0_conv2"
+
+
 @pytest.mark.parametrize("kw, node", [
-    (dict(seca="I"), "b0.seca1"),
-    (dict(seca="II"), "b0.seca"),
     (dict(shortcut="stream"), "b1.shortcut"),
     (dict(head="stream"), "gap"),
-], ids=["seca_I", "seca_II", "stream_shortcut", "stream_head"])
+], ids=["stream_shortcut", "stream_head"])
 def test_graph_forms_without_rtl_are_refused_naming_the_node(kw, node):
     g = random_graph(1, input_shape=(1, 6, 6), stages=((3, 1), (4, 1)), T=2, **kw)
     with pytest.raises(BundleError, match=rf"node '{node}'.*not in the RTL generator|node '{node}'.*synapse reads"):
@@ -238,10 +252,10 @@ def load_vectors_like(tmp, g, images, res):
     return path
 
 
-def test_a_trained_resnet_goes_float_golden_rtl_hls(tmp_path):
-    """make train ARCH=resnet:4,8 (Parallel HD-LIF in every block's second neuron), export (an
-    integer graph), make hls, make rtl, make sim with every traced layer: bit-exact, the
-    estimate exact."""
+def test_a_trained_resnet_with_seca_goes_float_golden_rtl_hls(tmp_path):
+    """make train ARCH=resnet:4,8 SECA=II NEURON=membn (Parallel HD-LIF in every block's second
+    neuron), export (an integer graph with seca and affine nodes), make hls, make rtl, make sim
+    with every traced layer: bit-exact, the estimate exact."""
     import shutil
 
     from flow import steps
@@ -251,10 +265,12 @@ def test_a_trained_resnet_goes_float_golden_rtl_hls(tmp_path):
     from training.train import train
 
     run = tmp_path / "rn"
-    train(run, arch="resnet:4,8", T=2, epochs=1, batch_size=32, limit=200, parallel_ratio=0.5, progress=False,
-          device="cpu")
+    train(run, arch="resnet:4,8", T=2, epochs=1, batch_size=32, limit=200, parallel_ratio=0.5, seca="II",
+          neuron="membn", progress=False, device="cpu")
     rep = export(run, vectors=30)
     assert rep["agreement"] >= 0.9
+    kinds = {n.kind for n in load_config_graph(run).nodes}
+    assert {"seca", "affine", "add"} <= kinds
     assert run_hls(run, tmp_path / "hls")["mismatches"] == 0
     try:
         r = steps.rtl(str(run))
@@ -267,7 +283,11 @@ def test_a_trained_resnet_goes_float_golden_rtl_hls(tmp_path):
         shutil.rmtree(build_dir(str(run)), ignore_errors=True)
 
 
-def load_config(run):
+def load_config_graph(run):
     from golden.graph import load_model
 
-    return from_graph(load_model(run / "model"))
+    return load_model(run / "model")
+
+
+def load_config(run):
+    return from_graph(load_config_graph(run))

@@ -55,7 +55,7 @@ help:
 	@echo "           MODE=online|stbp T= EPOCHS= BATCH= LR= SEED= AUGMENT=1 CROP_PAD= RESUME=1 FORCE=1 NPROC=2"
 	@echo "           PARALLEL=0.5 (Parallel HD-LIF share) SECA=none|I|II SHORTCUT=spikes|stream HEAD=spikes|stream"
 	@echo "           (resnet; stream: the authors' form, docs/training.md)]"
-	@echo "           ARCH=resnet:16,32,64 exports an integer graph (golden/graph.py): golden, eval, vectors, hls; rtl, sim, bitstream (plain and strided-shortcut ResNets, Mem-BN; not yet SECA)"
+	@echo "           ARCH=resnet:16,32,64 exports an integer graph (golden/graph.py): golden, eval, vectors, hls; rtl, sim, bitstream (SECA_I / SECA_II, Mem-BN; not the stream forms)"
 	@echo "           (then exports); DATA_DIR= the IDX files' folder (MNIST-like) or the CIFAR batches folder"
 	@echo "           (cifar-10-batches-bin/ or -py/, cifar-100-binary/ or -python/) or its parent"
 	@echo "           RESUME=1 continues a run (a setting that differs from the run's is refused);"

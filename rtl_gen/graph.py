@@ -20,9 +20,11 @@ Also lowered: ``maxpool`` / ``sumpool`` after a neuron (the engine's 2 x 2 pool)
 ``gsum`` (global sum pooling of codes) before the readout: the head engine's neuron stage sums
 each channel over its positions (:func:`rtl_gen.pool.global_sum`) and writes one value per
 channel for the readout.  A Mem-BN neuron's ``affine`` input map is a second requantizer in its
-engine, after the stream is written (the next block adds the unmapped current).  Refused, each
-with one line naming the node: ``seca`` nodes, a current read by a synapse (the authors'
-shortcut), a ``gsum`` of a current, and shapes the engines cannot take.
+engine, after the stream is written (the next block adds the unmapped current); a ``seca``
+node is a two-pass stage in its engine (:class:`rtl_gen.seca.SecaStage`: SECA_I scales a conv's
+current, before the add on a block's second conv; SECA_II the block's sum).  Refused, each with
+one line naming the node: a current read by a synapse (the authors' shortcut), a ``gsum`` of a
+current, and shapes the engines cannot take.
 """
 
 from __future__ import annotations
@@ -62,8 +64,8 @@ class _Plan:
         self._lower()
 
     def fail(self, node: str, what: str):
-        raise BundleError(f"graph {self.g.name!r}, node {node!r}: {what} (the RTL generator takes plain and "
-                          f"strided-shortcut ResNets: see rtl_gen/graph.py)")
+        raise BundleError(f"graph {self.g.name!r}, node {node!r}: {what} (the RTL generator takes ResNets whose "
+                          f"synapses read spike codes: see rtl_gen/graph.py)")
 
     def _lower(self):
         g, nodes, users = self.g, self.nodes, self.users

@@ -87,6 +87,10 @@ RESNET_ACCELERATOR = {
                             "--freq", "100", "--n", "1000"),
     "resnet8": ("--synthetic", "resnet8", "--fold", "max-lanes=64", "--stem", "recompute", "--device", "85k",
                 "--freq", "100", "--n", "8"),
+    # the SECA_II + Mem-BN ResNet: Verilator only (its estimate, 235 block RAMs, is more than the LFE5U-85F's 208)
+    "resnet_fmnist_seca": ("--bundle", f"{RESNET_SECA_RUN}/model", "--vectors", f"{RESNET_SECA_RUN}/vectors.npz",
+                           "--name", "resnet_fmnist_seca", "--fold", "max-lanes=64", "--stem", "recompute", "--n",
+                           "1000", "--no-synth"),
 }
 _FMNIST = ("--part", "fashion_mnist", "--epochs", "20", "--batch", "128", "--stem-weights", "int8",
            "--classifier-weights", "int8")
@@ -127,10 +131,10 @@ STEPS: list[tuple[str, list[str]]] = [
     # the ResNet of the seeds step (an integer graph): its vector file (git-ignored, 35 MB), then HLS on 1,000 images
     ("vectors:resnet_plain", _py("flow", "vectors", RESNET_RUN, "--n", "1000", "--force")),
     ("hls:resnet_plain", _py("bench.hls", RESNET_RUN, "--n", "1000")),
-    # the same ResNet in RTL on the LFE5U-85F (rtl_gen/graph.py), 1,000 images in Verilator (about an hour)
-    *((f"accelerator:{n}", _py("bench.accelerator", *args)) for n, args in RESNET_ACCELERATOR.items()),
     ("vectors:resnet_seca", _py("flow", "vectors", RESNET_SECA_RUN, "--n", "1000", "--force")),
     ("hls:resnet_seca", _py("bench.hls", RESNET_SECA_RUN, "--n", "1000")),
+    # the ResNets in RTL (rtl_gen/graph.py), 1,000 images each in Verilator (about an hour each), the LFE5U-85F
+    *((f"accelerator:{n}", _py("bench.accelerator", *args)) for n, args in RESNET_ACCELERATOR.items()),
     ("hls:conv_fmnist", _py("bench.hls", "bench/models/conv_fmnist", "--n", "1000")),
     *((f"accelerator:{n}", _py("bench.accelerator", n, *ACCELERATOR_OPTIONS.get(n, ()))) for n in HARDWARE),
     ("accelerator:nir_spiker", _py(*NIR_ACCELERATOR)),

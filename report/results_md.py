@@ -666,8 +666,8 @@ def hardware_rows(results: Path) -> list[dict]:
     out = []
     acc = _read(results / "accelerator.json")
     for name, e in acc.get("networks", {}).items():
-        if e.get("synthetic"):
-            continue
+        if e.get("synthetic") or not e.get("device"):
+            continue            # a random stand-in, or simulated only: in their own sections
         cyc = e.get("cycles_per_inference") or e.get("estimated_cycles")
         out.append({"network": name, "build": "accelerator (bare, benchmark folding)",
                     "device": e.get("device") or NOT_YET, "folding": ", ".join(f"{k} {v}" for k, v in e.get("folding", {}).items()),
@@ -730,7 +730,10 @@ def _hardware(results: Path) -> tuple[list[str], list[dict]]:
 #: and the ResNet-8 shape (a random graph), and the published MLPerf Tiny FPGA entries on that
 #: network class it is compared with (other boards, CIFAR-10 accuracy)
 RESNET_HW = "resnet_fmnist_plain"
+RESNET_SECA_HW = "resnet_fmnist_seca"
 RESNET8 = "resnet8 (synthetic)"
+#: the block RAMs (DP16KD) of the largest ECP5, the LFE5U-85F
+ECP5_85F_BRAMS = 208
 RESNET8_GOAL = 2000
 MLPERF_TINY_FPGA = (
     ("hls4ml RN08", "Pynq-Z2 (Zynq XC7Z020)", 130.8, "83.5 %", ""),
@@ -752,6 +755,7 @@ def _resnet_hardware(results: Path) -> list[str]:
              "chain, the residual stream in current frames; `docs/accelerator.md`).", ""]
     rows = []
     for key, what in ((RESNET_HW, "the Fashion-MNIST ResNet `resnet:16,32,64` (seeds/resnet/plain_seed0)"),
+                      (RESNET_SECA_HW, "the same with SECA_II + Mem-BN (seeds/resnet/seca2_membn_seed0)"),
                       (RESNET8, "the ResNet-8 shape (MLPerf Tiny: 3x32x32, stem 16, stacks 16-32-64), T=4, a random "
                                 "valid graph")):
         e = acc.get(key)
@@ -759,15 +763,28 @@ def _resnet_hardware(results: Path) -> list[str]:
             rows.append((what, NOT_YET, "", "", "", "", "", "", "", ""))
             continue
         cyc = e.get("cycles_per_inference")
+        est = e.get("estimated_resources") or {}
+
+        def res(k, e=e, est=est):
+            return num(e[k]) if e.get(k) is not None else (f"{num(est.get(k))} (estimate)" if est else NOT_YET)
+
+        synthesized = e.get("luts") is not None
         rows.append((what, f"{num(e.get('images_checked'))} images, {num(e.get('mismatches'))} mismatching"
                      if e.get("images_checked") is not None else NOT_YET,
                      pct(e["accuracy"]) if e.get("accuracy") is not None else "(synthetic)",
                      f"{num(cyc)} (estimate {num(e.get('estimated_cycles'))})" if cyc else NOT_YET,
-                     num(100e6 / cyc) if cyc else "",
-                     num(e.get("luts")), num(e.get("brams")), num(e.get("dsps")),
-                     num(e.get("fmax_mhz"), 1) if e.get("fmax_mhz") else NOT_YET, e.get("device") or NOT_YET))
+                     num(100e6 / cyc) if cyc else "", res("luts"), res("brams"), res("dsps"),
+                     num(e.get("fmax_mhz"), 1) if e.get("fmax_mhz") else ("not synthesized" if not synthesized
+                                                                          else NOT_YET),
+                     e.get("device") or ("" if not synthesized else NOT_YET)))
     lines += _table(("network", "bit-exact (Verilator)", "accuracy", "cycles per inference", "inferences/s at 100 MHz",
                      "LUTs", "BRAMs", "DSPs", "Fmax MHz", "device"), rows)
+    sec = acc.get(RESNET_SECA_HW) or {}
+    if sec and sec.get("luts") is None and (sec.get("estimated_resources") or {}).get("brams", 0) > ECP5_85F_BRAMS:
+        lines += [f"The SECA_II + Mem-BN ResNet is not synthesized: its estimate, "
+                  f"{num(sec['estimated_resources']['brams'])} block RAMs, is more than the LFE5U-85F's "
+                  f"{ECP5_85F_BRAMS} (every SECA stage double-buffers its engine's whole current map for its two "
+                  "passes, on top of the frames and membranes every engine keeps).", ""]
     r8 = acc.get(RESNET8) or {}
     if r8.get("cycles_per_inference"):
         rate = 100e6 / r8["cycles_per_inference"]
@@ -785,7 +802,7 @@ def _resnet_hardware(results: Path) -> list[str]:
                     [(d, b, num(r, 1), a, res) for d, b, r, a, res in MLPERF_TINY_FPGA])
     lines += ["Its CIFAR-10 accuracy needs the data, which these machines do not have; the command that would "
               f"measure it: `{RESNET8_CIFAR_COMMAND}`.", ""]
-    for key in (RESNET_HW, RESNET8):
+    for key in (RESNET_HW, RESNET_SECA_HW, RESNET8):
         if acc.get(key):
             lines += [f"`{key}`: {provenance(acc[key].get('command'), 'accelerator:' + key.split(' ')[0])}.", ""]
     return lines

@@ -245,7 +245,11 @@ class SecaStage(wiring.Component):
         m.d.sync += [qv.eq(pv), ql.eq(pl), qt.eq(pt)]
         m.d.sync += [self.out_valid.eq(qv), self.out_last.eq(qv & ql), self.out_t.eq(qt),
                      self.out_data.eq(Cat(*[(pr >> c.q)[:c.out_bits] for pr in prods]))]
-        valids += [rbusy, pv, qv, self.out_valid, done1]
+        # Invariant (busy): high from an item's first group to its last scaled current, with no
+        # gap: between the compute's last scale and the replay's start the item is held by its
+        # ``sready`` flag.  (Without it an engine too small to overlap two steps started the next
+        # item a clock early, while the previous one was about to be replayed.)
+        valids += [rbusy, pv, qv, self.out_valid, done1, sready[0], sready[1]]
         busy = pending != 0
         for v in valids:
             busy = busy | v

@@ -198,9 +198,9 @@ def test_slot_tracker_matches_its_reference_with_several_slots_and_readers(N, R)
 # ---------------------------------------------------------------------------------------------
 # Random graphs in Verilator
 
-@pytest.mark.parametrize("seed", [7001, 7002, 7003])
+@pytest.mark.parametrize("seed", [7004, 7010])
 def test_random_resnets_bit_exact_in_verilator_and_the_estimate_exact(seed, tmp_path):
-    """Three fixed cases of the graph fuzz (:func:`sim.fuzz.draw_graph_case`, more in
+    """Two fixed cases of the graph fuzz (:func:`sim.fuzz.draw_graph_case`, more in
     ``tests/test_fuzz.py`` and ``make fuzz``): full rate (every unpooled neuron's codes traced,
     scores, class, cycles and latency as estimated) and the drawn stimulus."""
     r = fuzz.run_case(seed, tmp_path, graphs=True)

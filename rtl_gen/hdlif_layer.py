@@ -9,7 +9,7 @@ from amaranth.lib.wiring import In, Out
 from .buffers import slot_offset
 from .config import CurrentFrame, HDLIFLayerConfig, add_cost, bits_for, log2_exact, memory_cost
 from .event_conv import EventConvSynapse
-from .hw import ctr
+from .hw import ctr, delay_line
 from .neuron_core import HDLIFCore
 from .pool import MaxPool, SumPool, global_sum
 from .requant import Requant
@@ -203,13 +203,7 @@ class NeuronStage(wiring.Component):
         valids = [self.in_valid]
 
         def delay(sig, n, name, *, valid=False):
-            for i in range(n):
-                nxt = Signal.like(sig, name=f"{name}_d{i}")
-                m.d.sync += nxt.eq(sig)
-                sig = nxt
-                if valid:
-                    valids.append(sig)
-            return sig
+            return delay_line(m, sig, n, name, valids if valid else None)
 
         tags = dict(v=self.in_valid, t=self.in_t, og=og, phase=phase, last=self.in_last, addr=addr)
         if self.requant:

@@ -8,12 +8,12 @@ Yosys ``rom_style`` / ``ram_style`` of :func:`rtl_gen.config.memory_attrs`, the 
 
 from __future__ import annotations
 
-from amaranth import Shape, unsigned
+from amaranth import Shape, Signal, unsigned
 from amaranth.lib import memory
 
 from .config import bits_for, memory_attrs
 
-__all__ = ["ctr", "make_memory"]
+__all__ = ["ctr", "delay_line", "make_memory"]
 
 
 def ctr(n: int):
@@ -25,3 +25,15 @@ def make_memory(*, shape, depth: int, init=(), rom: bool = False):
     """An Amaranth memory with the mapping attribute of :func:`rtl_gen.config.memory_attrs`."""
     width = Shape.cast(shape).width
     return memory.Memory(shape=shape, depth=depth, init=list(init), attrs=memory_attrs(depth, width, rom=rom))
+
+
+def delay_line(m, sig, n: int, name: str, valids: list | None = None):
+    """``sig`` through ``n`` registers of module ``m``; each register is appended to ``valids``
+    when given (a pipeline's valid bits, which its ``busy`` ORs: none can be forgotten)."""
+    for i in range(n):
+        nxt = Signal.like(sig, name=f"{name}_d{i}")
+        m.d.sync += nxt.eq(sig)
+        sig = nxt
+        if valids is not None:
+            valids.append(sig)
+    return sig

@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from .buffers import SlotTracker, slot_offset
 from .config import HDLIFLayerConfig, add_cost, bits_for, memory_cost
-from .hw import ctr, make_memory
+from .hw import ctr, delay_line, make_memory
 from .requant import Requant
 
 
@@ -119,13 +119,7 @@ class SecaStage(wiring.Component):
         valids = []
 
         def delay(sig, n, name, *, valid=False):
-            for i in range(n):
-                nxt = Signal.like(sig, name=f"{name}_d{i}")
-                m.d.sync += nxt.eq(sig)
-                sig = nxt
-                if valid:
-                    valids.append(sig)
-            return sig
+            return delay_line(m, sig, n, name, valids if valid else None)
 
         # ---- pass 1: requantize (and add), write the local frame, sum each channel over space
         og, addr = Signal(ctr(K)), Signal(ctr(G))

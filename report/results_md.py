@@ -779,12 +779,14 @@ def _resnet_hardware(results: Path) -> list[str]:
                      e.get("device") or ("" if not synthesized else NOT_YET)))
     lines += _table(("network", "bit-exact (Verilator)", "accuracy", "cycles per inference", "inferences/s at 100 MHz",
                      "LUTs", "BRAMs", "DSPs", "Fmax MHz", "device"), rows)
-    sec = acc.get(RESNET_SECA_HW) or {}
-    if sec and sec.get("luts") is None and (sec.get("estimated_resources") or {}).get("brams", 0) > ECP5_85F_BRAMS:
-        lines += [f"The SECA_II + Mem-BN ResNet is not synthesized: its estimate, "
-                  f"{num(sec['estimated_resources']['brams'])} block RAMs, is more than the LFE5U-85F's "
-                  f"{ECP5_85F_BRAMS} (every SECA stage double-buffers its engine's whole current map for its two "
-                  "passes, on top of the frames and membranes every engine keeps).", ""]
+    unbuilt = [k for k in (RESNET_HW, RESNET_SECA_HW, RESNET8) if acc.get(k) and acc[k].get("luts") is None]
+    if unbuilt:
+        lines += [f"Not synthesized ({', '.join(f'`{k}`' for k in unbuilt)}): these designs need about as many block "
+                  f"RAMs as the LFE5U-85F's {ECP5_85F_BRAMS} or more (estimates "
+                  + ", ".join(f"{num((acc[k].get('estimated_resources') or {}).get('brams'))}" for k in unbuilt)
+                  + "; the estimate runs low on them, see the `make bench` steps' comment in `bench/all.py`). Every "
+                  "engine keeps its whole output frame double-buffered, its membranes, and for a residual stream or "
+                  "a SECA stage whole current maps, on chip; the logic would fit.", ""]
     r8 = acc.get(RESNET8) or {}
     if r8.get("cycles_per_inference"):
         rate = 100e6 / r8["cycles_per_inference"]

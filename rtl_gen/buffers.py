@@ -12,7 +12,7 @@ from amaranth import Array, Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import bits_for, memory_cost
+from .config import CurrentFrame, bits_for, memory_cost
 from .hw import make_memory
 
 EMPTY, FILLING, FULL = 0, 1, 2
@@ -212,3 +212,26 @@ def tr_port(tracker, buffer, name: str, suffix: str, *, into_tracker: bool = Fal
 def slot_offset(slot, words: int, slots: int):
     """The first address of slot ``slot`` of a buffer of ``slots`` slots of ``words`` words."""
     return Mux(slot, words, 0) if slots == 2 else slot * words
+
+
+#: clocks of a residual adder (one registered sum) wherever a residual current is added
+RESIDUAL_ADD_LATENCY = 1
+
+
+def residual_ports(f: CurrentFrame, *, engine: bool = False) -> dict:
+    """The ports that read a residual current frame: the stage's read port and release (an
+    engine adds the start-side view: the item's slot full, :attr:`res_ahead` slots ahead)."""
+    out = {"res_rd_addr": Out(unsigned(bits_for(f.slots * f.words))), "res_rd_data": In(unsigned(f.lanes * f.bits)),
+           "res_slot": In(unsigned(bits_for(f.slots))), "res_release": Out(1)}
+    if engine:
+        out.update({"res_ahead": Out(unsigned(bits_for(f.slots + 1))), "res_full_ahead": In(1)})
+    return out
+
+
+def stream_ports(f: CurrentFrame, *, engine: bool = False) -> dict:
+    """The ports that write a current frame (an engine adds the slot hand-over)."""
+    out = {"st_wr_addr": Out(unsigned(bits_for(f.slots * f.words))), "st_wr_data": Out(unsigned(f.lanes * f.bits)),
+           "st_wr_en": Out(1), "st_done": Out(1)}
+    if engine:
+        out.update({"st_ready": In(1), "st_acquire": Out(1)})
+    return out

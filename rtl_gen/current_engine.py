@@ -6,9 +6,8 @@ from amaranth import Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .buffers import slot_offset
+from .buffers import slot_offset, stream_ports
 from .config import CurrentLayerConfig, add_cost, bits_for
-from .hdlif_layer import stream_ports
 from .hw import ctr
 from .requant import Requant
 from .synapse import SynapseEngine

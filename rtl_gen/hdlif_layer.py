@@ -6,13 +6,14 @@ from amaranth import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .buffers import slot_offset
-from .config import CurrentFrame, HDLIFLayerConfig, add_cost, bits_for, log2_exact, memory_cost
+from .buffers import RESIDUAL_ADD_LATENCY, residual_ports, slot_offset, stream_ports
+from .config import HDLIFLayerConfig, add_cost, bits_for, log2_exact, memory_cost
 from .event_conv import EventConvSynapse
 from .hw import ctr, delay_line
 from .neuron_core import HDLIFCore
 from .pool import MaxPool, SumPool, global_sum
 from .requant import Requant
+from .seca import SecaStage, stage_adds
 from .synapse import SynapseEngine
 
 #: a stateful layer (HD-LIF vanilla, LIF) may start its next step before the previous one has left the neuron
@@ -26,12 +27,6 @@ def pool_block(layer: HDLIFLayerConfig) -> type:
     if layer.pool_op == "gsum":
         return global_sum(layer.synapse.positions)
     return SumPool if layer.pool_op == "sum" else MaxPool
-
-
-def stage_adds(layer: HDLIFLayerConfig) -> bool:
-    """Whether the neuron stage adds the residual current (else there is none, or a SECA_II
-    stage adds it before its attention, :func:`rtl_gen.seca.add_inside`)."""
-    return layer.residual is not None and (layer.seca is None or layer.seca.before_add)
 
 
 def stream_bits(layer: HDLIFLayerConfig) -> int:
@@ -143,7 +138,7 @@ class NeuronStage(wiring.Component):
         return cost
 
     #: clocks of the residual adder (a registered sum) between the requantizer and the cores
-    ADD_LATENCY = 1
+    ADD_LATENCY = RESIDUAL_ADD_LATENCY
 
     #: clocks a current waits for its residual when there is no requantizer to wait in (the read)
     RES_ALIGN = 1
@@ -357,8 +352,6 @@ class HDLIFLayerEngine(wiring.Component):
         :meth:`EventConvSynapse.resources`, :meth:`NeuronStage.resources`)."""
         syn = EventConvSynapse if layer.synapse.event else SynapseEngine
         if layer.seca is not None:
-            from .seca import SecaStage
-
             return add_cost(syn.resources(layer.synapse), SecaStage.resources(layer), NeuronStage.resources(layer, False))
         return add_cost(syn.resources(layer.synapse), NeuronStage.resources(layer, True))
 
@@ -369,8 +362,6 @@ class HDLIFLayerEngine(wiring.Component):
         self.synapse = EventConvSynapse(c.synapse) if c.synapse.event else SynapseEngine(c.synapse)
         self.seca = None
         if c.seca is not None:
-            from .seca import SecaStage
-
             self.seca = SecaStage(c)        # requantizer (and SECA_II's add) and attention, before the neurons
         self.stage = NeuronStage(c, requant=c.seca is None)
         syn = c.synapse
@@ -447,25 +438,6 @@ def connect_events(m, engine, synapse=None, stage=None) -> None:
     if stage is not None and stage.layer.out.events:
         m.d.comb += [getattr(engine, k).eq(getattr(stage, k)) for k in ("ev_wr_addr", "ev_wr_data", "ev_wr_en",
                                                                           "cnt_wr_en", "cnt_wr_data")]
-
-
-def residual_ports(f: CurrentFrame, *, engine: bool = False) -> dict:
-    """The ports that read a residual current frame: the stage's read port and release (an
-    engine adds the start-side view: the item's slot full, :attr:`res_ahead` slots ahead)."""
-    out = {"res_rd_addr": Out(unsigned(bits_for(f.slots * f.words))), "res_rd_data": In(unsigned(f.lanes * f.bits)),
-           "res_slot": In(unsigned(bits_for(f.slots))), "res_release": Out(1)}
-    if engine:
-        out.update({"res_ahead": Out(unsigned(bits_for(f.slots + 1))), "res_full_ahead": In(1)})
-    return out
-
-
-def stream_ports(f: CurrentFrame, *, engine: bool = False) -> dict:
-    """The ports that write a current frame (an engine adds the slot hand-over)."""
-    out = {"st_wr_addr": Out(unsigned(bits_for(f.slots * f.words))), "st_wr_data": Out(unsigned(f.lanes * f.bits)),
-           "st_wr_en": Out(1), "st_done": Out(1)}
-    if engine:
-        out.update({"st_ready": In(1), "st_acquire": Out(1)})
-    return out
 
 
 class ResidualSlots:

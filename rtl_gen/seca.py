@@ -6,10 +6,16 @@ from amaranth import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .buffers import SlotTracker, slot_offset
+from .buffers import RESIDUAL_ADD_LATENCY, SlotTracker, residual_ports, slot_offset
 from .config import HDLIFLayerConfig, add_cost, bits_for, memory_cost
 from .hw import ctr, delay_line, make_memory
 from .requant import Requant
+
+
+def stage_adds(layer: HDLIFLayerConfig) -> bool:
+    """Whether the neuron stage adds the residual current (else there is none, or a SECA_II
+    stage adds it before its attention, :func:`rtl_gen.seca.add_inside`)."""
+    return layer.residual is not None and (layer.seca is None or layer.seca.before_add)
 
 
 def add_inside(layer: HDLIFLayerConfig) -> bool:
@@ -54,9 +60,7 @@ class SecaStage(wiring.Component):
 
     @classmethod
     def pre_latency(cls, layer: HDLIFLayerConfig) -> int:
-        from .hdlif_layer import NeuronStage
-
-        return Requant.latency + (NeuronStage.ADD_LATENCY if add_inside(layer) else 0)
+        return Requant.latency + (RESIDUAL_ADD_LATENCY if add_inside(layer) else 0)
 
     @classmethod
     def item_timing(cls, layer: HDLIFLayerConfig, last_out: int, state: dict | None) -> tuple[dict, dict]:
@@ -90,8 +94,6 @@ class SecaStage(wiring.Component):
                         Requant.resources(layer.requant, acc_regs=3, param_regs=2))
 
     def __init__(self, layer: HDLIFLayerConfig):
-        from .hdlif_layer import residual_ports
-
         if not (isinstance(layer, HDLIFLayerConfig) and layer.seca is not None):
             raise TypeError(f"SecaStage needs an HDLIFLayerConfig with a seca, not {layer!r}")
         self.layer = layer
@@ -109,8 +111,6 @@ class SecaStage(wiring.Component):
         assert syn.out_channels == c.channels
 
     def elaborate(self, platform):
-        from .hdlif_layer import NeuronStage
-
         m = Module()
         layer, c = self.layer, self.layer.seca
         NL, C, G, K = c.lanes, c.channels, c.words, c.channels // c.lanes
@@ -139,7 +139,7 @@ class SecaStage(wiring.Component):
             m.d.sync += summed.eq(Cat(*[(cur.word_select(j, cb).as_signed() + res.word_select(j, f.bits).as_signed())
                                         [:c.in_bits] for j in range(NL)]))
             cur, cb = summed, c.in_bits
-            tags = {n: delay(s, NeuronStage.ADD_LATENCY, f"add_{n}", valid=n == "v") for n, s in tags.items()}
+            tags = {n: delay(s, RESIDUAL_ADD_LATENCY, f"add_{n}", valid=n == "v") for n, s in tags.items()}
         assert cb == c.in_bits, (layer.name, cb, c.in_bits)
 
         m.submodules.tracker = tr = SlotTracker()

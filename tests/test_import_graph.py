@@ -14,12 +14,14 @@ layer the graph is acyclic):
    ``fpga``.
 2. gateware (Amaranth): ``rtl_gen.hw`` (counter and memory shapes with their mapping
    attributes), the blocks (``ternary_mac``, ``window``, ``synapse``, ``event_conv``, ``requant``,
-   ``neuron_core``, ``pool``, ``buffers``, ``hdlif_layer``, ``stem``, ``loader``, ``readout``;
+   ``neuron_core``, ``pool``, ``buffers`` (with the current frames' ports), ``seca``,
+   ``hdlif_layer``, ``current_engine``, ``stem``, ``loader``, ``readout``;
    each block also owns its timing, next to its gateware), the accelerator (``top``) and the
    board-independent link blocks (``uart``, ``host_link``).
 3. planning: ``rtl_gen.estimate`` (cycles, strung together from the blocks' timing, and
-   resources) and ``rtl_gen.folding`` (the folding of every layer, ``from_bundle``,
-   ``input_activity``).  ``rtl_gen.folding`` imports no Amaranth and, at module level, nothing
+   resources), ``rtl_gen.folding`` (the folding of every layer, ``from_bundle``,
+   ``input_activity``) and ``rtl_gen.graph`` (an integer graph lowered onto the engines; like
+   ``folding``, no Amaranth at module level).  ``rtl_gen.folding`` imports no Amaranth and, at module level, nothing
    of the generator but ``rtl_gen.config``; it imports ``rtl_gen.estimate`` lazily, where a
    target is searched, so that choosing a folding by hand or by lanes loads no Amaranth.
 4. output: ``rtl_gen.manifest`` (the Verilog's interface and lint), ``rtl_gen.emit``
@@ -48,10 +50,10 @@ PACKAGES = ("rtl_gen", "fpga")
 LAYERS = {
     "parameters": ("rtl_gen.config",),
     "gateware": ("rtl_gen.hw", "rtl_gen.ternary_mac", "rtl_gen.window", "rtl_gen.synapse", "rtl_gen.event_conv",
-                 "rtl_gen.requant", "rtl_gen.neuron_core", "rtl_gen.pool", "rtl_gen.buffers", "rtl_gen.hdlif_layer",
-                 "rtl_gen.stem",
+                 "rtl_gen.requant", "rtl_gen.neuron_core", "rtl_gen.pool", "rtl_gen.buffers", "rtl_gen.seca",
+                 "rtl_gen.hdlif_layer", "rtl_gen.current_engine", "rtl_gen.stem",
                  "rtl_gen.loader", "rtl_gen.readout", "rtl_gen.top", "rtl_gen.uart", "rtl_gen.host_link"),
-    "planning": ("rtl_gen.estimate", "rtl_gen.folding"),
+    "planning": ("rtl_gen.estimate", "rtl_gen.folding", "rtl_gen.graph"),
     "output": ("rtl_gen.manifest", "rtl_gen.emit"),
     "board": ("rtl_gen.board_top",),
     "fpga": ("fpga", "fpga.pll", "fpga.boards", "fpga.nextpnr", "fpga.ecp5", "fpga.ice40", "fpga.board_flow"),

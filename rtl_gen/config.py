@@ -782,6 +782,7 @@ class CurrentLayerConfig:
     direct = False
     recompute = False
     residual = None
+    seca = None
     has_neurons = False
 
     @property
@@ -801,6 +802,7 @@ class ReadoutConfig:
 
     residual = None
     stream = None
+    seca = None
     has_neurons = False
     direct = False
     recompute = False

@@ -195,7 +195,7 @@ def cycles(cfg: AcceleratorConfig, images: int = MODEL_IMAGES, events: dict | No
                     s = max(s, frame_empty[layer.name][k % layer.stream.slots])
                 if layer.residual is not None:
                     s = max(s, frame_full[layer.residual.source])
-                seca = getattr(layer, "seca", None)
+                seca = layer.seca
                 if seca is not None:
                     s = max(s, seca_empty[n][k % 2])
                 if syn.event:
@@ -291,7 +291,7 @@ def _engine_period(layer, worst: bool = False) -> int:
         return nxt, fold
 
     period = _period(step)
-    seca = getattr(layer, "seca", None)
+    seca = layer.seca
     if seca is not None:                     # the attention replays each item and computes each channel
         period = max(period, seca.words + 1, seca.channels + 1)
     return period

@@ -29,6 +29,7 @@ import platform
 import shlex
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -193,6 +194,15 @@ def run_one(name: str, bundle_dir: Path, vectors: Path, *, fold: str | None, tar
         "ideal_cycles": est["ideal_cycles"], "mac_lanes": est["mac_lanes"], "mac_ops": est["mac_ops"],
         "estimated_resources": {k: d["resources"][k] for k in ("luts", "ffs", "brams", "dsps")},
     }
+    build = None
+    if synth:
+        # the FPGA build and the simulation are independent tool processes: side by side (a
+        # ResNet's 1,000 images take about an hour of Verilator, its build much of one too)
+        pool = ThreadPoolExecutor(max_workers=1)
+        t = Ecp5Target(device=device, target_mhz=freq)
+        build = pool.submit(build_bitstream, Path(d["verilog"]), "hdlif_accel", work / "fpga", t,
+                            allow_timing_fail=True, progress=lambda s: print(f"[bench]   {s}", flush=True))
+        pool.shutdown(wait=False)
     if sim:
         r = simulate(Path(d["verilog"]), "hdlif_accel", vectors, work / "sim", n=n, manifest=Path(d["manifest"]))
         entry.update(images_checked=r["images"], mismatches=r["mismatches"], mismatch_details=r["mismatch_details"][:5],
@@ -201,10 +211,8 @@ def run_one(name: str, bundle_dir: Path, vectors: Path, *, fold: str | None, tar
         print(f"[bench] {name}: {r['images']} images, {r['mismatches']} mismatches, "
               f"{r['cycles_per_inference']:.0f} cycles per inference (estimate {est['cycles_per_inference']}), "
               f"latency {r['latency_cycles']:.0f} (estimate {est['latency_cycles']})", flush=True)
-    if synth:
-        t = Ecp5Target(device=device, target_mhz=freq)
-        rep = build_bitstream(Path(d["verilog"]), "hdlif_accel", work / "fpga", t, allow_timing_fail=True,
-                              progress=lambda s: print(f"[bench]   {s}", flush=True))
+    if build is not None:
+        rep = build.result()
         entry.update({k: rep[k] for k in ("luts", "ffs", "brams", "dsps", "fmax_mhz", "timing_met")},
                      device=rep["device"], target_mhz=freq, synth_seconds=rep["seconds"])
         print(f"[bench] {name}: {rep['luts']} LUTs, {rep['ffs']} FFs, {rep['brams']} BRAMs, {rep['dsps']} DSPs, "

@@ -87,7 +87,7 @@ RESNET_SECA_RUN = "bench/models/seeds/resnet/seca2_membn_seed0"
 RESNET_ACCELERATOR = {
     "resnet_fmnist_plain": ("--bundle", f"{RESNET_RUN}/model", "--vectors", f"{RESNET_RUN}/vectors.npz", "--name",
                             "resnet_fmnist_plain", "--fold", "max-lanes=64", "--stem", "recompute", "--n", "1000",
-                            "--no-synth"),
+                            "--device", "85k", "--freq", "100"),
     "resnet8": ("--synthetic", "resnet8", "--fold", "max-lanes=64", "--stem", "recompute", "--n", "8", "--no-synth"),
     "resnet_fmnist_seca": ("--bundle", f"{RESNET_SECA_RUN}/model", "--vectors", f"{RESNET_SECA_RUN}/vectors.npz",
                            "--name", "resnet_fmnist_seca", "--fold", "max-lanes=64", "--stem", "recompute", "--n",

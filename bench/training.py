@@ -49,7 +49,7 @@ from training import data
 from training.memory import SavedTensorMeter
 from training.models import build_model
 from training.summary import accuracy_summary
-from training.train import evaluate, make_config, train, train_step
+from training.train import make_config, train, train_step
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "training.json"

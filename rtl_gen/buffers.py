@@ -119,8 +119,9 @@ class FrameBuffer(wiring.Component):
     """``slots`` slots (two unless a stream skips engines) of ``words`` words, ``lanes`` codes
     (or currents) of ``bits`` bits per word, read by ``readers`` consumers, and their tracker.
 
-    Addresses are absolute (slot ``s`` starts at ``s * words``); a write enables any subset of the
-    lanes of a word; a read returns the word one clock later.  Each reader has its own read port
+    Addresses are absolute (slot ``s`` starts at ``s * words``); a write writes a whole word
+    (``lane_writes``: any subset of its lanes, which costs block RAM, see
+    :func:`rtl_gen.config.bram_layout`); a read returns the word one clock later.  Each reader has its own read port
     (``rd_addr_i`` / ``rd_data_i`` for reader ``i > 0``; the memory is replicated per reader).
     With ``events``, each slot also holds the list of its words that contain a non-zero code and
     their count (written by the producer with the slot's last word), for a consumer that skips
@@ -128,26 +129,27 @@ class FrameBuffer(wiring.Component):
 
     Members
     -------
-    wr_addr, wr_data, wr_en : In       one word, ``wr_en`` one bit per lane
+    wr_addr, wr_data, wr_en : In       one word, ``wr_en`` one bit (per lane with ``lane_writes``)
     rd_addr : In, rd_data : Out        (and ``rd_addr_i``, ``rd_data_i`` per further reader)
     tracker : the :class:`SlotTracker` ports, flattened (``w_ready`` ... ``r_slot``)
     """
 
     @staticmethod
-    def resources(*, words: int, lanes: int, bits: int, slots: int = 2, readers: int = 1) -> dict:
+    def resources(*, words: int, lanes: int, bits: int, slots: int = 2, readers: int = 1,
+                  lane_writes: bool = False) -> dict:
         """ECP5 cost of the slots, once per reader (the tracker and the event list are not counted)."""
-        one = memory_cost(slots * words, lanes * bits)
+        one = memory_cost(slots * words, lanes * bits, lane_bits=bits if lane_writes else None)
         return {k: v * readers for k, v in one.items()}
 
     def __init__(self, *, words: int, lanes: int, bits: int, events: bool = False, slots: int = 2,
-                 readers: int = 1, ahead: bool = False):
+                 readers: int = 1, ahead: bool = False, lane_writes: bool = False):
         for k, v in (("words", words), ("lanes", lanes), ("bits", bits)):
             if not (isinstance(v, int) and v > 0):
                 raise ValueError(f"FrameBuffer {k} must be a positive integer, not {v!r}")
         if events and (slots != 2 or readers != 1):
             raise ValueError("FrameBuffer events: a list of non-zero words needs two slots and one reader")
         self.words, self.lanes, self.bits, self.events = words, lanes, bits, events
-        self.slots, self.readers, self.ahead = slots, readers, ahead
+        self.slots, self.readers, self.ahead, self.lane_writes = slots, readers, ahead, lane_writes
         self.addr_bits = bits_for(slots * words)
         sb = unsigned(bits_for(slots))
         ev = {}
@@ -165,7 +167,7 @@ class FrameBuffer(wiring.Component):
         super().__init__({
             **ev,
             "wr_addr": In(unsigned(self.addr_bits)), "wr_data": In(unsigned(lanes * bits)),
-            "wr_en": In(unsigned(lanes)),
+            "wr_en": In(unsigned(lanes if lane_writes else 1)),
             "w_ready": Out(1), "w_acquire": In(1), "w_done": In(1), "w_slot": Out(sb),
             **rd,
             **({"r_ahead": In(unsigned(bits_for(slots + 1))), "r_full_ahead": Out(1)} if ahead else {}),
@@ -184,7 +186,7 @@ class FrameBuffer(wiring.Component):
             x = SlotTracker.reader_suffix(i)
             mem = make_memory(shape=unsigned(self.lanes * self.bits), depth=self.slots * self.words)
             m.submodules[f"mem{x}"] = mem
-            wr = mem.write_port(granularity=self.bits)
+            wr = mem.write_port(granularity=self.bits) if self.lane_writes else mem.write_port()
             rd = mem.read_port()
             m.d.comb += [wr.addr.eq(self.wr_addr), wr.data.eq(self.wr_data), wr.en.eq(self.wr_en),
                          rd.addr.eq(getattr(self, f"rd_addr{x}")), getattr(self, f"rd_data{x}").eq(rd.data),

@@ -88,14 +88,27 @@ def memory_attrs(depth: int, width: int, *, rom: bool) -> dict:
 BRAM_SHAPES = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
 
 
-def bram_layout(depth: int, width: int) -> tuple[int, int]:
+def bram_layout(depth: int, width: int, *, lane_bits: int | None = None) -> tuple[int, int]:
     """``(brams, rows)`` of a block memory: the fewest DP16KD, and how many of them are stacked
-    in depth (more than one row puts a multiplexer after the block RAMs' slow clock-to-out)."""
-    return min((math.ceil(width / w) * math.ceil(depth / d), math.ceil(depth / d)) for d, w in BRAM_SHAPES)
+    in depth (more than one row puts a multiplexer after the block RAMs' slow clock-to-out).
+
+    ``lane_bits``: the word is ``width / lane_bits`` lanes, each written with its own enable.
+    Yosys maps an enable onto the DP16KD's 9-bit bytes, so each lane takes whole bytes of a
+    9/18/36-bit wide block (a 4-bit lane a byte: twice the blocks of whole-word writes), or a
+    column of its own in a narrower one."""
+    def cols(w):
+        if lane_bits is None:
+            return math.ceil(width / w)
+        lanes = width // lane_bits
+        if w < 9:
+            return lanes * math.ceil(lane_bits / w)
+        return math.ceil(lanes * math.ceil(lane_bits / 9) * 9 / w)
+    return min((cols(w) * math.ceil(depth / d), math.ceil(depth / d)) for d, w in BRAM_SHAPES)
 
 
-def memory_cost(depth: int, width: int, *, rom: bool = False) -> dict:
-    """ECP5 cost of a memory under :func:`memory_attrs` (the same policy as the RTL)."""
+def memory_cost(depth: int, width: int, *, rom: bool = False, lane_bits: int | None = None) -> dict:
+    """ECP5 cost of a memory under :func:`memory_attrs` (the same policy as the RTL);
+    ``lane_bits``: written lane by lane (see :func:`bram_layout`)."""
     style = memory_attrs(depth, width, rom=rom)
     kind = style.get("rom_style") or style.get("ram_style")
     if kind == "logic":
@@ -104,7 +117,7 @@ def memory_cost(depth: int, width: int, *, rom: bool = False) -> dict:
     if kind == "distributed":
         # TRELLIS_DPR16X4: 16 x 4 bits, about 3 logic cells with its write logic
         return {"luts": int(math.ceil(depth / 16) * math.ceil(width / 4) * 3), "brams": 0}
-    return {"luts": 0, "brams": bram_layout(depth, width)[0]}
+    return {"luts": 0, "brams": bram_layout(depth, width, lane_bits=lane_bits)[0]}
 
 
 COST_KEYS = ("luts", "ffs", "brams", "dsps")

@@ -359,7 +359,8 @@ def resources(cfg: AcceleratorConfig) -> dict:
     stem = cfg.layers[0]
     pl = cfg.pixel_layout
     parts["loader"] = add_cost(PixelLoader.resources(pl),
-                               FrameBuffer.resources(words=pl.words, lanes=pl.simd, bits=pl.code_bits))
+                               FrameBuffer.resources(words=pl.words, lanes=pl.simd, bits=pl.code_bits,
+                                                     lane_writes=True))
     if stem.recompute:
         parts[stem.name] = HDLIFLayerEngine.resources(stem)
     else:

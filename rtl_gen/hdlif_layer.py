@@ -87,7 +87,7 @@ class NeuronStage(wiring.Component):
             "in_last": In(1),
             "wr_addr": Out(unsigned(bits_for(2 * o.words))),
             "wr_data": Out(unsigned(o.simd * o.code_bits)),
-            "wr_en": Out(unsigned(o.simd)),
+            "wr_en": Out(1),
             "done": Out(1),
             "busy": Out(1),
         })
@@ -113,6 +113,12 @@ class NeuronStage(wiring.Component):
         # the tags that ride along the requantizer, the cores and the pool: t, og, phase, last, addr
         stages = (Requant.latency if requant else 0) + HDLIFCore.latency + (MaxPool.latency if layer.pooled else 0)
         ffs += stages * (nc.T.bit_length() + (nc.channels // NL).bit_length() + 4 + nc.words_per_lane.bit_length())
+        o = layer.out
+        if o.simd > NL:
+            # the whole-word writer: the lane groups held until their word's last, the wider
+            # write register, a multiplexer per bit of the word
+            ffs += 2 * (o.simd - NL) * o.code_bits
+            luts += o.simd * o.code_bits
         if layer.pooled:
             # the running value per channel (a LUT-RAM-like register file) and its compare / add
             K = nc.channels // NL
@@ -301,10 +307,25 @@ class NeuronStage(wiring.Component):
         with m.If(w_valid & w_last):
             m.d.sync += slot.eq(~slot)
         slot_off = Mux(slot, o.words, 0)
+        # A word is written once, whole, with its last lane group (the item's last group, or a
+        # position's last channels in the unpacked layout, may leave it partly filled: the rest
+        # is zero, as lanes that no neuron owns always are).  The groups before it wait in
+        # ``held``.  Per-lane write enables would cost block RAM: Yosys gives every separately
+        # enabled lane its own 9-bit byte of a DP16KD, so 4-bit codes took twice the blocks.
+        # Readers never see the delay: a slot is read only after its last word (``done``).
+        G, gb = S // NL, NL * o.code_bits
+        word_end = (lane0 == S - NL) | w_last
+        if not o.packed:
+            word_end |= ce == o.channels - NL
+        held = Signal(unsigned((G - 1) * gb))
+        merged = Cat(*[Mux(lane0 == g * NL, w_codes, held.word_select(g, gb) if g < G - 1 else 0)
+                       for g in range(G)])
+        with m.If(w_valid):
+            m.d.sync += held.eq(Mux(word_end, 0, merged[:len(held)]))
         m.d.sync += [
             self.wr_addr.eq(slot_off + word),
-            self.wr_data.eq(w_codes.replicate(S // NL)),
-            self.wr_en.eq(Mux(w_valid, ((1 << NL) - 1) << lane0, 0)),
+            self.wr_data.eq(merged),
+            self.wr_en.eq(w_valid & word_end),
             self.done.eq(w_valid & w_last),
         ]
         if o.events:

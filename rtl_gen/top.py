@@ -58,7 +58,8 @@ class Accelerator(wiring.Component):
         # pixels -> pixel buffer
         pl = c.pixel_layout
         m.submodules.loader = loader = PixelLoader(pl, features=c.features)
-        m.submodules.pixbuf = pix = FrameBuffer(words=pl.words, lanes=pl.simd, bits=pl.code_bits)
+        m.submodules.pixbuf = pix = FrameBuffer(words=pl.words, lanes=pl.simd, bits=pl.code_bits,
+                                                        lane_writes=True)
         wiring.connect(m, wiring.flipped(self.pixels), loader.pixels)
         m.d.comb += [pix.wr_addr.eq(loader.wr_addr), pix.wr_data.eq(loader.wr_data), pix.wr_en.eq(loader.wr_en),
                      loader.w_ready.eq(pix.w_ready), loader.w_slot.eq(pix.w_slot),
@@ -80,7 +81,7 @@ class Accelerator(wiring.Component):
                 sa.pix_started.eq(pix.r_started), sa.pix_full.eq(pix.r_full), sa.pix_slot.eq(pix.r_slot),
                 sa.pix_avail.eq(loader.avail), pix.r_release.eq(sa.pix_release),
                 cache.wr_addr.eq(sa.wr_addr), cache.wr_data.eq(sa.wr_data),
-                cache.wr_en.eq(sa.wr_en.replicate(stem.neuron.lanes)),
+                cache.wr_en.eq(sa.wr_en),
                 sa.cache_ready.eq(cache.w_ready),
                 cache.w_acquire.eq(sa.cache_acquire), cache.w_done.eq(sa.cache_done),
                 cache.rd_addr.eq(sb.rd_addr), sb.rd_data.eq(cache.rd_data),
@@ -129,7 +130,7 @@ class Accelerator(wiring.Component):
             m.submodules[f"{f.source}_stream"] = buf = FrameBuffer(words=f.words, lanes=f.lanes, bits=f.bits,
                                                                    slots=f.slots, ahead=True)
             m.d.comb += [buf.wr_addr.eq(w.st_wr_addr), buf.wr_data.eq(w.st_wr_data),
-                         buf.wr_en.eq(w.st_wr_en.replicate(f.lanes)), w.st_ready.eq(buf.w_ready),
+                         buf.wr_en.eq(w.st_wr_en), w.st_ready.eq(buf.w_ready),
                          buf.w_acquire.eq(w.st_acquire), buf.w_done.eq(w.st_done),
                          buf.rd_addr.eq(r.res_rd_addr), r.res_rd_data.eq(buf.rd_data), r.res_slot.eq(buf.r_slot),
                          buf.r_release.eq(r.res_release), buf.r_ahead.eq(r.res_ahead),

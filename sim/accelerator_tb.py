@@ -114,7 +114,8 @@ async def _collect(clk, s: _Stream, count, ready_pattern, out, times=None):
 
 
 async def _watch_layer(clk, dut, spec: dict, T: int, frames: list, errors: list):
-    """Collect one layer's output frames (C, H, W order) from its writes into the next buffer.
+    """Collect one layer's output frames (C, H, W order) from its writes into the next buffer
+    (whole words; the lanes no neuron owns are skipped).
 
     Item ``k`` (image ``k // T``, step ``k % T``) must go to slot ``k % 2`` (the buffers
     alternate from reset), every element exactly once: a write into the other slot or a second
@@ -136,11 +137,11 @@ async def _watch_layer(clk, dut, spec: dict, T: int, frames: list, errors: list)
         slot, a = divmod(int(addr.value), words)
         d = int(data.value)
         for lane in range(S):
-            if e >> lane & 1:
-                if packed:
-                    pos, c = divmod(a * S + lane, O)
-                else:
-                    pos, c = a // cf, (a % cf) * S + lane
+            if packed:
+                pos, c = divmod(a * S + lane, O)
+            else:
+                pos, c = a // cf, (a % cf) * S + lane
+            if pos < P and c < O:                    # not a lane no neuron owns (a word's tail)
                 idx = c * P + pos
                 where = f"image {k // T}, layer {name}, time step {k % T}, neuron {idx}"
                 if slot != k % 2:

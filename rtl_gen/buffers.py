@@ -220,6 +220,12 @@ def slot_offset(slot, words: int, slots: int):
 RESIDUAL_ADD_LATENCY = 1
 
 
+def last_use(f, t, T: int):
+    """Whether an item of step ``t`` is the last to read frame ``f``'s slot (every item, or the
+    image's last step for a frame per image)."""
+    return (t == T - 1) if f.per_image else 1
+
+
 def residual_ports(f: CurrentFrame, *, engine: bool = False) -> dict:
     """The ports that read a residual current frame: the stage's read port and release (an
     engine adds the start-side view: the item's slot full, :attr:`res_ahead` slots ahead)."""

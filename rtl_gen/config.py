@@ -663,19 +663,28 @@ class CurrentFrame:
     """A frame of currents one engine writes and a later one adds to its own (a residual network's
     stream, or a block's shortcut): ``lanes`` currents of ``bits`` bits per word, ``words`` words
     per slot in both engines' sweep order (position, then channel group), ``slots`` slots (two,
-    plus one per engine the stream skips, so the writer need not wait for the reader)."""
+    plus one per engine the stream skips, so the writer need not wait for the reader).
+
+    ``per_image``: the current is the same at every time step of an image (the stem's: direct
+    encoding), so the writer writes it at step 0 only and the reader releases it after step
+    ``T - 1``: a slot holds an image, and two slots let the writer run ahead by a whole image,
+    where items would need one more slot per engine skipped."""
     source: str                 # the engine that writes it
     sink: str                   # the engine that adds it
     lanes: int
     words: int
     bits: int
     slots: int = 2
+    per_image: bool = False
 
     def __post_init__(self):
         for k in ("lanes", "words", "bits"):
             _pos_int(f"CurrentFrame({self.source} -> {self.sink})", k, getattr(self, k))
         if not (isinstance(self.slots, int) and self.slots >= 2):
             raise ValueError(f"CurrentFrame({self.source} -> {self.sink}).slots must be >= 2, not {self.slots!r}")
+        if self.per_image and self.slots != 2:
+            raise ValueError(f"CurrentFrame({self.source} -> {self.sink}): a frame per image has 2 slots, "
+                             f"not {self.slots}")
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)

@@ -131,6 +131,11 @@ def cycles(cfg: AcceleratorConfig, images: int = MODEL_IMAGES, events: dict | No
     pix_empty, cache_empty = [0, 0], [0, 0]
     codes_empty = {layer.name: [0, 0] for layer in cfg.layers if layer.has_neurons}
     frame_empty = {layer.name: [0] * layer.stream.slots for layer in cfg.layers if layer.stream is not None}
+    per_image = {layer.name for layer in cfg.layers if layer.stream is not None and layer.stream.per_image}
+    frame_full = {}                                   # engine -> the clock its frame of item k (its image's) is FULL
+
+    def frame_slot(name, k):                          # the slot of item k (of its image, per image)
+        return (k // T if name in per_image else k) % len(frame_empty[name])
     emit_empty = [0, 0]
     first_pixel, labels = [], []
     loader_next = 0
@@ -140,7 +145,7 @@ def cycles(cfg: AcceleratorConfig, images: int = MODEL_IMAGES, events: dict | No
     eng_free = [0] * len(engines)
     eng_fold = [None] * len(engines)
     seca_state = [None] * len(engines)                # a SECA stage's previous compute and replay
-    seca_empty = [[0, 0] for _ in engines]             # its local slots
+    seca_free = [0] * len(engines)                     # when it lets the engine start an item
     em_next = 0
     per_item = {}
     for i in range(images):
@@ -160,13 +165,12 @@ def cycles(cfg: AcceleratorConfig, images: int = MODEL_IMAGES, events: dict | No
         for t in range(T):
             k = i * T + t
             full = {}                   # engine -> the clock its codes of item k are FULL
-            frame_full = {}             # engine -> the clock its current frame of item k is FULL
             releases = {}               # codes buffer -> its readers' releases of item k
             frame_release = {}
             if not rec:
                 s = max(sb_next, cache_full, codes_empty[stem.name][k % 2])
-                if stem.stream is not None:
-                    s = max(s, frame_empty[stem.name][k % stem.stream.slots])
+                if stem.stream is not None and (t == 0 or stem.name not in per_image):
+                    s = max(s, frame_empty[stem.name][frame_slot(stem.name, k)])
                 if not overlap_ok(stem):
                     s = max(s, sb_free)
                 st = StemReplay.step_timing(stem, s)
@@ -176,7 +180,7 @@ def cycles(cfg: AcceleratorConfig, images: int = MODEL_IMAGES, events: dict | No
                     cache_empty[i % 2] = empty_at(st["release"], cache_full)
                 sb_free = st["done"] + 1
                 full[stem.name] = st["done"] + full_after
-                if stem.stream is not None:
+                if stem.stream is not None and (t == 0 or stem.name not in per_image):
                     frame_full[stem.name] = st["stream_done"] + full_after
             for n, layer in enumerate(engines):
                 syn = layer.synapse
@@ -191,13 +195,13 @@ def cycles(cfg: AcceleratorConfig, images: int = MODEL_IMAGES, events: dict | No
                     s = max(s, codes_empty[layer.name][k % 2])
                     if not overlap_ok(layer):
                         s = max(s, eng_free[n])
-                if layer.stream is not None:
-                    s = max(s, frame_empty[layer.name][k % layer.stream.slots])
+                if layer.stream is not None and (t == 0 or layer.name not in per_image):
+                    s = max(s, frame_empty[layer.name][frame_slot(layer.name, k)])
                 if layer.residual is not None:
                     s = max(s, frame_full[layer.residual.source])
                 seca = layer.seca
                 if seca is not None:
-                    s = max(s, seca_empty[n][k % 2])
+                    s = max(s, seca_free[n])
                 if syn.event:
                     tm = EventConvSynapse.item_timing(syn, s, nnz(layer, i, t))
                     release, eng_next[n], last_out = tm["release"], tm["next"], tm["last_out"]
@@ -214,7 +218,7 @@ def cycles(cfg: AcceleratorConfig, images: int = MODEL_IMAGES, events: dict | No
                 last_in, requant = last_out, True          # the item's last group into the neuron stage
                 if seca is not None:
                     tm, seca_state[n] = SecaStage.item_timing(layer, last_out, seca_state[n])
-                    seca_empty[n][k % 2] = empty_at(tm["release"], tm["full"])
+                    seca_free[n] = tm["free"]
                     last_in, requant = tm["last_in"], False
                 if layer.residual is not None:                # released with the item's last group
                     frame_release[layer.residual.source] = last_out if (seca and add_inside(layer)) else last_in
@@ -224,14 +228,15 @@ def cycles(cfg: AcceleratorConfig, images: int = MODEL_IMAGES, events: dict | No
                     done = last_in + NeuronStage.stage_latency(layer, requant)
                     eng_free[n] = done + 1
                     full[layer.name] = done + full_after
-                    if layer.stream is not None:
+                    if layer.stream is not None and (t == 0 or layer.name not in per_image):
                         frame_full[layer.name] = last_in + NeuronStage.stream_latency(layer, requant) + full_after
                 else:
                     frame_full[layer.name] = last_out + CurrentEngine.stream_latency(layer) + full_after
             for name, rel in releases.items():
                 codes_empty[name][k % 2] = empty_at(max(rel), full[name])
             for name, rel in frame_release.items():
-                frame_empty[name][k % len(frame_empty[name])] = empty_at(rel, frame_full[name])
+                if name not in per_image or t == T - 1:
+                    frame_empty[name][frame_slot(name, k)] = empty_at(rel, frame_full[name])
             em = ScoreEmitter.step_timing(cfg.readout.classes, max(em_next, ready), t == T - 1)
             emit_empty[k % 2] = empty_at(em["release"], ready)
             em_next = em["next"]
@@ -283,18 +288,21 @@ def _engine_period(layer, worst: bool = False) -> int:
 
         return _period(step)
 
-    def step(start, fold):
+    seca = getattr(layer, "seca", None)
+
+    def step(start, state):
+        fold, seca_state = state or (None, None)
         x, fold = WindowGenerator.sweep(syn, start, fold)
         nxt = x + WindowGenerator.RESTART
+        last_out = x + SynapseEngine.out_delay(syn, syn.groups_per_fold - 1)
         if isinstance(layer, HDLIFLayerConfig) and not overlap_ok(layer):
-            nxt = x + SynapseEngine.out_delay(syn, syn.groups_per_fold - 1) + NeuronStage.stage_latency(layer, True) + 1
-        return nxt, fold
+            nxt = last_out + NeuronStage.stage_latency(layer, True) + 1
+        if seca is not None:                 # the attention lets the next item in once this one replays
+            tm, seca_state = SecaStage.item_timing(layer, last_out, seca_state)
+            nxt = max(nxt, tm["free"])
+        return nxt, (fold, seca_state)
 
-    period = _period(step)
-    seca = layer.seca
-    if seca is not None:                     # the attention replays each item and computes each channel
-        period = max(period, seca.words + 1, seca.channels + 1)
-    return period
+    return _period(step)
 
 
 def engine_times(cfg: AcceleratorConfig) -> dict:

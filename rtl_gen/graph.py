@@ -201,8 +201,24 @@ def from_graph(g: Graph, *, lanes=None, folding=None, stem: str = "cache") -> Ac
 
     With "at most" lanes the readout, whose work a global sum has shrunk to one value per
     channel, takes the fewest lanes that keep it within the slowest engine's clocks per image
-    (:func:`rtl_gen.estimate.engine_times`): its int8 multipliers are the costliest lanes."""
-    cfg = _from_graph(g, lanes=lanes, folding=folding, stem=stem)
+    (:func:`rtl_gen.estimate.engine_times`): its int8 multipliers are the costliest lanes.
+
+    The stem's stream is held per image (:func:`image_streams`: two slots of images instead of
+    one slot of items per engine it skips, a third of its block RAM at ``T = 4``) unless that
+    costs cycles per inference: the estimate replays both."""
+    cfg = _from_graph_lanes(g, lanes=lanes, folding=folding, stem=stem, per_image=True)
+    if any(layer.stream is not None and layer.stream.per_image for layer in cfg.layers):
+        from .estimate import cycles
+
+        items = _from_graph_lanes(g, lanes=lanes, folding=folding, stem=stem, per_image=False)
+        if cycles(cfg)["cycles_per_inference"] > cycles(items)["cycles_per_inference"]:
+            return items
+    return cfg
+
+
+def _from_graph_lanes(g: Graph, *, lanes, folding, stem: str, per_image: bool) -> AcceleratorConfig:
+    """:func:`_from_graph`, with the readout's lanes chosen as :func:`from_graph` says."""
+    cfg = _from_graph(g, lanes=lanes, folding=folding, stem=stem, per_image=per_image)
     rname = cfg.readout.name
     if isinstance(lanes, str) and lanes.strip().isdigit():
         lanes = int(lanes)
@@ -219,13 +235,26 @@ def from_graph(g: Graph, *, lanes=None, folding=None, stem: str = "cache") -> Ac
         if n >= syn.fold.lanes:
             break
         pe, simd = _lane_options(syn.channels, syn.out_channels)[n]
-        trial = _from_graph(g, lanes=lanes, folding={**given, rname: Folding(pe=pe, simd=simd, nl=1)}, stem=stem)
+        trial = _from_graph(g, lanes=lanes, folding={**given, rname: Folding(pe=pe, simd=simd, nl=1)}, stem=stem,
+                            per_image=per_image)
         if engine_times(trial)[rname] <= slowest:
             return trial
     return cfg
 
 
-def _from_graph(g: Graph, *, lanes=None, folding=None, stem: str = "cache") -> AcceleratorConfig:
+def image_streams(g: Graph, plan: "_Plan") -> set:
+    """The engines whose stream is the same at every time step of an image: the stem's current
+    (direct encoding), unless its requantizer changes with the step or attention scales it."""
+    out = set()
+    for name, e in plan.engines.items():
+        node = plan.nodes[e["current"]]
+        if e["source"] is None and e["stream"] is not None and g.T > 1 and e["value"] == e["current"] and \
+                np.asarray(node.mult).ndim == 1:
+            out.add(name)
+    return out
+
+
+def _from_graph(g: Graph, *, lanes=None, folding=None, stem: str = "cache", per_image: bool = True) -> AcceleratorConfig:
     if not isinstance(g, Graph):
         raise TypeError(f"from_graph needs a golden.graph.Graph, not {type(g).__name__}")
     if stem not in ("cache", "recompute"):
@@ -358,9 +387,10 @@ def _from_graph(g: Graph, *, lanes=None, folding=None, stem: str = "cache") -> A
         syn = syns[name]
         value = e["value"]
         bits = wid[value]["current_bits"]
+        held = per_image and name in image_streams(g, plan)
         frames[name] = CurrentFrame(source=name, sink=sink, lanes=nls[name],
                                     words=syn.positions * syn.out_channels // nls[name], bits=bits,
-                                    slots=1 + plan.depth[sink] - plan.depth[name])
+                                    slots=2 if held else 1 + plan.depth[sink] - plan.depth[name], per_image=held)
 
     layers = []
     # the chain's order: by depth (an engine after the engines whose codes and currents it reads)

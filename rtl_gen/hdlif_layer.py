@@ -6,7 +6,7 @@ from amaranth import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .buffers import RESIDUAL_ADD_LATENCY, residual_ports, slot_offset, stream_ports
+from .buffers import RESIDUAL_ADD_LATENCY, last_use, residual_ports, slot_offset, stream_ports
 from .config import HDLIFLayerConfig, add_cost, bits_for, log2_exact, memory_cost
 from .event_conv import EventConvSynapse
 from .hw import ctr, delay_line
@@ -224,7 +224,7 @@ class NeuronStage(wiring.Component):
             # waits a clock for its read instead)
             f = c.residual
             m.d.comb += [self.res_rd_addr.eq(slot_offset(self.res_slot, f.words, f.slots) + addr),
-                         self.res_release.eq(self.in_valid & self.in_last)]
+                         self.res_release.eq(self.in_valid & self.in_last & last_use(f, self.in_t, c.neuron.T))]
             if self.requant:
                 res = delay(self.res_rd_data, Requant.latency - 1, "res")
             else:
@@ -242,13 +242,14 @@ class NeuronStage(wiring.Component):
             # the neurons' input current, also into its stream frame (its own slot register, like
             # the codes writer's below)
             f = c.stream
+            sv = tags["v"] & ((tags["t"] == 0) if f.per_image else 1)     # a frame per image: step 0
             sslot = Signal(unsigned(bits_for(f.slots)))
-            with m.If(tags["v"] & tags["last"]):
+            with m.If(sv & tags["last"]):
                 m.d.sync += sslot.eq(Mux(sslot == f.slots - 1, 0, sslot + 1))
             assert f.bits == cb, (c.name, f.bits, cb)
             m.d.sync += [self.st_wr_addr.eq(slot_offset(sslot, f.words, f.slots) + tags["addr"]),
-                         self.st_wr_data.eq(currents), self.st_wr_en.eq(tags["v"]),
-                         self.st_done.eq(tags["v"] & tags["last"])]
+                         self.st_wr_data.eq(currents), self.st_wr_en.eq(sv),
+                         self.st_done.eq(sv & tags["last"])]
             valids.append(self.st_wr_en)
 
         if c.membn is not None:
@@ -411,11 +412,11 @@ class HDLIFLayerEngine(wiring.Component):
             busy = busy | sc.busy
         idle = ~syn.sweeping & (~busy if not overlap_ok(c) else 1)
         start = Signal()
-        m.d.comb += start.eq(idle & self.in_full & self.out_ready & graph_ready(self) &
+        m.d.comb += start.eq(idle & self.in_full & self.out_ready & graph_ready(self, t) &
                              (sc.ready if self.seca is not None else 1))
         with m.If(start):
             m.d.sync += [t.eq(Mux(t == T - 1, 0, t + 1)), t_cur.eq(t)]
-        connect_graph(m, self, sc if (self.seca is not None and not stage_adds(c)) else st, start)
+        connect_graph(m, self, sc if (self.seca is not None and not stage_adds(c)) else st, start, t)
         feed = syn
         if self.seca is not None:
             m.d.comb += [sc.in_valid.eq(syn.out_valid), sc.in_data.eq(syn.out_data), sc.in_t.eq(syn.out_t),
@@ -469,14 +470,18 @@ class ResidualSlots:
     released) and asks for the slot that many ahead."""
 
     @staticmethod
-    def connect(m, engine, start) -> None:
+    def connect(m, engine, start, t) -> None:
+        """(``t``: the step of the item ``start`` starts; a frame per image counts images, entered
+        at step 0.)"""
         f = engine.layer.residual
+        enter = start & ((t == 0) if f.per_image else 1)
         inflight = Signal(unsigned(bits_for(f.slots + 1)), name="res_inflight")
-        with m.If(start & ~engine.res_release):
+        with m.If(enter & ~engine.res_release):
             m.d.sync += inflight.eq(inflight + 1)
-        with m.Elif(~start & engine.res_release):
+        with m.Elif(~enter & engine.res_release):
             m.d.sync += inflight.eq(inflight - 1)
         m.d.comb += engine.res_ahead.eq(inflight)
+
 
 
 def graph_ports(layer) -> dict:
@@ -490,27 +495,27 @@ def graph_ports(layer) -> dict:
     return out
 
 
-def graph_ready(engine):
-    """The current frames' part of an engine's start condition: its item's residual slot full
-    (:class:`ResidualSlots`), its stream slot empty."""
+def graph_ready(engine, t):
+    """The current frames' part of an engine's start condition (``t``: the step of the item it
+    would start): its item's residual slot full (:class:`ResidualSlots`), its stream slot empty;
+    a frame per image is checked at step 0 (later steps use the image's slot)."""
     ok = 1
-    if engine.layer.residual is not None:
-        ok = ok & engine.res_full_ahead
-    if engine.layer.stream is not None:
-        ok = ok & engine.st_ready
+    for f, sig in ((engine.layer.residual, "res_full_ahead"), (engine.layer.stream, "st_ready")):
+        if f is not None:
+            ok = ok & (getattr(engine, sig) | ((t != 0) if f.per_image else 0))
     return ok
 
 
-def connect_graph(m, engine, stage, start) -> None:
+def connect_graph(m, engine, stage, start, t) -> None:
     """Pass a stage's current-frame ports through its engine (``stage``: the one that adds the
-    residual; the neuron stage writes the stream)."""
+    residual; the neuron stage writes the stream; ``t``: the step of the item ``start`` starts)."""
     layer = engine.layer
     if layer.residual is not None:
         m.d.comb += [engine.res_rd_addr.eq(stage.res_rd_addr), stage.res_rd_data.eq(engine.res_rd_data),
                      stage.res_slot.eq(engine.res_slot), engine.res_release.eq(stage.res_release)]
-        ResidualSlots.connect(m, engine, start)
+        ResidualSlots.connect(m, engine, start, t)
     stage = getattr(engine, "stage", stage)
     if layer.stream is not None:
         m.d.comb += [engine.st_wr_addr.eq(stage.st_wr_addr), engine.st_wr_data.eq(stage.st_wr_data),
                      engine.st_wr_en.eq(stage.st_wr_en), engine.st_done.eq(stage.st_done),
-                     engine.st_acquire.eq(start)]
+                     engine.st_acquire.eq(start & ((t == 0) if layer.stream.per_image else 1))]

@@ -6,7 +6,7 @@ from amaranth import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .buffers import RESIDUAL_ADD_LATENCY, SlotTracker, residual_ports, slot_offset
+from .buffers import RESIDUAL_ADD_LATENCY, last_use, residual_ports, slot_offset
 from .config import HDLIFLayerConfig, add_cost, bits_for, memory_cost
 from .hw import ctr, delay_line, make_memory
 from .requant import Requant
@@ -27,22 +27,27 @@ class SecaStage(wiring.Component):
     """Between an engine's synapse and its neuron stage: the requantizer (and, for SECA_II, the
     residual add), then :func:`golden.graph.seca` on the item's whole current map::
 
-        pass 1   each group's currents into a local two-slot frame; the channel sums over space
+        pass 1   each group's currents into a local one-item frame; the channel sums over space
         compute  per channel: z = sum_j taps[j] * g[c + j - k // 2], the table index
                  clip((z * zmult + 2**(zshift - 1)) >> zshift, -R, R - 1), s = table[index + R]
         pass 2   the frame again, in the same order: (x * s[c] + 2**(q - 1)) >> q, ``nl`` currents
                  per clock into the neuron stage
 
-    The three run concurrently on different items (pass 1 of item ``k + 1`` while item ``k`` is
-    computed and replayed; sums and scales are kept per slot).  An engine starts an item only
-    when a local slot is free (``ready``, the slot tracker's ``w_ready``).
+    Pass 1 of item ``k + 1`` runs while item ``k`` is replayed (sums and scales are kept for two
+    items, in flip-flops); the frame holds one item.  An engine starts an item only when the
+    previous item's replay has begun (``ready``): the replay reads a word a clock without pause,
+    and the new item's first current reaches the frame clocks after the engine's start, writing
+    a word a clock at most, so every word is read before it is overwritten.  (A second slot
+    would save the ``C + 7`` clocks of the compute per item, but it is an engine's whole current
+    map in block RAM: 45 of the SECA ResNet's blocks.)
 
     Timing (what :meth:`item_timing` gives the estimate), for an item whose last synapse group
     leaves at ``last_out``: its pass 1 ends (``w_done``) at ``last_out + pre + 1`` (``pre``: the
     requantizer, and the adder for SECA_II); the compute of its ``C`` channels starts a clock
     later (after the previous item's), its scales are ready ``C + 4`` clocks after that; the
     replay starts then (after the previous one's), reads one word a clock and hands each to the
-    neuron stage 3 clocks after its read.
+    neuron stage 3 clocks after its read; the engine may start the next item a clock after the
+    replay starts.
 
     Members
     -------
@@ -65,8 +70,8 @@ class SecaStage(wiring.Component):
     @classmethod
     def item_timing(cls, layer: HDLIFLayerConfig, last_out: int, state: dict | None) -> tuple[dict, dict]:
         """Of an item whose last synapse group leaves at ``last_out`` (``state``: the previous
-        item's compute and replay starts): ``full`` (its local slot FULL), ``release`` (its last
-        replay read), ``last_in`` (its last current at the neuron stage), the new state."""
+        item's compute and replay starts): ``free`` (the first clock the engine may start the
+        next item), ``last_in`` (its last current at the neuron stage), the new state."""
         c = layer.seca
         C, G = c.channels, c.words
         state = state or {"compute": -(1 << 30), "replay": -(1 << 30)}
@@ -74,12 +79,11 @@ class SecaStage(wiring.Component):
         x = max(d1 + 1, state["compute"] + C + 1)
         ready = x + C + cls.COMPUTE_LATENCY
         r0 = max(ready, state["replay"] + G + 1)
-        return ({"full": d1 + SlotTracker.FULL_AFTER_DONE, "release": r0 + G, "last_in": r0 + G + cls.REPLAY_LATENCY},
-                {"compute": x, "replay": r0})
+        return ({"free": r0 + 1, "last_in": r0 + G + cls.REPLAY_LATENCY}, {"compute": x, "replay": r0})
 
     @staticmethod
     def resources(layer: HDLIFLayerConfig) -> dict:
-        """The requantizer, the local frame, the sums and scales (flip-flops, per slot) and their
+        """The requantizer, the local frame, the sums and scales (flip-flops, two items) and their
         multiplexers, the tap adders, the index multiplier, the table, a multiplier per lane."""
         c = layer.seca
         NL, C = c.lanes, c.channels
@@ -90,7 +94,7 @@ class SecaStage(wiring.Component):
         ffs = 2 * C * (c.sum_bits + sb) + k * c.sum_bits + c.z_bits + c.z_product_bits + \
             NL * (c.in_bits * 2 + c.product_bits + c.out_bits) + Requant.latency * (c.words.bit_length() + 8) + 120
         cost = {"luts": luts, "ffs": ffs, "dsps": NL + (1 if c.z_product_bits > 18 else 0)}
-        return add_cost(cost, memory_cost(2 * c.words, NL * c.in_bits),
+        return add_cost(cost, memory_cost(c.words, NL * c.in_bits),
                         Requant.resources(layer.requant, acc_regs=3, param_regs=2))
 
     def __init__(self, layer: HDLIFLayerConfig):
@@ -133,7 +137,7 @@ class SecaStage(wiring.Component):
         if add_inside(layer):
             f = layer.residual
             m.d.comb += [self.res_rd_addr.eq(slot_offset(self.res_slot, f.words, f.slots) + addr),
-                         self.res_release.eq(self.in_valid & self.in_last)]
+                         self.res_release.eq(self.in_valid & self.in_last & last_use(f, self.in_t, c.T))]
             res = delay(self.res_rd_data, Requant.latency - 1, "res")
             summed = Signal(unsigned(NL * c.in_bits))
             m.d.sync += summed.eq(Cat(*[(cur.word_select(j, cb).as_signed() + res.word_select(j, f.bits).as_signed())
@@ -142,13 +146,12 @@ class SecaStage(wiring.Component):
             tags = {n: delay(s, RESIDUAL_ADD_LATENCY, f"add_{n}", valid=n == "v") for n, s in tags.items()}
         assert cb == c.in_bits, (layer.name, cb, c.in_bits)
 
-        m.submodules.tracker = tr = SlotTracker()
-        m.submodules.frame = mem = make_memory(shape=unsigned(NL * c.in_bits), depth=2 * G)
+        m.submodules.frame = mem = make_memory(shape=unsigned(NL * c.in_bits), depth=G)
         wr, rd = mem.write_port(), mem.read_port()
-        wslot = Signal()
+        wslot = Signal()                                 # which of the two sums / scales sets
         with m.If(tags["v"] & tags["last"]):
             m.d.sync += wslot.eq(~wslot)
-        m.d.comb += [wr.addr.eq(Mux(wslot, G, 0) + tags["addr"]), wr.data.eq(cur), wr.en.eq(tags["v"])]
+        m.d.comb += [wr.addr.eq(tags["addr"]), wr.data.eq(cur), wr.en.eq(tags["v"])]
         t_of = Array(Signal(ctr(c.T), name=f"t_of{i}") for i in range(2))
         sums = Array(Signal(signed(c.sum_bits), name=f"sum{i}") for i in range(2 * C))
         first = tags["addr"] < K
@@ -160,7 +163,6 @@ class SecaStage(wiring.Component):
                 m.d.sync += sums[idx].eq(Mux(first, x, sums[idx] + x))
         done1 = Signal()
         m.d.sync += done1.eq(tags["v"] & tags["last"])
-        m.d.comb += [tr.w_acquire.eq(self.acquire), tr.w_done.eq(done1), self.ready.eq(tr.w_ready)]
 
         # ---- compute: one channel a clock, four registered stages
         pending = Signal(range(3))
@@ -225,7 +227,13 @@ class SecaStage(wiring.Component):
             m.d.sync += [rw.eq(rw + 1), rog.eq(Mux(rog == K - 1, 0, rog + 1))]
             with m.If(rw == G - 1):
                 m.d.sync += [rbusy.eq(0), rslot.eq(~rslot), sready[rslot].eq(0)]
-        m.d.comb += [rd.addr.eq(Mux(rslot, G, 0) + rw), tr.r_release.eq(rlast)]
+        m.d.comb += rd.addr.eq(rw)
+        # Invariant (one-item frame): an item is let in only after the previous one's replay
+        # began, so the replay is always ahead of the writer (module docstring).  ``waiting``
+        # counts the items started whose replay has not.
+        waiting = Signal(range(3))
+        m.d.sync += waiting.eq(waiting + self.acquire - start_r)
+        m.d.comb += self.ready.eq(waiting == 0)
         pv, pl, pog, pslot, pt = Signal(), Signal(), Signal.like(rog), Signal(), Signal(ctr(c.T))
         m.d.sync += [pv.eq(rbusy), pl.eq(rlast), pog.eq(rog), pslot.eq(rslot), pt.eq(t_of[rslot])]
         half_q = 1 << (c.q - 1)

@@ -189,8 +189,8 @@ class StemReplay(wiring.Component):
         # one was still in the read registers: its membrane was read before it was written.)
         idle = ~sweeping & (1 if overlap_ok(c) else ~(v1 | v2 | st.busy))
         start = Signal()
-        m.d.comb += [start.eq(idle & self.cache_full & self.out_ready & graph_ready(self)), self.out_acquire.eq(start)]
-        connect_graph(m, self, st, start)
+        m.d.comb += [start.eq(idle & self.cache_full & self.out_ready & graph_ready(self, t)), self.out_acquire.eq(start)]
+        connect_graph(m, self, st, start, t)
         with m.If(start):
             m.d.sync += [sweeping.eq(1), g.eq(0), t_s.eq(t), t.eq(Mux(t == T - 1, 0, t + 1))]
         last = sweeping & (g == G - 1)

@@ -7,6 +7,7 @@ with each case: full rate, backpressure with a reset mid-image, idle gaps).
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -20,7 +21,8 @@ from rtl_gen.buffers import EMPTY, FILLING, FULL, SlotTracker
 from rtl_gen.config import CurrentLayerConfig
 from rtl_gen.emit import emit
 from rtl_gen.estimate import cycles
-from rtl_gen.graph import from_graph
+from rtl_gen.folding import AtMost
+from rtl_gen.graph import _from_graph_lanes, from_graph
 from sim import fuzz
 from sim.accelerator_tb import simulate
 from sim.fuzz import exact
@@ -28,10 +30,31 @@ from sim.fuzz import exact
 FAST_BUILD = "-O0"
 
 
+def test_the_stems_stream_is_held_per_image_where_that_costs_no_cycles():
+    """Held per image, the stem's stream takes two slots of images instead of three of items, at
+    the same cycles per inference (the estimate replays both); with one time step there is
+    nothing to hold, and a stem whose requantizer changes with the step is written every step."""
+    g = random_graph(3, input_shape=(1, 8, 8), stages=((4, 2), (6, 1)), T=4)
+    held = from_graph(g, lanes=AtMost(16))
+    f = held.layers[0].stream
+    assert f.per_image and f.slots == 2
+    items = _from_graph_lanes(g, lanes=AtMost(16), folding=None, stem="cache", per_image=False)
+    assert not items.layers[0].stream.per_image and items.layers[0].stream.slots == 3
+    assert cycles(held)["cycles_per_inference"] == cycles(items)["cycles_per_inference"]
+    one = from_graph(random_graph(3, input_shape=(1, 8, 8), stages=((4, 2), (6, 1)), T=1), lanes=AtMost(16))
+    assert not one.layers[0].stream.per_image and one.layers[0].stream.slots == 3
+    nodes = [replace(n, mult=np.repeat(np.asarray(n.mult)[None], g.T, axis=0),
+                     bias=np.repeat(np.asarray(n.bias)[None], g.T, axis=0)) if n.name == "stem" else n
+             for n in g.nodes]
+    stepped = from_graph(replace(g, nodes=tuple(nodes)), lanes=AtMost(16))
+    assert not stepped.layers[0].stream.per_image
+
+
 def test_a_resnet_lowers_to_engines_current_frames_and_shared_codes():
-    """Identity blocks keep their stream in a current frame that skips one engine (three slots),
-    a strided block's 1 x 1 shortcut is a current engine (two slots), its conv and shortcut read
-    one codes buffer (two readers), the head sums its codes over space for the readout."""
+    """Identity blocks keep their stream in a current frame that skips one engine (three slots;
+    the stem's, the same at every step, two slots of images), a strided block's 1 x 1 shortcut is
+    a current engine (two slots), its conv and shortcut read one codes buffer (two readers), the
+    head sums its codes over space for the readout."""
     g = random_graph(3, input_shape=(1, 8, 8), stages=((4, 2), (6, 1)), T=2)
     cfg = from_graph(g)
     names = [layer.name for layer in cfg.layers]
@@ -39,8 +62,9 @@ def test_a_resnet_lowers_to_engines_current_frames_and_shared_codes():
                                                  "b2_shortcut", "b2_conv2"}
     by = {layer.name: layer for layer in cfg.layers}
     assert isinstance(by["b2_shortcut"], CurrentLayerConfig) and not by["b2_shortcut"].has_neurons
-    frames = {layer.stream.source: (layer.stream.sink, layer.stream.slots) for layer in cfg.layers if layer.stream}
-    assert frames == {"stem": ("b0_conv2", 3), "b0_conv2": ("b1_conv2", 3), "b2_shortcut": ("b2_conv2", 2)}
+    frames = {f.source: (f.sink, f.slots, f.per_image) for f in (layer.stream for layer in cfg.layers) if f}
+    assert frames == {"stem": ("b0_conv2", 2, True), "b0_conv2": ("b1_conv2", 3, False),
+                      "b2_shortcut": ("b2_conv2", 2, False)}
     assert by["b0_conv2"].residual.source == "stem" and by["b2_conv2"].residual.source == "b2_shortcut"
     assert all(layer.membn is None for layer in cfg.layers if layer.has_neurons)
     assert [r.name for r in cfg.readers_of("b1_conv2")] == ["b2_conv1", "b2_shortcut"]

@@ -80,18 +80,18 @@ EVENT_ACCELERATOR = ("conv_fmnist", "--key", "conv_fmnist_event", "--fold", "16x
 #: taken through HLS
 RESNET_RUN = "bench/models/seeds/resnet/plain_seed0"
 RESNET_SECA_RUN = "bench/models/seeds/resnet/seca2_membn_seed0"
-#: the ResNets on hardware: the trained plain ResNet, and the MLPerf Tiny ResNet-8 shape as a random graph
-#: Verilator only, no ECP5 build: none of them fits the LFE5U-85F's 208 block RAMs yet (the plain ResNet's
-#: build, --device 85k --freq 100, mapped 238 DP16KD, its estimate 185; the SECA one is estimated at 235, the
-#: ResNet-8 shape at 207): every engine keeps whole frames, membranes and double-buffered codes on chip
+#: the ResNets on hardware: the trained plain and SECA_II + Mem-BN ResNets, and the MLPerf Tiny ResNet-8 shape
+#: as a random graph; each simulated in Verilator and built for the LFE5U-85F (208 block RAMs; estimated 173,
+#: 200 and 192 since codes are written a word at a time, SECA keeps one item and the stem's stream one image)
 RESNET_ACCELERATOR = {
     "resnet_fmnist_plain": ("--bundle", f"{RESNET_RUN}/model", "--vectors", f"{RESNET_RUN}/vectors.npz", "--name",
                             "resnet_fmnist_plain", "--fold", "max-lanes=64", "--stem", "recompute", "--n", "1000",
                             "--device", "85k", "--freq", "100"),
-    "resnet8": ("--synthetic", "resnet8", "--fold", "max-lanes=64", "--stem", "recompute", "--n", "8", "--no-synth"),
+    "resnet8": ("--synthetic", "resnet8", "--fold", "max-lanes=64", "--stem", "recompute", "--n", "8", "--device", "85k",
+                "--freq", "100"),
     "resnet_fmnist_seca": ("--bundle", f"{RESNET_SECA_RUN}/model", "--vectors", f"{RESNET_SECA_RUN}/vectors.npz",
                            "--name", "resnet_fmnist_seca", "--fold", "max-lanes=64", "--stem", "recompute", "--n",
-                           "1000", "--no-synth"),
+                           "1000", "--device", "85k", "--freq", "100"),
 }
 _FMNIST = ("--part", "fashion_mnist", "--epochs", "20", "--batch", "128", "--stem-weights", "int8",
            "--classifier-weights", "int8")

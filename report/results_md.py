@@ -781,12 +781,11 @@ def _resnet_hardware(results: Path) -> list[str]:
                      "LUTs", "BRAMs", "DSPs", "Fmax MHz", "device"), rows)
     unbuilt = [k for k in (RESNET_HW, RESNET_SECA_HW, RESNET8) if acc.get(k) and acc[k].get("luts") is None]
     if unbuilt:
-        lines += [f"Not synthesized ({', '.join(f'`{k}`' for k in unbuilt)}): these designs need about as many block "
-                  f"RAMs as the LFE5U-85F's {ECP5_85F_BRAMS} or more (estimates "
+        lines += [f"Not synthesized ({', '.join(f'`{k}`' for k in unbuilt)}; estimated block RAMs "
                   + ", ".join(f"{num((acc[k].get('estimated_resources') or {}).get('brams'))}" for k in unbuilt)
-                  + "; the estimate runs low on them, see the `make bench` steps' comment in `bench/all.py`). Every "
-                  "engine keeps its whole output frame double-buffered, its membranes, and for a residual stream or "
-                  "a SECA stage whole current maps, on chip; the logic would fit.", ""]
+                  + f", the LFE5U-85F has {ECP5_85F_BRAMS}): every engine keeps its whole output frame "
+                  "double-buffered, its membranes, and for a residual stream or a SECA stage whole current maps, on "
+                  "chip, so block RAM bounds these designs, not logic.", ""]
     r8 = acc.get(RESNET8) or {}
     if r8.get("cycles_per_inference"):
         rate = 100e6 / r8["cycles_per_inference"]

@@ -12,7 +12,7 @@ from amaranth import Array, Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import CurrentFrame, bits_for, memory_cost
+from .config import CurrentFrame, add_cost, bits_for, bram_shape, memory_attrs, memory_cost
 from .hw import make_memory
 
 EMPTY, FILLING, FULL = 0, 1, 2
@@ -121,8 +121,12 @@ class FrameBuffer(wiring.Component):
 
     Addresses are absolute (slot ``s`` starts at ``s * words``); a write writes a whole word
     (``lane_writes``: any subset of its lanes, which costs block RAM, see
-    :func:`rtl_gen.config.bram_layout`); a read returns the word one clock later.  Each reader has its own read port
-    (``rd_addr_i`` / ``rd_data_i`` for reader ``i > 0``; the memory is replicated per reader).
+    :func:`rtl_gen.config.bram_layout`); a read returns the word one clock later, or two with
+    ``registered_read`` (:func:`banks`: the memory is split into one bank per row of block RAMs
+    and each bank's output is registered before the multiplexer that picks the row, so no path
+    runs from a DP16KD's slow clock-to-out through that multiplexer).  Each reader has its own
+    read port (``rd_addr_i`` / ``rd_data_i`` for reader ``i > 0``; the memory is replicated per
+    reader).
     With ``events``, each slot also holds the list of its words that contain a non-zero code and
     their count (written by the producer with the slot's last word), for a consumer that skips
     zero words.
@@ -135,14 +139,30 @@ class FrameBuffer(wiring.Component):
     """
 
     @staticmethod
+    def banks(depth: int, width: int) -> list[int]:
+        """The depths of a registered read's banks: one per row of block RAMs (the DP16KD aspect
+        :func:`rtl_gen.config.bram_shape` picks), or the whole memory where it is not block RAM."""
+        if memory_attrs(depth, width, rom=False).get("ram_style") != "block":
+            return [depth]
+        d = bram_shape(depth, width)[0]
+        return [min(d, depth - a) for a in range(0, depth, d)]
+
+    @staticmethod
     def resources(*, words: int, lanes: int, bits: int, slots: int = 2, readers: int = 1,
-                  lane_writes: bool = False) -> dict:
-        """ECP5 cost of the slots, once per reader (the tracker and the event list are not counted)."""
-        one = memory_cost(slots * words, lanes * bits, lane_bits=bits if lane_writes else None)
+                  lane_writes: bool = False, registered_read: bool = False) -> dict:
+        """ECP5 cost of the slots, once per reader (the tracker and the event list are not counted);
+        a registered read adds its banks' output registers and the row multiplexer."""
+        depth, width = slots * words, lanes * bits
+        if not registered_read:
+            one = memory_cost(depth, width, lane_bits=bits if lane_writes else None)
+        else:
+            banks = FrameBuffer.banks(depth, width)
+            one = add_cost(*(memory_cost(d, width) for d in banks),
+                           {"ffs": len(banks) * width + 2 * bits_for(len(banks)), "luts": (len(banks) - 1) * width})
         return {k: v * readers for k, v in one.items()}
 
     def __init__(self, *, words: int, lanes: int, bits: int, events: bool = False, slots: int = 2,
-                 readers: int = 1, ahead: bool = False, lane_writes: bool = False):
+                 readers: int = 1, ahead: bool = False, lane_writes: bool = False, registered_read: bool = False):
         for k, v in (("words", words), ("lanes", lanes), ("bits", bits)):
             if not (isinstance(v, int) and v > 0):
                 raise ValueError(f"FrameBuffer {k} must be a positive integer, not {v!r}")
@@ -150,6 +170,9 @@ class FrameBuffer(wiring.Component):
             raise ValueError("FrameBuffer events: a list of non-zero words needs two slots and one reader")
         self.words, self.lanes, self.bits, self.events = words, lanes, bits, events
         self.slots, self.readers, self.ahead, self.lane_writes = slots, readers, ahead, lane_writes
+        self.registered_read = registered_read
+        if registered_read and lane_writes:
+            raise ValueError("FrameBuffer: a registered read takes whole-word writes")
         self.addr_bits = bits_for(slots * words)
         sb = unsigned(bits_for(slots))
         ev = {}
@@ -184,13 +207,17 @@ class FrameBuffer(wiring.Component):
             m.d.comb += getattr(self, name).eq(getattr(tr, name))
         for i in range(self.readers):
             x = SlotTracker.reader_suffix(i)
-            mem = make_memory(shape=unsigned(self.lanes * self.bits), depth=self.slots * self.words)
-            m.submodules[f"mem{x}"] = mem
-            wr = mem.write_port(granularity=self.bits) if self.lane_writes else mem.write_port()
-            rd = mem.read_port()
-            m.d.comb += [wr.addr.eq(self.wr_addr), wr.data.eq(self.wr_data), wr.en.eq(self.wr_en),
-                         rd.addr.eq(getattr(self, f"rd_addr{x}")), getattr(self, f"rd_data{x}").eq(rd.data),
-                         tr_port(tr, self, "r_release", x, into_tracker=True)]
+            rd_addr, rd_data = getattr(self, f"rd_addr{x}"), getattr(self, f"rd_data{x}")
+            if self.registered_read:
+                self._banked(m, x, rd_addr, rd_data)
+            else:
+                mem = make_memory(shape=unsigned(self.lanes * self.bits), depth=self.slots * self.words)
+                m.submodules[f"mem{x}"] = mem
+                wr = mem.write_port(granularity=self.bits) if self.lane_writes else mem.write_port()
+                rd = mem.read_port()
+                m.d.comb += [wr.addr.eq(self.wr_addr), wr.data.eq(self.wr_data), wr.en.eq(self.wr_en),
+                             rd.addr.eq(rd_addr), rd_data.eq(rd.data)]
+            m.d.comb += tr_port(tr, self, "r_release", x, into_tracker=True)
             for name in ("r_full", "r_started", "r_slot"):
                 m.d.comb += tr_port(tr, self, name, x)
         if self.events:
@@ -203,6 +230,29 @@ class FrameBuffer(wiring.Component):
                 m.d.sync += counts[tr.w_slot].eq(self.cnt_wr_data)
             m.d.comb += self.r_count.eq(counts[tr.r_slot])
         return m
+
+    def _banked(self, m, x: str, rd_addr, rd_data) -> None:
+        """A registered read (:func:`banks`): bank ``b`` holds addresses ``b * D ..``; its read
+        data is registered, and the bank number, registered twice, picks among the registers."""
+        width = self.lanes * self.bits
+        banks = self.banks(self.slots * self.words, width)
+        D = banks[0]
+        shift = (D - 1).bit_length() if len(banks) > 1 else 0
+        assert len(banks) == 1 or D == 1 << shift, (D, banks)
+        sel = [Signal(range(len(banks)), name=f"bank_sel{x}_{j}") for j in range(2)]
+        m.d.sync += [sel[0].eq(rd_addr >> shift), sel[1].eq(sel[0])]
+        held = []
+        for b, d in enumerate(banks):
+            mem = make_memory(shape=unsigned(width), depth=d)
+            m.submodules[f"mem{x}_{b}"] = mem
+            wr, rd = mem.write_port(), mem.read_port()
+            q = Signal(unsigned(width), name=f"bank{x}_{b}_q")
+            m.d.comb += [wr.addr.eq(self.wr_addr), wr.data.eq(self.wr_data),
+                         wr.en.eq(self.wr_en & (((self.wr_addr >> shift) == b) if len(banks) > 1 else 1)),
+                         rd.addr.eq(rd_addr)]
+            m.d.sync += q.eq(rd.data)
+            held.append(q)
+        m.d.comb += rd_data.eq(Array(held)[sel[1]] if len(held) > 1 else held[0])
 
 
 def tr_port(tracker, buffer, name: str, suffix: str, *, into_tracker: bool = False):
@@ -218,6 +268,8 @@ def slot_offset(slot, words: int, slots: int):
 
 #: clocks of a residual adder (one registered sum) wherever a residual current is added
 RESIDUAL_ADD_LATENCY = 1
+#: clocks from a current frame's read address to its data (a registered read, :class:`FrameBuffer`)
+RESIDUAL_READ_LATENCY = 2
 
 
 def last_use(f, t, T: int):

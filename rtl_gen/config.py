@@ -88,6 +88,11 @@ def memory_attrs(depth: int, width: int, *, rom: bool) -> dict:
 BRAM_SHAPES = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
 
 
+def bram_shape(depth: int, width: int) -> tuple[int, int]:
+    """The DP16KD aspect ``(depth, width)`` of :func:`bram_layout`'s choice for whole-word writes."""
+    return min(BRAM_SHAPES, key=lambda s: (math.ceil(width / s[1]) * math.ceil(depth / s[0]), math.ceil(depth / s[0])))
+
+
 def bram_layout(depth: int, width: int, *, lane_bits: int | None = None) -> tuple[int, int]:
     """``(brams, rows)`` of a block memory: the fewest DP16KD, and how many of them are stacked
     in depth (more than one row puts a multiplexer after the block RAMs' slow clock-to-out).

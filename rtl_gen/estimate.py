@@ -387,7 +387,7 @@ def resources(cfg: AcceleratorConfig) -> dict:
         if layer.stream is not None:
             f = layer.stream
             parts[f"{layer.name}_stream"] = FrameBuffer.resources(words=f.words, lanes=f.lanes, bits=f.bits,
-                                                                  slots=f.slots)
+                                                                  slots=f.slots, registered_read=True)
     parts["emitter"] = ScoreEmitter.resources(cfg.readout)
     total = add_cost(*parts.values())
     # nextpnr counts logic cells: the LUTs above plus pass-through LUTs for flip-flops whose input

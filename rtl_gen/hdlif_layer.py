@@ -6,7 +6,7 @@ from amaranth import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .buffers import RESIDUAL_ADD_LATENCY, last_use, residual_ports, slot_offset, stream_ports
+from .buffers import RESIDUAL_ADD_LATENCY, RESIDUAL_READ_LATENCY, last_use, residual_ports, slot_offset, stream_ports
 from .config import HDLIFLayerConfig, add_cost, bits_for, log2_exact, memory_cost
 from .event_conv import EventConvSynapse
 from .hw import ctr, delay_line
@@ -129,7 +129,7 @@ class NeuronStage(wiring.Component):
             # the read data delayed to the requantizer's output, the adder and its register
             rb = layer.residual.bits
             luts += NL * (stream_bits(layer) + 2) + 10
-            ffs += NL * (rb * (Requant.latency - 1) + stream_bits(layer)) + 10
+            ffs += NL * (rb * (Requant.latency - RESIDUAL_READ_LATENCY) + stream_bits(layer)) + 10
         if layer.stream is not None:
             luts += 20
             ffs += NL * layer.stream.bits + 20
@@ -147,7 +147,7 @@ class NeuronStage(wiring.Component):
     ADD_LATENCY = RESIDUAL_ADD_LATENCY
 
     #: clocks a current waits for its residual when there is no requantizer to wait in (the read)
-    RES_ALIGN = 1
+    RES_ALIGN = RESIDUAL_READ_LATENCY
 
     @classmethod
     def stream_point(cls, layer: HDLIFLayerConfig, requant: bool) -> int:
@@ -226,7 +226,7 @@ class NeuronStage(wiring.Component):
             m.d.comb += [self.res_rd_addr.eq(slot_offset(self.res_slot, f.words, f.slots) + addr),
                          self.res_release.eq(self.in_valid & self.in_last & last_use(f, self.in_t, c.neuron.T))]
             if self.requant:
-                res = delay(self.res_rd_data, Requant.latency - 1, "res")
+                res = delay(self.res_rd_data, Requant.latency - RESIDUAL_READ_LATENCY, "res")
             else:
                 res = self.res_rd_data
                 currents = delay(currents, self.RES_ALIGN, "align")

@@ -6,7 +6,7 @@ from amaranth import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .buffers import RESIDUAL_ADD_LATENCY, last_use, residual_ports, slot_offset
+from .buffers import RESIDUAL_ADD_LATENCY, RESIDUAL_READ_LATENCY, last_use, residual_ports, slot_offset
 from .config import HDLIFLayerConfig, add_cost, bits_for, memory_cost
 from .hw import ctr, delay_line, make_memory
 from .requant import Requant
@@ -138,7 +138,7 @@ class SecaStage(wiring.Component):
             f = layer.residual
             m.d.comb += [self.res_rd_addr.eq(slot_offset(self.res_slot, f.words, f.slots) + addr),
                          self.res_release.eq(self.in_valid & self.in_last & last_use(f, self.in_t, c.T))]
-            res = delay(self.res_rd_data, Requant.latency - 1, "res")
+            res = delay(self.res_rd_data, Requant.latency - RESIDUAL_READ_LATENCY, "res")
             summed = Signal(unsigned(NL * c.in_bits))
             m.d.sync += summed.eq(Cat(*[(cur.word_select(j, cb).as_signed() + res.word_select(j, f.bits).as_signed())
                                         [:c.in_bits] for j in range(NL)]))

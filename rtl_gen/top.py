@@ -128,7 +128,7 @@ class Accelerator(wiring.Component):
                 continue
             w, r = engines[f.source], engines[f.sink]
             m.submodules[f"{f.source}_stream"] = buf = FrameBuffer(words=f.words, lanes=f.lanes, bits=f.bits,
-                                                                   slots=f.slots, ahead=True)
+                                                                   slots=f.slots, ahead=True, registered_read=True)
             m.d.comb += [buf.wr_addr.eq(w.st_wr_addr), buf.wr_data.eq(w.st_wr_data),
                          buf.wr_en.eq(w.st_wr_en), w.st_ready.eq(buf.w_ready),
                          buf.w_acquire.eq(w.st_acquire), buf.w_done.eq(w.st_done),

@@ -151,7 +151,7 @@ STEPS: list[tuple[str, list[str]]] = [
     ("fuzz", _py("sim.fuzz", "--cases", "300", "--seed", "2026", "--jobs", "2", "--record", "bench/results/fuzz.json")),
     # integer graphs (residual networks) in the HLS C simulation: random graphs, bit-exact against golden
     # residual networks in RTL (rtl_gen/graph.py): random graphs in Verilator, every stimulus, about 40 minutes
-    ("fuzz:rtl_graphs", _py("sim.fuzz", "--cases", "40", "--seed", "2026", "--jobs", "1", "--graphs", "--record",
+    ("fuzz:rtl_graphs", _py("sim.fuzz", "--cases", "40", "--seed", "2026", "--jobs", "2", "--graphs", "--record",
                             "bench/results/rtl_graph_fuzz.json")),
     ("fuzz:hls_graphs", _py("hls.fuzz", "--cases", "40", "--seed", "2026", "--record",
                             "bench/results/hls_graph_fuzz.json")),

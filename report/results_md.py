@@ -781,11 +781,10 @@ def _resnet_hardware(results: Path) -> list[str]:
                      "LUTs", "BRAMs", "DSPs", "Fmax MHz", "device"), rows)
     unbuilt = [k for k in (RESNET_HW, RESNET_SECA_HW, RESNET8) if acc.get(k) and acc[k].get("luts") is None]
     if unbuilt:
-        lines += [f"Not synthesized ({', '.join(f'`{k}`' for k in unbuilt)}; estimated block RAMs "
+        lines += [f"Not synthesized ({', '.join(f'`{k}`' for k in unbuilt)}; estimated block RAMs when recorded "
                   + ", ".join(f"{num((acc[k].get('estimated_resources') or {}).get('brams'))}" for k in unbuilt)
-                  + f", the LFE5U-85F has {ECP5_85F_BRAMS}): every engine keeps its whole output frame "
-                  "double-buffered, its membranes, and for a residual stream or a SECA stage whole current maps, on "
-                  "chip, so block RAM bounds these designs, not logic.", ""]
+                  + f", the LFE5U-85F has {ECP5_85F_BRAMS}): why, and what the design needs at the current "
+                  "generator, is in the comment on the ResNet steps in `bench/all.py`.", ""]
     r8 = acc.get(RESNET8) or {}
     if r8.get("cycles_per_inference"):
         rate = 100e6 / r8["cycles_per_inference"]

@@ -219,9 +219,10 @@ class NeuronStage(wiring.Component):
 
         if stage_adds(c):
             # the shortcut's current of this group, read when the group arrives (the slot is this
-            # item's: it is released with the item's last group), delayed to the requantizer's
+            # item's: it is released with the item's last group, of the image's last step for a
+            # frame per image), delayed to the requantizer's
             # output and added there, one registered clock (without a requantizer, the current
-            # waits a clock for its read instead)
+            # waits for its registered read instead, RES_ALIGN)
             f = c.residual
             m.d.comb += [self.res_rd_addr.eq(slot_offset(self.res_slot, f.words, f.slots) + addr),
                          self.res_release.eq(self.in_valid & self.in_last & last_use(f, self.in_t, c.neuron.T))]

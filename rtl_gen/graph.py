@@ -380,6 +380,7 @@ def _from_graph(g: Graph, *, lanes=None, folding=None, stem: str = "cache", per_
 
     # current frames
     frames = {}
+    held_streams = image_streams(g, plan) if per_image else set()
     for name, e in plan.engines.items():
         if e["stream"] is None:
             continue
@@ -387,7 +388,7 @@ def _from_graph(g: Graph, *, lanes=None, folding=None, stem: str = "cache", per_
         syn = syns[name]
         value = e["value"]
         bits = wid[value]["current_bits"]
-        held = per_image and name in image_streams(g, plan)
+        held = name in held_streams
         frames[name] = CurrentFrame(source=name, sink=sink, lanes=nls[name],
                                     words=syn.positions * syn.out_channels // nls[name], bits=bits,
                                     slots=2 if held else 1 + plan.depth[sink] - plan.depth[name], per_image=held)

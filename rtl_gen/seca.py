@@ -39,7 +39,7 @@ class SecaStage(wiring.Component):
     and the new item's first current reaches the frame clocks after the engine's start, writing
     a word a clock at most, so every word is read before it is overwritten.  (A second slot
     would save the ``C + 7`` clocks of the compute per item, but it is an engine's whole current
-    map in block RAM: 45 of the SECA ResNet's blocks.)
+    map in block RAM: 23 of the SECA ResNet's blocks.)
 
     Timing (what :meth:`item_timing` gives the estimate), for an item whose last synapse group
     leaves at ``last_out``: its pass 1 ends (``w_done``) at ``last_out + pre + 1`` (``pre``: the

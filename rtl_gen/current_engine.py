@@ -25,7 +25,7 @@ class CurrentEngine(wiring.Component):
 
     Members
     -------
-    rd_addr : Out, rd_data : In, in_full : In(1), in_slot : In(1), in_release : Out(1)
+    rd_addr, rd_en : Out, rd_data : In, in_full : In(1), in_slot : In(1), in_release : Out(1)
     st_wr_addr, st_wr_data, st_wr_en, st_done : Out, st_ready : In(1), st_acquire : Out(1)
     busy : Out(1)
     """
@@ -53,7 +53,7 @@ class CurrentEngine(wiring.Component):
         syn = c.synapse
         super().__init__({
             **stream_ports(c.stream, engine=True),
-            "rd_addr": Out(unsigned(len(self.synapse.rd_addr))),
+            "rd_addr": Out(unsigned(len(self.synapse.rd_addr))), "rd_en": Out(1),
             "rd_data": In(unsigned(syn.fold.simd * syn.in_bits)),
             "in_full": In(1), "in_slot": In(1), "in_release": Out(1),
             "busy": Out(1),
@@ -73,7 +73,7 @@ class CurrentEngine(wiring.Component):
             m.d.sync += t.eq(Mux(t == T - 1, 0, t + 1))
         m.d.comb += [
             syn.start.eq(start), syn.t.eq(t), syn.slot_off.eq(Mux(self.in_slot, c.synapse.words, 0)),
-            syn.full.eq(1), self.rd_addr.eq(syn.rd_addr), syn.rd_data.eq(self.rd_data),
+            syn.full.eq(1), self.rd_addr.eq(syn.rd_addr), self.rd_en.eq(syn.rd_en), syn.rd_data.eq(self.rd_data),
             self.in_release.eq(syn.done), self.st_acquire.eq(start),
         ]
 

@@ -44,7 +44,7 @@ Members
 start, t, slot_off : In      begin an item (ignored while busy); its time step; the input slot's word offset
 running, sweeping, done, busy : Out     (``running`` = ``sweeping`` = ``busy``: items never overlap here);
                                         ``done`` pulses with the item's last read of the input slot
-rd_addr : Out, rd_data : In             the input buffer's read port (one pixel per word)
+rd_addr, rd_en : Out, rd_data : In             the input buffer's read port (one pixel per word)
 out_valid, out_data, out_t, out_last : Out   ``nl`` sums (lane ``j`` at ``j * acc_bits``)
 avail, full : In                        unused (an event-driven layer never trails its input)
 """
@@ -205,7 +205,7 @@ class EventConvSynapse(wiring.Component):
             "sweeping": Out(1),
             "done": Out(1),
             "busy": Out(1),
-            "rd_addr": Out(unsigned(self.addr_bits)),
+            "rd_addr": Out(unsigned(self.addr_bits)), "rd_en": Out(1),
             "rd_data": In(unsigned(c.fold.simd * c.in_bits)),
             "out_valid": Out(1),
             "out_data": Out(unsigned(c.fold.nl * c.acc_bits)),
@@ -256,7 +256,7 @@ class EventConvSynapse(wiring.Component):
         m.d.sync += [f1.eq(issue), f2.eq(f1), f3.eq(f2), ent3.eq(ent2)]
         with m.If(f1):
             m.d.sync += ent2.eq(srd.data)
-        m.d.comb += [self.rd_addr.eq(slot + fields.get(ent2, "addr")),
+        m.d.comb += [self.rd_addr.eq(slot + fields.get(ent2, "addr")), self.rd_en.eq(f2 & fields.get(ent2, "real")),
                      self.done.eq(f2 & fields.get(ent2, "last_entry"))]
         with m.If(f3):
             m.d.sync += [np_valid.eq(1), np_ent.eq(ent3),

@@ -225,6 +225,7 @@ class NeuronStage(wiring.Component):
             # waits for its registered read instead, RES_ALIGN)
             f = c.residual
             m.d.comb += [self.res_rd_addr.eq(slot_offset(self.res_slot, f.words, f.slots) + addr),
+                         self.res_rd_en.eq(self.in_valid),
                          self.res_release.eq(self.in_valid & self.in_last & last_use(f, self.in_t, c.neuron.T))]
             if self.requant:
                 res = delay(self.res_rd_data, Requant.latency - RESIDUAL_READ_LATENCY, "res")
@@ -364,7 +365,7 @@ class HDLIFLayerEngine(wiring.Component):
 
     Members
     -------
-    rd_addr : Out, rd_data : In, in_full : In(1), in_slot : In(1), in_release : Out(1)
+    rd_addr, rd_en : Out, rd_data : In, in_full : In(1), in_slot : In(1), in_release : Out(1)
     wr_addr, wr_data, wr_en : Out, out_ready : In(1), out_acquire, out_done : Out(1)
     busy : Out(1)
     """
@@ -391,7 +392,7 @@ class HDLIFLayerEngine(wiring.Component):
         super().__init__({
             **event_ports(self.synapse, self.stage),
             **graph_ports(c),
-            "rd_addr": Out(unsigned(len(self.synapse.rd_addr))),
+            "rd_addr": Out(unsigned(len(self.synapse.rd_addr))), "rd_en": Out(1),
             "rd_data": In(unsigned(syn.fold.simd * syn.in_bits)),
             "in_full": In(1), "in_slot": In(1), "in_release": Out(1),
             "wr_addr": Out(unsigned(len(self.stage.wr_addr))), "wr_data": Out(unsigned(len(self.stage.wr_data))),
@@ -427,7 +428,8 @@ class HDLIFLayerEngine(wiring.Component):
         m.d.comb += [
             syn.start.eq(start), syn.t.eq(t), syn.slot_off.eq(Mux(self.in_slot, c.synapse.words, 0)),
             syn.full.eq(1),
-            self.rd_addr.eq(syn.rd_addr), syn.rd_data.eq(self.rd_data), self.in_release.eq(release),
+            self.rd_addr.eq(syn.rd_addr), self.rd_en.eq(syn.rd_en), syn.rd_data.eq(self.rd_data),
+            self.in_release.eq(release),
             self.out_acquire.eq(start),
             st.in_valid.eq(feed.out_valid), st.in_data.eq(feed.out_data), st.in_t.eq(feed.out_t),
             st.in_last.eq(feed.out_last),
@@ -512,7 +514,8 @@ def connect_graph(m, engine, stage, start, t) -> None:
     residual; the neuron stage writes the stream; ``t``: the step of the item ``start`` starts)."""
     layer = engine.layer
     if layer.residual is not None:
-        m.d.comb += [engine.res_rd_addr.eq(stage.res_rd_addr), stage.res_rd_data.eq(engine.res_rd_data),
+        m.d.comb += [engine.res_rd_addr.eq(stage.res_rd_addr), engine.res_rd_en.eq(stage.res_rd_en),
+                     stage.res_rd_data.eq(engine.res_rd_data),
                      stage.res_slot.eq(engine.res_slot), engine.res_release.eq(stage.res_release)]
         ResidualSlots.connect(m, engine, start, t)
     stage = getattr(engine, "stage", stage)

@@ -9,11 +9,12 @@ Yosys ``rom_style`` / ``ram_style`` of :func:`rtl_gen.config.memory_attrs`, the 
 from __future__ import annotations
 
 from amaranth import Shape, Signal, unsigned
+from amaranth.hdl import Assert
 from amaranth.lib import memory
 
 from .config import bits_for, memory_attrs
 
-__all__ = ["ctr", "delay_line", "make_memory"]
+__all__ = ["ctr", "delay_line", "make_memory", "no_collision"]
 
 
 def ctr(n: int):
@@ -21,10 +22,28 @@ def ctr(n: int):
     return unsigned(bits_for(n))
 
 
-def make_memory(*, shape, depth: int, init=(), rom: bool = False):
-    """An Amaranth memory with the mapping attribute of :func:`rtl_gen.config.memory_attrs`."""
+def make_memory(*, shape, depth: int, init=(), rom: bool = False, no_rw_check: bool = False):
+    """An Amaranth memory with the mapping attribute of :func:`rtl_gen.config.memory_attrs`.
+
+    ``no_rw_check``: Yosys's attribute that a read never needs the word written in the same
+    clock.  Without it Yosys emulates the read's old-data semantics around a block RAM (whose
+    two ports give an undefined word on such a collision): the write data and a compare
+    registered, and a multiplexer per bit after the block RAM's slow clock-to-out.  A memory
+    that takes it must assert so in simulation (:func:`no_collision`)."""
     width = Shape.cast(shape).width
-    return memory.Memory(shape=shape, depth=depth, init=list(init), attrs=memory_attrs(depth, width, rom=rom))
+    attrs = memory_attrs(depth, width, rom=rom)
+    if no_rw_check:
+        attrs["no_rw_check"] = 1
+    return memory.Memory(shape=shape, depth=depth, init=list(init), attrs=attrs)
+
+
+def no_collision(m, *, wr_addr, wr_en, rd_addr, live, what: str) -> None:
+    """Assert, at every clock, that a read whose word is used (``live``) does not hit the word
+    written in the same clock: what a ``no_rw_check`` memory (:func:`make_memory`) relies on.
+    Verilator checks it (``--assert``, :data:`sim.accelerator_tb.BUILD_ARGS`); the FPGA flows
+    remove it before synthesis (:data:`fpga.nextpnr.DROP_CHECKS`)."""
+    m.d.sync += Assert(~(wr_en.any() & (wr_addr == rd_addr) & live),
+                       f"{what}: a read hit the word written in the same clock")
 
 
 def delay_line(m, sig, n: int, name: str, valids: list | None = None):

@@ -35,6 +35,10 @@ from pathlib import Path
 from pyverilog.vparser import ast as A
 
 _ATTR_RE = re.compile(r"\(\*.*?\*\)", re.S)
+#: the statements of an Amaranth ``Assert`` (``$write`` of its message, then ``assert``): checks
+#: for simulation (:func:`rtl_gen.hw.no_collision`), which the FPGA flows drop
+#: (:data:`fpga.nextpnr.DROP_CHECKS`); read as empty blocks
+_CHECK_RE = re.compile(r'\$write\("(?:[^"\\]|\\.)*"\);|\bassert \([^;]*\);')
 _ALLOWED_SYSCALLS = {"signed", "unsigned", "clog2"}
 
 
@@ -72,7 +76,7 @@ def parse(text: str) -> A.Source:
         try:
             os.chdir(tmp)              # PLY writes its parser tables into the working directory
             parser = VerilogParser(outputdir=tmp, debug=False)
-            return parser.parse(_ATTR_RE.sub("", text))
+            return parser.parse(_CHECK_RE.sub("begin end", _ATTR_RE.sub("", text)))
         finally:
             os.chdir(cwd)
 

@@ -24,7 +24,7 @@ class ReadoutEngine(wiring.Component):
 
     Members
     -------
-    rd_addr : Out, rd_data : In, in_full, in_slot : In(1), in_release : Out(1)
+    rd_addr, rd_en : Out, rd_data : In, in_full, in_slot : In(1), in_release : Out(1)
     out_ready : In(1), out_acquire : Out(1), score_valid, score_value, score_last : Out
     busy : Out(1)
     """
@@ -46,7 +46,7 @@ class ReadoutEngine(wiring.Component):
         syn = c.synapse
         super().__init__({
             **event_ports(self.synapse),
-            "rd_addr": Out(unsigned(self.synapse.window.addr_bits)),
+            "rd_addr": Out(unsigned(self.synapse.window.addr_bits)), "rd_en": Out(1),
             "rd_data": In(unsigned(syn.fold.simd * syn.in_bits)),
             "in_full": In(1), "in_slot": In(1), "in_release": Out(1),
             "out_ready": In(1), "out_acquire": Out(1),
@@ -64,7 +64,8 @@ class ReadoutEngine(wiring.Component):
             start.eq(~syn.sweeping & self.in_full & self.out_ready),
             syn.start.eq(start), syn.t.eq(0), syn.slot_off.eq(Mux(self.in_slot, c.synapse.words, 0)),
             syn.full.eq(1),
-            self.rd_addr.eq(syn.rd_addr), syn.rd_data.eq(self.rd_data), self.in_release.eq(syn.done),
+            self.rd_addr.eq(syn.rd_addr), self.rd_en.eq(syn.rd_en), syn.rd_data.eq(self.rd_data),
+            self.in_release.eq(syn.done),
             self.out_acquire.eq(start),
         ]
         cls = Signal(ctr(C))

@@ -137,6 +137,7 @@ class SecaStage(wiring.Component):
         if add_inside(layer):
             f = layer.residual
             m.d.comb += [self.res_rd_addr.eq(slot_offset(self.res_slot, f.words, f.slots) + addr),
+                         self.res_rd_en.eq(self.in_valid),
                          self.res_release.eq(self.in_valid & self.in_last & last_use(f, self.in_t, c.T))]
             res = delay(self.res_rd_data, Requant.latency - RESIDUAL_READ_LATENCY, "res")
             summed = Signal(unsigned(NL * c.in_bits))

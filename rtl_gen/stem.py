@@ -30,7 +30,7 @@ class StemSynapse(wiring.Component):
 
     Members
     -------
-    rd_addr : Out, rd_data : In                      the pixel buffer's read port
+    rd_addr, rd_en : Out, rd_data : In                      the pixel buffer's read port
     pix_started, pix_full, pix_slot : In(1), pix_avail : In, pix_release : Out(1)
     wr_addr, wr_data : Out, wr_en : Out(1)           the cache's write port (whole words)
     cache_ready : In(1), cache_acquire, cache_done : Out(1)
@@ -51,7 +51,7 @@ class StemSynapse(wiring.Component):
         self.latency = self.synapse.latency + (Requant.latency if c.cache == "current" else 0) + 1
         syn = c.synapse
         super().__init__({
-            "rd_addr": Out(unsigned(self.synapse.window.addr_bits)),
+            "rd_addr": Out(unsigned(self.synapse.window.addr_bits)), "rd_en": Out(1),
             "rd_data": In(unsigned(syn.fold.simd * syn.in_bits)),
             "pix_started": In(1), "pix_full": In(1), "pix_slot": In(1),
             "pix_avail": In(unsigned(bits_for(syn.words + 1))), "pix_release": Out(1),
@@ -89,7 +89,8 @@ class StemSynapse(wiring.Component):
             start.eq(~syn.sweeping & ready & self.cache_ready),
             syn.start.eq(start), syn.t.eq(0), syn.slot_off.eq(Mux(self.pix_slot, c.synapse.words, 0)),
             syn.avail.eq(self.pix_avail), syn.full.eq(self.pix_full),
-            self.rd_addr.eq(syn.rd_addr), syn.rd_data.eq(self.rd_data), self.pix_release.eq(syn.done),
+            self.rd_addr.eq(syn.rd_addr), self.rd_en.eq(syn.rd_en), syn.rd_data.eq(self.rd_data),
+            self.pix_release.eq(syn.done),
             self.cache_acquire.eq(start),
         ]
         v, last, data = syn.out_valid, syn.out_last, syn.out_data
@@ -123,7 +124,7 @@ class StemReplay(wiring.Component):
 
     Members
     -------
-    rd_addr : Out, rd_data : In, cache_full, cache_slot : In(1), cache_release : Out(1)
+    rd_addr, rd_en : Out, rd_data : In, cache_full, cache_slot : In(1), cache_release : Out(1)
     st_* : a graph's stem also writes its current into a stream frame (:func:`graph_ports`)
     wr_addr, wr_data, wr_en : Out, out_ready : In(1), out_acquire, out_done : Out(1)
     busy : Out(1)
@@ -163,7 +164,7 @@ class StemReplay(wiring.Component):
         super().__init__({
             **event_ports(None, self.stage),
             **graph_ports(c),
-            "rd_addr": Out(unsigned(bits_for(2 * self.words))),
+            "rd_addr": Out(unsigned(bits_for(2 * self.words))), "rd_en": Out(1),
             "rd_data": In(unsigned(c.neuron.lanes * cache_bits(c))),
             "cache_full": In(1), "cache_slot": In(1), "cache_release": Out(1),
             "wr_addr": Out(unsigned(len(self.stage.wr_addr))), "wr_data": Out(unsigned(len(self.stage.wr_data))),
@@ -198,7 +199,7 @@ class StemReplay(wiring.Component):
             m.d.sync += g.eq(g + 1)
             with m.If(g == G - 1):
                 m.d.sync += [sweeping.eq(0), g.eq(0)]
-        m.d.comb += [self.rd_addr.eq(Mux(self.cache_slot, G, 0) + g),
+        m.d.comb += [self.rd_addr.eq(Mux(self.cache_slot, G, 0) + g), self.rd_en.eq(sweeping),
                      self.cache_release.eq(last & (t_s == T - 1))]
         d2 = Signal.like(self.rd_data)
         m.d.sync += [v1.eq(sweeping), l1.eq(last), t1.eq(t_s), v2.eq(v1), l2.eq(l1), t2.eq(t1), d2.eq(self.rd_data)]

@@ -28,7 +28,7 @@ class SynapseEngine(wiring.Component):
     -------
     start, t, slot_off, avail, full : In     see :class:`rtl_gen.window.WindowGenerator`
     running, sweeping, done, busy : Out     beats left in S0; beats in S0 .. S3; last read issued; anything in flight
-    rd_addr : Out, rd_data : In               the input buffer's read port
+    rd_addr, rd_en : Out, rd_data : In               the input buffer's read port
     out_valid, out_data, out_t, out_last : Out   ``nl`` sums (lane ``j`` at ``j * acc_bits``)
     """
 
@@ -57,7 +57,7 @@ class SynapseEngine(wiring.Component):
             "sweeping": Out(1),
             "done": Out(1),
             "busy": Out(1),
-            "rd_addr": Out(unsigned(self.window.addr_bits)),
+            "rd_addr": Out(unsigned(self.window.addr_bits)), "rd_en": Out(1),
             "rd_data": In(unsigned(c.fold.simd * c.in_bits)),
             "out_valid": Out(1),
             "out_data": Out(unsigned(c.fold.nl * c.acc_bits)),
@@ -124,7 +124,7 @@ class SynapseEngine(wiring.Component):
         wrd = wrom.read_port()
 
         # S3 -> S4: the buffer and the weight ROM are read.
-        m.d.comb += [self.rd_addr.eq(win.addr), wrd.addr.eq(win.entry),
+        m.d.comb += [self.rd_addr.eq(win.addr), self.rd_en.eq(win.valid & win.inb), wrd.addr.eq(win.entry),
                      self.done.eq(win.valid & win.last_item)]
         v4, inb4, l4, li4 = Signal(), Signal(), Signal(), Signal()
         t4 = Signal(ctr(c.T))

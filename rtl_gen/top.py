@@ -68,7 +68,8 @@ class Accelerator(wiring.Component):
         if stem.recompute:
             # the stem sweeps the held pixel frame at every step, like any layer
             m.submodules[stem.name] = sb = HDLIFLayerEngine(stem)
-            m.d.comb += [pix.rd_addr.eq(sb.rd_addr), sb.rd_data.eq(pix.rd_data), sb.in_full.eq(pix.r_full),
+            m.d.comb += [pix.rd_addr.eq(sb.rd_addr), pix.rd_en.eq(sb.rd_en), sb.rd_data.eq(pix.rd_data),
+                         sb.in_full.eq(pix.r_full),
                          sb.in_slot.eq(pix.r_slot), pix.r_release.eq(sb.in_release)]
         else:
             # the stem: synapse once per image -> cache -> neurons at every step
@@ -77,14 +78,14 @@ class Accelerator(wiring.Component):
                                                                      bits=cache_bits(stem))
             m.submodules[f"{stem.name}_neurons"] = sb = StemReplay(stem)
             m.d.comb += [
-                pix.rd_addr.eq(sa.rd_addr), sa.rd_data.eq(pix.rd_data),
+                pix.rd_addr.eq(sa.rd_addr), pix.rd_en.eq(sa.rd_en), sa.rd_data.eq(pix.rd_data),
                 sa.pix_started.eq(pix.r_started), sa.pix_full.eq(pix.r_full), sa.pix_slot.eq(pix.r_slot),
                 sa.pix_avail.eq(loader.avail), pix.r_release.eq(sa.pix_release),
                 cache.wr_addr.eq(sa.wr_addr), cache.wr_data.eq(sa.wr_data),
                 cache.wr_en.eq(sa.wr_en),
                 sa.cache_ready.eq(cache.w_ready),
                 cache.w_acquire.eq(sa.cache_acquire), cache.w_done.eq(sa.cache_done),
-                cache.rd_addr.eq(sb.rd_addr), sb.rd_data.eq(cache.rd_data),
+                cache.rd_addr.eq(sb.rd_addr), cache.rd_en.eq(sb.rd_en), sb.rd_data.eq(cache.rd_data),
                 sb.cache_full.eq(cache.r_full), sb.cache_slot.eq(cache.r_slot), cache.r_release.eq(sb.cache_release),
             ]
 
@@ -116,7 +117,8 @@ class Accelerator(wiring.Component):
                              for k in ("ev_wr_addr", "ev_wr_data", "ev_wr_en", "cnt_wr_en", "cnt_wr_data")]
             for i, reader in enumerate(readers):
                 engine, x = engines[reader.name], SlotTracker.reader_suffix(i)
-                m.d.comb += [getattr(buf, f"rd_addr{x}").eq(engine.rd_addr), engine.rd_data.eq(getattr(buf, f"rd_data{x}")),
+                m.d.comb += [getattr(buf, f"rd_addr{x}").eq(engine.rd_addr), getattr(buf, f"rd_en{x}").eq(engine.rd_en),
+                             engine.rd_data.eq(getattr(buf, f"rd_data{x}")),
                              engine.in_full.eq(getattr(buf, f"r_full{x}")), engine.in_slot.eq(getattr(buf, f"r_slot{x}")),
                              getattr(buf, f"r_release{x}").eq(engine.in_release)]
                 if reader.synapse.skip_zero_inputs:
@@ -132,7 +134,8 @@ class Accelerator(wiring.Component):
             m.d.comb += [buf.wr_addr.eq(w.st_wr_addr), buf.wr_data.eq(w.st_wr_data),
                          buf.wr_en.eq(w.st_wr_en), w.st_ready.eq(buf.w_ready),
                          buf.w_acquire.eq(w.st_acquire), buf.w_done.eq(w.st_done),
-                         buf.rd_addr.eq(r.res_rd_addr), r.res_rd_data.eq(buf.rd_data), r.res_slot.eq(buf.r_slot),
+                         buf.rd_addr.eq(r.res_rd_addr), buf.rd_en.eq(r.res_rd_en), r.res_rd_data.eq(buf.rd_data),
+                         r.res_slot.eq(buf.r_slot),
                          buf.r_release.eq(r.res_release), buf.r_ahead.eq(r.res_ahead),
                          r.res_full_ahead.eq(buf.r_full_ahead)]
         producer = engines[c.readout.name]

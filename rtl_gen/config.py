@@ -128,6 +128,16 @@ def memory_cost(depth: int, width: int, *, rom: bool = False, lane_bits: int | N
 COST_KEYS = ("luts", "ffs", "brams", "dsps")
 
 
+def dsp_blocks(a_bits: int, b_bits: int) -> int:
+    """MULT18X18D blocks of a signed ``a_bits x b_bits`` product as Yosys's ``mul2dsp`` splits
+    it for the ECP5: an operand over 18 bits into an 18-bit top and 17-bit unsigned lower parts,
+    a block per pair of parts; a 1-bit operand stays in logic."""
+    if min(a_bits, b_bits) < 2:
+        return 0
+    parts = lambda w: 1 if w <= 18 else 1 + math.ceil((w - 18) / 17)  # noqa: E731
+    return parts(a_bits) * parts(b_bits)
+
+
 def add_cost(*parts: dict) -> dict:
     """The sum of resource figures (``luts``, ``ffs``, ``brams``, ``dsps``)."""
     return {k: sum(p.get(k, 0) for p in parts) for k in COST_KEYS}

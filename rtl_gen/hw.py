@@ -8,13 +8,13 @@ Yosys ``rom_style`` / ``ram_style`` of :func:`rtl_gen.config.memory_attrs`, the 
 
 from __future__ import annotations
 
-from amaranth import Shape, Signal, unsigned
+from amaranth import Const, Shape, Signal, signed, unsigned
 from amaranth.hdl import Assert
 from amaranth.lib import memory
 
 from .config import bits_for, memory_attrs
 
-__all__ = ["ctr", "delay_line", "make_memory", "no_collision"]
+__all__ = ["const_mul", "csd", "ctr", "delay_line", "make_memory", "no_collision"]
 
 
 def ctr(n: int):
@@ -56,3 +56,30 @@ def delay_line(m, sig, n: int, name: str, valids: list | None = None):
         if valids is not None:
             valids.append(sig)
     return sig
+
+
+def csd(k: int) -> list[tuple[int, int]]:
+    """The canonical signed digits of ``k``: ``[(shift, +1 | -1), ...]`` with ``k = sum(d << shift)``
+    and no two adjacent digits non-zero (the fewest adders of a constant product)."""
+    out, i = [], 0
+    while k:
+        if k & 1:
+            d = 2 - (k & 3)          # +1 when k = ...01, -1 when k = ...11
+            out.append((i, d))
+            k -= d
+        k >>= 1
+        i += 1
+    return out
+
+
+def const_mul(x, k: int):
+    """``x * k`` for a constant ``k`` as shifts and adders (:func:`csd`): logic whose cost the
+    estimate knows, where Yosys would map a ``$mul`` onto one or more DSP blocks."""
+    x = x.as_signed()
+    terms = [(x << i) if d > 0 else -(x << i) for i, d in csd(int(k))]
+    if not terms:
+        return Const(0, signed(1))
+    total = terms[0]
+    for t in terms[1:]:
+        total = total + t
+    return total

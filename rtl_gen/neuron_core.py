@@ -30,18 +30,20 @@ class HDLIFCore(wiring.Component):
     "value"``) or ``m - theta_t`` (``reset = "subtract"``) after a spike and ``m`` otherwise.  An
     IF core (every ``lambda_t = 2**lambda_frac``) adds ``v`` without a multiplier.
 
-    Pipeline (6 clocks): read v -> register each bank's v -> select the bank -> leak product ->
-    charge -> fire / reset (v written back, code out).  The membrane memory is split into banks
-    of one block RAM.  Each neuron is updated at most once per time step and the steps of one
-    neuron are at least 6 updates apart, so reads never race writes.
+    Pipeline (7 clocks): read v -> register each bank's v -> select the bank -> leak product ->
+    charge -> the excess ``m - theta_t`` -> fire / reset (v written back, code out).  The
+    membrane memory is split into banks of one block RAM.  Each neuron is updated at most once
+    per time step and the steps of one neuron are at least 7 updates apart, so reads never race
+    writes.  (The excess has a clock of its own: with the code's rounding and clamp after it,
+    one clock was three carry chains in a row, the slowest path of the 85F ResNet.)
 
     Members
     -------
     in_valid, in_addr, in_t, in_og, in_current : In   one update per clock
-    out_code : Out(unsigned(code_bits))                6 clocks later
+    out_code : Out(unsigned(code_bits))                7 clocks later
     """
 
-    latency = 6
+    latency = 7
 
     def __init__(self, config: NeuronConfig, lane: int = 0):
         if not isinstance(config, NeuronConfig):
@@ -153,23 +155,31 @@ class HDLIFCore(wiring.Component):
         else:
             m.d.sync += mem5.eq(cur4)
 
-        # Stage 6: fire, then the spike code and the reset (v written back): HD-LIF quantizes the
+        # Stage 6: the excess over the threshold.
+        v6, a6, th6 = Signal(name="v6"), Signal.like(a1, name="a6"), Signal.like(th2, name="th6")
+        mem6 = Signal(signed(mb), reset_less=True)
+        excess = Signal(signed(mb + 1), reset_less=True)
+        m.d.sync += [v6.eq(v5), a6.eq(a5), th6.eq(th5), mem6.eq(mem5), excess.eq(mem5 - th5)]
+
+        # Stage 7: fire, then the spike code and the reset (v written back): HD-LIF quantizes the
         # excess into a graded code and keeps min(m, theta_t) (P2-reset); LIF fires m >= theta_t.
-        excess = Signal(signed(mb + 1))
-        m.d.comb += excess.eq(mem5 - th5)
+        # The code's clamp compares the excess itself (rounded > max_code exactly when the excess
+        # exceeds the constant below), beside the rounding rather than after it.
         if c.kind == "lif":
             code = excess >= 0
             after = excess if c.reset == "subtract" else Const(c.v_reset, signed(mb))
-            residual = Mux(excess >= 0, after, mem5)
+            residual = Mux(excess >= 0, after, mem6)
         else:
             rounded = Signal(unsigned(mb + 2))
-            m.d.comb += rounded.eq((excess + (1 << (c.frac - 1))) >> c.frac)
-            code = Mux(excess <= 0, 0, Mux(rounded > c.max_code, c.max_code, rounded))
-            residual = Mux(excess < 0, mem5, th5)
+            half = 1 << (c.frac - 1)
+            m.d.comb += rounded.eq((excess + half) >> c.frac)
+            over = ((c.max_code + 1) << c.frac) - half      # (x + half) >> frac > max_code  <=>  x >= over
+            code = Mux(excess <= 0, 0, Mux(excess >= over, c.max_code, rounded))
+            residual = Mux(excess < 0, mem6, th6)
         if stateful:
             for k, (_, wr) in enumerate(banks):
-                hit = (a5[lo_bits:] == k) if nb > 1 else 1
-                m.d.comb += [wr.addr.eq(a5[:lo_bits] if nb > 1 else a5), wr.data.eq(residual),
-                             wr.en.eq(v5 & hit)]
+                hit = (a6[lo_bits:] == k) if nb > 1 else 1
+                m.d.comb += [wr.addr.eq(a6[:lo_bits] if nb > 1 else a6), wr.data.eq(residual),
+                             wr.en.eq(v6 & hit)]
         m.d.sync += self.out_code.eq(code)
         return m

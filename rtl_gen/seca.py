@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from amaranth import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Assert
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .buffers import RESIDUAL_ADD_LATENCY, RESIDUAL_READ_LATENCY, last_use, residual_ports, slot_offset
-from .config import HDLIFLayerConfig, add_cost, bits_for, memory_cost
-from .hw import ctr, delay_line, make_memory
+from .config import HDLIFLayerConfig, add_cost, dsp_blocks, memory_cost
+from .hw import const_mul, csd, ctr, delay_line, make_memory, no_collision
 from .requant import Requant
 
 
@@ -34,20 +35,24 @@ class SecaStage(wiring.Component):
                  per clock into the neuron stage
 
     Pass 1 of item ``k + 1`` runs while item ``k`` is replayed (sums and scales are kept for two
-    items, in flip-flops); the frame holds one item.  An engine starts an item only when the
+    items, in flip-flops); the frame holds one item.  No multiplexer picks a channel's sum or
+    scale: each bank is a chain of registers that turns by a lane group a word (pass 1 sums into
+    the group at its front, the replay scales lane ``j`` by position ``j``) or shifts by a
+    channel a clock (the compute reads position 0 into a ``k``-channel window and shifts the
+    scales in at the end), so every path is a register to its neighbour or to a lane.  An engine starts an item only when the
     previous item's replay has begun (``ready``): the replay reads a word a clock without pause,
     and the new item's first current reaches the frame clocks after the engine's start, writing
     a word a clock at most, so every word is read before it is overwritten.  (A second slot
-    would save the ``C + 7`` clocks of the compute per item, but it is an engine's whole current
+    would save the ``C + k // 2 + 7`` clocks of the compute per item, but it is an engine's whole current
     map in block RAM: 23 of the SECA ResNet's blocks.)
 
     Timing (what :meth:`item_timing` gives the estimate), for an item whose last synapse group
     leaves at ``last_out``: its pass 1 ends (``w_done``) at ``last_out + pre + 1`` (``pre``: the
-    requantizer, and the adder for SECA_II); the compute of its ``C`` channels starts a clock
-    later (after the previous item's), its scales are ready ``C + 4`` clocks after that; the
-    replay starts then (after the previous one's), reads one word a clock and hands each to the
-    neuron stage 3 clocks after its read; the engine may start the next item a clock after the
-    replay starts.
+    requantizer, and the adder for SECA_II); the compute (:meth:`compute_clocks`: ``C + k // 2``)
+    starts a clock later (after the previous item's), the replay ``COMPUTE_LATENCY`` clocks after
+    its end (after the previous replay); it reads one word a clock and hands each to the neuron
+    stage ``REPLAY_LATENCY`` clocks after its read; the engine may start the next item a clock
+    after the replay starts.
 
     Members
     -------
@@ -58,10 +63,19 @@ class SecaStage(wiring.Component):
     res_* : the residual frame's read port, for SECA_II (:func:`rtl_gen.hdlif_layer.residual_ports`)
     """
 
-    #: clocks from a channel's issue to its scale (read the sums, the taps, the index product, the table)
-    COMPUTE_LATENCY = 4
-    #: clocks from a word's read to its scaled current at the neuron stage
-    REPLAY_LATENCY = 3
+    #: clocks from the compute's last shift to the replay's start: the window, the tap products,
+    #: their sum, the index product, the rounded index, then the clipped table's scale (shifted
+    #: into its bank) and the replay's start
+    COMPUTE_LATENCY = 6
+    #: clocks from a word's read to its scaled current at the neuron stage: the block RAM, its
+    #: output register, the products, the output register
+    REPLAY_LATENCY = 4
+
+    @staticmethod
+    def compute_clocks(c) -> int:
+        """Clocks of an item's compute: a channel a clock, and ``k // 2`` more to shift the last
+        channels' right-hand neighbours (zeros) into the window."""
+        return c.channels + len(c.taps) // 2
 
     @classmethod
     def pre_latency(cls, layer: HDLIFLayerConfig) -> int:
@@ -73,28 +87,34 @@ class SecaStage(wiring.Component):
         item's compute and replay starts): ``free`` (the first clock the engine may start the
         next item), ``last_in`` (its last current at the neuron stage), the new state."""
         c = layer.seca
-        C, G = c.channels, c.words
+        G, X = c.words, cls.compute_clocks(c)
         state = state or {"compute": -(1 << 30), "replay": -(1 << 30)}
         d1 = last_out + cls.pre_latency(layer) + 1
-        x = max(d1 + 1, state["compute"] + C + 1)
-        ready = x + C + cls.COMPUTE_LATENCY
+        x = max(d1 + 1, state["compute"] + X + 1)
+        ready = x + X + cls.COMPUTE_LATENCY
         r0 = max(ready, state["replay"] + G + 1)
         return ({"free": r0 + 1, "last_in": r0 + G + cls.REPLAY_LATENCY}, {"compute": x, "replay": r0})
 
     @staticmethod
     def resources(layer: HDLIFLayerConfig) -> dict:
-        """The requantizer, the local frame, the sums and scales (flip-flops, two items) and their
-        multiplexers, the tap adders, the index multiplier, the table, a multiplier per lane."""
+        """The requantizer, the local frame; the sum and scale banks (flip-flops, two items, a
+        2:1 multiplexer per bit: turn or shift) and the sums' adders; the window, the tap
+        products (shifts and adders, :func:`rtl_gen.hw.csd`), their sum, the index product
+        (DSP blocks, :func:`dsp_blocks`), the rounded index, the clipped table; the replay's
+        word register and a multiplier per lane."""
         c = layer.seca
         NL, C = c.lanes, c.channels
         k = len(c.taps)
         sb = c.q + 1
-        luts = NL * (c.sum_bits * (2 * C) / 4 + c.sum_bits) + k * c.sum_bits * (2 * C) / 4 + k * c.z_bits * 2 + \
-            c.z_product_bits + len(c.table) * sb / 4 + NL * (sb * 2 * C / 4 + c.product_bits) + 150
-        ffs = 2 * C * (c.sum_bits + sb) + k * c.sum_bits + c.z_bits + c.z_product_bits + \
-            NL * (c.in_bits * 2 + c.product_bits + c.out_bits) + Requant.latency * (c.words.bit_length() + 8) + 120
-        cost = {"luts": luts, "ffs": ffs, "dsps": NL + (1 if c.z_product_bits > 18 else 0)}
-        return add_cost(cost, memory_cost(c.words, NL * c.in_bits),
+        digits = sum(len(csd(int(t))) for t in c.taps)
+        idx_bits = max(2, c.z_product_bits + 2 - c.zshift)
+        luts = 2 * C * (c.sum_bits + sb) + 2 * NL * c.sum_bits * 1.5 + \
+            digits * c.z_bits + c.z_bits + c.z_product_bits + 2 * idx_bits + len(c.table) * sb / 4 + \
+            NL * sb + 60
+        ffs = 2 * C * (c.sum_bits + sb) + k * c.sum_bits + (k + 1) * c.z_bits + c.z_product_bits + idx_bits + \
+            NL * (c.in_bits * 2 + c.product_bits + c.out_bits) + Requant.latency * (c.words.bit_length() + 8) + 80
+        dsps = NL * dsp_blocks(c.in_bits, sb + 1) + dsp_blocks(c.z_bits, int(c.zmult).bit_length() + 1)
+        return add_cost({"luts": luts, "ffs": ffs, "dsps": dsps}, memory_cost(c.words, NL * c.in_bits),
                         Requant.resources(layer.requant, acc_regs=3, param_regs=2))
 
     def __init__(self, layer: HDLIFLayerConfig):
@@ -147,60 +167,77 @@ class SecaStage(wiring.Component):
             tags = {n: delay(s, RESIDUAL_ADD_LATENCY, f"add_{n}", valid=n == "v") for n, s in tags.items()}
         assert cb == c.in_bits, (layer.name, cb, c.in_bits)
 
-        m.submodules.frame = mem = make_memory(shape=unsigned(NL * c.in_bits), depth=G)
+        m.submodules.frame = mem = make_memory(shape=unsigned(NL * c.in_bits), depth=G, no_rw_check=True)
         wr, rd = mem.write_port(), mem.read_port()
-        wslot = Signal()                                 # which of the two sums / scales sets
+        wslot = Signal()                                 # which of the two sums / scales banks
         with m.If(tags["v"] & tags["last"]):
             m.d.sync += wslot.eq(~wslot)
         m.d.comb += [wr.addr.eq(tags["addr"]), wr.data.eq(cur), wr.en.eq(tags["v"])]
         t_of = Array(Signal(ctr(c.T), name=f"t_of{i}") for i in range(2))
-        sums = Array(Signal(signed(c.sum_bits), name=f"sum{i}") for i in range(2 * C))
-        first = tags["addr"] < K
         with m.If(tags["v"]):
             m.d.sync += t_of[wslot].eq(tags["t"])
-            for j in range(NL):
-                idx = wslot * C + tags["og"] * NL + j
-                x = cur.word_select(j, cb).as_signed()
-                m.d.sync += sums[idx].eq(Mux(first, x, sums[idx] + x))
+        # Two banks of the C channel sums, each a register per channel in channel order.  Pass 1
+        # rotates its bank by one lane group a word: the group of the word's channels is at the
+        # front (lane j's channel at position j), leaves it and comes back at the end, summed
+        # (its first word: set).  A whole item turns the bank round (``words`` is a multiple of
+        # the ``K`` groups), so channel ch is at position ch again.  The compute shifts its bank
+        # one channel a clock towards position 0 (zeros in behind).  No multiplexer picks a
+        # channel: every register has its neighbours.
+        first = tags["addr"] < K
+        sums = [[Signal(signed(c.sum_bits), name=f"sum{b}_{ch}") for ch in range(C)] for b in range(2)]
+        cbusy, cslot, cc = Signal(), Signal(), Signal(ctr(C + k // 2))
+        for b in range(2):
+            bank = sums[b]
+            with m.If(tags["v"] & (wslot == b)):
+                for ch in range(C - NL):
+                    m.d.sync += bank[ch].eq(bank[ch + NL])
+                for j in range(NL):
+                    x = cur.word_select(j, cb).as_signed()
+                    m.d.sync += bank[C - NL + j].eq(Mux(first, x, bank[j] + x))
+            with m.Elif(cbusy & (cslot == b)):
+                m.d.sync += [bank[ch].eq(bank[ch + 1] if ch < C - 1 else 0) for ch in range(C)]
+        # pass 1 of an item and the compute of the item before it never share a bank (an item
+        # starts only once the previous one's replay began, so its compute is over)
+        m.d.sync += Assert(~(tags["v"] & cbusy & (wslot == cslot)), "SECA: pass 1 and the compute on one bank")
         done1 = Signal()
         m.d.sync += done1.eq(tags["v"] & tags["last"])
 
-        # ---- compute: one channel a clock, four registered stages
+        # ---- compute: one channel a clock through a k-channel window, six registered stages
+        hi = k // 2
         pending = Signal(range(3))
-        cbusy, cslot, cc = Signal(), Signal(), Signal(ctr(C))
         start_c = ~cbusy & (pending != 0)
         m.d.sync += pending.eq(pending + done1 - start_c)
         with m.If(start_c):
             m.d.sync += [cbusy.eq(1), cc.eq(0)]
         with m.If(cbusy):
             m.d.sync += cc.eq(cc + 1)
-            with m.If(cc == C - 1):
+            with m.If(cc == C + hi - 1):
                 m.d.sync += [cbusy.eq(0), cslot.eq(~cslot)]
-        g_regs = []
-        for j in range(k):
-            ch = Signal(signed(bits_for(C + k) + 2), name=f"tap_ch{j}")
-            m.d.comb += ch.eq(Cat(cc, Const(0, 1)).as_signed() + (j - k // 2))      # cc zero-extended
-            ok = (ch >= 0) & (ch < C)
-            gr = Signal(signed(c.sum_bits), name=f"g{j}")
-            m.d.sync += gr.eq(Mux(ok, sums[Mux(ok, cslot * C + ch.as_unsigned(), 0)], 0))
-            g_regs.append(gr)
-        v0, ch0, s0, last0 = Signal(), Signal.like(cc), Signal(), Signal()
-        m.d.sync += [v0.eq(cbusy), ch0.eq(cc), s0.eq(cslot), last0.eq(cbusy & (cc == C - 1))]
-        z = Signal(signed(c.z_bits))
-        zsum = 0
-        for tap, gr in zip((int(t) for t in c.taps), g_regs):
+        # the window: win[i] = g[cc - i] after the clock that shifts channel cc in (zeros before
+        # channel 0 and, shifted in behind the bank, after channel C - 1); channel cc - hi has
+        # its k neighbours, tap j on win[k - 1 - j]
+        win = [Signal(signed(c.sum_bits), name=f"win{i}") for i in range(k)]
+        with m.If(start_c):
+            m.d.sync += [w.eq(0) for w in win]
+        with m.Elif(cbusy):
+            m.d.sync += [win[0].eq(Mux(cslot, sums[1][0], sums[0][0]))] + \
+                        [win[i].eq(win[i - 1]) for i in range(1, k)]
+        tag = dict(v=cbusy & (cc >= hi), s=cslot, last=cbusy & (cc == C + hi - 1))
+        tag = {n: delay(sig, 1, f"c0_{n}", valid=n == "v") for n, sig in tag.items()}
+        prods = []
+        for j, tap in enumerate(int(t) for t in c.taps):
             if tap:
-                zsum = zsum + gr * tap
-        m.d.sync += z.eq(zsum)
-        v1, ch1, s1, last1 = Signal(), Signal.like(cc), Signal(), Signal()
-        m.d.sync += [v1.eq(v0), ch1.eq(ch0), s1.eq(s0), last1.eq(last0)]
-        zp = Signal(signed(c.z_product_bits + 2))
+                p = Signal(signed(c.z_bits), name=f"tap{j}")
+                m.d.sync += p.eq(const_mul(win[k - 1 - j], tap))
+                prods.append(p)
+        z = Signal(signed(c.z_bits))
+        m.d.sync += z.eq(sum(prods) if prods else 0)
+        zm = Signal(signed(c.z_product_bits + 1))
+        m.d.sync += zm.eq(z * int(c.zmult))
         half = (1 << (c.zshift - 1)) if c.zshift > 0 else 0
-        m.d.sync += zp.eq(z * int(c.zmult) + half)
-        v2, ch2, s2, last2 = Signal(), Signal.like(cc), Signal(), Signal()
-        m.d.sync += [v2.eq(v1), ch2.eq(ch1), s2.eq(s1), last2.eq(last1)]
-        idx = Signal(signed(len(zp)))
-        m.d.comb += idx.eq(zp >> c.zshift)
+        idx = Signal(signed(max(2, c.z_product_bits + 2 - c.zshift)))
+        m.d.sync += idx.eq((zm + half) >> c.zshift)
+        tag = {n: delay(sig, 4, f"c_{n}", valid=n == "v") for n, sig in tag.items()}
         sb = c.q + 1
         table = Array(Const(int(v), unsigned(sb)) for v in c.table)
         clipped = Signal(range(2 * R))
@@ -210,39 +247,53 @@ class SecaStage(wiring.Component):
             m.d.comb += clipped.eq(2 * R - 1)
         with m.Else():
             m.d.comb += clipped.eq((idx + R)[:len(clipped)])
-        scales = Array(Signal(unsigned(sb), name=f"scale{i}") for i in range(2 * C))
+        # two banks of the C scales: the compute shifts each channel's scale in at the end (channel
+        # ch reaches position ch); the replay turns its bank by a lane group a word, lane j
+        # scaling by position j
+        scales = [[Signal(unsigned(sb), name=f"scale{b}_{ch}") for ch in range(C)] for b in range(2)]
         sready = Array(Signal(name=f"sready{i}") for i in range(2))
-        with m.If(v2):
-            m.d.sync += scales[s2 * C + ch2].eq(table[clipped])
-        with m.If(v2 & last2):
-            m.d.sync += sready[s2].eq(1)
-        valids += [cbusy, v0, v1, v2]
+        pv, pslot = Signal(), Signal()
+        for b in range(2):
+            bank = scales[b]
+            with m.If(tag["v"] & (tag["s"] == b)):
+                m.d.sync += [bank[ch].eq(bank[ch + 1] if ch < C - 1 else table[clipped]) for ch in range(C)]
+            with m.Elif(pv & (pslot == b)):
+                m.d.sync += [bank[ch].eq(bank[(ch + NL) % C]) for ch in range(C)]
+        m.d.sync += Assert(~(tag["v"] & pv & (tag["s"] == pslot)), "SECA: the compute and the replay on one bank")
+        with m.If(tag["v"] & tag["last"]):
+            m.d.sync += sready[tag["s"]].eq(1)
+        valids += [cbusy]
 
         # ---- pass 2: replay the frame, scaled, into the neuron stage
-        rbusy, rslot, rw, rog = Signal(), Signal(), Signal(ctr(G)), Signal(ctr(K))
+        rbusy, rslot, rw = Signal(), Signal(), Signal(ctr(G))
         start_r = ~rbusy & sready[rslot]
         with m.If(start_r):
-            m.d.sync += [rbusy.eq(1), rw.eq(0), rog.eq(0)]
+            m.d.sync += [rbusy.eq(1), rw.eq(0)]
         rlast = rbusy & (rw == G - 1)
         with m.If(rbusy):
-            m.d.sync += [rw.eq(rw + 1), rog.eq(Mux(rog == K - 1, 0, rog + 1))]
+            m.d.sync += rw.eq(rw + 1)
             with m.If(rw == G - 1):
                 m.d.sync += [rbusy.eq(0), rslot.eq(~rslot), sready[rslot].eq(0)]
         m.d.comb += rd.addr.eq(rw)
+        # the frame's word is used the clock it is read (the writer of the next item is clocks behind)
+        no_collision(m, wr_addr=wr.addr, wr_en=wr.en, rd_addr=rd.addr, live=rbusy, what="SECA frame")
         # Invariant (one-item frame): an item is let in only after the previous one's replay
         # began, so the replay is always ahead of the writer (module docstring).  ``waiting``
         # counts the items started whose replay has not.
         waiting = Signal(range(3))
         m.d.sync += waiting.eq(waiting + self.acquire - start_r)
         m.d.comb += self.ready.eq(waiting == 0)
-        pv, pl, pog, pslot, pt = Signal(), Signal(), Signal.like(rog), Signal(), Signal(ctr(c.T))
-        m.d.sync += [pv.eq(rbusy), pl.eq(rlast), pog.eq(rog), pslot.eq(rslot), pt.eq(t_of[rslot])]
+        # the word registered out of the block RAM, then the products (scale of position j)
+        rv, rl, rs, rt = Signal(), Signal(), Signal(), Signal(ctr(c.T))
+        m.d.sync += [rv.eq(rbusy), rl.eq(rlast), rs.eq(rslot), rt.eq(t_of[rslot])]
+        word, pl, pt = Signal.like(rd.data), Signal(), Signal(ctr(c.T))
+        m.d.sync += [word.eq(rd.data), pv.eq(rv), pl.eq(rl), pslot.eq(rs), pt.eq(rt)]
         half_q = 1 << (c.q - 1)
         prods = []
         for j in range(NL):
             pr = Signal(signed(c.product_bits + 2), name=f"prod{j}")
-            s = scales[pslot * C + pog * NL + j]
-            m.d.sync += pr.eq(rd.data.word_select(j, c.in_bits).as_signed() * s + half_q)
+            s = Mux(pslot, scales[1][j], scales[0][j])
+            m.d.sync += pr.eq(word.word_select(j, c.in_bits).as_signed() * s + half_q)
             prods.append(pr)
         qv, ql, qt = Signal(), Signal(), Signal(ctr(c.T))
         m.d.sync += [qv.eq(pv), ql.eq(pl), qt.eq(pt)]
@@ -252,7 +303,7 @@ class SecaStage(wiring.Component):
         # gap: between the compute's last scale and the replay's start the item is held by its
         # ``sready`` flag.  (Without it an engine too small to overlap two steps started the next
         # item a clock early, while the previous one was about to be replayed.)
-        valids += [rbusy, pv, qv, self.out_valid, done1, sready[0], sready[1]]
+        valids += [rbusy, rv, pv, qv, self.out_valid, done1, sready[0], sready[1]]
         busy = pending != 0
         for v in valids:
             busy = busy | v

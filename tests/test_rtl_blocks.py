@@ -388,7 +388,7 @@ def test_neuron_core_matches_golden(seed, per_channel, kind, lanes, N, lif):
                 for _ in range(HDLIFCore.latency + 1):                # steps of a neuron >= latency apart
                     await ctx.tick()
                     pending.append(None)
-                    done = pending[-HDLIFCore.latency]
+                    done = pending[-HDLIFCore.latency] if len(pending) >= HDLIFCore.latency else None
                     if done is not None:
                         got[done] = ctx.get(dut.out_code)
 

@@ -130,11 +130,18 @@ COST_KEYS = ("luts", "ffs", "brams", "dsps")
 
 def dsp_blocks(a_bits: int, b_bits: int) -> int:
     """MULT18X18D blocks of a signed ``a_bits x b_bits`` product as Yosys's ``mul2dsp`` splits
-    it for the ECP5: an operand over 18 bits into an 18-bit top and 17-bit unsigned lower parts,
-    a block per pair of parts; a 1-bit operand stays in logic."""
+    it for the ECP5: an operand over 18 bits into 17-bit unsigned low parts and a top part of
+    at most 18, a block per pair of parts; a top part of 2 bits or fewer, like a 1-bit operand,
+    stays in logic (fitted to the ResNets' requantizers and leak products: 19 bits take one
+    block, 20 to 35 two)."""
     if min(a_bits, b_bits) < 2:
         return 0
-    parts = lambda w: 1 if w <= 18 else 1 + math.ceil((w - 18) / 17)  # noqa: E731
+
+    def parts(w):
+        n = 1
+        while w > 18:
+            w, n = w - 17, n + 1
+        return n - 1 if n > 1 and w <= 2 else n
     return parts(a_bits) * parts(b_bits)
 
 

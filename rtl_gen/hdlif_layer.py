@@ -7,7 +7,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .buffers import RESIDUAL_ADD_LATENCY, RESIDUAL_READ_LATENCY, last_use, residual_ports, slot_offset, stream_ports
-from .config import HDLIFLayerConfig, add_cost, bits_for, log2_exact, memory_cost
+from .config import HDLIFLayerConfig, add_cost, bits_for, dsp_blocks, log2_exact, memory_cost
 from .event_conv import EventConvSynapse
 from .hw import ctr, delay_line
 from .neuron_core import HDLIFCore
@@ -103,7 +103,7 @@ class NeuronStage(wiring.Component):
         ffs = NL * (17 * mb + 20) + 40
         dsps = brams = 0
         if nc.stateful:
-            dsps += 0 if nc.integrates else NL
+            dsps += 0 if nc.integrates else NL * dsp_blocks(max(nc.lambda_bits, 2), mb)
             bank = 1024 if mb <= 18 else 512
             for d in [bank] * (nc.words_per_lane // bank) + [nc.words_per_lane % bank]:
                 if d:

@@ -7,7 +7,7 @@ from amaranth import Cat, Module, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import RequantConfig, add_cost, memory_cost
+from .config import RequantConfig, add_cost, dsp_blocks, memory_cost
 from .hw import ctr, make_memory
 
 
@@ -52,7 +52,9 @@ class Requant(wiring.Component):
         (more where the caller's tags ride along), the product, and the parameter ROM."""
         c = config
         NL = c.lanes
-        cost = {"luts": NL * (c.product_bits + 10), "dsps": NL * len(cls.acc_pieces(c.acc_bits, c.mult_bits)),
+        # an unsigned low piece is multiplied as a signed one a bit wider
+        dsps = sum(dsp_blocks(hi - lo + (hi < c.acc_bits), c.mult_bits) for lo, hi in cls.acc_pieces(c.acc_bits, c.mult_bits))
+        cost = {"luts": NL * (c.product_bits + 10), "dsps": NL * dsps,
                 "ffs": NL * (acc_regs * c.acc_bits + param_regs * (c.mult_bits + c.bias_bits) + c.product_bits)}
         if not rom:
             return add_cost(cost)

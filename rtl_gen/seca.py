@@ -98,7 +98,8 @@ class SecaStage(wiring.Component):
     @staticmethod
     def resources(layer: HDLIFLayerConfig) -> dict:
         """The requantizer, the local frame; the sum and scale banks (flip-flops, two items, a
-        2:1 multiplexer per bit: turn or shift) and the sums' adders; the window, the tap
+        2:1 multiplexer per bit, turn or shift, unless one lane makes them the same) and the
+        sums' adders; the window, the tap
         products (shifts and adders, :func:`rtl_gen.hw.csd`), their sum, the index product
         (DSP blocks, :func:`dsp_blocks`), the rounded index, the clipped table; the replay's
         word register and a multiplier per lane."""
@@ -108,7 +109,9 @@ class SecaStage(wiring.Component):
         sb = c.q + 1
         digits = sum(len(csd(int(t))) for t in c.taps)
         idx_bits = max(2, c.z_product_bits + 2 - c.zshift)
-        luts = 2 * C * (c.sum_bits + sb) + 2 * NL * c.sum_bits * 1.5 + \
+        # a bank register picks its group neighbour (turn) or its channel neighbour (shift): the
+        # same register with one lane, so no multiplexer there
+        luts = (2 * C * (c.sum_bits + sb) if NL > 1 else 0) + 2 * NL * c.sum_bits * 1.5 + \
             digits * c.z_bits + c.z_bits + c.z_product_bits + 2 * idx_bits + len(c.table) * sb / 4 + \
             NL * sb + 60
         ffs = 2 * C * (c.sum_bits + sb) + k * c.sum_bits + (k + 1) * c.z_bits + c.z_product_bits + idx_bits + \

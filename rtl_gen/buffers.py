@@ -243,27 +243,37 @@ class FrameBuffer(wiring.Component):
         return m
 
     def _banked(self, m, x: str, rd_addr, rd_data) -> None:
-        """A registered read (:func:`banks`): bank ``b`` holds addresses ``b * D ..``; its read
-        data is registered, and the bank number, registered twice, picks among the registers."""
-        width = self.lanes * self.bits
-        banks = self.banks(self.slots * self.words, width)
-        D = banks[0]
-        shift = (D - 1).bit_length() if len(banks) > 1 else 0
-        assert len(banks) == 1 or D == 1 << shift, (D, banks)
-        sel = [Signal(range(len(banks)), name=f"bank_sel{x}_{j}") for j in range(2)]
-        m.d.sync += [sel[0].eq(rd_addr >> shift), sel[1].eq(sel[0])]
-        held = []
-        for b, d in enumerate(banks):
-            mem = make_memory(shape=unsigned(width), depth=d, no_rw_check=True)
-            m.submodules[f"mem{x}_{b}"] = mem
-            wr, rd = mem.write_port(), mem.read_port()
-            q = Signal(unsigned(width), name=f"bank{x}_{b}_q")
-            m.d.comb += [wr.addr.eq(self.wr_addr), wr.data.eq(self.wr_data),
-                         wr.en.eq(self.wr_en & (((self.wr_addr >> shift) == b) if len(banks) > 1 else 1)),
-                         rd.addr.eq(rd_addr)]
-            m.d.sync += q.eq(rd.data)
-            held.append(q)
-        m.d.comb += rd_data.eq(Array(held)[sel[1]] if len(held) > 1 else held[0])
+        """A registered read (:func:`banked_read`) of the whole buffer."""
+        m.d.comb += rd_data.eq(banked_read(m, f"mem{x}", depth=self.slots * self.words, width=self.lanes * self.bits,
+                                           wr_addr=self.wr_addr, wr_data=self.wr_data, wr_en=self.wr_en,
+                                           rd_addr=rd_addr))
+
+
+def banked_read(m, name: str, *, depth: int, width: int, wr_addr, wr_data, wr_en, rd_addr):
+    """A memory of ``depth`` words whose read takes two clocks (:meth:`FrameBuffer.banks`): bank
+    ``b`` holds addresses ``b * D ..``; its read data is registered, and the bank number,
+    registered twice, picks among the registers (returned: the word of the address given two
+    clocks earlier).  No path runs from a DP16KD's slow clock-to-out through the multiplexer
+    that picks the row.  The banks take ``no_rw_check``: the caller asserts that no read it
+    uses hits the word written in the same clock (:func:`rtl_gen.hw.no_collision`)."""
+    banks = FrameBuffer.banks(depth, width)
+    D = banks[0]
+    shift = (D - 1).bit_length() if len(banks) > 1 else 0
+    assert len(banks) == 1 or D == 1 << shift, (D, banks)
+    sel = [Signal(range(len(banks)), name=f"{name}_sel{j}") for j in range(2)]
+    m.d.sync += [sel[0].eq(rd_addr >> shift), sel[1].eq(sel[0])]
+    held = []
+    for b, d in enumerate(banks):
+        mem = make_memory(shape=unsigned(width), depth=d, no_rw_check=True)
+        m.submodules[f"{name}_{b}"] = mem
+        wr, rd = mem.write_port(), mem.read_port()
+        q = Signal(unsigned(width), name=f"{name}_{b}_q")
+        m.d.comb += [wr.addr.eq(wr_addr), wr.data.eq(wr_data),
+                     wr.en.eq(wr_en & (((wr_addr >> shift) == b) if len(banks) > 1 else 1)),
+                     rd.addr.eq(rd_addr)]
+        m.d.sync += q.eq(rd.data)
+        held.append(q)
+    return Array(held)[sel[1]] if len(held) > 1 else held[0]
 
 
 def tr_port(tracker, buffer, name: str, suffix: str, *, into_tracker: bool = False):

@@ -100,7 +100,7 @@ class NeuronStage(wiring.Component):
         NL = nc.lanes
         mb = nc.membrane_bits
         luts = NL * (8 * mb + 2) + 40
-        ffs = NL * (17 * mb + 20) + 40
+        ffs = NL * (16 * mb + 20) + 40
         dsps = brams = 0
         if nc.stateful:
             dsps += 0 if nc.integrates else NL * dsp_blocks(max(nc.lambda_bits, 2), mb)

@@ -31,11 +31,12 @@ class HDLIFCore(wiring.Component):
     IF core (every ``lambda_t = 2**lambda_frac``) adds ``v`` without a multiplier.
 
     Pipeline (7 clocks): read v -> register each bank's v -> select the bank -> leak product ->
-    charge -> the excess ``m - theta_t`` -> fire / reset (v written back, code out).  The
-    membrane memory is split into banks of one block RAM.  Each neuron is updated at most once
-    per time step and the steps of one neuron are at least 7 updates apart, so reads never race
-    writes.  (The excess has a clock of its own: with the code's rounding and clamp after it,
-    one clock was three carry chains in a row, the slowest path of the 85F ResNet.)
+    charge -> the excess ``m - theta_t`` and the membrane to keep -> fire (code out, v written
+    back).  The membrane memory is split into banks of one block RAM.  Each neuron is updated
+    at most once per time step and the steps of one neuron are at least 7 updates apart, so
+    reads never race writes.  (The excess has a clock of its own: with the code's rounding and
+    clamp after it, one clock was three carry chains in a row, the slowest path of the 85F
+    ResNet.)
 
     Members
     -------
@@ -155,27 +156,30 @@ class HDLIFCore(wiring.Component):
         else:
             m.d.sync += mem5.eq(cur4)
 
-        # Stage 6: the excess over the threshold.
-        v6, a6, th6 = Signal(name="v6"), Signal.like(a1, name="a6"), Signal.like(th2, name="th6")
-        mem6 = Signal(signed(mb), reset_less=True)
-        excess = Signal(signed(mb + 1), reset_less=True)
-        m.d.sync += [v6.eq(v5), a6.eq(a5), th6.eq(th5), mem6.eq(mem5), excess.eq(mem5 - th5)]
+        # Stage 6: the excess over the threshold, and the membrane to keep: HD-LIF keeps
+        # min(m, theta_t) (P2-reset); LIF keeps v_reset or m - theta_t after a spike, else m.
+        v6, a6 = Signal(name="v6"), Signal.like(a1, name="a6")
+        excess, residual = Signal(signed(mb + 1), reset_less=True), Signal(signed(mb), reset_less=True)
+        diff = mem5 - th5
+        if c.kind == "lif":
+            after = diff if c.reset == "subtract" else Const(c.v_reset, signed(mb))
+            keep = Mux(diff >= 0, after, mem5)
+        else:
+            keep = Mux(diff < 0, mem5, th5)
+        m.d.sync += [v6.eq(v5), a6.eq(a5), excess.eq(diff), residual.eq(keep)]
 
-        # Stage 7: fire, then the spike code and the reset (v written back): HD-LIF quantizes the
-        # excess into a graded code and keeps min(m, theta_t) (P2-reset); LIF fires m >= theta_t.
-        # The code's clamp compares the excess itself (rounded > max_code exactly when the excess
-        # exceeds the constant below), beside the rounding rather than after it.
+        # Stage 7: fire, then the spike code (v written back): HD-LIF quantizes the excess into a
+        # graded code; LIF fires m >= theta_t.  The code's clamp compares the excess itself
+        # (rounded > max_code exactly when the excess reaches the constant below), beside the
+        # rounding rather than after it.
         if c.kind == "lif":
             code = excess >= 0
-            after = excess if c.reset == "subtract" else Const(c.v_reset, signed(mb))
-            residual = Mux(excess >= 0, after, mem6)
         else:
             rounded = Signal(unsigned(mb + 2))
             half = 1 << (c.frac - 1)
             m.d.comb += rounded.eq((excess + half) >> c.frac)
             over = ((c.max_code + 1) << c.frac) - half      # (x + half) >> frac > max_code  <=>  x >= over
             code = Mux(excess <= 0, 0, Mux(excess >= over, c.max_code, rounded))
-            residual = Mux(excess < 0, mem6, th6)
         if stateful:
             for k, (_, wr) in enumerate(banks):
                 hit = (a6[lo_bits:] == k) if nb > 1 else 1

@@ -7,9 +7,10 @@ from amaranth.hdl import Assert
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .buffers import RESIDUAL_ADD_LATENCY, RESIDUAL_READ_LATENCY, last_use, residual_ports, slot_offset
-from .config import HDLIFLayerConfig, add_cost, dsp_blocks, memory_cost
-from .hw import const_mul, csd, ctr, delay_line, make_memory, no_collision
+from .buffers import (RESIDUAL_ADD_LATENCY, RESIDUAL_READ_LATENCY, FrameBuffer, banked_read, last_use,
+                      residual_ports, slot_offset)
+from .config import HDLIFLayerConfig, add_cost, dsp_blocks
+from .hw import const_mul, csd, ctr, delay_line, no_collision
 from .requant import Requant
 
 
@@ -67,9 +68,9 @@ class SecaStage(wiring.Component):
     #: their sum, the index product, the rounded index, then the clipped table's scale (shifted
     #: into its bank) and the replay's start
     COMPUTE_LATENCY = 6
-    #: clocks from a word's read to its scaled current at the neuron stage: the block RAM, its
-    #: output register, the products, the output register
-    REPLAY_LATENCY = 4
+    #: clocks from a word's read to its scaled current at the neuron stage: the banked read
+    #: (:func:`rtl_gen.buffers.banked_read`), the word's register, the products, the output register
+    REPLAY_LATENCY = RESIDUAL_READ_LATENCY + 3
 
     @staticmethod
     def compute_clocks(c) -> int:
@@ -117,7 +118,8 @@ class SecaStage(wiring.Component):
         ffs = 2 * C * (c.sum_bits + sb) + k * c.sum_bits + (k + 1) * c.z_bits + c.z_product_bits + idx_bits + \
             NL * (c.in_bits * 2 + c.product_bits + c.out_bits) + Requant.latency * (c.words.bit_length() + 8) + 80
         dsps = NL * dsp_blocks(c.in_bits, sb + 1) + dsp_blocks(c.z_bits, int(c.zmult).bit_length() + 1)
-        return add_cost({"luts": luts, "ffs": ffs, "dsps": dsps}, memory_cost(c.words, NL * c.in_bits),
+        frame = FrameBuffer.resources(words=c.words, lanes=NL, bits=c.in_bits, slots=1, registered_read=True)
+        return add_cost({"luts": luts, "ffs": ffs, "dsps": dsps}, frame,
                         Requant.resources(layer.requant, acc_regs=3, param_regs=2))
 
     def __init__(self, layer: HDLIFLayerConfig):
@@ -170,12 +172,15 @@ class SecaStage(wiring.Component):
             tags = {n: delay(s, RESIDUAL_ADD_LATENCY, f"add_{n}", valid=n == "v") for n, s in tags.items()}
         assert cb == c.in_bits, (layer.name, cb, c.in_bits)
 
-        m.submodules.frame = mem = make_memory(shape=unsigned(NL * c.in_bits), depth=G, no_rw_check=True)
-        wr, rd = mem.write_port(), mem.read_port()
+        # the frame: banks of block RAM rows, each registered, the row picked a clock later
+        # (the frame of a 28 x 28 map is 13 rows deep: their multiplexer after the block RAMs'
+        # clock-to-out was the SECA ResNet's slowest path)
+        rw = Signal(ctr(G))
+        frame_word = banked_read(m, "frame", depth=G, width=NL * c.in_bits, wr_addr=tags["addr"], wr_data=cur,
+                                 wr_en=tags["v"], rd_addr=rw)
         wslot = Signal()                                 # which of the two sums / scales banks
         with m.If(tags["v"] & tags["last"]):
             m.d.sync += wslot.eq(~wslot)
-        m.d.comb += [wr.addr.eq(tags["addr"]), wr.data.eq(cur), wr.en.eq(tags["v"])]
         t_of = Array(Signal(ctr(c.T), name=f"t_of{i}") for i in range(2))
         with m.If(tags["v"]):
             m.d.sync += t_of[wslot].eq(tags["t"])
@@ -268,7 +273,7 @@ class SecaStage(wiring.Component):
         valids += [cbusy]
 
         # ---- pass 2: replay the frame, scaled, into the neuron stage
-        rbusy, rslot, rw = Signal(), Signal(), Signal(ctr(G))
+        rbusy, rslot = Signal(), Signal()
         start_r = ~rbusy & sready[rslot]
         with m.If(start_r):
             m.d.sync += [rbusy.eq(1), rw.eq(0)]
@@ -277,20 +282,20 @@ class SecaStage(wiring.Component):
             m.d.sync += rw.eq(rw + 1)
             with m.If(rw == G - 1):
                 m.d.sync += [rbusy.eq(0), rslot.eq(~rslot), sready[rslot].eq(0)]
-        m.d.comb += rd.addr.eq(rw)
-        # the frame's word is used the clock it is read (the writer of the next item is clocks behind)
-        no_collision(m, wr_addr=wr.addr, wr_en=wr.en, rd_addr=rd.addr, live=rbusy, what="SECA frame")
+        # every word read is used (the writer of the next item is clocks behind)
+        no_collision(m, wr_addr=tags["addr"], wr_en=tags["v"], rd_addr=rw, live=rbusy, what="SECA frame")
         # Invariant (one-item frame): an item is let in only after the previous one's replay
         # began, so the replay is always ahead of the writer (module docstring).  ``waiting``
         # counts the items started whose replay has not.
         waiting = Signal(range(3))
         m.d.sync += waiting.eq(waiting + self.acquire - start_r)
         m.d.comb += self.ready.eq(waiting == 0)
-        # the word registered out of the block RAM, then the products (scale of position j)
-        rv, rl, rs, rt = Signal(), Signal(), Signal(), Signal(ctr(c.T))
-        m.d.sync += [rv.eq(rbusy), rl.eq(rlast), rs.eq(rslot), rt.eq(t_of[rslot])]
-        word, pl, pt = Signal.like(rd.data), Signal(), Signal(ctr(c.T))
-        m.d.sync += [word.eq(rd.data), pv.eq(rv), pl.eq(rl), pslot.eq(rs), pt.eq(rt)]
+        # the word: its banked read (two clocks), then a register after the row's multiplexer,
+        # then the products (scale of position j)
+        tag = dict(v=rbusy, last=rlast, s=rslot, t=t_of[rslot])
+        tag = {n: delay(sig, RESIDUAL_READ_LATENCY, f"r_{n}", valid=n == "v") for n, sig in tag.items()}
+        word, pl, pt = Signal.like(frame_word), Signal(), Signal(ctr(c.T))
+        m.d.sync += [word.eq(frame_word), pv.eq(tag["v"]), pl.eq(tag["last"]), pslot.eq(tag["s"]), pt.eq(tag["t"])]
         half_q = 1 << (c.q - 1)
         prods = []
         for j in range(NL):
@@ -306,7 +311,7 @@ class SecaStage(wiring.Component):
         # gap: between the compute's last scale and the replay's start the item is held by its
         # ``sready`` flag.  (Without it an engine too small to overlap two steps started the next
         # item a clock early, while the previous one was about to be replayed.)
-        valids += [rbusy, rv, pv, qv, self.out_valid, done1, sready[0], sready[1]]
+        valids += [rbusy, pv, qv, self.out_valid, done1, sready[0], sready[1]]
         busy = pending != 0
         for v in valids:
             busy = busy | v

@@ -8,7 +8,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .config import NeuronConfig
-from .hw import ctr, make_memory
+from .hw import ctr, make_memory, no_collision
 
 
 class HDLIFCore(wiring.Component):
@@ -116,7 +116,7 @@ class HDLIFCore(wiring.Component):
             banks = []
             for k in range(nb):
                 d = min(bank_depth, depth - k * bank_depth) if nb > 1 else depth
-                mem = make_memory(shape=signed(mb), depth=d)
+                mem = make_memory(shape=signed(mb), depth=d, no_rw_check=True)
                 m.submodules[f"membrane{k}" if nb > 1 else "membrane"] = mem
                 banks.append((mem.read_port(), mem.write_port()))
             bank_q = [Signal(signed(mb), name=f"bank_q{k}", reset_less=True) for k in range(nb)]
@@ -185,5 +185,10 @@ class HDLIFCore(wiring.Component):
                 hit = (a6[lo_bits:] == k) if nb > 1 else 1
                 m.d.comb += [wr.addr.eq(a6[:lo_bits] if nb > 1 else a6), wr.data.eq(residual),
                              wr.en.eq(v6 & hit)]
+            # the steps of a neuron are 7 updates apart: no membrane read that is used (after
+            # step 0) hits the one written in the same clock, so the banks need no
+            # read-during-write logic after their block RAMs (no_rw_check)
+            no_collision(m, wr_addr=a6, wr_en=v6, rd_addr=self.in_addr, live=self.in_valid & (self.in_t != 0),
+                         what="neuron membranes")
         m.d.sync += self.out_code.eq(code)
         return m

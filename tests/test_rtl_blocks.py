@@ -339,6 +339,32 @@ def _neuron_case(seed: int, N: int = 12, T: int = 4, *, per_channel=False, kind=
     return layer, cfg, cur
 
 
+@pytest.mark.parametrize("gap, fails", [(HDLIFCore.latency - 1, True), (HDLIFCore.latency, False)])
+def test_a_membrane_read_racing_its_write_is_asserted(gap, fails):
+    """The membrane banks drop Yosys's read-during-write logic (``no_rw_check``): the core
+    asserts that no membrane read after step 0 hits the one written in the same clock.  A
+    neuron's next step read ``latency - 1`` clocks after the previous one (as its write
+    lands) fails; ``latency`` clocks later it passes."""
+    _, cfg, _ = _neuron_case(0, N=12, T=4)
+    dut = HDLIFCore(cfg)
+
+    async def testbench(ctx):
+        ctx.set(dut.in_valid, 1)
+        for clock in range(gap + 1):
+            ctx.set(dut.in_t, 0 if clock < gap else 1)      # neuron 0 at step 0, then at step 1
+            ctx.set(dut.in_addr, clock if clock < gap else 0)
+            await ctx.tick()
+        ctx.set(dut.in_valid, 0)
+        for _ in range(HDLIFCore.latency + 1):
+            await ctx.tick()
+
+    if fails:
+        with pytest.raises(AssertionError, match="neuron membranes: a read hit the word written"):
+            _run(dut, testbench)
+    else:
+        _run(dut, testbench)
+
+
 @pytest.mark.parametrize("seed, per_channel, kind, lanes, N, lif", [
     (0, False, "vanilla", 1, 12, {}), (1, False, "vanilla", 1, 12, {}), (2, True, "vanilla", 2, 12, {}),
     (3, True, "vanilla", 4, 12, {}), (4, False, "parallel", 1, 12, {}), (5, True, "parallel", 2, 12, {}),

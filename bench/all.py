@@ -80,6 +80,13 @@ EVENT_ACCELERATOR = ("conv_fmnist", "--key", "conv_fmnist_event", "--fold", "16x
 #: taken through HLS
 RESNET_RUN = "bench/models/seeds/resnet/plain_seed0"
 RESNET_SECA_RUN = "bench/models/seeds/resnet/seca2_membn_seed0"
+#: the accuracy benchmark's best ResNet (bench/seeds.py, table resnet_long, lr 5e-3): the plain ResNet on hardware
+RESNET_BEST_RUN = "bench/models/seeds/resnet_long/plain_lr5_seed0"
+#: the ResNet-8 shape folded for the 2,000 inferences/s goal (in graph order: stem, b0_conv1, b0_conv2, b1_conv1,
+#: b1_conv2, b1_shortcut, b2_conv1, b2_conv2, b2_shortcut, fc): 256 MAC lanes on the four 3x3 convs of 2.36 M
+#: multiply-accumulates per step (b0_conv1, b0_conv2, b1_conv2, b2_conv2), 128 on the two stride-2 convs of half
+#: that and on b1_shortcut, 64 on the stem and b2_shortcut; lanes come in powers of two for these channel counts
+RESNET8_FOLD = "16x4/2,16x16/2,16x16/2,8x16,8x32/8,8x16/8,4x32,4x64,2x32,1x1"
 #: the ResNets on hardware: the trained plain and SECA_II + Mem-BN ResNets, and the MLPerf Tiny ResNet-8 shape
 #: as a random graph; each simulated in Verilator and built for the LFE5U-85F (208 block RAMs; estimated 173,
 #: 200 and 192 since codes are written a word at a time, SECA keeps one item and the stem's stream one image).
@@ -87,9 +94,9 @@ RESNET_SECA_RUN = "bench/models/seeds/resnet/seca2_membn_seed0"
 #: did not converge (207,705 overused wires after 45 minutes); their register banks (session 14) route (201
 #: DP16KD, 73.8 MHz at e250726, before the banked frame read), but the step's 1,000 images were not re-run with it
 RESNET_ACCELERATOR = {
-    "resnet_fmnist_plain": ("--bundle", f"{RESNET_RUN}/model", "--vectors", f"{RESNET_RUN}/vectors.npz", "--name",
-                            "resnet_fmnist_plain", "--fold", "max-lanes=64", "--stem", "recompute", "--n", "1000",
-                            "--device", "85k", "--freq", "100"),
+    "resnet_fmnist_plain": ("--bundle", f"{RESNET_RUN}/model", "--vectors", f"{RESNET_RUN}/vectors.npz",
+                            "--name", "resnet_fmnist_plain", "--fold", "max-lanes=64", "--stem", "recompute",
+                            "--n", "1000", "--device", "85k", "--freq", "100"),
     "resnet8": ("--synthetic", "resnet8", "--fold", "max-lanes=64", "--stem", "recompute", "--n", "8", "--device", "85k",
                 "--freq", "100"),
     "resnet_fmnist_seca": ("--bundle", f"{RESNET_SECA_RUN}/model", "--vectors", f"{RESNET_SECA_RUN}/vectors.npz",
@@ -135,6 +142,8 @@ STEPS: list[tuple[str, list[str]]] = [
     # the ResNet of the seeds step (an integer graph): its vector file (git-ignored, 35 MB), then HLS on 1,000 images
     ("vectors:resnet_plain", _py("flow", "vectors", RESNET_RUN, "--n", "1000", "--force")),
     ("hls:resnet_plain", _py("bench.hls", RESNET_RUN, "--n", "1000")),
+    ("vectors:resnet_best", _py("flow", "vectors", RESNET_BEST_RUN, "--n", "1000", "--force")),
+    ("hls:resnet_best", _py("bench.hls", RESNET_BEST_RUN, "--n", "1000")),
     ("vectors:resnet_seca", _py("flow", "vectors", RESNET_SECA_RUN, "--n", "1000", "--force")),
     ("hls:resnet_seca", _py("bench.hls", RESNET_SECA_RUN, "--n", "1000")),
     # the ResNets in RTL (rtl_gen/graph.py), 1,000 images each in Verilator (about an hour each), the LFE5U-85F

@@ -420,11 +420,11 @@ def _seeds(results: Path) -> list[str]:
         st = rl.get("settings", {})
         lines += [f"**The ResNet issue's accuracy benchmark** (goal >= 93 % for the better of the two): the same "
                   f"ResNet trained {rl.get('epochs')} epochs with random crops of {st.get('crop_pad')} pixels "
-                  "besides the flips, seed 0; exported and compared on the whole test split like the rows above. "
-                  "The lr 5e-3 row's learning rate was picked among 12 variants (lr 1e-3 to 5e-3, crops of 0 to 2 "
-                  "pixels, seeds, Mem-BN, SECA) trained side by side on a GPU, by final test accuracy: a choice "
-                  "made on the test split, with one seed (`bench/seeds.py`, `RESNET_LONG`).",
-                  ""]
+                  "besides the flips, seed 0; exported and compared on the whole test split like the rows above."
+                  + (" The lr 5e-3 row's learning rate was picked among 12 variants (lr 1e-3 to 5e-3, crops of 0 to "
+                     "2 pixels, seeds, Mem-BN, SECA) trained side by side on a GPU, by final test accuracy: a choice "
+                     "made on the test split, with one seed (`bench/seeds.py`, `RESNET_LONG`)."
+                     if "plain_lr5" in rl.get("configs", {}) else ""), ""]
         rows = []
         for name, c in rl.get("configs", {}).items():
             for seed, r in sorted(c.get("seeds", {}).items()):

@@ -352,13 +352,28 @@ class SynapseConfig:
         return WEIGHT_BITS[self.weight_kind]
 
     @property
-    def read_stages(self) -> int:
+    def weight_stages(self) -> int:
         """Registers after the weight ROM: two where the ROM is block RAMs stacked in depth (their
         multiplexer would otherwise follow the block RAM clock-to-out in one clock)."""
         depth, width = len(self.schedule()), self.fold.pe * self.fold.simd * self.weight_bits
         if memory_attrs(depth, width, rom=True).get("rom_style") != "block":
             return 1
         return 2 if bram_layout(depth, width)[1] > 1 else 1
+
+    @property
+    def frame_stages(self) -> int:
+        """Registers after the input frame's read: two where the frame (two slots of :attr:`words`)
+        is block RAM, so the first sits by the block RAM (its clock-to-out is slow) and the
+        second by the MAC lanes it feeds, a clock's route apart."""
+        depth, width = 2 * self.words, self.fold.simd * self.in_bits
+        return 2 if memory_attrs(depth, width, rom=False).get("ram_style") == "block" else 1
+
+    @property
+    def read_stages(self) -> int:
+        """Clocks from the memories' read data to the MAC lanes: the frame word registered
+        :attr:`frame_stages` times or the weights :attr:`weight_stages` times, whichever is more
+        (the weight ROM's address waits the difference, a few flip-flops)."""
+        return max(self.weight_stages, self.frame_stages)
 
     @property
     def groups_per_fold(self) -> int:

@@ -87,7 +87,7 @@ class SynapseEngine(wiring.Component):
             luts += P * A / 2                # multiplexer
             ffs += P * A
         luts += 100 + 40 * (not syn.is_fc)   # window generator and control
-        ffs += 150
+        ffs += 150 + (syn.read_stages - syn.weight_stages) * S * b   # the frame word's register by its block RAM
         w = memory_cost(sched_len, P * S * wb, rom=True)
         m = memory_cost(sched_len, 16, rom=True) if not (syn.is_fc and not syn.skip_zero_weights) else {}
         return add_cost({"luts": luts, "ffs": ffs}, w, m)
@@ -124,7 +124,13 @@ class SynapseEngine(wiring.Component):
         wrd = wrom.read_port()
 
         # S3 -> S4: the buffer and the weight ROM are read.
-        m.d.comb += [self.rd_addr.eq(win.addr), self.rd_en.eq(win.valid & win.inb), wrd.addr.eq(win.entry),
+        # the weight ROM's address waits for a frame read with more registers than the ROM's own
+        entry = win.entry
+        for i in range(c.read_stages - c.weight_stages):
+            nxt = Signal.like(win.entry, name=f"entry_d{i}")
+            m.d.sync += nxt.eq(entry)
+            entry = nxt
+        m.d.comb += [self.rd_addr.eq(win.addr), self.rd_en.eq(win.valid & win.inb), wrd.addr.eq(entry),
                      self.done.eq(win.valid & win.last_item)]
         v4, inb4, l4, li4 = Signal(), Signal(), Signal(), Signal()
         t4 = Signal(ctr(c.T))
@@ -143,9 +149,12 @@ class SynapseEngine(wiring.Component):
             ir = Signal(name=f"inb{sfx}")
             tr = (Signal(name=f"v{sfx}"), Signal(name=f"l{sfx}"), Signal(name=f"li{sfx}"),
                   Signal(ctr(c.T), name=f"t{sfx}"))
-            m.d.sync += [xr.eq(x5), wr.eq(w5), ir.eq(inb5)]
+            m.d.sync += [xr.eq(x5), ir.eq(inb5)]
             m.d.sync += [d.eq(s) for d, s in zip(tr, tags[-1])]
-            x5, w5, inb5 = xr, wr, ir
+            x5, inb5 = xr, ir
+            if r >= c.read_stages - c.weight_stages:
+                m.d.sync += wr.eq(w5)
+                w5 = wr
             tags.append(tr)
         tags = tags[1:]
         xm = Signal(unsigned(S * c.in_bits))
@@ -168,12 +177,16 @@ class SynapseEngine(wiring.Component):
             m.d.sync += [d.eq(s) for d, s in zip(nxt, tags[-1])]
             tags.append(nxt)
         v_a, l_a, li_a, t_a = tags[-1]
+        # a fold's last beat at the accumulators, registered from the tags a clock earlier: it
+        # clears every accumulator and loads the shadow, a flip-flop, not a gate, drives them
+        v_b, l_b = (tags[-2] if len(tags) > 1 else (v4, l4))[:2]
+        fold_done = Signal()
+        m.d.sync += fold_done.eq(v_b & l_b)
 
         # Accumulate over the beats of one fold.  An accumulator is cleared (the flip-flops'
         # synchronous reset, no multiplexer) by the fold's last beat, so every fold starts at 0.
         accs = [Signal(signed(A), name=f"acc{p}") for p in range(P)]
         nexts = [Signal(signed(A), name=f"acc_next{p}") for p in range(P)]
-        fold_done = v_a & l_a
         for acc, nxt, s in zip(accs, nexts, sums):
             m.d.comb += nxt.eq(acc + s)
             with m.If(fold_done):

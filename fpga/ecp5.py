@@ -125,6 +125,7 @@ class Ecp5Target:
     package: str | None = None   # None: default_package(device)
     speed: int = 6
     target_mhz: float = 100.0
+    seed: int | None = None      # nextpnr's placement seed (None: nextpnr's own default)
 
     def __post_init__(self) -> None:
         if not isinstance(self.device, str) or self.device not in DEVICES:
@@ -148,6 +149,9 @@ class Ecp5Target:
                 or not math.isfinite(self.target_mhz) or self.target_mhz <= 0:
             raise ValueError(
                 f"ECP5 target_mhz must be a finite number > 0, not {self.target_mhz!r}")
+        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)
+                                      or not 1 <= self.seed < 2 ** 31):
+            raise ValueError(f"ECP5 placement seed must be an integer in 1..{2 ** 31 - 1}, not {self.seed!r}")
 
     @property
     def part(self) -> str:
@@ -184,6 +188,8 @@ def build_bitstream(verilog: Path, top: str, out_dir: Path, target: Ecp5Target =
     if not isinstance(target, Ecp5Target):
         raise ValueError(f"target must be an Ecp5Target, not {type(target).__name__}")
     args = [f"--{target.device}", "--package", target.package, "--speed", str(target.speed)]
+    if target.seed is not None:
+        args += ["--seed", str(target.seed)]
     return run_flow(Path(verilog), top, Path(out_dir), family=ECP5, part=target.part,
                     pnr_args=args, target_mhz=target.target_mhz, clock=clock,
                     allow_timing_fail=allow_timing_fail, progress=progress, timeout_s=timeout_s)
@@ -204,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="package (default CABGA256; CABGA381 for the 85k devices)")
     parser.add_argument("--speed", type=int, default=6, help="speed grade (default 6)")
     parser.add_argument("--freq", type=float, default=100.0, help="target MHz (default 100)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="nextpnr placement seed (default: nextpnr's own)")
     parser.add_argument("--clock", default="clk",
                         help="clock net to report Fmax for; 'none': no Fmax (every clock nextpnr "
                              "measures must still meet --freq, and a build with none measured fails)")
@@ -217,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         target = Ecp5Target(device=args.device, package=args.package, speed=args.speed,
-                            target_mhz=args.freq)
+                            target_mhz=args.freq, seed=args.seed)
         report = build_bitstream(
             args.verilog, args.top, args.out_dir, target,
             clock=None if args.clock.lower() == "none" else args.clock,

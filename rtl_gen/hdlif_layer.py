@@ -16,10 +16,6 @@ from .requant import Requant
 from .seca import SecaStage, stage_adds
 from .synapse import SynapseEngine
 
-#: a stateful layer (HD-LIF vanilla, LIF) may start its next step before the previous one has left the neuron
-#: pipeline only when every lane holds at least this many neurons (no read-before-write)
-MIN_WORDS_FOR_OVERLAP = HDLIFCore.latency + 1
-
 
 def pool_block(layer: HDLIFLayerConfig) -> type:
     """The pool of a layer's codes: 2 x 2, :class:`MaxPool` or :class:`SumPool` (average pooling),
@@ -36,7 +32,10 @@ def stream_bits(layer: HDLIFLayerConfig) -> int:
 
 
 def overlap_ok(layer: HDLIFLayerConfig) -> bool:
-    return not layer.neuron.stateful or layer.neuron.words_per_lane >= MIN_WORDS_FOR_OVERLAP
+    """A stateful layer (HD-LIF vanilla, LIF) may start its next step before the previous one has
+    left the neuron pipeline only when every lane holds more neurons than the pipeline's clocks
+    (no read before the write of the same neuron)."""
+    return not layer.neuron.stateful or layer.neuron.words_per_lane >= HDLIFCore.latency_of(layer.neuron) + 1
 
 
 class NeuronStage(wiring.Component):
@@ -104,14 +103,18 @@ class NeuronStage(wiring.Component):
         dsps = brams = 0
         if nc.stateful:
             dsps += 0 if nc.integrates else NL * dsp_blocks(max(nc.lambda_bits, 2), mb)
-            bank = 1024 if mb <= 18 else 512
+            nb, bank = HDLIFCore.membrane_banks(nc)
             for d in [bank] * (nc.words_per_lane // bank) + [nc.words_per_lane % bank]:
                 if d:
                     mem = memory_cost(d, mb)
                     luts += NL * mem["luts"]
                     brams += NL * mem["brams"]
+            if nb > 1:
+                ffs += NL * nb * mb          # each bank's register by its block RAM
+            if HDLIFCore.multiplies(nc):
+                ffs += NL * nc.leak_bits     # the product's register by its DSP block
         # the tags that ride along the requantizer, the cores and the pool: t, og, phase, last, addr
-        stages = (Requant.latency if requant else 0) + HDLIFCore.latency + (MaxPool.latency if layer.pooled else 0)
+        stages = (Requant.latency if requant else 0) + HDLIFCore.latency_of(nc) + (MaxPool.latency if layer.pooled else 0)
         ffs += stages * (nc.T.bit_length() + (nc.channels // NL).bit_length() + 4 + nc.words_per_lane.bit_length())
         o = layer.out
         if o.simd > NL:
@@ -167,7 +170,7 @@ class NeuronStage(wiring.Component):
     def stage_latency(cls, layer: HDLIFLayerConfig, requant: bool) -> int:
         """Clocks from an item's last ``in_valid`` to its ``done``: the requantizer, the residual
         adder, the Mem-BN map, the neuron cores, the max pool and the registered write."""
-        return cls.current_latency(layer, requant) + HDLIFCore.latency + \
+        return cls.current_latency(layer, requant) + HDLIFCore.latency_of(layer.neuron) + \
             (MaxPool.latency if layer.pooled else 0) + 1
 
     @classmethod
@@ -271,7 +274,7 @@ class NeuronStage(wiring.Component):
                          core.in_og.eq(tags["og"]), core.in_current.eq(currents.word_select(j, cb).as_signed())]
             codes.append(core.out_code)
         code_bits = nc.code_bits
-        for i in range(HDLIFCore.latency):
+        for i in range(HDLIFCore.latency_of(nc)):
             tags = {k: delay(s, 1, f"nc{i}_{k}", valid=k == "v") for k, s in tags.items()
                     if k in ("v", "og", "phase", "last")}
         codes_flat = Signal(unsigned(NL * code_bits))

@@ -30,21 +30,45 @@ class HDLIFCore(wiring.Component):
     "value"``) or ``m - theta_t`` (``reset = "subtract"``) after a spike and ``m`` otherwise.  An
     IF core (every ``lambda_t = 2**lambda_frac``) adds ``v`` without a multiplier.
 
-    Pipeline (7 clocks): read v -> register each bank's v -> select the bank -> leak product ->
-    charge -> the excess ``m - theta_t`` and the membrane to keep -> fire (code out, v written
-    back).  The membrane memory is split into banks of one block RAM.  Each neuron is updated
-    at most once per time step and the steps of one neuron are at least 7 updates apart, so
-    reads never race writes.  (The excess has a clock of its own: with the code's rounding and
-    clamp after it, one clock was three carry chains in a row, the slowest path of the 85F
-    ResNet.)
+    Pipeline (:meth:`latency_of`: 7 clocks, one more with several membrane banks, one more with a
+    multiplier): read v -> register each bank's v (twice with several banks: once by its block
+    RAM, once by the multiplexer) -> select the bank -> leak product (two clocks: registered by
+    the DSP block, then by the adder) -> charge -> the excess ``m - theta_t`` and the membrane to
+    keep -> fire (code out, v written back).  The membrane memory is split into banks of one
+    block RAM (:meth:`membrane_banks`).  Each neuron is updated at most once per time step and
+    the steps of one neuron are at least the latency apart, so reads never race writes.  (The
+    excess has a clock of its own: with the code's rounding and clamp after it, one clock was
+    three carry chains in a row, the slowest path of the 85F ResNet.  The second bank register:
+    with the block RAMs spread over the die, the placer put a bank's one register by the
+    multiplexer that reads all of them, 4.7 ns of routing from the block RAM's 5.8 ns
+    clock-to-out, the 93 % ResNet's critical path; then the product: 3 ns of routing to a DSP
+    block, 3.9 ns in it and 3 ns back, 96.2 MHz.)
 
     Members
     -------
     in_valid, in_addr, in_t, in_og, in_current : In   one update per clock
-    out_code : Out(unsigned(code_bits))                7 clocks later
+    out_code : Out(unsigned(code_bits))                :meth:`latency_of` clocks later
     """
 
-    latency = 7
+    @staticmethod
+    def membrane_banks(config: NeuronConfig) -> tuple[int, int]:
+        """``(banks, depth)``: a lane's membranes in banks of ``depth`` words, at most one block
+        RAM each (one bank of every word where they fit in one)."""
+        depth = config.words_per_lane
+        bank_depth = 1024 if config.membrane_bits <= 18 else 512
+        if not config.stateful or depth <= bank_depth:
+            return 1, depth
+        return -(-depth // bank_depth), bank_depth
+
+    @staticmethod
+    def multiplies(config: NeuronConfig) -> bool:
+        """Whether the leak is a product ``lambda_t * v`` (a DSP block): a stateful core, not IF."""
+        return config.stateful and not config.integrates
+
+    @classmethod
+    def latency_of(cls, config: NeuronConfig) -> int:
+        """Clocks from ``in_valid`` to ``out_code`` (and the membrane's write back)."""
+        return 7 + (cls.membrane_banks(config)[0] > 1) + cls.multiplies(config)
 
     def __init__(self, config: NeuronConfig, lane: int = 0):
         if not isinstance(config, NeuronConfig):
@@ -108,10 +132,9 @@ class HDLIFCore(wiring.Component):
         # The residual membranes: banks of at most one block RAM each, every bank's output
         # registered before the bank is selected (a deep memory's output multiplexer after the
         # block RAMs' slow clock-to-out would be the critical path).
+        nb, bank_depth = self.membrane_banks(c)
         if stateful:
             depth = c.words_per_lane
-            bank_depth = 1024 if mb <= 18 else 512
-            nb = -(-depth // bank_depth) if depth > bank_depth else 1
             lo_bits = (bank_depth - 1).bit_length() if nb > 1 else None
             banks = []
             for k in range(nb):
@@ -120,9 +143,18 @@ class HDLIFCore(wiring.Component):
                 m.submodules[f"membrane{k}" if nb > 1 else "membrane"] = mem
                 banks.append((mem.read_port(), mem.write_port()))
             bank_q = [Signal(signed(mb), name=f"bank_q{k}", reset_less=True) for k in range(nb)]
-            for (rd, _), q in zip(banks, bank_q):
+            for k, ((rd, _), q) in enumerate(zip(banks, bank_q)):
                 m.d.comb += rd.addr.eq(self.in_addr[:lo_bits] if nb > 1 else self.in_addr)
-                m.d.sync += q.eq(rd.data)
+                if nb > 1:
+                    near = Signal(signed(mb), name=f"bank_r{k}", reset_less=True)
+                    m.d.sync += [near.eq(rd.data), q.eq(near)]
+                else:
+                    m.d.sync += q.eq(rd.data)
+        if nb > 1:
+            # the second bank register's clock: the tags and parameters wait one more
+            held = [Signal.like(x, name=f"{x.name}b") for x in (v2, a2, t2, cur2, first2, lam2, th2)]
+            m.d.sync += [h.eq(x) for h, x in zip(held, (v2, a2, t2, cur2, first2, lam2, th2))]
+            v2, a2, t2, cur2, first2, lam2, th2 = held
 
         # Stage 3: the membrane selected among the banks (v = 0 at the first step).
         v3, a3, cur3, first3 = Signal(name="v3"), Signal.like(a1, name="a3"), Signal.like(cur1, name="cur3"), Signal(name="first3")
@@ -145,7 +177,13 @@ class HDLIFCore(wiring.Component):
         if c.integrates:                          # IF: lambda * v >> lambda_frac is v, rounded or not
             m.d.sync += leak.eq(Mux(first3, 0, v_prev << c.lambda_frac))
         elif stateful:
-            m.d.sync += leak.eq(Mux(first3, 0, lam3 * v_prev))
+            # the product takes two clocks: its register by the DSP block, then one by the
+            # charge's adder (DSP blocks sit in a few rows of the die, the core's logic elsewhere)
+            prod = Signal(signed(c.leak_bits), name="leak_p", reset_less=True)
+            m.d.sync += [prod.eq(Mux(first3, 0, lam3 * v_prev)), leak.eq(prod)]
+            held = [Signal.like(x, name=f"{x.name}b") for x in (v4, a4, cur4, th4)]
+            m.d.sync += [h.eq(x) for h, x in zip(held, (v4, a4, cur4, th4))]
+            v4, a4, cur4, th4 = held
 
         # Stage 5: charge, rounding the leak half up.
         v5, a5, th5 = Signal(name="v5"), Signal.like(a1, name="a5"), Signal.like(th2, name="th5")
@@ -185,7 +223,7 @@ class HDLIFCore(wiring.Component):
                 hit = (a6[lo_bits:] == k) if nb > 1 else 1
                 m.d.comb += [wr.addr.eq(a6[:lo_bits] if nb > 1 else a6), wr.data.eq(residual),
                              wr.en.eq(v6 & hit)]
-            # the steps of a neuron are 7 updates apart: no membrane read that is used (after
+            # the steps of a neuron are the latency apart: no membrane read that is used (after
             # step 0) hits the one written in the same clock, so the banks need no
             # read-during-write logic after their block RAMs (no_rw_check)
             no_collision(m, wr_addr=a6, wr_en=v6, rd_addr=self.in_addr, live=self.in_valid & (self.in_t != 0),

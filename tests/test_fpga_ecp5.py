@@ -112,6 +112,9 @@ def test_target_part_and_defaults():
     ({"device": "um5g-25k", "speed": 6}, "um5g-25k"),
     ({"target_mhz": 0}, "0"),
     ({"target_mhz": float("nan")}, "nan"),
+    ({"seed": 0}, "0"),
+    ({"seed": True}, "True"),
+    ({"seed": "3"}, "'3'"),
 ])
 def test_target_validation(kwargs, bad):
     with pytest.raises(ValueError) as exc:
@@ -202,3 +205,15 @@ def test_unknown_clock_name(counter_v, tmp_path):
         build_bitstream(counter_v, "top", tmp_path, clock="sysclk")
     assert not (tmp_path / "report.json").exists()
     assert not (tmp_path / "top.bit").exists()
+
+
+def test_placement_seed_reaches_nextpnr(monkeypatch, counter_v, tmp_path):
+    """A target's seed is nextpnr's ``--seed``; without one nextpnr keeps its own default."""
+    import fpga.ecp5 as ecp5
+
+    seen = []
+    monkeypatch.setattr(ecp5, "run_flow", lambda *a, pnr_args, **k: seen.append(pnr_args) or {})
+    build_bitstream(counter_v, "top", tmp_path, Ecp5Target(device="85k", seed=7))
+    build_bitstream(counter_v, "top", tmp_path, Ecp5Target(device="85k"))
+    assert seen[0][-2:] == ["--seed", "7"]
+    assert "--seed" not in seen[1]

@@ -342,13 +342,16 @@ def _neuron_case(seed: int, N: int = 12, T: int = 4, *, per_channel=False, kind=
     return layer, cfg, cur
 
 
-@pytest.mark.parametrize("gap, fails", [(HDLIFCore.latency - 1, True), (HDLIFCore.latency, False)])
-def test_a_membrane_read_racing_its_write_is_asserted(gap, fails):
+@pytest.mark.parametrize("N, latency", [(12, 8), (2600, 9)])     # a multiplier; 2600: 1300 membranes a lane, two banks
+@pytest.mark.parametrize("early, fails", [(1, True), (0, False)])
+def test_a_membrane_read_racing_its_write_is_asserted(N, latency, early, fails):
     """The membrane banks drop Yosys's read-during-write logic (``no_rw_check``): the core
     asserts that no membrane read after step 0 hits the one written in the same clock.  A
     neuron's next step read ``latency - 1`` clocks after the previous one (as its write
     lands) fails; ``latency`` clocks later it passes."""
-    _, cfg, _ = _neuron_case(0, N=12, T=4)
+    _, cfg, _ = _neuron_case(0, N=N, T=4)
+    assert HDLIFCore.latency_of(cfg) == latency
+    gap = latency - early
     dut = HDLIFCore(cfg)
 
     async def testbench(ctx):
@@ -358,7 +361,7 @@ def test_a_membrane_read_racing_its_write_is_asserted(gap, fails):
             ctx.set(dut.in_addr, clock if clock < gap else 0)
             await ctx.tick()
         ctx.set(dut.in_valid, 0)
-        for _ in range(HDLIFCore.latency + 1):
+        for _ in range(latency + 1):
             await ctx.tick()
 
     if fails:
@@ -389,6 +392,8 @@ def test_neuron_core_matches_golden(seed, per_channel, kind, lanes, N, lif):
     K = N // lanes
     got = np.full((T, N), -1)
     rng = np.random.default_rng(seed)
+    L = HDLIFCore.latency_of(cfg)
+    assert L == 7 + (N > 2048 and kind != "parallel") + (kind != "parallel" and not lif.get("integrate"))
     for j in range(lanes):
         dut = HDLIFCore(cfg, lane=j)
         pending = []
@@ -400,8 +405,8 @@ def test_neuron_core_matches_golden(seed, per_channel, kind, lanes, N, lif):
                         ctx.set(dut.in_valid, 0)
                         await ctx.tick()
                         pending.append(None)
-                        if len(pending) >= HDLIFCore.latency and pending[-HDLIFCore.latency] is not None:
-                            got[pending[-HDLIFCore.latency]] = ctx.get(dut.out_code)
+                        if len(pending) >= L and pending[-L] is not None:
+                            got[pending[-L]] = ctx.get(dut.out_code)
                     ctx.set(dut.in_valid, 1)
                     ctx.set(dut.in_addr, og)
                     ctx.set(dut.in_t, t)
@@ -409,15 +414,15 @@ def test_neuron_core_matches_golden(seed, per_channel, kind, lanes, N, lif):
                     ctx.set(dut.in_current, int(cur[t, og * lanes + j]))
                     await ctx.tick()
                     pending.append((t, og * lanes + j))
-                    if len(pending) >= HDLIFCore.latency:
-                        done = pending[-HDLIFCore.latency]
+                    if len(pending) >= L:
+                        done = pending[-L]
                         if done is not None:
                             got[done] = ctx.get(dut.out_code)
                 ctx.set(dut.in_valid, 0)
-                for _ in range(HDLIFCore.latency + 1):                # steps of a neuron >= latency apart
+                for _ in range(L + 1):                # steps of a neuron >= latency apart
                     await ctx.tick()
                     pending.append(None)
-                    done = pending[-HDLIFCore.latency] if len(pending) >= HDLIFCore.latency else None
+                    done = pending[-L] if len(pending) >= L else None
                     if done is not None:
                         got[done] = ctx.get(dut.out_code)
 

@@ -111,8 +111,6 @@ class NeuronStage(wiring.Component):
                     brams += NL * mem["brams"]
             if nb > 1:
                 ffs += NL * nb * mb          # each bank's register by its block RAM
-            if HDLIFCore.multiplies(nc):
-                ffs += NL * nc.leak_bits     # the product's register by its DSP block
         # the tags that ride along the requantizer, the cores and the pool: t, og, phase, last, addr
         stages = (Requant.latency if requant else 0) + HDLIFCore.latency_of(nc) + (MaxPool.latency if layer.pooled else 0)
         ffs += stages * (nc.T.bit_length() + (nc.channels // NL).bit_length() + 4 + nc.words_per_lane.bit_length())

@@ -30,10 +30,9 @@ class HDLIFCore(wiring.Component):
     "value"``) or ``m - theta_t`` (``reset = "subtract"``) after a spike and ``m`` otherwise.  An
     IF core (every ``lambda_t = 2**lambda_frac``) adds ``v`` without a multiplier.
 
-    Pipeline (:meth:`latency_of`: 7 clocks, one more with several membrane banks, one more with a
-    multiplier): read v -> register each bank's v (twice with several banks: once by its block
-    RAM, once by the multiplexer) -> select the bank -> leak product (two clocks: registered by
-    the DSP block, then by the adder) -> charge -> the excess ``m - theta_t`` and the membrane to
+    Pipeline (:meth:`latency_of`: 7 clocks, 8 with several membrane banks): read v -> register
+    each bank's v (twice with several banks: once by its block RAM, once by the multiplexer) ->
+    select the bank -> leak product -> charge -> the excess ``m - theta_t`` and the membrane to
     keep -> fire (code out, v written back).  The membrane memory is split into banks of one
     block RAM (:meth:`membrane_banks`).  Each neuron is updated at most once per time step and
     the steps of one neuron are at least the latency apart, so reads never race writes.  (The
@@ -41,8 +40,7 @@ class HDLIFCore(wiring.Component):
     three carry chains in a row, the slowest path of the 85F ResNet.  The second bank register:
     with the block RAMs spread over the die, the placer put a bank's one register by the
     multiplexer that reads all of them, 4.7 ns of routing from the block RAM's 5.8 ns
-    clock-to-out, the 93 % ResNet's critical path; then the product: 3 ns of routing to a DSP
-    block, 3.9 ns in it and 3 ns back, 96.2 MHz.)
+    clock-to-out, the 93 % ResNet's critical path.)
 
     Members
     -------
@@ -60,15 +58,10 @@ class HDLIFCore(wiring.Component):
             return 1, depth
         return -(-depth // bank_depth), bank_depth
 
-    @staticmethod
-    def multiplies(config: NeuronConfig) -> bool:
-        """Whether the leak is a product ``lambda_t * v`` (a DSP block): a stateful core, not IF."""
-        return config.stateful and not config.integrates
-
     @classmethod
     def latency_of(cls, config: NeuronConfig) -> int:
         """Clocks from ``in_valid`` to ``out_code`` (and the membrane's write back)."""
-        return 7 + (cls.membrane_banks(config)[0] > 1) + cls.multiplies(config)
+        return 7 + (cls.membrane_banks(config)[0] > 1)
 
     def __init__(self, config: NeuronConfig, lane: int = 0):
         if not isinstance(config, NeuronConfig):
@@ -177,13 +170,7 @@ class HDLIFCore(wiring.Component):
         if c.integrates:                          # IF: lambda * v >> lambda_frac is v, rounded or not
             m.d.sync += leak.eq(Mux(first3, 0, v_prev << c.lambda_frac))
         elif stateful:
-            # the product takes two clocks: its register by the DSP block, then one by the
-            # charge's adder (DSP blocks sit in a few rows of the die, the core's logic elsewhere)
-            prod = Signal(signed(c.leak_bits), name="leak_p", reset_less=True)
-            m.d.sync += [prod.eq(Mux(first3, 0, lam3 * v_prev)), leak.eq(prod)]
-            held = [Signal.like(x, name=f"{x.name}b") for x in (v4, a4, cur4, th4)]
-            m.d.sync += [h.eq(x) for h, x in zip(held, (v4, a4, cur4, th4))]
-            v4, a4, cur4, th4 = held
+            m.d.sync += leak.eq(Mux(first3, 0, lam3 * v_prev))
 
         # Stage 5: charge, rounding the leak half up.
         v5, a5, th5 = Signal(name="v5"), Signal.like(a1, name="a5"), Signal.like(th2, name="th5")

@@ -342,7 +342,7 @@ def _neuron_case(seed: int, N: int = 12, T: int = 4, *, per_channel=False, kind=
     return layer, cfg, cur
 
 
-@pytest.mark.parametrize("N, latency", [(12, 8), (2600, 9)])     # a multiplier; 2600: 1300 membranes a lane, two banks
+@pytest.mark.parametrize("N, latency", [(12, 7), (2600, 8)])     # 2600: 1300 membranes a lane, two banks
 @pytest.mark.parametrize("early, fails", [(1, True), (0, False)])
 def test_a_membrane_read_racing_its_write_is_asserted(N, latency, early, fails):
     """The membrane banks drop Yosys's read-during-write logic (``no_rw_check``): the core
@@ -393,7 +393,7 @@ def test_neuron_core_matches_golden(seed, per_channel, kind, lanes, N, lif):
     got = np.full((T, N), -1)
     rng = np.random.default_rng(seed)
     L = HDLIFCore.latency_of(cfg)
-    assert L == 7 + (N > 2048 and kind != "parallel") + (kind != "parallel" and not lif.get("integrate"))
+    assert L == 7 + (N > 2048 and kind != "parallel")
     for j in range(lanes):
         dut = HDLIFCore(cfg, lane=j)
         pending = []

@@ -124,10 +124,10 @@ class FrameBuffer(wiring.Component):
     :func:`rtl_gen.config.bram_layout`).  A reader reads only a full slot, which the writer does
     not write, so a whole-word buffer's memory needs no read-during-write logic
     (:func:`rtl_gen.hw.no_collision` asserts it; the lane-written pixel buffer, read behind its
-    writer, keeps Yosys's).  A read returns the word one clock later, or two with
-    ``registered_read`` (:func:`banks`: the memory is split into one bank per row of block RAMs
-    and each bank's output is registered before the multiplexer that picks the row, so no path
-    runs from a DP16KD's slow clock-to-out through that multiplexer).  Each reader has its own
+    writer, keeps Yosys's).  A read returns the word one clock later, or
+    :data:`RESIDUAL_READ_LATENCY` later with ``registered_read`` (:func:`banked_read`: the memory
+    is split into one bank per row of block RAMs, each bank's output registered, then gathered by
+    registered ORs, so no path runs from a DP16KD's slow clock-to-out through a multiplexer).  Each reader has its own
     read port (``rd_addr_i`` / ``rd_data_i`` for reader ``i > 0``; the memory is replicated per
     reader).
     With ``events``, each slot also holds the list of its words that contain a non-zero code and
@@ -160,8 +160,11 @@ class FrameBuffer(wiring.Component):
             one = memory_cost(depth, width, lane_bits=bits if lane_writes else None)
         else:
             banks = FrameBuffer.banks(depth, width)
+            n, groups = len(banks), -(-len(banks) // READ_GROUP)
+            # the banks' registers (with their enables), the groups' registers, the ORs (LUT4s)
+            ors = sum(-(-(min(READ_GROUP, n - g) - 1) // 3) for g in range(0, n, READ_GROUP)) + -(-(groups - 1) // 3)
             one = add_cost(*(memory_cost(d, width) for d in banks),
-                           {"ffs": len(banks) * width + 2 * bits_for(len(banks)), "luts": (len(banks) - 1) * width})
+                           {"ffs": (n + groups) * width + (n if n > 1 else 0), "luts": ors * width + (n if n > 1 else 0)})
         return {k: v * readers for k, v in one.items()}
 
     def __init__(self, *, words: int, lanes: int, bits: int, events: bool = False, slots: int = 2,
@@ -249,31 +252,58 @@ class FrameBuffer(wiring.Component):
                                            rd_addr=rd_addr))
 
 
+#: banks whose registers one registered OR gathers in a :func:`banked_read`
+READ_GROUP = 4
+
+
 def banked_read(m, name: str, *, depth: int, width: int, wr_addr, wr_data, wr_en, rd_addr):
-    """A memory of ``depth`` words whose read takes two clocks (:meth:`FrameBuffer.banks`): bank
-    ``b`` holds addresses ``b * D ..``; its read data is registered, and the bank number,
-    registered twice, picks among the registers (returned: the word of the address given two
-    clocks earlier).  No path runs from a DP16KD's slow clock-to-out through the multiplexer
-    that picks the row.  The banks take ``no_rw_check``: the caller asserts that no read it
-    uses hits the word written in the same clock (:func:`rtl_gen.hw.no_collision`)."""
+    """A memory of ``depth`` words whose read takes :data:`RESIDUAL_READ_LATENCY` (three) clocks
+    (:meth:`FrameBuffer.banks`): bank ``b`` holds addresses ``b * D ..``.  Clock 1: the block RAMs
+    read, and a one-hot enable per bank is registered from the address; clock 2: each bank's word
+    is registered, or zero where its enable is off (the flip-flops' synchronous reset); clock 3:
+    the registers of every :data:`READ_GROUP` banks are ORed into one register; the groups'
+    registers are then ORed (returned: the word of the address given three clocks earlier).
+
+    No path runs from a DP16KD's slow clock-to-out through a multiplexer, and no wide
+    multiplexer with a shared select gathers every bank in one place: each group's OR sits by
+    its banks, and only a group's word travels (the stem's residual stream of 25 banks, read by
+    one multiplexer, was the plain ResNet's routing congestion on the LFE5U-85F).  The banks take
+    ``no_rw_check``: the caller asserts that no read it uses hits the word written in the same
+    clock (:func:`rtl_gen.hw.no_collision`)."""
     banks = FrameBuffer.banks(depth, width)
     D = banks[0]
     shift = (D - 1).bit_length() if len(banks) > 1 else 0
     assert len(banks) == 1 or D == 1 << shift, (D, banks)
-    sel = [Signal(range(len(banks)), name=f"{name}_sel{j}") for j in range(2)]
-    m.d.sync += [sel[0].eq(rd_addr >> shift), sel[1].eq(sel[0])]
-    held = []
+    regs = []
     for b, d in enumerate(banks):
         mem = make_memory(shape=unsigned(width), depth=d, no_rw_check=True)
         m.submodules[f"{name}_{b}"] = mem
         wr, rd = mem.write_port(), mem.read_port()
         q = Signal(unsigned(width), name=f"{name}_{b}_q")
-        m.d.comb += [wr.addr.eq(wr_addr), wr.data.eq(wr_data),
-                     wr.en.eq(wr_en & (((wr_addr >> shift) == b) if len(banks) > 1 else 1)),
-                     rd.addr.eq(rd_addr)]
-        m.d.sync += q.eq(rd.data)
-        held.append(q)
-    return Array(held)[sel[1]] if len(held) > 1 else held[0]
+        hit = ((wr_addr >> shift) == b) if len(banks) > 1 else 1
+        m.d.comb += [wr.addr.eq(wr_addr), wr.data.eq(wr_data), wr.en.eq(wr_en & hit), rd.addr.eq(rd_addr)]
+        if len(banks) > 1:
+            en = Signal(name=f"{name}_{b}_en")
+            m.d.sync += en.eq((rd_addr >> shift) == b)
+            with m.If(en):
+                m.d.sync += q.eq(rd.data)
+            with m.Else():
+                m.d.sync += q.eq(0)
+        else:
+            m.d.sync += q.eq(rd.data)
+        regs.append(q)
+    groups = []
+    for g in range(0, len(regs), READ_GROUP):
+        gq = Signal(unsigned(width), name=f"{name}_g{g // READ_GROUP}")
+        acc = regs[g]
+        for q in regs[g + 1:g + READ_GROUP]:
+            acc = acc | q
+        m.d.sync += gq.eq(acc)
+        groups.append(gq)
+    out = groups[0]
+    for gq in groups[1:]:
+        out = out | gq
+    return out
 
 
 def tr_port(tracker, buffer, name: str, suffix: str, *, into_tracker: bool = False):
@@ -289,8 +319,8 @@ def slot_offset(slot, words: int, slots: int):
 
 #: clocks of a residual adder (one registered sum) wherever a residual current is added
 RESIDUAL_ADD_LATENCY = 1
-#: clocks from a current frame's read address to its data (a registered read, :class:`FrameBuffer`)
-RESIDUAL_READ_LATENCY = 2
+#: clocks from a current frame's read address to its data (a registered read, :func:`banked_read`)
+RESIDUAL_READ_LATENCY = 3
 
 
 def last_use(f, t, T: int):

@@ -17,7 +17,7 @@ from golden.bundle import BundleError
 from golden.graph import load_graph, save_graph, widths
 from golden.synthetic import random_graph, random_images
 from golden.vectors import load_vectors, write_vectors
-from rtl_gen.buffers import EMPTY, FILLING, FULL, FrameBuffer, SlotTracker
+from rtl_gen.buffers import EMPTY, FILLING, FULL, RESIDUAL_READ_LATENCY, FrameBuffer, SlotTracker
 from rtl_gen.config import CurrentLayerConfig
 from rtl_gen.emit import emit
 from rtl_gen.estimate import cycles
@@ -219,11 +219,14 @@ def test_slot_tracker_matches_its_reference_with_several_slots_and_readers(N, R)
     sim.run()
 
 
-@pytest.mark.parametrize("words, lanes, bits, slots", [(700, 2, 15, 3), (40, 1, 19, 2), (8, 1, 4, 2)])
-def test_a_registered_frame_read_returns_each_word_two_clocks_later(words, lanes, bits, slots):
-    """A current frame's registered read (banks of block-RAM rows, their outputs registered):
-    every word written comes back two clocks after its address, whichever bank holds it, while
-    writes go on (block RAM banks, one bank, LUT RAM)."""
+@pytest.mark.parametrize("words, lanes, bits, slots", [(700, 2, 15, 3), (2300, 4, 18, 2), (40, 1, 19, 2), (8, 1, 4, 2)])
+def test_a_registered_frame_read_returns_each_word_three_clocks_later(words, lanes, bits, slots):
+    """A current frame's registered read (banks of block-RAM rows, their outputs registered, then
+    ORed by groups of four into registers): every word written comes back
+    RESIDUAL_READ_LATENCY clocks after its address, whichever bank holds it, while writes go on
+    (five and nine block RAM banks: a partial last group of four, one bank, LUT RAM)."""
+    L = RESIDUAL_READ_LATENCY
+    assert L == 3
     rng = random.Random(words * 31 + bits)
     fb = FrameBuffer(words=words, lanes=lanes, bits=bits, slots=slots, registered_read=True)
     depth, width = slots * words, lanes * bits
@@ -245,15 +248,15 @@ def test_a_registered_frame_read_returns_each_word_two_clocks_later(words, lanes
             a = rng.randrange(depth)
             ctx.set(fb.rd_addr, a)
             w = rng.randrange(depth)                  # a write elsewhere meanwhile
-            if w != a and all(w != p for p, _ in want[-2:]):
+            if w != a and all(w != p for p, _ in want[-L:]):
                 data[w] = rng.getrandbits(width)
                 ctx.set(fb.wr_addr, w)
                 ctx.set(fb.wr_data, data[w])
                 ctx.set(fb.wr_en, 1)
             else:
                 ctx.set(fb.wr_en, 0)
-            if len(want) >= 2:
-                addr, value = want[-2]
+            if len(want) >= L:
+                addr, value = want[-L]
                 assert ctx.get(fb.rd_data) == value, (clock, addr)
             want.append((a, data[a]))
             await ctx.tick()

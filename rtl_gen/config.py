@@ -363,8 +363,12 @@ class SynapseConfig:
     @property
     def frame_stages(self) -> int:
         """Registers after the input frame's read: two where the frame (two slots of :attr:`words`)
-        is block RAM, so the first sits by the block RAM (its clock-to-out is slow) and the
-        second by the MAC lanes it feeds, a clock's route apart."""
+        is block RAM and each code of the word feeds ``pe > 1`` output channels' lanes, so the
+        first sits by the block RAM (its clock-to-out is slow) and the second by the lanes, a
+        clock's route apart (with ``pe = 1`` each bit of the register feeds one lane, and the
+        placer keeps it on the way; the register would only cost a small part its fit)."""
+        if self.fold.pe == 1:
+            return 1
         depth, width = 2 * self.words, self.fold.simd * self.in_bits
         return 2 if memory_attrs(depth, width, rom=False).get("ram_style") == "block" else 1
 

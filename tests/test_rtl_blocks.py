@@ -201,7 +201,8 @@ def test_window_holds_a_fold_end_until_the_serializer_is_free():
 @pytest.mark.parametrize("case", [
     dict(kind="ternary", fold=Folding(pe=2, simd=2, nl=1)),
     dict(kind="int8", fold=Folding(pe=4, simd=1, nl=2), in_bits=8, C=1, H=7, W=7, pool=2),
-    dict(kind="binary", fold=Folding(pe=1, simd=4, nl=1), C=5, s=2, p=0, H=7, W=7, stages=2),  # frame: block RAM
+    dict(kind="binary", fold=Folding(pe=2, simd=4, nl=1), C=5, s=2, p=0, H=7, W=7, stages=2),  # frame: block RAM
+    dict(kind="binary", fold=Folding(pe=1, simd=4, nl=1), C=5, s=2, p=0, H=7, W=7),  # ... feeding one channel's lanes
     dict(kind="ternary", fold=Folding(pe=4, simd=8, nl=1), fc=True, C=21),
     dict(kind="ternary", fold=Folding(pe=2, simd=1), skip=True),
     dict(kind="ternary", fold=Folding(pe=8, simd=1), O=8, C=2),                 # shifting serializer
@@ -215,7 +216,7 @@ def test_synapse_engine_matches_golden_conv(case):
     c = _syn_cfg(11, **case)
     assert c.read_stages == stages
     # a frame in block RAM gets its own register by the block RAM; a ROM of stacked blocks, its second
-    assert c.frame_stages == (2 if 2 * c.words * c.fold.simd * c.in_bits > 1024 else 1)
+    assert c.frame_stages == (2 if 2 * c.words * c.fold.simd * c.in_bits > 1024 and c.fold.pe > 1 else 1)
     rng = np.random.default_rng(5)
     x = rng.integers(0, 2 ** c.in_bits, size=(c.channels, c.height, c.width))
     x[:, 0, :] = 2 ** c.in_bits - 1                                    # every code at its largest

@@ -145,14 +145,14 @@ class SynapseEngine(wiring.Component):
         for r in range(c.read_stages):
             sfx = "5" if r == c.read_stages - 1 else f"5_{r}"
             xr = Signal(unsigned(S * c.in_bits), reset_less=True, name=f"x{sfx}")
-            wr = Signal(unsigned(P * S * c.weight_bits), reset_less=True, name=f"w{sfx}")
             ir = Signal(name=f"inb{sfx}")
             tr = (Signal(name=f"v{sfx}"), Signal(name=f"l{sfx}"), Signal(name=f"li{sfx}"),
                   Signal(ctr(c.T), name=f"t{sfx}"))
             m.d.sync += [xr.eq(x5), ir.eq(inb5)]
             m.d.sync += [d.eq(s) for d, s in zip(tr, tags[-1])]
             x5, inb5 = xr, ir
-            if r >= c.read_stages - c.weight_stages:
+            if r >= c.read_stages - c.weight_stages:      # the weights' registers: the last ones
+                wr = Signal(unsigned(P * S * c.weight_bits), reset_less=True, name=f"w{sfx}")
                 m.d.sync += wr.eq(w5)
                 w5 = wr
             tags.append(tr)

@@ -365,8 +365,9 @@ class SynapseConfig:
         """Registers after the input frame's read: two where the frame (two slots of :attr:`words`)
         is block RAM and each code of the word feeds ``pe > 1`` output channels' lanes, so the
         first sits by the block RAM (its clock-to-out is slow) and the second by the lanes, a
-        clock's route apart (with ``pe = 1`` each bit of the register feeds one lane, and the
-        placer keeps it on the way; the register would only cost a small part its fit)."""
+        clock's route apart (with ``pe = 1`` each bit of the register feeds one lane and the
+        placer keeps it on the way; a second register there would only cost logic cells, which
+        the iCE40 UP5K digits build cannot spare)."""
         if self.fold.pe == 1:
             return 1
         depth, width = 2 * self.words, self.fold.simd * self.in_bits

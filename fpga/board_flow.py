@@ -11,7 +11,10 @@ bitstream (Lattice boards) or a Vivado project (Xilinx boards), and ``report.jso
    achieved, and build again (at most ``max_attempts`` builds).  An explicit ``freq``: the
    highest PLL frequency at or below it, built once.  Either way the final build must meet
    timing at its PLL frequency, or :class:`~fpga.nextpnr.TimingError` is raised and no
-   bitstream is written.
+   bitstream is written.  A build whose placer finds no legal placement is built again with
+   the next of ``seeds`` (nextpnr's ``--seed``; :data:`PLACEMENT_SEEDS`): at about 80 % of an
+   iCE40 UP5K, nextpnr-ice40's legaliser places the same logic-cell count at one seed and
+   not at another.  The seed that placed is the report's ``pnr_seed``.
 3. ``platform.prepare`` of :class:`rtl_gen.board_top.BoardTop` on the board's
    ``amaranth-boards`` platform gives RTLIL and the pin constraints (``.pcf`` / ``.lpf`` /
    ``.xdc``); the YoWASP tools (:func:`fpga.nextpnr.run_flow`) do the rest.
@@ -34,11 +37,34 @@ from .nextpnr import (DROP_CHECKS, Family, TimingError, ToolError, _find_tool, _
                       _tool_failed, run_flow, summary)
 from .pll import best_pll
 
-__all__ = ["TOP", "build_board", "build_vivado", "folding_text", "REPORT_KEYS"]
+__all__ = ["TOP", "build_board", "build_vivado", "folding_text", "PLACEMENT_SEEDS", "REPORT_KEYS"]
 
 TOP = "hdlif_board"
 REPORT_KEYS = ("device", "luts", "ffs", "brams", "dsps", "fmax_mhz", "target_mhz", "timing_met",
                "bitstream", "sha256")
+#: nextpnr placement seeds a board build tries in turn while the placer finds no legal
+#: placement (None: nextpnr's own default)
+PLACEMENT_SEEDS = (None, 2, 3)
+#: nextpnr's words when its placer gives up (nextpnr-ice40 and nextpnr-ecp5 alike)
+_NO_PLACEMENT = "Unable to find legal placement"
+
+
+def _check_seeds(seeds) -> tuple:
+    seeds = tuple(seeds) if isinstance(seeds, (list, tuple)) else None
+    if not seeds or any(s is not None and (isinstance(s, bool) or not isinstance(s, int) or not 1 <= s < 2 ** 31)
+                        for s in seeds):
+        raise ValueError(f"placement seeds must be a non-empty list of None or integers in 1..{2 ** 31 - 1}")
+    return seeds
+
+
+def _unplaced(e: ToolError) -> bool:
+    """Whether the tool failed because its placer found no legal placement."""
+    if _NO_PLACEMENT in str(e):
+        return True
+    try:
+        return e.log is not None and _NO_PLACEMENT in Path(e.log).read_text(errors="replace")
+    except OSError:
+        return False
 
 
 def _families() -> dict[str, tuple[Family, str]]:
@@ -103,7 +129,7 @@ def _check_freq(freq) -> None:
 
 def build_board(bundle_dir: Path, board: Board | str, out_dir: Path, *, lanes=None, folding=None, target=None,
                 stem: str = "cache", freq="auto", baud: int = 115200, max_attempts: int = 3,
-                progress: Callable[[str], None] | None = None) -> dict:
+                seeds=PLACEMENT_SEEDS, progress: Callable[[str], None] | None = None) -> dict:
     """Build the bitstream of ``bundle_dir``'s network for a Lattice ``board`` into ``out_dir``.
 
     The accelerator is generated here from the bundle, behind the board's UART top: ``lanes``,
@@ -111,7 +137,8 @@ def build_board(bundle_dir: Path, board: Board | str, out_dir: Path, *, lanes=No
 
     Returns the report (also ``out_dir/report.json``, with ``summary.txt`` beside it): the
     :data:`REPORT_KEYS`, plus board, family, lanes, folding, stem, baud, pll (input, output, VCO and the
-    divider settings), requested_mhz, attempts (each build's target, Fmax and outcome),
+    divider settings), requested_mhz, pnr_seed (None: nextpnr's default), attempts (each build's
+    target, placement seed, Fmax and outcome; ``placed`` false where no legal placement was found),
     cycles_per_inference and inference_us at the chosen clock, bundle_sha256 and what
     :func:`fpga.nextpnr.run_flow` reports (clocks, synth_cells, seconds, ...).
     """
@@ -122,6 +149,7 @@ def build_board(bundle_dir: Path, board: Board | str, out_dir: Path, *, lanes=No
     if board.family not in _families():
         raise ValueError(f"board {board.name!r} is a {board.family} board: use build_vivado")
     _check_freq(freq)
+    seeds = _check_seeds(seeds)
     family, constraint = _families()[board.family]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -148,16 +176,28 @@ def build_board(bundle_dir: Path, board: Board | str, out_dir: Path, *, lanes=No
         plan = board.platform().prepare(top, name=TOP)
         _write_plan(plan, out_dir, (".il", f".{constraint}"))
         last = freq != "auto" or attempt == max_attempts
-        try:
-            report = run_flow(out_dir / f"{TOP}.il", TOP, out_dir, family=family, part=board.part,
-                              pnr_args=[*board.pnr_args, f"--{constraint}", f"{TOP}.{constraint}"],
-                              target_mhz=pll.fout_mhz, clock=None, progress=progress)
-            failed = None
-        except TimingError as e:
-            report, failed = e.report, e
+        for i, seed in enumerate(seeds):
+            try:
+                report = run_flow(out_dir / f"{TOP}.il", TOP, out_dir, family=family, part=board.part,
+                                  pnr_args=[*board.pnr_args, f"--{constraint}", f"{TOP}.{constraint}",
+                                            *(() if seed is None else ("--seed", str(seed)))],
+                                  target_mhz=pll.fout_mhz, clock=None, progress=progress)
+                failed = None
+            except TimingError as e:
+                report, failed = e.report, e
+            except ToolError as e:
+                if not _unplaced(e) or i == len(seeds) - 1:
+                    raise
+                attempts.append({"target_mhz": round(pll.fout_mhz, 4), "pnr_seed": seed, "placed": False,
+                                 "fmax_mhz": None, "timing_met": False})
+                say(f"{board.name}: no legal placement at placement seed {seed or 'default'}; "
+                    f"trying seed {seeds[i + 1] or 'default'}")
+                continue
+            break
+        seeds = (seed, *(x for x in seeds if x != seed))        # the next build starts with the seed that placed
         key = _sync_clock(report["clocks"], pll.fout_mhz)
         fmax = round(report["clocks"][key]["achieved"], 3) if key else None
-        attempts.append({"target_mhz": round(pll.fout_mhz, 4), "fmax_mhz": fmax,
+        attempts.append({"target_mhz": round(pll.fout_mhz, 4), "pnr_seed": seed, "placed": True, "fmax_mhz": fmax,
                          "timing_met": failed is None})
         if failed is None:
             break
@@ -176,7 +216,7 @@ def build_board(bundle_dir: Path, board: Board | str, out_dir: Path, *, lanes=No
         "uart_divisor": top.divisor, "uart": board.uart_note,
         "pll": {"fin_mhz": fin, "fout_mhz": round(pll.fout_mhz, 4), "fvco_mhz": round(pll.fvco_mhz, 4),
                 "params": pll.params},
-        "requested_mhz": requested, "attempts": attempts, "clock_net": key,
+        "requested_mhz": requested, "pnr_seed": seed, "attempts": attempts, "clock_net": key,
         "cycles_per_inference": est, "inference_us": round(est / pll.fout_mhz, 2),
         "bundle_sha256": sha,
     })

@@ -84,6 +84,16 @@ def memory_attrs(depth: int, width: int, *, rom: bool) -> dict:
     return {"ram_style": "distributed"} if depth * width <= RAM_LUT_BITS else {"ram_style": "block"}
 
 
+def block_rom_stages(depth: int, width: int) -> int:
+    """Registers after the read of a weight ROM in block RAM: one for a single block RAM, two
+    for several, the first by the block RAMs (their clock-to-out is slow,
+    and a ROM stacked in depth has its multiplexer there) and the second by the lanes they feed,
+    which a word as wide as several block RAMs spreads over the device (a clock's route apart).
+    A single block RAM keeps one register: a small network's ROM sits by its few lanes, and the
+    iCE40 UP5K digits build has no logic cells to spare for the copy."""
+    return 2 if bram_layout(depth, width)[0] > 1 else 1
+
+
 #: DP16KD aspect ratios (depth, width)
 BRAM_SHAPES = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
 
@@ -353,12 +363,11 @@ class SynapseConfig:
 
     @property
     def weight_stages(self) -> int:
-        """Registers after the weight ROM: two where the ROM is block RAMs stacked in depth (their
-        multiplexer would otherwise follow the block RAM clock-to-out in one clock)."""
+        """Registers after the weight ROM: one in logic, else :func:`block_rom_stages`."""
         depth, width = len(self.schedule()), self.fold.pe * self.fold.simd * self.weight_bits
         if memory_attrs(depth, width, rom=True).get("rom_style") != "block":
             return 1
-        return 2 if bram_layout(depth, width)[1] > 1 else 1
+        return block_rom_stages(depth, width)
 
     @property
     def frame_stages(self) -> int:

@@ -55,7 +55,7 @@ from amaranth import Array, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import RAM_LUT_BITS, SynapseConfig, add_cost, bits_for, bram_layout, memory_attrs, memory_cost
+from .config import RAM_LUT_BITS, SynapseConfig, add_cost, bits_for, block_rom_stages, bram_layout, memory_attrs, memory_cost
 from .hw import ctr, make_memory
 from .ternary_mac import TernaryMAC, lane_cost, mac_latency
 
@@ -92,11 +92,12 @@ class EventConvSynapse(wiring.Component):
 
     @classmethod
     def read_stages(cls, config: SynapseConfig) -> int:
-        """Registers after the weight ROM (two when it is block RAMs stacked in depth)."""
+        """Registers after the weight ROM: one in logic, else
+        :func:`rtl_gen.config.block_rom_stages`."""
         depth, width, attrs = cls.weight_rom(config)
         if attrs.get("rom_style") != "block":
             return 1
-        return 2 if bram_layout(depth, width)[1] > 1 else 1
+        return block_rom_stages(depth, width)
 
     @staticmethod
     def lane_latency(config: SynapseConfig) -> int:

@@ -40,7 +40,7 @@ class SynapseEngine(wiring.Component):
         self.mac_latency = mac_latency(c.fold.simd, c.weight_kind, in_bits=c.in_bits)
         G = c.groups_per_fold
         #: clocks from a beat's S0 cycle to the out_valid of the last group of its fold
-        self.latency = WindowGenerator.START_TO_S3 - 1 + self.out_delay(c, G - 1)
+        self.latency = WindowGenerator.start_to_s3(c) - 1 + self.out_delay(c, G - 1)
         w = self.window
         ev = {}
         if c.skip_zero_inputs:
@@ -87,9 +87,11 @@ class SynapseEngine(wiring.Component):
             luts += P * A / 2                # multiplexer
             ffs += P * A
         luts += 100 + 40 * (not syn.is_fc)   # window generator and control
-        ffs += 150 + (syn.read_stages - syn.weight_stages) * S * b   # the frame word's register by its block RAM
+        # the frame word's registers past the first, the weights' past the first (by their block RAMs)
+        ffs += 150 + (syn.read_stages - 1) * S * b + (syn.weight_stages - 1) * P * S * wb
+        ffs += (WindowGenerator.schedule_stages(syn) - 1) * 64       # S1b: the schedule word and the beat
         w = memory_cost(sched_len, P * S * wb, rom=True)
-        m = memory_cost(sched_len, 16, rom=True) if not (syn.is_fc and not syn.skip_zero_weights) else {}
+        m = memory_cost(sched_len, 16, rom=True) if WindowGenerator.schedule_rom(syn) else {}
         return add_cost({"luts": luts, "ffs": ffs}, w, m)
 
     @staticmethod

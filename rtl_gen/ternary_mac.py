@@ -118,7 +118,14 @@ class TernaryMAC(wiring.Component):
             nx = self.ncodes.word_select(lane, self.in_bits + 1).as_signed() if self.negated_input else -x
             term = Signal(signed(term_bits), name=f"term{lane}", reset_less=True)
             if self.kind == "ternary":
-                m.d.sync += term.eq(Mux(w[0], Mux(w[1], nx, x), 0))
+                # a zero weight masks the term with an AND, not a multiplexer to 0: Yosys turns
+                # that multiplexer into the register's synchronous reset, one reset net per lane,
+                # and slices (ECP5: two flip-flops, iCE40: eight) share theirs, so the lanes'
+                # registers could not be packed together (a 16-lane MAC: 32 reset nets, 96 LUT4;
+                # masked: none, 80 LUT4)
+                sel = Signal(signed(term_bits), name=f"sel{lane}")
+                m.d.comb += sel.eq(Mux(w[1], nx, x))
+                m.d.sync += term.eq(sel & w[0].replicate(term_bits))
             elif self.kind == "binary":
                 m.d.sync += term.eq(Mux(w[0], nx, x))
             else:

@@ -23,8 +23,10 @@ a two-word event list read as its first word twice when folds waited for the ser
 
 Pipeline: S0 counters and schedule-ROM address, S1 ROM data, S2 registered ROM data and
 position (address and bounds computed), S3 the registered beat (a stall holds S0 .. S3 here,
-decided on registered values only), S4 the beat on the outputs.  A beat therefore leaves 4
-clocks after its S0 cycle; :attr:`WindowGenerator.latency` is 4.
+decided on registered values only), S4 the beat on the outputs.  A schedule ROM in block RAM
+is registered twice (:meth:`WindowGenerator.schedule_stages`): S1b holds its word by the block
+RAM (whose clock-to-out is slow), S2 by the address arithmetic it feeds.  A beat therefore
+leaves :meth:`WindowGenerator.latency_of` (4, or 5 with S1b) clocks after its S0 cycle.
 
 Members
 -------
@@ -45,19 +47,41 @@ from amaranth import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import SynapseConfig, bits_for
+from .config import SynapseConfig, bits_for, memory_attrs
 from .hw import ctr, make_memory
 
 
 class WindowGenerator(wiring.Component):
-    latency = 4   # S0 -> S4
-
     # ---- timing (what :mod:`rtl_gen.estimate` adds up) ------------------------------------
-    #: clocks from ``start`` to the first beat in S3 (its S0 is the clock after ``start``)
-    START_TO_S3 = 4
     #: clocks from an item's last beat leaving S3 to the earliest next ``start`` (``busy``
     #: falls the clock after that beat's S4)
     RESTART = 2
+
+    @staticmethod
+    def schedule_rom(config: SynapseConfig) -> bool:
+        """Whether the sweep reads a schedule ROM: not for a dense fc layer (plain counters)
+        nor with zero skipping (the input slot's list of non-zero words instead)."""
+        c = config
+        return not c.skip_zero_inputs and not (c.is_fc and not c.skip_zero_weights)
+
+    @classmethod
+    def schedule_stages(cls, config: SynapseConfig) -> int:
+        """Registers on the schedule ROM's word: two where it is block RAM (one by the block
+        RAM, one by the address arithmetic: the path from a DP16KD's clock-to-out across the
+        device to the adders does not fit a 10 ns clock), else one."""
+        if not cls.schedule_rom(config):
+            return 1
+        return 2 if memory_attrs(len(config.schedule()), 16, rom=True).get("rom_style") == "block" else 1
+
+    @classmethod
+    def latency_of(cls, config: SynapseConfig) -> int:
+        """Clocks from a beat's S0 to its S4: 4, one more with :meth:`schedule_stages` two."""
+        return 3 + cls.schedule_stages(config)
+
+    @classmethod
+    def start_to_s3(cls, config: SynapseConfig) -> int:
+        """Clocks from ``start`` to the first beat in S3 (its S0 is the clock after ``start``)."""
+        return cls.latency_of(config)
 
     @staticmethod
     def fold_gap(config: SynapseConfig) -> int:
@@ -87,7 +111,7 @@ class WindowGenerator(wiring.Component):
         c = config
         G = cls.fold_gap(c)
         lengths = list(c.fold_lengths() if lengths is None else lengths)
-        t = start + cls.START_TO_S3 - 1
+        t = start + cls.start_to_s3(c) - 1
         if word_ready is None:
             # closed form: every beat one clock, a fold's last beat at least G after the last
             folds = [max(n, G) for n in lengths]
@@ -171,7 +195,7 @@ class WindowGenerator(wiring.Component):
         # A dense fc schedule is a plain count (word sf of every fold): counters, no ROM.  With
         # zero skipping, the count runs over the input slot's list of non-zero words instead.
         events = c.skip_zero_inputs
-        counted = fc and not c.skip_zero_weights and not events
+        counted = not events and not self.schedule_rom(c)
         if events:
             Kw, F = c.cf, c.out_folds
             k, kmax, zero = Signal(ctr(Kw)), Signal(ctr(Kw)), Signal()
@@ -276,6 +300,17 @@ class WindowGenerator(wiring.Component):
         with m.If(advance):
             m.d.sync += [v1.eq(running), li1.eq(e_last & pos_last), e1.eq(e0), t1.eq(t0),
                          base1.eq(base0), ys1.eq(ys0), xs1.eq(xs0)]
+        stage_valids = [v1]
+        if self.schedule_stages(c) == 2:
+            # ---- S1b: the block RAM's word registered beside it, the beat alongside ----------
+            s1b = [Signal.like(x, name=f"{x.name}b") for x in (v1, li1, e1, t1, base1, ys1, xs1)]
+            rom_b = Signal.like(rom_data, name="rom_data_b")
+            with m.If(advance):
+                m.d.sync += [d.eq(x) for d, x in zip(s1b, (v1, li1, e1, t1, base1, ys1, xs1))]
+                m.d.sync += rom_b.eq(rom_data)
+            v1, li1, e1, t1, base1, ys1, xs1 = s1b
+            rom_data = rom_b
+            stage_valids.append(v1)
 
         # ---- S2: ROM data registered; address, bounds and stalls ---------------------------
         v2, li2 = Signal(), Signal()
@@ -334,7 +369,10 @@ class WindowGenerator(wiring.Component):
             m.d.comb += hold.eq(v3 & cond)
         m.d.comb += advance.eq(~hold)
 
-        m.d.comb += self.busy.eq(running | v1 | v2 | v3 | self.valid)
+        busy = running | v2 | v3 | self.valid
+        for v in stage_valids:
+            busy = busy | v
+        m.d.comb += self.busy.eq(busy)
 
         # ---- S4: the beat ------------------------------------------------------------------
         m.d.sync += [

@@ -126,6 +126,50 @@ def test_a_missed_clock_raises_and_writes_no_bitstream(digits_run, tmp_path, mon
     assert len(calls) == 3 and calls == sorted(calls, reverse=True)
 
 
+def test_no_legal_placement_is_built_again_at_the_next_seed(digits_run, tmp_path, monkeypatch):
+    """A placer that gives up is retried at the next placement seed (the same clock); the seed
+    that placed is reported and kept for the next clock's build; other tool failures are not
+    retried, and the last seed's failure is raised."""
+    from fpga.nextpnr import ToolError
+
+    seen = []
+
+    def flaky(unplaced_seeds, message="ERROR: Unable to find legal placement for all cells, design is probably at "
+                                      "utilisation limit."):
+        calls = []
+        placed = _fake_flow(lambda t: 30.55 if t > 31 else 31.0, calls)
+
+        def run_flow(source, top, out_dir, *, pnr_args, **kw):
+            seed = pnr_args[pnr_args.index("--seed") + 1] if "--seed" in pnr_args else None
+            seen.append((kw["target_mhz"], seed))
+            if seed in unplaced_seeds:
+                raise ToolError(f"nextpnr-ice40 failed with exit code 255: {message}", tool="nextpnr-ice40")
+            return placed(source, top, out_dir, pnr_args=pnr_args, **kw)
+        return run_flow
+
+    monkeypatch.setattr(board_flow, "run_flow", flaky({None}))
+    r = build_board(digits_run["dir"] / "model", "icebreaker", tmp_path, freq="auto")
+    # 36 MHz: default seed unplaced, seed 2 placed but missed timing; then 30.375 MHz at seed 2 at once
+    assert seen == [(36.0, None), (36.0, "2"), (ice40_pll(12, 30.55).fout_mhz, "2")]
+    assert r["pnr_seed"] == 2 and r["timing_met"]
+    assert [(a["pnr_seed"], a["placed"], a["timing_met"]) for a in r["attempts"]] == \
+        [(None, False, False), (2, True, False), (2, True, True)]
+
+    seen.clear()
+    monkeypatch.setattr(board_flow, "run_flow", flaky({None, "2", "3"}))
+    with pytest.raises(ToolError, match="Unable to find legal placement"):
+        build_board(digits_run["dir"] / "model", "icebreaker", tmp_path, freq=24)
+    assert [s for _, s in seen] == [None, "2", "3"]
+
+    seen.clear()
+    monkeypatch.setattr(board_flow, "run_flow", flaky({None}, message="ERROR: no such cell type"))
+    with pytest.raises(ToolError, match="no such cell type"):
+        build_board(digits_run["dir"] / "model", "icebreaker", tmp_path, freq=24)
+    assert seen == [(24.0, None)]
+    with pytest.raises(ValueError, match="placement seeds must be"):
+        build_board(digits_run["dir"] / "model", "icebreaker", tmp_path, freq=24, seeds=[0])
+
+
 # ------------------------------------------------------------------- real builds
 
 def _check_report(r: dict, out: Path) -> None:

@@ -111,25 +111,31 @@ def _window_model(c: SynapseConfig):
 
 @pytest.mark.parametrize("geo", [dict(k=3, s=1, p=1), dict(k=3, s=2, p=0, H=7, W=7), dict(k=2, s=2, p=1, pool=2),
                                  dict(k=3, s=1, p=1, pool=2, H=7, W=6), dict(k=1, s=1, p=0), dict(fc=True, C=19),
-                                 dict(k=3, s=1, p=2, skip=True, fold=Folding(pe=1, simd=1))])
+                                 dict(k=3, s=1, p=2, skip=True, fold=Folding(pe=1, simd=1)),
+                                 # 144 schedule entries: the ROM is block RAM, its word registered twice (S1b)
+                                 dict(k=3, s=2, p=1, H=4, W=3, C=8, O=8, fold=Folding(pe=2, simd=2))])
 def test_window_addresses_stride_padding_pool(geo):
     c = _syn_cfg(7, **geo)
     dut = WindowGenerator(c)
     want = _window_model(c)
-    got = []
+    got, first = [], []
 
     async def testbench(ctx):
         ctx.set(dut.slot_off, 0)
         ctx.set(dut.start, 1)
         await ctx.tick()
         ctx.set(dut.start, 0)
-        for _ in range(len(want) + 10):
+        for cyc in range(len(want) + 10):
             if ctx.get(dut.valid):
                 got.append((ctx.get(dut.addr), bool(ctx.get(dut.inb))))
+                first.append(cyc)
             await ctx.tick()
 
     _run(dut, testbench)
     assert got == want
+    # the first beat leaves S4 latency_of clocks after its S0 (the clock after start), one beat a clock
+    assert first[0] == WindowGenerator.latency_of(c) and first == list(range(first[0], first[0] + len(want)))
+    assert WindowGenerator.schedule_stages(c) == (2 if len(c.schedule()) > 64 and not c.is_fc else 1)
     if geo.get("skip"):
         assert c.beats_per_position < c.out_folds * c.kernel ** 2 * c.cf
 

@@ -10,7 +10,8 @@ lanes) built under ``build/bench/boards/<network>/<board>/``.  Results are merge
 ``networks.<name>.boards.<board>`` holds ``device``, ``luts``, ``ffs``, ``brams``, ``dsps``,
 ``fmax_mhz``, ``target_mhz`` (the PLL clock the design met), ``timing_met``, ``lanes``,
 ``cycles_per_inference`` (the generator's estimate for that folding), ``inference_us``,
-``inferences_per_s`` (at the PLL clock), ``seconds`` and the ``command`` that built it (each entry
+``inferences_per_s`` (at the PLL clock), ``pnr_seed`` (only where nextpnr's default seed found no
+legal placement and :data:`fpga.board_flow.PLACEMENT_SEEDS` went on), ``seconds`` and the ``command`` that built it (each entry
 its own: runs with different ``--boards`` fill one file).  A build that fails (does not fit,
 misses timing at every PLL setting, runs past ``--timeout`` seconds) is not written: its reason
 is printed, the other pairs still build, and the exit status is 1 (the pair keeps whatever entry
@@ -41,7 +42,7 @@ OUT = ROOT / "bench" / "results" / "boards.json"
 WORK = ROOT / "build" / "bench" / "boards"
 DEFAULT_NETWORKS = ("fc_784_128_10", "conv_fmnist")
 KEYS = ("device", "family", "luts", "ffs", "brams", "dsps", "fmax_mhz", "target_mhz", "timing_met", "lanes",
-        "cycles_per_inference", "inference_us", "estimate", "sha256")
+        "cycles_per_inference", "inference_us", "estimate", "sha256", "pnr_seed")
 
 
 def _merge(path: Path, name: str, model: str, board: str, entry: dict, command: str) -> None:

@@ -86,11 +86,11 @@ def memory_attrs(depth: int, width: int, *, rom: bool) -> dict:
 
 def block_rom_stages(depth: int, width: int) -> int:
     """Registers after the read of a weight ROM in block RAM: one for a single block RAM, two
-    for several, the first by the block RAMs (their clock-to-out is slow,
-    and a ROM stacked in depth has its multiplexer there) and the second by the lanes they feed,
-    which a word as wide as several block RAMs spreads over the device (a clock's route apart).
-    A single block RAM keeps one register: a small network's ROM sits by its few lanes, and the
-    iCE40 UP5K digits build has no logic cells to spare for the copy."""
+    for several: the first by the block RAMs (their clock-to-out is slow, and a ROM stacked in
+    depth has its multiplexer there), the second by the lanes they feed, which a word as wide as
+    several block RAMs spreads over the device (a clock's route apart).  A single block RAM
+    keeps one register: a small network's ROM sits by its few lanes, and the iCE40 UP5K digits
+    build has no logic cells to spare for the copy."""
     return 2 if bram_layout(depth, width)[0] > 1 else 1
 
 

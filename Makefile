@@ -44,6 +44,7 @@ PARALLEL ?=
 SECA    ?=
 SHORTCUT ?=
 HEAD    ?=
+MEMBRANE_FRAC ?=
 FRAMEWORK ?=
 
 .PHONY: help setup demo train export import nir eval vectors rtl sim bitstream vivado hls hls-synth report results bench test test-slow fuzz clean distclean
@@ -54,6 +55,7 @@ help:
 	@echo "make train MODEL=name [DATASET=digits|fashion_mnist|mnist|cifar10|cifar100 DATA_DIR= ARCH= HIDDEN= NEURON="
 	@echo "           MODE=online|stbp T= EPOCHS= BATCH= LR= SEED= AUGMENT=1 CROP_PAD= RESUME=1 FORCE=1 NPROC=2"
 	@echo "           PARALLEL=0.5 (Parallel HD-LIF share) SECA=none|I|II SHORTCUT=spikes|stream HEAD=spikes|stream"
+	@echo "           MEMBRANE_FRAC=8 (the integer graph's fixed point in the float network: float and golden agree)"
 	@echo "           (resnet; stream: the authors' form, docs/training.md)]"
 	@echo "           ARCH=resnet:16,32,64 exports an integer graph (golden/graph.py): golden, eval, vectors, hls; rtl, sim, bitstream (SECA_I / SECA_II, Mem-BN; not the stream forms)"
 	@echo "           (then exports); DATA_DIR= the IDX files' folder (MNIST-like) or the CIFAR batches folder"
@@ -111,6 +113,7 @@ TRAIN_ARGS = $(call targ,DATASET,--dataset $(DATASET)) $(call targ,HIDDEN,--hidd
 	$(call targ,MODE,--mode $(MODE)) $(call targ,NEURON,--neuron $(NEURON)) \
 	$(if $(PARALLEL),--parallel-ratio $(PARALLEL)) $(if $(SECA),--seca $(SECA)) \
 	$(if $(SHORTCUT),--shortcut $(SHORTCUT)) $(if $(HEAD),--head $(HEAD)) \
+	$(if $(MEMBRANE_FRAC),--membrane-frac $(MEMBRANE_FRAC)) \
 	$(call targ,BATCH,--batch-size $(BATCH)) $(call targ,LR,--lr $(LR)) \
 	$(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(if $(ARCH),--arch $(ARCH)) \
 	$(if $(filter 1,$(AUGMENT)),--augment) $(if $(CROP_PAD),--crop-pad $(CROP_PAD)) $(if $(filter 1,$(RESUME)),--resume) \

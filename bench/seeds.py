@@ -34,7 +34,8 @@ literature's energy convention (:func:`report.energy.float_convention`), plus th
 parameter memory; per configuration the mean and sample standard deviation over its seeds.
 
 ``--only``, ``--seeds``, ``--jobs``, ``--device`` and ``--no-train`` (rewrite the file from the
-finished runs, train nothing) choose what runs now and where, not what a run is, so the file
+finished runs, train nothing; a finished run whose checkpoint is not on this machine keeps the row
+the file holds for it) choose what runs now and where, not what a run is, so the file
 records the step's command (``python -m bench.seeds``), which reproduces every row.  ``--limit N`` (a smoke test: the first N images) needs ``--results`` and ``--models-dir``
 and writes nothing else; only a smoke run may change the data set or network (``--dataset``,
 ``--arch``: the tests' digits MLP).  The checkpoints are not
@@ -90,7 +91,10 @@ RESNET = {"plain": ({}, "HD-LIF ResNet, online (50 % Parallel)"),
 #: at lr 5e-3, the best of 12 variants (lr 1e-3 .. 5e-3, crops of 0 .. 2 pixels, seeds, Mem-BN, SECA) trained
 #: side by side on a GPU in session 15 and picked by final test accuracy: a choice made on the test split
 RESNET_LONG = {"plain": RESNET["plain"], "seca2_membn": RESNET["seca2_membn"],
-               "plain_lr5": ({"lr": 5e-3}, "HD-LIF ResNet, online (50 % Parallel), lr 5e-3")}
+               "plain_lr5": ({"lr": 5e-3}, "HD-LIF ResNet, online (50 % Parallel), lr 5e-3"),
+               "seca2_membn_fixed": ({"seca": "II", "neuron": "membn", "membrane_frac": 8},
+                                     "HD-LIF ResNet + SECA_II + Mem-BN, online, evaluated in the integer graph's "
+                                     "fixed point (membrane_frac 8)")}
 TABLES = {"main": (20, MAIN), "ablation": (10, ABLATION), "resnet": (20, RESNET), "resnet_long": (40, RESNET_LONG)}
 #: what a table changes in BASE for all its rows
 TABLE_BASE = {"resnet": {"arch": "resnet:16,32,64", "parallel_ratio": 0.5},
@@ -210,6 +214,28 @@ def _exported(run: Path) -> dict:
             "agreement_images": e["images"]}
 
 
+def recorded_rows(results: Path, models: Path) -> dict:
+    """The rows ``results`` holds for finished runs whose checkpoint is not on this machine (the
+    checkpoints are not committed), by run folder: :func:`collect` keeps them as recorded instead
+    of failing to summarize a run it cannot load; a run with its checkpoint is summarized afresh."""
+    import json
+
+    if not results.is_file():
+        return {}
+    rows = {}
+    for table, body in json.loads(results.read_text()).items():
+        if table not in TABLES or not isinstance(body, dict):
+            continue
+        for config, row in body.get("configs", {}).items():
+            if config not in TABLES[table][1]:
+                continue
+            for seed, r in row.get("seeds", {}).items():
+                run = run_dir(table, config, int(seed), models)
+                if not (run / "checkpoint.pt").is_file():
+                    rows[str(run)] = r
+    return rows
+
+
 def spread(values: list[float]) -> dict:
     """Mean and sample standard deviation (``None`` with fewer than two values)."""
     v = [float(x) for x in values if x is not None]
@@ -300,7 +326,7 @@ def main(argv=None) -> int:
     print(f"seeds: {len(pending)} run(s) to train, {a.jobs} at a time: "
           + ", ".join(f"{t}/{c}/seed{s}" for t, c, s in pending), flush=True)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cache: dict = {}
+    cache: dict = recorded_rows(results, a.models_dir)
     failed = []
 
     def write() -> None:

@@ -136,6 +136,9 @@ def main(argv=None) -> int:
                    help="resnet: the 1x1 shortcut conv reads the spikes, or the current stream (the authors' code)")
     t.add_argument("--head", default="spikes", choices=("spikes", "stream"),
                    help="resnet: the head pools a head neuron's spikes, or the stream (the authors' code)")
+    t.add_argument("--membrane-frac", type=NATURAL, default=None,
+                   help="resnet: train and evaluate in the integer graph's fixed point (membrane unit step / 2**N; "
+                        "8 is export's), so that float and golden agree; default: float")
     t.add_argument("--batch-size", type=POSITIVE, default=32)
     t.add_argument("--lr", type=RATE, default=2e-3)
     t.add_argument("--augment", action="store_true", help="random crop (+ flip for Fashion-MNIST)")
@@ -252,7 +255,7 @@ def main(argv=None) -> int:
             m = steps.train(a.model, dataset=a.dataset, hidden=a.hidden,
                             T=a.T, epochs=a.epochs, seed=a.seed, mode=a.mode, data_dir=a.data_dir,
                             arch=a.arch, neuron=a.neuron, parallel_ratio=a.parallel_ratio, seca=a.seca,
-                            shortcut=a.shortcut, head=a.head,
+                            shortcut=a.shortcut, head=a.head, membrane_frac=a.membrane_frac,
                             batch_size=a.batch_size, lr=a.lr, augment=a.augment, crop_pad=a.crop_pad,
                             force=a.force)
             steps.say(f"train: test accuracy {m['test_accuracy']:.4f}", main_only=True)

@@ -27,7 +27,8 @@ SETTINGS = {"dataset": ("--dataset", "DATASET"), "data_dir": ("--data-dir", "DAT
             "seed": ("--seed", "SEED"), "mode": ("--mode", "MODE"), "neuron": ("--neuron", "NEURON"),
             "batch_size": ("--batch-size", "BATCH"), "lr": ("--lr", "LR"), "augment": ("--augment", "AUGMENT"),
             "crop_pad": ("--crop-pad", "CROP_PAD"), "parallel_ratio": ("--parallel-ratio", "PARALLEL"),
-            "seca": ("--seca", "SECA"), "shortcut": ("--shortcut", "SHORTCUT"), "head": ("--head", "HEAD")}
+            "seca": ("--seca", "SECA"), "shortcut": ("--shortcut", "SHORTCUT"), "head": ("--head", "HEAD"),
+            "membrane_frac": ("--membrane-frac", "MEMBRANE_FRAC")}
 
 
 def _setting(key: str) -> str:

@@ -33,17 +33,27 @@ class Requant(wiring.Component):
     DSP_BITS = 18
 
     @classmethod
-    def acc_pieces(cls, acc_bits: int, mult_bits: int) -> list[tuple[int, int]]:
-        """Bit ranges ``[lo, hi)`` of the accumulator, each multiplied by ``mult`` on its own:
-        unsigned low pieces of ``DSP_BITS - 1`` bits and a signed top piece of at most
-        ``DSP_BITS`` bits (one piece when the accumulator fits, or ``mult`` is too wide anyway)."""
-        if acc_bits <= cls.DSP_BITS or mult_bits > cls.DSP_BITS:
-            return [(0, acc_bits)]
+    def split(cls, bits: int) -> list[tuple[int, int]]:
+        """Bit ranges ``[lo, hi)`` of an operand of ``bits`` bits in DSP-sized pieces: unsigned low
+        pieces of ``DSP_BITS - 1`` bits and a signed top piece of at most ``DSP_BITS`` bits."""
         out, lo = [], 0
-        while acc_bits - lo > cls.DSP_BITS:
+        while bits - lo > cls.DSP_BITS:
             out.append((lo, lo + cls.DSP_BITS - 1))
             lo += cls.DSP_BITS - 1
-        return out + [(lo, acc_bits)]
+        return out + [(lo, bits)]
+
+    @classmethod
+    def pieces(cls, acc_bits: int, mult_bits: int) -> tuple[str, list[tuple[int, int]]]:
+        """``(operand, ranges)``: which operand (``"acc"`` or ``"mult"``) is multiplied in pieces
+        (:meth:`split`), each by the whole other operand in one MULT18X18D: the one wider than
+        ``DSP_BITS`` while the other fits (a trained network's 18-bit ``mult`` and a wide
+        accumulator; a synthetic one's wide ``mult`` and a short accumulator).  Both fitting, or
+        both too wide, is one piece (Yosys's ``mul2dsp`` then splits a too-wide one itself)."""
+        if acc_bits > cls.DSP_BITS and mult_bits <= cls.DSP_BITS:
+            return "acc", cls.split(acc_bits)
+        if mult_bits > cls.DSP_BITS and acc_bits <= cls.DSP_BITS:
+            return "mult", cls.split(mult_bits)
+        return "acc", [(0, acc_bits)]
 
     @classmethod
     def resources(cls, config: RequantConfig, *, acc_regs: int = 2, param_regs: int = 1, rom: bool = True) -> dict:
@@ -53,7 +63,9 @@ class Requant(wiring.Component):
         c = config
         NL = c.lanes
         # an unsigned low piece is multiplied as a signed one a bit wider
-        dsps = sum(dsp_blocks(hi - lo + (hi < c.acc_bits), c.mult_bits) for lo, hi in cls.acc_pieces(c.acc_bits, c.mult_bits))
+        which, ranges = cls.pieces(c.acc_bits, c.mult_bits)
+        whole, other = (c.acc_bits, c.mult_bits) if which == "acc" else (c.mult_bits, c.acc_bits)
+        dsps = sum(dsp_blocks(hi - lo + (hi < whole), other) for lo, hi in ranges)
         cost = {"luts": NL * (c.product_bits + 10), "dsps": NL * dsps,
                 "ffs": NL * (acc_regs * c.acc_bits + param_regs * (c.mult_bits + c.bias_bits) + c.product_bits)}
         if not rom:
@@ -118,11 +130,13 @@ class Requant(wiring.Component):
             # a wider product would have Yosys add the pieces behind the DSP in the same clock
             # (DSP, route and carry chain: 10 ns on ECP5).  Then their sum, then the bias.
             pieces = []
-            for k, (lo, hi) in enumerate(self.acc_pieces(A, mb)):
-                part = acc2[lo:hi] if hi < A else acc2[lo:].as_signed()
-                op = part.as_unsigned() if hi < A else part
-                pp = Signal(signed(hi - lo + mb + 1), name=f"pp{k}_{j}", **rl)
-                m.d.sync += pp.eq(op * mult)
+            which, ranges = self.pieces(A, mb)
+            split, whole = (acc2, mult) if which == "acc" else (mult, acc2)
+            for k, (lo, hi) in enumerate(ranges):
+                top = hi == len(split)
+                op = split[lo:].as_signed() if top else split[lo:hi].as_unsigned()
+                pp = Signal(signed(hi - lo + len(whole) + 1), name=f"pp{k}_{j}", **rl)
+                m.d.sync += pp.eq(op * whole)
                 pieces.append(pp << lo if lo else pp)
             total = pieces[0]
             for piece in pieces[1:]:

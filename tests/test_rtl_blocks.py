@@ -270,15 +270,18 @@ def test_synapse_engine_matches_golden_conv(case):
 # ---------------------------------------------------------------------------------------------
 # Requantizer
 
-@pytest.mark.parametrize("per_step, lanes, A", [(False, 1, 14), (True, 2, 14), (True, 4, 14),
-                                                (False, 2, 20), (True, 1, 40)])
-def test_requant_per_channel_and_per_step(per_step, lanes, A):
-    """Accumulators of 20 and 40 bits are multiplied in two and three DSP-sized pieces."""
-    rng = np.random.default_rng(lanes)
+@pytest.mark.parametrize("per_step, lanes, A, M", [(False, 1, 14, 17), (True, 2, 14, 17), (True, 4, 14, 17),
+                                                   (False, 2, 20, 17), (True, 1, 40, 17), (True, 2, 13, 23),
+                                                   (False, 1, 18, 36), (False, 1, 20, 20)])
+def test_requant_per_channel_and_per_step(per_step, lanes, A, M):
+    """Accumulators of 20 and 40 bits are multiplied in two and three DSP-sized pieces, a
+    multiplier of 23 or 36 bits (a synthetic graph's) in two or three; both wide: one piece."""
+    rng = np.random.default_rng(lanes + A)
     T, O = 3, 8
-    W = max(40, A + 18)
+    W = max(40, A + M + 1)
     shape = (T, O) if per_step else (O,)
-    mult = rng.integers(-40000, 40000, size=shape)
+    mult = rng.integers(-2 ** (M - 1), 2 ** (M - 1), size=shape)
+    mult.flat[0], mult.flat[-1] = -2 ** (M - 1), 2 ** (M - 1) - 1                # the extremes of the multiplier
     bias = rng.integers(-2 ** 20, 2 ** 20, size=shape)
     cfg = RequantConfig(channels=O, lanes=lanes, T=T, mult=mult, bias=bias, shift=9, acc_bits=A, product_bits=W,
                         out_bits=W)
@@ -303,7 +306,10 @@ def test_requant_per_channel_and_per_step(per_step, lanes, A):
                 got.append([v - (1 << W) if v >> (W - 1) else v for v in vals])
 
     cfg_lat = Requant.latency
-    assert len(Requant.acc_pieces(A, cfg.mult_bits)) == {14: 1, 20: 2, 40: 3}[A]
+    assert cfg.mult_bits == M
+    which, ranges = Requant.pieces(A, cfg.mult_bits)
+    assert (which, len(ranges)) == {(14, 17): ("acc", 1), (20, 17): ("acc", 2), (40, 17): ("acc", 3),
+                                    (13, 23): ("mult", 2), (18, 36): ("mult", 3), (20, 20): ("acc", 1)}[A, M]
     _run(dut, testbench)
     for (t, og, acc), g in zip(reqs, got):
         for j in range(lanes):

@@ -104,6 +104,15 @@ def test_smoke_campaign_trains_resumes_and_summarizes(tmp_path):
     before = (models / "ablation" / "reference_seed1" / "metrics.json").read_text()
     assert seeds.main(argv) == 0                         # everything done: nothing trains again
     assert (models / "ablation" / "reference_seed1" / "metrics.json").read_text() == before
+    # a finished run without its checkpoint (they are not committed) keeps its recorded row; one with it is redone
+    (models / "ablation" / "reference_seed1" / "checkpoint.pt").unlink()
+    d = json.loads(out.read_text())
+    for seed in ("1", "2"):
+        d["ablation"]["configs"]["reference"]["seeds"][seed]["sops"] = -1
+    out.write_text(json.dumps(d))
+    assert seeds.main(argv + ["--no-train"]) == 0
+    kept = json.loads(out.read_text())["ablation"]["configs"]["reference"]["seeds"]
+    assert kept["1"]["sops"] == -1 and kept["2"]["sops"] > 0
 
 
 def test_results_page_states_the_claim_with_its_spread(tmp_path):

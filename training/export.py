@@ -40,6 +40,7 @@ from golden.graph import (INPUT, AddNode, AffineNode, CurrentNode, Graph, Neuron
                           load_model, run_model, save_graph)
 
 from . import data
+from .fixed_point import LAMBDA_FRAC, MEMBRANE_FRAC
 from .models import SpikingNet
 from .neurons import LIF, MemBNHDLIF, ParallelHDLIF
 from .quant import INTEGER_WEIGHTS
@@ -148,7 +149,7 @@ def _check_integer(cfg) -> None:
                               f"(export needs {', '.join(INTEGER_WEIGHTS)})")
 
 
-def to_graph(model, name: str, *, frac: int | None = None, lambda_frac: int = 12, mult_bits: int = 18,
+def to_graph(model, name: str, *, frac: int | None = None, lambda_frac: int = LAMBDA_FRAC, mult_bits: int = 18,
              meta: dict | None = None) -> Graph:
     """A spiking ResNet (:class:`~training.resnet.SpikingResNet`) as an integer graph
     (:mod:`golden.graph`).  The current stream is in one membrane unit ``u = step / 2**frac``
@@ -181,7 +182,12 @@ def to_graph(model, name: str, *, frac: int | None = None, lambda_frac: int = 12
             raise ExportError("a SECA module with fixed_point=False: its float sigmoid has no integer form")
     T, step = cfg.T, cfg.spike_step
     lif = cfg.neuron == "lif"
-    frac = (LIF_FRAC if lif else 8) if frac is None else frac   # LIF: a finer stream unit (see LIF_FRAC)
+    if cfg.membrane_frac is not None:                # the network computes this fixed point: export that one
+        if frac not in (None, cfg.membrane_frac) or lambda_frac != LAMBDA_FRAC:
+            raise ExportError(f"frac={frac!r}, lambda_frac={lambda_frac!r}: the network was trained in the fixed "
+                              f"point membrane_frac={cfg.membrane_frac}, lambda_frac={LAMBDA_FRAC}; export takes that one")
+        frac = cfg.membrane_frac
+    frac = (LIF_FRAC if lif else MEMBRANE_FRAC) if frac is None else frac   # LIF: a finer stream unit (see LIF_FRAC)
     u = step / 2 ** frac
     max_code = 2 ** cfg.spike_bits - 1
     spike = {}                                       # a neuron node -> what one of its codes is worth
@@ -270,7 +276,7 @@ def _chain_graph(model: SpikingNet, name: str, *, frac: int, lambda_frac: int, m
     cfg = model.cfg
     _check_integer(cfg)
     lif = cfg.neuron == "lif"
-    frac = frac if frac is not None else (LIF_FRAC if lif else 8)
+    frac = frac if frac is not None else (LIF_FRAC if lif else MEMBRANE_FRAC)
     spike_bits = 1 if lif else cfg.spike_bits             # the LIF baseline fires binary spikes
     T, step = cfg.T, cfg.spike_step
     max_code = 2 ** spike_bits - 1
@@ -304,7 +310,7 @@ def _chain_graph(model: SpikingNet, name: str, *, frac: int, lambda_frac: int, m
     return Graph(name=name, T=T, input=inp, spike_bits=spike_bits, nodes=tuple(nodes), meta=meta or {})
 
 
-def to_bundle(model: SpikingNet, name: str, *, frac: int | None = None, lambda_frac: int = 12,
+def to_bundle(model: SpikingNet, name: str, *, frac: int | None = None, lambda_frac: int = LAMBDA_FRAC,
               mult_bits: int = 18, meta: dict | None = None) -> Bundle:
     """Fold a trained network into an integer bundle (raises :class:`ExportError` for parts
     with no integer form)."""
@@ -318,7 +324,7 @@ def to_bundle(model: SpikingNet, name: str, *, frac: int | None = None, lambda_f
     _check_integer(cfg)
     lif = cfg.neuron == "lif"
     spike_bits = 1 if lif else cfg.spike_bits             # the LIF baseline fires binary spikes
-    frac = frac if frac is not None else (LIF_FRAC if lif else 8)
+    frac = frac if frac is not None else (LIF_FRAC if lif else MEMBRANE_FRAC)
     max_code = 2 ** spike_bits - 1
     layers, s_in, shape = [], cfg.input_scale, cfg.in_shape
     for i, block in enumerate(model.blocks):
@@ -430,7 +436,7 @@ def make_vectors(run_dir: Path, *, n: int = 0, dataset: str | None = None, path:
     return write_vectors(bundle, run_dir / "model", x, y, path or run_dir / "vectors.npz")
 
 
-def export(run_dir: Path, *, frac: int | None = None, lambda_frac: int = 12, mult_bits: int = 18,
+def export(run_dir: Path, *, frac: int | None = None, lambda_frac: int = LAMBDA_FRAC, mult_bits: int = 18,
            vectors: int = 1000, data_dir=None) -> dict:
     """Write ``<run>/model/`` (the bundle), ``<run>/vectors.npz`` (the first ``vectors`` test
     images) and ``<run>/export.json``.  ``data_dir``: the folder of the dataset's files (default:

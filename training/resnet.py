@@ -41,9 +41,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .fixed_point import FixedPoint
 from .layers import QConv2d, QLinear
 from .models import NetConfig, SpikingNetwork, _neuron, parallel_layers
-from .seca import SECA_I, SECA_II
+from .seca import SECA, SECA_I, SECA_II
 
 SECA_KINDS = ("none", "I", "II")
 #: what a widening / striding block's 1x1 shortcut conv reads, and what the head pools: the spikes
@@ -67,13 +68,16 @@ def parse_resnet(arch: str) -> list[tuple]:
 
 @dataclass(frozen=True, kw_only=True)
 class ResNetConfig(NetConfig):
-    """:class:`NetConfig` of a ``resnet:`` architecture, plus ``seca`` (``none``, ``I``, ``II``) and
-    what the shortcut conv and the head read (``shortcut``, ``head``: ``spikes`` or ``stream``)."""
+    """:class:`NetConfig` of a ``resnet:`` architecture, plus ``seca`` (``none``, ``I``, ``II``),
+    what the shortcut conv and the head read (``shortcut``, ``head``: ``spikes`` or ``stream``) and
+    ``membrane_frac``: None (float currents and neurons) or the integer graph's membrane fraction
+    bits, whose roundings the network then computes (:mod:`training.fixed_point`)."""
 
     arch: str = "resnet:16,32,64"
     seca: str = "none"
     shortcut: str = "spikes"
     head: str = "spikes"
+    membrane_frac: int | None = None
 
     def __post_init__(self):
         super().__post_init__()
@@ -82,6 +86,16 @@ class ResNetConfig(NetConfig):
         for name in ("shortcut", "head"):
             if getattr(self, name) not in READS:
                 raise ValueError(f"ResNetConfig.{name} must be one of {', '.join(READS)}, not {getattr(self, name)!r}")
+        if self.membrane_frac is not None:
+            FixedPoint.of(self.spike_step, self.membrane_frac)          # the range check
+            if self.neuron == "lif" or self.spike_bits is None:
+                raise ValueError("ResNetConfig.membrane_frac: the fixed point is HD-LIF's with integer spike codes, "
+                                 f"not neuron={self.neuron!r} with spike_bits={self.spike_bits!r}")
+
+    @property
+    def fixed(self) -> FixedPoint | None:
+        """The integer graph's fixed point the network computes (None: float)."""
+        return None if self.membrane_frac is None else FixedPoint.of(self.spike_step, self.membrane_frac)
 
     @property
     def layers(self) -> list[tuple]:
@@ -105,18 +119,23 @@ class ResidualBlock(nn.Module):
             self.shortcut = nn.Sequential(QConv2d(c_in, c_out, 1, stride=stride, quant=cfg.weights),
                                           nn.BatchNorm2d(c_out))
         self.shortcut_reads = cfg.shortcut
+        self.fixed = cfg.fixed
         self.seca = cfg.seca
         self.seca1 = SECA_I(c_out) if cfg.seca == "I" else None
         self.seca2 = {"none": None, "I": SECA_I, "II": SECA_II}[cfg.seca]
         self.seca2 = self.seca2(c_out) if self.seca2 is not None else None
 
+    def grid(self, current: torch.Tensor) -> torch.Tensor:
+        """A synapse's current as its requantizer leaves it (whole membrane units, with ``membrane_frac``)."""
+        return current if self.fixed is None else self.fixed.grid(current)
+
     def forward(self, x: torch.Tensor, t: int) -> torch.Tensor:
         s1 = self.neuron1(x, t)
-        i1 = self.bn1(self.conv1(s1))
+        i1 = self.grid(self.bn1(self.conv1(s1)))
         if self.seca1 is not None:
             i1 = self.seca1(i1)
-        i2 = self.bn2(self.conv2(self.neuron2(i1, t)))
-        sc = x if self.shortcut is None else self.shortcut(x if self.shortcut_reads == "stream" else s1)
+        i2 = self.grid(self.bn2(self.conv2(self.neuron2(i1, t))))
+        sc = x if self.shortcut is None else self.grid(self.shortcut(x if self.shortcut_reads == "stream" else s1))
         if self.seca == "II":
             return self.seca2(sc, i2)
         if self.seca == "I":
@@ -149,6 +168,9 @@ class SpikingResNet(SpikingNetwork):
         self.blocks = nn.ModuleList(blocks)
         self.head_neuron = _neuron(cfg, i, c_in, parallel) if cfg.head == "spikes" else None
         self.classifier = QLinear(c_in, cfg.classes, bias=True, quant=cfg.classifier_weights)
+        if cfg.fixed is not None:                        # evaluation in the integer graph's fixed point
+            for m in [*self.neurons, *(m for m in self.modules() if isinstance(m, SECA))]:
+                m.fixed = cfg.fixed
 
     @property
     def neurons(self) -> list[nn.Module]:
@@ -158,7 +180,8 @@ class SpikingResNet(SpikingNetwork):
     def stem_current(self, pixels: torch.Tensor) -> torch.Tensor:
         """The stem's current ``x_0`` from ``[B, features]`` integer pixels (C, H, W order)."""
         x = pixels.float().reshape((pixels.shape[0],) + tuple(self.cfg.in_shape)) * self.cfg.input_scale
-        return self.stem_bn(self.stem_conv(x))
+        current = self.stem_bn(self.stem_conv(x))
+        return current if self.cfg.fixed is None else self.cfg.fixed.grid(current)
 
     def step(self, stem_current: torch.Tensor, t: int) -> torch.Tensor:
         """Logits at time step ``t`` (call for t = 0, 1, ... after :meth:`reset`)."""

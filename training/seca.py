@@ -18,7 +18,9 @@ kernel's taps are 8-bit (one scale per tensor), ``z`` is rounded to a grid of
 ``2**-SECA_Z_FRAC`` and clamped to ``[-SECA_Z_RANGE, SECA_Z_RANGE)``, and the sigmoid is a table
 rounded to ``2**-SECA_Q``; each rounding is half up, with a straight-through gradient.  The sum
 over space is exact in the integer model; the float model takes the mean, the same number.
-``fixed_point=False`` is the plain float module.
+``fixed_point=False`` is the plain float module.  With ``fixed`` set (a network's
+``membrane_frac``, :mod:`training.fixed_point`) the scaled current is rounded to whole membrane
+units as the integer graph's is, and evaluation takes the global sum and ``z`` exactly (float64).
 """
 
 from __future__ import annotations
@@ -28,25 +30,12 @@ import math
 import torch
 from torch import nn
 
+from .fixed_point import round_half_up
+
 #: the fixed point of SECA's scale (the integer graph's ``seca`` node is built from these)
 SECA_Z_FRAC = 4          # z on a grid of 1/16
 SECA_Z_RANGE = 8         # z clamped to [-8, 8): the table has 2 * 8 * 16 = 256 entries
 SECA_Q = 8               # sigmoid in units of 1/256
-
-
-class _RoundHalfUp(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x):
-        return torch.floor(x + 0.5)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad
-
-
-def round_half_up(x: torch.Tensor) -> torch.Tensor:
-    """``floor(x + 0.5)`` with a straight-through gradient (the integer model rounds this way)."""
-    return _RoundHalfUp.apply(x)
 
 
 def quantized_taps(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -80,6 +69,7 @@ class SECA(nn.Module):
         if init not in ("default", "zeros"):
             raise ValueError(f"SECA init must be 'default' or 'zeros', not {init!r}")
         self.channels, self.k, self.fixed_point = channels, k, fixed_point
+        self.fixed = None            # the network's FixedPoint (membrane unit), set by the network
         self.conv = nn.Conv1d(1, 1, k, padding=k // 2, bias=False)
         if init == "zeros":
             nn.init.zeros_(self.conv.weight)
@@ -89,17 +79,21 @@ class SECA(nn.Module):
         if current.dim() < 2 or current.shape[1] != self.channels:
             raise ValueError(f"SECA expects a current [B, {self.channels}, ...], not {list(current.shape)}")
         gap = current.flatten(2).mean(2) if current.dim() > 2 else current   # [B, C]
+        if self.fixed is not None and not self.training:     # the integer graph's sum, exactly (float64)
+            units = self.fixed.units(current)
+            gap = (units.flatten(2).mean(2) if current.dim() > 2 else units) * self.fixed.unit
         if not self.fixed_point:
             return torch.sigmoid(self.conv(gap.unsqueeze(1)).squeeze(1))
         taps, _, _ = quantized_taps(self.conv.weight)
-        z = nn.functional.conv1d(gap.unsqueeze(1), taps, padding=self.k // 2).squeeze(1)
+        z = nn.functional.conv1d(gap.unsqueeze(1), taps.to(gap.dtype), padding=self.k // 2).squeeze(1)
         grid = 2.0 ** SECA_Z_FRAC
         zq = round_half_up(z * grid).clamp(-SECA_Z_RANGE * grid, SECA_Z_RANGE * grid - 1) / grid
-        return round_half_up(torch.sigmoid(zq) * 2.0 ** SECA_Q) / 2.0 ** SECA_Q
+        return (round_half_up(torch.sigmoid(zq) * 2.0 ** SECA_Q) / 2.0 ** SECA_Q).to(current.dtype)
 
     def forward(self, current: torch.Tensor) -> torch.Tensor:
         s = self.scores(current)
-        return current * s.reshape(*s.shape, *([1] * (current.dim() - 2)))
+        out = current * s.reshape(*s.shape, *([1] * (current.dim() - 2)))
+        return out if self.fixed is None else self.fixed.grid(out)
 
 
 class SECA_I(SECA):  # noqa: N801 - the paper's name

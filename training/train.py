@@ -55,7 +55,7 @@ RESUME_KEYS = ("dataset", "data_dir", "arch", "T", "batch_size", "lr", "seed", "
 
 #: NetConfig fields a caller may set besides those that follow from the data (``net`` options).
 NET_OPTIONS = ("neuron", "parallel_ratio", "theta_index", "weights", "stem_weights", "classifier_weights", "seca",
-               "shortcut", "head")
+               "shortcut", "head", "membrane_frac")
 
 
 def make_config(arch: str, split: data.Split, *, T: int, spike_bits: int, **net) -> NetConfig:
@@ -79,7 +79,9 @@ def config_from_dict(d: dict) -> NetConfig:
     for k in ("shortcut", "head"):
         if d.get(k, "spikes") != "spikes":
             raise ValueError(f"{k}={d[k]!r}: a resnet option, not for {d.get('arch')!r}")
-    return NetConfig.from_dict({k: v for k, v in d.items() if k not in ("seca", "shortcut", "head")})
+    if d.get("membrane_frac") is not None:
+        raise ValueError(f"membrane_frac={d['membrane_frac']!r}: a resnet option, not for {d.get('arch')!r}")
+    return NetConfig.from_dict({k: v for k, v in d.items() if k not in ("seca", "shortcut", "head", "membrane_frac")})
 
 
 def config_from_json(text: str) -> NetConfig:
@@ -176,13 +178,15 @@ def train(run_dir: Path, *, dataset: str = "digits", data_dir: str | None = None
           limit: int | None = None, resume: bool = False, stop_after: int | None = None, device: str = "auto",
           neuron: str = "hdlif", parallel_ratio: float = 0.0, theta_index: str = "step",
           weights: str = "ternary", stem_weights: str = "ternary", classifier_weights: str = "ternary",
-          seca: str = "none", shortcut: str = "spikes", head: str = "spikes", progress: bool = True) -> dict:
+          seca: str = "none", shortcut: str = "spikes", head: str = "spikes", membrane_frac: int | None = None,
+          progress: bool = True) -> dict:
     """Train a run (``mode="online"``: one random step per batch, membrane detached;
     ``mode="stbp"``: backpropagation through all ``T`` steps, loss on the mean logits).
 
     ``arch`` (default ``mlp:<hidden>``; ``vgg:...``, ``resnet:...``), ``neuron``,
-    ``parallel_ratio``, ``theta_index``, the weight quantizers and ``seca`` (resnet only) describe
-    the network (:class:`~training.models.NetConfig`).  ``augment`` crops (and for Fashion-MNIST
+    ``parallel_ratio``, ``theta_index``, the weight quantizers, ``seca`` and ``membrane_frac``
+    (resnet only: the integer graph's fixed point, :mod:`training.fixed_point`) describe the
+    network (:class:`~training.models.NetConfig`).  ``augment`` crops (and for Fashion-MNIST
     flips) the training images, with ``crop_pad`` zero pixels of random shift (default ``H // 7``;
     0: flips only); ``limit`` keeps the first ``limit`` train and test images.  ``resume`` continues the run in
     ``run_dir`` from its checkpoint; ``stop_after`` stops after that epoch (the schedule still
@@ -204,7 +208,8 @@ def train(run_dir: Path, *, dataset: str = "digits", data_dir: str | None = None
     net = dict(neuron=neuron, parallel_ratio=float(parallel_ratio), theta_index=theta_index, weights=weights,
                stem_weights=stem_weights, classifier_weights=classifier_weights, seca=seca,
                # the authors' forms (resnet): only when asked, so earlier runs' settings read the same
-               **{k: v for k, v in (("shortcut", shortcut), ("head", head)) if v != "spikes"})
+               **{k: v for k, v in (("shortcut", shortcut), ("head", head)) if v != "spikes"},
+               **({} if membrane_frac is None else {"membrane_frac": membrane_frac}))
     args = {"dataset": dataset, "data_dir": None if data_dir is None else str(data_dir), "arch": arch, "T": T,
             "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "spike_bits": spike_bits,
             "mode": mode, "augment": bool(augment), "crop_pad": crop_pad, "limit": limit,
@@ -376,6 +381,9 @@ def main(argv=None) -> int:
                    help="resnet: the 1x1 shortcut conv reads the spikes, or the current stream (the authors' code)")
     p.add_argument("--head", default="spikes", choices=("spikes", "stream"),
                    help="resnet: the head pools the spikes of a head neuron, or the stream (the authors' code)")
+    p.add_argument("--membrane-frac", type=int, default=None,
+                   help="resnet: compute the integer graph's fixed point (membrane unit step / 2**N; export's is 8), "
+                        "so that float and golden agree; default: float")
     p.add_argument("--T", type=int, default=4)
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=32, help="global batch (split over the ranks)")
@@ -428,6 +436,7 @@ def _run_cli(a) -> dict:
                  resume=a.resume, stop_after=a.stop_after, device=a.device, neuron=a.neuron,
                  parallel_ratio=a.parallel_ratio, theta_index=a.theta_index, weights=a.weights, stem_weights=a.stem_weights,
                  classifier_weights=a.classifier_weights, seca=a.seca, shortcut=a.shortcut, head=a.head,
+                 membrane_frac=a.membrane_frac,
                  progress=not a.no_progress)
 
 

@@ -14,8 +14,14 @@ class Neuron(nn.Module):
     With ``detach=True`` (online training) the residual membrane ``v`` is cut from the graph
     between steps, so memory does not grow with ``T``.
 
-    Subclasses implement :meth:`charge`, :meth:`fire` and :meth:`reset_membrane`.
+    Subclasses implement :meth:`charge`, :meth:`fire` and :meth:`reset_membrane`.  With
+    ``fixed`` set (a :class:`~training.fixed_point.FixedPoint`), evaluation runs
+    :meth:`forward_fixed` instead: the integer model's charge, fire and reset on whole membrane
+    units (``v`` then holds units); training keeps the float step.
     """
+
+    #: the integer model's fixed point at evaluation (None: float)
+    fixed = None
 
     def __init__(self, T: int, *, detach: bool = False):
         super().__init__()
@@ -41,6 +47,8 @@ class Neuron(nn.Module):
     def forward(self, x: torch.Tensor, t: int) -> torch.Tensor:
         if not 0 <= t < self.T:
             raise ValueError(f"time step must lie in 0..{self.T - 1}, not {t!r}")
+        if self.fixed is not None and not self.training:
+            return self.forward_fixed(x, t)
         v = torch.zeros_like(x) if self.v is None or t == 0 else self.v
         if self.detach:
             v = v.detach()
@@ -48,6 +56,9 @@ class Neuron(nn.Module):
         s_star, spikes = self.fire(m, t)
         self.v = self.reset_membrane(m, s_star, t)
         return spikes
+
+    def forward_fixed(self, x: torch.Tensor, t: int) -> torch.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} has no fixed-point form")
 
     def multi_step(self, x_seq: torch.Tensor) -> torch.Tensor:
         self.reset()

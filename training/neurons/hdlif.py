@@ -50,3 +50,20 @@ class HDLIF(Neuron):
 
     def reset_membrane(self, m, s_star, t):
         return m - s_star
+
+    def fixed_params(self, t: int, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(lambda_t, theta_t)`` at step ``t`` as the integer model holds them (float64)."""
+        return self.fixed.lambda_int(self.lambda_t[t]), self.fixed.theta_int(self.theta_t[t])
+
+    def input_units(self, x: torch.Tensor, t: int) -> torch.Tensor:
+        """The current ``x`` (on the membrane grid) in whole units."""
+        return self.fixed.units(x)
+
+    def forward_fixed(self, x, t):
+        """The integer model's step (``training/fixed_point.py``): exact on whole units."""
+        fp = self.fixed
+        current = self.input_units(x, t)
+        lam, theta = self.fixed_params(t, x)
+        v = torch.zeros_like(current) if self.v is None or t == 0 else self.v
+        codes, self.v = fp.fire(fp.leak(lam, v) + current, theta, 2 ** self.bits - 1)
+        return (codes * self.step).to(x.dtype)

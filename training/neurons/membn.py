@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..fixed_point import per_channel
 from .hdlif import HDLIF
 
 
@@ -43,6 +44,18 @@ class MemBNHDLIF(HDLIF):
     def charge(self, v, x, t):
         m = self.lambda_t[t] * v + x
         return self.alpha_t[t] * m + self.beta_t[t] * self._bn(m, t)
+
+    def fixed_params(self, t, x):
+        """Per channel: ``lambda_hat_t`` (the re-parameterized leak) and ``theta_t``."""
+        lam = self.reparameterize()["lambda_hat"][t]
+        return per_channel(self.fixed.lambda_int(lam), x), self.fixed.theta_int(self.theta_t[t])
+
+    def input_units(self, x, t):
+        """The integer graph's ``affine`` node: ``round_half_up(alpha*_t I - beta*_t)`` in units."""
+        rp = self.reparameterize()
+        scale = per_channel(rp["current_scale"][t].double(), x)
+        shift = per_channel(rp["current_shift"][t].double(), x)
+        return torch.floor(scale * self.fixed.units(x) - shift / self.fixed.unit + 0.5)
 
     @torch.no_grad()
     def reparameterize(self) -> dict:

@@ -118,7 +118,7 @@ def _make_synthetic(name: str, folder: Path, n: int) -> tuple[Path, Path]:
 def run_one(name: str, bundle_dir: Path, vectors: Path, *, fold: str | None, target: str | None, n: int,
             device: str, freq: float, synth: bool = True, sim: bool = True, synthetic: bool = False,
             stem: str | None = None, skip_zero_spikes: bool = False, event: str | None = None,
-            key: str | None = None, seed: int | None = None) -> dict:
+            key: str | None = None, seed: int | None = None, router: str = "router1") -> dict:
     from fpga.ecp5 import Ecp5Target, build_bitstream
     from golden.vectors import load_vectors
     from rtl_gen.emit import emit, estimate_lines
@@ -199,7 +199,7 @@ def run_one(name: str, bundle_dir: Path, vectors: Path, *, fold: str | None, tar
         # the FPGA build and the simulation are independent tool processes: side by side (a
         # ResNet's 1,000 images take about an hour of Verilator, its build much of one too)
         pool = ThreadPoolExecutor(max_workers=1)
-        t = Ecp5Target(device=device, target_mhz=freq, seed=seed)
+        t = Ecp5Target(device=device, target_mhz=freq, seed=seed, router=router)
         build = pool.submit(build_bitstream, Path(d["verilog"]), "hdlif_accel", work / "fpga", t,
                             allow_timing_fail=True, progress=lambda s: print(f"[bench]   {s}", flush=True))
         pool.shutdown(wait=False)
@@ -215,7 +215,8 @@ def run_one(name: str, bundle_dir: Path, vectors: Path, *, fold: str | None, tar
         rep = build.result()
         entry.update({k: rep[k] for k in ("luts", "ffs", "brams", "dsps", "fmax_mhz", "timing_met")},
                      device=rep["device"], target_mhz=freq, synth_seconds=rep["seconds"],
-                     **({"pnr_seed": seed} if seed is not None else {}))
+                     **({"pnr_seed": seed} if seed is not None else {}),
+                     **({"pnr_router": router} if router != "router1" else {}))
         print(f"[bench] {name}: {rep['luts']} LUTs, {rep['ffs']} FFs, {rep['brams']} BRAMs, {rep['dsps']} DSPs, "
               f"Fmax {rep['fmax_mhz']} MHz on {rep['device']}", flush=True)
     entry["checks"] = _checks(name, entry)
@@ -266,6 +267,8 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="25k")
     p.add_argument("--freq", type=float, default=100.0)
     p.add_argument("--seed", type=int, default=None, help="nextpnr placement seed (default: nextpnr's own)")
+    p.add_argument("--router", default="router1", choices=("router1", "router2"),
+                   help="nextpnr's router (router2 routes the congested SECA ResNet)")
     p.add_argument("--no-synth", action="store_true")
     p.add_argument("--no-sim", action="store_true")
     a = p.parse_args(argv)
@@ -290,7 +293,8 @@ def main(argv=None) -> int:
         key = f"{name} (synthetic)" if synthetic else name
         entry = run_one(name, bdir, vec, fold=a.fold, target=a.target, n=a.n, device=a.device, freq=a.freq,
                         synth=not a.no_synth, sim=not a.no_sim, synthetic=synthetic, stem=a.stem,
-                        skip_zero_spikes=a.skip_zero_spikes, event=a.event, key=a.key, seed=a.seed)
+                        skip_zero_spikes=a.skip_zero_spikes, event=a.event, key=a.key, seed=a.seed,
+                        router=a.router)
         if a.key:
             key = a.key
         # read just before writing: another benchmark may have added its network meanwhile

@@ -117,6 +117,12 @@ ECP5 = Family(
 )
 
 
+#: nextpnr-ecp5's routers (``--router``): router1 (its default) and router2, whose congestion
+#: negotiation routed the SECA ResNet (201 of 208 DP16KD) where router1 still had ~1,800 wires
+#: overused after 20 minutes
+ROUTERS = ("router1", "router2")
+
+
 @dataclass(frozen=True, kw_only=True)
 class Ecp5Target:
     """An ECP5 part and the clock target for place-and-route."""
@@ -126,6 +132,7 @@ class Ecp5Target:
     speed: int = 6
     target_mhz: float = 100.0
     seed: int | None = None      # nextpnr's placement seed (None: nextpnr's own default)
+    router: str = "router1"      # nextpnr's router (ROUTERS): router2 converges where router1 stalls on congestion
 
     def __post_init__(self) -> None:
         if not isinstance(self.device, str) or self.device not in DEVICES:
@@ -152,6 +159,9 @@ class Ecp5Target:
         if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)
                                       or not 1 <= self.seed < 2 ** 31):
             raise ValueError(f"ECP5 placement seed must be an integer in 1..{2 ** 31 - 1}, not {self.seed!r}")
+
+        if self.router not in ROUTERS:
+            raise ValueError(f"nextpnr router must be one of {', '.join(ROUTERS)}, not {self.router!r}")
 
     @property
     def part(self) -> str:
@@ -190,6 +200,8 @@ def build_bitstream(verilog: Path, top: str, out_dir: Path, target: Ecp5Target =
     args = [f"--{target.device}", "--package", target.package, "--speed", str(target.speed)]
     if target.seed is not None:
         args += ["--seed", str(target.seed)]
+    if target.router != "router1":
+        args += ["--router", target.router]
     return run_flow(Path(verilog), top, Path(out_dir), family=ECP5, part=target.part,
                     pnr_args=args, target_mhz=target.target_mhz, clock=clock,
                     allow_timing_fail=allow_timing_fail, progress=progress, timeout_s=timeout_s)
@@ -212,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--freq", type=float, default=100.0, help="target MHz (default 100)")
     parser.add_argument("--seed", type=int, default=None,
                         help="nextpnr placement seed (default: nextpnr's own)")
+    parser.add_argument("--router", default="router1", choices=ROUTERS, help="nextpnr's router (default router1)")
     parser.add_argument("--clock", default="clk",
                         help="clock net to report Fmax for; 'none': no Fmax (every clock nextpnr "
                              "measures must still meet --freq, and a build with none measured fails)")
@@ -225,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         target = Ecp5Target(device=args.device, package=args.package, speed=args.speed,
-                            target_mhz=args.freq, seed=args.seed)
+                            target_mhz=args.freq, seed=args.seed, router=args.router)
         report = build_bitstream(
             args.verilog, args.top, args.out_dir, target,
             clock=None if args.clock.lower() == "none" else args.clock,

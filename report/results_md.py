@@ -410,8 +410,9 @@ def _seeds(results: Path) -> list[str]:
             if not key.startswith(("seeds/resnet/", "seeds/resnet_long/")) or not isinstance(e, dict):
                 continue
             net = e.get("projects", {}).get("network", {})
-            step = ("hls:resnet_best" if key.startswith("seeds/resnet_long/") else
-                    "hls:resnet_seca" if "seca" in key else "hls:resnet_plain")
+            step = ({"seeds/resnet_long/plain_lr5_seed0": "hls:resnet_best",
+                     "seeds/resnet_long/seca2_membn_fixed_seed0": "hls:resnet_seca_fixed"}.get(key) or
+                    ("hls:resnet_seca" if "seca" in key else "hls:resnet_plain"))
             lines += [f"HLS of `{key}` (its integer graph in hls4ml, C simulation against the golden graph): "
                       f"{num(net.get('vectors'))} test images, {num(net.get('mismatches'))} mismatching; "
                       f"{provenance(e.get('command'), step)}.", ""]
@@ -760,8 +761,9 @@ def _resnet_hardware(results: Path) -> list[str]:
              "chain, the residual stream in current frames; `docs/accelerator.md`).", ""]
     rows = []
     plain_run = (acc.get(RESNET_HW) or {}).get("model", bench_all.RESNET_BEST_RUN).removeprefix("bench/models/")
+    seca_run = (acc.get(RESNET_SECA_HW) or {}).get("model", bench_all.RESNET_SECA_RUN).removeprefix("bench/models/")
     for key, what in ((RESNET_HW, f"the Fashion-MNIST ResNet `resnet:16,32,64` ({plain_run.removesuffix('/model')})"),
-                      (RESNET_SECA_HW, "the same with SECA_II + Mem-BN (seeds/resnet/seca2_membn_seed0)"),
+                      (RESNET_SECA_HW, f"the same with SECA_II + Mem-BN ({seca_run.removesuffix('/model')})"),
                       (RESNET8, "the ResNet-8 shape (MLPerf Tiny: 3x32x32, stem 16, stacks 16-32-64), T=4, a random "
                                 "valid graph")):
         e = acc.get(key)

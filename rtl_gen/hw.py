@@ -14,7 +14,11 @@ from amaranth.lib import memory
 
 from .config import bits_for, memory_attrs
 
-__all__ = ["const_mul", "csd", "ctr", "delay_line", "make_memory", "no_collision"]
+__all__ = ["const_bits", "const_mul", "csd", "ctr", "delay_line", "dsp_split", "make_memory", "no_collision", "pipelined_mul",
+           "pipelined_mul_latency"]
+
+#: the widest signed operand one ECP5 MULT18X18D takes
+DSP_BITS = 18
 
 
 def ctr(n: int):
@@ -83,3 +87,63 @@ def const_mul(x, k: int):
     for t in terms[1:]:
         total = total + t
     return total
+
+
+def dsp_split(bits: int) -> list[tuple[int, int]]:
+    """Bit ranges ``[lo, hi)`` of a signed operand of ``bits`` bits in DSP-sized pieces: unsigned
+    low pieces of ``DSP_BITS - 1`` bits and a signed top piece of at most ``DSP_BITS`` bits."""
+    out, lo = [], 0
+    while bits - lo > DSP_BITS:
+        out.append((lo, lo + DSP_BITS - 1))
+        lo += DSP_BITS - 1
+    return out + [(lo, bits)]
+
+
+def const_bits(k: int) -> int:
+    """Bits of the signed constant ``k``."""
+    return max(1, (int(k) if k >= 0 else ~int(k)).bit_length() + 1)
+
+
+def pipelined_mul_latency(a_bits: int, b_bits: int) -> int:
+    """Clocks of :func:`pipelined_mul`: the registered partial products, then a registered adder
+    level per halving of their number."""
+    n = len(dsp_split(a_bits)) * len(dsp_split(b_bits))
+    return 1 + (n - 1).bit_length()
+
+
+def pipelined_mul(m, a, b, name: str):
+    """``a * b`` (``a`` a signed value, ``b`` a signed value or an integer constant) with no
+    multiplier wider than a MULT18X18D: both operands in :func:`dsp_split` pieces, each pair's
+    product registered straight out of its block, then a registered adder tree two operands a
+    clock.  Yosys's own split of a wide ``$mul`` adds the pieces behind the blocks in the same
+    clock (block, route and carry chains: over 13 ns on ECP5).  Returns the registered product,
+    :func:`pipelined_mul_latency` clocks after ``a`` and ``b``."""
+    a = a.as_signed()
+    const = isinstance(b, int)
+    a_bits, b_bits = len(a), const_bits(b) if const else len(b)
+    terms = []
+    for i, (alo, ahi) in enumerate(dsp_split(a_bits)):
+        pa = a[alo:].as_signed() if ahi == a_bits else a[alo:ahi].as_unsigned()
+        for j, (blo, bhi) in enumerate(dsp_split(b_bits)):
+            if const:
+                v = int(b) >> blo
+                pb = Const(v if bhi == b_bits else v & ((1 << (bhi - blo)) - 1),
+                           signed(bhi - blo) if bhi == b_bits else unsigned(bhi - blo))
+            else:
+                bb = b.as_signed()
+                pb = bb[blo:].as_signed() if bhi == b_bits else bb[blo:bhi].as_unsigned()
+            pp = Signal(signed(ahi - alo + bhi - blo + 1), name=f"{name}_pp{i}_{j}", reset_less=True)
+            m.d.sync += pp.eq(pa * pb)
+            terms.append(pp << (alo + blo) if alo + blo else pp)
+    width = a_bits + b_bits + 1
+    level = 0
+    while len(terms) > 1:
+        nxt = []
+        for k in range(0, len(terms), 2):
+            r = Signal(signed(width), name=f"{name}_s{level}_{k // 2}", reset_less=True)
+            m.d.sync += r.eq(terms[k] + terms[k + 1] if k + 1 < len(terms) else terms[k])
+            nxt.append(r)
+        terms, level = nxt, level + 1
+    out = Signal(signed(width), name=f"{name}_product", reset_less=True)
+    m.d.comb += out.eq(terms[0])
+    return out

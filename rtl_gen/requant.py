@@ -8,7 +8,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .config import RequantConfig, add_cost, dsp_blocks, memory_cost
-from .hw import ctr, make_memory
+from .hw import DSP_BITS, ctr, dsp_split, make_memory
 
 
 class Requant(wiring.Component):
@@ -30,29 +30,19 @@ class Requant(wiring.Component):
     latency = 5
 
     #: the widest signed operand one ECP5 MULT18X18D takes
-    DSP_BITS = 18
-
-    @classmethod
-    def split(cls, bits: int) -> list[tuple[int, int]]:
-        """Bit ranges ``[lo, hi)`` of an operand of ``bits`` bits in DSP-sized pieces: unsigned low
-        pieces of ``DSP_BITS - 1`` bits and a signed top piece of at most ``DSP_BITS`` bits."""
-        out, lo = [], 0
-        while bits - lo > cls.DSP_BITS:
-            out.append((lo, lo + cls.DSP_BITS - 1))
-            lo += cls.DSP_BITS - 1
-        return out + [(lo, bits)]
+    DSP_BITS = DSP_BITS
 
     @classmethod
     def pieces(cls, acc_bits: int, mult_bits: int) -> tuple[str, list[tuple[int, int]]]:
         """``(operand, ranges)``: which operand (``"acc"`` or ``"mult"``) is multiplied in pieces
-        (:meth:`split`), each by the whole other operand in one MULT18X18D: the one wider than
+        (:func:`rtl_gen.hw.dsp_split`), each by the whole other operand in one MULT18X18D: the one wider than
         ``DSP_BITS`` while the other fits (a trained network's 18-bit ``mult`` and a wide
         accumulator; a synthetic one's wide ``mult`` and a short accumulator).  Both fitting, or
         both too wide, is one piece (Yosys's ``mul2dsp`` then splits a too-wide one itself)."""
         if acc_bits > cls.DSP_BITS and mult_bits <= cls.DSP_BITS:
-            return "acc", cls.split(acc_bits)
+            return "acc", dsp_split(acc_bits)
         if mult_bits > cls.DSP_BITS and acc_bits <= cls.DSP_BITS:
-            return "mult", cls.split(mult_bits)
+            return "mult", dsp_split(mult_bits)
         return "acc", [(0, acc_bits)]
 
     @classmethod

@@ -10,7 +10,7 @@ from amaranth.lib.wiring import In, Out
 from .buffers import (RESIDUAL_ADD_LATENCY, RESIDUAL_READ_LATENCY, FrameBuffer, banked_read, last_use,
                       residual_ports, slot_offset)
 from .config import HDLIFLayerConfig, add_cost, dsp_blocks
-from .hw import const_mul, csd, ctr, delay_line, no_collision
+from .hw import const_bits, const_mul, csd, ctr, delay_line, dsp_split, no_collision, pipelined_mul, pipelined_mul_latency
 from .requant import Requant
 
 
@@ -50,7 +50,7 @@ class SecaStage(wiring.Component):
     Timing (what :meth:`item_timing` gives the estimate), for an item whose last synapse group
     leaves at ``last_out``: its pass 1 ends (``w_done``) at ``last_out + pre + 1`` (``pre``: the
     requantizer, and the adder for SECA_II); the compute (:meth:`compute_clocks`: ``C + k // 2``)
-    starts a clock later (after the previous item's), the replay ``COMPUTE_LATENCY`` clocks after
+    starts a clock later (after the previous item's), the replay :meth:`compute_latency` clocks after
     its end (after the previous replay); it reads one word a clock and hands each to the neuron
     stage ``REPLAY_LATENCY`` clocks after its read; the engine may start the next item a clock
     after the replay starts.
@@ -64,10 +64,17 @@ class SecaStage(wiring.Component):
     res_* : the residual frame's read port, for SECA_II (:func:`rtl_gen.hdlif_layer.residual_ports`)
     """
 
-    #: clocks from the compute's last shift to the replay's start: the window, the tap products,
-    #: their sum, the index product, the rounded index, then the clipped table's scale (shifted
-    #: into its bank) and the replay's start
-    COMPUTE_LATENCY = 6
+    @staticmethod
+    def compute_latency(c) -> int:
+        """Clocks from the compute's last shift to the replay's start: the window, the tap
+        products, their sum, the index product (:func:`rtl_gen.hw.pipelined_mul`: DSP-sized
+        partial products, then their registered sum), the rounded index, then the clipped table's
+        scale (shifted into its bank) and the replay's start."""
+        return 5 + SecaStage.index_product_latency(c)
+
+    @staticmethod
+    def index_product_latency(c) -> int:
+        return pipelined_mul_latency(c.z_bits, const_bits(int(c.zmult)))
     #: clocks from a word's read to its scaled current at the neuron stage: the banked read
     #: (:func:`rtl_gen.buffers.banked_read`), the word's register, the products, the output register
     REPLAY_LATENCY = RESIDUAL_READ_LATENCY + 3
@@ -92,7 +99,7 @@ class SecaStage(wiring.Component):
         state = state or {"compute": -(1 << 30), "replay": -(1 << 30)}
         d1 = last_out + cls.pre_latency(layer) + 1
         x = max(d1 + 1, state["compute"] + X + 1)
-        ready = x + X + cls.COMPUTE_LATENCY
+        ready = x + X + cls.compute_latency(c)
         r0 = max(ready, state["replay"] + G + 1)
         return ({"free": r0 + 1, "last_in": r0 + G + cls.REPLAY_LATENCY}, {"compute": x, "replay": r0})
 
@@ -117,7 +124,10 @@ class SecaStage(wiring.Component):
             NL * sb + 60
         ffs = 2 * C * (c.sum_bits + sb) + k * c.sum_bits + (k + 1) * c.z_bits + c.z_product_bits + idx_bits + \
             NL * (c.in_bits * 2 + c.product_bits + c.out_bits) + Requant.latency * (c.words.bit_length() + 8) + 80
-        dsps = NL * dsp_blocks(c.in_bits, sb + 1) + dsp_blocks(c.z_bits, int(c.zmult).bit_length() + 1)
+        zb = const_bits(int(c.zmult))
+        pieces = len(dsp_split(c.z_bits)) * len(dsp_split(zb))
+        ffs += pieces * (c.z_bits + zb) + (pieces - 1) * (c.z_bits + zb + 1)     # partial products, their sums
+        dsps = NL * dsp_blocks(c.in_bits, sb + 1) + pieces
         frame = FrameBuffer.resources(words=c.words, lanes=NL, bits=c.in_bits, slots=1, registered_read=True)
         return add_cost({"luts": luts, "ffs": ffs, "dsps": dsps}, frame,
                         Requant.resources(layer.requant, acc_regs=3, param_regs=2))
@@ -240,12 +250,11 @@ class SecaStage(wiring.Component):
                 prods.append(p)
         z = Signal(signed(c.z_bits))
         m.d.sync += z.eq(sum(prods) if prods else 0)
-        zm = Signal(signed(c.z_product_bits + 1))
-        m.d.sync += zm.eq(z * int(c.zmult))
+        zm = pipelined_mul(m, z, int(c.zmult), "zm")
         half = (1 << (c.zshift - 1)) if c.zshift > 0 else 0
         idx = Signal(signed(max(2, c.z_product_bits + 2 - c.zshift)))
         m.d.sync += idx.eq((zm + half) >> c.zshift)
-        tag = {n: delay(sig, 4, f"c_{n}", valid=n == "v") for n, sig in tag.items()}
+        tag = {n: delay(sig, 3 + self.index_product_latency(c), f"c_{n}", valid=n == "v") for n, sig in tag.items()}
         sb = c.q + 1
         table = Array(Const(int(v), unsigned(sb)) for v in c.table)
         clipped = Signal(range(2 * R))

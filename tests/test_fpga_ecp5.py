@@ -115,6 +115,7 @@ def test_target_part_and_defaults():
     ({"seed": 0}, "0"),
     ({"seed": True}, "True"),
     ({"seed": "3"}, "'3'"),
+    ({"router": "router3"}, "'router3'"),
 ])
 def test_target_validation(kwargs, bad):
     with pytest.raises(ValueError) as exc:
@@ -216,4 +217,6 @@ def test_placement_seed_reaches_nextpnr(monkeypatch, counter_v, tmp_path):
     build_bitstream(counter_v, "top", tmp_path, Ecp5Target(device="85k", seed=7))
     build_bitstream(counter_v, "top", tmp_path, Ecp5Target(device="85k"))
     assert seen[0][-2:] == ["--seed", "7"]
-    assert "--seed" not in seen[1]
+    assert "--seed" not in seen[1] and "--router" not in seen[1]
+    build_bitstream(counter_v, "top", tmp_path, Ecp5Target(device="85k", router="router2"))
+    assert seen[2][-2:] == ["--router", "router2"]

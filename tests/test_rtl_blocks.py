@@ -319,6 +319,57 @@ def test_requant_per_channel_and_per_step(per_step, lanes, A, M):
             assert g[j] == (int(acc[j]) * int(m) + int(b)) >> 9
 
 
+@pytest.mark.parametrize("a_bits, b", [(26, 24), (10, 12), (40, 36), (26, -(2 ** 23) + 77), (19, 2 ** 22 + 5),
+                                        (5, -3)])
+def test_pipelined_mul_is_exact_one_product_a_clock(a_bits, b):
+    """:func:`rtl_gen.hw.pipelined_mul`: ``a * b`` from DSP-sized partial products and a registered
+    adder tree, a product every clock, :func:`pipelined_mul_latency` clocks later; ``b`` an operand
+    of ``b`` bits (an int > 8 here) or, negative or huge, a constant."""
+    from amaranth import Module, signed
+    from amaranth.lib import wiring
+    from amaranth.lib.wiring import In, Out
+
+    from rtl_gen.hw import const_bits, dsp_split, pipelined_mul, pipelined_mul_latency
+
+    const = b < 0 or b > 64
+    b_bits = const_bits(b) if const else b
+    rng = np.random.default_rng(a_bits)
+
+    class Dut(wiring.Component):
+        def __init__(self):
+            super().__init__({"a": In(signed(a_bits)), "b": In(signed(b_bits)), "p": Out(signed(a_bits + b_bits + 1))})
+
+        def elaborate(self, platform):
+            m = Module()
+            m.d.comb += self.p.eq(pipelined_mul(m, self.a, b if const else self.b, "t"))
+            return m
+
+    lat = pipelined_mul_latency(a_bits, b_bits)
+    n = len(dsp_split(a_bits)) * len(dsp_split(b_bits))
+    assert lat == 1 + (n - 1).bit_length()
+    lo_a, hi_a = -2 ** (a_bits - 1), 2 ** (a_bits - 1) - 1
+    lo_b, hi_b = -2 ** (b_bits - 1), 2 ** (b_bits - 1) - 1
+    pairs = [(lo_a, lo_b), (hi_a, hi_b), (lo_a, hi_b), (hi_a, lo_b), (0, lo_b), (-1, -1)]
+    pairs += [(int(rng.integers(lo_a, hi_a + 1)), int(rng.integers(lo_b, hi_b + 1))) for _ in range(40)]
+    if const:
+        pairs = [(x, b) for x, _ in pairs]
+    dut = Dut()
+    got = []
+
+    async def testbench(ctx):
+        for i in range(len(pairs) + lat):
+            if i < len(pairs):
+                ctx.set(dut.a, pairs[i][0])
+                if not const:
+                    ctx.set(dut.b, pairs[i][1])
+            await ctx.tick()
+            if i + 1 >= lat:
+                got.append(ctx.get(dut.p))
+
+    _run(dut, testbench)
+    assert got[:len(pairs)] == [x * y for x, y in pairs]
+
+
 # ---------------------------------------------------------------------------------------------
 # Neuron core
 

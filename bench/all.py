@@ -97,9 +97,11 @@ RESNET8_FOLD = "16x4/2,16x16/2,16x16/2,8x16,8x32/8,8x16/8,4x32,4x64,2x32,1x1"
 #: SECA_II + Mem-BN ResNet, and the MLPerf Tiny ResNet-8 shape as a random graph; each simulated in Verilator and
 #: built for the LFE5U-85F (208 block RAMs; estimated 167,
 #: 200 and 192 since codes are written a word at a time, SECA keeps one item and the stem's stream one image).
-#: The SECA one is not built here yet: with the SECA stages' wide sum and scale multiplexers nextpnr's router
-#: did not converge (207,705 overused wires after 45 minutes); their register banks (session 14) route (201
-#: DP16KD, 73.8 MHz at e250726, before the banked frame read), but the step's 1,000 images were not re-run with it
+#: The SECA one is not built here yet: router1 stalls on it (1,807 overused wires after 20 minutes at cae3aa3);
+#: nextpnr's router2 routed the same netlist (0 overused after 78 iterations, 642 s) at 68.5 MHz, the critical
+#: path SECA's index product z * zmult split by Yosys into two DSPs and a carry chain in one clock, since
+#: pipelined (rtl_gen.hw.pipelined_mul). Its next run: RESNET_SECA_FIXED_RUN (float vs golden 99.91 %) with
+#: --device 85k --freq 100 --router router2
 RESNET_ACCELERATOR = {
     "resnet_fmnist_plain": ("--bundle", f"{RESNET_BEST_RUN}/model", "--vectors", f"{RESNET_BEST_RUN}/vectors.npz",
                             "--name", "resnet_fmnist_plain", "--fold", "max-lanes=64", "--stem", "recompute",

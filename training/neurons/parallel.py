@@ -24,11 +24,15 @@ class ParallelHDLIF(HDLIF):
     def forward(self, x: torch.Tensor, t: int) -> torch.Tensor:
         if not 0 <= t < self.T:
             raise ValueError(f"time step must lie in 0..{self.T - 1}, not {t!r}")
-        if self.fixed is not None and not self.training:       # stateless: m = I
-            codes, _ = self.fixed.fire(self.fixed.units(x), self.fixed_params(t, x)[1], 2 ** self.bits - 1)
-            return (codes * self.step).to(x.dtype)
+        if self.fixed is not None and not self.training:
+            return self.forward_fixed(x, t)
         _, spikes = self.fire(x, 0 if self.theta_index == "first" else t)
         return spikes
+
+    def forward_fixed(self, x, t):
+        """Stateless: ``m = I`` in whole units, fired against ``theta_t``."""
+        codes, _ = self.fixed.fire(self.fixed.units(x), self.fixed_params(t, x)[1], 2 ** self.bits - 1)
+        return (codes * self.step).to(x.dtype)
 
     def fixed_params(self, t, x):
         return super().fixed_params(0 if self.theta_index == "first" else t, x)

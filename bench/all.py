@@ -93,24 +93,22 @@ RESNET_SECA_FIXED_RUN = "bench/models/seeds/resnet_long/seca2_membn_fixed_seed0"
 #: (one control set per lane kept nextpnr's HeAP legaliser hunting for slices for over an hour; with the mask it
 #: placed in 154 s)
 RESNET8_FOLD = "16x4/2,16x16/2,16x16/2,8x16,8x32/8,8x16/8,4x32,4x64,2x32,1x1"
-#: the ResNets on hardware: the trained plain ResNet (the accuracy benchmark's best run, RESNET_BEST_RUN) and the
-#: SECA_II + Mem-BN ResNet, and the MLPerf Tiny ResNet-8 shape as a random graph; each simulated in Verilator and
-#: built for the LFE5U-85F (208 block RAMs; estimated 167,
-#: 200 and 192 since codes are written a word at a time, SECA keeps one item and the stem's stream one image).
-#: The SECA one is not built here yet: router1 stalls on it (1,807 overused wires after 20 minutes at cae3aa3);
-#: nextpnr's router2 routed the same netlist (0 overused after 78 iterations, 642 s) at 68.5 MHz, the critical
-#: path SECA's index product z * zmult split by Yosys into two DSPs and a carry chain in one clock, since
-#: pipelined (rtl_gen.hw.pipelined_mul). Its next run: RESNET_SECA_FIXED_RUN (float vs golden 99.91 %) with
-#: --device 85k --freq 100 --router router2
+#: the ResNets on hardware: the trained plain ResNet (the accuracy benchmark's best run, RESNET_BEST_RUN), the
+#: SECA_II + Mem-BN ResNet trained in the graph's fixed point (RESNET_SECA_FIXED_RUN), and the MLPerf Tiny ResNet-8
+#: shape as a random graph; each simulated in Verilator and built for the LFE5U-85F (208 block RAMs). The SECA
+#: one routes with nextpnr's router2 (router1 stalled on it: 1,807 overused wires after 20 minutes at cae3aa3)
+#: and needs its membranes over 18 bits in bit columns (rtl_gen.neuron_core.HDLIFCore.membrane_columns: 212 block
+#: RAMs estimated with whole 19-bit words in 512 x 36 blocks, 196 with the columns)
 RESNET_ACCELERATOR = {
     "resnet_fmnist_plain": ("--bundle", f"{RESNET_BEST_RUN}/model", "--vectors", f"{RESNET_BEST_RUN}/vectors.npz",
                             "--name", "resnet_fmnist_plain", "--fold", "max-lanes=64", "--stem", "recompute",
                             "--n", "1000", "--device", "85k", "--freq", "100"),
     "resnet8": ("--synthetic", "resnet8", "--fold", RESNET8_FOLD, "--stem", "recompute", "--n", "8", "--device", "85k",
                 "--freq", "100"),
-    "resnet_fmnist_seca": ("--bundle", f"{RESNET_SECA_RUN}/model", "--vectors", f"{RESNET_SECA_RUN}/vectors.npz",
-                           "--name", "resnet_fmnist_seca", "--fold", "max-lanes=64", "--stem", "recompute", "--n",
-                           "1000", "--no-synth"),
+    "resnet_fmnist_seca": ("--bundle", f"{RESNET_SECA_FIXED_RUN}/model", "--vectors",
+                           f"{RESNET_SECA_FIXED_RUN}/vectors.npz", "--name", "resnet_fmnist_seca", "--fold",
+                           "max-lanes=64", "--stem", "recompute", "--n", "1000", "--device", "85k", "--freq", "100",
+                           "--router", "router2"),
 }
 _FMNIST = ("--part", "fashion_mnist", "--epochs", "20", "--batch", "128", "--stem-weights", "int8",
            "--classifier-weights", "int8")

@@ -7,7 +7,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .buffers import RESIDUAL_ADD_LATENCY, RESIDUAL_READ_LATENCY, last_use, residual_ports, slot_offset, stream_ports
-from .config import HDLIFLayerConfig, add_cost, bits_for, dsp_blocks, log2_exact, memory_cost
+from .config import HDLIFLayerConfig, add_cost, bits_for, dsp_blocks, log2_exact
 from .event_conv import EventConvSynapse
 from .hw import ctr, delay_line
 from .neuron_core import HDLIFCore
@@ -103,14 +103,8 @@ class NeuronStage(wiring.Component):
         dsps = brams = 0
         if nc.stateful:
             dsps += 0 if nc.integrates else NL * dsp_blocks(max(nc.lambda_bits, 2), mb)
-            nb, bank = HDLIFCore.membrane_banks(nc)
-            for d in [bank] * (nc.words_per_lane // bank) + [nc.words_per_lane % bank]:
-                if d:
-                    mem = memory_cost(d, mb)
-                    luts += NL * mem["luts"]
-                    brams += NL * mem["brams"]
-            if nb > 1:
-                ffs += NL * nb * mb          # each bank's register by its block RAM
+            mem = HDLIFCore.membrane_cost(nc)       # each bank's register by its block RAM: its ffs
+            luts, ffs, brams = luts + NL * mem["luts"], ffs + NL * mem["ffs"], brams + NL * mem["brams"]
         # the tags that ride along the requantizer, the cores and the pool: t, og, phase, last, addr
         stages = (Requant.latency if requant else 0) + HDLIFCore.latency_of(nc) + (MaxPool.latency if layer.pooled else 0)
         ffs += stages * (nc.T.bit_length() + (nc.channels // NL).bit_length() + 4 + nc.words_per_lane.bit_length())

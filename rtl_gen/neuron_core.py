@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import numpy as np
-from amaranth import Array, Const, Module, Mux, Signal, signed, unsigned
+from amaranth import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import NeuronConfig
+from .config import BRAM_SHAPES, NeuronConfig, memory_cost
 from .hw import ctr, make_memory, no_collision
+
+
+def _columns_cost(depth: int, cols) -> dict:
+    """``luts`` and ``brams`` of ``depth`` words in bit columns ``((lo, width, bank_depth), ...)``."""
+    mems = [memory_cost(min(bd, depth - k * bd), w) for _, w, bd in cols for k in range(-(-depth // bd))]
+    return {"luts": sum(x["luts"] for x in mems), "brams": sum(x["brams"] for x in mems)}
 
 
 class HDLIFCore(wiring.Component):
@@ -34,8 +40,9 @@ class HDLIFCore(wiring.Component):
     each bank's v (twice with several banks: once by its block RAM, once by the multiplexer) ->
     select the bank -> leak product -> charge -> the excess ``m - theta_t`` and the membrane to
     keep -> fire (code out, v written back).  The membrane memory is split into banks of one
-    block RAM (:meth:`membrane_banks`).  Each neuron is updated at most once per time step and
-    the steps of one neuron are at least the latency apart, so reads never race writes.  (The
+    block RAM, and into bit columns where that saves block RAMs (:meth:`membrane_columns`).  Each
+    neuron is updated at most once per time step and the steps of one neuron are at least the
+    latency apart, so reads never race writes.  (The
     excess has a clock of its own: with the code's rounding and clamp after it, one clock was
     three carry chains in a row, the slowest path of the 85F ResNet.  The second bank register:
     with the block RAMs spread over the die, the placer put a bank's one register by the
@@ -49,19 +56,54 @@ class HDLIFCore(wiring.Component):
     """
 
     @staticmethod
-    def membrane_banks(config: NeuronConfig) -> tuple[int, int]:
-        """``(banks, depth)``: a lane's membranes in banks of ``depth`` words, at most one block
-        RAM each (one bank of every word where they fit in one)."""
+    def membrane_columns(config: NeuronConfig) -> tuple[tuple[int, int, int], ...]:
+        """How a lane's residual membranes sit in block RAM: ``((lo, width, bank_depth), ...)``,
+        bits ``lo .. lo + width - 1`` of every membrane in banks of ``bank_depth`` words, at most
+        one block RAM each (a single bank holding every word where they fit in one); none for a
+        stateless core.
+
+        Whole words in banks of one DP16KD (1024 x 18, or 512 x 36 past 18 bits), unless
+        columns cost fewer block RAMs: a memory wider than a DP16KD mode takes a narrower one
+        for its top bits (a 19-bit membrane: 18 bits in 1024 x 18 banks and the 19th in one
+        16384 x 1 block for 16,384 words, where whole words take a 512 x 36 block per 512 words,
+        almost twice the blocks).  Yosys maps each memory in one mode, so the columns are
+        memories of their own."""
+        if not config.stateful:
+            return ()
+        depth, mb = config.words_per_lane, config.membrane_bits
+
+        def layout(cols):
+            return tuple((lo, w, min(bd, depth)) for lo, w, bd in cols)
+
+        def cost(cols):
+            c = _columns_cost(depth, cols)
+            return c["brams"], c["luts"]
+
+        whole = layout([(0, mb, 1024 if mb <= 18 else 512)])
+        split = layout([(lo, min(18, mb - lo), max(d for d, w in BRAM_SHAPES if w >= min(18, mb - lo)))
+                        for lo in range(0, mb, 18)])
+        return split if cost(split) < cost(whole) else whole
+
+    @classmethod
+    def membrane_cost(cls, config: NeuronConfig) -> dict:
+        """One lane's membrane memories (:meth:`membrane_columns`): ``luts``, ``brams`` and the
+        ``ffs`` of the banks' registers by their block RAMs."""
+        cols = cls.membrane_columns(config)
+        cost = _columns_cost(config.words_per_lane, cols)
+        banked = cls.membrane_banked(config)
+        return {**cost, "ffs": sum(-(-config.words_per_lane // bd) * w for _, w, bd in cols) if banked else 0}
+
+    @classmethod
+    def membrane_banked(cls, config: NeuronConfig) -> bool:
+        """Whether a column of the membranes has several banks (a multiplexer after them, and a
+        second register by each block RAM: :meth:`latency_of`'s eighth clock)."""
         depth = config.words_per_lane
-        bank_depth = 1024 if config.membrane_bits <= 18 else 512
-        if not config.stateful or depth <= bank_depth:
-            return 1, depth
-        return -(-depth // bank_depth), bank_depth
+        return any(bd < depth for _, _, bd in cls.membrane_columns(config))
 
     @classmethod
     def latency_of(cls, config: NeuronConfig) -> int:
         """Clocks from ``in_valid`` to ``out_code`` (and the membrane's write back)."""
-        return 7 + (cls.membrane_banks(config)[0] > 1)
+        return 7 + cls.membrane_banked(config)
 
     def __init__(self, config: NeuronConfig, lane: int = 0):
         if not isinstance(config, NeuronConfig):
@@ -122,28 +164,33 @@ class HDLIFCore(wiring.Component):
             th_c = Array(Const(int(x), signed(mb)) for x in th_tab)
             m.d.sync += [lam2.eq(lam_c[t1]), th2.eq(th_c[t1])]
 
-        # The residual membranes: banks of at most one block RAM each, every bank's output
-        # registered before the bank is selected (a deep memory's output multiplexer after the
-        # block RAMs' slow clock-to-out would be the critical path).
-        nb, bank_depth = self.membrane_banks(c)
-        if stateful:
-            depth = c.words_per_lane
-            lo_bits = (bank_depth - 1).bit_length() if nb > 1 else None
-            banks = []
+        # The residual membranes: bit columns in banks of at most one block RAM each
+        # (:meth:`membrane_columns`), every bank's output registered before the bank is selected
+        # (a deep memory's output multiplexer after the block RAMs' slow clock-to-out would be
+        # the critical path).
+        cols = self.membrane_columns(c)
+        banked = self.membrane_banked(c)
+        depth = c.words_per_lane
+        columns = []                              # (lo, width, lo_bits, [(read, write)], [bank_q])
+        for j, (lo, w, bd) in enumerate(cols):
+            nb = -(-depth // bd)
+            lo_bits = (bd - 1).bit_length() if nb > 1 else None
+            ports, qs = [], []
             for k in range(nb):
-                d = min(bank_depth, depth - k * bank_depth) if nb > 1 else depth
-                mem = make_memory(shape=signed(mb), depth=d, no_rw_check=True)
-                m.submodules[f"membrane{k}" if nb > 1 else "membrane"] = mem
-                banks.append((mem.read_port(), mem.write_port()))
-            bank_q = [Signal(signed(mb), name=f"bank_q{k}", reset_less=True) for k in range(nb)]
-            for k, ((rd, _), q) in enumerate(zip(banks, bank_q)):
+                mem = make_memory(shape=unsigned(w), depth=min(bd, depth - k * bd), no_rw_check=True)
+                m.submodules[f"membrane_c{j}_{k}"] = mem
+                rd, wr = mem.read_port(), mem.write_port()
+                q = Signal(unsigned(w), name=f"bank_q{j}_{k}", reset_less=True)
                 m.d.comb += rd.addr.eq(self.in_addr[:lo_bits] if nb > 1 else self.in_addr)
-                if nb > 1:
-                    near = Signal(signed(mb), name=f"bank_r{k}", reset_less=True)
+                if banked:
+                    near = Signal(unsigned(w), name=f"bank_r{j}_{k}", reset_less=True)
                     m.d.sync += [near.eq(rd.data), q.eq(near)]
                 else:
                     m.d.sync += q.eq(rd.data)
-        if nb > 1:
+                ports.append((rd, wr))
+                qs.append(q)
+            columns.append((lo, w, lo_bits, ports, qs))
+        if banked:
             # the second bank register's clock: the tags and parameters wait one more
             held = [Signal.like(x, name=f"{x.name}b") for x in (v2, a2, t2, cur2, first2, lam2, th2)]
             m.d.sync += [h.eq(x) for h, x in zip(held, (v2, a2, t2, cur2, first2, lam2, th2))]
@@ -155,13 +202,13 @@ class HDLIFCore(wiring.Component):
         v_prev = Signal(signed(mb), reset_less=True)
         m.d.sync += [v3.eq(v2), a3.eq(a2), cur3.eq(cur2), first3.eq(first2), lam3.eq(lam2), th3.eq(th2)]
         if stateful:
-            if nb > 1:
-                # every value of the bank index selects a bank (the unused top ones: the last), so
-                # the selection is a total function: a partial one leaves Yosys a latch
-                sel = a2[lo_bits:]
-                m.d.sync += v_prev.eq(Array(bank_q + [bank_q[-1]] * ((1 << len(sel)) - nb))[sel])
-            else:
-                m.d.sync += v_prev.eq(bank_q[0])
+            # every value of a bank index selects a bank (the unused top ones: the last), so the
+            # selection is a total function: a partial one leaves Yosys a latch
+            parts = []
+            for lo, w, lo_bits, _, qs in columns:
+                sel = a2[lo_bits:] if len(qs) > 1 else None
+                parts.append(Array(qs + [qs[-1]] * ((1 << len(sel)) - len(qs)))[sel] if sel is not None else qs[0])
+            m.d.sync += v_prev.eq(Cat(*parts).as_signed())
 
         # Stage 4: leak product lambda_t * v.
         v4, a4, cur4, th4 = Signal(name="v4"), Signal.like(a1, name="a4"), Signal.like(cur1, name="cur4"), Signal.like(th2, name="th4")
@@ -206,10 +253,12 @@ class HDLIFCore(wiring.Component):
             over = ((c.max_code + 1) << c.frac) - half      # (x + half) >> frac > max_code  <=>  x >= over
             code = Mux(excess <= 0, 0, Mux(excess >= over, c.max_code, rounded))
         if stateful:
-            for k, (_, wr) in enumerate(banks):
-                hit = (a6[lo_bits:] == k) if nb > 1 else 1
-                m.d.comb += [wr.addr.eq(a6[:lo_bits] if nb > 1 else a6), wr.data.eq(residual),
-                             wr.en.eq(v6 & hit)]
+            kept = residual.as_unsigned()
+            for lo, w, lo_bits, ports, _ in columns:
+                for k, (_, wr) in enumerate(ports):
+                    hit = (a6[lo_bits:] == k) if len(ports) > 1 else 1
+                    m.d.comb += [wr.addr.eq(a6[:lo_bits] if len(ports) > 1 else a6), wr.data.eq(kept[lo:lo + w]),
+                                 wr.en.eq(v6 & hit)]
             # the steps of a neuron are the latency apart: no membrane read that is used (after
             # step 0) hits the one written in the same clock, so the banks need no
             # read-during-write logic after their block RAMs (no_rw_check)

@@ -374,9 +374,9 @@ def test_pipelined_mul_is_exact_one_product_a_clock(a_bits, b):
 # Neuron core
 
 def _neuron_case(seed: int, N: int = 12, T: int = 4, *, per_channel=False, kind="vanilla", lanes=1,
-                 reset="value", integrate=False):
+                 reset="value", integrate=False, wide=False):
     rng = np.random.default_rng(seed)
-    R = int(rng.integers(200, 40000))
+    R = int(rng.integers(200, 40000)) * (64 if wide else 1)
     pshape = (T, N) if per_channel else (T,)
     lam = np.zeros(pshape, np.int64) if kind == "parallel" else rng.integers(0, 4096, size=pshape)
     if seed % 3 == 0 and kind != "parallel":
@@ -439,6 +439,7 @@ def test_a_membrane_read_racing_its_write_is_asserted(N, latency, early, fails):
     (0, False, "vanilla", 1, 12, {}), (1, False, "vanilla", 1, 12, {}), (2, True, "vanilla", 2, 12, {}),
     (3, True, "vanilla", 4, 12, {}), (4, False, "parallel", 1, 12, {}), (5, True, "parallel", 2, 12, {}),
     (6, False, "vanilla", 2, 2600, {}),        # 1300 membranes per lane: several block-RAM banks
+    (11, False, "vanilla", 1, 3000, dict(wide=True)),   # over 18 bits: an 18-bit column in banks, the rest in one
     # LIF resetting to a (non-zero) value and by subtraction, IF (no multiplier)
     (7, False, "lif", 1, 12, dict(reset="value")), (8, True, "lif", 2, 12, dict(reset="subtract")),
     (9, True, "lif", 1, 12, dict(reset="subtract", integrate=True)), (10, False, "lif", 2, 12, dict(reset="value", integrate=True)),
@@ -447,6 +448,9 @@ def test_neuron_core_matches_golden(seed, per_channel, kind, lanes, N, lif):
     layer, cfg, cur = _neuron_case(seed, N=N, T=3 if N > 100 else 4, per_channel=per_channel, kind=kind, lanes=lanes,
                                    **lif)
     assert cfg.integrates == bool(lif.get("integrate"))
+    cols = HDLIFCore.membrane_columns(cfg)
+    if lif.get("wide"):
+        assert cfg.membrane_bits > 18 and [(lo, w) for lo, w, _ in cols] == [(0, 18), (18, cfg.membrane_bits - 18)]
     T, N = cur.shape
     want = []
     v = np.zeros(N, np.int64)
@@ -457,7 +461,7 @@ def test_neuron_core_matches_golden(seed, per_channel, kind, lanes, N, lif):
     got = np.full((T, N), -1)
     rng = np.random.default_rng(seed)
     L = HDLIFCore.latency_of(cfg)
-    assert L == 7 + (N > 2048 and kind != "parallel")
+    assert L == 7 + (N // lanes > 1024 and kind != "parallel")
     for j in range(lanes):
         dut = HDLIFCore(cfg, lane=j)
         pending = []

@@ -215,10 +215,20 @@ class _Builder:
         self.add({"class_name": "InputLayer", "name": name, "input_shape": hls_shape},
                  {"result": _ap_uint(bits)})
 
-    def _strategy(self, n_mult: int) -> dict:
+    def _strategy(self, n_in: int, n_out: int) -> dict:
+        """All ``n_in x n_out`` multipliers of a kernel unrolled where they are at most
+        ``max_unroll``; else the Resource strategy with the smallest reuse factor hls4ml accepts
+        for the kernel that brings them under it (hls4ml replaces an invalid one by its nearest
+        valid one, which may be smaller: more multipliers than asked for)."""
+        n_mult = n_in * n_out
         if n_mult <= self.options.max_unroll:
             return {"Strategy": "Latency", "ReuseFactor": 1}
-        return {"Strategy": "Resource", "ReuseFactor": -(-n_mult // self.options.max_unroll)}
+        import hls4ml
+
+        need = -(-n_mult // self.options.max_unroll)
+        backend = hls4ml.backends.get_backend(hdlif_layer.BACKEND)
+        rf = next(r for r in backend.get_valid_reuse_factors(n_in, n_out) if r >= need)
+        return {"Strategy": "Resource", "ReuseFactor": rf}
 
     def synapse(self, layer, shapes) -> str:
         """The weighted sum on ``acc_bits``: hls4ml Dense or Conv2D, bias-free."""
@@ -236,11 +246,11 @@ class _Builder:
                  # [O, C, k, k] -> Keras' [k, k, C, O]
                  "weight_data": np.asarray(layer.weight, np.int64).transpose(2, 3, 1, 0).copy(),
                  "bias_data": None}
-            return self.add(d, precision, **self._strategy(c * k * k * o))
+            return self.add(d, precision, **self._strategy(c * k * k, o))
         n_in = int(np.prod(in_shape))
         d = {"class_name": "Dense", "name": name, "n_in": n_in, "n_out": layer.out_features,
              "weight_data": _hwc_weight(layer, in_shape), "bias_data": None}
-        return self.add(d, precision, **self._strategy(n_in * layer.out_features))
+        return self.add(d, precision, **self._strategy(n_in, layer.out_features))
 
     def requant(self, layer, T: int, n_chan: int, *, readout: bool = False) -> str:
         mult = _table(layer.mult, T, n_chan, "channel")
@@ -303,7 +313,7 @@ class _Builder:
         if inputs is not None:
             d["inputs"] = inputs
         sums = _ap_int(bits)
-        return self.add(d, {"weight": _ap_int(2), "accum": sums, "result": sums}, **self._strategy(4 * c * c))
+        return self.add(d, {"weight": _ap_int(2), "accum": sums, "result": sums}, **self._strategy(4 * c, c))
 
     def flatten(self, name: str, shape: tuple[int, ...], spike_bits: int) -> str:
         """A conv's codes ``[H, W, C]`` as one vector (H, W, C order) for an fc layer."""

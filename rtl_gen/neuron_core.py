@@ -65,9 +65,9 @@ class HDLIFCore(wiring.Component):
         Whole words in banks of one DP16KD (1024 x 18, or 512 x 36 past 18 bits), unless
         columns cost fewer block RAMs: a memory wider than a DP16KD mode takes a narrower one
         for its top bits (a 19-bit membrane: 18 bits in 1024 x 18 banks and the 19th in one
-        16384 x 1 block for 16,384 words, where whole words take a 512 x 36 block per 512 words,
-        almost twice the blocks).  Yosys maps each memory in one mode, so the columns are
-        memories of their own."""
+        16384 x 1 block for 16,384 words, where whole words take a 512 x 36 block per 512
+        words: 8 DP16KD instead of 13 for 6,272 words).  Yosys maps each memory in one mode,
+        so the columns are memories of their own."""
         if not config.stateful:
             return ()
         depth, mb = config.words_per_lane, config.membrane_bits

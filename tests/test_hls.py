@@ -143,6 +143,25 @@ def test_options_are_checked():
         convert.HLSOptions(max_unroll=0)
 
 
+@pytest.mark.parametrize("n_in, n_out, max_unroll", [(288, 64, 4096), (144, 32, 4096), (784, 128, 4096), (9, 8, 4096),
+                                                      (576, 64, 1000), (288, 64, 1)])
+def test_reuse_factor_is_one_hls4ml_keeps(n_in, n_out, max_unroll):
+    """A kernel over ``max_unroll`` multipliers gets the smallest reuse factor hls4ml accepts that
+    brings them under it: hls4ml would replace an invalid one (288 x 64 / 4096 -> 5) by its
+    nearest valid one (4: more multipliers than asked for) with a warning."""
+    import hls4ml
+
+    s = convert._Builder(convert.HLSOptions(max_unroll=max_unroll))._strategy(n_in, n_out)
+    backend = hls4ml.backends.get_backend(convert.hdlif_layer.BACKEND)
+    valid = backend.get_valid_reuse_factors(n_in, n_out)
+    rf = s["ReuseFactor"]
+    assert rf in valid and n_in * n_out / rf <= max_unroll
+    assert all(n_in * n_out / r > max_unroll for r in valid if r < rf)
+    assert (s["Strategy"] == "Latency") == (n_in * n_out <= max_unroll)
+    if (n_in, n_out, max_unroll) == (288, 64, 4096):
+        assert rf == 6
+
+
 # ---------------------------------------------------------------------------------------------
 # LIF / IF neurons (binary spikes, reset to v_reset or by subtraction) and the count readout
 

@@ -43,6 +43,10 @@ from typing import Callable
 #: a ``$check`` and a ``$print`` cell, e.g. :func:`rtl_gen.hw.no_collision`), simulation-only
 #: facts whose compare logic would otherwise stay in the netlist
 DROP_CHECKS = "chformal -remove; delete t:$print"
+#: Yosys commands that keep the flip-flops of wires the gateware marks ``keep`` (copies of a
+#: high-fanout register, :func:`rtl_gen.hw.fanout_tree`): a keep on the wire alone does not stop
+#: ``opt_merge`` from merging identical flip-flops back into one
+KEEP_COPIES = "proc; setattr -set keep 1 w:* a:keep %i %ci1 c:* %i"
 
 from golden.atomic import atomic_path, write_json_atomic
 
@@ -326,7 +330,7 @@ def run_flow(source: Path, top: str, out_dir: Path, *, family: Family, part: str
     say(f"yosys {family.synth} -top {top} ({source.name})")
     read = f'read_rtlil "{src}"' if source.suffix == ".il" else f'read_verilog -sv "{src}"'
     prepare = f"{family.prepare}; " if family.prepare else ""
-    script = (f'{read}; {DROP_CHECKS}; {prepare}{family.synth} -top {top} -json "{netlist}"; '
+    script = (f'{read}; {DROP_CHECKS}; hierarchy -top {top}; {KEEP_COPIES}; {prepare}{family.synth} -top {top} -json "{netlist}"; '
               f'tee -q -o "{stat_json}" stat -json')
     t0 = time.monotonic()
     rc = _run(yosys, ["-p", script], cwd=out_dir, log=yosys_log, timeout_s=timeout_s)

@@ -10,7 +10,8 @@ from amaranth.lib.wiring import In, Out
 from .buffers import (RESIDUAL_ADD_LATENCY, RESIDUAL_READ_LATENCY, FrameBuffer, banked_read, last_use,
                       residual_ports, slot_offset)
 from .config import HDLIFLayerConfig, add_cost, dsp_blocks
-from .hw import const_bits, const_mul, csd, ctr, delay_line, dsp_split, no_collision, pipelined_mul, pipelined_mul_latency
+from .hw import (const_bits, const_mul, csd, ctr, delay_line, dsp_split, FANOUT_TREE_LATENCY, fanout_tree, no_collision, pipelined_mul,
+                 pipelined_mul_latency)
 from .requant import Requant
 
 
@@ -68,16 +69,18 @@ class SecaStage(wiring.Component):
     def compute_latency(c) -> int:
         """Clocks from the compute's last shift to the replay's start: the window, the tap
         products, their sum, the index product (:func:`rtl_gen.hw.pipelined_mul`: DSP-sized
-        partial products, then their registered sum), the rounded index, then the clipped table's
-        scale (shifted into its bank) and the replay's start."""
-        return 5 + SecaStage.index_product_latency(c)
+        partial products, then their registered sum), the rounded index, the clipped index, the
+        table's scale, then the scale shifted into its bank and the replay's start; and the
+        compute's own lag behind its bank's enables (:data:`rtl_gen.hw.FANOUT_TREE_LATENCY`)."""
+        return 7 + FANOUT_TREE_LATENCY + SecaStage.index_product_latency(c)
 
     @staticmethod
     def index_product_latency(c) -> int:
         return pipelined_mul_latency(c.z_bits, const_bits(int(c.zmult)))
     #: clocks from a word's read to its scaled current at the neuron stage: the banked read
-    #: (:func:`rtl_gen.buffers.banked_read`), the word's register, the products, the output register
-    REPLAY_LATENCY = RESIDUAL_READ_LATENCY + 3
+    #: (:func:`rtl_gen.buffers.banked_read`), the word's register, the lanes' scales (the word
+    #: again), the products, the output register
+    REPLAY_LATENCY = RESIDUAL_READ_LATENCY + 4
 
     @staticmethod
     def compute_clocks(c) -> int:
@@ -123,7 +126,11 @@ class SecaStage(wiring.Component):
             digits * c.z_bits + c.z_bits + c.z_product_bits + 2 * idx_bits + len(c.table) * sb / 4 + \
             NL * sb + 60
         ffs = 2 * C * (c.sum_bits + sb) + k * c.sum_bits + (k + 1) * c.z_bits + c.z_product_bits + idx_bits + \
-            NL * (c.in_bits * 2 + c.product_bits + c.out_bits) + Requant.latency * (c.words.bit_length() + 8) + 80
+            len(c.table).bit_length() + sb + \
+            NL * (c.in_bits * 3 + sb + c.product_bits + c.out_bits) + Requant.latency * (c.words.bit_length() + 8) + 80
+        # the banks' enables and pass-1 choices through their register trees, and what waits for them
+        L = FANOUT_TREE_LATENCY
+        ffs += 2 * 2 * (C + -(-C // 8)) + L * (NL * c.in_bits + 6)
         zb = const_bits(int(c.zmult))
         pieces = len(dsp_split(c.z_bits)) * len(dsp_split(zb))
         ffs += pieces * (c.z_bits + zb) + (pieces - 1) * (c.z_bits + zb + 1)     # partial products, their sums
@@ -204,43 +211,64 @@ class SecaStage(wiring.Component):
         first = tags["addr"] < K
         sums = [[Signal(signed(c.sum_bits), name=f"sum{b}_{ch}") for ch in range(C)] for b in range(2)]
         cbusy, cslot, cc = Signal(), Signal(), Signal(ctr(C + k // 2))
+        hi = k // 2
+        pending = Signal(range(3))
+        start_c = ~cbusy & (pending != 0)
+        cend = cbusy & (cc == C + hi - 1)
+        # Each bank's clock enable and pass-1 / shift choice reach its sums through a register
+        # tree (:func:`rtl_gen.hw.fanout_tree`, a copy per channel): one enable driving every
+        # flip-flop of a 32-channel bank, spread over the die, was 8.6 ns of routing after two
+        # LUTs (the fixed-point SECA ResNet's critical path, 67 MHz).  So pass 1 lands
+        # FANOUT_TREE_LATENCY clocks after its word (its value and ``first`` delayed alike), and
+        # the compute (its shifts and its window) runs that much behind ``cbusy``.
+        L = FANOUT_TREE_LATENCY
+        x1 = delay(cur, L, "sum_x")
+        first1 = delay(first, L, "sum_first")
+        p1_now = [tags["v"] & (wslot == b) for b in range(2)]
+        shift_now = [cbusy & (cslot == b) for b in range(2)]
+        p1_late = []
         for b in range(2):
             bank = sums[b]
-            with m.If(tags["v"] & (wslot == b)):
-                for ch in range(C - NL):
-                    m.d.sync += bank[ch].eq(bank[ch + NL])
-                for j in range(NL):
-                    x = cur.word_select(j, cb).as_signed()
-                    m.d.sync += bank[C - NL + j].eq(Mux(first, x, bank[j] + x))
-            with m.Elif(cbusy & (cslot == b)):
-                m.d.sync += [bank[ch].eq(bank[ch + 1] if ch < C - 1 else 0) for ch in range(C)]
+            en = fanout_tree(m, p1_now[b] | shift_now[b], C, f"sum_en{b}")
+            pass1 = fanout_tree(m, p1_now[b], C, f"sum_p1{b}")
+            p1_late.append(pass1[0])
+            for ch in range(C):
+                if ch < C - NL:
+                    turned = bank[ch + NL]
+                else:
+                    x = x1.word_select(ch - (C - NL), cb).as_signed()
+                    turned = Mux(first1, x, bank[ch - (C - NL)] + x)
+                shifted = bank[ch + 1] if ch < C - 1 else 0
+                with m.If(en[ch]):
+                    m.d.sync += bank[ch].eq(Mux(pass1[ch], turned, shifted))
+        # the compute's controls, as late as the banks' enables
+        start_l, cbusy_l, cslot_l = delay(start_c, L, "c_start"), delay(cbusy, L, "c_busy", valid=True), delay(cslot, L, "c_slot")
+        cfirst_l, cend_l = delay(cbusy & (cc >= hi), L, "c_valid"), delay(cend, L, "c_end")
         # pass 1 of an item and the compute of the item before it never share a bank (an item
         # starts only once the previous one's replay began, so its compute is over)
-        m.d.sync += Assert(~(tags["v"] & cbusy & (wslot == cslot)), "SECA: pass 1 and the compute on one bank")
+        m.d.sync += Assert(~((p1_late[0] & cbusy_l & ~cslot_l) | (p1_late[1] & cbusy_l & cslot_l)),
+                           "SECA: pass 1 and the compute on one bank")
         done1 = Signal()
         m.d.sync += done1.eq(tags["v"] & tags["last"])
 
         # ---- compute: one channel a clock through a k-channel window, six registered stages
-        hi = k // 2
-        pending = Signal(range(3))
-        start_c = ~cbusy & (pending != 0)
         m.d.sync += pending.eq(pending + done1 - start_c)
         with m.If(start_c):
             m.d.sync += [cbusy.eq(1), cc.eq(0)]
         with m.If(cbusy):
             m.d.sync += cc.eq(cc + 1)
-            with m.If(cc == C + hi - 1):
+            with m.If(cend):
                 m.d.sync += [cbusy.eq(0), cslot.eq(~cslot)]
         # the window: win[i] = g[cc - i] after the clock that shifts channel cc in (zeros before
         # channel 0 and, shifted in behind the bank, after channel C - 1); channel cc - hi has
         # its k neighbours, tap j on win[k - 1 - j]
         win = [Signal(signed(c.sum_bits), name=f"win{i}") for i in range(k)]
-        with m.If(start_c):
+        with m.If(start_l):
             m.d.sync += [w.eq(0) for w in win]
-        with m.Elif(cbusy):
-            m.d.sync += [win[0].eq(Mux(cslot, sums[1][0], sums[0][0]))] + \
+        with m.Elif(cbusy_l):
+            m.d.sync += [win[0].eq(Mux(cslot_l, sums[1][0], sums[0][0]))] + \
                         [win[i].eq(win[i - 1]) for i in range(1, k)]
-        tag = dict(v=cbusy & (cc >= hi), s=cslot, last=cbusy & (cc == C + hi - 1))
+        tag = dict(v=cfirst_l, s=cslot_l, last=cend_l)
         tag = {n: delay(sig, 1, f"c0_{n}", valid=n == "v") for n, sig in tag.items()}
         prods = []
         for j, tap in enumerate(int(t) for t in c.taps):
@@ -254,16 +282,20 @@ class SecaStage(wiring.Component):
         half = (1 << (c.zshift - 1)) if c.zshift > 0 else 0
         idx = Signal(signed(max(2, c.z_product_bits + 2 - c.zshift)))
         m.d.sync += idx.eq((zm + half) >> c.zshift)
-        tag = {n: delay(sig, 3 + self.index_product_latency(c), f"c_{n}", valid=n == "v") for n, sig in tag.items()}
+        tag = {n: delay(sig, 5 + self.index_product_latency(c), f"c_{n}", valid=n == "v") for n, sig in tag.items()}
         sb = c.q + 1
         table = Array(Const(int(v), unsigned(sb)) for v in c.table)
+        # the clipped index, then its scale, each registered (the compares' carry chains, the
+        # table's LUT tree and the bank's multiplexer in one clock were 11.5 ns)
         clipped = Signal(range(2 * R))
         with m.If(idx < -R):
-            m.d.comb += clipped.eq(0)
+            m.d.sync += clipped.eq(0)
         with m.Elif(idx > R - 1):
-            m.d.comb += clipped.eq(2 * R - 1)
+            m.d.sync += clipped.eq(2 * R - 1)
         with m.Else():
-            m.d.comb += clipped.eq((idx + R)[:len(clipped)])
+            m.d.sync += clipped.eq((idx + R)[:len(clipped)])
+        scale_in = Signal(unsigned(sb))
+        m.d.sync += scale_in.eq(table[clipped])
         # two banks of the C scales: the compute shifts each channel's scale in at the end (channel
         # ch reaches position ch); the replay turns its bank by a lane group a word, lane j
         # scaling by position j
@@ -273,7 +305,7 @@ class SecaStage(wiring.Component):
         for b in range(2):
             bank = scales[b]
             with m.If(tag["v"] & (tag["s"] == b)):
-                m.d.sync += [bank[ch].eq(bank[ch + 1] if ch < C - 1 else table[clipped]) for ch in range(C)]
+                m.d.sync += [bank[ch].eq(bank[ch + 1] if ch < C - 1 else scale_in) for ch in range(C)]
             with m.Elif(pv & (pslot == b)):
                 m.d.sync += [bank[ch].eq(bank[(ch + NL) % C]) for ch in range(C)]
         m.d.sync += Assert(~(tag["v"] & pv & (tag["s"] == pslot)), "SECA: the compute and the replay on one bank")
@@ -305,15 +337,22 @@ class SecaStage(wiring.Component):
         tag = {n: delay(sig, RESIDUAL_READ_LATENCY, f"r_{n}", valid=n == "v") for n, sig in tag.items()}
         word, pl, pt = Signal.like(frame_word), Signal(), Signal(ctr(c.T))
         m.d.sync += [word.eq(frame_word), pv.eq(tag["v"]), pl.eq(tag["last"]), pslot.eq(tag["s"]), pt.eq(tag["t"])]
+        # each lane's scale picked from its bank and the word registered again, then the
+        # products: the bank's multiplexer, the route to a DSP and its multiply in one clock were
+        # 11 ns
         half_q = 1 << (c.q - 1)
         prods = []
+        word2 = Signal.like(word, name="word2")
+        m.d.sync += word2.eq(word)
         for j in range(NL):
             pr = Signal(signed(c.product_bits + 2), name=f"prod{j}")
-            s = Mux(pslot, scales[1][j], scales[0][j])
-            m.d.sync += pr.eq(word.word_select(j, c.in_bits).as_signed() * s + half_q)
+            s = Signal(unsigned(sb), name=f"lane_scale{j}")
+            m.d.sync += s.eq(Mux(pslot, scales[1][j], scales[0][j]))
+            m.d.sync += pr.eq(word2.word_select(j, c.in_bits).as_signed() * s + half_q)
             prods.append(pr)
+        pv2, pl2, pt2 = delay(pv, 1, "p2_v", valid=True), delay(pl, 1, "p2_last"), delay(pt, 1, "p2_t")
         qv, ql, qt = Signal(), Signal(), Signal(ctr(c.T))
-        m.d.sync += [qv.eq(pv), ql.eq(pl), qt.eq(pt)]
+        m.d.sync += [qv.eq(pv2), ql.eq(pl2), qt.eq(pt2)]
         m.d.sync += [self.out_valid.eq(qv), self.out_last.eq(qv & ql), self.out_t.eq(qt),
                      self.out_data.eq(Cat(*[(pr >> c.q)[:c.out_bits] for pr in prods]))]
         # Invariant (busy): high from an item's first group to its last scaled current, with no

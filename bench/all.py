@@ -98,17 +98,20 @@ RESNET8_FOLD = "16x4/2,16x16/2,16x16/2,8x16,8x32/8,8x16/8,4x32,4x64,2x32,1x1"
 #: shape as a random graph; each simulated in Verilator and built for the LFE5U-85F (208 block RAMs). The SECA
 #: one routes with nextpnr's router2 (router1 stalled on it: 1,807 overused wires after 20 minutes at cae3aa3)
 #: and needs its membranes over 18 bits in bit columns (rtl_gen.neuron_core.HDLIFCore.membrane_columns: 212 block
-#: RAMs estimated with whole 19-bit words in 512 x 36 blocks, 196 with the columns)
+#: RAMs estimated with whole 19-bit words in 512 x 36 blocks, 196 with the columns; 197 DP16KD placed at f962a6c,
+#: 67.2 MHz, the critical path the sum banks' enable, since through register trees). Its step still simulates the
+#: float-trained run without synthesis until the fixed-point run is recorded with:
+#:   python -m bench.accelerator --bundle {RESNET_SECA_FIXED_RUN}/model --vectors {RESNET_SECA_FIXED_RUN}/vectors.npz
+#:     --name resnet_fmnist_seca --fold max-lanes=64 --stem recompute --n 1000 --device 85k --freq 100 --router router2
 RESNET_ACCELERATOR = {
     "resnet_fmnist_plain": ("--bundle", f"{RESNET_BEST_RUN}/model", "--vectors", f"{RESNET_BEST_RUN}/vectors.npz",
                             "--name", "resnet_fmnist_plain", "--fold", "max-lanes=64", "--stem", "recompute",
                             "--n", "1000", "--device", "85k", "--freq", "100"),
     "resnet8": ("--synthetic", "resnet8", "--fold", RESNET8_FOLD, "--stem", "recompute", "--n", "8", "--device", "85k",
                 "--freq", "100"),
-    "resnet_fmnist_seca": ("--bundle", f"{RESNET_SECA_FIXED_RUN}/model", "--vectors",
-                           f"{RESNET_SECA_FIXED_RUN}/vectors.npz", "--name", "resnet_fmnist_seca", "--fold",
-                           "max-lanes=64", "--stem", "recompute", "--n", "1000", "--device", "85k", "--freq", "100",
-                           "--router", "router2"),
+    "resnet_fmnist_seca": ("--bundle", f"{RESNET_SECA_RUN}/model", "--vectors", f"{RESNET_SECA_RUN}/vectors.npz",
+                           "--name", "resnet_fmnist_seca", "--fold", "max-lanes=64", "--stem", "recompute", "--n",
+                           "1000", "--no-synth"),
 }
 _FMNIST = ("--part", "fashion_mnist", "--epochs", "20", "--batch", "128", "--stem-weights", "int8",
            "--classifier-weights", "int8")

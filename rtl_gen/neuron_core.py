@@ -8,7 +8,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .config import BRAM_SHAPES, NeuronConfig, memory_cost
-from .hw import ctr, make_memory, no_collision
+from .hw import DSP_BITS, ctr, delay_line, make_memory, no_collision, pipelined_mul, pipelined_mul_latency
 
 
 def _columns_cost(depth: int, cols) -> dict:
@@ -36,8 +36,9 @@ class HDLIFCore(wiring.Component):
     "value"``) or ``m - theta_t`` (``reset = "subtract"``) after a spike and ``m`` otherwise.  An
     IF core (every ``lambda_t = 2**lambda_frac``) adds ``v`` without a multiplier.
 
-    Pipeline (:meth:`latency_of`: 7 clocks, 8 with several membrane banks): read v -> register
-    each bank's v (twice with several banks: once by its block RAM, once by the multiplexer) ->
+    Pipeline (:meth:`latency_of`: 7 clocks, 8 with several membrane banks, 2 more for a wide leak
+    product, :meth:`wide_leak`): read v -> register each bank's v (twice with several banks:
+    once by its block RAM, once by the multiplexer) ->
     select the bank -> leak product -> charge -> the excess ``m - theta_t`` and the membrane to
     keep -> fire (code out, v written back).  The membrane memory is split into banks of one
     block RAM, and into bit columns where that saves block RAMs (:meth:`membrane_columns`).  Each
@@ -100,10 +101,28 @@ class HDLIFCore(wiring.Component):
         depth = config.words_per_lane
         return any(bd < depth for _, _, bd in cls.membrane_columns(config))
 
+    @staticmethod
+    def wide_leak(config: NeuronConfig) -> bool:
+        """Whether the leak product ``lambda_t * v`` has an operand wider than a MULT18X18D: it
+        is then cut into DSP-sized pieces with both operands and every piece registered
+        (:func:`rtl_gen.hw.pipelined_mul`): left to Yosys, a 19-bit membrane's product was two
+        blocks, 8.3 ns of routing to and from them and a carry chain in one clock (71.7 MHz,
+        the fixed-point SECA ResNet's critical path)."""
+        return (config.stateful and not config.integrates
+                and max(config.membrane_bits, config.lambda_bits) > DSP_BITS)
+
+    @classmethod
+    def leak_latency(cls, config: NeuronConfig) -> int:
+        """Clocks of the leak product: one, or for a :meth:`wide_leak` the operands' registers
+        and :func:`rtl_gen.hw.pipelined_mul_latency`."""
+        if not cls.wide_leak(config):
+            return 1
+        return 1 + pipelined_mul_latency(config.membrane_bits, max(config.lambda_bits, 2))
+
     @classmethod
     def latency_of(cls, config: NeuronConfig) -> int:
         """Clocks from ``in_valid`` to ``out_code`` (and the membrane's write back)."""
-        return 7 + cls.membrane_banked(config)
+        return 6 + cls.leak_latency(config) + cls.membrane_banked(config)
 
     def __init__(self, config: NeuronConfig, lane: int = 0):
         if not isinstance(config, NeuronConfig):
@@ -210,12 +229,16 @@ class HDLIFCore(wiring.Component):
                 parts.append(Array(qs + [qs[-1]] * ((1 << len(sel)) - len(qs)))[sel] if sel is not None else qs[0])
             m.d.sync += v_prev.eq(Cat(*parts).as_signed())
 
-        # Stage 4: leak product lambda_t * v.
-        v4, a4, cur4, th4 = Signal(name="v4"), Signal.like(a1, name="a4"), Signal.like(cur1, name="cur4"), Signal.like(th2, name="th4")
+        # Stage 4: leak product lambda_t * v (several clocks for a wide one: :meth:`wide_leak`).
+        v4, a4, cur4, th4 = (delay_line(m, x, self.leak_latency(c), n)
+                             for x, n in ((v3, "v4"), (a3, "a4"), (cur3, "cur4"), (th3, "th4")))
         leak = Signal(signed(c.leak_bits), reset_less=True)
-        m.d.sync += [v4.eq(v3), a4.eq(a3), cur4.eq(cur3), th4.eq(th3)]
         if c.integrates:                          # IF: lambda * v >> lambda_frac is v, rounded or not
             m.d.sync += leak.eq(Mux(first3, 0, v_prev << c.lambda_frac))
+        elif self.wide_leak(c):
+            va, la = Signal(signed(mb), name="leak_v", reset_less=True), Signal(signed(lb), name="leak_lam", reset_less=True)
+            m.d.sync += [va.eq(Mux(first3, 0, v_prev)), la.eq(lam3)]
+            m.d.comb += leak.eq(pipelined_mul(m, va, la, "leak"))
         elif stateful:
             m.d.sync += leak.eq(Mux(first3, 0, lam3 * v_prev))
 

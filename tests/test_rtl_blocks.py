@@ -461,7 +461,9 @@ def test_neuron_core_matches_golden(seed, per_channel, kind, lanes, N, lif):
     got = np.full((T, N), -1)
     rng = np.random.default_rng(seed)
     L = HDLIFCore.latency_of(cfg)
-    assert L == 7 + (N // lanes > 1024 and kind != "parallel")
+    # several membrane banks: a clock; a membrane over 18 bits: its leak product in DSP-sized pieces
+    assert L == 7 + (N // lanes > 1024 and kind != "parallel") + 2 * bool(lif.get("wide"))
+    assert HDLIFCore.wide_leak(cfg) == bool(lif.get("wide"))
     for j in range(lanes):
         dut = HDLIFCore(cfg, lane=j)
         pending = []

@@ -14,7 +14,8 @@ from amaranth.lib import memory
 
 from .config import bits_for, memory_attrs
 
-__all__ = ["const_bits", "const_mul", "csd", "ctr", "delay_line", "dsp_split", "FANOUT_TREE_LATENCY", "fanout_tree", "make_memory", "no_collision", "pipelined_mul",
+__all__ = ["const_bits", "const_mul", "csd", "ctr", "delay_line", "dsp_split", "FANOUT_TREE_LATENCY", "fanout_tree",
+           "fanout_tree_regs", "make_memory", "no_collision", "pipelined_mul",
            "pipelined_mul_latency"]
 
 #: the widest signed operand one ECP5 MULT18X18D takes
@@ -52,19 +53,26 @@ def no_collision(m, *, wr_addr, wr_en, rd_addr, live, what: str) -> None:
 
 #: clocks from a value to its copies at the leaves of :func:`fanout_tree`
 FANOUT_TREE_LATENCY = 2
+#: leaves of :func:`fanout_tree` fed by one middle copy
+FANOUT_GROUP = 8
 
 
-def fanout_tree(m, value, n: int, name: str, group: int = 8) -> list:
+def fanout_tree_regs(n: int) -> int:
+    """Flip-flops of a :func:`fanout_tree` with ``n`` leaves."""
+    return n + -(-n // FANOUT_GROUP)
+
+
+def fanout_tree(m, value, n: int, name: str) -> list:
     """``n`` copies of ``value`` :data:`FANOUT_TREE_LATENCY` clocks later, each a register of
     module ``m`` meant for one group of the flip-flops a control drives: ``value`` is registered
-    in one copy per ``group`` leaves, and each of those in its leaves, so no net of the control
-    reaches across the die to more than ``group`` loads within a clock.  Every copy carries
+    in one copy per :data:`FANOUT_GROUP` leaves, and each of those in its leaves, so no net of
+    the control reaches across the die to more than that many loads within a clock.  Every copy carries
     ``keep``, which :data:`fpga.nextpnr.KEEP_COPIES` turns into a keep on its flip-flop so that
     Yosys does not merge the copies back into one."""
-    mids = [Signal(name=f"{name}_t{i}", attrs={"keep": 1}) for i in range(-(-n // group))]
+    mids = [Signal(name=f"{name}_t{i}", attrs={"keep": 1}) for i in range(-(-n // FANOUT_GROUP))]
     leaves = [Signal(name=f"{name}_{i}", attrs={"keep": 1}) for i in range(n)]
     m.d.sync += [x.eq(value) for x in mids]
-    m.d.sync += [x.eq(mids[i // group]) for i, x in enumerate(leaves)]
+    m.d.sync += [x.eq(mids[i // FANOUT_GROUP]) for i, x in enumerate(leaves)]
     return leaves
 
 

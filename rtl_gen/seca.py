@@ -10,8 +10,8 @@ from amaranth.lib.wiring import In, Out
 from .buffers import (RESIDUAL_ADD_LATENCY, RESIDUAL_READ_LATENCY, FrameBuffer, banked_read, last_use,
                       residual_ports, slot_offset)
 from .config import HDLIFLayerConfig, add_cost, dsp_blocks
-from .hw import (const_bits, const_mul, csd, ctr, delay_line, dsp_split, FANOUT_TREE_LATENCY, fanout_tree, no_collision, pipelined_mul,
-                 pipelined_mul_latency)
+from .hw import (FANOUT_TREE_LATENCY, const_bits, const_mul, csd, ctr, delay_line, dsp_split, fanout_tree, fanout_tree_regs,
+                 no_collision, pipelined_mul, pipelined_mul_latency)
 from .requant import Requant
 
 
@@ -130,7 +130,7 @@ class SecaStage(wiring.Component):
             NL * (c.in_bits * 3 + sb + c.product_bits + c.out_bits) + Requant.latency * (c.words.bit_length() + 8) + 80
         # the banks' enables and pass-1 choices through their register trees, and what waits for them
         L = FANOUT_TREE_LATENCY
-        ffs += 2 * 2 * (C + -(-C // 8)) + L * (NL * c.in_bits + 6)
+        ffs += 2 * 2 * fanout_tree_regs(C) + L * (NL * c.in_bits + 6)
         zb = const_bits(int(c.zmult))
         pieces = len(dsp_split(c.z_bits)) * len(dsp_split(zb))
         ffs += pieces * (c.z_bits + zb) + (pieces - 1) * (c.z_bits + zb + 1)     # partial products, their sums

@@ -115,11 +115,8 @@ class NeuronStage(wiring.Component):
             ffs += 2 * (o.simd - NL) * o.code_bits
             luts += o.simd * o.code_bits
         if layer.pooled:
-            # the running value per channel (a LUT-RAM-like register file) and its compare / add
-            K = nc.channels // NL
-            R = layer.out.code_bits
-            luts += NL * R * (2 + K / 3)
-            ffs += (K + 2) * NL * R
+            pool = pool_block(layer).resources(groups=nc.channels // NL, lanes=NL, out_bits=layer.out.code_bits)
+            luts, ffs = luts + pool["luts"], ffs + pool["ffs"]
         if stage_adds(layer):
             # the read data delayed to the requantizer's output, the adder and its register
             rb = layer.residual.bits
@@ -268,14 +265,13 @@ class NeuronStage(wiring.Component):
         code_bits = nc.code_bits
         for i in range(HDLIFCore.latency_of(nc)):
             tags = {k: delay(s, 1, f"nc{i}_{k}", valid=k == "v") for k, s in tags.items()
-                    if k in ("v", "og", "phase", "last")}
+                    if k in ("v", "phase", "last")}
         codes_flat = Signal(unsigned(NL * code_bits))
         m.d.comb += codes_flat.eq(Cat(*codes))
 
         if c.pooled:
             m.submodules.pool = mp = pool_block(c)(groups=K, lanes=NL, code_bits=code_bits, out_bits=c.out.code_bits)
-            m.d.comb += [mp.in_valid.eq(tags["v"]), mp.in_codes.eq(codes_flat), mp.in_og.eq(tags["og"]),
-                         mp.in_phase.eq(tags["phase"])]
+            m.d.comb += [mp.in_valid.eq(tags["v"]), mp.in_codes.eq(codes_flat), mp.in_phase.eq(tags["phase"])]
             w_valid, w_codes = mp.out_valid, mp.out_codes
             w_last = delay(tags["last"], MaxPool.latency, "pool_last")
             delay(tags["v"], MaxPool.latency, "pool_v", valid=True)

@@ -14,8 +14,8 @@ from amaranth.lib import memory
 
 from .config import bits_for, memory_attrs
 
-__all__ = ["const_bits", "const_mul", "csd", "ctr", "delay_line", "dsp_split", "FANOUT_TREE_LATENCY", "fanout_tree",
-           "fanout_tree_regs", "make_memory", "no_collision", "pipelined_mul",
+__all__ = ["const_bits", "const_mul", "COPY_LOADS", "csd", "ctr", "delay_line", "dsp_split", "FANOUT_TREE_LATENCY", "fanout_tree",
+           "fanout_tree_regs", "register_copies", "make_memory", "no_collision", "pipelined_mul",
            "pipelined_mul_latency"]
 
 #: the widest signed operand one ECP5 MULT18X18D takes
@@ -51,6 +51,8 @@ def no_collision(m, *, wr_addr, wr_en, rd_addr, live, what: str) -> None:
                        f"{what}: a read hit the word written in the same clock")
 
 
+#: the most flip-flops one copy of a control (:func:`register_copies`) is meant to drive
+COPY_LOADS = 64
 #: clocks from a value to its copies at the leaves of :func:`fanout_tree`
 FANOUT_TREE_LATENCY = 2
 #: leaves of :func:`fanout_tree` fed by one middle copy
@@ -62,6 +64,18 @@ def fanout_tree_regs(n: int) -> int:
     return n + -(-n // FANOUT_GROUP)
 
 
+def register_copies(m, value, n: int, name: str) -> list:
+    """``n`` registers of module ``m`` loading ``value`` (a clock later), each meant for one group
+    of the flip-flops a control drives, so that no net of the control reaches more than a group.
+    Every copy carries ``keep``, which :data:`fpga.nextpnr.KEEP_COPIES` turns into a keep on its
+    flip-flop so that Yosys does not merge the copies back into one.  ``value`` itself drives
+    ``n`` loads: register its next state here (``value`` a clock early) to keep a control's
+    timing, or see :func:`fanout_tree` for many copies."""
+    copies = [Signal(value.shape(), name=f"{name}_{i}", attrs={"keep": 1}) for i in range(n)]
+    m.d.sync += [x.eq(value) for x in copies]
+    return copies
+
+
 def fanout_tree(m, value, n: int, name: str) -> list:
     """``n`` copies of ``value`` :data:`FANOUT_TREE_LATENCY` clocks later, each a register of
     module ``m`` meant for one group of the flip-flops a control drives: ``value`` is registered
@@ -69,11 +83,9 @@ def fanout_tree(m, value, n: int, name: str) -> list:
     the control reaches across the die to more than that many loads within a clock.  Every copy carries
     ``keep``, which :data:`fpga.nextpnr.KEEP_COPIES` turns into a keep on its flip-flop so that
     Yosys does not merge the copies back into one."""
-    mids = [Signal(name=f"{name}_t{i}", attrs={"keep": 1}) for i in range(-(-n // FANOUT_GROUP))]
-    leaves = [Signal(name=f"{name}_{i}", attrs={"keep": 1}) for i in range(n)]
-    m.d.sync += [x.eq(value) for x in mids]
-    m.d.sync += [x.eq(mids[i // FANOUT_GROUP]) for i, x in enumerate(leaves)]
-    return leaves
+    mids = register_copies(m, value, -(-n // FANOUT_GROUP), f"{name}_t")
+    return [leaf for g, mid in enumerate(mids)
+            for leaf in register_copies(m, mid, min(FANOUT_GROUP, n - g * FANOUT_GROUP), f"{name}_{g}")]
 
 
 def delay_line(m, sig, n: int, name: str, valids: list | None = None):

@@ -7,7 +7,7 @@ from amaranth import C, Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .hw import ctr
+from .hw import COPY_LOADS, ctr, register_copies
 
 
 class MaxPool(wiring.Component):
@@ -57,16 +57,13 @@ class MaxPool(wiring.Component):
         """One lane: the running value with the next code of its window."""
         return Mux(code > held, code, held)
 
-    #: the most chain flip-flops one copy of the valid enables (:meth:`chain`)
-    ENABLE_LOADS = 64
-
     @classmethod
     def enable_copies(cls, groups: int, width: int) -> int:
         """Copies of the stage-B valid that enable the chain: one per bit slice of
-        :attr:`ENABLE_LOADS` flip-flops over all groups (none for a single group)."""
+        :data:`rtl_gen.hw.COPY_LOADS` flip-flops over all groups (none for a single group)."""
         if groups == 1:
             return 0
-        per = max(1, cls.ENABLE_LOADS // groups)
+        per = max(1, COPY_LOADS // groups)
         return -(-width // per)
 
     @classmethod
@@ -111,13 +108,13 @@ class MaxPool(wiring.Component):
         Each stage-B valid moves the chain up by one, ``newval`` into the back; a read in the
         same clock takes the word behind the front (the group after the one being written).
         The valid reaches the chain's clock enables and the front's choice through
-        :meth:`enable_copies` registers (a copy per bit slice of at most :attr:`ENABLE_LOADS`
-        flip-flops, each kept apart by ``keep``), loaded from ``in_valid`` alongside stage A."""
+        :meth:`enable_copies` registers (:func:`rtl_gen.hw.register_copies`, a copy per bit slice
+        of at most :data:`rtl_gen.hw.COPY_LOADS` flip-flops), loaded from ``in_valid`` alongside
+        stage A."""
         G, W = self.groups, len(newval)
         words = [Signal(unsigned(W), name=f"run{g}", reset_less=True) for g in range(G)]
-        per = max(1, self.ENABLE_LOADS // G)
-        copies = [Signal(name=f"v_en{i}", attrs={"keep": 1}) for i in range(self.enable_copies(G, W))]
-        m.d.sync += [x.eq(self.in_valid) for x in copies]
+        per = max(1, COPY_LOADS // G)
+        copies = register_copies(m, self.in_valid, self.enable_copies(G, W), "v_en")
         for i, en in enumerate(copies):
             lo, hi = i * per, min(W, (i + 1) * per)
             m.d.sync += heldA[lo:hi].eq(Mux(en, words[1][lo:hi], words[0][lo:hi]))

@@ -10,8 +10,8 @@ from amaranth.lib.wiring import In, Out
 from .buffers import (RESIDUAL_ADD_LATENCY, RESIDUAL_READ_LATENCY, FrameBuffer, banked_read, last_use,
                       residual_ports, slot_offset)
 from .config import HDLIFLayerConfig, add_cost, dsp_blocks
-from .hw import (FANOUT_TREE_LATENCY, const_bits, const_mul, csd, ctr, delay_line, dsp_split, fanout_tree, fanout_tree_regs,
-                 no_collision, pipelined_mul, pipelined_mul_latency)
+from .hw import (COPY_LOADS, FANOUT_TREE_LATENCY, const_bits, const_mul, csd, ctr, delay_line, dsp_split, fanout_tree,
+                 fanout_tree_regs, no_collision, pipelined_mul, pipelined_mul_latency, register_copies)
 from .requant import Requant
 
 
@@ -75,6 +75,12 @@ class SecaStage(wiring.Component):
         return 7 + FANOUT_TREE_LATENCY + SecaStage.index_product_latency(c)
 
     @staticmethod
+    def scale_group(c) -> int:
+        """Channels (or lanes) of a scale bank driven by one copy of its controls: at most
+        :data:`rtl_gen.hw.COPY_LOADS` flip-flops of ``q + 1`` bits."""
+        return max(1, COPY_LOADS // (c.q + 1))
+
+    @staticmethod
     def index_product_latency(c) -> int:
         return pipelined_mul_latency(c.z_bits, const_bits(int(c.zmult)))
     #: clocks from a word's read to its scaled current at the neuron stage: the banked read
@@ -131,6 +137,9 @@ class SecaStage(wiring.Component):
         # the banks' enables and pass-1 choices through their register trees, and what waits for them
         L = FANOUT_TREE_LATENCY
         ffs += 2 * 2 * fanout_tree_regs(C) + L * (NL * c.in_bits + 6)
+        # the scale banks' enables and choices, copied per scale_group channels, and the lanes' bank pick
+        gs = SecaStage.scale_group(c)
+        ffs += 2 * 2 * -(-C // gs) + -(-NL // gs) + 4
         zb = const_bits(int(c.zmult))
         pieces = len(dsp_split(c.z_bits)) * len(dsp_split(zb))
         ffs += pieces * (c.z_bits + zb) + (pieces - 1) * (c.z_bits + zb + 1)     # partial products, their sums
@@ -282,7 +291,10 @@ class SecaStage(wiring.Component):
         half = (1 << (c.zshift - 1)) if c.zshift > 0 else 0
         idx = Signal(signed(max(2, c.z_product_bits + 2 - c.zshift)))
         m.d.sync += idx.eq((zm + half) >> c.zshift)
-        tag = {n: delay(sig, 5 + self.index_product_latency(c), f"c_{n}", valid=n == "v") for n, sig in tag.items()}
+        # (``pre``: the compute's tags a clock before its scale is shifted in, what the scale
+        # banks' control copies load)
+        pre = {n: delay(sig, 4 + self.index_product_latency(c), f"c_{n}", valid=n == "v") for n, sig in tag.items()}
+        tag = {n: delay(sig, 1, f"c_{n}_s", valid=n == "v") for n, sig in pre.items()}
         sb = c.q + 1
         table = Array(Const(int(v), unsigned(sb)) for v in c.table)
         # the clipped index, then its scale, each registered (the compares' carry chains, the
@@ -298,16 +310,13 @@ class SecaStage(wiring.Component):
         m.d.sync += scale_in.eq(table[clipped])
         # two banks of the C scales: the compute shifts each channel's scale in at the end (channel
         # ch reaches position ch); the replay turns its bank by a lane group a word, lane j
-        # scaling by position j
+        # scaling by position j.  A bank's enable and shift / turn choice come from copies
+        # (:func:`rtl_gen.hw.register_copies`, one per :meth:`scale_group` channels) loaded a clock early
+        # from the compute's ``pre`` tags and the replay's read tags: the same clocks as one
+        # control, no net to the whole bank.
         scales = [[Signal(unsigned(sb), name=f"scale{b}_{ch}") for ch in range(C)] for b in range(2)]
         sready = Array(Signal(name=f"sready{i}") for i in range(2))
         pv, pslot = Signal(), Signal()
-        for b in range(2):
-            bank = scales[b]
-            with m.If(tag["v"] & (tag["s"] == b)):
-                m.d.sync += [bank[ch].eq(bank[ch + 1] if ch < C - 1 else scale_in) for ch in range(C)]
-            with m.Elif(pv & (pslot == b)):
-                m.d.sync += [bank[ch].eq(bank[(ch + NL) % C]) for ch in range(C)]
         m.d.sync += Assert(~(tag["v"] & pv & (tag["s"] == pslot)), "SECA: the compute and the replay on one bank")
         with m.If(tag["v"] & tag["last"]):
             m.d.sync += sready[tag["s"]].eq(1)
@@ -333,10 +342,20 @@ class SecaStage(wiring.Component):
         m.d.comb += self.ready.eq(waiting == 0)
         # the word: its banked read (two clocks), then a register after the row's multiplexer,
         # then the products (scale of position j)
-        tag = dict(v=rbusy, last=rlast, s=rslot, t=t_of[rslot])
-        tag = {n: delay(sig, RESIDUAL_READ_LATENCY, f"r_{n}", valid=n == "v") for n, sig in tag.items()}
+        rtag = {n: delay(sig, RESIDUAL_READ_LATENCY, f"r_{n}", valid=n == "v")
+                for n, sig in dict(v=rbusy, last=rlast, s=rslot, t=t_of[rslot]).items()}
         word, pl, pt = Signal.like(frame_word), Signal(), Signal(ctr(c.T))
-        m.d.sync += [word.eq(frame_word), pv.eq(tag["v"]), pl.eq(tag["last"]), pslot.eq(tag["s"]), pt.eq(tag["t"])]
+        m.d.sync += [word.eq(frame_word), pv.eq(rtag["v"]), pl.eq(rtag["last"]), pslot.eq(rtag["s"]), pt.eq(rtag["t"])]
+        gs = self.scale_group(c)
+        for b in range(2):
+            bank = scales[b]
+            shift_next = pre["v"] & (pre["s"] == b)
+            en = register_copies(m, shift_next | (rtag["v"] & (rtag["s"] == b)), -(-C // gs), f"scale_en{b}")
+            shift = register_copies(m, shift_next, -(-C // gs), f"scale_sh{b}")
+            for ch in range(C):
+                with m.If(en[ch // gs]):
+                    m.d.sync += bank[ch].eq(Mux(shift[ch // gs], bank[ch + 1] if ch < C - 1 else scale_in,
+                                                bank[(ch + NL) % C]))
         # each lane's scale picked from its bank and the word registered again, then the
         # products: the bank's multiplexer, the route to a DSP and its multiply in one clock were
         # 11 ns
@@ -344,10 +363,11 @@ class SecaStage(wiring.Component):
         prods = []
         word2 = Signal.like(word, name="word2")
         m.d.sync += word2.eq(word)
+        pick = register_copies(m, rtag["s"], -(-NL // gs), "scale_pick")     # pslot, a copy per lane group
         for j in range(NL):
             pr = Signal(signed(c.product_bits + 2), name=f"prod{j}")
             s = Signal(unsigned(sb), name=f"lane_scale{j}")
-            m.d.sync += s.eq(Mux(pslot, scales[1][j], scales[0][j]))
+            m.d.sync += s.eq(Mux(pick[j // gs], scales[1][j], scales[0][j]))
             m.d.sync += pr.eq(word2.word_select(j, c.in_bits).as_signed() * s + half_q)
             prods.append(pr)
         pv2, pl2, pt2 = delay(pv, 1, "p2_v", valid=True), delay(pl, 1, "p2_last"), delay(pt, 1, "p2_t")

@@ -230,15 +230,22 @@ class WindowGenerator(wiring.Component):
         dx, dy = Signal(), Signal()
         xc = Signal(ctr(max(c.conv_width, 1)))   # x (pool 1) or X (pool 2)
         yc = Signal(ctr(max(c.conv_height, 1)))  # y (pool 1) or Y (pool 2)
+        # Each counter's "at its last value" is a register of its own, loaded beside the counter
+        # with a compare of the counter's next value (``step_to``): the counters' enables and
+        # resets then take one or two LUTs after registers, not the compares as well (the
+        # compares in those paths, spread after the window's loads, were the SECA ResNet's
+        # slowest path once its SECA and pools were fixed).
+        x_end = (c.out_width if c.pool == 2 else c.conv_width) - 1
+        y_end = (c.out_height if c.pool == 2 else c.conv_height) - 1
+        x_last, y_last, e_at_last = Signal(init=x_end == 0), Signal(init=y_end == 0), Signal(init=E == 1)
+
+        def step_to(counter, flag, end, value):
+            return [counter.eq(value), flag.eq(value == end)]
+
+        pos_last = x_last & y_last
         if c.pool == 2:
-            x_last = xc == c.out_width - 1
-            y_last = yc == c.out_height - 1
-            pos_last = dx & dy & x_last & y_last
-        else:
-            x_last = xc == c.conv_width - 1
-            y_last = yc == c.conv_height - 1
-            pos_last = x_last & y_last
-        e_last = e0 == E - 1
+            pos_last = dx & dy & pos_last
+        e_last = e_at_last
         if events:
             e_last = (k == kmax) & (nf == F - 1)
         m.d.comb += self.running.eq(running)
@@ -249,7 +256,7 @@ class WindowGenerator(wiring.Component):
         if events:
             m.d.comb += [self.ev_addr.eq(slot_off + k), self.ev_en.eq(advance)]
         with m.If(running & advance):
-            m.d.sync += e0.eq(e0 + 1)
+            m.d.sync += step_to(e0, e_at_last, E - 1, e0 + 1)
             if counted:
                 m.d.sync += sf.eq(Mux(sf == Kw - 1, 0, sf + 1))
             if events:
@@ -259,7 +266,7 @@ class WindowGenerator(wiring.Component):
                 with m.Else():
                     m.d.sync += k.eq(k + 1)
             with m.If(e_last):
-                m.d.sync += e0.eq(0)
+                m.d.sync += step_to(e0, e_at_last, E - 1, 0)
                 with m.If(pos_last):
                     m.d.sync += running.eq(0)
                 if not fc:
@@ -271,16 +278,20 @@ class WindowGenerator(wiring.Component):
                             m.d.sync += [dx.eq(0), dy.eq(1), xs0.eq(xs0 - s), ys0.eq(ys0 + s),
                                          base0.eq(base0 - sx + rowstep)]
                         with m.Elif(~x_last):                 # (1, 1) -> next window in the row
-                            m.d.sync += [dx.eq(0), dy.eq(0), xc.eq(xc + 1), xs0.eq(xs0 + s),
+                            m.d.sync += step_to(xc, x_last, x_end, xc + 1)
+                            m.d.sync += [dx.eq(0), dy.eq(0), xs0.eq(xs0 + s),
                                          ys0.eq(ys0 - s), base0.eq(base0 + sx - rowstep)]
                         with m.Else():                        # next row of windows
-                            m.d.sync += [dx.eq(0), dy.eq(0), xc.eq(0), yc.eq(yc + 1), xs0.eq(0),
+                            m.d.sync += step_to(xc, x_last, x_end, 0) + step_to(yc, y_last, y_end, yc + 1)
+                            m.d.sync += [dx.eq(0), dy.eq(0), xs0.eq(0),
                                          ys0.eq(ys0 + s), base0.eq(base0 + rowstep - (2 * c.out_width - 1) * sx)]
                     else:
                         with m.If(~x_last):
-                            m.d.sync += [xc.eq(xc + 1), xs0.eq(xs0 + s), base0.eq(base0 + sx)]
+                            m.d.sync += step_to(xc, x_last, x_end, xc + 1)
+                            m.d.sync += [xs0.eq(xs0 + s), base0.eq(base0 + sx)]
                         with m.Else():
-                            m.d.sync += [xc.eq(0), yc.eq(yc + 1), xs0.eq(0), ys0.eq(ys0 + s),
+                            m.d.sync += step_to(xc, x_last, x_end, 0) + step_to(yc, y_last, y_end, yc + 1)
+                            m.d.sync += [xs0.eq(0), ys0.eq(ys0 + s),
                                          base0.eq(base0 + rowstep - (c.conv_width - 1) * sx)]
         with m.If(~running & self.start):
             if counted:
@@ -289,9 +300,10 @@ class WindowGenerator(wiring.Component):
                 # a slot without a non-zero word still gets one (zero) beat per fold
                 m.d.sync += [k.eq(0), nf.eq(0), fbase.eq(0), zero.eq(self.count == 0),
                              kmax.eq(Mux(self.count == 0, 0, self.count - 1))]
-            m.d.sync += [running.eq(1), e0.eq(0), t0.eq(self.t), base0.eq(self.slot_off),
-                         slot_off.eq(self.slot_off), xs0.eq(0), ys0.eq(0), xc.eq(0), yc.eq(0),
-                         dx.eq(0), dy.eq(0)]
+            m.d.sync += step_to(e0, e_at_last, E - 1, 0) + step_to(xc, x_last, x_end, 0) + \
+                step_to(yc, y_last, y_end, 0)
+            m.d.sync += [running.eq(1), t0.eq(self.t), base0.eq(self.slot_off),
+                         slot_off.eq(self.slot_off), xs0.eq(0), ys0.eq(0), dx.eq(0), dy.eq(0)]
 
         # ---- S1: ROM data; position registered ---------------------------------------------
         v1, li1 = Signal(), Signal()

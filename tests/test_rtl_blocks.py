@@ -515,7 +515,7 @@ def test_pools_match_golden(groups, lanes, gaps, block):
     """MaxPool and SumPool against golden's max_pool / sum_pool, windows back to back (or with
     idle clocks drawn at random between codes, the inputs then held at random values), with
     every code at its largest (the sum then needs its two extra bits) and all zero.  70 groups:
-    more than :attr:`MaxPool.ENABLE_LOADS`, one chain bit per copy of the valid."""
+    more than :data:`rtl_gen.hw.COPY_LOADS`, one chain bit per copy of the valid."""
     rng = np.random.default_rng(groups)
     O, windows = groups * lanes, 5
     codes = rng.integers(0, 16, size=(windows, 4, O))

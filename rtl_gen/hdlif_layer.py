@@ -102,7 +102,10 @@ class NeuronStage(wiring.Component):
         ffs = NL * (16 * mb + 20) + 40
         dsps = brams = 0
         if nc.stateful:
-            dsps += 0 if nc.integrates else NL * dsp_blocks(max(nc.lambda_bits, 2), mb)
+            if HDLIFCore.multiplies(nc):
+                # the leak product's blocks, its operands' and product's registers (HDLIFCore.leak_latency)
+                dsps += NL * dsp_blocks(max(nc.lambda_bits, 2), mb)
+                ffs += NL * (mb + max(nc.lambda_bits, 2) + nc.leak_bits)
             mem = HDLIFCore.membrane_cost(nc)       # each bank's register by its block RAM: its ffs
             luts, ffs, brams = luts + NL * mem["luts"], ffs + NL * mem["ffs"], brams + NL * mem["brams"]
         # the tags that ride along the requantizer, the cores and the pool: t, og, phase, last, addr

@@ -36,8 +36,8 @@ class HDLIFCore(wiring.Component):
     "value"``) or ``m - theta_t`` (``reset = "subtract"``) after a spike and ``m`` otherwise.  An
     IF core (every ``lambda_t = 2**lambda_frac``) adds ``v`` without a multiplier.
 
-    Pipeline (:meth:`latency_of`: 7 clocks, 8 with several membrane banks, 2 more for a wide leak
-    product, :meth:`wide_leak`): read v -> register each bank's v (twice with several banks:
+    Pipeline (:meth:`latency_of`: 7 clocks, 8 with several membrane banks, and the leak
+    product's own clocks past one, :meth:`leak_latency`: 1 more, 2 for a membrane over 18 bits): read v -> register each bank's v (twice with several banks:
     once by its block RAM, once by the multiplexer) ->
     select the bank -> leak product -> charge -> the excess ``m - theta_t`` and the membrane to
     keep -> fire (code out, v written back).  The membrane memory is split into banks of one
@@ -102,20 +102,22 @@ class HDLIFCore(wiring.Component):
         return any(bd < depth for _, _, bd in cls.membrane_columns(config))
 
     @staticmethod
-    def wide_leak(config: NeuronConfig) -> bool:
-        """Whether the leak product ``lambda_t * v`` has an operand wider than a MULT18X18D: it
-        is then cut into DSP-sized pieces with both operands and every piece registered
-        (:func:`rtl_gen.hw.pipelined_mul`): left to Yosys, a 19-bit membrane's product was two
-        blocks, 8.3 ns of routing to and from them and a carry chain in one clock (71.7 MHz,
-        the fixed-point SECA ResNet's critical path)."""
-        return (config.stateful and not config.integrates
-                and max(config.membrane_bits, config.lambda_bits) > DSP_BITS)
+    def multiplies(config: NeuronConfig) -> bool:
+        """Whether the core has a leak product ``lambda_t * v`` (vanilla HD-LIF and LIF; not a
+        Parallel core, nor an IF one, whose ``v`` is added as it is)."""
+        return config.stateful and not config.integrates
 
     @classmethod
     def leak_latency(cls, config: NeuronConfig) -> int:
-        """Clocks of the leak product: one, or for a :meth:`wide_leak` the operands' registers
-        and :func:`rtl_gen.hw.pipelined_mul_latency`."""
-        if not cls.wide_leak(config):
+        """Clocks of the leak product: the operands' registers and
+        :func:`rtl_gen.hw.pipelined_mul_latency` (DSP-sized pieces, each registered straight out
+        of its block, a registered adder tree for several), or one without a product.  Left to
+        Yosys in one clock, a 19-bit membrane's product was two blocks, 8.3 ns of routing and a
+        carry chain (71.7 MHz, the fixed-point SECA ResNet's critical path); and even one
+        block, between the stage-3 registers and the leak register, was 3.7 ns of routing to it
+        and 4.3 ns back with the block's 3.9 ns (80.6 MHz, the stem's leak, with the placer
+        free to put the block far from both; registered on each side it is not)."""
+        if not cls.multiplies(config):
             return 1
         return 1 + pipelined_mul_latency(config.membrane_bits, max(config.lambda_bits, 2))
 
@@ -229,18 +231,16 @@ class HDLIFCore(wiring.Component):
                 parts.append(Array(qs + [qs[-1]] * ((1 << len(sel)) - len(qs)))[sel] if sel is not None else qs[0])
             m.d.sync += v_prev.eq(Cat(*parts).as_signed())
 
-        # Stage 4: leak product lambda_t * v (several clocks for a wide one: :meth:`wide_leak`).
+        # Stage 4: leak product lambda_t * v, operands and product registered (:meth:`leak_latency`).
         v4, a4, cur4, th4 = (delay_line(m, x, self.leak_latency(c), n)
                              for x, n in ((v3, "v4"), (a3, "a4"), (cur3, "cur4"), (th3, "th4")))
         leak = Signal(signed(c.leak_bits), reset_less=True)
         if c.integrates:                          # IF: lambda * v >> lambda_frac is v, rounded or not
             m.d.sync += leak.eq(Mux(first3, 0, v_prev << c.lambda_frac))
-        elif self.wide_leak(c):
+        elif self.multiplies(c):
             va, la = Signal(signed(mb), name="leak_v", reset_less=True), Signal(signed(lb), name="leak_lam", reset_less=True)
             m.d.sync += [va.eq(Mux(first3, 0, v_prev)), la.eq(lam3)]
             m.d.comb += leak.eq(pipelined_mul(m, va, la, "leak"))
-        elif stateful:
-            m.d.sync += leak.eq(Mux(first3, 0, lam3 * v_prev))
 
         # Stage 5: charge, rounding the leak half up.
         v5, a5, th5 = Signal(name="v5"), Signal.like(a1, name="a5"), Signal.like(th2, name="th5")

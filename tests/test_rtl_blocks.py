@@ -406,7 +406,7 @@ def _neuron_case(seed: int, N: int = 12, T: int = 4, *, per_channel=False, kind=
     return layer, cfg, cur
 
 
-@pytest.mark.parametrize("N, latency", [(12, 7), (2600, 8)])     # 2600: 1300 membranes a lane, two banks
+@pytest.mark.parametrize("N, latency", [(12, 8), (2600, 9)])     # 2600: 1300 membranes a lane, two banks
 @pytest.mark.parametrize("early, fails", [(1, True), (0, False)])
 def test_a_membrane_read_racing_its_write_is_asserted(N, latency, early, fails):
     """The membrane banks drop Yosys's read-during-write logic (``no_rw_check``): the core
@@ -461,9 +461,11 @@ def test_neuron_core_matches_golden(seed, per_channel, kind, lanes, N, lif):
     got = np.full((T, N), -1)
     rng = np.random.default_rng(seed)
     L = HDLIFCore.latency_of(cfg)
-    # several membrane banks: a clock; a membrane over 18 bits: its leak product in DSP-sized pieces
-    assert L == 7 + (N // lanes > 1024 and kind != "parallel") + 2 * bool(lif.get("wide"))
-    assert HDLIFCore.wide_leak(cfg) == bool(lif.get("wide"))
+    # several membrane banks: a clock; a leak product: its operands' and product's registers,
+    # and for a membrane over 18 bits the sum of its two DSP-sized pieces
+    mult = kind != "parallel" and not lif.get("integrate")
+    assert HDLIFCore.multiplies(cfg) == mult
+    assert L == 7 + (N // lanes > 1024 and kind != "parallel") + mult + bool(lif.get("wide"))
     for j in range(lanes):
         dut = HDLIFCore(cfg, lane=j)
         pending = []

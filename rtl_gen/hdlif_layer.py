@@ -9,7 +9,7 @@ from amaranth.lib.wiring import In, Out
 from .buffers import RESIDUAL_ADD_LATENCY, RESIDUAL_READ_LATENCY, last_use, residual_ports, slot_offset, stream_ports
 from .config import HDLIFLayerConfig, add_cost, bits_for, dsp_blocks, log2_exact
 from .event_conv import EventConvSynapse
-from .hw import ctr, delay_line
+from .hw import DSP_LANDING, ctr, delay_line
 from .neuron_core import HDLIFCore
 from .pool import MaxPool, SumPool, global_sum
 from .requant import Requant
@@ -105,7 +105,7 @@ class NeuronStage(wiring.Component):
             if HDLIFCore.multiplies(nc):
                 # the leak product's blocks, its operands' and product's registers (HDLIFCore.leak_latency)
                 dsps += NL * dsp_blocks(max(nc.lambda_bits, 2), mb)
-                ffs += NL * (mb + max(nc.lambda_bits, 2) + nc.leak_bits)
+                ffs += NL * (HDLIFCore.LEAK_APPROACH * (mb + max(nc.lambda_bits, 2)) + DSP_LANDING * nc.leak_bits)
             mem = HDLIFCore.membrane_cost(nc)       # each bank's register by its block RAM: its ffs
             luts, ffs, brams = luts + NL * mem["luts"], ffs + NL * mem["ffs"], brams + NL * mem["brams"]
         # the tags that ride along the requantizer, the cores and the pool: t, og, phase, last, addr

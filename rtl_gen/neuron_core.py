@@ -8,7 +8,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .config import BRAM_SHAPES, NeuronConfig, memory_cost
-from .hw import DSP_BITS, ctr, delay_line, make_memory, no_collision, pipelined_mul, pipelined_mul_latency
+from .hw import ctr, delay_line, make_memory, no_collision, pipelined_mul, pipelined_mul_latency
 
 
 def _columns_cost(depth: int, cols) -> dict:
@@ -37,7 +37,7 @@ class HDLIFCore(wiring.Component):
     IF core (every ``lambda_t = 2**lambda_frac``) adds ``v`` without a multiplier.
 
     Pipeline (:meth:`latency_of`: 7 clocks, 8 with several membrane banks, and the leak
-    product's own clocks past one, :meth:`leak_latency`: 1 more, 2 for a membrane over 18 bits): read v -> register each bank's v (twice with several banks:
+    product's own clocks past one, :meth:`leak_latency`: 3 more, 4 for a membrane over 18 bits): read v -> register each bank's v (twice with several banks:
     once by its block RAM, once by the multiplexer) ->
     select the bank -> leak product -> charge -> the excess ``m - theta_t`` and the membrane to
     keep -> fire (code out, v written back).  The membrane memory is split into banks of one
@@ -109,9 +109,10 @@ class HDLIFCore(wiring.Component):
 
     @classmethod
     def leak_latency(cls, config: NeuronConfig) -> int:
-        """Clocks of the leak product: the operands' registers and
-        :func:`rtl_gen.hw.pipelined_mul_latency` (DSP-sized pieces, each registered straight out
-        of its block, a registered adder tree for several), or one without a product.  Left to
+        """Clocks of the leak product: the operands' :attr:`LEAK_APPROACH` registers and
+        :func:`rtl_gen.hw.pipelined_mul_latency` (DSP-sized pieces, each registered
+        :data:`rtl_gen.hw.DSP_LANDING` times straight out of its block, a registered adder tree
+        for several), or one without a product.  Left to
         Yosys in one clock, a 19-bit membrane's product was two blocks, 8.3 ns of routing and a
         carry chain (71.7 MHz, the fixed-point SECA ResNet's critical path); and even one
         block, between the stage-3 registers and the leak register, was 3.7 ns of routing to it
@@ -119,7 +120,12 @@ class HDLIFCore(wiring.Component):
         free to put the block far from both; registered on each side it is not)."""
         if not cls.multiplies(config):
             return 1
-        return 1 + pipelined_mul_latency(config.membrane_bits, max(config.lambda_bits, 2))
+        return cls.LEAK_APPROACH + pipelined_mul_latency(config.membrane_bits, max(config.lambda_bits, 2))
+
+    #: registers on each leak operand's way to its multiplier block: the first by the pipeline,
+    #: the second free to sit by the block (with one, nextpnr left it by its source, 4.5 ns of
+    #: routing from the block)
+    LEAK_APPROACH = 2
 
     @classmethod
     def latency_of(cls, config: NeuronConfig) -> int:
@@ -238,8 +244,10 @@ class HDLIFCore(wiring.Component):
         if c.integrates:                          # IF: lambda * v >> lambda_frac is v, rounded or not
             m.d.sync += leak.eq(Mux(first3, 0, v_prev << c.lambda_frac))
         elif self.multiplies(c):
+            # each operand registered twice on its way to the block (LEAK_APPROACH)
             va, la = Signal(signed(mb), name="leak_v", reset_less=True), Signal(signed(lb), name="leak_lam", reset_less=True)
             m.d.sync += [va.eq(Mux(first3, 0, v_prev)), la.eq(lam3)]
+            va, la = (delay_line(m, x, self.LEAK_APPROACH - 1, n) for x, n in ((va, "leak_v"), (la, "leak_lam")))
             m.d.comb += leak.eq(pipelined_mul(m, va, la, "leak"))
 
         # Stage 5: charge, rounding the leak half up.

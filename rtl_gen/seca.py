@@ -10,7 +10,7 @@ from amaranth.lib.wiring import In, Out
 from .buffers import (RESIDUAL_ADD_LATENCY, RESIDUAL_READ_LATENCY, FrameBuffer, banked_read, last_use,
                       residual_ports, slot_offset)
 from .config import HDLIFLayerConfig, add_cost, dsp_blocks
-from .hw import (COPY_LOADS, FANOUT_TREE_LATENCY, const_bits, const_mul, csd, ctr, delay_line, dsp_split, fanout_tree,
+from .hw import (COPY_LOADS, DSP_LANDING, FANOUT_TREE_LATENCY, const_bits, const_mul, csd, ctr, delay_line, dsp_split, fanout_tree,
                  fanout_tree_regs, no_collision, pipelined_mul, pipelined_mul_latency, register_copies)
 from .requant import Requant
 
@@ -142,7 +142,7 @@ class SecaStage(wiring.Component):
         ffs += 2 * 2 * -(-C // gs) + -(-NL // gs) + 4
         zb = const_bits(int(c.zmult))
         pieces = len(dsp_split(c.z_bits)) * len(dsp_split(zb))
-        ffs += pieces * (c.z_bits + zb) + (pieces - 1) * (c.z_bits + zb + 1)     # partial products, their sums
+        ffs += DSP_LANDING * pieces * (c.z_bits + zb) + (pieces - 1) * (c.z_bits + zb + 1)   # partial products, sums
         dsps = NL * dsp_blocks(c.in_bits, sb + 1) + pieces
         frame = FrameBuffer.resources(words=c.words, lanes=NL, bits=c.in_bits, slots=1, registered_read=True)
         return add_cost({"luts": luts, "ffs": ffs, "dsps": dsps}, frame,

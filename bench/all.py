@@ -111,9 +111,10 @@ RESNET_ACCELERATOR = {
                             "--n", "1000", "--device", "85k", "--freq", "100"),
     "resnet8": ("--synthetic", "resnet8", "--fold", RESNET8_FOLD, "--stem", "recompute", "--n", "8", "--device", "85k",
                 "--freq", "100"),
-    "resnet_fmnist_seca": ("--bundle", f"{RESNET_SECA_RUN}/model", "--vectors", f"{RESNET_SECA_RUN}/vectors.npz",
-                           "--name", "resnet_fmnist_seca", "--fold", "max-lanes=64", "--stem", "recompute", "--n",
-                           "1000", "--no-synth"),
+    "resnet_fmnist_seca": ("--bundle", f"{RESNET_SECA_FIXED_RUN}/model", "--vectors",
+                           f"{RESNET_SECA_FIXED_RUN}/vectors.npz", "--name", "resnet_fmnist_seca", "--fold",
+                           "max-lanes=64", "--stem", "recompute", "--n", "1000", "--device", "85k", "--freq", "100",
+                           "--router", "router2"),
 }
 _FMNIST = ("--part", "fashion_mnist", "--epochs", "20", "--batch", "128", "--stem-weights", "int8",
            "--classifier-weights", "int8")

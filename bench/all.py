@@ -98,13 +98,12 @@ RESNET8_FOLD = "16x4/2,16x16/2,16x16/2,8x16,8x32/8,8x16/8,4x32,4x64,2x32,1x1"
 #: shape as a random graph; each simulated in Verilator and built for the LFE5U-85F (208 block RAMs). The SECA
 #: one routes with nextpnr's router2 (router1 stalled on it: 1,807 overused wires after 20 minutes at cae3aa3)
 #: and needs its membranes over 18 bits in bit columns (rtl_gen.neuron_core.HDLIFCore.membrane_columns: 212 block
-#: RAMs estimated with whole 19-bit words in 512 x 36 blocks, 196 with the columns). Built at 42edf90 (3 images
-#: simulated, diagnostic): 200 DP16KD, 34,077 LUTs, 72.9 MHz, the critical path b2_conv2's global-sum pool (its
-#: per-channel running sums read through a 64:1 multiplexer by the lane group, added and written back in one
-#: clock); the sum banks' enable (67.2 MHz at f962a6c) and the 19-bit leak product (71.7 MHz) are fixed. Its step
-#: still simulates the float-trained run without synthesis until the fixed-point run is recorded with:
-#:   python -m bench.accelerator --bundle {RESNET_SECA_FIXED_RUN}/model --vectors {RESNET_SECA_FIXED_RUN}/vectors.npz
-#:     --name resnet_fmnist_seca --fold max-lanes=64 --stem recompute --n 1000 --device 85k --freq 100 --router router2
+#: RAMs estimated with whole 19-bit words in 512 x 36 blocks, 196 with the columns). Its entry was recorded at
+#: 5b2b672 (the global-sum pool as a rotating chain): 80.3 MHz, the critical path a window counter's reset.
+#: Later gateware, 3 images each (diagnostic builds, not entries): dcccd50 (window flags, SECA scale-bank
+#: copies) 80.6 MHz, the stem's leak product; f490844 (leak operands and product registered) 78.2 MHz, the
+#: same block placed far from both registers; c6bd1b3 (two registers each side of the block) 80.6 MHz, a SECA
+#: frame bank's register 6.6 ns from its block RAM; the next, two registers a bank (RESIDUAL_READ_LATENCY 4).
 RESNET_ACCELERATOR = {
     "resnet_fmnist_plain": ("--bundle", f"{RESNET_BEST_RUN}/model", "--vectors", f"{RESNET_BEST_RUN}/vectors.npz",
                             "--name", "resnet_fmnist_plain", "--fold", "max-lanes=64", "--stem", "recompute",

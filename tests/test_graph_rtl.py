@@ -220,13 +220,13 @@ def test_slot_tracker_matches_its_reference_with_several_slots_and_readers(N, R)
 
 
 @pytest.mark.parametrize("words, lanes, bits, slots", [(700, 2, 15, 3), (2300, 4, 18, 2), (40, 1, 19, 2), (8, 1, 4, 2)])
-def test_a_registered_frame_read_returns_each_word_three_clocks_later(words, lanes, bits, slots):
-    """A current frame's registered read (banks of block-RAM rows, their outputs registered, then
-    ORed by groups of four into registers): every word written comes back
+def test_a_registered_frame_read_returns_each_word_four_clocks_later(words, lanes, bits, slots):
+    """A current frame's registered read (banks of block-RAM rows, their outputs registered twice,
+    then ORed by groups of four into registers): every word written comes back
     RESIDUAL_READ_LATENCY clocks after its address, whichever bank holds it, while writes go on
     (five and nine block RAM banks: a partial last group of four, one bank, LUT RAM)."""
     L = RESIDUAL_READ_LATENCY
-    assert L == 3
+    assert L == 4
     rng = random.Random(words * 31 + bits)
     fb = FrameBuffer(words=words, lanes=lanes, bits=bits, slots=slots, registered_read=True)
     depth, width = slots * words, lanes * bits

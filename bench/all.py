@@ -103,7 +103,9 @@ RESNET8_FOLD = "16x4/2,16x16/2,16x16/2,8x16,8x32/8,8x16/8,4x32,4x64,2x32,1x1"
 #: Later gateware, 3 images each (diagnostic builds, not entries): dcccd50 (window flags, SECA scale-bank
 #: copies) 80.6 MHz, the stem's leak product; f490844 (leak operands and product registered) 78.2 MHz, the
 #: same block placed far from both registers; c6bd1b3 (two registers each side of the block) 80.6 MHz, a SECA
-#: frame bank's register 6.6 ns from its block RAM; the next, two registers a bank (RESIDUAL_READ_LATENCY 4).
+#: frame bank's register 6.6 ns from its block RAM; 381d702 (two registers a bank) 82.4 MHz, the stem's leak
+#: block again 22-26 rows from both of its registers (85.0 MHz with nextpnr's --placer-heap-timingweight 40).
+#: With 200 of 208 block RAMs the placer legalizes the hard blocks far from where it put their registers.
 RESNET_ACCELERATOR = {
     "resnet_fmnist_plain": ("--bundle", f"{RESNET_BEST_RUN}/model", "--vectors", f"{RESNET_BEST_RUN}/vectors.npz",
                             "--name", "resnet_fmnist_plain", "--fold", "max-lanes=64", "--stem", "recompute",

@@ -104,7 +104,7 @@ class MaxPool(wiring.Component):
         return m
 
     def chain(self, m, heldA, newval):
-        """The running values as a chain of ``groups`` words, ``front`` the group read next.
+        """The running values as a chain of ``groups`` words, its front (``run0``) the group read next.
         Each stage-B valid moves the chain up by one, ``newval`` into the back; a read in the
         same clock takes the word behind the front (the group after the one being written).
         The valid reaches the chain's clock enables and the front's choice through

@@ -37,8 +37,9 @@ class HDLIFCore(wiring.Component):
     IF core (every ``lambda_t = 2**lambda_frac``) adds ``v`` without a multiplier.
 
     Pipeline (:meth:`latency_of`: 7 clocks, 8 with several membrane banks, and the leak
-    product's own clocks past one, :meth:`leak_latency`: 3 more, 4 for a membrane over 18 bits): read v -> register each bank's v (twice with several banks:
-    once by its block RAM, once by the multiplexer) ->
+    product's own clocks past one, :meth:`leak_latency`: 3 more, 4 for a membrane over 18 bits):
+    read v -> register each bank's v (twice with several banks: once by its block RAM, once by
+    the multiplexer) ->
     select the bank -> leak product -> charge -> the excess ``m - theta_t`` and the membrane to
     keep -> fire (code out, v written back).  The membrane memory is split into banks of one
     block RAM, and into bit columns where that saves block RAMs (:meth:`membrane_columns`).  Each

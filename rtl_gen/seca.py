@@ -285,7 +285,7 @@ class SecaStage(wiring.Component):
                 p = Signal(signed(c.z_bits), name=f"tap{j}")
                 m.d.sync += p.eq(const_mul(win[k - 1 - j], tap))
                 prods.append(p)
-        z = Signal(signed(c.z_bits))
+        z = Signal(signed(c.z_bits), reset_less=True)    # data behind the tags: no reset (a DSP's own input register)
         m.d.sync += z.eq(sum(prods) if prods else 0)
         zm = pipelined_mul(m, z, int(c.zmult), "zm")
         half = (1 << (c.zshift - 1)) if c.zshift > 0 else 0
@@ -361,7 +361,7 @@ class SecaStage(wiring.Component):
         # 11 ns
         half_q = 1 << (c.q - 1)
         prods = []
-        word2 = Signal.like(word, name="word2")
+        word2 = Signal.like(word, name="word2", reset_less=True)
         m.d.sync += word2.eq(word)
         pick = register_copies(m, rtag["s"], -(-NL // gs), "scale_pick")     # pslot, a copy per lane group
         for j in range(NL):

@@ -71,7 +71,8 @@ def test_build_report(built):
     assert report["fmax_mhz"] > 0
     assert report["target_mhz"] == 100.0
     assert report["timing_met"] is True
-    assert set(report["seconds"]) == {"synth", "pnr", "pack"}
+    assert set(report["seconds"]) == {"synth", "absorb", "pnr", "pack"}
+    assert report["absorbed"]["moved"]["flip_flops"] == 0     # a counter has no hard block
     assert report["synth_cells"].get("TRELLIS_FF", 0) >= 8
     assert report["synth_cells"].get("LUT4", 0) > 0
 
@@ -116,6 +117,7 @@ def test_target_part_and_defaults():
     ({"seed": True}, "True"),
     ({"seed": "3"}, "'3'"),
     ({"router": "router3"}, "'router3'"),
+    ({"absorb": 1}, "1"),
 ])
 def test_target_validation(kwargs, bad):
     with pytest.raises(ValueError) as exc:

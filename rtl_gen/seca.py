@@ -364,17 +364,19 @@ class SecaStage(wiring.Component):
         word2 = Signal.like(word, name="word2", reset_less=True)
         m.d.sync += word2.eq(word)
         pick = register_copies(m, rtag["s"], -(-NL // gs), "scale_pick")     # pslot, a copy per lane group
+        # (the product alone in its clock, its rounding half added on the way out: the operands'
+        # and the product's registers are the multiplier block's own, fpga.absorb)
         for j in range(NL):
-            pr = Signal(signed(c.product_bits + 2), name=f"prod{j}")
-            s = Signal(unsigned(sb), name=f"lane_scale{j}")
+            pr = Signal(signed(c.product_bits + 2), name=f"prod{j}", reset_less=True)
+            s = Signal(unsigned(sb), name=f"lane_scale{j}", reset_less=True)
             m.d.sync += s.eq(Mux(pick[j // gs], scales[1][j], scales[0][j]))
-            m.d.sync += pr.eq(word2.word_select(j, c.in_bits).as_signed() * s + half_q)
+            m.d.sync += pr.eq(word2.word_select(j, c.in_bits).as_signed() * s)
             prods.append(pr)
         pv2, pl2, pt2 = delay(pv, 1, "p2_v", valid=True), delay(pl, 1, "p2_last"), delay(pt, 1, "p2_t")
         qv, ql, qt = Signal(), Signal(), Signal(ctr(c.T))
         m.d.sync += [qv.eq(pv2), ql.eq(pl2), qt.eq(pt2)]
         m.d.sync += [self.out_valid.eq(qv), self.out_last.eq(qv & ql), self.out_t.eq(qt),
-                     self.out_data.eq(Cat(*[(pr >> c.q)[:c.out_bits] for pr in prods]))]
+                     self.out_data.eq(Cat(*[((pr + half_q) >> c.q)[:c.out_bits] for pr in prods]))]
         # Invariant (busy): high from an item's first group to its last scaled current, with no
         # gap: between the compute's last scale and the replay's start the item is held by its
         # ``sready`` flag.  (Without it an engine too small to overlap two steps started the next

@@ -105,7 +105,10 @@ RESNET8_FOLD = "16x4/2,16x16/2,16x16/2,8x16,8x32/8,8x16/8,4x32,4x64,2x32,1x1"
 #: same block placed far from both registers; c6bd1b3 (two registers each side of the block) 80.6 MHz, a SECA
 #: frame bank's register 6.6 ns from its block RAM; 381d702 (two registers a bank) 82.4 MHz, the stem's leak
 #: block again 22-26 rows from both of its registers (85.0 MHz with nextpnr's --placer-heap-timingweight 40).
-#: With 200 of 208 block RAMs the placer legalizes the hard blocks far from where it put their registers.
+#: With 200 of 208 block RAMs the placer legalized the hard blocks far from where it put their registers; since
+#: be8b854 those registers are the blocks' own (fpga.absorb): 93.3 MHz on 381d702's netlist, 101.1 MHz at
+#: a358979 (SECA's lane products alone in their clock), the gateware the entry was re-recorded on (1,000 images
+#: bit-exact, 101.1 MHz); resnet8 re-recorded on the same (router1 routed it in 42 minutes beside the SECA run).
 RESNET_ACCELERATOR = {
     "resnet_fmnist_plain": ("--bundle", f"{RESNET_BEST_RUN}/model", "--vectors", f"{RESNET_BEST_RUN}/vectors.npz",
                             "--name", "resnet_fmnist_plain", "--fold", "max-lanes=64", "--stem", "recompute",

@@ -164,7 +164,9 @@ def _absorb_dp16kd(net: _Netlist, name: str, moved: Counter, kept: Counter) -> N
     for x in ("B",) if pdp else _DP_PORTS:
         if params.get(f"REGMODE_{x}", "NOREG") != "NOREG":
             continue
-        outputs = [net.bit(cell, f"DO{y}{i}") for y in (_DP_PORTS if pdp else x) for i in range(18)]
+        halves = _DP_PORTS if pdp else (x,)      # the outputs this read port drives
+        ports = [f"DO{y}{i}" for y in halves for i in range(18)]
+        outputs = [net.bit(cell, port) for port in ports]
         if not any(isinstance(b, int) and net.loads.get(b) for b in outputs):
             continue
         clock = net.bit(cell, f"CLK{x}")
@@ -175,12 +177,11 @@ def _absorb_dp16kd(net: _Netlist, name: str, moved: Counter, kept: Counter) -> N
         if why:
             kept[f"DP16KD port: {why}"] += 1
             continue
-        ports = [f"DO{y}{i}" for y in (_DP_PORTS if pdp else x) for i in range(18)]
         for i, ff in moves:
             q = net.bit(net.cells[ff], "Q")
             net.remove(ff)
             net.connect(name, ports[i], q, "output")
-        for y in (_DP_PORTS if pdp else x):
+        for y in halves:
             net.connect(name, f"OCE{y}", enable)
             params[f"REGMODE_{y}"] = "OUTREG"
         moved["dp16kd_ports"] += 1

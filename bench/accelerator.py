@@ -118,7 +118,7 @@ def _make_synthetic(name: str, folder: Path, n: int) -> tuple[Path, Path]:
 def run_one(name: str, bundle_dir: Path, vectors: Path, *, fold: str | None, target: str | None, n: int,
             device: str, freq: float, synth: bool = True, sim: bool = True, synthetic: bool = False,
             stem: str | None = None, skip_zero_spikes: bool = False, event: str | None = None,
-            key: str | None = None, seed: int | None = None, router: str = "router1") -> dict:
+            key: str | None = None, seed: int | None = None, router: str = "router1", pixel_lanes: int = 1) -> dict:
     from fpga.ecp5 import Ecp5Target, build_bitstream
     from golden.vectors import load_vectors
     from rtl_gen.emit import emit, estimate_lines
@@ -150,19 +150,20 @@ def run_one(name: str, bundle_dir: Path, vectors: Path, *, fold: str | None, tar
         # a residual network (rtl_gen/graph.py): MAC lanes or foldings per synaptic engine
         from rtl_gen.graph import from_graph
 
-        if "target" in kw or skip_zero_spikes or event:
+        if "target" in kw or skip_zero_spikes or event or pixel_lanes != 1:
             raise ValueError(f"{name}: a residual network takes --fold (or lanes=N / max-lanes=N), not a target, "
-                             f"zero skipping or event-driven layers")
+                             f"zero skipping, event-driven layers or several pixels a beat")
         cfg = from_graph(bundle, stem=stem, **kw)
     else:
         events_on = event_layers(bundle, event)
         if skip_zero_spikes or events_on:
             from rtl_gen.folding import code_activity, input_activity, resolve
 
-            activity = input_activity(bundle, resolve(bundle, stem=stem, **kw), vec) if skip_zero_spikes else {}
+            activity = (input_activity(bundle, resolve(bundle, stem=stem, pixel_lanes=pixel_lanes, **kw), vec)
+                        if skip_zero_spikes else {})
             activity.update({k: v for k, v in code_activity(bundle, vec).items() if k in events_on})
         cfg = from_bundle(bundle, stem=stem, skip_zero_spikes=skip_zero_spikes, activity=activity, event=events_on,
-                          **kw)
+                          pixel_lanes=pixel_lanes, **kw)
     t0 = time.time()
     # zero skipping and event-driven layers: the estimate replays the vectors' own images
     d = emit(cfg, work / "rtl", events=item_events(cfg, vec) if activity is not None else None)
@@ -186,6 +187,7 @@ def run_one(name: str, bundle_dir: Path, vectors: Path, *, fold: str | None, tar
         "synthetic": synthetic, "accuracy": None if synthetic else split.get("accuracy_test_split", accuracy),
         "accuracy_vectors": None if synthetic else accuracy, **({} if synthetic else split),
         "golden_images": int(len(vec["labels"])), "folding": cfg.foldings, "folding_choice": choice, "stem": stem,
+        **({"pixel_lanes": cfg.pixel_lanes} if cfg.pixel_lanes != 1 else {}),
         "skip_zero_spikes": skip_zero_spikes, "event": sorted(events_on), "input_activity": activity,
         "estimated_cycles": est["cycles_per_inference"], "estimated_latency": est["latency_cycles"],
         **({"worst_case_cycles": est["worst_cycles_per_inference"]} if "worst_cycles_per_inference" in est else {}),
@@ -204,7 +206,8 @@ def run_one(name: str, bundle_dir: Path, vectors: Path, *, fold: str | None, tar
                             allow_timing_fail=True, progress=lambda s: print(f"[bench]   {s}", flush=True))
         pool.shutdown(wait=False)
     if sim:
-        r = simulate(Path(d["verilog"]), "hdlif_accel", vectors, work / "sim", n=n, manifest=Path(d["manifest"]))
+        r = simulate(Path(d["verilog"]), "hdlif_accel", vectors, work / "sim", n=n, manifest=Path(d["manifest"]),
+                     pixel_lanes=cfg.pixel_lanes)
         entry.update(images_checked=r["images"], mismatches=r["mismatches"], mismatch_details=r["mismatch_details"][:5],
                      cycles_per_inference=r["cycles_per_inference"], latency_cycles=r["latency_cycles"],
                      rtl_accuracy=r["rtl_accuracy"], sim_seconds=r["seconds"])
@@ -262,6 +265,8 @@ def main(argv=None) -> int:
     p.add_argument("--skip-zero-spikes", action="store_true", help="fc layers after the stem skip zero input words")
     p.add_argument("--event", default=None, help="event-driven conv layers: a comma list, 'all' or 'none' "
                                                  "(as make rtl EVENT=)")
+    p.add_argument("--pixel-lanes", type=int, default=1,
+                   help="pixels per beat of the pixels stream (an fc stem whose simd it divides; as make rtl PIXEL_LANES=)")
     p.add_argument("--key", default=None, help="the entry's name in accelerator.json (default: the network's)")
     p.add_argument("--n", type=int, default=0, help="images to simulate (0: the whole vector file)")
     p.add_argument("--device", default="25k")
@@ -294,7 +299,7 @@ def main(argv=None) -> int:
         entry = run_one(name, bdir, vec, fold=a.fold, target=a.target, n=a.n, device=a.device, freq=a.freq,
                         synth=not a.no_synth, sim=not a.no_sim, synthetic=synthetic, stem=a.stem,
                         skip_zero_spikes=a.skip_zero_spikes, event=a.event, key=a.key, seed=a.seed,
-                        router=a.router)
+                        router=a.router, pixel_lanes=a.pixel_lanes)
         if a.key:
             key = a.key
         # read just before writing: another benchmark may have added its network meanwhile

@@ -226,7 +226,7 @@ def _folding_choice(lanes, fold: str | None):
 
 def rtl(model: str, *, lanes: int | str | None = None, fold: str | None = None, target: str | None = None,
         skip_zero_weights: bool = False, stem: str = "cache", skip_zero_spikes: bool = False,
-        event: str | None = None) -> dict:
+        event: str | None = None, pixel_lanes: int = 1) -> dict:
     """Generate the accelerator's Verilog into ``build/<run>/rtl/`` and print the estimate.
 
     The parallelism per layer comes from one of ``fold`` (``PExSIMD[/NL]``, one for all layers or
@@ -244,7 +244,9 @@ def rtl(model: str, *, lanes: int | str | None = None, fold: str | None = None, 
     (``target``) makes a layer event-driven where that is the cheaper way to its goal, while
     ``fold`` / ``lanes`` layers stay dense unless their folding ends in ``e``.  Their activity
     and the estimate come from the run's vectors (without: every code non-zero).  The estimate
-    prints the worst case (every input non-zero) beside the expected cycles.
+    prints the worst case (every input non-zero) beside the expected cycles.  ``pixel_lanes``:
+    pixels per beat of the ``pixels`` stream (an fc stem whose ``simd`` it divides; the loader
+    then takes ``features / pixel_lanes`` clocks per image, and ``make sim`` drives it so).
     """
     from golden.graph import Graph, load_model
     from rtl_gen.folding import from_bundle
@@ -255,7 +257,7 @@ def rtl(model: str, *, lanes: int | str | None = None, fold: str | None = None, 
     if isinstance(bundle, Graph):
         return _rtl_graph(model, bundle, lanes=lanes, folding=folding, target=target,
                           skip_zero_weights=skip_zero_weights, stem=stem, skip_zero_spikes=skip_zero_spikes,
-                          event=event)
+                          event=event, pixel_lanes=pixel_lanes)
     from rtl_gen.config import event_layers
 
     auto = event in (None, "auto")
@@ -269,7 +271,8 @@ def rtl(model: str, *, lanes: int | str | None = None, fold: str | None = None, 
         vec = load_vectors(run_dir(model) / "vectors.npz", bdir)
         activity = {}
         if skip_zero_spikes:
-            foldings = resolve(bundle, lanes=lanes, folding=folding, target=target, stem=stem)
+            foldings = resolve(bundle, lanes=lanes, folding=folding, target=target, stem=stem,
+                               pixel_lanes=pixel_lanes)
             activity = input_activity(bundle, foldings, vec)
             say(f"rtl: non-zero input words per fc layer (from the vectors): "
                 f"{', '.join(f'{k} {v:.2f}' for k, v in activity.items())}")
@@ -282,7 +285,8 @@ def rtl(model: str, *, lanes: int | str | None = None, fold: str | None = None, 
             say(f"rtl: non-zero input codes per {'conv layer that may be' if auto else 'layer'} event-driven "
                 f"(from the vectors): {', '.join(f'{k} {codes[k]:.2f}' for k in names)}")
     cfg = from_bundle(bundle, lanes=lanes, folding=folding, target=target, skip_zero_weights=skip_zero_weights,
-                      stem=stem, skip_zero_spikes=skip_zero_spikes, activity=activity, event=event)
+                      stem=stem, skip_zero_spikes=skip_zero_spikes, activity=activity, event=event,
+                      pixel_lanes=pixel_lanes)
     events = None
     if activity is not None:
         from rtl_gen.estimate import item_events
@@ -294,14 +298,15 @@ def rtl(model: str, *, lanes: int | str | None = None, fold: str | None = None, 
 
 
 def _rtl_graph(model: str, graph, *, lanes, folding, target, skip_zero_weights: bool, stem: str,
-               skip_zero_spikes: bool, event) -> dict:
+               skip_zero_spikes: bool, event, pixel_lanes: int = 1) -> dict:
     """``make rtl`` of a residual network (:mod:`rtl_gen.graph`): MAC lanes or foldings per
     synaptic engine; the options a graph's engines do not take yet are refused, not ignored."""
     from rtl_gen.graph import from_graph
 
     for given, what in ((target, "TARGET= (a folding search)"), (skip_zero_weights, "skipping zero weights"),
                         (skip_zero_spikes, "skipping zero spikes"),
-                        (event not in (None, "auto", "none"), "event-driven layers (EVENT=)")):
+                        (event not in (None, "auto", "none"), "event-driven layers (EVENT=)"),
+                        (pixel_lanes != 1, f"PIXEL_LANES={pixel_lanes} (its conv stem takes one pixel a beat)")):
         if given:
             raise ValueError(f"{_bundle_dir(model)}: a residual network (graph); {what} is not available for graphs "
                              f"yet: choose LANES= or FOLD= (one PExSIMD[/NL] per synaptic engine, readout last)")
@@ -327,6 +332,7 @@ def _write_rtl(model: str, cfg, events) -> dict:
         est = d["estimate"]
         report = {"top": TOP, "verilog": str(out / f"{TOP}.v"), "manifest": str(out / "interface.json"),
                   "bundle": str(bdir), "bundle_sha256": bundle_hash(bdir), "lanes": list(cfg.lanes),
+                  "pixel_lanes": cfg.pixel_lanes,
                   "folding": cfg.foldings, "estimated_cycles": est["cycles_per_inference"],
                   "estimated_latency": est["latency_cycles"], "ideal_cycles": est["ideal_cycles"],
                   "estimate": est, "resources": d["resources"]}
@@ -374,7 +380,8 @@ def sim(model: str, *, n: int = 0, backpressure: bool = False, seed: int = 1, wa
     layers = json.loads((Path(rtl_report["verilog"]).parent / "config.json").read_text())["trace"] if trace else None
     report = simulate(Path(rtl_report["verilog"]), TOP, vectors, out, n=n, seed=seed,
                       backpressure=backpressure, waves=waves, coverage=coverage,
-                      manifest=Path(manifest) if manifest else None, trace=layers)
+                      manifest=Path(manifest) if manifest else None, trace=layers,
+                      pixel_lanes=rtl_report.get("pixel_lanes", 1))
     report["estimated_cycles"] = rtl_report["estimated_cycles"]
     report["estimated_latency"] = rtl_report.get("estimated_latency")
     write_json_atomic(out / "sim.json", report)

@@ -50,6 +50,9 @@ class UartAccelerator(wiring.Component):
                  clock_hz: int = 0):
         if not isinstance(config, AcceleratorConfig):
             raise TypeError(f"UartAccelerator needs an AcceleratorConfig, not {config!r}")
+        if config.pixel_lanes != 1:
+            raise ValueError(f"a board build takes one pixel a beat from its host link (the UART's bytes), not "
+                             f"pixel_lanes={config.pixel_lanes}: build it with pixel_lanes=1")
         self.accel = Accelerator(config)
         self.uart_rx = UARTRx(divisor=divisor)
         self.uart_tx = UARTTx(divisor=divisor)

@@ -24,6 +24,7 @@ Data layout shared by every block (``docs/accelerator.md``):
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from dataclasses import dataclass, field
 
@@ -900,6 +901,15 @@ class AcceleratorConfig:
     readout: ReadoutConfig
     pixel_layout: OutputLayout  # how the loader stores the pixels for the stem
     neuron_nodes: dict = field(default_factory=dict)    # a graph's engines: engine -> its neuron node
+    pixel_lanes: int = 1        # pixels per beat of the ``pixels`` stream (pixel i of a beat in bits i*b ..)
+
+    def __post_init__(self):
+        check_pixel_lanes(self.pixel_lanes, features=self.features, layout=self.pixel_layout)
+
+    @property
+    def pixel_beats(self) -> int:
+        """Beats of the ``pixels`` stream per image: the loader's clocks per image at full rate."""
+        return self.features // self.pixel_lanes
 
     def source_of(self, layer) -> str:
         """The engine whose codes ``layer`` (an engine after the stem, or the readout) reads."""
@@ -936,6 +946,25 @@ class AcceleratorConfig:
     @property
     def label_bits(self) -> int:
         return bits_for(self.readout.classes)
+
+
+def check_pixel_lanes(lanes, *, features: int, layout: OutputLayout) -> None:
+    """``lanes`` pixels per beat of the ``pixels`` stream, or a ValueError saying what is allowed:
+    a positive integer dividing ``features``; above 1 only for an fc stem (its pixels are packed
+    ``simd`` per word in arrival order) whose ``simd`` it divides, so a beat writes lanes of one
+    word of the pixel buffer."""
+    if not (isinstance(lanes, numbers.Integral) and not isinstance(lanes, bool) and lanes >= 1):
+        raise ValueError(f"pixel_lanes (pixels per beat) must be a positive integer, not {lanes!r}")
+    if lanes == 1:
+        return
+    if not layout.packed:
+        raise ValueError(f"pixel_lanes={lanes}: only an fc stem takes several pixels a beat (a conv stem stores "
+                         f"each pixel in its own word); use pixel_lanes=1")
+    if features % lanes or layout.simd % lanes:
+        raise ValueError(f"pixel_lanes={lanes} must divide the input's {features} features and the stem's "
+                         f"simd={layout.simd} (a beat fills lanes of one pixel-buffer word): choose one of "
+                         f"{[d for d in range(1, layout.simd + 1) if layout.simd % d == 0 and features % d == 0]}, "
+                         f"or a stem folding with a wider simd")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -993,9 +1022,11 @@ def event_layers(bundle: Bundle, event) -> frozenset:
 
 
 def build(bundle: Bundle, foldings: list, *, skip_zero_weights: bool = False, stem: str = "cache",
-          skip_zero_spikes: bool = False, activity: dict | None = None, event=None) -> AcceleratorConfig:
+          skip_zero_spikes: bool = False, activity: dict | None = None, event=None,
+          pixel_lanes: int = 1) -> AcceleratorConfig:
     """The configs for an explicit folding per synaptic layer (readout last); ``event``: the
-    layers that are event-driven (:func:`event_layers`)."""
+    layers that are event-driven (:func:`event_layers`); ``pixel_lanes``: pixels per beat of the
+    ``pixels`` stream (:func:`check_pixel_lanes`)."""
     if stem not in ("cache", "recompute"):
         raise ValueError(f"stem must be 'cache' or 'recompute', not {stem!r}")
     n_syn = len(bundle.layers)
@@ -1075,4 +1106,5 @@ def build(bundle: Bundle, foldings: list, *, skip_zero_weights: bool = False, st
                                 code_bits=bundle.input.bits)
     return AcceleratorConfig(name=bundle.name, T=T, pixel_bits=bundle.input.bits,
                              input_shape=tuple(bundle.input.shape), features=bundle.input.features,
-                             layers=tuple(layers), readout=readout, pixel_layout=pixel_layout)
+                             layers=tuple(layers), readout=readout, pixel_layout=pixel_layout,
+                             pixel_lanes=pixel_lanes)

@@ -55,7 +55,7 @@ def describe(cfg: AcceleratorConfig, events: dict | None = None) -> dict:
                        "beats_per_item": est["ideal_per_layer"][layer.name] // cfg.T if syn.event
                        else syn.beats_per_item,
                        "event": syn.event, "once_per_image": layer is cfg.layers[0]})
-    return {"name": cfg.name, "T": cfg.T, "layers": layers, "lanes": list(cfg.lanes),
+    return {"name": cfg.name, "T": cfg.T, "pixel_lanes": cfg.pixel_lanes, "layers": layers, "lanes": list(cfg.lanes),
             "estimate": est, "resources": res, "trace": trace_map(cfg)}
 
 

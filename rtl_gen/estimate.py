@@ -103,7 +103,7 @@ def cycles(cfg: AcceleratorConfig, images: int = MODEL_IMAGES, events: dict | No
     activity, or with ``worst`` every input non-zero (the bound a real-time design sizes for)."""
     T = cfg.T
     stem = cfg.layers[0]
-    P = cfg.features
+    P = cfg.pixel_beats
     rec = stem.recompute
     engines = (list(cfg.layers) if rec else list(cfg.layers[1:])) + [cfg.readout]
     empty_at = SlotTracker.empty_at
@@ -156,7 +156,8 @@ def cycles(cfg: AcceleratorConfig, images: int = MODEL_IMAGES, events: dict | No
         if not rec:
             syn = stem.synapse
             s = max(sa_next, L + 1 if syn.trailing else pix_full, cache_empty[i % 2])
-            ready = (lambda w, L=L: PixelLoader.word_ready(cfg.pixel_layout, P, L, w)) if syn.trailing else None
+            ready = ((lambda w, L=L: PixelLoader.word_ready(cfg.pixel_layout, cfg.features, L, w, cfg.pixel_lanes))
+                     if syn.trailing else None)
             x, sa_fold = WindowGenerator.sweep(syn, s, sa_fold, word_ready=ready)
             per_item[f"{stem.name}_synapse"] = x + WindowGenerator.RESTART - s
             sa_next = x + WindowGenerator.RESTART
@@ -310,7 +311,7 @@ def engine_times(cfg: AcceleratorConfig) -> dict:
     blocks' own timing, as :func:`cycles` strings it together; used to choose foldings)."""
     T = cfg.T
     stem = cfg.layers[0]
-    out = {"loader": cfg.features}
+    out = {"loader": cfg.pixel_beats}
     if not stem.recompute:
         out[f"{stem.name}_synapse"] = _engine_period(stem)
 

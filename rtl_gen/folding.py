@@ -212,7 +212,8 @@ def parse_folding(bundle: Bundle, folding) -> list[Folding]:
 
 
 def _search(bundle: Bundle, goal: int | None, *, skip_zero_weights: bool = False, stem: str = "cache",
-            skip_zero_spikes: bool = False, activity: dict | None = None, event=None) -> list[Folding]:
+            skip_zero_spikes: bool = False, activity: dict | None = None, event=None,
+            pixel_lanes: int = 1) -> list[Folding]:
     """Per layer (readout first), the cheapest folding whose engines need at most ``goal``
     clocks per image, where none does (or ``goal`` is None) the fastest, the cheapest of those."""
     from .estimate import engine_times, resources
@@ -240,8 +241,11 @@ def _search(bundle: Bundle, goal: int | None, *, skip_zero_weights: bool = False
                 if i > 0 and trial[i - 1].nl > simd:
                     trial[i - 1] = Folding(pe=trial[i - 1].pe, simd=trial[i - 1].simd, nl=1)
                 try:
+                    # pixels per beat constrain the stem's simd: the layers after it are chosen
+                    # first (their times do not depend on the loader), the stem then within it
                     cfg = build(bundle, trial, skip_zero_weights=skip_zero_weights, stem=stem,
-                                skip_zero_spikes=skip_zero_spikes, activity=activity, event=event)
+                                skip_zero_spikes=skip_zero_spikes, activity=activity, event=event,
+                                pixel_lanes=pixel_lanes if i == 0 else 1)
                 except ValueError:
                     continue
                 times = engine_times(cfg)
@@ -269,11 +273,12 @@ def _slowest(times: dict) -> tuple[str, int]:
 
 
 def fastest(bundle: Bundle, *, skip_zero_weights: bool = False, stem: str = "cache",
-            skip_zero_spikes: bool = False, activity: dict | None = None, event=None) -> list[Folding]:
+            skip_zero_spikes: bool = False, activity: dict | None = None, event=None,
+            pixel_lanes: int = 1) -> list[Folding]:
     """The shortest interval between images any folding reaches (the slowest engine of the
     fastest folding per layer), and per layer the cheapest folding within it."""
     kw = dict(skip_zero_weights=skip_zero_weights, stem=stem, skip_zero_spikes=skip_zero_spikes, activity=activity,
-              event=event)
+              event=event, pixel_lanes=pixel_lanes)
     quick = _search(bundle, None, **kw)
     _, best = _slowest(_times(bundle, quick, **kw))
     cheap = _search(bundle, best, **kw)
@@ -281,7 +286,8 @@ def fastest(bundle: Bundle, *, skip_zero_weights: bool = False, stem: str = "cac
 
 
 def for_target(bundle: Bundle, goal: int, *, skip_zero_weights: bool = False, stem: str = "cache",
-               skip_zero_spikes: bool = False, activity: dict | None = None, event=None) -> list[Folding]:
+               skip_zero_spikes: bool = False, activity: dict | None = None, event=None,
+               pixel_lanes: int = 1) -> list[Folding]:
     """Per layer, the cheapest folding whose engines need at most ``goal`` clocks per image
     (:func:`rtl_gen.estimate.engine_times`, the pixel loader's included); a ValueError naming
     the fastest reachable interval when no folding gets every engine within ``goal``."""
@@ -289,7 +295,7 @@ def for_target(bundle: Bundle, goal: int, *, skip_zero_weights: bool = False, st
         raise ValueError(f"a cycle target must be a positive integer, not {goal!r}")
     goal = int(goal)
     kw = dict(skip_zero_weights=skip_zero_weights, stem=stem, skip_zero_spikes=skip_zero_spikes, activity=activity,
-              event=event)
+              event=event, pixel_lanes=pixel_lanes)
     chosen = _search(bundle, goal, **kw)
     if _slowest(_times(bundle, chosen, **kw))[1] <= goal:
         return chosen
@@ -337,14 +343,14 @@ def _parse_target(target):
 
 def resolve(bundle: Bundle, *, lanes=None, folding=None, target=None, skip_zero_weights: bool = False,
             stem: str = "cache", skip_zero_spikes: bool = False, activity: dict | None = None,
-            event=None) -> list[Folding]:
+            event=None, pixel_lanes: int = 1) -> list[Folding]:
     """The folding of every synaptic layer from the user's choice: one of ``folding``,
     ``target`` or ``lanes`` (none: ``AtMost(16)`` lanes); see the module docstring."""
     given = [k for k, v in (("lanes", lanes), ("folding", folding), ("target", target)) if v is not None]
     if len(given) > 1:
         raise ValueError(f"give one of lanes, folding or target (LANES=, FOLD=, TARGET=), not {' and '.join(given)}")
     kw = dict(skip_zero_weights=skip_zero_weights, stem=stem, skip_zero_spikes=skip_zero_spikes, activity=activity,
-              event=event)
+              event=event, pixel_lanes=pixel_lanes)
     if folding is not None:
         out = parse_folding(bundle, folding)
     elif target is not None:
@@ -363,7 +369,7 @@ def resolve(bundle: Bundle, *, lanes=None, folding=None, target=None, skip_zero_
 
 def from_bundle(bundle: Bundle, lanes=None, *, folding=None, target=None,
                 skip_zero_weights: bool = False, stem: str = "cache", skip_zero_spikes: bool = False,
-                activity: dict | None = None, event=None) -> AcceleratorConfig:
+                activity: dict | None = None, event=None, pixel_lanes: int = 1) -> AcceleratorConfig:
     """Every block's config for a loaded bundle: the folding of each layer by :func:`resolve`,
     the configs by :func:`rtl_gen.config.build`.
 
@@ -387,10 +393,12 @@ def from_bundle(bundle: Bundle, lanes=None, *, folding=None, target=None,
     every layer's sweep.  ``skip_zero_spikes`` makes every fc layer after the stem walk only the
     non-zero words of its input (the producer lists them; such a layer does not also skip zero
     weights); ``activity`` (layer name -> fraction of its input words that are non-zero, e.g.
-    from :func:`input_activity`) keeps the estimates honest then.
+    from :func:`input_activity`) keeps the estimates honest then.  ``pixel_lanes`` pixels arrive
+    per beat (an fc stem whose ``simd`` it divides, :func:`rtl_gen.config.check_pixel_lanes`):
+    the loader's clocks per image are ``features / pixel_lanes``, and a search plans with that.
     """
     kw = dict(skip_zero_weights=skip_zero_weights, stem=stem, skip_zero_spikes=skip_zero_spikes, activity=activity,
-              event=event)
+              event=event, pixel_lanes=pixel_lanes)
     foldings = resolve(bundle, lanes=lanes, folding=folding, target=target, **kw)
     return build(bundle, foldings, **kw)
 

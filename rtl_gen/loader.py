@@ -6,14 +6,16 @@ from amaranth import Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import OutputLayout, bits_for, log2_exact
+from .config import OutputLayout, bits_for, check_pixel_lanes, log2_exact
 from .hw import ctr
 
 
 class PixelLoader(wiring.Component):
-    """Accepts one pixel per beat (C, H, W order) and writes it where the stem reads it.
+    """Accepts ``lanes`` pixels per beat (C, H, W order; pixel ``i`` of a beat in bits
+    ``i*b .. i*b+b-1``) and writes them where the stem reads them.
 
-    For an fc stem the pixels are packed ``simd`` per word in arrival order; for a conv stem
+    For an fc stem the pixels are packed ``simd`` per word in arrival order (a beat fills
+    ``lanes`` lanes of one word: ``lanes`` divides ``simd``); for a conv stem (one pixel a beat)
     pixel ``(c, y, x)`` goes to word ``(y*W + x) * cf + c // simd``, lane ``c % simd`` (the H, W,
     C layout of every frame buffer).  ``avail`` counts the complete words of the slot being
     filled (exact when the pixels arrive in word order, i.e. one input channel or an fc stem),
@@ -21,15 +23,15 @@ class PixelLoader(wiring.Component):
 
     Members
     -------
-    pixels : In(stream.Signature(unsigned(pixel_bits)))
+    pixels : In(stream.Signature(unsigned(lanes * pixel_bits)))
     wr_addr, wr_data, wr_en : Out     the pixel buffer's write port
     w_ready, w_slot : In(1), w_acquire, w_done : Out(1)
     avail : Out
     """
 
-    # ---- timing (pixels at full rate, the first taken at ``first``): the slot is FULL at
-    # first + features (``w_done`` with the last pixel); word ``w`` is complete at
-    # first + (w + 1) * simd - 1, ``avail`` says so a clock later, and a trailing window
+    # ---- timing (beats at full rate, the first taken at ``first``): the slot is FULL at
+    # first + features / lanes (``w_done`` with the last beat); word ``w`` is complete at
+    # first + (w + 1) * simd / lanes - 1, ``avail`` says so a clock later, and a trailing window
     # (its ``limit`` register) lets a beat on it leave S3 one more clock later.
 
     @staticmethod
@@ -38,17 +40,19 @@ class PixelLoader(wiring.Component):
         return {"luts": 40, "ffs": 40}
 
     @staticmethod
-    def word_ready(layout: OutputLayout, features: int, first: int, word: int) -> int:
+    def word_ready(layout: OutputLayout, features: int, first: int, word: int, lanes: int = 1) -> int:
         """The first clock a trailing read of ``word`` may leave the window's S3."""
-        return min(first + (word + 1) * layout.simd + 1, first + features)
+        return min(first + (word + 1) * layout.simd // lanes + 1, first + features // lanes)
 
-    def __init__(self, layout: OutputLayout, *, features: int):
+    def __init__(self, layout: OutputLayout, *, features: int, lanes: int = 1):
         if not isinstance(layout, OutputLayout):
             raise TypeError(f"PixelLoader needs an OutputLayout, not {layout!r}")
+        check_pixel_lanes(lanes, features=features, layout=layout)
         self.layout = lo = layout
         self.features = features
+        self.lanes = lanes
         super().__init__({
-            "pixels": In(stream.Signature(unsigned(lo.code_bits))),
+            "pixels": In(stream.Signature(unsigned(lanes * lo.code_bits))),
             "wr_addr": Out(unsigned(bits_for(2 * lo.words))),
             "wr_data": Out(unsigned(lo.simd * lo.code_bits)),
             "wr_en": Out(unsigned(lo.simd)),
@@ -59,13 +63,13 @@ class PixelLoader(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         lo = self.layout
-        S, ls = lo.simd, log2_exact(lo.simd)
+        S, ls, P = lo.simd, log2_exact(lo.simd), self.lanes
         loading = Signal()
         take = Signal()
         m.d.comb += [self.pixels.ready.eq(loading | self.w_ready), take.eq(self.pixels.valid & self.pixels.ready),
                      self.w_acquire.eq(take & ~loading)]
-        n = Signal(ctr(self.features))
-        last = n == self.features - 1
+        n = Signal(ctr(self.features))                  # the beat's first pixel
+        last = n == self.features - P
         if lo.packed:
             word, lane = n >> ls, n & (S - 1)
         else:
@@ -79,10 +83,10 @@ class PixelLoader(wiring.Component):
                 with m.Else():
                     m.d.sync += [pos.eq(pos + 1), pw.eq(pw + lo.cf)]
         m.d.comb += [self.wr_addr.eq(Mux(self.w_slot, lo.words, 0) + word),
-                     self.wr_data.eq(self.pixels.payload.replicate(S)),
-                     self.wr_en.eq(Mux(take, 1 << lane, 0)),
+                     self.wr_data.eq(self.pixels.payload.replicate(S // P)),
+                     self.wr_en.eq(Mux(take, ((1 << P) - 1) << lane, 0)),
                      self.w_done.eq(take & last)]
         with m.If(take):
-            m.d.sync += [n.eq(Mux(last, 0, n + 1)), loading.eq(~last),
-                         self.avail.eq(Mux(last, 0, (n + 1) >> ls))]
+            m.d.sync += [n.eq(Mux(last, 0, n + P)), loading.eq(~last),
+                         self.avail.eq(Mux(last, 0, (n + P) >> ls))]
         return m

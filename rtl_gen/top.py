@@ -18,7 +18,8 @@ from .stem import StemReplay, StemSynapse, cache_bits
 class Accelerator(wiring.Component):
     """A whole HD-LIF network as one streaming block.
 
-    Per image: ``features`` pixels arrive on ``pixels`` (one per beat, C, H, W order); for each
+    Per image: ``features`` pixels arrive on ``pixels`` (``pixel_lanes`` per beat, C, H, W order,
+    the first of a beat in its low bits); for each
     time step ``t = 0 .. T-1`` the step's class scores leave on ``scores`` (``classes`` beats,
     class 0 first); then the predicted class leaves on ``label``.  Every value equals the golden
     model's (:func:`golden.executor.run`).  A reset at any point returns to waiting for the
@@ -34,7 +35,7 @@ class Accelerator(wiring.Component):
 
     Members
     -------
-    pixels : In(stream.Signature(unsigned(pixel_bits)))
+    pixels : In(stream.Signature(unsigned(pixel_lanes * pixel_bits)))
     scores : Out(stream.Signature(signed(score_bits)))
     label : Out(stream.Signature(unsigned(label_bits)))
     """
@@ -45,7 +46,7 @@ class Accelerator(wiring.Component):
         self.config = c = config
         self.label_bits = c.label_bits
         super().__init__({
-            "pixels": In(stream.Signature(unsigned(c.pixel_bits))),
+            "pixels": In(stream.Signature(unsigned(c.pixel_lanes * c.pixel_bits))),
             "scores": Out(stream.Signature(signed(c.readout.score_bits))),
             "label": Out(stream.Signature(unsigned(self.label_bits))),
         })
@@ -57,7 +58,7 @@ class Accelerator(wiring.Component):
 
         # pixels -> pixel buffer
         pl = c.pixel_layout
-        m.submodules.loader = loader = PixelLoader(pl, features=c.features)
+        m.submodules.loader = loader = PixelLoader(pl, features=c.features, lanes=c.pixel_lanes)
         m.submodules.pixbuf = pix = FrameBuffer(words=pl.words, lanes=pl.simd, bits=pl.code_bits,
                                                         lane_writes=True)
         wiring.connect(m, wiring.flipped(self.pixels), loader.pixels)

@@ -63,15 +63,23 @@ class _Stream:
         self.ready = getattr(dut, spec["ready"])
         self.payload = getattr(dut, spec["payload"])
         self.signed = bool(spec["signed"])
+        self.width = int(spec["width"])
 
 
-async def _drive_pixels(clk, s: _Stream, images, accepted_at, gaps, image_gap: int = 0):
+def _beats(image, lanes: int, bits: int) -> list[int]:
+    """An image's pixels as ``pixels`` beats: ``lanes`` a beat, the first in the low bits."""
+    px = [int(p) for p in image]
+    return [sum(p << (bits * i) for i, p in enumerate(px[j:j + lanes])) for j in range(0, len(px), lanes)]
+
+
+async def _drive_pixels(clk, s: _Stream, images, accepted_at, gaps, image_gap: int = 0, lanes: int = 1):
+    bits = s.width // lanes
     for i, image in enumerate(images):
         if image_gap and i % 3 == 1:           # a long idle gap: the pipeline drains
             s.valid.value = 0
             for _ in range(image_gap):
                 await RisingEdge(clk)
-        for j, px in enumerate(image):
+        for j, px in enumerate(_beats(image, lanes, bits)):
             while not next(gaps):
                 s.valid.value = 0
                 await RisingEdge(clk)
@@ -170,6 +178,7 @@ if cocotb is not None:
         n = int(os.environ.get("HDLIF_N", "0")) or len(vec["images"])
         seed = int(os.environ.get("HDLIF_SEED", "1"))
         busy = os.environ.get("HDLIF_BACKPRESSURE", "0") == "1"
+        lanes = int(os.environ.get("HDLIF_PIXEL_LANES", "1"))
         images, want_scores, want_classes = vec["images"][:n], vec["scores"][:n], vec["classes"][:n]
         T, C = want_scores.shape[1:]
         dut._log.info("streaming %d images (T=%d, %d classes), seed %d, backpressure %s", n, T, C, seed, busy)
@@ -190,7 +199,7 @@ if cocotb is not None:
             # Start an inference, reset the accelerator in the middle of it, then go on as if
             # nothing happened: every later image must still be bit-exact.
             started = []
-            await _drive_pixels(clk, pixels, images[:1], started, itertools.repeat(1))
+            await _drive_pixels(clk, pixels, images[:1], started, itertools.repeat(1), lanes=lanes)
             scores_s.ready.value = 1
             label_s.ready.value = 1
             for _ in range(int(os.environ.get("HDLIF_RESET_AFTER", "300"))):
@@ -217,7 +226,7 @@ if cocotb is not None:
             cocotb.start_soon(_watch_layer(clk, dut, spec, T, layer_frames[spec["layer"]], layer_errors[spec["layer"]]))
         first_pixel, label_times, scores, labels = [], [], [], []
         image_gap = int(os.environ.get("HDLIF_IMAGE_GAP", "0"))
-        cocotb.start_soon(_drive_pixels(clk, pixels, images, first_pixel, _pattern(seed, busy), image_gap))
+        cocotb.start_soon(_drive_pixels(clk, pixels, images, first_pixel, _pattern(seed, busy), image_gap, lanes))
         cocotb.start_soon(_collect(clk, scores_s, n * T * C, _pattern(seed + 1, busy), scores))
         await _collect(clk, label_s, n, _pattern(seed + 2, busy), labels, label_times)
 
@@ -347,8 +356,11 @@ def coverage_report(out_dir: Path) -> dict:
 def simulate(verilog: Path, top: str, vectors: Path, out_dir: Path, *, n: int = 0, seed: int = 1,
              backpressure: bool = False, reset_midway: bool = False, reset_after: int = 300,
              image_gap: int = 0, waves: bool = False, coverage: bool = False, build_dir: Path | None = None,
-             manifest: Path | None = None, cxx_opt: str | None = None, trace: list | None = None) -> dict:
+             manifest: Path | None = None, cxx_opt: str | None = None, trace: list | None = None,
+             pixel_lanes: int = 1) -> dict:
     """Build (if needed) and run :func:`stream_images`; return its report (also ``out_dir/sim.json``).
+
+    ``pixel_lanes``: the design's pixels per beat (``config.json``'s ``pixel_lanes``).
 
     ``manifest`` is the interface manifest (``interface.json``); without it, pyverilog reads the
     Verilog (:func:`rtl_gen.manifest.interface_manifest`).  ``trace`` (``config.json``'s
@@ -381,7 +393,7 @@ def simulate(verilog: Path, top: str, vectors: Path, out_dir: Path, *, n: int = 
     env = {"HDLIF_VECTORS": str(Path(vectors).resolve()), "HDLIF_N": str(n), "HDLIF_SEED": str(seed),
            "HDLIF_BACKPRESSURE": "1" if backpressure else "0", "HDLIF_RESET_MIDWAY": "1" if reset_midway else "0",
            "HDLIF_RESET_AFTER": str(reset_after), "HDLIF_IMAGE_GAP": str(int(image_gap)), "HDLIF_MANIFEST": str(Path(manifest).resolve()),
-           "HDLIF_RESULTS": str(results.resolve()), "HDLIF_TRACE": "",
+           "HDLIF_RESULTS": str(results.resolve()), "HDLIF_TRACE": "", "HDLIF_PIXEL_LANES": str(int(pixel_lanes)),
            "PYTHONPATH": str(PROJECT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     if trace:
         (out_dir / "trace.json").write_text(json.dumps(trace, indent=2) + "\n")

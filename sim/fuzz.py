@@ -160,6 +160,8 @@ def _draw_folding(rng, bundle) -> list[str]:
 
 #: the share of drawn cases whose eligible conv layers may be event-driven
 EVENT_SHARE = 0.6
+#: the share of drawn fc-stem cases (whose stem simd allows it) fed several pixels a beat
+PIXEL_LANES_SHARE = 0.5
 
 
 def _draw_event(rng, bundle, folding: list[str]) -> tuple[list[str], list[str]]:
@@ -182,6 +184,19 @@ def _draw_event(rng, bundle, folding: list[str]) -> tuple[list[str], list[str]]:
     return names, folding
 
 
+def _draw_pixel_lanes(rng, bundle, folding: list) -> int:
+    """Pixels per beat: for an fc stem, with probability :data:`PIXEL_LANES_SHARE`, a legal count
+    above 1 (a divisor of the stem's ``simd`` and of the features; the largest on purpose a
+    third of the time), else 1."""
+    from rtl_gen.config import Folding
+
+    simd, features = Folding.parse(folding[0]).simd, bundle.input.features
+    options = [d for d in range(2, simd + 1) if simd % d == 0 and features % d == 0]
+    if bundle.layers[0].kind == "hdlif_conv" or not options or rng.random() >= PIXEL_LANES_SHARE:
+        return 1
+    return int(options[-1] if rng.random() < 1 / 3 else rng.choice(options))
+
+
 def draw_case(seed: int, large: bool = False) -> dict:
     """The whole case of ``seed``: network, folding, modes, stimulus and image count (``large``:
     an image-sized network, :func:`_draw_large_network`, on two images)."""
@@ -200,8 +215,10 @@ def draw_case(seed: int, large: bool = False) -> dict:
     skip_zero_weights = bool(rng.random() < 0.2)
     stimulus = str(rng.choice(STIMULI))
     images = 2 if large else int(max(3, min(10, 48 // net["T"])))
+    pixel_lanes = _draw_pixel_lanes(np.random.default_rng([seed, 22]), bundle, folding)
     return dict(seed=seed, large=large, net=net, folding=folding, stem=stem, skip_zero_spikes=skip_zero_spikes,
                 skip_zero_weights=skip_zero_weights, event=event, stimulus=stimulus, images=images,
+                pixel_lanes=pixel_lanes,
                 conv_stem=conv_stem, reset_after=int(rng.integers(5, 200)), stimulus_seed=int(rng.integers(1, 1 << 16)))
 
 
@@ -262,7 +279,8 @@ def describe(case: dict) -> str:
             f"{', per-step current' if net['step_current'] else ''}; folding {','.join(case['folding'])}; "
             f"stem {case['stem']}{', skip zero spikes' if case['skip_zero_spikes'] else ''}"
             f"{', skip zero weights' if case['skip_zero_weights'] else ''}"
-            f"{', event-driven ' + '+'.join(case['event']) if case.get('event') else ''}; stimulus {case['stimulus']}; "
+            f"{', event-driven ' + '+'.join(case['event']) if case.get('event') else ''}"
+            f"{', %d pixels a beat' % case['pixel_lanes'] if case.get('pixel_lanes', 1) > 1 else ''}; stimulus {case['stimulus']}; "
             f"{case['images']} images")
 
 
@@ -305,12 +323,12 @@ def run_case(seed: int, out: Path, *, keep: bool = False, check_estimate: bool =
         else:
             cfg = from_bundle(bundle, folding=case["folding"], stem=case["stem"],
                               skip_zero_spikes=case["skip_zero_spikes"], skip_zero_weights=case["skip_zero_weights"],
-                              event=case.get("event") or None)
+                              event=case.get("event") or None, pixel_lanes=case.get("pixel_lanes", 1))
             events = item_events(cfg, vec) if (case["skip_zero_spikes"] or case.get("event")) else None
         desc = emit(cfg, out / "rtl")
         est = cycles(cfg, images=case["images"], events=events)
         kw = dict(manifest=out / "rtl" / "interface.json", build_dir=out / "rtl" / "verilator", cxx_opt="-O0",
-                  trace=desc["trace"])
+                  trace=desc["trace"], pixel_lanes=cfg.pixel_lanes)
         full = simulate(out / "rtl" / "hdlif_accel.v", "hdlif_accel", out / "vectors.npz", out / "full", **kw)
         runs = [("full rate", full)]
         for stim in (STIMULI if all_stimuli else (case["stimulus"],)):

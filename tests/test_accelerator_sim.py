@@ -37,7 +37,8 @@ def _build(cfg, out):
 
 def _sim(accel, vectors, name, **kw):
     return simulate(accel["verilog"], "hdlif_accel", vectors, accel["dir"] / name, manifest=accel["manifest"],
-                    build_dir=accel["dir"] / "verilator", cxx_opt=FAST_BUILD, **kw)
+                    build_dir=accel["dir"] / "verilator", cxx_opt=FAST_BUILD,
+                    pixel_lanes=accel["config"].pixel_lanes, **kw)
 
 
 def _exact(report, cfg, events=None):
@@ -220,6 +221,13 @@ CORNERS = {
                       folding=["8x8", "1x8"]),
     "two_classes": dict(net=dict(input_shape=(1, 6, 6), input_max=3, layers=(("conv", 2, 3, 1, 1, 2),), classes=2,
                                  T=1, spike_bits=1), folding=["2x1/2", "2x16"]),
+    # several pixels a beat: a whole stem word a beat, the stem reading each word the clock
+    # after it is complete (and stalling on the next); two a beat into a stem that recomputes
+    "stem_word_a_beat": dict(net=dict(input_shape=(64,), input_max=255, layers=(("fc", 32), ("fc", 8)),
+                                      classes=4, T=2), folding=["8x8/2", "8x8", "4x8"], pixel_lanes=8),
+    "two_pixels_a_beat_recompute": dict(net=dict(input_shape=(20,), input_max=15, layers=(("fc", 4),),
+                                                 classes=3, T=3), folding=["4x4", "3x4"], pixel_lanes=2,
+                                        stem="recompute"),
 }
 
 
@@ -231,7 +239,8 @@ def test_corner_bit_exact_estimate_exact_and_after_idle_gaps(name, tmp_path):
     b = load_bundle(tmp_path / "model")
     images = random_images(b, 8, seed=1)
     write_vectors(b, tmp_path / "model", images, np.zeros(len(images), np.int64), tmp_path / "vectors.npz")
-    cfg = from_bundle(b, folding=spec["folding"])
+    cfg = from_bundle(b, folding=spec["folding"], pixel_lanes=spec.get("pixel_lanes", 1),
+                      stem=spec.get("stem", "cache"))
     accel = _build(cfg, tmp_path / "rtl")
     r = _sim(accel, tmp_path / "vectors.npz", "full", trace=accel["trace"])
     assert r["images"] == 8 and r["mismatches"] == 0, r["mismatch_details"][:5]

@@ -55,6 +55,18 @@ def test_the_board_config_takes_the_folding_target_and_lanes(digits_run):
         board_flow._model(bdir, 8, board, folding=["32x4/2", "10x2"])
 
 
+def test_a_board_refuses_several_pixels_a_beat(digits_run):
+    """The host link hands the accelerator one pixel (one UART byte) a beat: a design built for
+    more is refused, not wired to a narrower stream."""
+    from golden import load_bundle
+    from rtl_gen.board_top import UartAccelerator
+    from rtl_gen.folding import from_bundle
+
+    cfg = from_bundle(load_bundle(digits_run["dir"] / "model"), folding=["32x4/2", "10x2"], pixel_lanes=2)
+    with pytest.raises(ValueError, match="a board build takes one pixel a beat .* not pixel_lanes=2"):
+        UartAccelerator(cfg, divisor=16)
+
+
 def test_make_bitstream_board_fold_builds_that_folding_and_says_so(run, monkeypatch, capsys):
     monkeypatch.setattr(board_flow, "run_flow", _fake_run_flow)
     rtl = build_dir(str(run)) / "rtl"

@@ -215,6 +215,8 @@ def _flow(*args):
     (("--lanes", "4,3,16"), ("lanes=4,3,16: layer l2",)),
     (("--target", "cycles=100"), ("cycles=100 cannot be met", "TARGET=fastest")),
     (("--lanes", "4", "--fold", "1x1"), ("give one of lanes, folding or target",)),
+    (("--pixel-lanes", "2"), ("pixel_lanes=2: only an fc stem takes several pixels a beat",)),
+    (("--pixel-lanes", "0"), ("--pixel-lanes (PIXEL_LANES=)",)),
 ])
 def test_cli_refuses_with_one_line(small_run, args, needles):
     p = _flow("rtl", small_run, *args)
@@ -225,3 +227,31 @@ def test_cli_refuses_with_one_line(small_run, args, needles):
     for needle in needles:
         assert needle in lines[0], lines[0]
     assert not (build_dir(str(small_run)) / "rtl").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# pixels per beat
+
+def test_pixel_lanes_are_honoured_or_refused(digits_shaped, small):
+    """Several pixels a beat: the loader's clocks per image fall to ``features / pixel_lanes``
+    (and a search plans with that); a count that does not divide the stem's ``simd`` and the
+    features, a conv stem, or a count that is not a positive integer is refused in one line."""
+    one = from_bundle(digits_shaped, folding=["8x8", "10x8"])
+    four = from_bundle(digits_shaped, folding=["8x8", "10x8"], pixel_lanes=4)
+    assert (one.pixel_beats, four.pixel_beats) == (64, 16)
+    assert (engine_times(one)["loader"], engine_times(four)["loader"]) == (64, 16)
+    for bad, needle in ((3, "pixel_lanes=3 must divide the input's 64 features and the stem's simd=8"),
+                        (16, "choose one of [1, 2, 4, 8]"), (0, "must be a positive integer, not 0"),
+                        (True, "not True"), (2.0, "not 2.0")):
+        with pytest.raises(ValueError) as e:
+            from_bundle(digits_shaped, folding=["8x8", "10x8"], pixel_lanes=bad)
+        assert needle in str(e.value) and "\n" not in str(e.value)
+    with pytest.raises(ValueError, match="only an fc stem takes several pixels a beat"):
+        from_bundle(small, lanes=1, pixel_lanes=2)
+    # a target search plans with them: 60 clocks an image are out of reach one pixel a beat (the
+    # loader alone takes 64), within reach two a beat, with a stem that takes whole beats
+    with pytest.raises(ValueError, match="cycles=60 cannot be met"):
+        from_bundle(digits_shaped, target="cycles=60")
+    cfg = from_bundle(digits_shaped, target="cycles=60", pixel_lanes=2)
+    times = engine_times(cfg)
+    assert cfg.pixel_layout.simd % 2 == 0 and times["loader"] == 32 and max(times.values()) <= 60

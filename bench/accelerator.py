@@ -118,7 +118,8 @@ def _make_synthetic(name: str, folder: Path, n: int) -> tuple[Path, Path]:
 def run_one(name: str, bundle_dir: Path, vectors: Path, *, fold: str | None, target: str | None, n: int,
             device: str, freq: float, synth: bool = True, sim: bool = True, synthetic: bool = False,
             stem: str | None = None, skip_zero_spikes: bool = False, event: str | None = None,
-            key: str | None = None, seed: int | None = None, router: str = "router1", pixel_lanes: int = 1) -> dict:
+            key: str | None = None, seed: int | None = None, router: str = "router1", pixel_lanes: int = 1,
+            skip_zero_pixels: bool = False) -> dict:
     from fpga.ecp5 import Ecp5Target, build_bitstream
     from golden.vectors import load_vectors
     from rtl_gen.emit import emit, estimate_lines
@@ -150,20 +151,23 @@ def run_one(name: str, bundle_dir: Path, vectors: Path, *, fold: str | None, tar
         # a residual network (rtl_gen/graph.py): MAC lanes or foldings per synaptic engine
         from rtl_gen.graph import from_graph
 
-        if "target" in kw or skip_zero_spikes or event or pixel_lanes != 1:
+        if "target" in kw or skip_zero_spikes or event or pixel_lanes != 1 or skip_zero_pixels:
             raise ValueError(f"{name}: a residual network takes --fold (or lanes=N / max-lanes=N), not a target, "
                              f"zero skipping, event-driven layers or several pixels a beat")
         cfg = from_graph(bundle, stem=stem, **kw)
     else:
         events_on = event_layers(bundle, event)
-        if skip_zero_spikes or events_on:
-            from rtl_gen.folding import code_activity, input_activity, resolve
+        if skip_zero_spikes or events_on or skip_zero_pixels:
+            from rtl_gen.folding import code_activity, input_activity, pixel_activity, resolve
 
             activity = (input_activity(bundle, resolve(bundle, stem=stem, pixel_lanes=pixel_lanes, **kw), vec)
                         if skip_zero_spikes else {})
             activity.update({k: v for k, v in code_activity(bundle, vec).items() if k in events_on})
+            if skip_zero_pixels:
+                activity.update(pixel_activity(bundle, resolve(bundle, stem=stem, pixel_lanes=pixel_lanes,
+                                                               skip_zero_pixels=True, **kw), vec))
         cfg = from_bundle(bundle, stem=stem, skip_zero_spikes=skip_zero_spikes, activity=activity, event=events_on,
-                          pixel_lanes=pixel_lanes, **kw)
+                          pixel_lanes=pixel_lanes, skip_zero_pixels=skip_zero_pixels, **kw)
     t0 = time.time()
     # zero skipping and event-driven layers: the estimate replays the vectors' own images
     d = emit(cfg, work / "rtl", events=item_events(cfg, vec) if activity is not None else None)
@@ -188,6 +192,7 @@ def run_one(name: str, bundle_dir: Path, vectors: Path, *, fold: str | None, tar
         "accuracy_vectors": None if synthetic else accuracy, **({} if synthetic else split),
         "golden_images": int(len(vec["labels"])), "folding": cfg.foldings, "folding_choice": choice, "stem": stem,
         **({"pixel_lanes": cfg.pixel_lanes} if cfg.pixel_lanes != 1 else {}),
+        **({"skip_zero_pixels": True} if skip_zero_pixels else {}),
         "skip_zero_spikes": skip_zero_spikes, "event": sorted(events_on), "input_activity": activity,
         "estimated_cycles": est["cycles_per_inference"], "estimated_latency": est["latency_cycles"],
         **({"worst_case_cycles": est["worst_cycles_per_inference"]} if "worst_cycles_per_inference" in est else {}),
@@ -267,6 +272,8 @@ def main(argv=None) -> int:
                                                  "(as make rtl EVENT=)")
     p.add_argument("--pixel-lanes", type=int, default=1,
                    help="pixels per beat of the pixels stream (an fc stem whose simd it divides; as make rtl PIXEL_LANES=)")
+    p.add_argument("--skip-zero-pixels", action="store_true",
+                   help="an fc stem walks only its non-zero pixel words (as make rtl SKIP_ZERO_PIXELS=1)")
     p.add_argument("--key", default=None, help="the entry's name in accelerator.json (default: the network's)")
     p.add_argument("--n", type=int, default=0, help="images to simulate (0: the whole vector file)")
     p.add_argument("--device", default="25k")
@@ -299,7 +306,7 @@ def main(argv=None) -> int:
         entry = run_one(name, bdir, vec, fold=a.fold, target=a.target, n=a.n, device=a.device, freq=a.freq,
                         synth=not a.no_synth, sim=not a.no_sim, synthetic=synthetic, stem=a.stem,
                         skip_zero_spikes=a.skip_zero_spikes, event=a.event, key=a.key, seed=a.seed,
-                        router=a.router, pixel_lanes=a.pixel_lanes)
+                        router=a.router, pixel_lanes=a.pixel_lanes, skip_zero_pixels=a.skip_zero_pixels)
         if a.key:
             key = a.key
         # read just before writing: another benchmark may have added its network meanwhile

@@ -76,6 +76,10 @@ VGG_ACCELERATOR = {
 #: conv_fmnist with its hidden conv layers event-driven (rtl_gen/event_conv.py), kept beside the dense entry
 EVENT_ACCELERATOR = ("conv_fmnist", "--key", "conv_fmnist_event", "--fold", "16x1/8,32x16/8,32x32/4,5x4", "--stem",
                      "cache", "--event", "conv2,conv3", "--device", "85k")
+#: fc_784_128_10 fed four pixels a beat, its stem walking only the non-zero pixel words (issue 20),
+#: kept beside the dense entry
+SPARSE_STEM_ACCELERATOR = ("fc_784_128_10", "--key", "fc_784_128_10_sparse", "--fold", "32x4/2,10x2",
+                           "--pixel-lanes", "4", "--skip-zero-pixels")
 #: the first ResNets of the seeds step (bench/seeds.py, table resnet), without and with SECA_II + Mem-BN,
 #: taken through HLS
 RESNET_RUN = "bench/models/seeds/resnet/plain_seed0"
@@ -174,6 +178,7 @@ STEPS: list[tuple[str, list[str]]] = [
     # conv_fmnist with event-driven conv2 / conv3 beside the dense build (issue 20)
     ("accelerator:conv_fmnist_event", _py("bench.accelerator", *EVENT_ACCELERATOR)),
     ("event_density", _py("bench.event_density", "conv_fmnist")),
+    ("accelerator:fc_784_128_10_sparse", _py("bench.accelerator", *SPARSE_STEM_ACCELERATOR)),
     *((f"boards:{_key(n)}:{b}", _py("bench.boards", n, "--boards", b)) for n in BOARD_NETWORKS for b in BOARDS),
     ("deployment", _py("bench.deployment", *HARDWARE, "digits/hdlif_online", "hdlif_online")),
     # randomized verification of the generator (docs/accelerator.md), about an hour on 2 cores

@@ -13,7 +13,7 @@ from . import steps
 #: The Makefile variable behind each flag (named in error messages beside the flag).
 MAKE_VARS = {flag: var for flag, var in steps.SETTINGS.values()} | {
     "--n": "N", "--lanes": "LANES", "--fold": "FOLD", "--target": "TARGET", "--stem": "STEM", "--board": "BOARD",
-    "--pixel-lanes": "PIXEL_LANES",
+    "--pixel-lanes": "PIXEL_LANES", "--skip-zero-pixels": "SKIP_ZERO_PIXELS",
     "--device": "DEVICE", "--freq": "FREQ", "--baud": "BAUD", "--project": "PROJECT", "--force": "FORCE",
     "--resume": "RESUME", "--waves": "WAVES", "--coverage": "COVERAGE", "--cosim": "COSIM", "--vsynth": "VSYNTH",
     "--nir": "NIR", "--model": "MODEL", "--dt": "DT", "--reset": "RESET", "--weights": "WEIGHTS",
@@ -183,6 +183,8 @@ def main(argv=None) -> int:
                         "a --target search picks it where it is the cheaper way to the goal)")
     r.add_argument("--pixel-lanes", type=POSITIVE, default=1,
                    help="pixels per beat of the pixels stream (an fc stem whose simd it divides; default 1)")
+    r.add_argument("--skip-zero-pixels", action="store_true",
+                   help="an fc stem walks only the pixel words that hold a non-zero pixel")
     s = sub.add_parser("sim", help="Verilator + cocotb, bit-exact against the golden vectors")
     s.add_argument("model")
     s.add_argument("--n", type=COUNT, default=0, help="images to check (0 = the whole vector file)")
@@ -270,7 +272,8 @@ def main(argv=None) -> int:
             steps.vectors(a.model, n=a.n, dataset=a.dataset, data_dir=a.data_dir, force=a.force)
         elif a.step == "rtl":
             steps.rtl(a.model, lanes=a.lanes, fold=a.fold, target=a.target, skip_zero_weights=a.skip_zero_weights,
-                      stem=a.stem, skip_zero_spikes=a.skip_zero_spikes, event=a.event, pixel_lanes=a.pixel_lanes)
+                      stem=a.stem, skip_zero_spikes=a.skip_zero_spikes, event=a.event, pixel_lanes=a.pixel_lanes,
+                      skip_zero_pixels=a.skip_zero_pixels)
         elif a.step == "sim":
             r = steps.sim(a.model, n=a.n, backpressure=a.backpressure, seed=a.seed, waves=a.waves,
                           coverage=a.coverage, trace=a.trace)

@@ -226,7 +226,7 @@ def _folding_choice(lanes, fold: str | None):
 
 def rtl(model: str, *, lanes: int | str | None = None, fold: str | None = None, target: str | None = None,
         skip_zero_weights: bool = False, stem: str = "cache", skip_zero_spikes: bool = False,
-        event: str | None = None, pixel_lanes: int = 1) -> dict:
+        event: str | None = None, pixel_lanes: int = 1, skip_zero_pixels: bool = False) -> dict:
     """Generate the accelerator's Verilog into ``build/<run>/rtl/`` and print the estimate.
 
     The parallelism per layer comes from one of ``fold`` (``PExSIMD[/NL]``, one for all layers or
@@ -247,6 +247,8 @@ def rtl(model: str, *, lanes: int | str | None = None, fold: str | None = None, 
     prints the worst case (every input non-zero) beside the expected cycles.  ``pixel_lanes``:
     pixels per beat of the ``pixels`` stream (an fc stem whose ``simd`` it divides; the loader
     then takes ``features / pixel_lanes`` clocks per image, and ``make sim`` drives it so).
+    ``skip_zero_pixels``: an fc stem walks only the pixel words that hold a non-zero pixel (the
+    loader lists them); with the run's vectors the estimate replays their images.
     """
     from golden.graph import Graph, load_model
     from rtl_gen.folding import from_bundle
@@ -257,14 +259,15 @@ def rtl(model: str, *, lanes: int | str | None = None, fold: str | None = None, 
     if isinstance(bundle, Graph):
         return _rtl_graph(model, bundle, lanes=lanes, folding=folding, target=target,
                           skip_zero_weights=skip_zero_weights, stem=stem, skip_zero_spikes=skip_zero_spikes,
-                          event=event, pixel_lanes=pixel_lanes)
+                          event=event, pixel_lanes=pixel_lanes, skip_zero_pixels=skip_zero_pixels)
     from rtl_gen.config import event_layers
 
     auto = event in (None, "auto")
     event = "auto" if auto else event_layers(bundle, event)
     eligible = sorted(event_layers(bundle, "all"))
     activity = None
-    if (skip_zero_spikes or (eligible and (auto or event))) and (run_dir(model) / "vectors.npz").is_file():
+    if (skip_zero_spikes or skip_zero_pixels or (eligible and (auto or event))) and \
+            (run_dir(model) / "vectors.npz").is_file():
         from golden.vectors import load_vectors
         from rtl_gen.folding import input_activity, resolve
 
@@ -276,6 +279,15 @@ def rtl(model: str, *, lanes: int | str | None = None, fold: str | None = None, 
             activity = input_activity(bundle, foldings, vec)
             say(f"rtl: non-zero input words per fc layer (from the vectors): "
                 f"{', '.join(f'{k} {v:.2f}' for k, v in activity.items())}")
+        if skip_zero_pixels:
+            from rtl_gen.folding import pixel_activity
+
+            foldings = resolve(bundle, lanes=lanes, folding=folding, target=target, stem=stem,
+                               pixel_lanes=pixel_lanes, skip_zero_pixels=True)
+            px = pixel_activity(bundle, foldings, vec)
+            activity.update(px)
+            say(f"rtl: non-zero pixel words of the stem (from the vectors): "
+                f"{', '.join(f'{k} {v:.2f}' for k, v in px.items())}")
         if eligible and (auto or event):
             from rtl_gen.folding import code_activity
 
@@ -286,7 +298,7 @@ def rtl(model: str, *, lanes: int | str | None = None, fold: str | None = None, 
                 f"(from the vectors): {', '.join(f'{k} {codes[k]:.2f}' for k in names)}")
     cfg = from_bundle(bundle, lanes=lanes, folding=folding, target=target, skip_zero_weights=skip_zero_weights,
                       stem=stem, skip_zero_spikes=skip_zero_spikes, activity=activity, event=event,
-                      pixel_lanes=pixel_lanes)
+                      pixel_lanes=pixel_lanes, skip_zero_pixels=skip_zero_pixels)
     events = None
     if activity is not None:
         from rtl_gen.estimate import item_events
@@ -298,7 +310,7 @@ def rtl(model: str, *, lanes: int | str | None = None, fold: str | None = None, 
 
 
 def _rtl_graph(model: str, graph, *, lanes, folding, target, skip_zero_weights: bool, stem: str,
-               skip_zero_spikes: bool, event, pixel_lanes: int = 1) -> dict:
+               skip_zero_spikes: bool, event, pixel_lanes: int = 1, skip_zero_pixels: bool = False) -> dict:
     """``make rtl`` of a residual network (:mod:`rtl_gen.graph`): MAC lanes or foldings per
     synaptic engine; the options a graph's engines do not take yet are refused, not ignored."""
     from rtl_gen.graph import from_graph
@@ -306,7 +318,8 @@ def _rtl_graph(model: str, graph, *, lanes, folding, target, skip_zero_weights: 
     for given, what in ((target, "TARGET= (a folding search)"), (skip_zero_weights, "skipping zero weights"),
                         (skip_zero_spikes, "skipping zero spikes"),
                         (event not in (None, "auto", "none"), "event-driven layers (EVENT=)"),
-                        (pixel_lanes != 1, f"PIXEL_LANES={pixel_lanes} (its conv stem takes one pixel a beat)")):
+                        (pixel_lanes != 1, f"PIXEL_LANES={pixel_lanes} (its conv stem takes one pixel a beat)"),
+                        (skip_zero_pixels, "skipping zero pixels (SKIP_ZERO_PIXELS=1)")):
         if given:
             raise ValueError(f"{_bundle_dir(model)}: a residual network (graph); {what} is not available for graphs "
                              f"yet: choose LANES= or FOLD= (one PExSIMD[/NL] per synaptic engine, readout last)")

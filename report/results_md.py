@@ -1133,8 +1133,25 @@ def _lif_vs_hdlif(results: Path, models: Path, nets: dict[str, Path], analyses: 
     return lines
 
 
-#: the dense and event-driven builds of one network compared on hardware (``accelerator.json``)
-EVENT_PAIR = (("conv_fmnist", "dense schedule"), ("conv_fmnist_event", "event-driven conv2, conv3"))
+#: the dense and event-driven builds of a network compared on hardware (``accelerator.json``)
+EVENT_PAIR = (("conv_fmnist", "dense schedule"), ("conv_fmnist_event", "event-driven conv2, conv3"),
+              ("fc_784_128_10", "dense schedule, one pixel a beat"),
+              ("fc_784_128_10_sparse", "four pixels a beat, the stem walks only its non-zero pixel words"))
+
+
+def _sparse_stem_note(e: dict | None) -> str:
+    """What the sparse-stem build of the fc network is, from its entry."""
+    if not e:
+        return ""
+    stem, fold = next(iter(e.get("folding", {}).items()), ("", ""))
+    share = (e.get("input_activity") or {}).get(stem)
+    simd = re.match(r"\d+x(\d+)", fold)
+    words = (f" ({pct(share)} of its test images' {simd.group(1)}-pixel words)" if share is not None and simd
+             else "")
+    worst = e.get("worst_case_cycles")
+    return (f" The fc network's sparse build has the dense build's MAC lanes: its stem's cycles follow the non-zero "
+            f"pixel words{words}; every word non-zero, it needs {num(worst)} cycles per inference (the bound `make rtl` "
+            f"prints)." if worst else "")
 
 
 def _event_driven(figs: _Figures, results: Path) -> list[str]:
@@ -1162,17 +1179,18 @@ def _event_driven(figs: _Figures, results: Path) -> list[str]:
     for key, what in EVENT_PAIR:
         e = acc.get(key)
         if not e:
-            rows.append((key, what, NOT_YET, "", "", "", "", "", ""))
+            rows.append((key, what, NOT_YET, "", "", "", "", "", "", ""))
             continue
         cyc = e.get("cycles_per_inference")
-        rows.append((key, what, ", ".join(f"{k} {v}" for k, v in e.get("folding", {}).items()),
+        rows.append((key, what, ", ".join(f"{k} {v}" for k, v in e.get("folding", {}).items()), e.get("device") or "",
                      num(cyc) if cyc else NOT_YET, num(100e6 / cyc) if cyc else "",
                      num(e.get("luts")), num(e.get("brams")), num(e.get("dsps")), num(e.get("fmax_mhz"), 1)))
-    lines += _table(("entry", "build", "folding", "cycles per inference", "inferences/s at 100 MHz", "LUTs",
+    lines += _table(("entry", "build", "folding", "device", "cycles per inference", "inferences/s at 100 MHz", "LUTs",
                      "BRAMs", "DSPs", "Fmax MHz"), rows)
-    lines += ["Both on the LFE5U-85F, every test image bit-exact (`bench/results/accelerator.json`; commands in the "
+    lines += ["Every test image of each entry bit-exact (`bench/results/accelerator.json`; commands in the "
               "hardware section). At about half the codes non-zero, an event-driven lane does the work of two dense "
-              "lanes but costs more than one (`docs/accelerator.md`, event-driven conv layers).", ""]
+              "lanes but costs more than one (`docs/accelerator.md`, event-driven conv layers)."
+              + _sparse_stem_note(acc.get("fc_784_128_10_sparse")), ""]
     return lines
 
 

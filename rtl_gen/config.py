@@ -1023,16 +1023,22 @@ def event_layers(bundle: Bundle, event) -> frozenset:
 
 def build(bundle: Bundle, foldings: list, *, skip_zero_weights: bool = False, stem: str = "cache",
           skip_zero_spikes: bool = False, activity: dict | None = None, event=None,
-          pixel_lanes: int = 1) -> AcceleratorConfig:
+          pixel_lanes: int = 1, skip_zero_pixels: bool = False) -> AcceleratorConfig:
     """The configs for an explicit folding per synaptic layer (readout last); ``event``: the
     layers that are event-driven (:func:`event_layers`); ``pixel_lanes``: pixels per beat of the
-    ``pixels`` stream (:func:`check_pixel_lanes`)."""
+    ``pixels`` stream (:func:`check_pixel_lanes`); ``skip_zero_pixels``: an fc stem walks only
+    the pixel words the loader listed as non-zero (``activity[stem]``: their expected share)."""
     if stem not in ("cache", "recompute"):
         raise ValueError(f"stem must be 'cache' or 'recompute', not {stem!r}")
     n_syn = len(bundle.layers)
     if len(foldings) != n_syn:
         raise ValueError(f"folding must give one entry per synaptic layer ({n_syn}), not {len(foldings)}")
     events_on = event if isinstance(event, frozenset) else event_layers(bundle, event)
+    if not isinstance(skip_zero_pixels, bool):
+        raise ValueError(f"skip_zero_pixels must be True or False, not {skip_zero_pixels!r}")
+    if skip_zero_pixels and bundle.layers[0].kind == "hdlif_conv":
+        raise ValueError(f"skip_zero_pixels: only an fc stem skips zero pixel words ({bundle.layers[0].name} is a "
+                         f"conv layer: its windows read every pixel)")
     widths = compute_widths(bundle.T, bundle.input, bundle.layers)
     T = bundle.T
     in_bits = bundle.input.bits
@@ -1044,8 +1050,12 @@ def build(bundle: Bundle, foldings: list, *, skip_zero_weights: bool = False, st
             weight = layer.weight
         else:
             weight = _hwc_columns(layer.weight, prev_shape)[:, :, None, None]
-        trailing = layer is bundle.layers[0] and stem == "cache" and (len(prev_shape) == 1 or prev_shape[0] == 1)
-        skip_in = skip_zero_spikes and layer is not bundle.layers[0] and layer.kind != "hdlif_conv"
+        # the stem reads the pixels while they arrive, unless it walks the loader's list of
+        # non-zero words (complete, with its count, only once the image is)
+        trailing = layer is bundle.layers[0] and stem == "cache" and (len(prev_shape) == 1 or prev_shape[0] == 1) \
+            and not skip_zero_pixels
+        skip_in = (skip_zero_spikes and layer is not bundle.layers[0] and layer.kind != "hdlif_conv") or \
+            (skip_zero_pixels and layer is bundle.layers[0])
         ev = layer.name in events_on or fold.event
         if fold.event and layer is bundle.layers[0]:
             raise ValueError(f"layer {layer.name}: folding {fold} is event-driven, but the stem reads pixels, not "
@@ -1103,7 +1113,7 @@ def build(bundle: Bundle, foldings: list, *, skip_zero_weights: bool = False, st
     stem = syns[0]
     pixel_layout = OutputLayout(simd=stem.fold.simd, packed=stem.is_fc, channels=stem.channels if not stem.is_fc else 1,
                                 positions=stem.height * stem.width if not stem.is_fc else stem.channels,
-                                code_bits=bundle.input.bits)
+                                code_bits=bundle.input.bits, events=stem.skip_zero_inputs)
     return AcceleratorConfig(name=bundle.name, T=T, pixel_bits=bundle.input.bits,
                              input_shape=tuple(bundle.input.shape), features=bundle.input.features,
                              layers=tuple(layers), readout=readout, pixel_layout=pixel_layout,

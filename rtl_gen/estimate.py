@@ -60,9 +60,17 @@ def item_events(cfg: AcceleratorConfig, vectors: dict) -> dict:
     its input slot (``simd`` codes of the previous layer, in the buffers' H, W, C order), from
     a vector file's ``codes.<layer>``; the number of beats of each of its folds is
     ``max(count, 1)``.  Per event-driven layer: ``[images, T, pixels]``, the non-zero codes of
-    every pixel it visits (:meth:`rtl_gen.config.SynapseConfig.event_entries`, in order)."""
+    every pixel it visits (:meth:`rtl_gen.config.SynapseConfig.event_entries`, in order).  A
+    stem that skips zero pixel words: ``[images, T]``, each image's count of pixel words
+    (``simd`` pixels in arrival order) holding a non-zero pixel, the same at every step."""
     out = {}
     engines = list(cfg.layers) + [cfg.readout]
+    stem = cfg.layers[0].synapse
+    if stem.skip_zero_inputs:
+        x = np.asarray(vectors["images"]).reshape(len(vectors["images"]), -1) != 0
+        S = stem.fold.simd
+        words = np.pad(x, [(0, 0), (0, (-x.shape[1]) % S)]).reshape(len(x), -1, S).any(axis=-1)
+        out[cfg.layers[0].name] = np.repeat(words.sum(axis=-1, keepdims=True), cfg.T, axis=1).astype(np.int64)
     for prev, layer in zip(cfg.layers, engines[1:]):
         syn = layer.synapse
         if syn.event:
@@ -158,7 +166,7 @@ def cycles(cfg: AcceleratorConfig, images: int = MODEL_IMAGES, events: dict | No
             s = max(sa_next, L + 1 if syn.trailing else pix_full, cache_empty[i % 2])
             ready = ((lambda w, L=L: PixelLoader.word_ready(cfg.pixel_layout, cfg.features, L, w, cfg.pixel_lanes))
                      if syn.trailing else None)
-            x, sa_fold = WindowGenerator.sweep(syn, s, sa_fold, word_ready=ready)
+            x, sa_fold = WindowGenerator.sweep(syn, s, sa_fold, lengths(stem, i, 0), word_ready=ready)
             per_item[f"{stem.name}_synapse"] = x + WindowGenerator.RESTART - s
             sa_next = x + WindowGenerator.RESTART
             pix_empty[i % 2] = empty_at(x + 1, pix_full)

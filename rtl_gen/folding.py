@@ -213,7 +213,7 @@ def parse_folding(bundle: Bundle, folding) -> list[Folding]:
 
 def _search(bundle: Bundle, goal: int | None, *, skip_zero_weights: bool = False, stem: str = "cache",
             skip_zero_spikes: bool = False, activity: dict | None = None, event=None,
-            pixel_lanes: int = 1) -> list[Folding]:
+            pixel_lanes: int = 1, skip_zero_pixels: bool = False) -> list[Folding]:
     """Per layer (readout first), the cheapest folding whose engines need at most ``goal``
     clocks per image, where none does (or ``goal`` is None) the fastest, the cheapest of those."""
     from .estimate import engine_times, resources
@@ -245,7 +245,7 @@ def _search(bundle: Bundle, goal: int | None, *, skip_zero_weights: bool = False
                     # first (their times do not depend on the loader), the stem then within it
                     cfg = build(bundle, trial, skip_zero_weights=skip_zero_weights, stem=stem,
                                 skip_zero_spikes=skip_zero_spikes, activity=activity, event=event,
-                                pixel_lanes=pixel_lanes if i == 0 else 1)
+                                pixel_lanes=pixel_lanes if i == 0 else 1, skip_zero_pixels=skip_zero_pixels)
                 except ValueError:
                     continue
                 times = engine_times(cfg)
@@ -274,11 +274,12 @@ def _slowest(times: dict) -> tuple[str, int]:
 
 def fastest(bundle: Bundle, *, skip_zero_weights: bool = False, stem: str = "cache",
             skip_zero_spikes: bool = False, activity: dict | None = None, event=None,
-            pixel_lanes: int = 1) -> list[Folding]:
+            pixel_lanes: int = 1, skip_zero_pixels: bool = False) -> list[Folding]:
     """The shortest interval between images any folding reaches (the slowest engine of the
     fastest folding per layer), and per layer the cheapest folding within it."""
     kw = dict(skip_zero_weights=skip_zero_weights, stem=stem, skip_zero_spikes=skip_zero_spikes, activity=activity,
-              event=event, pixel_lanes=pixel_lanes)
+              event=event, pixel_lanes=pixel_lanes,
+              skip_zero_pixels=skip_zero_pixels)
     quick = _search(bundle, None, **kw)
     _, best = _slowest(_times(bundle, quick, **kw))
     cheap = _search(bundle, best, **kw)
@@ -287,7 +288,7 @@ def fastest(bundle: Bundle, *, skip_zero_weights: bool = False, stem: str = "cac
 
 def for_target(bundle: Bundle, goal: int, *, skip_zero_weights: bool = False, stem: str = "cache",
                skip_zero_spikes: bool = False, activity: dict | None = None, event=None,
-               pixel_lanes: int = 1) -> list[Folding]:
+               pixel_lanes: int = 1, skip_zero_pixels: bool = False) -> list[Folding]:
     """Per layer, the cheapest folding whose engines need at most ``goal`` clocks per image
     (:func:`rtl_gen.estimate.engine_times`, the pixel loader's included); a ValueError naming
     the fastest reachable interval when no folding gets every engine within ``goal``."""
@@ -295,7 +296,8 @@ def for_target(bundle: Bundle, goal: int, *, skip_zero_weights: bool = False, st
         raise ValueError(f"a cycle target must be a positive integer, not {goal!r}")
     goal = int(goal)
     kw = dict(skip_zero_weights=skip_zero_weights, stem=stem, skip_zero_spikes=skip_zero_spikes, activity=activity,
-              event=event, pixel_lanes=pixel_lanes)
+              event=event, pixel_lanes=pixel_lanes,
+              skip_zero_pixels=skip_zero_pixels)
     chosen = _search(bundle, goal, **kw)
     if _slowest(_times(bundle, chosen, **kw))[1] <= goal:
         return chosen
@@ -343,14 +345,15 @@ def _parse_target(target):
 
 def resolve(bundle: Bundle, *, lanes=None, folding=None, target=None, skip_zero_weights: bool = False,
             stem: str = "cache", skip_zero_spikes: bool = False, activity: dict | None = None,
-            event=None, pixel_lanes: int = 1) -> list[Folding]:
+            event=None, pixel_lanes: int = 1, skip_zero_pixels: bool = False) -> list[Folding]:
     """The folding of every synaptic layer from the user's choice: one of ``folding``,
     ``target`` or ``lanes`` (none: ``AtMost(16)`` lanes); see the module docstring."""
     given = [k for k, v in (("lanes", lanes), ("folding", folding), ("target", target)) if v is not None]
     if len(given) > 1:
         raise ValueError(f"give one of lanes, folding or target (LANES=, FOLD=, TARGET=), not {' and '.join(given)}")
     kw = dict(skip_zero_weights=skip_zero_weights, stem=stem, skip_zero_spikes=skip_zero_spikes, activity=activity,
-              event=event, pixel_lanes=pixel_lanes)
+              event=event, pixel_lanes=pixel_lanes,
+              skip_zero_pixels=skip_zero_pixels)
     if folding is not None:
         out = parse_folding(bundle, folding)
     elif target is not None:
@@ -369,7 +372,8 @@ def resolve(bundle: Bundle, *, lanes=None, folding=None, target=None, skip_zero_
 
 def from_bundle(bundle: Bundle, lanes=None, *, folding=None, target=None,
                 skip_zero_weights: bool = False, stem: str = "cache", skip_zero_spikes: bool = False,
-                activity: dict | None = None, event=None, pixel_lanes: int = 1) -> AcceleratorConfig:
+                activity: dict | None = None, event=None, pixel_lanes: int = 1,
+                skip_zero_pixels: bool = False) -> AcceleratorConfig:
     """Every block's config for a loaded bundle: the folding of each layer by :func:`resolve`,
     the configs by :func:`rtl_gen.config.build`.
 
@@ -396,9 +400,12 @@ def from_bundle(bundle: Bundle, lanes=None, *, folding=None, target=None,
     from :func:`input_activity`) keeps the estimates honest then.  ``pixel_lanes`` pixels arrive
     per beat (an fc stem whose ``simd`` it divides, :func:`rtl_gen.config.check_pixel_lanes`):
     the loader's clocks per image are ``features / pixel_lanes``, and a search plans with that.
+    ``skip_zero_pixels``: an fc stem walks only the pixel words that hold a non-zero pixel (the
+    loader lists them); ``activity[stem]`` (:func:`pixel_activity`) is their expected share.
     """
     kw = dict(skip_zero_weights=skip_zero_weights, stem=stem, skip_zero_spikes=skip_zero_spikes, activity=activity,
-              event=event, pixel_lanes=pixel_lanes)
+              event=event, pixel_lanes=pixel_lanes,
+              skip_zero_pixels=skip_zero_pixels)
     foldings = resolve(bundle, lanes=lanes, folding=folding, target=target, **kw)
     return build(bundle, foldings, **kw)
 
@@ -423,6 +430,15 @@ def input_activity(bundle: Bundle, foldings: list, vectors: dict) -> dict:
         words = np.pad(codes != 0, [(0, 0), (0, 0), (0, pad)]).reshape(codes.shape[:2] + (-1, S)).any(axis=-1)
         out[layer.name] = float(words.mean())
     return out
+
+
+def pixel_activity(bundle: Bundle, folding, vectors: dict) -> dict:
+    """The stem's mean fraction of pixel words (``simd`` pixels in arrival order) that hold a
+    non-zero pixel, from a vector file's images: ``{stem name: share}``."""
+    S = folding[0].simd
+    x = np.asarray(vectors["images"]).reshape(len(vectors["images"]), -1) != 0
+    x = np.pad(x, [(0, 0), (0, (-x.shape[1]) % S)]).reshape(len(x), -1, S).any(axis=-1)
+    return {bundle.layers[0].name: float(x.mean())}
 
 
 def code_activity(bundle: Bundle, vectors: dict) -> dict:

@@ -21,12 +21,18 @@ class PixelLoader(wiring.Component):
     filled (exact when the pixels arrive in word order, i.e. one input channel or an fc stem),
     so the stem can start before the image is complete.  A new image starts when a slot is free.
 
+    With ``layout.events`` (an fc stem that skips zero pixel words) the loader also lists, per
+    slot, the words that hold a non-zero pixel and their count (``ev_wr_*``, ``cnt_wr_*``: the
+    pixel buffer's event list, written in the clock of the word's last beat, the count with the
+    image's last).
+
     Members
     -------
     pixels : In(stream.Signature(unsigned(lanes * pixel_bits)))
     wr_addr, wr_data, wr_en : Out     the pixel buffer's write port
     w_ready, w_slot : In(1), w_acquire, w_done : Out(1)
     avail : Out
+    ev_wr_addr, ev_wr_data, ev_wr_en, cnt_wr_en, cnt_wr_data : Out   with ``layout.events``
     """
 
     # ---- timing (beats at full rate, the first taken at ``first``): the slot is FULL at
@@ -51,7 +57,14 @@ class PixelLoader(wiring.Component):
         self.layout = lo = layout
         self.features = features
         self.lanes = lanes
+        if lo.events and not lo.packed:
+            raise ValueError("PixelLoader: a list of non-zero pixel words needs an fc stem's packed layout")
+        ev = {}
+        if lo.events:
+            ev = {"ev_wr_addr": Out(unsigned(bits_for(2 * lo.words))), "ev_wr_data": Out(unsigned(bits_for(lo.words))),
+                  "ev_wr_en": Out(1), "cnt_wr_en": Out(1), "cnt_wr_data": Out(unsigned(bits_for(lo.words + 1)))}
         super().__init__({
+            **ev,
             "pixels": In(stream.Signature(unsigned(lanes * lo.code_bits))),
             "wr_addr": Out(unsigned(bits_for(2 * lo.words))),
             "wr_data": Out(unsigned(lo.simd * lo.code_bits)),
@@ -89,4 +102,18 @@ class PixelLoader(wiring.Component):
         with m.If(take):
             m.d.sync += [n.eq(Mux(last, 0, n + P)), loading.eq(~last),
                          self.avail.eq(Mux(last, 0, (n + P) >> ls))]
+        if lo.events:
+            # a word is complete with its last lane's beat (or the image's last beat); it is an
+            # event when any of its pixels is non-zero
+            nzacc, k = Signal(), Signal(ctr(lo.words + 1))
+            word_done = (lane == S - P) | last
+            event = take & word_done & (nzacc | (self.pixels.payload != 0))
+            with m.If(take):
+                m.d.sync += nzacc.eq(Mux(word_done, 0, nzacc | (self.pixels.payload != 0)))
+                with m.If(last):
+                    m.d.sync += k.eq(0)
+                with m.Elif(event):
+                    m.d.sync += k.eq(k + 1)
+            m.d.comb += [self.ev_wr_addr.eq(Mux(self.w_slot, lo.words, 0) + k), self.ev_wr_data.eq(word),
+                         self.ev_wr_en.eq(event), self.cnt_wr_en.eq(take & last), self.cnt_wr_data.eq(k + event)]
         return m

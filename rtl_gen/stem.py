@@ -34,6 +34,7 @@ class StemSynapse(wiring.Component):
     pix_started, pix_full, pix_slot : In(1), pix_avail : In, pix_release : Out(1)
     wr_addr, wr_data : Out, wr_en : Out(1)           the cache's write port (whole words)
     cache_ready : In(1), cache_acquire, cache_done : Out(1)
+    in_count : In, ev_rd_addr, ev_rd_en : Out, ev_rd_data : In   skipping zero pixel words only
 
     The cache slot of every write is the synapse's own register, flipped in the clock of an
     image's last write (see :class:`rtl_gen.hdlif_layer.NeuronStage`: the tracker's write
@@ -59,6 +60,7 @@ class StemSynapse(wiring.Component):
             "wr_data": Out(unsigned(nl * cache_bits(c))), "wr_en": Out(1),
             "cache_ready": In(1), "cache_acquire": Out(1), "cache_done": Out(1),
             "busy": Out(1),
+            **event_ports(self.synapse),          # skipping zero pixel words: the loader's list
         })
 
     @staticmethod
@@ -93,6 +95,7 @@ class StemSynapse(wiring.Component):
             self.pix_release.eq(syn.done),
             self.cache_acquire.eq(start),
         ]
+        connect_events(m, self, syn)
         v, last, data = syn.out_valid, syn.out_last, syn.out_data
         busy = syn.busy
         if c.cache == "current":

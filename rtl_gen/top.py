@@ -60,11 +60,15 @@ class Accelerator(wiring.Component):
         pl = c.pixel_layout
         m.submodules.loader = loader = PixelLoader(pl, features=c.features, lanes=c.pixel_lanes)
         m.submodules.pixbuf = pix = FrameBuffer(words=pl.words, lanes=pl.simd, bits=pl.code_bits,
-                                                        lane_writes=True)
+                                                lane_writes=True, events=pl.events)
         wiring.connect(m, wiring.flipped(self.pixels), loader.pixels)
         m.d.comb += [pix.wr_addr.eq(loader.wr_addr), pix.wr_data.eq(loader.wr_data), pix.wr_en.eq(loader.wr_en),
                      loader.w_ready.eq(pix.w_ready), loader.w_slot.eq(pix.w_slot),
                      pix.w_acquire.eq(loader.w_acquire), pix.w_done.eq(loader.w_done)]
+        if pl.events:
+            # the stem skips zero pixel words: the loader lists the others, the stem walks the list
+            m.d.comb += [getattr(pix, k).eq(getattr(loader, k))
+                         for k in ("ev_wr_addr", "ev_wr_data", "ev_wr_en", "cnt_wr_en", "cnt_wr_data")]
 
         if stem.recompute:
             # the stem sweeps the held pixel frame at every step, like any layer
@@ -72,6 +76,7 @@ class Accelerator(wiring.Component):
             m.d.comb += [pix.rd_addr.eq(sb.rd_addr), pix.rd_en.eq(sb.rd_en), sb.rd_data.eq(pix.rd_data),
                          sb.in_full.eq(pix.r_full),
                          sb.in_slot.eq(pix.r_slot), pix.r_release.eq(sb.in_release)]
+            stem_reader = sb
         else:
             # the stem: synapse once per image -> cache -> neurons at every step
             m.submodules[f"{stem.name}_synapse"] = sa = StemSynapse(stem)
@@ -89,6 +94,10 @@ class Accelerator(wiring.Component):
                 cache.rd_addr.eq(sb.rd_addr), cache.rd_en.eq(sb.rd_en), sb.rd_data.eq(cache.rd_data),
                 sb.cache_full.eq(cache.r_full), sb.cache_slot.eq(cache.r_slot), cache.r_release.eq(sb.cache_release),
             ]
+            stem_reader = sa
+        if pl.events:
+            m.d.comb += [stem_reader.in_count.eq(pix.r_count), pix.ev_rd_addr.eq(stem_reader.ev_rd_addr),
+                         pix.ev_rd_en.eq(stem_reader.ev_rd_en), stem_reader.ev_rd_data.eq(pix.ev_rd_data)]
 
         # every further engine, then the buffers between them: each producer's codes to the
         # engines that read them (a graph's block conv and its shortcut share one, two readers),

@@ -162,6 +162,23 @@ def _draw_folding(rng, bundle) -> list[str]:
 EVENT_SHARE = 0.6
 #: the share of drawn fc-stem cases (whose stem simd allows it) fed several pixels a beat
 PIXEL_LANES_SHARE = 0.5
+#: the share of drawn fc-stem cases whose stem skips zero pixel words (their images are then
+#: thinned, :func:`sparse_images`)
+SKIP_ZERO_PIXELS_SHARE = 0.35
+
+
+def sparse_images(images: np.ndarray, seed: int) -> np.ndarray:
+    """``images`` with pixels set to zero at random, each image at its own density (the first
+    two, all zero and all maximal, kept; then one with every pixel kept, one with one pixel
+    left, the rest drawn), so whole pixel words are zero in some places and not in others."""
+    rng = np.random.default_rng([seed, 24])
+    out = images.copy()
+    for i in range(2, len(out)):
+        keep = {2: 1.0, 3: 0.0}.get(i, float(rng.random()))
+        out[i] = np.where(rng.random(out.shape[1]) < keep, out[i], 0)
+        if i == 3:
+            out[i, int(rng.integers(out.shape[1]))] = images[i].max()
+    return out
 
 
 def _draw_event(rng, bundle, folding: list[str]) -> tuple[list[str], list[str]]:
@@ -216,9 +233,11 @@ def draw_case(seed: int, large: bool = False) -> dict:
     stimulus = str(rng.choice(STIMULI))
     images = 2 if large else int(max(3, min(10, 48 // net["T"])))
     pixel_lanes = _draw_pixel_lanes(np.random.default_rng([seed, 22]), bundle, folding)
+    skip_zero_pixels = bundle.layers[0].kind != "hdlif_conv" and \
+        bool(np.random.default_rng([seed, 23]).random() < SKIP_ZERO_PIXELS_SHARE)
     return dict(seed=seed, large=large, net=net, folding=folding, stem=stem, skip_zero_spikes=skip_zero_spikes,
                 skip_zero_weights=skip_zero_weights, event=event, stimulus=stimulus, images=images,
-                pixel_lanes=pixel_lanes,
+                pixel_lanes=pixel_lanes, skip_zero_pixels=skip_zero_pixels,
                 conv_stem=conv_stem, reset_after=int(rng.integers(5, 200)), stimulus_seed=int(rng.integers(1, 1 << 16)))
 
 
@@ -280,7 +299,8 @@ def describe(case: dict) -> str:
             f"stem {case['stem']}{', skip zero spikes' if case['skip_zero_spikes'] else ''}"
             f"{', skip zero weights' if case['skip_zero_weights'] else ''}"
             f"{', event-driven ' + '+'.join(case['event']) if case.get('event') else ''}"
-            f"{', %d pixels a beat' % case['pixel_lanes'] if case.get('pixel_lanes', 1) > 1 else ''}; stimulus {case['stimulus']}; "
+            f"{', %d pixels a beat' % case['pixel_lanes'] if case.get('pixel_lanes', 1) > 1 else ''}"
+            f"{', skip zero pixels' if case.get('skip_zero_pixels') else ''}; stimulus {case['stimulus']}; "
             f"{case['images']} images")
 
 
@@ -315,6 +335,8 @@ def run_case(seed: int, out: Path, *, keep: bool = False, check_estimate: bool =
             save_bundle(random_bundle(seed, **case["net"]), out / "model")
             bundle = load_bundle(out / "model")
         images = random_images(bundle, case["images"], seed=seed)
+        if case.get("skip_zero_pixels"):
+            images = sparse_images(images, seed)
         write_vectors(bundle, out / "model", images, np.zeros(len(images), np.int64), out / "vectors.npz")
         vec = load_vectors(out / "vectors.npz")
         if graphs:
@@ -323,8 +345,10 @@ def run_case(seed: int, out: Path, *, keep: bool = False, check_estimate: bool =
         else:
             cfg = from_bundle(bundle, folding=case["folding"], stem=case["stem"],
                               skip_zero_spikes=case["skip_zero_spikes"], skip_zero_weights=case["skip_zero_weights"],
-                              event=case.get("event") or None, pixel_lanes=case.get("pixel_lanes", 1))
-            events = item_events(cfg, vec) if (case["skip_zero_spikes"] or case.get("event")) else None
+                              event=case.get("event") or None, pixel_lanes=case.get("pixel_lanes", 1),
+                              skip_zero_pixels=case.get("skip_zero_pixels", False))
+            events = item_events(cfg, vec) if (case["skip_zero_spikes"] or case.get("event")
+                                               or case.get("skip_zero_pixels")) else None
         desc = emit(cfg, out / "rtl")
         est = cycles(cfg, images=case["images"], events=events)
         kw = dict(manifest=out / "rtl" / "interface.json", build_dir=out / "rtl" / "verilator", cxx_opt="-O0",

@@ -24,7 +24,7 @@ from rtl_gen.emit import emit
 from rtl_gen.estimate import cycles, item_events
 from rtl_gen.folding import parse_folding
 from sim.accelerator_tb import simulate
-from sim.fuzz import exact
+from sim.fuzz import exact, sparse_images
 
 FAST_BUILD = "-O0"      # these runs are short: compile time dominates
 
@@ -228,6 +228,14 @@ CORNERS = {
     "two_pixels_a_beat_recompute": dict(net=dict(input_shape=(20,), input_max=15, layers=(("fc", 4),),
                                                  classes=3, T=3), folding=["4x4", "3x4"], pixel_lanes=2,
                                         stem="recompute"),
+    # a stem that walks only its non-zero pixel words (the loader lists them, four pixels a
+    # beat), on images thinned to every density from none to all: cycles follow the pixels
+    "stem_skips_zero_pixel_words": dict(net=dict(input_shape=(64,), input_max=255, layers=(("fc", 16), ("fc", 8)),
+                                                 classes=4, T=2), folding=["8x4/2", "8x8", "4x8"], pixel_lanes=4,
+                                        skip_zero_pixels=True),
+    "recomputed_stem_skips_zero_pixel_words": dict(net=dict(input_shape=(30,), input_max=7, layers=(("fc", 6),),
+                                                            classes=3, T=3), folding=["3x2", "3x2"],
+                                                   stem="recompute", skip_zero_pixels=True),
 }
 
 
@@ -238,12 +246,19 @@ def test_corner_bit_exact_estimate_exact_and_after_idle_gaps(name, tmp_path):
     save_bundle(b, tmp_path / "model")
     b = load_bundle(tmp_path / "model")
     images = random_images(b, 8, seed=1)
+    skip = spec.get("skip_zero_pixels", False)
+    if skip:
+        images = sparse_images(images, 1)
     write_vectors(b, tmp_path / "model", images, np.zeros(len(images), np.int64), tmp_path / "vectors.npz")
     cfg = from_bundle(b, folding=spec["folding"], pixel_lanes=spec.get("pixel_lanes", 1),
-                      stem=spec.get("stem", "cache"))
+                      stem=spec.get("stem", "cache"), skip_zero_pixels=skip)
+    events = item_events(cfg, load_vectors(tmp_path / "vectors.npz")) if skip else None
+    if skip:   # the images' pixel words range from all zero to all non-zero
+        counts = events[cfg.layers[0].name][:, 0]
+        assert counts.min() == 0 and counts.max() == cfg.layers[0].synapse.cf and len(set(counts)) > 3, counts
     accel = _build(cfg, tmp_path / "rtl")
     r = _sim(accel, tmp_path / "vectors.npz", "full", trace=accel["trace"])
     assert r["images"] == 8 and r["mismatches"] == 0, r["mismatch_details"][:5]
-    _exact(r, cfg)
+    _exact(r, cfg, events)
     r = _sim(accel, tmp_path / "vectors.npz", "gaps", trace=accel["trace"], image_gap=300)
     assert r["mismatches"] == 0 and r["image_gap"] == 300, r["mismatch_details"][:5]

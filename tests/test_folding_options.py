@@ -255,3 +255,27 @@ def test_pixel_lanes_are_honoured_or_refused(digits_shaped, small):
     cfg = from_bundle(digits_shaped, target="cycles=60", pixel_lanes=2)
     times = engine_times(cfg)
     assert cfg.pixel_layout.simd % 2 == 0 and times["loader"] == 32 and max(times.values()) <= 60
+
+
+def test_skip_zero_pixels_is_honoured_or_refused(digits_shaped, small):
+    """An fc stem that skips zero pixel words walks the loader's list (not the pixels while they
+    arrive), and its estimate follows the share of non-zero words it is given; the worst case
+    (every word non-zero) is the dense schedule's.  A conv stem, or a setting that is not a
+    bool, is refused in one line."""
+    from rtl_gen.emit import describe
+
+    dense = from_bundle(digits_shaped, folding=["8x8/4", "10x8"])
+    half = from_bundle(digits_shaped, folding=["8x8/4", "10x8"], skip_zero_pixels=True, activity={"l1": 0.5})
+    stem = half.layers[0].synapse
+    assert stem.skip_zero_inputs and not stem.trailing and half.pixel_layout.events
+    assert dense.layers[0].synapse.trailing and not dense.pixel_layout.events
+    assert stem.fold_lengths() == [4] * stem.out_folds and dense.layers[0].synapse.fold_lengths() == [8] * 16
+    # the stem's clocks per image follow the share (its folds drain in 2 clocks, so they do not
+    # bound it); its worst case is the dense schedule
+    assert engine_times(half)["l1_synapse"] < 0.6 * engine_times(dense)["l1_synapse"]
+    est = describe(half)["estimate"]
+    assert est["worst_cycles_per_inference"] == describe(dense)["estimate"]["cycles_per_inference"]
+    with pytest.raises(ValueError, match="skip_zero_pixels: only an fc stem skips zero pixel words"):
+        from_bundle(small, lanes=1, skip_zero_pixels=True)
+    with pytest.raises(ValueError, match="skip_zero_pixels must be True or False, not 1"):
+        from_bundle(digits_shaped, folding=["8x8/4", "10x8"], skip_zero_pixels=1)

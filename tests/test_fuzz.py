@@ -93,18 +93,21 @@ def test_the_generator_draws_legal_foldings_and_its_corners():
     within a few hundred draws: one-beat folds drained over the largest ``pe / nl``, one
     membrane word per neuron lane, T = 1 and T = 16, 1 and 2 classes, 1- and 8-bit spikes,
     every stem mode, zero skipping and stimulus, sum pools (average pooling) with sums wider
-    than a byte, several pixels a beat (a whole stem word a beat among them)."""
+    than a byte, several pixels a beat (a whole stem word a beat among them), stems that skip
+    zero pixel words (cached and recomputed)."""
     seen = Counter()
     for seed in range(300):
         case = fuzz.draw_case(seed)
         bundle = random_bundle(seed, **case["net"])
         cfg = from_bundle(bundle, folding=case["folding"], stem=case["stem"],     # the user's checks, all of them
                           skip_zero_spikes=case["skip_zero_spikes"], skip_zero_weights=case["skip_zero_weights"],
-                          pixel_lanes=case["pixel_lanes"])
+                          pixel_lanes=case["pixel_lanes"], skip_zero_pixels=case["skip_zero_pixels"])
         net = case["net"]
         assert cfg.pixel_lanes == case["pixel_lanes"] and cfg.pixel_beats * cfg.pixel_lanes == cfg.features
         seen["pixel lanes > 1"] += case["pixel_lanes"] > 1
         seen["a stem word a beat"] += case["pixel_lanes"] > 1 and case["pixel_lanes"] == cfg.pixel_layout.simd
+        seen["skip zero pixels"] += case["skip_zero_pixels"]
+        seen["skip zero pixels, recompute"] += case["skip_zero_pixels"] and case["stem"] == "recompute"
         seen[f"T={net['T']}"] += 1
         seen[f"classes={net['classes']}"] += 1
         seen[f"spikes={net['spike_bits']}"] += 1
@@ -129,7 +132,8 @@ def test_the_generator_draws_legal_foldings_and_its_corners():
     for corner in ("T=1", "T=16", "classes=1", "classes=2", "spikes=1", "spikes=8", "gaps", "backpressure",
                    "reset", "cache", "recompute", "skip_zero_spikes", "one-beat folds, drain >= 4",
                    "pe = all channels, nl = 1", "one membrane word per lane", "no step overlap", "sum pool",
-                   "sum pool past a byte", "pixel lanes > 1", "a stem word a beat"):
+                   "sum pool past a byte", "pixel lanes > 1", "a stem word a beat", "skip zero pixels",
+                   "skip zero pixels, recompute"):
         assert seen[corner] >= 3, (corner, dict(seen))
 
 

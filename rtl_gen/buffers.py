@@ -152,9 +152,10 @@ class FrameBuffer(wiring.Component):
 
     @staticmethod
     def resources(*, words: int, lanes: int, bits: int, slots: int = 2, readers: int = 1,
-                  lane_writes: bool = False, registered_read: bool = False) -> dict:
-        """ECP5 cost of the slots, once per reader (the tracker and the event list are not counted);
-        a registered read adds its banks' output registers and the row multiplexer."""
+                  lane_writes: bool = False, registered_read: bool = False, events: bool = False) -> dict:
+        """ECP5 cost of the slots, once per reader (the tracker is not counted); a registered read
+        adds its banks' output registers and the row multiplexer; ``events``, the list of
+        non-zero words (two slots of word indices)."""
         depth, width = slots * words, lanes * bits
         if not registered_read:
             one = memory_cost(depth, width, lane_bits=bits if lane_writes else None)
@@ -166,7 +167,8 @@ class FrameBuffer(wiring.Component):
             one = add_cost(*(memory_cost(d, width) for d in banks),
                            {"ffs": (2 * n + groups) * width + (2 * n if n > 1 else 0),
                             "luts": ors * width + (n if n > 1 else 0)})
-        return {k: v * readers for k, v in one.items()}
+        cost = {k: v * readers for k, v in one.items()}
+        return add_cost(cost, memory_cost(2 * words, bits_for(words))) if events else cost
 
     def __init__(self, *, words: int, lanes: int, bits: int, events: bool = False, slots: int = 2,
                  readers: int = 1, ahead: bool = False, lane_writes: bool = False, registered_read: bool = False):

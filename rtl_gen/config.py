@@ -447,6 +447,15 @@ class SynapseConfig:
         return sum(self.fold_lengths())
 
     @property
+    def rom_words(self) -> int:
+        """Words of the weight ROM: a block per beat of the schedule, every input word's for a
+        layer that skips zero inputs (any of them may be visited), the kept blocks' with zero
+        weights skipped."""
+        if self.skip_zero_weights:
+            return self.beats_per_position
+        return self.kernel * self.kernel * self.cf * self.out_folds
+
+    @property
     def beats_per_item(self) -> int:
         return self.positions * self.beats_per_position
 

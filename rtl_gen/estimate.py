@@ -377,7 +377,7 @@ def resources(cfg: AcceleratorConfig) -> dict:
     pl = cfg.pixel_layout
     parts["loader"] = add_cost(PixelLoader.resources(pl),
                                FrameBuffer.resources(words=pl.words, lanes=pl.simd, bits=pl.code_bits,
-                                                     lane_writes=True))
+                                                     lane_writes=True, events=pl.events))
     if stem.recompute:
         parts[stem.name] = HDLIFLayerEngine.resources(stem)
     else:
@@ -392,7 +392,8 @@ def resources(cfg: AcceleratorConfig) -> dict:
     for layer in cfg.layers:
         if layer.has_neurons:
             o, readers = layer.out, cfg.readers_of(layer.name)
-            parts[cfg.codes_buffer(layer.name)] = FrameBuffer.resources(words=o.words, lanes=o.simd, bits=o.code_bits, readers=len(readers))
+            parts[cfg.codes_buffer(layer.name)] = FrameBuffer.resources(words=o.words, lanes=o.simd, bits=o.code_bits,
+                                                                        readers=len(readers), events=o.events)
         if layer.stream is not None:
             f = layer.stream
             parts[f"{layer.name}_stream"] = FrameBuffer.resources(words=f.words, lanes=f.lanes, bits=f.bits,

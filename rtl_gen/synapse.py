@@ -74,7 +74,7 @@ class SynapseEngine(wiring.Component):
         syn = config
         P, S, b, A = syn.fold.pe, syn.fold.simd, syn.in_bits, syn.acc_bits
         wb = syn.weight_bits
-        sched_len = syn.beats_per_position
+        sched_len = syn.rom_words
         tree_w = b + 2 + (S - 1).bit_length() / 2
         lane_luts, lane_ffs = lane_cost(b, syn.weight_kind)
         luts = P * (S * lane_luts + (S - 1) * tree_w) + P * A

@@ -222,20 +222,17 @@ CORNERS = {
     "two_classes": dict(net=dict(input_shape=(1, 6, 6), input_max=3, layers=(("conv", 2, 3, 1, 1, 2),), classes=2,
                                  T=1, spike_bits=1), folding=["2x1/2", "2x16"]),
     # several pixels a beat: a whole stem word a beat, the stem reading each word the clock
-    # after it is complete (and stalling on the next); two a beat into a stem that recomputes
+    # after it is complete (and stalling on the next)
     "stem_word_a_beat": dict(net=dict(input_shape=(64,), input_max=255, layers=(("fc", 32), ("fc", 8)),
                                       classes=4, T=2), folding=["8x8/2", "8x8", "4x8"], pixel_lanes=8),
-    "two_pixels_a_beat_recompute": dict(net=dict(input_shape=(20,), input_max=15, layers=(("fc", 4),),
-                                                 classes=3, T=3), folding=["4x4", "3x4"], pixel_lanes=2,
-                                        stem="recompute"),
-    # a stem that walks only its non-zero pixel words (the loader lists them, four pixels a
-    # beat), on images thinned to every density from none to all: cycles follow the pixels
+    # a stem that walks only its non-zero pixel words (the loader lists them; four and two
+    # pixels a beat), on images thinned to every density from none to all: cycles follow the pixels
     "stem_skips_zero_pixel_words": dict(net=dict(input_shape=(64,), input_max=255, layers=(("fc", 16), ("fc", 8)),
                                                  classes=4, T=2), folding=["8x4/2", "8x8", "4x8"], pixel_lanes=4,
                                         skip_zero_pixels=True),
     "recomputed_stem_skips_zero_pixel_words": dict(net=dict(input_shape=(30,), input_max=7, layers=(("fc", 6),),
                                                             classes=3, T=3), folding=["3x2", "3x2"],
-                                                   stem="recompute", skip_zero_pixels=True),
+                                                   stem="recompute", skip_zero_pixels=True, pixel_lanes=2),
 }
 
 

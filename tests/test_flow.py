@@ -93,31 +93,17 @@ def test_rtl_folding_options(run_copy):
 
 
 def test_zero_skipping_estimate_replays_the_vectors_and_is_exact(run_copy):
-    """With --skip-zero-spikes and the run's vectors, the estimate replays every test image with
-    its own counts of non-zero words; `flow sim` of the same images measures exactly that."""
-    p = flow("rtl", run_copy, "--fold", "16x4/2,10x16", "--skip-zero-spikes")
-    assert p.returncode == 0, p.stderr
-    report = json.loads((build_dir(str(run_copy)) / "rtl" / "rtl.json").read_text())
-    assert report["estimate"]["event_images"] == 360
-    p = flow("sim", run_copy)
-    assert p.returncode == 0, p.stderr
-    sim = json.loads((build_dir(str(run_copy)) / "sim" / "sim.json").read_text())
-    assert sim["images"] == 360 and sim["mismatches"] == 0
-    from rtl_gen.estimate import exact
-
-    assert exact(sim["cycles_per_inference"], report["estimated_cycles"]), (sim, report["estimate"])
-    assert exact(sim["latency_cycles"], report["estimated_latency"]), (sim, report["estimate"])
-
-
-def test_pixel_lanes_and_zero_pixel_skipping_through_make_rtl_and_make_sim(run_copy):
-    """`make rtl PIXEL_LANES=4 SKIP_ZERO_PIXELS=1`: four pixels a beat, the stem walks only its
-    non-zero pixel words (their share from the run's vectors, printed); `make sim` drives the
-    pixels four a beat and measures exactly the estimate's cycles, every test image bit-exact."""
-    p = flow("rtl", run_copy, "--fold", "16x4/2,10x16", "--pixel-lanes", "4", "--skip-zero-pixels")
+    """With --skip-zero-spikes (fc2 walks its non-zero input words), --skip-zero-pixels (the stem
+    walks its non-zero pixel words, their share from the vectors printed) and --pixel-lanes 4
+    (four pixels a beat), the estimate replays every test image with its own counts of
+    non-zero words; `flow sim` drives the pixels four a beat and measures exactly that, every
+    image bit-exact."""
+    p = flow("rtl", run_copy, "--fold", "16x4/2,10x16", "--skip-zero-spikes", "--pixel-lanes", "4",
+             "--skip-zero-pixels")
     assert p.returncode == 0, p.stderr
     assert "non-zero pixel words of the stem (from the vectors): fc1 0." in p.stdout + p.stderr
     report = json.loads((build_dir(str(run_copy)) / "rtl" / "rtl.json").read_text())
-    assert report["pixel_lanes"] == 4 and report["estimate"]["event_images"] == 360
+    assert report["estimate"]["event_images"] == 360 and report["pixel_lanes"] == 4
     assert report["estimate"]["worst_cycles_per_inference"] >= report["estimated_cycles"]
     p = flow("sim", run_copy)
     assert p.returncode == 0, p.stderr
@@ -127,3 +113,4 @@ def test_pixel_lanes_and_zero_pixel_skipping_through_make_rtl_and_make_sim(run_c
 
     assert exact(sim["cycles_per_inference"], report["estimated_cycles"]), (sim, report["estimate"])
     assert exact(sim["latency_cycles"], report["estimated_latency"]), (sim, report["estimate"])
+

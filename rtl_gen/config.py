@@ -957,6 +957,14 @@ class AcceleratorConfig:
         return bits_for(self.readout.classes)
 
 
+def nonzero_words(values, simd: int) -> np.ndarray:
+    """Which words of ``simd`` consecutive values along the last axis (the last word padded with
+    zeros) hold a non-zero value: the words a zero-skipping consumer visits."""
+    nz = np.asarray(values) != 0
+    pad = [(0, 0)] * (nz.ndim - 1) + [(0, (-nz.shape[-1]) % simd)]
+    return np.pad(nz, pad).reshape(nz.shape[:-1] + (-1, simd)).any(axis=-1)
+
+
 def check_pixel_lanes(lanes, *, features: int, layout: OutputLayout) -> None:
     """``lanes`` pixels per beat of the ``pixels`` stream, or a ValueError saying what is allowed:
     a positive integer dividing ``features``; above 1 only for an fc stem (its pixels are packed

@@ -32,7 +32,7 @@ import numpy as np
 from .buffers import FrameBuffer, SlotTracker
 from .current_engine import CurrentEngine
 from .event_conv import EventConvSynapse
-from .config import COST_KEYS, AcceleratorConfig, CurrentLayerConfig, HDLIFLayerConfig, add_cost
+from .config import COST_KEYS, AcceleratorConfig, CurrentLayerConfig, HDLIFLayerConfig, add_cost, nonzero_words
 from .hdlif_layer import HDLIFLayerEngine, NeuronStage, overlap_ok
 from .loader import PixelLoader
 from .readout import ReadoutEngine, ScoreEmitter
@@ -67,9 +67,8 @@ def item_events(cfg: AcceleratorConfig, vectors: dict) -> dict:
     engines = list(cfg.layers) + [cfg.readout]
     stem = cfg.layers[0].synapse
     if stem.skip_zero_inputs:
-        x = np.asarray(vectors["images"]).reshape(len(vectors["images"]), -1) != 0
-        S = stem.fold.simd
-        words = np.pad(x, [(0, 0), (0, (-x.shape[1]) % S)]).reshape(len(x), -1, S).any(axis=-1)
+        images = np.asarray(vectors["images"]).reshape(len(vectors["images"]), -1)
+        words = nonzero_words(images, stem.fold.simd)
         out[cfg.layers[0].name] = np.repeat(words.sum(axis=-1, keepdims=True), cfg.T, axis=1).astype(np.int64)
     for prev, layer in zip(cfg.layers, engines[1:]):
         syn = layer.synapse
@@ -89,10 +88,7 @@ def item_events(cfg: AcceleratorConfig, vectors: dict) -> dict:
         if not psyn.is_fc:
             C, H, W = psyn.out_channels, psyn.out_height, psyn.out_width
             codes = codes.reshape(codes.shape[:2] + (C, H, W)).transpose(0, 1, 3, 4, 2).reshape(codes.shape)
-        S = syn.fold.simd
-        pad = (-codes.shape[-1]) % S
-        words = np.pad(codes != 0, [(0, 0), (0, 0), (0, pad)]).reshape(codes.shape[:2] + (-1, S)).any(axis=-1)
-        out[layer.name] = words.sum(axis=-1).astype(np.int64)
+        out[layer.name] = nonzero_words(codes, syn.fold.simd).sum(axis=-1).astype(np.int64)
     return out
 
 

@@ -49,7 +49,7 @@ import numpy as np
 
 from golden.bundle import Bundle, HDLIFConvLayer
 
-from .config import AcceleratorConfig, Folding, build, event_eligible
+from .config import AcceleratorConfig, Folding, build, event_eligible, nonzero_words
 
 #: the most MAC lanes (``pe x simd``) of one layer: keeps every generated word (weights
 #: ``lanes x weight bits``, sums ``pe x accumulator bits``) within what Amaranth builds
@@ -424,21 +424,15 @@ def input_activity(bundle: Bundle, foldings: list, vectors: dict) -> dict:
         if isinstance(prev, HDLIFConvLayer):
             C, H, W = prev.out_shape
             codes = codes.reshape(codes.shape[:2] + (C, H, W)).transpose(0, 1, 3, 4, 2).reshape(codes.shape)
-        S = foldings[i].simd
-        n = codes.shape[-1]
-        pad = (-n) % S
-        words = np.pad(codes != 0, [(0, 0), (0, 0), (0, pad)]).reshape(codes.shape[:2] + (-1, S)).any(axis=-1)
-        out[layer.name] = float(words.mean())
+        out[layer.name] = float(nonzero_words(codes, foldings[i].simd).mean())
     return out
 
 
 def pixel_activity(bundle: Bundle, folding, vectors: dict) -> dict:
     """The stem's mean fraction of pixel words (``simd`` pixels in arrival order) that hold a
     non-zero pixel, from a vector file's images: ``{stem name: share}``."""
-    S = folding[0].simd
-    x = np.asarray(vectors["images"]).reshape(len(vectors["images"]), -1) != 0
-    x = np.pad(x, [(0, 0), (0, (-x.shape[1]) % S)]).reshape(len(x), -1, S).any(axis=-1)
-    return {bundle.layers[0].name: float(x.mean())}
+    images = np.asarray(vectors["images"]).reshape(len(vectors["images"]), -1)
+    return {bundle.layers[0].name: float(nonzero_words(images, folding[0].simd).mean())}
 
 
 def code_activity(bundle: Bundle, vectors: dict) -> dict:

@@ -165,7 +165,8 @@ def run_one(name: str, bundle_dir: Path, vectors: Path, *, fold: str | None, tar
             activity.update({k: v for k, v in code_activity(bundle, vec).items() if k in events_on})
             if skip_zero_pixels:
                 activity.update(pixel_activity(bundle, resolve(bundle, stem=stem, pixel_lanes=pixel_lanes,
-                                                               skip_zero_pixels=True, **kw), vec))
+                                                               skip_zero_pixels=skip_zero_pixels, **kw), vec,
+                                               skip_zero_pixels))
         cfg = from_bundle(bundle, stem=stem, skip_zero_spikes=skip_zero_spikes, activity=activity, event=events_on,
                           pixel_lanes=pixel_lanes, skip_zero_pixels=skip_zero_pixels, **kw)
     t0 = time.time()
@@ -192,7 +193,7 @@ def run_one(name: str, bundle_dir: Path, vectors: Path, *, fold: str | None, tar
         "accuracy_vectors": None if synthetic else accuracy, **({} if synthetic else split),
         "golden_images": int(len(vec["labels"])), "folding": cfg.foldings, "folding_choice": choice, "stem": stem,
         **({"pixel_lanes": cfg.pixel_lanes} if cfg.pixel_lanes != 1 else {}),
-        **({"skip_zero_pixels": True} if skip_zero_pixels else {}),
+        **({"skip_zero_pixels": skip_zero_pixels if skip_zero_pixels == "lanes" else True} if skip_zero_pixels else {}),
         "skip_zero_spikes": skip_zero_spikes, "event": sorted(events_on), "input_activity": activity,
         "estimated_cycles": est["cycles_per_inference"], "estimated_latency": est["latency_cycles"],
         **({"worst_case_cycles": est["worst_cycles_per_inference"]} if "worst_cycles_per_inference" in est else {}),
@@ -272,8 +273,10 @@ def main(argv=None) -> int:
                                                  "(as make rtl EVENT=)")
     p.add_argument("--pixel-lanes", type=int, default=1,
                    help="pixels per beat of the pixels stream (an fc stem whose simd it divides; as make rtl PIXEL_LANES=)")
-    p.add_argument("--skip-zero-pixels", action="store_true",
-                   help="an fc stem walks only its non-zero pixel words (as make rtl SKIP_ZERO_PIXELS=1)")
+    p.add_argument("--skip-zero-pixels", nargs="?", const="words", default=None, choices=("words", "lanes"),
+                   help="an fc stem skips zero pixels: 'words' (the default with no value) walks only its non-zero "
+                        "pixel words, 'lanes' lets each lane walk its own non-zero pixels (as make rtl "
+                        "SKIP_ZERO_PIXELS=...)")
     p.add_argument("--key", default=None, help="the entry's name in accelerator.json (default: the network's)")
     p.add_argument("--n", type=int, default=0, help="images to simulate (0: the whole vector file)")
     p.add_argument("--device", default="25k")
@@ -306,7 +309,8 @@ def main(argv=None) -> int:
         entry = run_one(name, bdir, vec, fold=a.fold, target=a.target, n=a.n, device=a.device, freq=a.freq,
                         synth=not a.no_synth, sim=not a.no_sim, synthetic=synthetic, stem=a.stem,
                         skip_zero_spikes=a.skip_zero_spikes, event=a.event, key=a.key, seed=a.seed,
-                        router=a.router, pixel_lanes=a.pixel_lanes, skip_zero_pixels=a.skip_zero_pixels)
+                        router=a.router, pixel_lanes=a.pixel_lanes,
+                        skip_zero_pixels={None: False, "words": True}.get(a.skip_zero_pixels, a.skip_zero_pixels))
         if a.key:
             key = a.key
         # read just before writing: another benchmark may have added its network meanwhile

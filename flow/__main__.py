@@ -183,8 +183,10 @@ def main(argv=None) -> int:
                         "a --target search picks it where it is the cheaper way to the goal)")
     r.add_argument("--pixel-lanes", type=POSITIVE, default=1,
                    help="pixels per beat of the pixels stream (an fc stem whose simd it divides; default 1)")
-    r.add_argument("--skip-zero-pixels", action="store_true",
-                   help="an fc stem walks only the pixel words that hold a non-zero pixel")
+    r.add_argument("--skip-zero-pixels", nargs="?", const="words", default="0", choices=("0", "1", "words", "lanes"),
+                   help="an fc stem skips zero pixels: 'words' (or 1, or no value) walks only the pixel words that "
+                        "hold a non-zero pixel; 'lanes': each of its simd lanes walks its own list of non-zero "
+                        "pixels (any simd, e.g. FOLD=32x5/2,...); 0 (default): off")
     s = sub.add_parser("sim", help="Verilator + cocotb, bit-exact against the golden vectors")
     s.add_argument("model")
     s.add_argument("--n", type=COUNT, default=0, help="images to check (0 = the whole vector file)")
@@ -273,7 +275,8 @@ def main(argv=None) -> int:
         elif a.step == "rtl":
             steps.rtl(a.model, lanes=a.lanes, fold=a.fold, target=a.target, skip_zero_weights=a.skip_zero_weights,
                       stem=a.stem, skip_zero_spikes=a.skip_zero_spikes, event=a.event, pixel_lanes=a.pixel_lanes,
-                      skip_zero_pixels=a.skip_zero_pixels)
+                      skip_zero_pixels={"0": False, "1": True, "words": True}.get(a.skip_zero_pixels,
+                                                                                 a.skip_zero_pixels))
         elif a.step == "sim":
             r = steps.sim(a.model, n=a.n, backpressure=a.backpressure, seed=a.seed, waves=a.waves,
                           coverage=a.coverage, trace=a.trace)

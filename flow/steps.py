@@ -226,7 +226,7 @@ def _folding_choice(lanes, fold: str | None):
 
 def rtl(model: str, *, lanes: int | str | None = None, fold: str | None = None, target: str | None = None,
         skip_zero_weights: bool = False, stem: str = "cache", skip_zero_spikes: bool = False,
-        event: str | None = None, pixel_lanes: int = 1, skip_zero_pixels: bool = False) -> dict:
+        event: str | None = None, pixel_lanes: int = 1, skip_zero_pixels: bool | str = False) -> dict:
     """Generate the accelerator's Verilog into ``build/<run>/rtl/`` and print the estimate.
 
     The parallelism per layer comes from one of ``fold`` (``PExSIMD[/NL]``, one for all layers or
@@ -248,7 +248,9 @@ def rtl(model: str, *, lanes: int | str | None = None, fold: str | None = None, 
     pixels per beat of the ``pixels`` stream (an fc stem whose ``simd`` it divides; the loader
     then takes ``features / pixel_lanes`` clocks per image, and ``make sim`` drives it so).
     ``skip_zero_pixels``: an fc stem walks only the pixel words that hold a non-zero pixel (the
-    loader lists them); with the run's vectors the estimate replays their images.
+    loader lists them; ``True`` or ``"words"``), or each of its ``simd`` lanes walks its own list
+    of non-zero pixels (``"lanes"``, any ``simd``); with the run's vectors the estimate replays
+    their images.
     """
     from golden.graph import Graph, load_model
     from rtl_gen.folding import from_bundle
@@ -283,10 +285,11 @@ def rtl(model: str, *, lanes: int | str | None = None, fold: str | None = None, 
             from rtl_gen.folding import pixel_activity
 
             foldings = resolve(bundle, lanes=lanes, folding=folding, target=target, stem=stem,
-                               pixel_lanes=pixel_lanes, skip_zero_pixels=True)
-            px = pixel_activity(bundle, foldings, vec)
+                               pixel_lanes=pixel_lanes, skip_zero_pixels=skip_zero_pixels)
+            px = pixel_activity(bundle, foldings, vec, skip_zero_pixels)
             activity.update(px)
-            say(f"rtl: non-zero pixel words of the stem (from the vectors): "
+            say(f"rtl: {'the longest lane list of non-zero pixels' if skip_zero_pixels == 'lanes' else 'non-zero pixel words'}"
+                f" of the stem, a share of its words (from the vectors): "
                 f"{', '.join(f'{k} {v:.2f}' for k, v in px.items())}")
         if eligible and (auto or event):
             from rtl_gen.folding import code_activity
@@ -319,7 +322,7 @@ def _rtl_graph(model: str, graph, *, lanes, folding, target, skip_zero_weights: 
                         (skip_zero_spikes, "skipping zero spikes"),
                         (event not in (None, "auto", "none"), "event-driven layers (EVENT=)"),
                         (pixel_lanes != 1, f"PIXEL_LANES={pixel_lanes} (its conv stem takes one pixel a beat)"),
-                        (skip_zero_pixels, "skipping zero pixels (SKIP_ZERO_PIXELS=1)")):
+                        (skip_zero_pixels, f"skipping zero pixels (SKIP_ZERO_PIXELS={skip_zero_pixels})")):
         if given:
             raise ValueError(f"{_bundle_dir(model)}: a residual network (graph); {what} is not available for graphs "
                              f"yet: choose LANES= or FOLD= (one PExSIMD[/NL] per synaptic engine, readout last)")

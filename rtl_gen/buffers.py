@@ -132,7 +132,11 @@ class FrameBuffer(wiring.Component):
     reader).
     With ``events``, each slot also holds the list of its words that contain a non-zero code and
     their count (written by the producer with the slot's last word), for a consumer that skips
-    zero words.
+    zero words.  With ``lane_lists`` (the pixels of an fc stem whose lanes skip zeros) each lane
+    is a memory of its own with its own write address (``wr_addr``: ``lanes`` addresses, lane
+    ``j``'s at ``j * addr_bits``): the lane's list of non-zero entries; the counts written with
+    the slot's last entry are the longest list's (``r_count``) and every lane's
+    (``r_lane_counts``).
 
     Members
     -------
@@ -170,8 +174,16 @@ class FrameBuffer(wiring.Component):
         cost = {k: v * readers for k, v in one.items()}
         return add_cost(cost, memory_cost(2 * words, bits_for(words))) if events else cost
 
+    @staticmethod
+    def lane_lists_resources(*, words: int, lanes: int, bits: int) -> dict:
+        """ECP5 cost of a buffer of per-lane lists: a memory per lane, the count registers."""
+        cb = bits_for(words + 1)
+        return add_cost(*(memory_cost(2 * words, bits) for _ in range(lanes)),
+                        {"ffs": 2 * (lanes + 1) * cb, "luts": (lanes + 1) * cb / 2})
+
     def __init__(self, *, words: int, lanes: int, bits: int, events: bool = False, slots: int = 2,
-                 readers: int = 1, ahead: bool = False, lane_writes: bool = False, registered_read: bool = False):
+                 readers: int = 1, ahead: bool = False, lane_writes: bool = False, registered_read: bool = False,
+                 lane_lists: bool = False):
         for k, v in (("words", words), ("lanes", lanes), ("bits", bits)):
             if not (isinstance(v, int) and v > 0):
                 raise ValueError(f"FrameBuffer {k} must be a positive integer, not {v!r}")
@@ -182,10 +194,17 @@ class FrameBuffer(wiring.Component):
         self.registered_read = registered_read
         if registered_read and lane_writes:
             raise ValueError("FrameBuffer: a registered read takes whole-word writes")
+        if lane_lists and not (events and not lane_writes and not registered_read):
+            raise ValueError("FrameBuffer lane_lists: lists per lane are events (not lane_writes or registered_read)")
+        self.lane_lists = lane_lists
         self.addr_bits = bits_for(slots * words)
         sb = unsigned(bits_for(slots))
         ev = {}
-        if events:
+        cb = bits_for(words + 1)
+        if lane_lists:
+            ev = {"cnt_wr_en": In(1), "cnt_wr_data": In(unsigned((lanes + 1) * cb)),
+                  "r_count": Out(unsigned(cb)), "r_lane_counts": Out(unsigned(lanes * cb))}
+        elif events:
             ev = {"ev_wr_addr": In(unsigned(self.addr_bits)), "ev_wr_data": In(unsigned(bits_for(words))),
                   "ev_wr_en": In(1), "cnt_wr_en": In(1), "cnt_wr_data": In(unsigned(bits_for(words + 1))),
                   "ev_rd_addr": In(unsigned(self.addr_bits)), "ev_rd_en": In(1),
@@ -201,8 +220,9 @@ class FrameBuffer(wiring.Component):
                        f"r_full{x}": Out(1), f"r_started{x}": Out(1), f"r_release{x}": In(1), f"r_slot{x}": Out(sb)})
         super().__init__({
             **ev,
-            "wr_addr": In(unsigned(self.addr_bits)), "wr_data": In(unsigned(lanes * bits)),
-            "wr_en": In(unsigned(lanes if lane_writes else 1)),
+            "wr_addr": In(unsigned(self.addr_bits * (lanes if lane_lists else 1))),
+            "wr_data": In(unsigned(lanes * bits)),
+            "wr_en": In(unsigned(lanes if lane_writes or lane_lists else 1)),
             "w_ready": Out(1), "w_acquire": In(1), "w_done": In(1), "w_slot": Out(sb),
             **rd,
             **({"r_ahead": In(unsigned(bits_for(slots + 1))), "r_full_ahead": Out(1)} if ahead else {}),
@@ -224,7 +244,9 @@ class FrameBuffer(wiring.Component):
                 # a reader uses words of a full slot only, which the writer never writes
                 no_collision(m, wr_addr=self.wr_addr, wr_en=self.wr_en, rd_addr=rd_addr,
                              live=getattr(self, f"rd_en{x}"), what=f"frame buffer reader {i}")
-            if self.registered_read:
+            if self.lane_lists:
+                self._lane_lists(m, rd_addr, rd_data, getattr(self, f"rd_en{x}"), tr)
+            elif self.registered_read:
                 self._banked(m, x, rd_addr, rd_data)
             else:
                 mem = make_memory(shape=unsigned(self.lanes * self.bits), depth=self.slots * self.words,
@@ -237,7 +259,7 @@ class FrameBuffer(wiring.Component):
             m.d.comb += tr_port(tr, self, "r_release", x, into_tracker=True)
             for name in ("r_full", "r_started", "r_slot"):
                 m.d.comb += tr_port(tr, self, name, x)
-        if self.events:
+        if self.events and not self.lane_lists:
             m.submodules.events = ev = make_memory(shape=unsigned(bits_for(self.words)), depth=2 * self.words)
             ewr, erd = ev.write_port(), ev.read_port()
             m.d.comb += [ewr.addr.eq(self.ev_wr_addr), ewr.data.eq(self.ev_wr_data), ewr.en.eq(self.ev_wr_en),
@@ -247,6 +269,24 @@ class FrameBuffer(wiring.Component):
                 m.d.sync += counts[tr.w_slot].eq(self.cnt_wr_data)
             m.d.comb += self.r_count.eq(counts[tr.r_slot])
         return m
+
+    def _lane_lists(self, m, rd_addr, rd_data, rd_en, tr) -> None:
+        """A memory per lane, written at its own address, read at one; the counts per slot."""
+        ab, b, S = self.addr_bits, self.bits, self.lanes
+        for j in range(S):
+            mem = make_memory(shape=unsigned(b), depth=self.slots * self.words, no_rw_check=True)
+            m.submodules[f"lane{j}"] = mem
+            wr, rd = mem.write_port(), mem.read_port()
+            addr = self.wr_addr.word_select(j, ab)
+            no_collision(m, wr_addr=addr, wr_en=self.wr_en[j], rd_addr=rd_addr, live=rd_en,
+                         what=f"pixel list of lane {j}")
+            m.d.comb += [wr.addr.eq(addr), wr.data.eq(self.wr_data.word_select(j, b)), wr.en.eq(self.wr_en[j]),
+                         rd.addr.eq(rd_addr), rd_data.word_select(j, b).eq(rd.data)]
+        cb = bits_for(self.words + 1)
+        counts = Array(Signal(unsigned((S + 1) * cb), name=f"counts{i}") for i in range(2))
+        with m.If(self.cnt_wr_en):
+            m.d.sync += counts[tr.w_slot].eq(self.cnt_wr_data)
+        m.d.comb += [self.r_count.eq(counts[tr.r_slot][:cb]), self.r_lane_counts.eq(counts[tr.r_slot][cb:])]
 
     def _banked(self, m, x: str, rd_addr, rd_data) -> None:
         """A registered read (:func:`banked_read`) of the whole buffer."""

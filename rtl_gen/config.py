@@ -184,7 +184,7 @@ class Folding:
 
     def __post_init__(self):
         _pos_int("Folding", "pe", self.pe)
-        _pow2("Folding", "simd", self.simd)
+        _pos_int("Folding", "simd", self.simd)      # a power of two but for a stem's lane lists (SynapseConfig)
         _pow2("Folding", "nl", self.nl)
 
     @property
@@ -264,6 +264,7 @@ class SynapseConfig:
     trailing: bool = False      # may read a slot while it is being filled (in order)
     skip_zero_weights: bool = False
     skip_zero_inputs: bool = False   # fc only: walk the slot's list of non-zero words
+    lane_lists: bool = False    # with skip_zero_inputs: each simd lane walks its own list of non-zero codes
     activity: float = 1.0       # expected fraction of input words (event: codes) that are non-zero (estimates)
     event: bool = False         # conv only: event-driven (scatter each non-zero code), see below
 
@@ -288,6 +289,9 @@ class SynapseConfig:
         if self.fold.pe % self.fold.nl or self.out_channels % self.fold.nl:
             raise ValueError(f"{owner}: nl={self.fold.nl} must divide pe={self.fold.pe} "
                              f"and the {self.out_channels} output channels")
+        if self.fold.simd & (self.fold.simd - 1) and not self.lane_lists:
+            raise ValueError(f"{owner}: simd={self.fold.simd} must be a power of two (any width only for an fc "
+                             f"stem whose lanes list their own non-zero pixels, skip_zero_pixels='lanes')")
         if self.fold.simd > 1 << (self.channels - 1).bit_length():
             raise ValueError(f"{owner}: simd={self.fold.simd} is wider than the {self.channels} "
                              f"input channels need")
@@ -297,6 +301,9 @@ class SynapseConfig:
             raise ValueError(f"{owner}: zero inputs can be skipped only by an fc layer, not a conv layer")
         if self.skip_zero_inputs and self.skip_zero_weights:
             raise ValueError(f"{owner}: skip zero inputs or zero weight blocks, not both")
+        if self.lane_lists and not (self.skip_zero_inputs and not self.trailing):
+            raise ValueError(f"{owner}: lists of non-zero codes per lane are a way of skipping zero inputs "
+                             f"(skip_zero_inputs, not trailing)")
         if not (0.0 <= self.activity <= 1.0):
             raise ValueError(f"{owner}.activity must lie in [0, 1], not {self.activity!r}")
         if self.event:
@@ -363,9 +370,23 @@ class SynapseConfig:
         return WEIGHT_BITS[self.weight_kind]
 
     @property
+    def weight_rom_shape(self) -> tuple[int, int]:
+        """``(depth, width)`` of the weight ROM: a word of ``pe x simd`` weights per beat of the
+        schedule; with :attr:`lane_lists`, one ROM per lane, a word of ``pe`` weights per output
+        fold and input word (lane ``j``'s word ``f * cf + m``: input ``m * simd + j``)."""
+        if self.lane_lists:
+            return self.out_folds * self.cf, self.fold.pe * self.weight_bits
+        return len(self.schedule()), self.fold.pe * self.fold.simd * self.weight_bits
+
+    @property
+    def entry_bits(self) -> int:
+        """Bits of a lane of the input word: the code, and with :attr:`lane_lists` its word index."""
+        return self.in_bits + (bits_for(self.words) if self.lane_lists else 0)
+
+    @property
     def weight_stages(self) -> int:
         """Registers after the weight ROM: one in logic, else :func:`block_rom_stages`."""
-        depth, width = len(self.schedule()), self.fold.pe * self.fold.simd * self.weight_bits
+        depth, width = self.weight_rom_shape
         if memory_attrs(depth, width, rom=True).get("rom_style") != "block":
             return 1
         return block_rom_stages(depth, width)
@@ -378,7 +399,7 @@ class SynapseConfig:
         clock's route apart (with ``pe = 1`` each bit of the register feeds one lane and the
         placer keeps it on the way; a second register there would only cost logic cells, which
         the iCE40 UP5K digits build cannot spare)."""
-        if self.fold.pe == 1:
+        if self.fold.pe == 1 or self.lane_lists:    # lane lists: the word feeds the lane ROMs' addresses
             return 1
         depth, width = 2 * self.words, self.fold.simd * self.in_bits
         return 2 if memory_attrs(depth, width, rom=False).get("ram_style") == "block" else 1
@@ -387,7 +408,11 @@ class SynapseConfig:
     def read_stages(self) -> int:
         """Clocks from the memories' read data to the MAC lanes: the frame word registered
         :attr:`frame_stages` times or the weights :attr:`weight_stages` times, whichever is more
-        (the weight ROM's address waits the difference, a few flip-flops)."""
+        (the weight ROM's address waits the difference, a few flip-flops).  With
+        :attr:`lane_lists` the weights' addresses come from the frame word (its indices): the
+        frame's register, the lane ROMs' address register, their read, the weights' registers."""
+        if self.lane_lists:
+            return self.frame_stages + 2 + self.weight_stages
         return max(self.weight_stages, self.frame_stages)
 
     @property
@@ -707,10 +732,22 @@ class OutputLayout:
     positions: int              # output positions after pooling
     code_bits: int
     events: bool = False        # also list the non-zero words (for a consumer that skips zeros)
+    lane_lists: bool = False    # pixels only: each lane lists its own non-zero pixels (entry_bits each)
+
+    def __post_init__(self):
+        if self.lane_lists and not (self.events and self.packed):
+            raise ValueError("OutputLayout.lane_lists: lists per lane are an fc stem's pixels that skip zeros "
+                             "(events and packed)")
 
     @property
     def cf(self) -> int:
         return -(-self.channels // self.simd)
+
+    @property
+    def entry_bits(self) -> int:
+        """Bits of a lane of a buffer word: the code, and with ``lane_lists`` the index of the
+        word it came from (lane ``j`` of word ``m`` holds element ``m * simd + j``)."""
+        return self.code_bits + (bits_for(self.words) if self.lane_lists else 0)
 
     @property
     def words(self) -> int:
@@ -965,6 +1002,30 @@ def nonzero_words(values, simd: int) -> np.ndarray:
     return np.pad(nz, pad).reshape(nz.shape[:-1] + (-1, simd)).any(axis=-1)
 
 
+def lane_list_lengths(values, simd: int) -> np.ndarray:
+    """The longest of the ``simd`` lanes' lists of non-zero values (value ``i`` of the last axis
+    in lane ``i % simd``): the entries a stem with lane lists walks per output fold."""
+    nz = np.asarray(values) != 0
+    pad = [(0, 0)] * (nz.ndim - 1) + [(0, (-nz.shape[-1]) % simd)]
+    return np.pad(nz, pad).reshape(nz.shape[:-1] + (-1, simd)).sum(axis=-2).max(axis=-1)
+
+
+#: what ``skip_zero_pixels`` may say: off, the loader lists the non-zero pixel words (the stem
+#: walks them), or each stem lane lists its own non-zero pixels (``True`` means ``"words"``)
+SKIP_PIXELS_MODES = (False, True, "words", "lanes")
+
+
+def skip_pixels_mode(value) -> str | None:
+    """``skip_zero_pixels`` normalized: ``None``, ``"words"`` or ``"lanes"``; else a ValueError."""
+    if value is False or value is None:
+        return None
+    if value is True or value == "words":
+        return "words"
+    if value == "lanes":
+        return "lanes"
+    raise ValueError(f"skip_zero_pixels must be one of {SKIP_PIXELS_MODES}, not {value!r}")
+
+
 def check_pixel_lanes(lanes, *, features: int, layout: OutputLayout) -> None:
     """``lanes`` pixels per beat of the ``pixels`` stream, or a ValueError saying what is allowed:
     a positive integer dividing ``features``; above 1 only for an fc stem (its pixels are packed
@@ -977,6 +1038,13 @@ def check_pixel_lanes(lanes, *, features: int, layout: OutputLayout) -> None:
     if not layout.packed:
         raise ValueError(f"pixel_lanes={lanes}: only an fc stem takes several pixels a beat (a conv stem stores "
                          f"each pixel in its own word); use pixel_lanes=1")
+    if layout.lane_lists:
+        # each lane's list takes at most one pixel a beat: a beat spans at most simd lanes
+        if features % lanes or lanes > layout.simd:
+            raise ValueError(f"pixel_lanes={lanes} must divide the input's {features} features and be at most the "
+                             f"stem's simd={layout.simd} (each lane lists at most one pixel a beat): choose one of "
+                             f"{[d for d in range(1, layout.simd + 1) if features % d == 0]}")
+        return
     if features % lanes or layout.simd % lanes:
         raise ValueError(f"pixel_lanes={lanes} must divide the input's {features} features and the stem's "
                          f"simd={layout.simd} (a beat fills lanes of one pixel-buffer word): choose one of "
@@ -1043,19 +1111,23 @@ def build(bundle: Bundle, foldings: list, *, skip_zero_weights: bool = False, st
           pixel_lanes: int = 1, skip_zero_pixels: bool = False) -> AcceleratorConfig:
     """The configs for an explicit folding per synaptic layer (readout last); ``event``: the
     layers that are event-driven (:func:`event_layers`); ``pixel_lanes``: pixels per beat of the
-    ``pixels`` stream (:func:`check_pixel_lanes`); ``skip_zero_pixels``: an fc stem walks only
-    the pixel words the loader listed as non-zero (``activity[stem]``: their expected share)."""
+    ``pixels`` stream (:func:`check_pixel_lanes`); ``skip_zero_pixels`` (:func:`skip_pixels_mode`):
+    an fc stem walks only the pixel words the loader listed as non-zero (``True`` / ``"words"``),
+    or each of its ``simd`` lanes walks its own list of non-zero pixels (``"lanes"``);
+    ``activity[stem]``: the expected share of words (the longest lane's list) it walks."""
     if stem not in ("cache", "recompute"):
         raise ValueError(f"stem must be 'cache' or 'recompute', not {stem!r}")
     n_syn = len(bundle.layers)
     if len(foldings) != n_syn:
         raise ValueError(f"folding must give one entry per synaptic layer ({n_syn}), not {len(foldings)}")
     events_on = event if isinstance(event, frozenset) else event_layers(bundle, event)
-    if not isinstance(skip_zero_pixels, bool):
-        raise ValueError(f"skip_zero_pixels must be True or False, not {skip_zero_pixels!r}")
-    if skip_zero_pixels and bundle.layers[0].kind == "hdlif_conv":
-        raise ValueError(f"skip_zero_pixels: only an fc stem skips zero pixel words ({bundle.layers[0].name} is a "
+    pixel_mode = skip_pixels_mode(skip_zero_pixels)
+    if pixel_mode and bundle.layers[0].kind == "hdlif_conv":
+        raise ValueError(f"skip_zero_pixels: only an fc stem skips zero pixels ({bundle.layers[0].name} is a "
                          f"conv layer: its windows read every pixel)")
+    if pixel_mode == "lanes" and stem != "cache":
+        raise ValueError("skip_zero_pixels='lanes' needs the cached stem (stem='cache'): a recomputed stem walks "
+                         "the pixel words at every step; use skip_zero_pixels='words' there")
     widths = compute_widths(bundle.T, bundle.input, bundle.layers)
     T = bundle.T
     in_bits = bundle.input.bits
@@ -1070,9 +1142,9 @@ def build(bundle: Bundle, foldings: list, *, skip_zero_weights: bool = False, st
         # the stem reads the pixels while they arrive, unless it walks the loader's list of
         # non-zero words (complete, with its count, only once the image is)
         trailing = layer is bundle.layers[0] and stem == "cache" and (len(prev_shape) == 1 or prev_shape[0] == 1) \
-            and not skip_zero_pixels
+            and not pixel_mode
         skip_in = (skip_zero_spikes and layer is not bundle.layers[0] and layer.kind != "hdlif_conv") or \
-            (skip_zero_pixels and layer is bundle.layers[0])
+            (bool(pixel_mode) and layer is bundle.layers[0])
         ev = layer.name in events_on or fold.event
         if fold.event and layer is bundle.layers[0]:
             raise ValueError(f"layer {layer.name}: folding {fold} is event-driven, but the stem reads pixels, not "
@@ -1084,6 +1156,7 @@ def build(bundle: Bundle, foldings: list, *, skip_zero_weights: bool = False, st
                                   fold=fold, T=T, trailing=trailing,
                                   skip_zero_weights=skip_zero_weights and not skip_in and not ev,
                                   skip_zero_inputs=skip_in, event=ev,
+                                  lane_lists=pixel_mode == "lanes" and layer is bundle.layers[0],
                                   activity=float((activity or {}).get(layer.name, 1.0)) if (skip_in or ev) else 1.0))
         if layer.kind != "readout_fc":
             in_bits = layer.out_max.bit_length()        # codes, or a sum pool's sums
@@ -1130,7 +1203,8 @@ def build(bundle: Bundle, foldings: list, *, skip_zero_weights: bool = False, st
     stem = syns[0]
     pixel_layout = OutputLayout(simd=stem.fold.simd, packed=stem.is_fc, channels=stem.channels if not stem.is_fc else 1,
                                 positions=stem.height * stem.width if not stem.is_fc else stem.channels,
-                                code_bits=bundle.input.bits, events=stem.skip_zero_inputs)
+                                code_bits=bundle.input.bits, events=stem.skip_zero_inputs,
+                                lane_lists=stem.lane_lists)
     return AcceleratorConfig(name=bundle.name, T=T, pixel_bits=bundle.input.bits,
                              input_shape=tuple(bundle.input.shape), features=bundle.input.features,
                              layers=tuple(layers), readout=readout, pixel_layout=pixel_layout,

@@ -32,7 +32,7 @@ import numpy as np
 from .buffers import FrameBuffer, SlotTracker
 from .current_engine import CurrentEngine
 from .event_conv import EventConvSynapse
-from .config import COST_KEYS, AcceleratorConfig, CurrentLayerConfig, HDLIFLayerConfig, add_cost, nonzero_words
+from .config import COST_KEYS, AcceleratorConfig, CurrentLayerConfig, HDLIFLayerConfig, add_cost, lane_list_lengths, nonzero_words
 from .hdlif_layer import HDLIFLayerEngine, NeuronStage, overlap_ok
 from .loader import PixelLoader
 from .readout import ReadoutEngine, ScoreEmitter
@@ -62,14 +62,16 @@ def item_events(cfg: AcceleratorConfig, vectors: dict) -> dict:
     ``max(count, 1)``.  Per event-driven layer: ``[images, T, pixels]``, the non-zero codes of
     every pixel it visits (:meth:`rtl_gen.config.SynapseConfig.event_entries`, in order).  A
     stem that skips zero pixel words: ``[images, T]``, each image's count of pixel words
-    (``simd`` pixels in arrival order) holding a non-zero pixel, the same at every step."""
+    (``simd`` pixels in arrival order) holding a non-zero pixel, the same at every step (lane
+    lists: its longest lane's count of non-zero pixels, :func:`rtl_gen.config.lane_list_lengths`)."""
     out = {}
     engines = list(cfg.layers) + [cfg.readout]
     stem = cfg.layers[0].synapse
     if stem.skip_zero_inputs:
         images = np.asarray(vectors["images"]).reshape(len(vectors["images"]), -1)
-        words = nonzero_words(images, stem.fold.simd)
-        out[cfg.layers[0].name] = np.repeat(words.sum(axis=-1, keepdims=True), cfg.T, axis=1).astype(np.int64)
+        words = lane_list_lengths(images, stem.fold.simd) if stem.lane_lists else \
+            nonzero_words(images, stem.fold.simd).sum(axis=-1)
+        out[cfg.layers[0].name] = np.repeat(words[:, None], cfg.T, axis=1).astype(np.int64)
     for prev, layer in zip(cfg.layers, engines[1:]):
         syn = layer.synapse
         if syn.event:
@@ -372,6 +374,8 @@ def resources(cfg: AcceleratorConfig) -> dict:
     stem = cfg.layers[0]
     pl = cfg.pixel_layout
     parts["loader"] = add_cost(PixelLoader.resources(pl),
+                               FrameBuffer.lane_lists_resources(words=pl.words, lanes=pl.simd, bits=pl.entry_bits)
+                               if pl.lane_lists else
                                FrameBuffer.resources(words=pl.words, lanes=pl.simd, bits=pl.code_bits,
                                                      lane_writes=True, events=pl.events))
     if stem.recompute:

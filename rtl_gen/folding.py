@@ -49,7 +49,7 @@ import numpy as np
 
 from golden.bundle import Bundle, HDLIFConvLayer
 
-from .config import AcceleratorConfig, Folding, build, event_eligible, nonzero_words
+from .config import AcceleratorConfig, Folding, build, event_eligible, lane_list_lengths, nonzero_words, skip_pixels_mode
 
 #: the most MAC lanes (``pe x simd``) of one layer: keeps every generated word (weights
 #: ``lanes x weight bits``, sums ``pe x accumulator bits``) within what Amaranth builds
@@ -428,11 +428,17 @@ def input_activity(bundle: Bundle, foldings: list, vectors: dict) -> dict:
     return out
 
 
-def pixel_activity(bundle: Bundle, folding, vectors: dict) -> dict:
+def pixel_activity(bundle: Bundle, folding, vectors: dict, skip_zero_pixels=True) -> dict:
     """The stem's mean fraction of pixel words (``simd`` pixels in arrival order) that hold a
-    non-zero pixel, from a vector file's images: ``{stem name: share}``."""
+    non-zero pixel, from a vector file's images: ``{stem name: share}``; with
+    ``skip_zero_pixels="lanes"``, the longest lane list's mean length over the words."""
     images = np.asarray(vectors["images"]).reshape(len(vectors["images"]), -1)
-    return {bundle.layers[0].name: float(nonzero_words(images, folding[0].simd).mean())}
+    simd = folding[0].simd
+    if skip_pixels_mode(skip_zero_pixels) == "lanes":
+        share = lane_list_lengths(images, simd).mean() / -(-images.shape[-1] // simd)
+    else:
+        share = nonzero_words(images, simd).mean()
+    return {bundle.layers[0].name: float(share)}
 
 
 def code_activity(bundle: Bundle, vectors: dict) -> dict:

@@ -440,7 +440,10 @@ def event_ports(synapse=None, stage=None) -> dict:
     when its synapse skips zero words, and the output list (``ev_wr_*``, ``cnt_wr_*``) when its
     neurons feed a consumer that does."""
     out = {}
-    if synapse is not None and synapse.config.skip_zero_inputs:
+    if synapse is not None and synapse.config.lane_lists:
+        w = synapse.window
+        out.update({"in_count": In(len(w.count)), "in_lane_counts": In(len(w.lane_counts))})
+    elif synapse is not None and synapse.config.skip_zero_inputs:
         w = synapse.window
         out.update({"in_count": In(len(w.count)), "ev_rd_addr": Out(len(w.ev_addr)), "ev_rd_en": Out(1),
                     "ev_rd_data": In(len(w.ev_data))})
@@ -451,7 +454,9 @@ def event_ports(synapse=None, stage=None) -> dict:
 
 
 def connect_events(m, engine, synapse=None, stage=None) -> None:
-    if synapse is not None and synapse.config.skip_zero_inputs:
+    if synapse is not None and synapse.config.lane_lists:
+        m.d.comb += [synapse.count.eq(engine.in_count), synapse.lane_counts.eq(engine.in_lane_counts)]
+    elif synapse is not None and synapse.config.skip_zero_inputs:
         m.d.comb += [synapse.count.eq(engine.in_count), engine.ev_rd_addr.eq(synapse.ev_addr),
                      engine.ev_rd_en.eq(synapse.ev_en), synapse.ev_data.eq(engine.ev_rd_data)]
     if stage is not None and stage.layer.out.events:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth import Module, Mux, Signal, unsigned
+from amaranth import Array, Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -26,6 +26,14 @@ class PixelLoader(wiring.Component):
     pixel buffer's event list, written in the clock of the word's last beat, the count with the
     image's last).
 
+    With ``layout.lane_lists`` (an fc stem whose lanes skip zero pixels) pixel ``i`` belongs to
+    lane ``i % simd`` and word ``m = i // simd``, and each lane keeps only its non-zero pixels:
+    lane ``j``'s ``k``-th non-zero pixel is written, with its ``m``, at entry ``k`` of the lane's
+    own memory (``wr_addr``: an address per lane).  A beat of ``lanes <= simd`` pixels touches
+    each lane at most once: the beat's first lane rotates by ``lanes`` (mod ``simd``) a beat.
+    The counts written with the image's last beat (``cnt_wr_data``): the longest list's, then
+    every lane's.
+
     Members
     -------
     pixels : In(stream.Signature(unsigned(lanes * pixel_bits)))
@@ -42,8 +50,12 @@ class PixelLoader(wiring.Component):
 
     @staticmethod
     def resources(layout: OutputLayout) -> dict:
-        """ECP5 cost of the loader's counters and control."""
-        return {"luts": 40, "ffs": 40}
+        """ECP5 cost of the loader's counters and control; with lane lists, each lane's count,
+        pixel multiplexer, address adder and compare with the longest list."""
+        if not layout.lane_lists:
+            return {"luts": 40, "ffs": 40}
+        S, b, cb = layout.simd, layout.code_bits, bits_for(layout.words + 1)
+        return {"luts": 60 + S * (3 * cb + 2 * b + 4), "ffs": 60 + (S + 1) * cb}
 
     @staticmethod
     def word_ready(layout: OutputLayout, features: int, first: int, word: int, lanes: int = 1) -> int:
@@ -60,14 +72,18 @@ class PixelLoader(wiring.Component):
         if lo.events and not lo.packed:
             raise ValueError("PixelLoader: a list of non-zero pixel words needs an fc stem's packed layout")
         ev = {}
-        if lo.events:
+        ab = bits_for(2 * lo.words)
+        cb = bits_for(lo.words + 1)
+        if lo.lane_lists:
+            ev = {"cnt_wr_en": Out(1), "cnt_wr_data": Out(unsigned((lo.simd + 1) * cb))}
+        elif lo.events:
             ev = {"ev_wr_addr": Out(unsigned(bits_for(2 * lo.words))), "ev_wr_data": Out(unsigned(bits_for(lo.words))),
                   "ev_wr_en": Out(1), "cnt_wr_en": Out(1), "cnt_wr_data": Out(unsigned(bits_for(lo.words + 1)))}
         super().__init__({
             **ev,
             "pixels": In(stream.Signature(unsigned(lanes * lo.code_bits))),
-            "wr_addr": Out(unsigned(bits_for(2 * lo.words))),
-            "wr_data": Out(unsigned(lo.simd * lo.code_bits)),
+            "wr_addr": Out(unsigned(ab * (lo.simd if lo.lane_lists else 1))),
+            "wr_data": Out(unsigned(lo.simd * lo.entry_bits)),
             "wr_en": Out(unsigned(lo.simd)),
             "w_ready": In(1), "w_slot": In(1), "w_acquire": Out(1), "w_done": Out(1),
             "avail": Out(unsigned(bits_for(lo.words + 1))),
@@ -76,14 +92,17 @@ class PixelLoader(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         lo = self.layout
-        S, ls, P = lo.simd, log2_exact(lo.simd), self.lanes
+        S, P = lo.simd, self.lanes
+        ls = 0 if lo.lane_lists else log2_exact(S)      # lane lists: any simd
         loading = Signal()
         take = Signal()
         m.d.comb += [self.pixels.ready.eq(loading | self.w_ready), take.eq(self.pixels.valid & self.pixels.ready),
                      self.w_acquire.eq(take & ~loading)]
         n = Signal(ctr(self.features))                  # the beat's first pixel
         last = n == self.features - P
-        if lo.packed:
+        if lo.lane_lists:
+            pass                                        # the lists' own counters (_lane_lists)
+        elif lo.packed:
             word, lane = n >> ls, n & (S - 1)
         else:
             # arrival order C, H, W: pos runs fastest; the word of (pos, c) is pos * cf + c // simd
@@ -95,13 +114,17 @@ class PixelLoader(wiring.Component):
                     m.d.sync += [pos.eq(0), pw.eq(0), c.eq(Mux(last, 0, c + 1))]
                 with m.Else():
                     m.d.sync += [pos.eq(pos + 1), pw.eq(pw + lo.cf)]
+        m.d.comb += self.w_done.eq(take & last)
+        with m.If(take):
+            m.d.sync += [n.eq(Mux(last, 0, n + P)), loading.eq(~last)]
+        if lo.lane_lists:
+            self._lane_lists(m, take, last)
+            return m
         m.d.comb += [self.wr_addr.eq(Mux(self.w_slot, lo.words, 0) + word),
                      self.wr_data.eq(self.pixels.payload.replicate(S // P)),
-                     self.wr_en.eq(Mux(take, ((1 << P) - 1) << lane, 0)),
-                     self.w_done.eq(take & last)]
+                     self.wr_en.eq(Mux(take, ((1 << P) - 1) << lane, 0))]
         with m.If(take):
-            m.d.sync += [n.eq(Mux(last, 0, n + P)), loading.eq(~last),
-                         self.avail.eq(Mux(last, 0, (n + P) >> ls))]
+            m.d.sync += self.avail.eq(Mux(last, 0, (n + P) >> ls))
         if lo.events:
             # a word is complete with its last lane's beat (or the image's last beat); it is an
             # event when any of its pixels is non-zero
@@ -117,3 +140,47 @@ class PixelLoader(wiring.Component):
             m.d.comb += [self.ev_wr_addr.eq(Mux(self.w_slot, lo.words, 0) + k), self.ev_wr_data.eq(word),
                          self.ev_wr_en.eq(event), self.cnt_wr_en.eq(take & last), self.cnt_wr_data.eq(k + event)]
         return m
+
+    def _lane_lists(self, m, take, last) -> None:
+        """Each lane's list of non-zero pixels (see the class): the beat's pixel ``q`` goes to
+        lane ``(l0 + q) % simd``, ``l0`` the beat's first lane, into word ``w`` (or ``w + 1``
+        past the last lane)."""
+        lo = self.layout
+        S, P, b = lo.simd, self.lanes, lo.code_bits
+        ab, cb, D = bits_for(2 * lo.words), bits_for(lo.words + 1), lo.words
+        l0, w = Signal(ctr(S)), Signal(ctr(D + 1))
+        with m.If(take):
+            with m.If(last):
+                m.d.sync += [l0.eq(0), w.eq(0)]
+            with m.Elif(l0 + P >= S):
+                m.d.sync += [l0.eq(l0 + P - S), w.eq(w + 1)]
+            with m.Else():
+                m.d.sync += l0.eq(l0 + P)
+        pix = Array(self.pixels.payload.word_select(q, b) for q in range(P))
+        ks = [Signal(ctr(D + 1), name=f"k{j}") for j in range(S)]
+        kmax = Signal(ctr(D + 1))
+        ens, hits = [], []
+        slot = Mux(self.w_slot, D, 0)
+        for j, k in enumerate(ks):
+            # which pixel of the beat lane j takes (if any), and whether it is in the next word
+            qj = Array(Const((j - l) % S, ctr(S)) for l in range(S))[l0]
+            has = Array(Const(int((j - l) % S < P)) for l in range(S))[l0]
+            wrap = Array(Const(int(j < l)) for l in range(S))[l0]
+            value = Signal(unsigned(b), name=f"value{j}")
+            m.d.comb += value.eq(pix[qj[:max(1, (P - 1).bit_length())]] if P > 1 else pix[0])
+            en = Signal(name=f"en{j}")
+            m.d.comb += en.eq(take & has & (value != 0))
+            ens.append(en)
+            hits.append(en & (k == kmax))
+            m.d.comb += [self.wr_addr.word_select(j, ab).eq(slot + k),
+                         self.wr_data.word_select(j, lo.entry_bits).eq(Cat(value, w + wrap)),
+                         self.wr_en[j].eq(en)]
+            with m.If(take):
+                m.d.sync += k.eq(Mux(last, 0, k + en))
+        # the longest list grows by one when a lane at its length takes a pixel
+        grow = Signal()
+        m.d.comb += grow.eq(Cat(*hits).any())
+        with m.If(take):
+            m.d.sync += kmax.eq(Mux(last, 0, kmax + grow))
+        m.d.comb += [self.cnt_wr_en.eq(take & last),
+                     self.cnt_wr_data.eq(Cat((kmax + grow)[:cb], *[(k + en)[:cb] for k, en in zip(ks, ens)]))]

@@ -53,7 +53,7 @@ class StemSynapse(wiring.Component):
         syn = c.synapse
         super().__init__({
             "rd_addr": Out(unsigned(self.synapse.window.addr_bits)), "rd_en": Out(1),
-            "rd_data": In(unsigned(syn.fold.simd * syn.in_bits)),
+            "rd_data": In(unsigned(syn.fold.simd * syn.entry_bits)),
             "pix_started": In(1), "pix_full": In(1), "pix_slot": In(1),
             "pix_avail": In(unsigned(bits_for(syn.words + 1))), "pix_release": Out(1),
             "wr_addr": Out(unsigned(bits_for(2 * self.words))),

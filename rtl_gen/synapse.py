@@ -6,7 +6,7 @@ from amaranth import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import SynapseConfig, add_cost, bits_for, memory_cost
+from .config import SynapseConfig, add_cost, bits_for, memory_cost, weight_code
 from .hw import ctr, make_memory
 from .ternary_mac import TernaryMAC, lane_cost, mac_latency
 from .window import WindowGenerator
@@ -43,7 +43,9 @@ class SynapseEngine(wiring.Component):
         self.latency = WindowGenerator.start_to_s3(c) - 1 + self.out_delay(c, G - 1)
         w = self.window
         ev = {}
-        if c.skip_zero_inputs:
+        if c.lane_lists:
+            ev = {"count": In(len(w.count)), "lane_counts": In(len(w.lane_counts))}
+        elif c.skip_zero_inputs:
             ev = {"count": In(len(w.count)), "ev_addr": Out(len(w.ev_addr)), "ev_en": Out(1),
                   "ev_data": In(len(w.ev_data))}
         super().__init__({
@@ -58,7 +60,7 @@ class SynapseEngine(wiring.Component):
             "done": Out(1),
             "busy": Out(1),
             "rd_addr": Out(unsigned(self.window.addr_bits)), "rd_en": Out(1),
-            "rd_data": In(unsigned(c.fold.simd * c.in_bits)),
+            "rd_data": In(unsigned(c.fold.simd * c.entry_bits)),
             "out_valid": Out(1),
             "out_data": Out(unsigned(c.fold.nl * c.acc_bits)),
             "out_t": Out(ctr(c.T)),
@@ -88,9 +90,18 @@ class SynapseEngine(wiring.Component):
             ffs += P * A
         luts += 100 + 40 * (not syn.is_fc)   # window generator and control
         # the frame word's registers past the first, the weights' past the first (by their block RAMs)
-        ffs += 150 + (syn.read_stages - 1) * S * b + (syn.weight_stages - 1) * P * S * wb
+        ffs += 150 + ((syn.frame_stages if syn.lane_lists else syn.read_stages) - 1) * S * b \
+            + (syn.weight_stages - 1) * P * S * wb
         ffs += (WindowGenerator.schedule_stages(syn) - 1) * 64       # S1b: the schedule word and the beat
-        w = memory_cost(sched_len, P * S * wb, rom=True)
+        if syn.lane_lists:
+            # a ROM per lane; each lane's address adder and code mask, and the codes' registers
+            # along the ROMs' address and read (the frame word's one register counted above)
+            ab = bits_for(syn.out_folds * syn.cf)
+            luts += S * (ab + b)
+            ffs += S * (ab + (syn.entry_bits - b)) + (2 + syn.weight_stages) * S * b
+            w = add_cost(*(memory_cost(*syn.weight_rom_shape, rom=True) for _ in range(S)))
+        else:
+            w = memory_cost(sched_len, P * S * wb, rom=True)
         m = memory_cost(sched_len, 16, rom=True) if WindowGenerator.schedule_rom(syn) else {}
         return add_cost({"luts": luts, "ffs": ffs}, w, m)
 
@@ -115,52 +126,14 @@ class SynapseEngine(wiring.Component):
         m.d.comb += [win.start.eq(self.start), win.t.eq(self.t), win.slot_off.eq(self.slot_off),
                      win.avail.eq(self.avail), win.full.eq(self.full), self.running.eq(win.running),
                      self.sweeping.eq(win.busy)]
-        if c.skip_zero_inputs:
+        if c.lane_lists:
+            m.d.comb += [win.count.eq(self.count), win.lane_counts.eq(self.lane_counts)]
+        elif c.skip_zero_inputs:
             m.d.comb += [win.count.eq(self.count), self.ev_addr.eq(win.ev_addr), self.ev_en.eq(win.ev_en),
                          win.ev_data.eq(self.ev_data)]
+        xm, w5, tags, tag0 = (self._lane_lists if c.lane_lists else self._blocks)(m, win)
+        v4, l4 = tag0[:2]
 
-        sched = win.schedule
-        wrom_words = [c.weight_word(e) for e in sched]
-        m.submodules.weights = wrom = make_memory(shape=unsigned(P * S * c.weight_bits), rom=True,
-                                                    depth=len(sched), init=wrom_words)
-        wrd = wrom.read_port()
-
-        # S3 -> S4: the buffer and the weight ROM are read.
-        # the weight ROM's address waits for a frame read with more registers than the ROM's own
-        entry = win.entry
-        for i in range(c.read_stages - c.weight_stages):
-            nxt = Signal.like(win.entry, name=f"entry_d{i}")
-            m.d.sync += nxt.eq(entry)
-            entry = nxt
-        m.d.comb += [self.rd_addr.eq(win.addr), self.rd_en.eq(win.valid & win.inb), wrd.addr.eq(entry),
-                     self.done.eq(win.valid & win.last_item)]
-        v4, inb4, l4, li4 = Signal(), Signal(), Signal(), Signal()
-        t4 = Signal(ctr(c.T))
-        m.d.sync += [v4.eq(win.valid), inb4.eq(win.inb), l4.eq(win.last),
-                     li4.eq(win.last_item), t4.eq(win.beat_t)]
-        # S5: the word and the weights registered straight out of their memories (block RAM
-        # clock-to-out is slow; a ROM of block RAMs stacked in depth gets a second register for
-        # its multiplexer); then the padding mask and the negated codes, computed once for all
-        # output channels, feed the lanes' multiplexers.
-        x5, inb5, w5 = self.rd_data, inb4, wrd.data
-        tags = [(v4, l4, li4, t4)]
-        for r in range(c.read_stages):
-            sfx = "5" if r == c.read_stages - 1 else f"5_{r}"
-            xr = Signal(unsigned(S * c.in_bits), reset_less=True, name=f"x{sfx}")
-            ir = Signal(name=f"inb{sfx}")
-            tr = (Signal(name=f"v{sfx}"), Signal(name=f"l{sfx}"), Signal(name=f"li{sfx}"),
-                  Signal(ctr(c.T), name=f"t{sfx}"))
-            m.d.sync += [xr.eq(x5), ir.eq(inb5)]
-            m.d.sync += [d.eq(s) for d, s in zip(tr, tags[-1])]
-            x5, inb5 = xr, ir
-            if r >= c.read_stages - c.weight_stages:      # the weights' registers: the last ones
-                wr = Signal(unsigned(P * S * c.weight_bits), reset_less=True, name=f"w{sfx}")
-                m.d.sync += wr.eq(w5)
-                w5 = wr
-            tags.append(tr)
-        tags = tags[1:]
-        xm = Signal(unsigned(S * c.in_bits))
-        m.d.comb += xm.eq(Mux(inb5, x5, 0))
         negate = c.weight_kind != "int8"
         if negate:
             nx = Signal(unsigned(S * (c.in_bits + 1)))
@@ -229,3 +202,134 @@ class SynapseEngine(wiring.Component):
             in_flight = in_flight | tag[0]
         m.d.comb += self.busy.eq(in_flight | ser_busy)
         return m
+
+    def _blocks(self, m, win):
+        """The input word and the weight block of every beat (the schedule's ROM word): the
+        masked codes and the weights at the MAC lanes, the beat's tags alongside, and the tags
+        of the clock the memories' data is out."""
+        c = self.config
+        P, S = c.fold.pe, c.fold.simd
+        sched = win.schedule
+        wrom_words = [c.weight_word(e) for e in sched]
+        m.submodules.weights = wrom = make_memory(shape=unsigned(P * S * c.weight_bits), rom=True,
+                                                    depth=len(sched), init=wrom_words)
+        wrd = wrom.read_port()
+
+        # S3 -> S4: the buffer and the weight ROM are read.
+        # the weight ROM's address waits for a frame read with more registers than the ROM's own
+        entry = win.entry
+        for i in range(c.read_stages - c.weight_stages):
+            nxt = Signal.like(win.entry, name=f"entry_d{i}")
+            m.d.sync += nxt.eq(entry)
+            entry = nxt
+        m.d.comb += [self.rd_addr.eq(win.addr), self.rd_en.eq(win.valid & win.inb), wrd.addr.eq(entry),
+                     self.done.eq(win.valid & win.last_item)]
+        v4, inb4, l4, li4 = Signal(), Signal(), Signal(), Signal()
+        t4 = Signal(ctr(c.T))
+        m.d.sync += [v4.eq(win.valid), inb4.eq(win.inb), l4.eq(win.last),
+                     li4.eq(win.last_item), t4.eq(win.beat_t)]
+        # S5: the word and the weights registered straight out of their memories (block RAM
+        # clock-to-out is slow; a ROM of block RAMs stacked in depth gets a second register for
+        # its multiplexer); then the padding mask and the negated codes, computed once for all
+        # output channels, feed the lanes' multiplexers.
+        x5, inb5, w5 = self.rd_data, inb4, wrd.data
+        tags = [(v4, l4, li4, t4)]
+        for r in range(c.read_stages):
+            sfx = "5" if r == c.read_stages - 1 else f"5_{r}"
+            xr = Signal(unsigned(S * c.in_bits), reset_less=True, name=f"x{sfx}")
+            ir = Signal(name=f"inb{sfx}")
+            tr = (Signal(name=f"v{sfx}"), Signal(name=f"l{sfx}"), Signal(name=f"li{sfx}"),
+                  Signal(ctr(c.T), name=f"t{sfx}"))
+            m.d.sync += [xr.eq(x5), ir.eq(inb5)]
+            m.d.sync += [d.eq(s) for d, s in zip(tr, tags[-1])]
+            x5, inb5 = xr, ir
+            if r >= c.read_stages - c.weight_stages:      # the weights' registers: the last ones
+                wr = Signal(unsigned(P * S * c.weight_bits), reset_less=True, name=f"w{sfx}")
+                m.d.sync += wr.eq(w5)
+                w5 = wr
+            tags.append(tr)
+        tags = tags[1:]
+        xm = Signal(unsigned(S * c.in_bits))
+        m.d.comb += xm.eq(Mux(inb5, x5, 0))
+        return xm, w5, tags, (v4, l4, li4, t4)
+
+    def _lane_lists(self, m, win):
+        """Lane lists (a stem whose lanes walk their own non-zero pixels): entry ``k`` of every
+        lane's list is read (the code and its word index ``m``), then lane ``j``'s weights from
+        its own ROM at ``fold * cf + m``: the frame word's registers, the ROMs' address register
+        (A1), the ROMs' data (A2), the weights' registers.  An entry past its lane's count
+        (``lane_valid``) meets a zero code."""
+        c = self.config
+        P, S, b, eb, wb = c.fold.pe, c.fold.simd, c.in_bits, c.entry_bits, c.weight_bits
+        mb = eb - b
+        m.d.comb += [self.rd_addr.eq(win.addr), self.rd_en.eq(win.valid & win.inb),
+                     self.done.eq(win.valid & win.last_item)]
+        v4, inb4, l4, li4 = Signal(), Signal(), Signal(), Signal()
+        t4 = Signal(ctr(c.T))
+        e4, lv4 = Signal.like(win.entry), Signal.like(win.lane_valid)
+        m.d.sync += [v4.eq(win.valid), inb4.eq(win.inb), l4.eq(win.last), li4.eq(win.last_item),
+                     t4.eq(win.beat_t), e4.eq(win.entry), lv4.eq(win.lane_valid)]
+        rl = dict(reset_less=True)
+
+        def delay(src, name):
+            out = tuple(Signal.like(x, name=f"{name}_{i}") for i, x in enumerate(src))
+            m.d.sync += [d.eq(x) for d, x in zip(out, src)]
+            return out
+
+        # the frame word, registered frame_stages times, the beat's tags, entry and lane mask along
+        x = self.rd_data
+        tags = [(v4, l4, li4, t4)]
+        side = (inb4, e4, lv4)
+        for r in range(c.frame_stages):
+            xr = Signal(unsigned(S * eb), name=f"xf{r}", **rl)
+            m.d.sync += xr.eq(x)
+            x = xr
+            tags.append(delay(tags[-1], f"tf{r}"))
+            side = delay(side, f"sf{r}")
+        inb, entry, lv = side
+        # A1: each lane's ROM address and its masked code
+        codes = Signal(unsigned(S * b), name="codes_a1", **rl)
+        addrs = []
+        for j in range(S):
+            ent = x.word_select(j, eb)
+            a = Signal(range(c.out_folds * c.cf), name=f"wa{j}")
+            m.d.sync += a.eq(entry + ent[b:b + mb])
+            addrs.append(a)
+        m.d.sync += codes.eq(Cat(*[Mux(inb & lv[j], x.word_select(j, eb)[:b], 0) for j in range(S)]))
+        tags.append(delay(tags[-1], "ta1"))
+        # A2: the ROMs' data
+        wdata = []
+        for j in range(S):
+            depth, width = c.weight_rom_shape
+            words = [self._lane_word(j, f, mi) for f in range(c.out_folds) for mi in range(c.cf)]
+            rom = make_memory(shape=unsigned(width), rom=True, depth=depth, init=words)
+            m.submodules[f"weights{j}"] = rom
+            rd = rom.read_port()
+            m.d.comb += rd.addr.eq(addrs[j])
+            wdata.append(rd.data)
+        codes2 = Signal.like(codes, name="codes_a2", **rl)
+        m.d.sync += codes2.eq(codes)
+        tags.append(delay(tags[-1], "ta2"))
+        xm, w = codes2, Cat(*wdata)
+        for r in range(c.weight_stages):
+            wr = Signal(unsigned(S * P * wb), name=f"wl{r}", **rl)
+            xr = Signal.like(xm, name=f"codes_w{r}", **rl)
+            m.d.sync += [wr.eq(w), xr.eq(xm)]
+            w, xm = wr, xr
+            tags.append(delay(tags[-1], f"tw{r}"))
+        # the MACs take pe x simd weights, lane (p, s) at (p * simd + s) * wb
+        w5 = Signal(unsigned(P * S * wb))
+        m.d.comb += w5.eq(Cat(*[w.word_select(s_, P * wb).word_select(p, wb) for p in range(P) for s_ in range(S)]))
+        return xm, w5, tags[1:], (v4, l4, li4, t4)
+
+    def _lane_word(self, j: int, fold: int, word: int) -> int:
+        """Lane ``j``'s ROM word: the ``pe`` weights of input ``word * simd + j`` in output fold
+        ``fold`` (zero past the inputs), channel ``p`` at bits ``p * weight_bits``."""
+        c = self.config
+        i = word * c.fold.simd + j
+        out = 0
+        if i < c.channels:
+            for p in range(c.fold.pe):
+                code = weight_code(c.weight_kind, int(c.weight[fold * c.fold.pe + p, i, 0, 0]))
+                out |= code << (p * c.weight_bits)
+        return out

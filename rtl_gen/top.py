@@ -59,13 +59,17 @@ class Accelerator(wiring.Component):
         # pixels -> pixel buffer
         pl = c.pixel_layout
         m.submodules.loader = loader = PixelLoader(pl, features=c.features, lanes=c.pixel_lanes)
-        m.submodules.pixbuf = pix = FrameBuffer(words=pl.words, lanes=pl.simd, bits=pl.code_bits,
-                                                lane_writes=True, events=pl.events)
+        m.submodules.pixbuf = pix = FrameBuffer(words=pl.words, lanes=pl.simd, bits=pl.entry_bits,
+                                                lane_writes=not pl.lane_lists, events=pl.events,
+                                                lane_lists=pl.lane_lists)
         wiring.connect(m, wiring.flipped(self.pixels), loader.pixels)
         m.d.comb += [pix.wr_addr.eq(loader.wr_addr), pix.wr_data.eq(loader.wr_data), pix.wr_en.eq(loader.wr_en),
                      loader.w_ready.eq(pix.w_ready), loader.w_slot.eq(pix.w_slot),
                      pix.w_acquire.eq(loader.w_acquire), pix.w_done.eq(loader.w_done)]
-        if pl.events:
+        if pl.lane_lists:
+            # the stem's lanes skip zero pixels: each lane's list, and the counts
+            m.d.comb += [pix.cnt_wr_en.eq(loader.cnt_wr_en), pix.cnt_wr_data.eq(loader.cnt_wr_data)]
+        elif pl.events:
             # the stem skips zero pixel words: the loader lists the others, the stem walks the list
             m.d.comb += [getattr(pix, k).eq(getattr(loader, k))
                          for k in ("ev_wr_addr", "ev_wr_data", "ev_wr_en", "cnt_wr_en", "cnt_wr_data")]
@@ -95,7 +99,9 @@ class Accelerator(wiring.Component):
                 sb.cache_full.eq(cache.r_full), sb.cache_slot.eq(cache.r_slot), cache.r_release.eq(sb.cache_release),
             ]
             stem_reader = sa
-        if pl.events:
+        if pl.lane_lists:
+            m.d.comb += [stem_reader.in_count.eq(pix.r_count), stem_reader.in_lane_counts.eq(pix.r_lane_counts)]
+        elif pl.events:
             m.d.comb += [stem_reader.in_count.eq(pix.r_count), pix.ev_rd_addr.eq(stem_reader.ev_rd_addr),
                          pix.ev_rd_en.eq(stem_reader.ev_rd_en), stem_reader.ev_rd_data.eq(pix.ev_rd_data)]
 

@@ -13,7 +13,9 @@ reads its ``k x k`` window straight from it, for any stride and padding, with no
 buffer to flush at row ends.  The pixel frame of the stem may be read while it is still
 arriving (``trailing``): a beat whose word has not arrived yet stalls the sweep.  An fc layer
 that skips zero inputs (``skip_zero_inputs``) walks, in every output fold, the input slot's
-list of non-zero words (``ev_addr`` -> ``ev_data``, ``count`` of them) instead of every word.
+list of non-zero words (``ev_addr`` -> ``ev_data``, ``count`` of them) instead of every word;
+with ``lane_lists`` (a stem whose lanes list their own non-zero pixels) it reads entries
+``0 .. count - 1`` of the slot (``count``: the longest list) and ``entry`` is the fold's base.
 
 Invariant (stalls): a stall holds S0 .. S3 at once, so every memory read whose data a held
 stage keeps (the schedule ROM, the event list) is enabled only when the pipeline advances
@@ -148,7 +150,11 @@ class WindowGenerator(wiring.Component):
                              f"not {min_fold_gap!r}")
         self.addr_bits = bits_for(2 * c.words)
         ports = {}
-        if c.skip_zero_inputs:
+        if c.skip_zero_inputs and c.lane_lists:
+            cb = bits_for(c.words + 1)
+            ports = {"count": In(unsigned(cb)), "lane_counts": In(unsigned(c.fold.simd * cb)),
+                     "lane_valid": Out(c.fold.simd)}
+        elif c.skip_zero_inputs:
             ports = {"count": In(unsigned(bits_for(c.words + 1))), "ev_addr": Out(unsigned(self.addr_bits)),
                      "ev_en": Out(1),
                      "ev_data": In(unsigned(bits_for(c.words)))}
@@ -204,8 +210,23 @@ class WindowGenerator(wiring.Component):
             fb1 = Signal.like(fbase)
             with m.If(advance):
                 m.d.sync += [flags1.eq(Cat(k == 0, k == kmax, zero)), fb1.eq(fbase)]
+            if c.lane_lists:
+                # lane j's entry k is real when k < its count (the item's counts, latched at start)
+                S = c.fold.simd
+                cb = bits_for(c.words + 1)
+                lane_cnt = Signal(unsigned(S * cb))
+                lv1 = Signal(S)
+                with m.If(advance):
+                    m.d.sync += lv1.eq(Cat(*[k < lane_cnt.word_select(j, cb) for j in range(S)]))
             rom_data = Signal(unsigned(ob + 2 * db + 2))
-            m.d.comb += rom_data.eq(Mux(flags1[2], 0, self.ev_data) | (flags1[0] << (ob + 2 * db))
+            if c.lane_lists:
+                # every lane's list is walked entry by entry: the beat reads entry k of each
+                ev_data = Signal.like(k, name="k1")
+                with m.If(advance):
+                    m.d.sync += ev_data.eq(k)
+            else:
+                ev_data = self.ev_data
+            m.d.comb += rom_data.eq(Mux(flags1[2], 0, ev_data) | (flags1[0] << (ob + 2 * db))
                                     | (flags1[1] << (ob + 2 * db + 1)))
         elif not counted:
             m.submodules.schedule = rom = make_memory(shape=unsigned(ob + 2 * db + 2), depth=E, init=words, rom=True)
@@ -253,7 +274,7 @@ class WindowGenerator(wiring.Component):
             m.d.comb += [rd.addr.eq(e0), rd.en.eq(advance)]
 
         slot_off = Signal.like(self.slot_off)
-        if events:
+        if events and not c.lane_lists:
             m.d.comb += [self.ev_addr.eq(slot_off + k), self.ev_en.eq(advance)]
         with m.If(running & advance):
             m.d.sync += step_to(e0, e_at_last, E - 1, e0 + 1)
@@ -300,6 +321,8 @@ class WindowGenerator(wiring.Component):
                 # a slot without a non-zero word still gets one (zero) beat per fold
                 m.d.sync += [k.eq(0), nf.eq(0), fbase.eq(0), zero.eq(self.count == 0),
                              kmax.eq(Mux(self.count == 0, 0, self.count - 1))]
+                if c.lane_lists:
+                    m.d.sync += lane_cnt.eq(self.lane_counts)
             m.d.sync += step_to(e0, e_at_last, E - 1, 0) + step_to(xc, x_last, x_end, 0) + \
                 step_to(yc, y_last, y_end, 0)
             m.d.sync += [running.eq(1), t0.eq(self.t), base0.eq(self.slot_off),
@@ -343,8 +366,15 @@ class WindowGenerator(wiring.Component):
             fb2, zero2 = Signal.like(fb1), Signal()
             with m.If(advance):
                 m.d.sync += [fb2.eq(fb1), zero2.eq(flags1[2])]
+            if c.lane_lists:
+                lv2, lv3 = Signal.like(lv1), Signal.like(lv1)
+                with m.If(advance):
+                    m.d.sync += [lv2.eq(lv1), lv3.eq(lv2)]
+                m.d.sync += self.lane_valid.eq(lv3)
             entry2 = Signal.like(e0)
-            m.d.comb += [inb2.eq(~zero2), entry2.eq(fb2 + off.as_unsigned())]
+            # the beat's weights: the fold's block of the word (lane lists: the fold's base; each
+            # lane's word index comes with its entry)
+            m.d.comb += [inb2.eq(~zero2), entry2.eq(fb2 if c.lane_lists else fb2 + off.as_unsigned())]
         elif fc:
             m.d.comb += inb2.eq(1)
         else:

@@ -233,6 +233,11 @@ CORNERS = {
     "recomputed_stem_skips_zero_pixel_words": dict(net=dict(input_shape=(30,), input_max=7, layers=(("fc", 6),),
                                                             classes=3, T=3), folding=["3x2", "3x2"],
                                                    stem="recompute", skip_zero_pixels=True, pixel_lanes=2),
+    # a stem whose five lanes each walk their own list of non-zero pixels (four pixels a beat:
+    # a beat's first lane rotates), on the same thinned images
+    "stem_lane_lists": dict(net=dict(input_shape=(60,), input_max=255, layers=(("fc", 16), ("fc", 8)),
+                                     classes=4, T=2), folding=["8x5/2", "8x8", "4x8"], pixel_lanes=4,
+                            skip_zero_pixels="lanes"),
 }
 
 

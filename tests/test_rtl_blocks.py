@@ -626,8 +626,10 @@ def test_slot_tracker_double_buffers_and_waits_for_completion():
 
 def test_config_validation_messages():
     w = np.zeros((2, 4, 1, 1), np.int64)
-    with pytest.raises(ValueError, match="Folding.simd must be a power of two, not 3"):
-        Folding(pe=1, simd=3)
+    with pytest.raises(ValueError, match="Folding.simd must be a positive integer, not 0"):
+        Folding(pe=1, simd=0)
+    with pytest.raises(ValueError, match=r"simd=3 must be a power of two \(any width only for an fc stem"):
+        SynapseConfig(name="x", channels=4, out_channels=2, weight=w, in_bits=2, acc_bits=8, fold=Folding(pe=1, simd=3))
     with pytest.raises(ValueError, match="Folding.pe must be a positive integer, not 0"):
         Folding(pe=0)
     with pytest.raises(ValueError, match="a folding is written PExSIMD or PExSIMD/NL"):

@@ -370,6 +370,13 @@ class SynapseConfig:
         return WEIGHT_BITS[self.weight_kind]
 
     @property
+    def registered_terms(self) -> bool:
+        """Whether the MAC lanes register their terms (:class:`rtl_gen.ternary_mac.TernaryMAC`):
+        all but a stem with lane lists, whose lanes' terms feed the adder tree directly (a
+        flip-flop per lane bit saved, where the LFE5U-25F's fc_784_128_10 has none to spare)."""
+        return not self.lane_lists
+
+    @property
     def weight_rom_shape(self) -> tuple[int, int]:
         """``(depth, width)`` of the weight ROM: a word of ``pe x simd`` weights per beat of the
         schedule; with :attr:`lane_lists`, one ROM per lane, a word of ``pe`` weights per output

@@ -158,7 +158,7 @@ def cycles(cfg: AcceleratorConfig, images: int = MODEL_IMAGES, events: dict | No
         L = max(loader_next, pix_empty[i % 2])
         first_pixel.append(L)
         loader_next = L + P
-        pix_full = L + P
+        pix_full = L + P + PixelLoader.done_delay(cfg.pixel_layout)
         if not rec:
             syn = stem.synapse
             s = max(sa_next, L + 1 if syn.trailing else pix_full, cache_empty[i % 2])

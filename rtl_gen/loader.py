@@ -55,7 +55,13 @@ class PixelLoader(wiring.Component):
         if not layout.lane_lists:
             return {"luts": 40, "ffs": 40}
         S, b, cb = layout.simd, layout.code_bits, bits_for(layout.words + 1)
-        return {"luts": 60 + S * (3 * cb + 2 * b + 4), "ffs": 60 + (S + 1) * cb}
+        return {"luts": 60 + S * (3 * cb + 2 * b + 4), "ffs": 60 + (S + 1) * cb + S * b}
+
+    @staticmethod
+    def done_delay(layout: OutputLayout) -> int:
+        """Clocks from the image's last beat to ``w_done``: one with lane lists (the beat is
+        registered before it is written), else none."""
+        return 1 if layout.lane_lists else 0
 
     @staticmethod
     def word_ready(layout: OutputLayout, features: int, first: int, word: int, lanes: int = 1) -> int:
@@ -114,12 +120,12 @@ class PixelLoader(wiring.Component):
                     m.d.sync += [pos.eq(0), pw.eq(0), c.eq(Mux(last, 0, c + 1))]
                 with m.Else():
                     m.d.sync += [pos.eq(pos + 1), pw.eq(pw + lo.cf)]
-        m.d.comb += self.w_done.eq(take & last)
         with m.If(take):
             m.d.sync += [n.eq(Mux(last, 0, n + P)), loading.eq(~last)]
         if lo.lane_lists:
             self._lane_lists(m, take, last)
             return m
+        m.d.comb += self.w_done.eq(take & last)
         m.d.comb += [self.wr_addr.eq(Mux(self.w_slot, lo.words, 0) + word),
                      self.wr_data.eq(self.pixels.payload.replicate(S // P)),
                      self.wr_en.eq(Mux(take, ((1 << P) - 1) << lane, 0))]
@@ -144,7 +150,10 @@ class PixelLoader(wiring.Component):
     def _lane_lists(self, m, take, last) -> None:
         """Each lane's list of non-zero pixels (see the class): the beat's pixel ``q`` goes to
         lane ``(l0 + q) % simd``, ``l0`` the beat's first lane, into word ``w`` (or ``w + 1``
-        past the last lane)."""
+        past the last lane).  The beat is registered first (with ``l0``, ``w`` and whether it is
+        the image's last) and written a clock after it is taken, so the handshake's path ends
+        at a register, not at the lanes' counters; ``w_done`` follows the last write
+        (:meth:`done_delay`)."""
         lo = self.layout
         S, P, b = lo.simd, self.lanes, lo.code_bits
         ab, cb, D = bits_for(2 * lo.words), bits_for(lo.words + 1), lo.words
@@ -156,7 +165,15 @@ class PixelLoader(wiring.Component):
                 m.d.sync += [l0.eq(l0 + P - S), w.eq(w + 1)]
             with m.Else():
                 m.d.sync += l0.eq(l0 + P)
-        pix = Array(self.pixels.payload.word_select(q, b) for q in range(P))
+        beat = Signal(unsigned(P * b), reset_less=True)
+        took, was_last = Signal(), Signal()
+        l0b, wb = Signal.like(l0, reset_less=True), Signal.like(w, reset_less=True)
+        m.d.sync += [took.eq(take), was_last.eq(take & last)]
+        with m.If(take):
+            m.d.sync += [beat.eq(self.pixels.payload), l0b.eq(l0), wb.eq(w)]
+        take, last, l0, w = took, was_last, l0b, wb
+        m.d.comb += self.w_done.eq(last)
+        pix = Array(beat.word_select(q, b) for q in range(P))
         ks = [Signal(ctr(D + 1), name=f"k{j}") for j in range(S)]
         kmax = Signal(ctr(D + 1))
         ens, hits = [], []

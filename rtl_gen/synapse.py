@@ -37,7 +37,8 @@ class SynapseEngine(wiring.Component):
             raise TypeError(f"SynapseEngine needs a SynapseConfig, not {config!r}")
         self.config = c = config
         self.window = WindowGenerator(c, min_fold_gap=c.groups_per_fold)
-        self.mac_latency = mac_latency(c.fold.simd, c.weight_kind, in_bits=c.in_bits)
+        self.mac_latency = mac_latency(c.fold.simd, c.weight_kind, in_bits=c.in_bits,
+                                       registered_terms=c.registered_terms)
         G = c.groups_per_fold
         #: clocks from a beat's S0 cycle to the out_valid of the last group of its fold
         self.latency = WindowGenerator.start_to_s3(c) - 1 + self.out_delay(c, G - 1)
@@ -79,6 +80,8 @@ class SynapseEngine(wiring.Component):
         sched_len = syn.rom_words
         tree_w = b + 2 + (S - 1).bit_length() / 2
         lane_luts, lane_ffs = lane_cost(b, syn.weight_kind)
+        if not syn.registered_terms and S > 1:
+            lane_ffs = 0                     # the terms feed the tree's adders directly
         luts = P * (S * lane_luts + (S - 1) * tree_w) + P * A
         ffs = P * (S * lane_ffs + (S - 1) * tree_w + A) + P * S * wb + 2 * S * (b + 1)
         G = syn.groups_per_fold
@@ -113,7 +116,8 @@ class SynapseEngine(wiring.Component):
         and with ``pe / nl > 1`` groups the serializer (its shadow register, then a group a
         clock)."""
         G = config.groups_per_fold
-        mac = mac_latency(config.fold.simd, config.weight_kind, in_bits=config.in_bits)
+        mac = mac_latency(config.fold.simd, config.weight_kind, in_bits=config.in_bits,
+                          registered_terms=config.registered_terms)
         return 3 + config.read_stages + mac + (0 if G == 1 else 1 + group)
 
     def elaborate(self, platform):
@@ -141,7 +145,8 @@ class SynapseEngine(wiring.Component):
 
         sums = []
         for p in range(P):
-            mac = TernaryMAC(lanes=S, in_bits=c.in_bits, weights=c.weight_kind, negated_input=negate)
+            mac = TernaryMAC(lanes=S, in_bits=c.in_bits, weights=c.weight_kind, negated_input=negate,
+                             registered_terms=c.registered_terms)
             m.submodules[f"mac{p}"] = mac
             m.d.comb += [mac.codes.eq(xm), mac.weights.eq(w5.word_select(p, S * c.weight_bits))]
             if negate:

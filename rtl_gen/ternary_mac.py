@@ -25,11 +25,13 @@ def int8_lane_stages(in_bits: int) -> int:
 
 
 def mac_latency(lanes: int, weights: str = "ternary", levels_per_stage: int = LEVELS_PER_STAGE,
-                in_bits: int = 8) -> int:
+                in_bits: int = 8, registered_terms: bool = True) -> int:
     """Clocks from ``codes``/``weights`` to ``sum``: the lane stage (:func:`int8_lane_stages`
-    for ``int8``) plus the tree's stages."""
+    for ``int8``; none for ternary / binary terms that are not registered) plus the tree's
+    stages."""
     depth = (lanes - 1).bit_length()
-    return (int8_lane_stages(in_bits) if weights == "int8" else 1) + -(-depth // levels_per_stage)
+    lane = int8_lane_stages(in_bits) if weights == "int8" else int(registered_terms or lanes == 1)
+    return lane + -(-depth // levels_per_stage)
 
 
 def mac_sum_bits(lanes: int, in_bits: int, weights: str = "ternary") -> int:
@@ -84,7 +86,7 @@ class TernaryMAC(wiring.Component):
     """
 
     def __init__(self, *, lanes: int, in_bits: int, weights: str = "ternary", levels_per_stage: int = LEVELS_PER_STAGE,
-                 negated_input: bool = False):
+                 negated_input: bool = False, registered_terms: bool = True):
         if not (isinstance(lanes, int) and lanes > 0):
             raise ValueError(f"TernaryMAC lanes must be a positive integer, not {lanes!r}")
         if not (isinstance(in_bits, int) and in_bits > 0):
@@ -96,7 +98,10 @@ class TernaryMAC(wiring.Component):
         self.lanes, self.in_bits, self.kind, self.levels_per_stage = lanes, in_bits, weights, levels_per_stage
         self.weight_bits = WEIGHT_BITS[weights]
         self.sum_bits = mac_sum_bits(lanes, in_bits, weights)
-        self.latency = mac_latency(lanes, weights, levels_per_stage, in_bits)
+        # a ternary / binary term may feed the tree's first adders directly (a LUT before the
+        # carry chain): no register per lane bit (an int8 lane keeps its pipeline)
+        self.registered_terms = registered_terms or weights == "int8" or lanes == 1
+        self.latency = mac_latency(lanes, weights, levels_per_stage, in_bits, self.registered_terms)
         self.negated_input = negated_input and weights != "int8"
         ports = {
             "codes": In(unsigned(lanes * in_bits)),
@@ -117,7 +122,10 @@ class TernaryMAC(wiring.Component):
             w = self.weights.word_select(lane, wb)
             nx = self.ncodes.word_select(lane, self.in_bits + 1).as_signed() if self.negated_input else -x
             term = Signal(signed(term_bits), name=f"term{lane}", reset_less=True)
-            if self.kind == "ternary":
+            if not self.registered_terms:
+                sel = Mux(w[1], nx, x) if self.kind == "ternary" else Mux(w[0], nx, x)
+                m.d.comb += term.eq(sel & w[0].replicate(term_bits) if self.kind == "ternary" else sel)
+            elif self.kind == "ternary":
                 # a zero weight masks the term with an AND, not a multiplexer to 0: Yosys turns
                 # that multiplexer into the register's synchronous reset, one reset net per lane,
                 # and slices (ECP5: two flip-flops, iCE40: eight) share theirs, so the lanes'

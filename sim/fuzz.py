@@ -201,6 +201,28 @@ def _draw_event(rng, bundle, folding: list[str]) -> tuple[list[str], list[str]]:
     return names, folding
 
 
+#: the share of drawn zero-pixel-skipping cached fc stems whose lanes keep their own lists
+LANE_LISTS_SHARE = 0.5
+
+
+def _draw_lane_lists(rng, bundle, folding: list, pixel_lanes: int):
+    """With probability :data:`LANE_LISTS_SHARE`: ``("lanes", folding, pixel_lanes)`` with the
+    stem's ``simd`` redrawn to any width up to what its inputs allow (1, the widest and odd ones
+    on purpose) and the pixels per beat to a legal count (at most that ``simd``, dividing the
+    features; the largest a third of the time); else ``(True, folding, pixel_lanes)``."""
+    if rng.random() >= LANE_LISTS_SHARE:
+        return True, folding, pixel_lanes
+    C, features = bundle.layers[0].in_features, bundle.input.features
+    widest = 1 << (C - 1).bit_length()
+    simd = int(_pick(rng, list(range(1, widest + 1)), extreme=0.4))
+    pe, rest = folding[0].split("x")
+    nl = rest.split("/")[1] if "/" in rest else None
+    folding = [f"{pe}x{simd}" + (f"/{nl}" if nl else "")] + list(folding[1:])
+    options = [d for d in range(1, simd + 1) if features % d == 0]
+    lanes = int(options[-1] if rng.random() < 1 / 3 else rng.choice(options))
+    return "lanes", folding, lanes
+
+
 def _draw_pixel_lanes(rng, bundle, folding: list) -> int:
     """Pixels per beat: for an fc stem, with probability :data:`PIXEL_LANES_SHARE`, a legal count
     above 1 (a divisor of the stem's ``simd`` and of the features; the largest on purpose a
@@ -235,6 +257,9 @@ def draw_case(seed: int, large: bool = False) -> dict:
     pixel_lanes = _draw_pixel_lanes(np.random.default_rng([seed, 22]), bundle, folding)
     skip_zero_pixels = bundle.layers[0].kind != "hdlif_conv" and \
         bool(np.random.default_rng([seed, 23]).random() < SKIP_ZERO_PIXELS_SHARE)
+    if skip_zero_pixels and stem == "cache":
+        skip_zero_pixels, folding, pixel_lanes = _draw_lane_lists(np.random.default_rng([seed, 25]), bundle, folding,
+                                                                  pixel_lanes)
     return dict(seed=seed, large=large, net=net, folding=folding, stem=stem, skip_zero_spikes=skip_zero_spikes,
                 skip_zero_weights=skip_zero_weights, event=event, stimulus=stimulus, images=images,
                 pixel_lanes=pixel_lanes, skip_zero_pixels=skip_zero_pixels,
@@ -300,7 +325,8 @@ def describe(case: dict) -> str:
             f"{', skip zero weights' if case['skip_zero_weights'] else ''}"
             f"{', event-driven ' + '+'.join(case['event']) if case.get('event') else ''}"
             f"{', %d pixels a beat' % case['pixel_lanes'] if case.get('pixel_lanes', 1) > 1 else ''}"
-            f"{', skip zero pixels' if case.get('skip_zero_pixels') else ''}; stimulus {case['stimulus']}; "
+            f"{', skip zero pixels' if case.get('skip_zero_pixels') else ''}"
+            f"{' (lane lists)' if case.get('skip_zero_pixels') == 'lanes' else ''}; stimulus {case['stimulus']}; "
             f"{case['images']} images")
 
 

@@ -55,7 +55,7 @@ class PixelLoader(wiring.Component):
         if not layout.lane_lists:
             return {"luts": 40, "ffs": 40}
         S, b, cb = layout.simd, layout.code_bits, bits_for(layout.words + 1)
-        return {"luts": 60 + S * (3 * cb + 2 * b + 4), "ffs": 60 + (S + 1) * cb + S * b}
+        return {"luts": 60 + S * (3 * cb + 2 * b + 4), "ffs": 60 + (S + 1) * cb + S * (b + cb + 1)}
 
     @staticmethod
     def done_delay(layout: OutputLayout) -> int:
@@ -150,9 +150,9 @@ class PixelLoader(wiring.Component):
     def _lane_lists(self, m, take, last) -> None:
         """Each lane's list of non-zero pixels (see the class): the beat's pixel ``q`` goes to
         lane ``(l0 + q) % simd``, ``l0`` the beat's first lane, into word ``w`` (or ``w + 1``
-        past the last lane).  The beat is registered first (with ``l0``, ``w`` and whether it is
-        the image's last) and written a clock after it is taken, so the handshake's path ends
-        at a register, not at the lanes' counters; ``w_done`` follows the last write
+        past the last lane).  Each lane's pixel (its value, word index and whether it is
+        non-zero) is registered at the take and written a clock later, so the handshake's path
+        ends at a register, not at the lanes' counters; ``w_done`` follows the last write
         (:meth:`done_delay`)."""
         lo = self.layout
         S, P, b = lo.simd, self.lanes, lo.code_bits
@@ -165,15 +165,13 @@ class PixelLoader(wiring.Component):
                 m.d.sync += [l0.eq(l0 + P - S), w.eq(w + 1)]
             with m.Else():
                 m.d.sync += l0.eq(l0 + P)
-        beat = Signal(unsigned(P * b), reset_less=True)
+        # the beat's pixel of each lane (if any), whether it is non-zero, and its word index,
+        # registered at the take: the lanes' writes and counters a clock later start at registers
         took, was_last = Signal(), Signal()
-        l0b, wb = Signal.like(l0, reset_less=True), Signal.like(w, reset_less=True)
         m.d.sync += [took.eq(take), was_last.eq(take & last)]
-        with m.If(take):
-            m.d.sync += [beat.eq(self.pixels.payload), l0b.eq(l0), wb.eq(w)]
-        take, last, l0, w = took, was_last, l0b, wb
-        m.d.comb += self.w_done.eq(last)
-        pix = Array(beat.word_select(q, b) for q in range(P))
+        m.d.comb += self.w_done.eq(was_last)
+        pix = Array(self.pixels.payload.word_select(q, b) for q in range(P))
+        mb = lo.entry_bits - b
         ks = [Signal(ctr(D + 1), name=f"k{j}") for j in range(S)]
         kmax = Signal(ctr(D + 1))
         ens, hits = [], []
@@ -183,17 +181,19 @@ class PixelLoader(wiring.Component):
             qj = Array(Const((j - l) % S, ctr(S)) for l in range(S))[l0]
             has = Array(Const(int((j - l) % S < P)) for l in range(S))[l0]
             wrap = Array(Const(int(j < l)) for l in range(S))[l0]
-            value = Signal(unsigned(b), name=f"value{j}")
-            m.d.comb += value.eq(pix[qj[:max(1, (P - 1).bit_length())]] if P > 1 else pix[0])
+            value = Signal(unsigned(b), name=f"value{j}", reset_less=True)
+            index = Signal(unsigned(mb), name=f"index{j}", reset_less=True)
             en = Signal(name=f"en{j}")
-            m.d.comb += en.eq(take & has & (value != 0))
+            pixel = pix[qj[:max(1, (P - 1).bit_length())]] if P > 1 else pix[0]
+            m.d.sync += [value.eq(pixel), index.eq(w + wrap), en.eq(take & has & (pixel != 0))]
             ens.append(en)
             hits.append(en & (k == kmax))
             m.d.comb += [self.wr_addr.word_select(j, ab).eq(slot + k),
-                         self.wr_data.word_select(j, lo.entry_bits).eq(Cat(value, w + wrap)),
+                         self.wr_data.word_select(j, lo.entry_bits).eq(Cat(value, index)),
                          self.wr_en[j].eq(en)]
-            with m.If(take):
-                m.d.sync += k.eq(Mux(last, 0, k + en))
+            with m.If(took):
+                m.d.sync += k.eq(Mux(was_last, 0, k + en))
+        take, last = took, was_last
         # the longest list grows by one when a lane at its length takes a pixel
         grow = Signal()
         m.d.comb += grow.eq(Cat(*hits).any())

@@ -275,7 +275,44 @@ def test_skip_zero_pixels_is_honoured_or_refused(digits_shaped, small):
     assert engine_times(half)["l1_synapse"] < 0.6 * engine_times(dense)["l1_synapse"]
     est = describe(half)["estimate"]
     assert est["worst_cycles_per_inference"] == describe(dense)["estimate"]["cycles_per_inference"]
-    with pytest.raises(ValueError, match="skip_zero_pixels: only an fc stem skips zero pixel words"):
+    with pytest.raises(ValueError, match="skip_zero_pixels: only an fc stem skips zero pixels"):
         from_bundle(small, lanes=1, skip_zero_pixels=True)
-    with pytest.raises(ValueError, match="skip_zero_pixels must be True or False, not 1"):
+    with pytest.raises(ValueError, match=r"skip_zero_pixels must be one of \(False, True, 'words', 'lanes'\), not 1"):
         from_bundle(digits_shaped, folding=["8x8/4", "10x8"], skip_zero_pixels=1)
+
+
+def test_lane_lists_are_honoured_or_refused(digits_shaped, small):
+    """A stem whose lanes keep their own lists of non-zero pixels takes any ``simd`` (here 5:
+    lane ``j`` holds pixels ``j, j + 5, ...``); each fold walks the longest list, so its
+    clocks follow that list's share; a beat of up to ``simd`` pixels; the worst case (every
+    pixel non-zero) walks every word.  Refused in one line: a recomputed stem, a conv stem, a
+    beat wider than ``simd``, a non-power-of-two ``simd`` without lane lists."""
+    import numpy as np
+
+    from rtl_gen.config import lane_list_lengths
+    from rtl_gen.emit import describe
+
+    cfg = from_bundle(digits_shaped, folding=["8x5/4", "10x8"], skip_zero_pixels="lanes", pixel_lanes=4,
+                      activity={"l1": 0.5})
+    stem = cfg.layers[0].synapse
+    assert stem.lane_lists and stem.skip_zero_inputs and not stem.trailing and cfg.pixel_layout.lane_lists
+    assert stem.cf == 13 and stem.fold_lengths() == [6] * stem.out_folds          # round(0.5 * 13)
+    assert not stem.registered_terms and cfg.readout.synapse.registered_terms
+    full = describe(from_bundle(digits_shaped, folding=["8x5/4", "10x8"], skip_zero_pixels="lanes", pixel_lanes=4,
+                                activity={"l1": 1.0}))["estimate"]
+    assert describe(cfg)["estimate"]["worst_cycles_per_inference"] == full["cycles_per_inference"]
+    assert engine_times(cfg)["l1_synapse"] < 0.7 * engine_times(from_bundle(
+        digits_shaped, folding=["8x5/4", "10x8"], skip_zero_pixels="lanes", pixel_lanes=4))["l1_synapse"]
+    # the longest list: lane j holds values j, j + simd, ... (the last word padded with zeros)
+    v = np.array([[1, 0, 0, 2, 3, 0, 0], [0, 0, 0, 0, 0, 0, 0], [1, 1, 1, 1, 1, 1, 1]])
+    assert lane_list_lengths(v, 3).tolist() == [2, 0, 3] and lane_list_lengths(v, 7).tolist() == [1, 0, 1]
+    for kw, needle in ((dict(stem="recompute"), "skip_zero_pixels='lanes' needs the cached stem"),
+                       (dict(pixel_lanes=8), "pixel_lanes=8 must divide the input's 64 features and be at most the "
+                                             "stem's simd=5"),
+                       (dict(skip_zero_pixels="words"), "simd=5 must be a power of two (any width only for an fc "
+                                                        "stem whose lanes list")):
+        with pytest.raises(ValueError) as e:
+            from_bundle(digits_shaped, folding=["8x5/4", "10x8"], **{"skip_zero_pixels": "lanes", **kw})
+        assert needle in str(e.value) and "\n" not in str(e.value), str(e.value)
+    with pytest.raises(ValueError, match="skip_zero_pixels: only an fc stem skips zero pixels"):
+        from_bundle(small, lanes=1, skip_zero_pixels="lanes")

@@ -12,6 +12,11 @@ from .ternary_mac import TernaryMAC, lane_cost, mac_latency
 from .window import WindowGenerator
 
 
+#: groups per fold from which the serializer's shadow shifts (a LUT per bit) instead of a
+#: multiplexer picking the group
+SHADOW_SHIFT_GROUPS = 8
+
+
 class SynapseEngine(wiring.Component):
     """``acc[o, y, x] = sum_{c,i,j} w[o, c, i, j] * x[c, y*s + i - p, x*s + j - p]`` for every swept
     position and output channel, ``pe`` channels x ``simd`` inputs per clock (one result per
@@ -85,7 +90,7 @@ class SynapseEngine(wiring.Component):
         luts = P * (S * lane_luts + (S - 1) * tree_w) + P * A
         ffs = P * (S * lane_ffs + (S - 1) * tree_w + A) + P * S * wb + 2 * S * (b + 1)
         G = syn.groups_per_fold
-        if G >= 8:
+        if G >= SHADOW_SHIFT_GROUPS:
             luts += P * A                    # shifting shadow register: a LUT per bit
             ffs += P * A
         elif G > 1:
@@ -188,7 +193,7 @@ class SynapseEngine(wiring.Component):
             active = Signal()
             g = Signal(ctr(G))
             li_s, t_s = Signal(), Signal(ctr(c.T))
-            shift = G >= 8
+            shift = G >= SHADOW_SHIFT_GROUPS
             pick = shadow[:NL * A] if shift else shadow.word_select(g, NL * A)
             m.d.sync += [self.out_valid.eq(active), self.out_data.eq(pick),
                          self.out_t.eq(t_s), self.out_last.eq(li_s & (g == G - 1))]

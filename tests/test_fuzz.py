@@ -94,7 +94,8 @@ def test_the_generator_draws_legal_foldings_and_its_corners():
     membrane word per neuron lane, T = 1 and T = 16, 1 and 2 classes, 1- and 8-bit spikes,
     every stem mode, zero skipping and stimulus, sum pools (average pooling) with sums wider
     than a byte, several pixels a beat (a whole stem word a beat among them), stems that skip
-    zero pixel words (cached and recomputed)."""
+    zero pixel words (cached and recomputed), stems whose lanes list their own pixels (any simd,
+    fewer pixels a beat than lanes)."""
     seen = Counter()
     for seed in range(300):
         case = fuzz.draw_case(seed)
@@ -106,8 +107,14 @@ def test_the_generator_draws_legal_foldings_and_its_corners():
         assert cfg.pixel_lanes == case["pixel_lanes"] and cfg.pixel_beats * cfg.pixel_lanes == cfg.features
         seen["pixel lanes > 1"] += case["pixel_lanes"] > 1
         seen["a stem word a beat"] += case["pixel_lanes"] > 1 and case["pixel_lanes"] == cfg.pixel_layout.simd
-        seen["skip zero pixels"] += case["skip_zero_pixels"]
-        seen["skip zero pixels, recompute"] += case["skip_zero_pixels"] and case["stem"] == "recompute"
+        seen["skip zero pixels"] += bool(case["skip_zero_pixels"])
+        seen["skip zero pixels, recompute"] += bool(case["skip_zero_pixels"]) and case["stem"] == "recompute"
+        lists = case["skip_zero_pixels"] == "lanes"
+        assert cfg.pixel_layout.lane_lists == lists
+        simd = cfg.pixel_layout.simd
+        seen["lane lists"] += lists
+        seen["lane lists, simd not a power of two"] += lists and bool(simd & (simd - 1))
+        seen["lane lists, a beat of lanes < simd"] += lists and 1 < case["pixel_lanes"] < simd
         seen[f"T={net['T']}"] += 1
         seen[f"classes={net['classes']}"] += 1
         seen[f"spikes={net['spike_bits']}"] += 1
@@ -133,7 +140,8 @@ def test_the_generator_draws_legal_foldings_and_its_corners():
                    "reset", "cache", "recompute", "skip_zero_spikes", "one-beat folds, drain >= 4",
                    "pe = all channels, nl = 1", "one membrane word per lane", "no step overlap", "sum pool",
                    "sum pool past a byte", "pixel lanes > 1", "a stem word a beat", "skip zero pixels",
-                   "skip zero pixels, recompute"):
+                   "skip zero pixels, recompute", "lane lists", "lane lists, simd not a power of two",
+                   "lane lists, a beat of lanes < simd"):
         assert seen[corner] >= 3, (corner, dict(seen))
 
 

@@ -13,7 +13,7 @@ from . import steps
 #: The Makefile variable behind each flag (named in error messages beside the flag).
 MAKE_VARS = {flag: var for flag, var in steps.SETTINGS.values()} | {
     "--n": "N", "--lanes": "LANES", "--fold": "FOLD", "--target": "TARGET", "--stem": "STEM", "--board": "BOARD",
-    "--pixel-lanes": "PIXEL_LANES", "--skip-zero-pixels": "SKIP_ZERO_PIXELS",
+    "--pixel-lanes": "PIXEL_LANES", "--skip-zero-pixels": "SKIP_ZERO_PIXELS", "--rom-logic-depth": "ROM_LOGIC_DEPTH",
     "--device": "DEVICE", "--freq": "FREQ", "--baud": "BAUD", "--project": "PROJECT", "--force": "FORCE",
     "--resume": "RESUME", "--waves": "WAVES", "--coverage": "COVERAGE", "--cosim": "COSIM", "--vsynth": "VSYNTH",
     "--nir": "NIR", "--model": "MODEL", "--dt": "DT", "--reset": "RESET", "--weights": "WEIGHTS",
@@ -187,6 +187,10 @@ def main(argv=None) -> int:
                    help="an fc stem skips zero pixels: 'words' (or 1, or no value) walks only the pixel words that "
                         "hold a non-zero pixel; 'lanes': each of its simd lanes walks its own list of non-zero "
                         "pixels (any simd, e.g. FOLD=32x5/2,...); 0 (default): off")
+    r.add_argument("--rom-logic-depth", type=NATURAL, default=None,
+                   help="ROMs (weights, schedules, parameters) of at most this many words become LUT logic, deeper "
+                        "ones block RAM (default 64; lower it where LUTs are short and block RAMs are not, 0: all "
+                        "block RAM)")
     s = sub.add_parser("sim", help="Verilator + cocotb, bit-exact against the golden vectors")
     s.add_argument("model")
     s.add_argument("--n", type=COUNT, default=0, help="images to check (0 = the whole vector file)")
@@ -276,7 +280,8 @@ def main(argv=None) -> int:
             steps.rtl(a.model, lanes=a.lanes, fold=a.fold, target=a.target, skip_zero_weights=a.skip_zero_weights,
                       stem=a.stem, skip_zero_spikes=a.skip_zero_spikes, event=a.event, pixel_lanes=a.pixel_lanes,
                       skip_zero_pixels={"0": False, "1": True, "words": True}.get(a.skip_zero_pixels,
-                                                                                 a.skip_zero_pixels))
+                                                                                 a.skip_zero_pixels),
+                      rom_logic_depth=a.rom_logic_depth)
         elif a.step == "sim":
             r = steps.sim(a.model, n=a.n, backpressure=a.backpressure, seed=a.seed, waves=a.waves,
                           coverage=a.coverage, trace=a.trace)

@@ -226,7 +226,8 @@ def _folding_choice(lanes, fold: str | None):
 
 def rtl(model: str, *, lanes: int | str | None = None, fold: str | None = None, target: str | None = None,
         skip_zero_weights: bool = False, stem: str = "cache", skip_zero_spikes: bool = False,
-        event: str | None = None, pixel_lanes: int = 1, skip_zero_pixels: bool | str = False) -> dict:
+        event: str | None = None, pixel_lanes: int = 1, skip_zero_pixels: bool | str = False,
+        rom_logic_depth: int | None = None) -> dict:
     """Generate the accelerator's Verilog into ``build/<run>/rtl/`` and print the estimate.
 
     The parallelism per layer comes from one of ``fold`` (``PExSIMD[/NL]``, one for all layers or
@@ -250,7 +251,8 @@ def rtl(model: str, *, lanes: int | str | None = None, fold: str | None = None, 
     ``skip_zero_pixels``: an fc stem walks only the pixel words that hold a non-zero pixel (the
     loader lists them; ``True`` or ``"words"``), or each of its ``simd`` lanes walks its own list
     of non-zero pixels (``"lanes"``, any ``simd``); with the run's vectors the estimate replays
-    their images.
+    their images.  ``rom_logic_depth``: ROMs of at most that many words become LUT logic,
+    deeper ones block RAM (None: the default, :data:`rtl_gen.config.ROM_LOGIC_DEPTH`).
     """
     from golden.graph import Graph, load_model
     from rtl_gen.folding import from_bundle
@@ -261,8 +263,11 @@ def rtl(model: str, *, lanes: int | str | None = None, fold: str | None = None, 
     if isinstance(bundle, Graph):
         return _rtl_graph(model, bundle, lanes=lanes, folding=folding, target=target,
                           skip_zero_weights=skip_zero_weights, stem=stem, skip_zero_spikes=skip_zero_spikes,
-                          event=event, pixel_lanes=pixel_lanes, skip_zero_pixels=skip_zero_pixels)
-    from rtl_gen.config import event_layers
+                          event=event, pixel_lanes=pixel_lanes, skip_zero_pixels=skip_zero_pixels,
+                          rom_logic_depth=rom_logic_depth)
+    from rtl_gen.config import ROM_LOGIC_DEPTH, event_layers
+
+    roms = dict(rom_logic_depth=ROM_LOGIC_DEPTH if rom_logic_depth is None else rom_logic_depth)
 
     auto = event in (None, "auto")
     event = "auto" if auto else event_layers(bundle, event)
@@ -277,7 +282,7 @@ def rtl(model: str, *, lanes: int | str | None = None, fold: str | None = None, 
         activity = {}
         if skip_zero_spikes:
             foldings = resolve(bundle, lanes=lanes, folding=folding, target=target, stem=stem,
-                               pixel_lanes=pixel_lanes)
+                               pixel_lanes=pixel_lanes, **roms)
             activity = input_activity(bundle, foldings, vec)
             say(f"rtl: non-zero input words per fc layer (from the vectors): "
                 f"{', '.join(f'{k} {v:.2f}' for k, v in activity.items())}")
@@ -285,11 +290,11 @@ def rtl(model: str, *, lanes: int | str | None = None, fold: str | None = None, 
             from rtl_gen.folding import pixel_activity
 
             foldings = resolve(bundle, lanes=lanes, folding=folding, target=target, stem=stem,
-                               pixel_lanes=pixel_lanes, skip_zero_pixels=skip_zero_pixels)
+                               pixel_lanes=pixel_lanes, skip_zero_pixels=skip_zero_pixels, **roms)
             px = pixel_activity(bundle, foldings, vec, skip_zero_pixels)
             activity.update(px)
-            say(f"rtl: {'the longest lane list of non-zero pixels' if skip_zero_pixels == 'lanes' else 'non-zero pixel words'}"
-                f" of the stem, a share of its words (from the vectors): "
+            what = "the longest lane list of non-zero pixels" if skip_zero_pixels == "lanes" else "non-zero pixel words"
+            say(f"rtl: {what} of the stem, a share of its words (from the vectors): "
                 f"{', '.join(f'{k} {v:.2f}' for k, v in px.items())}")
         if eligible and (auto or event):
             from rtl_gen.folding import code_activity
@@ -301,7 +306,7 @@ def rtl(model: str, *, lanes: int | str | None = None, fold: str | None = None, 
                 f"(from the vectors): {', '.join(f'{k} {codes[k]:.2f}' for k in names)}")
     cfg = from_bundle(bundle, lanes=lanes, folding=folding, target=target, skip_zero_weights=skip_zero_weights,
                       stem=stem, skip_zero_spikes=skip_zero_spikes, activity=activity, event=event,
-                      pixel_lanes=pixel_lanes, skip_zero_pixels=skip_zero_pixels)
+                      pixel_lanes=pixel_lanes, skip_zero_pixels=skip_zero_pixels, **roms)
     events = None
     if activity is not None:
         from rtl_gen.estimate import item_events
@@ -313,7 +318,8 @@ def rtl(model: str, *, lanes: int | str | None = None, fold: str | None = None, 
 
 
 def _rtl_graph(model: str, graph, *, lanes, folding, target, skip_zero_weights: bool, stem: str,
-               skip_zero_spikes: bool, event, pixel_lanes: int = 1, skip_zero_pixels: bool = False) -> dict:
+               skip_zero_spikes: bool, event, pixel_lanes: int = 1, skip_zero_pixels: bool = False,
+               rom_logic_depth: int | None = None) -> dict:
     """``make rtl`` of a residual network (:mod:`rtl_gen.graph`): MAC lanes or foldings per
     synaptic engine; the options a graph's engines do not take yet are refused, not ignored."""
     from rtl_gen.graph import from_graph
@@ -322,7 +328,8 @@ def _rtl_graph(model: str, graph, *, lanes, folding, target, skip_zero_weights: 
                         (skip_zero_spikes, "skipping zero spikes"),
                         (event not in (None, "auto", "none"), "event-driven layers (EVENT=)"),
                         (pixel_lanes != 1, f"PIXEL_LANES={pixel_lanes} (its conv stem takes one pixel a beat)"),
-                        (skip_zero_pixels, f"skipping zero pixels (SKIP_ZERO_PIXELS={skip_zero_pixels})")):
+                        (skip_zero_pixels, f"skipping zero pixels (SKIP_ZERO_PIXELS={skip_zero_pixels})"),
+                        (rom_logic_depth is not None, f"ROM_LOGIC_DEPTH={rom_logic_depth}")):
         if given:
             raise ValueError(f"{_bundle_dir(model)}: a residual network (graph); {what} is not available for graphs "
                              f"yet: choose LANES= or FOLD= (one PExSIMD[/NL] per synaptic engine, readout last)")

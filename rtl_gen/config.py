@@ -52,6 +52,12 @@ def _pos_int(owner: str, name: str, value) -> None:
         raise ValueError(f"{owner}.{name} must be a positive integer, not {value!r}")
 
 
+def _rom_logic_depth(owner: str, value) -> None:
+    if not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+        raise ValueError(f"{owner}.rom_logic_depth must be a whole number >= 0 (ROMs of at most that many words "
+                         f"become logic; 0: every ROM block RAM), not {value!r}")
+
+
 def _pow2(owner: str, name: str, value) -> None:
     _pos_int(owner, name, value)
     if value & (value - 1):
@@ -76,12 +82,14 @@ ROM_LOGIC_DEPTH = 64
 RAM_LUT_BITS = 1024
 
 
-def memory_attrs(depth: int, width: int, *, rom: bool) -> dict:
+def memory_attrs(depth: int, width: int, *, rom: bool, logic_depth: int | None = None) -> dict:
     """The Yosys mapping of a memory (``rom_style`` / ``ram_style``), one policy for the RTL and
-    :func:`rtl_gen.estimate.resources`: shallow ROMs are logic, tiny RAMs LUT RAM, the rest
-    block RAM (DP16KD)."""
+    :func:`rtl_gen.estimate.resources`: ROMs of at most ``logic_depth`` words (default
+    :data:`ROM_LOGIC_DEPTH`; a design's ``rom_logic_depth``) are logic, tiny RAMs LUT RAM, the
+    rest block RAM (DP16KD)."""
     if rom:
-        return {"rom_style": "logic"} if depth <= ROM_LOGIC_DEPTH else {"rom_style": "block"}
+        limit = ROM_LOGIC_DEPTH if logic_depth is None else logic_depth
+        return {"rom_style": "logic"} if depth <= limit else {"rom_style": "block"}
     return {"ram_style": "distributed"} if depth * width <= RAM_LUT_BITS else {"ram_style": "block"}
 
 
@@ -122,10 +130,11 @@ def bram_layout(depth: int, width: int, *, lane_bits: int | None = None) -> tupl
     return min((cols(w) * math.ceil(depth / d), math.ceil(depth / d)) for d, w in BRAM_SHAPES)
 
 
-def memory_cost(depth: int, width: int, *, rom: bool = False, lane_bits: int | None = None) -> dict:
+def memory_cost(depth: int, width: int, *, rom: bool = False, lane_bits: int | None = None,
+                logic_depth: int | None = None) -> dict:
     """ECP5 cost of a memory under :func:`memory_attrs` (the same policy as the RTL);
     ``lane_bits``: written lane by lane (see :func:`bram_layout`)."""
-    style = memory_attrs(depth, width, rom=rom)
+    style = memory_attrs(depth, width, rom=rom, logic_depth=logic_depth)
     kind = style.get("rom_style") or style.get("ram_style")
     if kind == "logic":
         # each output bit is a function of log2(depth) address bits: ~1 LUT4 per 16 words
@@ -267,6 +276,7 @@ class SynapseConfig:
     lane_lists: bool = False    # with skip_zero_inputs: each simd lane walks its own list of non-zero codes
     activity: float = 1.0       # expected fraction of input words (event: codes) that are non-zero (estimates)
     event: bool = False         # conv only: event-driven (scatter each non-zero code), see below
+    rom_logic_depth: int = ROM_LOGIC_DEPTH      # its ROMs of at most this many words are logic (memory_attrs)
 
     def __post_init__(self):
         owner = f"SynapseConfig({self.name})"
@@ -301,6 +311,7 @@ class SynapseConfig:
             raise ValueError(f"{owner}: zero inputs can be skipped only by an fc layer, not a conv layer")
         if self.skip_zero_inputs and self.skip_zero_weights:
             raise ValueError(f"{owner}: skip zero inputs or zero weight blocks, not both")
+        _rom_logic_depth(owner, self.rom_logic_depth)
         if self.lane_lists and not (self.skip_zero_inputs and not self.trailing):
             raise ValueError(f"{owner}: lists of non-zero codes per lane are a way of skipping zero inputs "
                              f"(skip_zero_inputs, not trailing)")
@@ -394,7 +405,7 @@ class SynapseConfig:
     def weight_stages(self) -> int:
         """Registers after the weight ROM: one in logic, else :func:`block_rom_stages`."""
         depth, width = self.weight_rom_shape
-        if memory_attrs(depth, width, rom=True).get("rom_style") != "block":
+        if memory_attrs(depth, width, rom=True, logic_depth=self.rom_logic_depth).get("rom_style") != "block":
             return 1
         return block_rom_stages(depth, width)
 
@@ -624,10 +635,12 @@ class RequantConfig:
     acc_bits: int
     product_bits: int
     out_bits: int
+    rom_logic_depth: int = ROM_LOGIC_DEPTH      # its parameter ROM is logic up to this many words
 
     def __post_init__(self):
         for name in ("channels", "lanes", "T", "acc_bits", "product_bits", "out_bits"):
             _pos_int("RequantConfig", name, getattr(self, name))
+        _rom_logic_depth("RequantConfig", self.rom_logic_depth)
         if not (isinstance(self.shift, int) and self.shift >= 0):
             raise ValueError(f"RequantConfig.shift must be a non-negative integer, not {self.shift!r}")
         for name in ("mult", "bias"):
@@ -677,11 +690,13 @@ class NeuronConfig:
     kind: str = "vanilla"
     reset: str = "value"
     v_reset: int = 0
+    rom_logic_depth: int = ROM_LOGIC_DEPTH      # its parameter ROM (per-channel lambda / theta) is logic up to this
 
     def __post_init__(self):
         for name in ("channels", "neurons", "lanes", "T", "lambda_frac", "frac", "max_code",
                      "current_bits", "membrane_bits", "leak_bits"):
             _pos_int("NeuronConfig", name, getattr(self, name))
+        _rom_logic_depth("NeuronConfig", self.rom_logic_depth)
         if self.kind not in NEURON_KINDS:
             raise ValueError(f"NeuronConfig.kind must be one of {NEURON_KINDS}, not {self.kind!r}")
         if self.kind == "lif" and (self.max_code != 1 or self.reset not in RESET_KINDS
@@ -1115,13 +1130,17 @@ def event_layers(bundle: Bundle, event) -> frozenset:
 
 def build(bundle: Bundle, foldings: list, *, skip_zero_weights: bool = False, stem: str = "cache",
           skip_zero_spikes: bool = False, activity: dict | None = None, event=None,
-          pixel_lanes: int = 1, skip_zero_pixels: bool = False) -> AcceleratorConfig:
+          pixel_lanes: int = 1, skip_zero_pixels: bool = False,
+          rom_logic_depth: int = ROM_LOGIC_DEPTH) -> AcceleratorConfig:
     """The configs for an explicit folding per synaptic layer (readout last); ``event``: the
     layers that are event-driven (:func:`event_layers`); ``pixel_lanes``: pixels per beat of the
     ``pixels`` stream (:func:`check_pixel_lanes`); ``skip_zero_pixels`` (:func:`skip_pixels_mode`):
     an fc stem walks only the pixel words the loader listed as non-zero (``True`` / ``"words"``),
     or each of its ``simd`` lanes walks its own list of non-zero pixels (``"lanes"``);
-    ``activity[stem]``: the expected share of words (the longest lane's list) it walks."""
+    ``activity[stem]``: the expected share of words (the longest lane's list) it walks.
+    ``rom_logic_depth``: every ROM (weights, schedules, parameters) of at most that many words is
+    LUT logic, deeper ones block RAM (default :data:`ROM_LOGIC_DEPTH`; lower it where LUTs are
+    short and block RAMs are not)."""
     if stem not in ("cache", "recompute"):
         raise ValueError(f"stem must be 'cache' or 'recompute', not {stem!r}")
     n_syn = len(bundle.layers)
@@ -1164,6 +1183,7 @@ def build(bundle: Bundle, foldings: list, *, skip_zero_weights: bool = False, st
                                   skip_zero_weights=skip_zero_weights and not skip_in and not ev,
                                   skip_zero_inputs=skip_in, event=ev,
                                   lane_lists=pixel_mode == "lanes" and layer is bundle.layers[0],
+                                  rom_logic_depth=rom_logic_depth,
                                   activity=float((activity or {}).get(layer.name, 1.0)) if (skip_in or ev) else 1.0))
         if layer.kind != "readout_fc":
             in_bits = layer.out_max.bit_length()        # codes, or a sum pool's sums
@@ -1189,12 +1209,12 @@ def build(bundle: Bundle, foldings: list, *, skip_zero_weights: bool = False, st
             cache = "none"
         rq = RequantConfig(channels=O, lanes=nl, T=T, mult=np.asarray(layer.mult, np.int64),
                            bias=np.asarray(layer.bias, np.int64), shift=layer.shift, acc_bits=w["acc_bits"],
-                           product_bits=w["product_bits"], out_bits=w["current_bits"])
+                           product_bits=w["product_bits"], out_bits=w["current_bits"], rom_logic_depth=rom_logic_depth)
         nc = NeuronConfig(channels=O, neurons=syn.positions * O, lanes=nl, T=T,
                           lambda_t=np.asarray(layer.lambda_t, np.int64), theta_t=np.asarray(layer.theta_t, np.int64),
                           lambda_frac=layer.lambda_frac, frac=layer.frac, max_code=layer.max_code,
                           current_bits=w["current_bits"], membrane_bits=w["membrane_bits"],
-                          leak_bits=w["leak_bits"], kind=layer.neuron,
+                          leak_bits=w["leak_bits"], kind=layer.neuron, rom_logic_depth=rom_logic_depth,
                           **(dict(reset=layer.reset, v_reset=int(layer.v_reset)) if layer.neuron == "lif" else {}))
         layers.append(HDLIFLayerConfig(name=layer.name, synapse=syn, requant=rq, neuron=nc, pool=syn.pool,
                                        direct=layer.direct, out=layout_for(consumer, O, out_pos, code_bits),
@@ -1204,7 +1224,7 @@ def build(bundle: Bundle, foldings: list, *, skip_zero_weights: bool = False, st
         raise ValueError(f"readout {ro.name}: nl must be 1 (scores leave one per clock), not {syn.fold.nl}")
     rq = RequantConfig(channels=ro.out_features, lanes=1, T=T, mult=np.asarray(ro.mult, np.int64),
                        bias=np.asarray(ro.bias, np.int64), shift=0, acc_bits=w["acc_bits"],
-                       product_bits=w["score_bits"], out_bits=w["score_bits"])
+                       product_bits=w["score_bits"], out_bits=w["score_bits"], rom_logic_depth=rom_logic_depth)
     readout = ReadoutConfig(name=ro.name, synapse=syn, requant=rq, score_bits=w["score_bits"],
                             sum_bits=w["sum_bits"], T=T)
     stem = syns[0]

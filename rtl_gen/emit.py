@@ -56,6 +56,7 @@ def describe(cfg: AcceleratorConfig, events: dict | None = None) -> dict:
                        else syn.beats_per_item,
                        "event": syn.event, "once_per_image": layer is cfg.layers[0]})
     return {"name": cfg.name, "T": cfg.T, "pixel_lanes": cfg.pixel_lanes, "layers": layers, "lanes": list(cfg.lanes),
+            "rom_logic_depth": cfg.readout.synapse.rom_logic_depth,
             "estimate": est, "resources": res, "trace": trace_map(cfg)}
 
 

@@ -87,7 +87,8 @@ class EventConvSynapse(wiring.Component):
         tiny (as logic it would cost a LUT per bit and 16 words)."""
         depth = config.out_folds * config.channels * config.kernel
         width = config.event_lanes * config.weight_bits
-        attrs = {"rom_style": "block"} if depth * width > 4 * RAM_LUT_BITS else memory_attrs(depth, width, rom=True)
+        attrs = {"rom_style": "block"} if depth * width > 4 * RAM_LUT_BITS else \
+            memory_attrs(depth, width, rom=True, logic_depth=config.rom_logic_depth)
         return depth, width, attrs
 
     @classmethod
@@ -186,9 +187,9 @@ class EventConvSynapse(wiring.Component):
         banks = [memory_cost(c.event_depth, P * A) for _ in range(k)]
         depth, width, attrs = EventConvSynapse.weight_rom(c)
         wrom = ({"brams": bram_layout(depth, width)[0]} if attrs.get("rom_style") == "block"
-                else memory_cost(depth, width, rom=True))
+                else memory_cost(depth, width, rom=True, logic_depth=c.rom_logic_depth))
         ents = c.event_entries()
-        srom = memory_cost(len(ents), _entry_bits(c), rom=True)
+        srom = memory_cost(len(ents), _entry_bits(c), rom=True, logic_depth=c.rom_logic_depth)
         return add_cost({"luts": luts, "ffs": ffs}, *banks, wrom, srom)
 
     def __init__(self, config: SynapseConfig):
@@ -228,7 +229,7 @@ class EventConvSynapse(wiring.Component):
         # ---- fetch: schedule ROM -> entry register -> pixel word -> holding register -------
         m.submodules.schedule = srom = make_memory(shape=unsigned(fields.bits), depth=E,
                                                    init=[fields.pack(e, last=n == E - 1) for n, e in enumerate(ents)],
-                                                   rom=True)
+                                                   rom=True, logic_depth=c.rom_logic_depth)
         srd = srom.read_port()
         fetching, j = Signal(), Signal(ctr(E))
         t_item = Signal(ctr(T))

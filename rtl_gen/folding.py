@@ -49,7 +49,7 @@ import numpy as np
 
 from golden.bundle import Bundle, HDLIFConvLayer
 
-from .config import AcceleratorConfig, Folding, build, event_eligible, lane_list_lengths, nonzero_words, skip_pixels_mode
+from .config import ROM_LOGIC_DEPTH, AcceleratorConfig, Folding, build, event_eligible, lane_list_lengths, nonzero_words, skip_pixels_mode
 
 #: the most MAC lanes (``pe x simd``) of one layer: keeps every generated word (weights
 #: ``lanes x weight bits``, sums ``pe x accumulator bits``) within what Amaranth builds
@@ -213,7 +213,8 @@ def parse_folding(bundle: Bundle, folding) -> list[Folding]:
 
 def _search(bundle: Bundle, goal: int | None, *, skip_zero_weights: bool = False, stem: str = "cache",
             skip_zero_spikes: bool = False, activity: dict | None = None, event=None,
-            pixel_lanes: int = 1, skip_zero_pixels: bool = False) -> list[Folding]:
+            pixel_lanes: int = 1, skip_zero_pixels: bool = False,
+            rom_logic_depth: int = ROM_LOGIC_DEPTH) -> list[Folding]:
     """Per layer (readout first), the cheapest folding whose engines need at most ``goal``
     clocks per image, where none does (or ``goal`` is None) the fastest, the cheapest of those."""
     from .estimate import engine_times, resources
@@ -245,7 +246,8 @@ def _search(bundle: Bundle, goal: int | None, *, skip_zero_weights: bool = False
                     # first (their times do not depend on the loader), the stem then within it
                     cfg = build(bundle, trial, skip_zero_weights=skip_zero_weights, stem=stem,
                                 skip_zero_spikes=skip_zero_spikes, activity=activity, event=event,
-                                pixel_lanes=pixel_lanes if i == 0 else 1, skip_zero_pixels=skip_zero_pixels)
+                                pixel_lanes=pixel_lanes if i == 0 else 1, skip_zero_pixels=skip_zero_pixels,
+                                rom_logic_depth=rom_logic_depth)
                 except ValueError:
                     continue
                 times = engine_times(cfg)
@@ -274,12 +276,13 @@ def _slowest(times: dict) -> tuple[str, int]:
 
 def fastest(bundle: Bundle, *, skip_zero_weights: bool = False, stem: str = "cache",
             skip_zero_spikes: bool = False, activity: dict | None = None, event=None,
-            pixel_lanes: int = 1, skip_zero_pixels: bool = False) -> list[Folding]:
+            pixel_lanes: int = 1, skip_zero_pixels: bool = False,
+            rom_logic_depth: int = ROM_LOGIC_DEPTH) -> list[Folding]:
     """The shortest interval between images any folding reaches (the slowest engine of the
     fastest folding per layer), and per layer the cheapest folding within it."""
     kw = dict(skip_zero_weights=skip_zero_weights, stem=stem, skip_zero_spikes=skip_zero_spikes, activity=activity,
               event=event, pixel_lanes=pixel_lanes,
-              skip_zero_pixels=skip_zero_pixels)
+              skip_zero_pixels=skip_zero_pixels, rom_logic_depth=rom_logic_depth)
     quick = _search(bundle, None, **kw)
     _, best = _slowest(_times(bundle, quick, **kw))
     cheap = _search(bundle, best, **kw)
@@ -288,7 +291,8 @@ def fastest(bundle: Bundle, *, skip_zero_weights: bool = False, stem: str = "cac
 
 def for_target(bundle: Bundle, goal: int, *, skip_zero_weights: bool = False, stem: str = "cache",
                skip_zero_spikes: bool = False, activity: dict | None = None, event=None,
-               pixel_lanes: int = 1, skip_zero_pixels: bool = False) -> list[Folding]:
+               pixel_lanes: int = 1, skip_zero_pixels: bool = False,
+            rom_logic_depth: int = ROM_LOGIC_DEPTH) -> list[Folding]:
     """Per layer, the cheapest folding whose engines need at most ``goal`` clocks per image
     (:func:`rtl_gen.estimate.engine_times`, the pixel loader's included); a ValueError naming
     the fastest reachable interval when no folding gets every engine within ``goal``."""
@@ -297,7 +301,7 @@ def for_target(bundle: Bundle, goal: int, *, skip_zero_weights: bool = False, st
     goal = int(goal)
     kw = dict(skip_zero_weights=skip_zero_weights, stem=stem, skip_zero_spikes=skip_zero_spikes, activity=activity,
               event=event, pixel_lanes=pixel_lanes,
-              skip_zero_pixels=skip_zero_pixels)
+              skip_zero_pixels=skip_zero_pixels, rom_logic_depth=rom_logic_depth)
     chosen = _search(bundle, goal, **kw)
     if _slowest(_times(bundle, chosen, **kw))[1] <= goal:
         return chosen
@@ -345,7 +349,8 @@ def _parse_target(target):
 
 def resolve(bundle: Bundle, *, lanes=None, folding=None, target=None, skip_zero_weights: bool = False,
             stem: str = "cache", skip_zero_spikes: bool = False, activity: dict | None = None,
-            event=None, pixel_lanes: int = 1, skip_zero_pixels: bool = False) -> list[Folding]:
+            event=None, pixel_lanes: int = 1, skip_zero_pixels: bool = False,
+            rom_logic_depth: int = ROM_LOGIC_DEPTH) -> list[Folding]:
     """The folding of every synaptic layer from the user's choice: one of ``folding``,
     ``target`` or ``lanes`` (none: ``AtMost(16)`` lanes); see the module docstring."""
     given = [k for k, v in (("lanes", lanes), ("folding", folding), ("target", target)) if v is not None]
@@ -353,7 +358,7 @@ def resolve(bundle: Bundle, *, lanes=None, folding=None, target=None, skip_zero_
         raise ValueError(f"give one of lanes, folding or target (LANES=, FOLD=, TARGET=), not {' and '.join(given)}")
     kw = dict(skip_zero_weights=skip_zero_weights, stem=stem, skip_zero_spikes=skip_zero_spikes, activity=activity,
               event=event, pixel_lanes=pixel_lanes,
-              skip_zero_pixels=skip_zero_pixels)
+              skip_zero_pixels=skip_zero_pixels, rom_logic_depth=rom_logic_depth)
     if folding is not None:
         out = parse_folding(bundle, folding)
     elif target is not None:
@@ -373,7 +378,7 @@ def resolve(bundle: Bundle, *, lanes=None, folding=None, target=None, skip_zero_
 def from_bundle(bundle: Bundle, lanes=None, *, folding=None, target=None,
                 skip_zero_weights: bool = False, stem: str = "cache", skip_zero_spikes: bool = False,
                 activity: dict | None = None, event=None, pixel_lanes: int = 1,
-                skip_zero_pixels: bool = False) -> AcceleratorConfig:
+                skip_zero_pixels: bool = False, rom_logic_depth: int = ROM_LOGIC_DEPTH) -> AcceleratorConfig:
     """Every block's config for a loaded bundle: the folding of each layer by :func:`resolve`,
     the configs by :func:`rtl_gen.config.build`.
 
@@ -401,11 +406,14 @@ def from_bundle(bundle: Bundle, lanes=None, *, folding=None, target=None,
     per beat (an fc stem whose ``simd`` it divides, :func:`rtl_gen.config.check_pixel_lanes`):
     the loader's clocks per image are ``features / pixel_lanes``, and a search plans with that.
     ``skip_zero_pixels``: an fc stem walks only the pixel words that hold a non-zero pixel (the
-    loader lists them); ``activity[stem]`` (:func:`pixel_activity`) is their expected share.
+    loader lists them; ``"lanes"``: each stem lane walks its own list of non-zero pixels);
+    ``activity[stem]`` (:func:`pixel_activity`) is their expected share.  ``rom_logic_depth``:
+    ROMs of at most that many words are LUT logic, deeper ones block RAM
+    (:func:`rtl_gen.config.memory_attrs`).
     """
     kw = dict(skip_zero_weights=skip_zero_weights, stem=stem, skip_zero_spikes=skip_zero_spikes, activity=activity,
               event=event, pixel_lanes=pixel_lanes,
-              skip_zero_pixels=skip_zero_pixels)
+              skip_zero_pixels=skip_zero_pixels, rom_logic_depth=rom_logic_depth)
     foldings = resolve(bundle, lanes=lanes, folding=folding, target=target, **kw)
     return build(bundle, foldings, **kw)
 

@@ -27,8 +27,10 @@ def ctr(n: int):
     return unsigned(bits_for(n))
 
 
-def make_memory(*, shape, depth: int, init=(), rom: bool = False, no_rw_check: bool = False):
-    """An Amaranth memory with the mapping attribute of :func:`rtl_gen.config.memory_attrs`.
+def make_memory(*, shape, depth: int, init=(), rom: bool = False, no_rw_check: bool = False,
+                logic_depth: int | None = None):
+    """An Amaranth memory with the mapping attribute of :func:`rtl_gen.config.memory_attrs`
+    (``logic_depth``: the owner's ``rom_logic_depth``).
 
     ``no_rw_check``: Yosys's attribute that a read never needs the word written in the same
     clock.  Without it Yosys emulates the read's old-data semantics around a block RAM (whose
@@ -36,7 +38,7 @@ def make_memory(*, shape, depth: int, init=(), rom: bool = False, no_rw_check: b
     registered, and a multiplexer per bit after the block RAM's slow clock-to-out.  A memory
     that takes it must assert so in simulation (:func:`no_collision`)."""
     width = Shape.cast(shape).width
-    attrs = memory_attrs(depth, width, rom=rom)
+    attrs = memory_attrs(depth, width, rom=rom, logic_depth=logic_depth)
     if no_rw_check:
         attrs["no_rw_check"] = 1
     return memory.Memory(shape=shape, depth=depth, init=list(init), attrs=attrs)

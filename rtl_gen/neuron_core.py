@@ -176,7 +176,8 @@ class HDLIFCore(wiring.Component):
             th2d = th_tab if th_tab.ndim == 2 else np.broadcast_to(th_tab[:, None], (c.T, K))
             words = [((int(th2d[t, g]) & ((1 << mb) - 1)) << lb) | (int(lam2d[t, g]) & ((1 << lb) - 1))
                      for t in range(c.T) for g in range(K)]
-            m.submodules.params = prom = make_memory(shape=unsigned(lb + mb), depth=len(words), init=words, rom=True)
+            m.submodules.params = prom = make_memory(shape=unsigned(lb + mb), depth=len(words), init=words, rom=True,
+                                                     logic_depth=c.rom_logic_depth)
             prd = prom.read_port()
             m.d.comb += prd.addr.eq(self.in_t * K + self.in_og)
 

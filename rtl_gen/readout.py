@@ -35,7 +35,7 @@ class ReadoutEngine(wiring.Component):
     @staticmethod
     def resources(config: ReadoutConfig) -> dict:
         """The synapse and one requantizer lane (its parameter ROM is counted as logic below)."""
-        return add_cost(SynapseEngine.resources(config.synapse), Requant.resources(config.requant, rom=False))
+        return add_cost(SynapseEngine.resources(config.synapse), Requant.resources(config.requant))
 
     def __init__(self, config: ReadoutConfig):
         if not isinstance(config, ReadoutConfig):

@@ -60,7 +60,8 @@ class Requant(wiring.Component):
                 "ffs": NL * (acc_regs * c.acc_bits + param_regs * (c.mult_bits + c.bias_bits) + c.product_bits)}
         if not rom:
             return add_cost(cost)
-        r = memory_cost((c.T if c.per_step else 1) * c.channels // NL, c.mult_bits + c.bias_bits, rom=True)
+        r = memory_cost((c.T if c.per_step else 1) * c.channels // NL, c.mult_bits + c.bias_bits, rom=True,
+                        logic_depth=c.rom_logic_depth)
         return add_cost(cost, {"luts": NL * r["luts"], "brams": NL * r["brams"]})
 
     def __init__(self, config: RequantConfig):
@@ -102,7 +103,8 @@ class Requant(wiring.Component):
             addr = self.in_og
         outs = []
         for j in range(c.lanes):
-            rom = make_memory(shape=unsigned(mb + bb), depth=len(self.rom_words(j)), init=self.rom_words(j), rom=True)
+            rom = make_memory(shape=unsigned(mb + bb), depth=len(self.rom_words(j)), init=self.rom_words(j), rom=True,
+                              logic_depth=c.rom_logic_depth)
             m.submodules[f"params{j}"] = rom
             rd = rom.read_port()
             m.d.comb += rd.addr.eq(addr)

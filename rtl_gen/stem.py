@@ -65,10 +65,10 @@ class StemSynapse(wiring.Component):
 
     @staticmethod
     def resources(layer: HDLIFLayerConfig) -> dict:
-        """The synapse and, when caching currents, its requantizer lanes (no ROM registers)."""
+        """The synapse and, when caching currents, its requantizer lanes (with their parameter ROMs)."""
         cost = SynapseEngine.resources(layer.synapse)
         if layer.cache == "current":
-            cost = add_cost(cost, Requant.resources(layer.requant, rom=False))
+            cost = add_cost(cost, Requant.resources(layer.requant))
         return cost
 
     @staticmethod

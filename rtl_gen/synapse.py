@@ -107,10 +107,12 @@ class SynapseEngine(wiring.Component):
             ab = bits_for(syn.out_folds * syn.cf)
             luts += S * (ab + b)
             ffs += S * (ab + (syn.entry_bits - b)) + (2 + syn.weight_stages) * S * b
-            w = add_cost(*(memory_cost(*syn.weight_rom_shape, rom=True) for _ in range(S)))
+            w = add_cost(*(memory_cost(*syn.weight_rom_shape, rom=True, logic_depth=syn.rom_logic_depth)
+                           for _ in range(S)))
         else:
-            w = memory_cost(sched_len, P * S * wb, rom=True)
-        m = memory_cost(sched_len, 16, rom=True) if WindowGenerator.schedule_rom(syn) else {}
+            w = memory_cost(sched_len, P * S * wb, rom=True, logic_depth=syn.rom_logic_depth)
+        m = memory_cost(sched_len, 16, rom=True, logic_depth=syn.rom_logic_depth) \
+            if WindowGenerator.schedule_rom(syn) else {}
         return add_cost({"luts": luts, "ffs": ffs}, w, m)
 
     @staticmethod
@@ -222,7 +224,7 @@ class SynapseEngine(wiring.Component):
         sched = win.schedule
         wrom_words = [c.weight_word(e) for e in sched]
         m.submodules.weights = wrom = make_memory(shape=unsigned(P * S * c.weight_bits), rom=True,
-                                                    depth=len(sched), init=wrom_words)
+                                                    depth=len(sched), init=wrom_words, logic_depth=c.rom_logic_depth)
         wrd = wrom.read_port()
 
         # S3 -> S4: the buffer and the weight ROM are read.
@@ -312,7 +314,7 @@ class SynapseEngine(wiring.Component):
         for j in range(S):
             depth, width = c.weight_rom_shape
             words = [self._lane_word(j, f, mi) for f in range(c.out_folds) for mi in range(c.cf)]
-            rom = make_memory(shape=unsigned(width), rom=True, depth=depth, init=words)
+            rom = make_memory(shape=unsigned(width), rom=True, depth=depth, init=words, logic_depth=c.rom_logic_depth)
             m.submodules[f"weights{j}"] = rom
             rd = rom.read_port()
             m.d.comb += rd.addr.eq(addrs[j])

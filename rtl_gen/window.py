@@ -73,7 +73,8 @@ class WindowGenerator(wiring.Component):
         device to the adders does not fit a 10 ns clock), else one."""
         if not cls.schedule_rom(config):
             return 1
-        return 2 if memory_attrs(len(config.schedule()), 16, rom=True).get("rom_style") == "block" else 1
+        attrs = memory_attrs(len(config.schedule()), 16, rom=True, logic_depth=config.rom_logic_depth)
+        return 2 if attrs.get("rom_style") == "block" else 1
 
     @classmethod
     def latency_of(cls, config: SynapseConfig) -> int:
@@ -229,7 +230,8 @@ class WindowGenerator(wiring.Component):
             m.d.comb += rom_data.eq(Mux(flags1[2], 0, ev_data) | (flags1[0] << (ob + 2 * db))
                                     | (flags1[1] << (ob + 2 * db + 1)))
         elif not counted:
-            m.submodules.schedule = rom = make_memory(shape=unsigned(ob + 2 * db + 2), depth=E, init=words, rom=True)
+            m.submodules.schedule = rom = make_memory(shape=unsigned(ob + 2 * db + 2), depth=E, init=words, rom=True,
+                                                      logic_depth=c.rom_logic_depth)
             rd = rom.read_port()
             rom_data = rd.data
         else:

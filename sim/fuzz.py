@@ -201,6 +201,9 @@ def _draw_event(rng, bundle, folding: list[str]) -> tuple[list[str], list[str]]:
     return names, folding
 
 
+#: the share of drawn cases whose ROMs go to block RAM from fewer words than the default (0, 1,
+#: 16 or 32: every ROM, or all but the shallowest, in block RAM)
+ROM_DEPTH_SHARE = 0.25
 #: the share of drawn zero-pixel-skipping cached fc stems whose lanes keep their own lists
 LANE_LISTS_SHARE = 0.5
 
@@ -260,9 +263,11 @@ def draw_case(seed: int, large: bool = False) -> dict:
     if skip_zero_pixels and stem == "cache":
         skip_zero_pixels, folding, pixel_lanes = _draw_lane_lists(np.random.default_rng([seed, 25]), bundle, folding,
                                                                   pixel_lanes)
+    rom_rng = np.random.default_rng([seed, 26])
+    rom_logic_depth = int(_pick(rom_rng, [0, 1, 16, 32], extreme=0.5)) if rom_rng.random() < ROM_DEPTH_SHARE else 64
     return dict(seed=seed, large=large, net=net, folding=folding, stem=stem, skip_zero_spikes=skip_zero_spikes,
                 skip_zero_weights=skip_zero_weights, event=event, stimulus=stimulus, images=images,
-                pixel_lanes=pixel_lanes, skip_zero_pixels=skip_zero_pixels,
+                pixel_lanes=pixel_lanes, skip_zero_pixels=skip_zero_pixels, rom_logic_depth=rom_logic_depth,
                 conv_stem=conv_stem, reset_after=int(rng.integers(5, 200)), stimulus_seed=int(rng.integers(1, 1 << 16)))
 
 
@@ -326,7 +331,9 @@ def describe(case: dict) -> str:
             f"{', event-driven ' + '+'.join(case['event']) if case.get('event') else ''}"
             f"{', %d pixels a beat' % case['pixel_lanes'] if case.get('pixel_lanes', 1) > 1 else ''}"
             f"{', skip zero pixels' if case.get('skip_zero_pixels') else ''}"
-            f"{' (lane lists)' if case.get('skip_zero_pixels') == 'lanes' else ''}; stimulus {case['stimulus']}; "
+            f"{' (lane lists)' if case.get('skip_zero_pixels') == 'lanes' else ''}"
+            f"{', ROM_LOGIC_DEPTH=%d' % case['rom_logic_depth'] if case.get('rom_logic_depth', 64) != 64 else ''}"
+            f"; stimulus {case['stimulus']}; "
             f"{case['images']} images")
 
 
@@ -372,7 +379,8 @@ def run_case(seed: int, out: Path, *, keep: bool = False, check_estimate: bool =
             cfg = from_bundle(bundle, folding=case["folding"], stem=case["stem"],
                               skip_zero_spikes=case["skip_zero_spikes"], skip_zero_weights=case["skip_zero_weights"],
                               event=case.get("event") or None, pixel_lanes=case.get("pixel_lanes", 1),
-                              skip_zero_pixels=case.get("skip_zero_pixels", False))
+                              skip_zero_pixels=case.get("skip_zero_pixels", False),
+                              rom_logic_depth=case.get("rom_logic_depth", 64))
             events = item_events(cfg, vec) if (case["skip_zero_spikes"] or case.get("event")
                                                or case.get("skip_zero_pixels")) else None
         desc = emit(cfg, out / "rtl")

@@ -316,3 +316,25 @@ def test_lane_lists_are_honoured_or_refused(digits_shaped, small):
         assert needle in str(e.value) and "\n" not in str(e.value), str(e.value)
     with pytest.raises(ValueError, match="skip_zero_pixels: only an fc stem skips zero pixels"):
         from_bundle(small, lanes=1, skip_zero_pixels="lanes")
+
+
+def test_rom_logic_depth_is_honoured_or_refused(digits_shaped):
+    """``rom_logic_depth``: ROMs of at most that many words are LUT logic, deeper ones block RAM,
+    in the RTL and the estimate alike: the digits-shaped readout's 64-word weight ROM and the
+    stem's 64-word requantizer tables leave the logic for block RAMs at 32; a negative depth is
+    refused in one line."""
+    from rtl_gen.emit import describe
+    from rtl_gen.estimate import resources
+
+    fold = ["16x4/2", "10x2"]
+    default = from_bundle(digits_shaped, folding=fold)
+    low = from_bundle(digits_shaped, folding=fold, rom_logic_depth=32)
+    ro, ro_low = default.readout.synapse, low.readout.synapse
+    assert ro.rom_logic_depth == 64 and ro_low.rom_logic_depth == 32 and low.layers[0].requant.rom_logic_depth == 32
+    assert ro.weight_rom_shape[0] == 64 and (ro.weight_stages, ro_low.weight_stages) == (1, 2)
+    a, b = resources(default), resources(low)
+    assert b["brams"] > a["brams"] and b["luts"] < a["luts"], (a, b)
+    assert describe(low)["rom_logic_depth"] == 32
+    with pytest.raises(ValueError) as e:
+        from_bundle(digits_shaped, folding=fold, rom_logic_depth=-1)
+    assert "rom_logic_depth must be a whole number >= 0" in str(e.value) and "\n" not in str(e.value)

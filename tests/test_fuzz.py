@@ -102,7 +102,8 @@ def test_the_generator_draws_legal_foldings_and_its_corners():
         bundle = random_bundle(seed, **case["net"])
         cfg = from_bundle(bundle, folding=case["folding"], stem=case["stem"],     # the user's checks, all of them
                           skip_zero_spikes=case["skip_zero_spikes"], skip_zero_weights=case["skip_zero_weights"],
-                          pixel_lanes=case["pixel_lanes"], skip_zero_pixels=case["skip_zero_pixels"])
+                          pixel_lanes=case["pixel_lanes"], skip_zero_pixels=case["skip_zero_pixels"],
+                          rom_logic_depth=case["rom_logic_depth"])
         net = case["net"]
         assert cfg.pixel_lanes == case["pixel_lanes"] and cfg.pixel_beats * cfg.pixel_lanes == cfg.features
         seen["pixel lanes > 1"] += case["pixel_lanes"] > 1
@@ -113,6 +114,8 @@ def test_the_generator_draws_legal_foldings_and_its_corners():
         assert cfg.pixel_layout.lane_lists == lists
         simd = cfg.pixel_layout.simd
         seen["lane lists"] += lists
+        seen["every ROM in block RAM"] += case["rom_logic_depth"] == 0
+        seen["ROMs over 32 words in block RAM"] += case["rom_logic_depth"] == 32
         seen["lane lists, simd not a power of two"] += lists and bool(simd & (simd - 1))
         seen["lane lists, a beat of lanes < simd"] += lists and 1 < case["pixel_lanes"] < simd
         seen[f"T={net['T']}"] += 1
@@ -141,7 +144,7 @@ def test_the_generator_draws_legal_foldings_and_its_corners():
                    "pe = all channels, nl = 1", "one membrane word per lane", "no step overlap", "sum pool",
                    "sum pool past a byte", "pixel lanes > 1", "a stem word a beat", "skip zero pixels",
                    "skip zero pixels, recompute", "lane lists", "lane lists, simd not a power of two",
-                   "lane lists, a beat of lanes < simd"):
+                   "lane lists, a beat of lanes < simd", "every ROM in block RAM", "ROMs over 32 words in block RAM"):
         assert seen[corner] >= 3, (corner, dict(seen))
 
 

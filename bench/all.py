@@ -80,6 +80,10 @@ EVENT_ACCELERATOR = ("conv_fmnist", "--key", "conv_fmnist_event", "--fold", "16x
 #: kept beside the dense entry
 SPARSE_STEM_ACCELERATOR = ("fc_784_128_10", "--key", "fc_784_128_10_sparse", "--fold", "32x4/2,10x2",
                            "--pixel-lanes", "4", "--skip-zero-pixels")
+#: fc_784_128_10 with lane lists (each of its stem's five lanes walks its own non-zero pixels; 160 lanes,
+#: four pixels a beat) and the ROMs over 32 words in block RAM: issue 20's <= 400 cycles in <= 7,600 LUTs
+LANE_LISTS_ACCELERATOR = ("fc_784_128_10", "--key", "fc_784_128_10_lanes", "--fold", "32x5/2,10x2",
+                          "--pixel-lanes", "4", "--skip-zero-pixels", "lanes", "--rom-logic-depth", "32")
 #: the first ResNets of the seeds step (bench/seeds.py, table resnet), without and with SECA_II + Mem-BN,
 #: taken through HLS
 RESNET_RUN = "bench/models/seeds/resnet/plain_seed0"
@@ -179,6 +183,7 @@ STEPS: list[tuple[str, list[str]]] = [
     ("accelerator:conv_fmnist_event", _py("bench.accelerator", *EVENT_ACCELERATOR)),
     ("event_density", _py("bench.event_density", "conv_fmnist")),
     ("accelerator:fc_784_128_10_sparse", _py("bench.accelerator", *SPARSE_STEM_ACCELERATOR)),
+    ("accelerator:fc_784_128_10_lanes", _py("bench.accelerator", *LANE_LISTS_ACCELERATOR)),
     *((f"boards:{_key(n)}:{b}", _py("bench.boards", n, "--boards", b)) for n in BOARD_NETWORKS for b in BOARDS),
     ("deployment", _py("bench.deployment", *HARDWARE, "digits/hdlif_online", "hdlif_online")),
     # randomized verification of the generator (docs/accelerator.md), about an hour on 2 cores

@@ -293,8 +293,9 @@ def rtl(model: str, *, lanes: int | str | None = None, fold: str | None = None, 
                                pixel_lanes=pixel_lanes, skip_zero_pixels=skip_zero_pixels, **roms)
             px = pixel_activity(bundle, foldings, vec, skip_zero_pixels)
             activity.update(px)
-            what = "the longest lane list of non-zero pixels" if skip_zero_pixels == "lanes" else "non-zero pixel words"
-            say(f"rtl: {what} of the stem, a share of its words (from the vectors): "
+            what = ("the stem's longest lane list of non-zero pixels, a share of its words" if skip_zero_pixels == "lanes"
+                    else "non-zero pixel words of the stem")
+            say(f"rtl: {what} (from the vectors): "
                 f"{', '.join(f'{k} {v:.2f}' for k, v in px.items())}")
         if eligible and (auto or event):
             from rtl_gen.folding import code_activity

@@ -1136,7 +1136,9 @@ def _lif_vs_hdlif(results: Path, models: Path, nets: dict[str, Path], analyses: 
 #: the dense and event-driven builds of a network compared on hardware (``accelerator.json``)
 EVENT_PAIR = (("conv_fmnist", "dense schedule"), ("conv_fmnist_event", "event-driven conv2, conv3"),
               ("fc_784_128_10", "dense schedule, one pixel a beat"),
-              ("fc_784_128_10_sparse", "four pixels a beat, the stem walks only its non-zero pixel words"))
+              ("fc_784_128_10_sparse", "four pixels a beat, the stem walks only its non-zero pixel words"),
+              ("fc_784_128_10_lanes", "four pixels a beat, each of the stem's lanes walks its own non-zero pixels, "
+                                      "ROMs over 32 words in block RAM"))
 
 
 def _sparse_stem_note(e: dict | None) -> str:
@@ -1152,6 +1154,20 @@ def _sparse_stem_note(e: dict | None) -> str:
     return (f" The fc network's sparse build has the dense build's MAC lanes: its stem's cycles follow the non-zero "
             f"pixel words{words}; every word non-zero, it needs {num(worst)} cycles per inference (the bound `make rtl` "
             f"prints)." if worst else "")
+
+
+def _lane_lists_note(e: dict | None) -> str:
+    """What the lane-list build of the fc network is, from its entry."""
+    if not e or not e.get("worst_case_cycles"):
+        return ""
+    stem, fold = next(iter(e.get("folding", {}).items()), ("", ""))
+    share = (e.get("input_activity") or {}).get(stem)
+    lanes = re.match(r"(\d+)x(\d+)", fold)
+    what = (f"{int(lanes.group(1)) * int(lanes.group(2))} stem lanes, {lanes.group(2)} lists of non-zero pixels"
+            if lanes else "its stem's lanes")
+    longest = f" (the longest list: {pct(share)} of the words on its test images)" if share is not None else ""
+    return (f" The lane-list build has {what}: a fold walks the longest list{longest}; every pixel non-zero, it "
+            f"needs {num(e['worst_case_cycles'])} cycles per inference.")
 
 
 def _event_driven(figs: _Figures, results: Path) -> list[str]:
@@ -1190,7 +1206,8 @@ def _event_driven(figs: _Figures, results: Path) -> list[str]:
     lines += ["Every test image of each entry bit-exact (`bench/results/accelerator.json`; commands in the "
               "hardware section). At about half the codes non-zero, an event-driven lane does the work of two dense "
               "lanes but costs more than one (`docs/accelerator.md`, event-driven conv layers)."
-              + _sparse_stem_note(acc.get("fc_784_128_10_sparse")), ""]
+              + _sparse_stem_note(acc.get("fc_784_128_10_sparse")) + _lane_lists_note(acc.get("fc_784_128_10_lanes")),
+              ""]
     return lines
 
 

@@ -217,6 +217,10 @@ def _flow(*args):
     (("--lanes", "4", "--fold", "1x1"), ("give one of lanes, folding or target",)),
     (("--pixel-lanes", "2"), ("pixel_lanes=2: only an fc stem takes several pixels a beat",)),
     (("--pixel-lanes", "0"), ("--pixel-lanes (PIXEL_LANES=)",)),
+    (("--skip-zero-pixels", "lines"), ("--skip-zero-pixels (SKIP_ZERO_PIXELS=) must be one of 0, 1, words, lanes, "
+                                       "not 'lines'",)),
+    (("--skip-zero-pixels", "lanes"), ("skip_zero_pixels: only an fc stem skips zero pixels",)),
+    (("--rom-logic-depth", "-1"), ("--rom-logic-depth (ROM_LOGIC_DEPTH=) must be a whole number >= 0",)),
 ])
 def test_cli_refuses_with_one_line(small_run, args, needles):
     p = _flow("rtl", small_run, *args)

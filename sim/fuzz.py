@@ -211,14 +211,17 @@ LANE_LISTS_SHARE = 0.5
 def _draw_lane_lists(rng, bundle, folding: list, pixel_lanes: int):
     """With probability :data:`LANE_LISTS_SHARE`: ``("lanes", folding, pixel_lanes)`` with the
     stem's ``simd`` redrawn to any width up to what its inputs allow (1, the widest and odd ones
-    on purpose) and the pixels per beat to a legal count (at most that ``simd``, dividing the
-    features; the largest a third of the time); else ``(True, folding, pixel_lanes)``."""
+    on purpose; within the layer's :data:`rtl_gen.folding.MAX_LANES`) and the pixels per beat to a
+    legal count (at most that ``simd``, dividing the features; the largest a third of the time);
+    else ``(True, folding, pixel_lanes)``."""
     if rng.random() >= LANE_LISTS_SHARE:
         return True, folding, pixel_lanes
+    from rtl_gen.folding import MAX_LANES
+
     C, features = bundle.layers[0].in_features, bundle.input.features
-    widest = 1 << (C - 1).bit_length()
-    simd = int(_pick(rng, list(range(1, widest + 1)), extreme=0.4))
     pe, rest = folding[0].split("x")
+    widest = min(1 << (C - 1).bit_length(), MAX_LANES // int(pe))
+    simd = int(_pick(rng, list(range(1, widest + 1)), extreme=0.4))
     nl = rest.split("/")[1] if "/" in rest else None
     folding = [f"{pe}x{simd}" + (f"/{nl}" if nl else "")] + list(folding[1:])
     options = [d for d in range(1, simd + 1) if features % d == 0]

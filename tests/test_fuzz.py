@@ -205,7 +205,9 @@ def test_large_draws_reach_deep_membranes_and_stacked_roms():
         case = fuzz.draw_case(seed, large=True)
         bundle = random_bundle(seed, **case["net"])
         cfg = from_bundle(bundle, folding=case["folding"], stem=case["stem"],
-                          skip_zero_spikes=case["skip_zero_spikes"], skip_zero_weights=case["skip_zero_weights"])
+                          skip_zero_spikes=case["skip_zero_spikes"], skip_zero_weights=case["skip_zero_weights"],
+                          pixel_lanes=case["pixel_lanes"], skip_zero_pixels=case["skip_zero_pixels"],
+                          rom_logic_depth=case["rom_logic_depth"])
         banks += any(layer.neuron.kind == "vanilla" and layer.neuron.words_per_lane > 1024 for layer in cfg.layers)
         stacked += any(layer.synapse.read_stages == 2 for layer in list(cfg.layers) + [cfg.readout])
     assert banks >= 3 and stacked >= 3, (banks, stacked)

@@ -177,6 +177,8 @@ class EventConvSynapse(wiring.Component):
             lane_luts, lane_ffs = b + 1, 0                # the term's multiplexer, no register
         luts = L * (lane_luts + LB)
         ffs = L * (lane_ffs + 2 * LB)                     # accumulator, flush register
+        if c.weight_kind != "int8":
+            ffs += -(-L // LANE_GROUP) * 2 * (b + 1)      # the code's and its negation's copies
         luts += k * P * LB * (1 if k <= 2 else 2)         # row multiplexer of each bank
         luts += k * P * A                                 # read-modify-write adders
         ffs += k * P * (A + 2 * LB) + P * A               # data and lane registers, emission

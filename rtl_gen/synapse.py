@@ -142,7 +142,7 @@ class SynapseEngine(wiring.Component):
         elif c.skip_zero_inputs:
             m.d.comb += [win.count.eq(self.count), self.ev_addr.eq(win.ev_addr), self.ev_en.eq(win.ev_en),
                          win.ev_data.eq(self.ev_data)]
-        xm, w5, tags, tag0 = (self._lane_lists if c.lane_lists else self._blocks)(m, win)
+        xm, weights_of, tags, tag0 = (self._lane_lists if c.lane_lists else self._blocks)(m, win)
         v4, l4 = tag0[:2]
 
         negate = c.weight_kind != "int8"
@@ -155,7 +155,7 @@ class SynapseEngine(wiring.Component):
             mac = TernaryMAC(lanes=S, in_bits=c.in_bits, weights=c.weight_kind, negated_input=negate,
                              registered_terms=c.registered_terms)
             m.submodules[f"mac{p}"] = mac
-            m.d.comb += [mac.codes.eq(xm), mac.weights.eq(w5.word_select(p, S * c.weight_bits))]
+            m.d.comb += [mac.codes.eq(xm), mac.weights.eq(weights_of(p))]
             if negate:
                 m.d.comb += mac.ncodes.eq(nx)
             sums.append(mac.sum)
@@ -217,8 +217,8 @@ class SynapseEngine(wiring.Component):
 
     def _blocks(self, m, win):
         """The input word and the weight block of every beat (the schedule's ROM word): the
-        masked codes and the weights at the MAC lanes, the beat's tags alongside, and the tags
-        of the clock the memories' data is out."""
+        masked codes, output channel ``p``'s weights (a function of ``p``) at the MAC lanes,
+        the beat's tags alongside, and the tags of the clock the memories' data is out."""
         c = self.config
         P, S = c.fold.pe, c.fold.simd
         sched = win.schedule
@@ -263,7 +263,7 @@ class SynapseEngine(wiring.Component):
         tags = tags[1:]
         xm = Signal(unsigned(S * c.in_bits))
         m.d.comb += xm.eq(Mux(inb5, x5, 0))
-        return xm, w5, tags, (v4, l4, li4, t4)
+        return xm, (lambda p: w5.word_select(p, S * c.weight_bits)), tags, (v4, l4, li4, t4)
 
     def _lane_lists(self, m, win):
         """Lane lists (a stem whose lanes walk their own non-zero pixels): entry ``k`` of every
@@ -322,17 +322,16 @@ class SynapseEngine(wiring.Component):
         codes2 = Signal.like(codes, name="codes_a2", **rl)
         m.d.sync += codes2.eq(codes)
         tags.append(delay(tags[-1], "ta2"))
-        xm, w = codes2, Cat(*wdata)
+        xm = codes2
         for r in range(c.weight_stages):
-            wr = Signal(unsigned(S * P * wb), name=f"wl{r}", **rl)
+            regs = [Signal(unsigned(P * wb), name=f"wl{r}_{j}", **rl) for j in range(S)]
             xr = Signal.like(xm, name=f"codes_w{r}", **rl)
-            m.d.sync += [wr.eq(w), xr.eq(xm)]
-            w, xm = wr, xr
+            m.d.sync += [reg.eq(w) for reg, w in zip(regs, wdata)] + [xr.eq(xm)]
+            wdata, xm = regs, xr
             tags.append(delay(tags[-1], f"tw{r}"))
-        # the MACs take pe x simd weights, lane (p, s) at (p * simd + s) * wb
-        w5 = Signal(unsigned(P * S * wb))
-        m.d.comb += w5.eq(Cat(*[w.word_select(s_, P * wb).word_select(p, wb) for p in range(P) for s_ in range(S)]))
-        return xm, w5, tags[1:], (v4, l4, li4, t4)
+        # output channel p's MAC takes lane s's weight p (a concatenation per MAC: one of every
+        # lane's words would be a Verilog line too long for Verilator with thousands of lanes)
+        return xm, (lambda p: Cat(*[w.word_select(p, wb) for w in wdata])), tags[1:], (v4, l4, li4, t4)
 
     def _lane_word(self, j: int, fold: int, word: int) -> int:
         """Lane ``j``'s ROM word: the ``pe`` weights of input ``word * simd + j`` in output fold

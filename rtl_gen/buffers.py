@@ -240,7 +240,7 @@ class FrameBuffer(wiring.Component):
         for i in range(self.readers):
             x = SlotTracker.reader_suffix(i)
             rd_addr, rd_data = getattr(self, f"rd_addr{x}"), getattr(self, f"rd_data{x}")
-            if not self.lane_writes:
+            if not self.lane_writes and not self.lane_lists:      # lane lists: checked per lane
                 # a reader uses words of a full slot only, which the writer never writes
                 no_collision(m, wr_addr=self.wr_addr, wr_en=self.wr_en, rd_addr=rd_addr,
                              live=getattr(self, f"rd_en{x}"), what=f"frame buffer reader {i}")

@@ -14,6 +14,7 @@ from . import steps
 MAKE_VARS = {flag: var for flag, var in steps.SETTINGS.values()} | {
     "--n": "N", "--lanes": "LANES", "--fold": "FOLD", "--target": "TARGET", "--stem": "STEM", "--board": "BOARD",
     "--pixel-lanes": "PIXEL_LANES", "--skip-zero-pixels": "SKIP_ZERO_PIXELS", "--rom-logic-depth": "ROM_LOGIC_DEPTH",
+    "--carry-cells": "CARRY_CELLS",
     "--device": "DEVICE", "--freq": "FREQ", "--baud": "BAUD", "--project": "PROJECT", "--force": "FORCE",
     "--resume": "RESUME", "--waves": "WAVES", "--coverage": "COVERAGE", "--cosim": "COSIM", "--vsynth": "VSYNTH",
     "--nir": "NIR", "--model": "MODEL", "--dt": "DT", "--reset": "RESET", "--weights": "WEIGHTS",
@@ -191,6 +192,9 @@ def main(argv=None) -> int:
                    help="ROMs (weights, schedules, parameters) of at most this many words become LUT logic, deeper "
                         "ones block RAM (default 64; lower it where LUTs are short and block RAMs are not, 0: all "
                         "block RAM)")
+    r.add_argument("--carry-cells", choices=("ecp5",), default=None,
+                   help="the event-driven layers' adders as hand-placed carry cells of this FPGA family, with their "
+                        "operand logic in the cells' own LUTs (ecp5: make bitstream; not for other devices)")
     s = sub.add_parser("sim", help="Verilator + cocotb, bit-exact against the golden vectors")
     s.add_argument("model")
     s.add_argument("--n", type=COUNT, default=0, help="images to check (0 = the whole vector file)")
@@ -281,7 +285,7 @@ def main(argv=None) -> int:
                       stem=a.stem, skip_zero_spikes=a.skip_zero_spikes, event=a.event, pixel_lanes=a.pixel_lanes,
                       skip_zero_pixels={"0": False, "1": True, "words": True}.get(a.skip_zero_pixels,
                                                                                  a.skip_zero_pixels),
-                      rom_logic_depth=a.rom_logic_depth)
+                      rom_logic_depth=a.rom_logic_depth, carry_cells=a.carry_cells)
         elif a.step == "sim":
             r = steps.sim(a.model, n=a.n, backpressure=a.backpressure, seed=a.seed, waves=a.waves,
                           coverage=a.coverage, trace=a.trace)

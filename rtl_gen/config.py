@@ -52,6 +52,11 @@ def _pos_int(owner: str, name: str, value) -> None:
         raise ValueError(f"{owner}.{name} must be a positive integer, not {value!r}")
 
 
+#: carry-cell families whose adders the generator can hand-place (:mod:`rtl_gen.carry`; ``None``:
+#: plain ``+``, any device)
+CARRY_CELLS = (None, "ecp5")
+
+
 def _rom_logic_depth(owner: str, value) -> None:
     if not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
         raise ValueError(f"{owner}.rom_logic_depth must be a whole number >= 0 (ROMs of at most that many words "
@@ -236,6 +241,8 @@ class EventEntry:
     kernel row ``ky = r``); ``cols[cb]`` is ``(x // k, in range)`` of the output column ``x``
     with ``x % k == cb`` that the pixel touches.  The pixel finishes output ``(iy - d, ix - d)``
     (flush row ``k - 1``, bank ``fin_cb``), which goes to the neurons when ``emit``.
+    ``first[r][cb]``: this pixel is the first (in the item's order) to touch the output of flush
+    row ``r``, bank ``cb``, so its sum overwrites that bank entry instead of adding to it.
     """
     iy: int
     ix: int
@@ -247,6 +254,7 @@ class EventEntry:
     fin_cb: int
     emit: bool
     last_emit: bool
+    first: tuple = ()
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -277,6 +285,7 @@ class SynapseConfig:
     activity: float = 1.0       # expected fraction of input words (event: codes) that are non-zero (estimates)
     event: bool = False         # conv only: event-driven (scatter each non-zero code), see below
     rom_logic_depth: int = ROM_LOGIC_DEPTH      # its ROMs of at most this many words are logic (memory_attrs)
+    carry_cells: str | None = None              # event only: "ecp5" hand-places its adders' logic (rtl_gen.carry)
 
     def __post_init__(self):
         owner = f"SynapseConfig({self.name})"
@@ -317,6 +326,11 @@ class SynapseConfig:
                              f"(skip_zero_inputs, not trailing)")
         if not (0.0 <= self.activity <= 1.0):
             raise ValueError(f"{owner}.activity must lie in [0, 1], not {self.activity!r}")
+        if self.carry_cells not in CARRY_CELLS:
+            raise ValueError(f"{owner}.carry_cells must be one of {CARRY_CELLS}, not {self.carry_cells!r}")
+        if self.carry_cells and not self.event:
+            raise ValueError(f"{owner}: carry_cells={self.carry_cells!r} places the adders of an event-driven "
+                             f"layer; this layer is not one")
         if self.event:
             if self.is_fc or self.stride != 1:
                 raise ValueError(f"{owner}: an event-driven layer is a conv layer of stride 1, not "
@@ -517,8 +531,8 @@ class SynapseConfig:
     # scatters every non-zero input code into the ``k x k`` output positions it touches: the
     # pixels are visited in the order that finishes the output positions in sweep order, the
     # partial sums of the positions not yet finished live in ``k`` memory banks (output column
-    # mod ``k``) of ``ring`` output rows, and a position is handed to the neurons (and its entry
-    # zeroed) by the pixel that contributes to it last.
+    # mod ``k``) of ``ring`` output rows: the first pixel to reach a position writes its entry,
+    # the others add to it, and the last hands it to the neurons.
 
     @property
     def event_d(self) -> int:
@@ -572,18 +586,29 @@ class SynapseConfig:
             grid.sort(key=lambda q: ((q[0] - d) // 2, (q[1] - d) // 2, (q[0] - d) % 2, (q[1] - d) % 2))
         M = self.event_ring
         out = []
+        touched = set()                               # the output positions some pixel reached
         for iy, ix in grid:
             s = (ix + p) % k
             rows = tuple(((iy + p - r) % M, 0 <= iy + p - r < Ho) for r in range(k))
-            cols = []
+            cols, oxs = [], []
             for cb in range(k):
                 ox = ix + p - (s - cb) % k
+                oxs.append(ox)
                 cols.append((ox // k, True) if 0 <= ox < Wo else (0, False))
+            first = []
+            for r in range(k):
+                row = []
+                for cb in range(k):
+                    pos = (iy + p - r, oxs[cb])
+                    row.append(rows[r][1] and cols[cb][1] and pos not in touched)
+                    if row[-1]:
+                        touched.add(pos)
+                first.append(tuple(row))
             fy, fx = iy - d, ix - d
             real = iy < H and ix < W
             out.append(EventEntry(iy=iy, ix=ix, real=real, addr=iy * W + ix if real else 0, s=s, rows=rows,
                                   cols=tuple(cols), fin_cb=(ix - d) % k, emit=0 <= fy < Hu and 0 <= fx < Wu,
-                                  last_emit=False))
+                                  last_emit=False, first=tuple(first)))
         last = max(n for n, e in enumerate(out) if e.emit)
         out[last] = EventEntry(**{**out[last].__dict__, "last_emit": True})
         return out
@@ -1131,7 +1156,7 @@ def event_layers(bundle: Bundle, event) -> frozenset:
 def build(bundle: Bundle, foldings: list, *, skip_zero_weights: bool = False, stem: str = "cache",
           skip_zero_spikes: bool = False, activity: dict | None = None, event=None,
           pixel_lanes: int = 1, skip_zero_pixels: bool = False,
-          rom_logic_depth: int = ROM_LOGIC_DEPTH) -> AcceleratorConfig:
+          rom_logic_depth: int = ROM_LOGIC_DEPTH, carry_cells: str | None = None) -> AcceleratorConfig:
     """The configs for an explicit folding per synaptic layer (readout last); ``event``: the
     layers that are event-driven (:func:`event_layers`); ``pixel_lanes``: pixels per beat of the
     ``pixels`` stream (:func:`check_pixel_lanes`); ``skip_zero_pixels`` (:func:`skip_pixels_mode`):
@@ -1140,9 +1165,13 @@ def build(bundle: Bundle, foldings: list, *, skip_zero_weights: bool = False, st
     ``activity[stem]``: the expected share of words (the longest lane's list) it walks.
     ``rom_logic_depth``: every ROM (weights, schedules, parameters) of at most that many words is
     LUT logic, deeper ones block RAM (default :data:`ROM_LOGIC_DEPTH`; lower it where LUTs are
-    short and block RAMs are not)."""
+    short and block RAMs are not).  ``carry_cells`` (:data:`CARRY_CELLS`): the event-driven
+    layers' adders as hand-placed carry cells of that family (:mod:`rtl_gen.carry`)."""
     if stem not in ("cache", "recompute"):
         raise ValueError(f"stem must be 'cache' or 'recompute', not {stem!r}")
+    if carry_cells not in CARRY_CELLS:
+        raise ValueError(f"carry_cells must be one of {CARRY_CELLS} (None: plain adders, any device), "
+                         f"not {carry_cells!r}")
     n_syn = len(bundle.layers)
     if len(foldings) != n_syn:
         raise ValueError(f"folding must give one entry per synaptic layer ({n_syn}), not {len(foldings)}")
@@ -1183,7 +1212,7 @@ def build(bundle: Bundle, foldings: list, *, skip_zero_weights: bool = False, st
                                   skip_zero_weights=skip_zero_weights and not skip_in and not ev,
                                   skip_zero_inputs=skip_in, event=ev,
                                   lane_lists=pixel_mode == "lanes" and layer is bundle.layers[0],
-                                  rom_logic_depth=rom_logic_depth,
+                                  rom_logic_depth=rom_logic_depth, carry_cells=carry_cells if ev else None,
                                   activity=float((activity or {}).get(layer.name, 1.0)) if (skip_in or ev) else 1.0))
         if layer.kind != "readout_fc":
             in_bits = layer.out_max.bit_length()        # codes, or a sum pool's sums

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from amaranth.back import verilog
 
+from .carry import WRAPPER
 from .config import AcceleratorConfig
 from .estimate import cycles, layer_lanes, resources
 from .manifest import check, signed_ports_of
@@ -57,7 +58,14 @@ def describe(cfg: AcceleratorConfig, events: dict | None = None) -> dict:
                        "event": syn.event, "once_per_image": layer is cfg.layers[0]})
     return {"name": cfg.name, "T": cfg.T, "pixel_lanes": cfg.pixel_lanes, "layers": layers, "lanes": list(cfg.lanes),
             "rom_logic_depth": cfg.readout.synapse.rom_logic_depth,
+            "carry_cells": next((layer.synapse.carry_cells for layer in cfg.layers if layer.synapse.carry_cells), None),
             "estimate": est, "resources": res, "trace": trace_map(cfg)}
+
+
+def uses_carry_cells(cfg: AcceleratorConfig) -> bool:
+    """Whether the design instantiates hand-placed carry cells (:mod:`rtl_gen.carry`): its
+    Verilog then ends with their wrapper module, and only that device family can build it."""
+    return any(layer.synapse.carry_cells for layer in cfg.layers)
 
 
 def trace_map(cfg: AcceleratorConfig) -> list[dict]:
@@ -106,6 +114,8 @@ def emit(cfg: AcceleratorConfig, out_dir: Path, *, top: str = "hdlif_accel", lin
     out_dir.mkdir(parents=True, exist_ok=True)
     accel = Accelerator(cfg)
     text = verilog.convert(accel, name=top)
+    if uses_carry_cells(cfg):
+        text += WRAPPER
     path = out_dir / f"{top}.v"
     path.write_text(text)
     desc = describe(cfg, events)

@@ -147,7 +147,7 @@ def cycles(cfg: AcceleratorConfig, images: int = MODEL_IMAGES, events: dict | No
     loader_next = 0
     sa_next, sa_fold = 0, None
     sb_next = sb_free = 0
-    eng_next = [layer.synapse.event_depth if layer.synapse.event else 0 for layer in engines]  # cleared after reset
+    eng_next = [0] * len(engines)
     eng_free = [0] * len(engines)
     eng_fold = [None] * len(engines)
     seca_state = [None] * len(engines)                # a SECA stage's previous compute and replay

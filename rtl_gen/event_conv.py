@@ -22,8 +22,10 @@ Partial sums.  At any time at most ``k + 1`` consecutive output rows hold partia
 banks keep a ring of ``k + 1`` rows: bank ``cb`` holds the output columns ``x % k == cb`` (a pixel
 touches ``k`` consecutive columns, one per bank).  The lanes are indexed by bank, not by kernel
 column: the weight ROM word for pixel column ``ix`` already puts ``w[.., (s - cb) % k]`` (``s =
-(ix + p) % k``) on lane ``cb``, so no data is ever rotated.  A finished position's entry is written
-back as zero, so the ring is clean for the row that reuses it; after a reset the banks are cleared.
+(ix + p) % k``) on lane ``cb``, so no data is ever rotated.  The first pixel to reach a position
+writes its entry instead of adding to it (the bank's read data register is reset for it: a
+flip-flop's synchronous reset, no logic), so nothing is ever cleared: not the entry a finished
+position leaves for the row that reuses it, not the banks after a reset.
 
 Invariants (each kept here, by construction):
 
@@ -55,6 +57,7 @@ from amaranth import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
+from .carry import select_add, ternary_lane
 from .config import RAM_LUT_BITS, SynapseConfig, add_cost, bits_for, block_rom_stages, bram_layout, memory_attrs, memory_cost
 from .hw import const_mul, ctr, make_memory, register_copies
 from .ternary_mac import TernaryMAC, lane_cost, mac_latency
@@ -167,21 +170,30 @@ class EventConvSynapse(wiring.Component):
     def resources(config: SynapseConfig) -> dict:
         """ECP5 cost: ``k*k*pe`` lanes (a term and an accumulator each), the flush registers and
         their row multiplexer, ``k`` read-modify-write adders and banks, the serializer, the
-        weight and pixel-schedule ROMs, the expander and control."""
+        weight and pixel-schedule ROMs, the expander and control.  With ``carry_cells`` the
+        lanes' terms and the row multiplexer's last level are in the adders' carry cells
+        (:mod:`rtl_gen.carry`): a lane costs its accumulator's bits and one half cell for the
+        carry in, and the adders read the flush registers (no lane registers in between)."""
         c = config
         k, P, A, b = c.kernel, c.fold.pe, c.acc_bits, c.in_bits
         L, LB = c.event_lanes, c.event_lane_bits
+        cells = bool(c.carry_cells)
         if c.weight_kind == "int8":
             lane_luts, lane_ffs = lane_cost(b, "int8")
         else:
-            lane_luts, lane_ffs = b + 1, 0                # the term's multiplexer, no register
+            lane_luts, lane_ffs = (1 if cells else b + 1), 0  # the term: a half cell, or a multiplexer
         luts = L * (lane_luts + LB)
         ffs = L * (lane_ffs + 2 * LB)                     # accumulator, flush register
         if c.weight_kind != "int8":
-            ffs += -(-L // LANE_GROUP) * 2 * (b + 1)      # the code's and its negation's copies
-        luts += k * P * LB * (1 if k <= 2 else 2)         # row multiplexer of each bank
+            # the copies of the code (and, without carry cells, its negation)
+            ffs += -(-L // LANE_GROUP) * (b if cells else 2 * (b + 1))
+        if cells:
+            luts += k * P * LB * max(0, k - 2)            # rows 1 .. k-1 before the cells' own choice
+            ffs += k * P * A + P * A                      # data registers, emission
+        else:
+            luts += k * P * LB * (k - 1)                  # row multiplexer of each bank
+            ffs += k * P * (A + 2 * LB) + P * A           # data and lane registers, emission
         luts += k * P * A                                 # read-modify-write adders
-        ffs += k * P * (A + 2 * LB) + P * A               # data and lane registers, emission
         luts += P * A * (k - 1) / 2                       # the finished position's bank multiplexer
         G = c.groups_per_fold
         if G > 1:
@@ -198,10 +210,13 @@ class EventConvSynapse(wiring.Component):
         srom = memory_cost(len(ents), _entry_bits(c), rom=True, logic_depth=c.rom_logic_depth)
         return add_cost({"luts": luts, "ffs": ffs}, *banks, wrom, srom)
 
-    def __init__(self, config: SynapseConfig):
+    def __init__(self, config: SynapseConfig, *, carry_model: bool = False):
+        """``carry_model``: with ``config.carry_cells``, build the carry cells' model in Amaranth
+        instead of instances (for Amaranth's simulator, :func:`rtl_gen.carry.carry_chain`)."""
         if not (isinstance(config, SynapseConfig) and config.event):
             raise TypeError(f"EventConvSynapse needs an event-driven SynapseConfig, not {config!r}")
         self.config = c = config
+        self.carry_model = carry_model
         self.addr_bits = bits_for(2 * c.words)
         super().__init__({
             "start": In(1),
@@ -247,8 +262,6 @@ class EventConvSynapse(wiring.Component):
         np_ent = Signal(unsigned(fields.bits))
         np_take = Signal()
         busy_any = Signal()
-        clearing = Signal(init=1)
-        clr = Signal(ctr(c.event_depth))
 
         start = Signal()
         m.d.comb += start.eq(self.start & ~busy_any)
@@ -344,7 +357,16 @@ class EventConvSynapse(wiring.Component):
             tags.append(delay_tags(tags[-1], f"b3_{r}"))
         vX, evX, endX, xX, fX, entX = tags[-1]
         sums = []
-        if c.weight_kind == "int8":
+        cells = bool(c.carry_cells)
+        lane_cells = cells and c.weight_kind != "int8"
+        if lane_cells:
+            # the term in the lanes' carry cells (rtl_gen.carry.ternary_lane): each lane reads
+            # the code (zero for no event) and its weight's two bits, no multiplexer in front
+            _, evP, _, xP = tags[-2][:4]
+            x_pre = Signal(unsigned(b))
+            m.d.comb += x_pre.eq(Mux(evP, xP, 0))
+            copies = register_copies(m, x_pre, -(-L // LANE_GROUP), "codes")
+        elif c.weight_kind == "int8":
             xm = Signal(unsigned(b))
             m.d.comb += xm.eq(Mux(evX, xX, 0))
             for lane in range(L):
@@ -375,8 +397,14 @@ class EventConvSynapse(wiring.Component):
         LB = c.event_lane_bits
         accs = [Signal(signed(LB), name=f"acc{lane}") for lane in range(L)]
         flush = [Signal(signed(LB), name=f"fl{lane}", reset_less=True) for lane in range(L)]
-        for acc, fl, s_ in zip(accs, flush, sums):
-            nxt = acc + s_
+        for lane, (acc, fl) in enumerate(zip(accs, flush)):
+            if lane_cells:
+                w = w_data.word_select(lane, wb)
+                en, neg = (w[0], w[1]) if c.weight_kind == "ternary" else (Const(1, 1), w[0])
+                nxt = ternary_lane(m, acc, copies[lane // LANE_GROUP], en, neg, f"lane{lane}",
+                                   model=self.carry_model)
+            else:
+                nxt = acc + sums[lane]
             with m.If(vA & endA):
                 m.d.sync += [acc.eq(0), fl.eq(nxt)]
             with m.Elif(vA):
@@ -401,13 +429,19 @@ class EventConvSynapse(wiring.Component):
         # ---- flush: k clocks, row r of every bank: read, register, add, write ----------------
         rvalid = [fields.get(fl_ent, f"rowv{r}") for r in range(k)]
         ringv = Array(rvalid)
+        firsts = [Array(fields.get(fl_ent, f"first{r}_{cb}") for r in range(k)) for cb in range(k)]
         fin_cb = fields.get(fl_ent, "fin_cb")
         PA = P * A
         p1_v, p2_v = Signal(), Signal()
         p1_cap, p2_cap = Signal(), Signal()
         p1_last, p2_last = Signal(), Signal()
         bank_s = []
-        wr_ports = []
+        # with carry cells the adders read the flush registers themselves (they hold the pixel's
+        # sums until its last row is added: the next transfer is min_beats >= k + 2 clocks
+        # later), the row picked by the cells' own LUTs and one LUT for rows 1 / 2
+        r_d = Signal(ctr(k))
+        r_d1 = Signal(ctr(k))
+        m.d.sync += [r_d1.eq(fl_r), r_d.eq(r_d1)]
         for cb in range(k):
             mem = make_memory(shape=unsigned(PA), depth=c.event_depth)
             m.submodules[f"bank{cb}"] = mem
@@ -417,27 +451,30 @@ class EventConvSynapse(wiring.Component):
             m.d.comb += addr.eq(Array(fl_base)[fl_r] + fl_colf[cb] + fl_f)
             m.d.comb += rp.addr.eq(addr)
             lane_row = Array(Cat(*[flush[(r * k + cb) * P + o] for o in range(P)]) for r in range(k))
-            v1b, v2b = Signal(unsigned(P * LB), name=f"val1_{cb}"), Signal(unsigned(P * LB), name=f"val2_{cb}")
             a1, a2 = Signal.like(addr, name=f"a1_{cb}"), Signal.like(addr, name=f"a2_{cb}")
             e1, e2 = Signal(name=f"en1_{cb}"), Signal(name=f"en2_{cb}")
-            z1, z2 = Signal(name=f"z1_{cb}"), Signal(name=f"z2_{cb}")
+            first1 = Signal(name=f"first1_{cb}")
             d2 = Signal(unsigned(PA), name=f"data2_{cb}")
-            m.d.sync += [v1b.eq(lane_row[fl_r]), a1.eq(addr), e1.eq(fl_active & ringv[fl_r] & colv),
-                         z1.eq(fl_active & (fl_r == k - 1) & (fin_cb == cb)),
-                         v2b.eq(v1b), a2.eq(a1), e2.eq(e1), z2.eq(z1), d2.eq(rp.data)]
+            m.d.sync += [a1.eq(addr), e1.eq(fl_active & ringv[fl_r] & colv), first1.eq(firsts[cb][fl_r]),
+                         a2.eq(a1), e2.eq(e1), d2.eq(Mux(first1, 0, rp.data))]
             ssum = Signal(unsigned(PA), name=f"sum{cb}")
-            m.d.comb += ssum.eq(Cat(*[(d2.word_select(o, A).as_signed() + v2b.word_select(o, LB).as_signed())[:A]
-                                      for o in range(P)]))
+            if cells:
+                rows = [Cat(*[flush[(r * k + cb) * P + o] for o in range(P)]) for r in range(k)]
+                rest = rows[min(1, k - 1)]
+                if k > 2:
+                    rest = Signal(unsigned(P * LB), name=f"rows_{cb}")
+                    m.d.comb += rest.eq(Mux(r_d == 2, rows[2], rows[1]) if k == 3 else Array(rows)[r_d])
+                ssum_parts = [select_add(m, d2.word_select(o, A), rows[0].word_select(o, LB),
+                                         rest.word_select(o, LB), r_d == 0, f"rmw{cb}_{o}", model=self.carry_model)
+                              for o in range(P)]
+                m.d.comb += ssum.eq(Cat(*ssum_parts))
+            else:
+                v1b, v2b = Signal(unsigned(P * LB), name=f"val1_{cb}"), Signal(unsigned(P * LB), name=f"val2_{cb}")
+                m.d.sync += [v1b.eq(lane_row[fl_r]), v2b.eq(v1b)]
+                m.d.comb += ssum.eq(Cat(*[(d2.word_select(o, A).as_signed() + v2b.word_select(o, LB).as_signed())[:A]
+                                          for o in range(P)]))
             bank_s.append(ssum)
-            wr_ports.append((wp, a2, e2, z2, ssum))
-        # the clearing after a reset shares the write ports (the engine is idle meanwhile)
-        for wp, a2, e2, z2, ssum in wr_ports:
-            m.d.comb += [wp.addr.eq(Mux(clearing, clr, a2)), wp.data.eq(Mux(clearing | z2, 0, ssum)),
-                         wp.en.eq(Mux(clearing, 1, e2))]
-        with m.If(clearing):
-            m.d.sync += clr.eq(clr + 1)
-            with m.If(clr == c.event_depth - 1):
-                m.d.sync += clearing.eq(0)
+            m.d.comb += [wp.addr.eq(a2), wp.data.eq(ssum), wp.en.eq(e2)]
         emit_fl = fields.get(fl_ent, "emit")
         last_fl = fields.get(fl_ent, "last_emit") & (fl_f == F - 1)
         m.d.sync += [p1_v.eq(fl_active), p2_v.eq(p1_v),
@@ -475,7 +512,7 @@ class EventConvSynapse(wiring.Component):
         inpipe = fetching | inflight | np_valid | cp_valid
         for tg in tags:
             inpipe = inpipe | tg[0]
-        m.d.comb += busy_any.eq(inpipe | fl_active | p1_v | p2_v | ser_busy | clearing)
+        m.d.comb += busy_any.eq(inpipe | fl_active | p1_v | p2_v | ser_busy)
         m.d.comb += [self.busy.eq(busy_any), self.sweeping.eq(busy_any), self.running.eq(busy_any)]
         return m
 
@@ -500,6 +537,7 @@ class _EntryFields:
             self.spec += [(f"row{r}", bits_for(c.event_ring)), (f"rowv{r}", 1)]
         for cb in range(k):
             self.spec += [(f"col{cb}", bits_for(c.event_cols)), (f"colv{cb}", 1)]
+        self.spec += [(f"first{r}_{cb}", 1) for r in range(k) for cb in range(k)]
         self.off = {}
         o = 0
         for name, w in self.spec:
@@ -515,6 +553,9 @@ class _EntryFields:
             vals[f"row{r}"], vals[f"rowv{r}"] = ring, int(ok)
         for cb, (col, ok) in enumerate(e.cols):
             vals[f"col{cb}"], vals[f"colv{cb}"] = col, int(ok)
+        for r, row in enumerate(e.first):
+            for cb, f in enumerate(row):
+                vals[f"first{r}_{cb}"] = int(f)
         word = 0
         for name, w in self.spec:
             v = vals[name]

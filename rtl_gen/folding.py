@@ -214,7 +214,8 @@ def parse_folding(bundle: Bundle, folding) -> list[Folding]:
 def _search(bundle: Bundle, goal: int | None, *, skip_zero_weights: bool = False, stem: str = "cache",
             skip_zero_spikes: bool = False, activity: dict | None = None, event=None,
             pixel_lanes: int = 1, skip_zero_pixels: bool = False,
-            rom_logic_depth: int = ROM_LOGIC_DEPTH) -> list[Folding]:
+            rom_logic_depth: int = ROM_LOGIC_DEPTH,
+            carry_cells: str | None = None) -> list[Folding]:
     """Per layer (readout first), the cheapest folding whose engines need at most ``goal``
     clocks per image, where none does (or ``goal`` is None) the fastest, the cheapest of those."""
     from .estimate import engine_times, resources
@@ -247,7 +248,8 @@ def _search(bundle: Bundle, goal: int | None, *, skip_zero_weights: bool = False
                     cfg = build(bundle, trial, skip_zero_weights=skip_zero_weights, stem=stem,
                                 skip_zero_spikes=skip_zero_spikes, activity=activity, event=event,
                                 pixel_lanes=pixel_lanes if i == 0 else 1, skip_zero_pixels=skip_zero_pixels,
-                                rom_logic_depth=rom_logic_depth)
+                                rom_logic_depth=rom_logic_depth,
+              carry_cells=carry_cells)
                 except ValueError:
                     continue
                 times = engine_times(cfg)
@@ -277,12 +279,14 @@ def _slowest(times: dict) -> tuple[str, int]:
 def fastest(bundle: Bundle, *, skip_zero_weights: bool = False, stem: str = "cache",
             skip_zero_spikes: bool = False, activity: dict | None = None, event=None,
             pixel_lanes: int = 1, skip_zero_pixels: bool = False,
-            rom_logic_depth: int = ROM_LOGIC_DEPTH) -> list[Folding]:
+            rom_logic_depth: int = ROM_LOGIC_DEPTH,
+            carry_cells: str | None = None) -> list[Folding]:
     """The shortest interval between images any folding reaches (the slowest engine of the
     fastest folding per layer), and per layer the cheapest folding within it."""
     kw = dict(skip_zero_weights=skip_zero_weights, stem=stem, skip_zero_spikes=skip_zero_spikes, activity=activity,
               event=event, pixel_lanes=pixel_lanes,
-              skip_zero_pixels=skip_zero_pixels, rom_logic_depth=rom_logic_depth)
+              skip_zero_pixels=skip_zero_pixels, rom_logic_depth=rom_logic_depth,
+              carry_cells=carry_cells)
     quick = _search(bundle, None, **kw)
     _, best = _slowest(_times(bundle, quick, **kw))
     cheap = _search(bundle, best, **kw)
@@ -292,7 +296,8 @@ def fastest(bundle: Bundle, *, skip_zero_weights: bool = False, stem: str = "cac
 def for_target(bundle: Bundle, goal: int, *, skip_zero_weights: bool = False, stem: str = "cache",
                skip_zero_spikes: bool = False, activity: dict | None = None, event=None,
                pixel_lanes: int = 1, skip_zero_pixels: bool = False,
-            rom_logic_depth: int = ROM_LOGIC_DEPTH) -> list[Folding]:
+            rom_logic_depth: int = ROM_LOGIC_DEPTH,
+            carry_cells: str | None = None) -> list[Folding]:
     """Per layer, the cheapest folding whose engines need at most ``goal`` clocks per image
     (:func:`rtl_gen.estimate.engine_times`, the pixel loader's included); a ValueError naming
     the fastest reachable interval when no folding gets every engine within ``goal``."""
@@ -301,7 +306,8 @@ def for_target(bundle: Bundle, goal: int, *, skip_zero_weights: bool = False, st
     goal = int(goal)
     kw = dict(skip_zero_weights=skip_zero_weights, stem=stem, skip_zero_spikes=skip_zero_spikes, activity=activity,
               event=event, pixel_lanes=pixel_lanes,
-              skip_zero_pixels=skip_zero_pixels, rom_logic_depth=rom_logic_depth)
+              skip_zero_pixels=skip_zero_pixels, rom_logic_depth=rom_logic_depth,
+              carry_cells=carry_cells)
     chosen = _search(bundle, goal, **kw)
     if _slowest(_times(bundle, chosen, **kw))[1] <= goal:
         return chosen
@@ -350,7 +356,8 @@ def _parse_target(target):
 def resolve(bundle: Bundle, *, lanes=None, folding=None, target=None, skip_zero_weights: bool = False,
             stem: str = "cache", skip_zero_spikes: bool = False, activity: dict | None = None,
             event=None, pixel_lanes: int = 1, skip_zero_pixels: bool = False,
-            rom_logic_depth: int = ROM_LOGIC_DEPTH) -> list[Folding]:
+            rom_logic_depth: int = ROM_LOGIC_DEPTH,
+            carry_cells: str | None = None) -> list[Folding]:
     """The folding of every synaptic layer from the user's choice: one of ``folding``,
     ``target`` or ``lanes`` (none: ``AtMost(16)`` lanes); see the module docstring."""
     given = [k for k, v in (("lanes", lanes), ("folding", folding), ("target", target)) if v is not None]
@@ -358,7 +365,8 @@ def resolve(bundle: Bundle, *, lanes=None, folding=None, target=None, skip_zero_
         raise ValueError(f"give one of lanes, folding or target (LANES=, FOLD=, TARGET=), not {' and '.join(given)}")
     kw = dict(skip_zero_weights=skip_zero_weights, stem=stem, skip_zero_spikes=skip_zero_spikes, activity=activity,
               event=event, pixel_lanes=pixel_lanes,
-              skip_zero_pixels=skip_zero_pixels, rom_logic_depth=rom_logic_depth)
+              skip_zero_pixels=skip_zero_pixels, rom_logic_depth=rom_logic_depth,
+              carry_cells=carry_cells)
     if folding is not None:
         out = parse_folding(bundle, folding)
     elif target is not None:
@@ -378,7 +386,8 @@ def resolve(bundle: Bundle, *, lanes=None, folding=None, target=None, skip_zero_
 def from_bundle(bundle: Bundle, lanes=None, *, folding=None, target=None,
                 skip_zero_weights: bool = False, stem: str = "cache", skip_zero_spikes: bool = False,
                 activity: dict | None = None, event=None, pixel_lanes: int = 1,
-                skip_zero_pixels: bool = False, rom_logic_depth: int = ROM_LOGIC_DEPTH) -> AcceleratorConfig:
+                skip_zero_pixels: bool = False, rom_logic_depth: int = ROM_LOGIC_DEPTH,
+            carry_cells: str | None = None) -> AcceleratorConfig:
     """Every block's config for a loaded bundle: the folding of each layer by :func:`resolve`,
     the configs by :func:`rtl_gen.config.build`.
 
@@ -409,13 +418,20 @@ def from_bundle(bundle: Bundle, lanes=None, *, folding=None, target=None,
     loader lists them; ``"lanes"``: each stem lane walks its own list of non-zero pixels);
     ``activity[stem]`` (:func:`pixel_activity`) is their expected share.  ``rom_logic_depth``:
     ROMs of at most that many words are LUT logic, deeper ones block RAM
-    (:func:`rtl_gen.config.memory_attrs`).
+    (:func:`rtl_gen.config.memory_attrs`).  ``carry_cells="ecp5"``: the event-driven layers'
+    adders are ECP5 carry cells with their operand logic in the cells' own LUTs
+    (:mod:`rtl_gen.carry`; an ECP5 device only).
     """
     kw = dict(skip_zero_weights=skip_zero_weights, stem=stem, skip_zero_spikes=skip_zero_spikes, activity=activity,
               event=event, pixel_lanes=pixel_lanes,
-              skip_zero_pixels=skip_zero_pixels, rom_logic_depth=rom_logic_depth)
+              skip_zero_pixels=skip_zero_pixels, rom_logic_depth=rom_logic_depth,
+              carry_cells=carry_cells)
     foldings = resolve(bundle, lanes=lanes, folding=folding, target=target, **kw)
-    return build(bundle, foldings, **kw)
+    cfg = build(bundle, foldings, **kw)
+    if carry_cells and not any(layer.synapse.event for layer in cfg.layers):
+        raise ValueError(f"carry_cells={carry_cells!r} hand-places the adders of event-driven layers, and none of "
+                         f"this network's layers is event-driven (make one: a folding ending in e, or event=)")
+    return cfg
 
 
 def input_activity(bundle: Bundle, foldings: list, vectors: dict) -> dict:

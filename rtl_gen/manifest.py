@@ -327,12 +327,21 @@ def _initial_ok(init: A.Initial) -> bool:
     return True
 
 
+#: device primitives a design may instantiate (their ports), known to the lint though it has no
+#: module for them: the ECP5 carry cell behind :data:`rtl_gen.carry.WRAPPER`
+PRIMITIVES = {
+    "CCU2C": {**{p: "input" for p in ("CIN", "A0", "B0", "C0", "D0", "A1", "B1", "C1", "D1")},
+              **{p: "output" for p in ("S0", "S1", "COUT")}},
+}
+
+
 def lint(verilog) -> LintReport:
     """Lint every module of ``verilog`` (a path or the text)."""
     text = Path(verilog).read_text() if isinstance(verilog, Path) else verilog
     mods = _modules(parse(text))
     rep = LintReport()
     port_dirs = {name: {p["name"]: p["direction"] for p in _ports(mod)} for name, mod in mods.items()}
+    port_dirs.update({k: v for k, v in PRIMITIVES.items() if k not in port_dirs})
     for name, mod in mods.items():
         drivers, reads, declared = set(), set(), set()
         outputs = set()

@@ -204,6 +204,9 @@ def _draw_event(rng, bundle, folding: list[str]) -> tuple[list[str], list[str]]:
 #: the share of drawn cases whose ROMs go to block RAM from fewer words than the default (0, 1,
 #: 16 or 32: every ROM, or all but the shallowest, in block RAM)
 ROM_DEPTH_SHARE = 0.25
+#: share of the cases with event-driven layers whose adders are hand-placed ECP5 carry cells
+#: (rtl_gen.carry; Verilator runs the cells' model)
+CARRY_CELLS_SHARE = 0.5
 #: the share of drawn zero-pixel-skipping cached fc stems whose lanes keep their own lists
 LANE_LISTS_SHARE = 0.5
 
@@ -268,10 +271,11 @@ def draw_case(seed: int, large: bool = False) -> dict:
                                                                   pixel_lanes)
     rom_rng = np.random.default_rng([seed, 26])
     rom_logic_depth = int(_pick(rom_rng, [0, 1, 16, 32], extreme=0.5)) if rom_rng.random() < ROM_DEPTH_SHARE else 64
+    carry_cells = "ecp5" if event and np.random.default_rng([seed, 27]).random() < CARRY_CELLS_SHARE else None
     return dict(seed=seed, large=large, net=net, folding=folding, stem=stem, skip_zero_spikes=skip_zero_spikes,
                 skip_zero_weights=skip_zero_weights, event=event, stimulus=stimulus, images=images,
                 pixel_lanes=pixel_lanes, skip_zero_pixels=skip_zero_pixels, rom_logic_depth=rom_logic_depth,
-                conv_stem=conv_stem, reset_after=int(rng.integers(5, 200)), stimulus_seed=int(rng.integers(1, 1 << 16)))
+                carry_cells=carry_cells, conv_stem=conv_stem, reset_after=int(rng.integers(5, 200)), stimulus_seed=int(rng.integers(1, 1 << 16)))
 
 
 #: the graph forms the RTL takes (:mod:`rtl_gen.graph`); the others (the authors' stream
@@ -336,6 +340,7 @@ def describe(case: dict) -> str:
             f"{', skip zero pixels' if case.get('skip_zero_pixels') else ''}"
             f"{' (lane lists)' if case.get('skip_zero_pixels') == 'lanes' else ''}"
             f"{', ROM_LOGIC_DEPTH=%d' % case['rom_logic_depth'] if case.get('rom_logic_depth', 64) != 64 else ''}"
+            f"{', CARRY_CELLS=%s' % case['carry_cells'] if case.get('carry_cells') else ''}"
             f"; stimulus {case['stimulus']}; "
             f"{case['images']} images")
 
@@ -383,7 +388,7 @@ def run_case(seed: int, out: Path, *, keep: bool = False, check_estimate: bool =
                               skip_zero_spikes=case["skip_zero_spikes"], skip_zero_weights=case["skip_zero_weights"],
                               event=case.get("event") or None, pixel_lanes=case.get("pixel_lanes", 1),
                               skip_zero_pixels=case.get("skip_zero_pixels", False),
-                              rom_logic_depth=case.get("rom_logic_depth", 64))
+                              rom_logic_depth=case.get("rom_logic_depth", 64), carry_cells=case.get("carry_cells"))
             events = item_events(cfg, vec) if (case["skip_zero_spikes"] or case.get("event")
                                                or case.get("skip_zero_pixels")) else None
         desc = emit(cfg, out / "rtl")

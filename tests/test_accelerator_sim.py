@@ -126,6 +126,12 @@ RANDOM_NETS = {  # name -> the network (golden.synthetic.random_bundle) and how 
     "event": dict(net=dict(input_shape=(1, 10, 9), input_max=255, classes=4, T=3, per_channel=True,
                            layers=(("conv", 4, 3, 1, 1, 1), ("conv", 6, 3, 1, 1, 2), ("conv", 8, 2, 1, 0, 1))),
                   folding=["4x1/2", "6x4/2e", "8x8/4e", "2x8"]),
+    # the same engines with their adders in hand-placed ECP5 carry cells (rtl_gen.carry: the
+    # lanes' terms and the row choice in the cells' LUTs), simulated as the cells' model; binary
+    # weights, a 2 x 2 kernel padded, then 3 x 3 pooled
+    "event_cells": dict(net=dict(input_shape=(1, 9, 8), input_max=255, classes=3, T=2, weights="binary",
+                                 layers=(("conv", 4, 3, 1, 1, 1), ("conv", 4, 2, 1, 1, 1), ("conv", 8, 3, 1, 1, 2))),
+                        folding=["4x1/2", "2x4/2e", "8x4/2e", "3x8"], carry_cells="ecp5"),
 }
 
 
@@ -143,7 +149,8 @@ def random_net(request, tmp_path_factory):
     act = input_activity(b, parse_folding(b, spec["folding"]), load_vectors(out / "vectors.npz")) if skip else None
     if event:
         act = code_activity(b, load_vectors(out / "vectors.npz"))
-    cfg = from_bundle(b, folding=spec["folding"], stem=spec.get("stem", "cache"), skip_zero_spikes=skip, activity=act)
+    cfg = from_bundle(b, folding=spec["folding"], stem=spec.get("stem", "cache"), skip_zero_spikes=skip, activity=act,
+                      carry_cells=spec.get("carry_cells"))
     events = item_events(cfg, load_vectors(out / "vectors.npz")) if (skip or event) else None
     return {"name": request.param, "vectors": out / "vectors.npz", "accel": _build(cfg, out / "rtl"), "events": events}
 

@@ -10,6 +10,7 @@ every sum, the clock of the item's last sum, its ``done`` and the next start equ
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import numpy as np
@@ -56,6 +57,9 @@ def draw(seed: int) -> tuple[SynapseConfig, list[np.ndarray]]:
         if n == 1 and rng.random() < 0.5:
             x[:] = 2 ** in_bits - 1                                 # every code at its largest
         frames.append(x.astype(np.int64))
+    if rng.random() < 0.5:
+        # the adders in hand-placed ECP5 carry cells (rtl_gen.carry), simulated as their model
+        cfg = dataclasses.replace(cfg, carry_cells="ecp5")
     return cfg, frames
 
 
@@ -68,7 +72,7 @@ def run(cfg: SynapseConfig, frames: list[np.ndarray]):
                 for ch in range(cfg.channels):
                     word |= int(x[ch, y, xx]) << (ch * cfg.in_bits)
                 mem[(n % 2) * cfg.words + y * cfg.width + xx] = word
-    dut = EventConvSynapse(cfg)
+    dut = EventConvSynapse(cfg, carry_model=True)
     got = [[] for _ in frames]
     log = {"start": [], "done": [], "last": []}
 
@@ -112,7 +116,8 @@ def test_event_conv_matches_golden_and_its_timing(case):
     seed = SEED * 1000 + case
     cfg, frames = draw(seed)
     where = (f"seed {seed}: k={cfg.kernel} p={cfg.padding} pool={cfg.pool} {cfg.channels}x{cfg.height}x{cfg.width} "
-             f"-> {cfg.out_channels}, fold {cfg.fold}, {cfg.weight_kind}, {cfg.in_bits}-bit codes")
+             f"-> {cfg.out_channels}, fold {cfg.fold}, {cfg.weight_kind}, {cfg.in_bits}-bit codes, "
+             f"carry cells {cfg.carry_cells}")
     got, log = run(cfg, frames)
     order = [(o, y, x) for (y, x) in cfg.position_list() for o in range(cfg.out_channels)]
     for n, x in enumerate(frames):

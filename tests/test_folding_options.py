@@ -221,6 +221,8 @@ def _flow(*args):
                                        "not 'lines'",)),
     (("--skip-zero-pixels", "lanes"), ("skip_zero_pixels: only an fc stem skips zero pixels",)),
     (("--rom-logic-depth", "-1"), ("--rom-logic-depth (ROM_LOGIC_DEPTH=) must be a whole number >= 0",)),
+    (("--carry-cells", "ecp5"), ("none of this network's layers is event-driven",)),
+    (("--carry-cells", "ice40"), ("--carry-cells (CARRY_CELLS=)",)),
 ])
 def test_cli_refuses_with_one_line(small_run, args, needles):
     p = _flow("rtl", small_run, *args)
@@ -342,3 +344,29 @@ def test_rom_logic_depth_is_honoured_or_refused(digits_shaped):
     with pytest.raises(ValueError) as e:
         from_bundle(digits_shaped, folding=fold, rom_logic_depth=-1)
     assert "rom_logic_depth must be a whole number >= 0" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_carry_cells_are_honoured_or_refused(small, tmp_path):
+    """``carry_cells="ecp5"``: the event-driven layers' adders become hand-placed ECP5 carry
+    cells (rtl_gen/carry.py), in the Verilog (which then ends with the cells' wrapper), the
+    estimate and config.json; the dense layers keep plain adders.  Without an event-driven
+    layer, or for another family, it is refused in one line."""
+    from rtl_gen.emit import describe, emit
+    from rtl_gen.estimate import resources
+
+    net = random_bundle(5, input_shape=(1, 8, 8), layers=(("conv", 4, 3, 1, 1, 1), ("conv", 8, 3, 1, 1, 2)), classes=3)
+    fold = ["4x1/2", "8x4/2e", "3x8"]
+    plain = from_bundle(net, folding=fold)
+    cells = from_bundle(net, folding=fold, carry_cells="ecp5")
+    assert [layer.synapse.carry_cells for layer in cells.layers] == [None, "ecp5"]
+    assert resources(cells)["luts"] < resources(plain)["luts"]
+    assert describe(cells)["carry_cells"] == "ecp5" and describe(plain)["carry_cells"] is None
+    text = Path(emit(cells, tmp_path / "rtl")["verilog"]).read_text()
+    assert "module hdlif_ccu2c" in text and text.count("hdlif_ccu2c ") > 8 * 9
+    assert "hdlif_ccu2c" not in Path(emit(plain, tmp_path / "plain")["verilog"]).read_text()
+    for kw, needle in ((dict(bundle=small, folding=["4x1/2", "4x4/2", "2x8"], carry_cells="ecp5"),
+                        "none of this network's layers is event-driven"),
+                       (dict(bundle=net, folding=fold, carry_cells="ice40"), "carry_cells must be one of")):
+        with pytest.raises(ValueError) as e:
+            from_bundle(kw.pop("bundle"), **kw)
+        assert needle in str(e.value) and "\n" not in str(e.value), str(e.value)

@@ -95,7 +95,7 @@ def test_the_generator_draws_legal_foldings_and_its_corners():
     every stem mode, zero skipping and stimulus, sum pools (average pooling) with sums wider
     than a byte, several pixels a beat (a whole stem word a beat among them), stems that skip
     zero pixel words (cached and recomputed), stems whose lanes list their own pixels (any simd,
-    fewer pixels a beat than lanes)."""
+    fewer pixels a beat than lanes), event-driven layers with and without carry cells."""
     seen = Counter()
     for seed in range(300):
         case = fuzz.draw_case(seed)
@@ -114,6 +114,13 @@ def test_the_generator_draws_legal_foldings_and_its_corners():
         assert cfg.pixel_layout.lane_lists == lists
         simd = cfg.pixel_layout.simd
         seen["lane lists"] += lists
+        if case["carry_cells"]:
+            # the event-driven layers' adders as ECP5 carry cells: on those layers, and only there
+            ev = from_bundle(bundle, folding=case["folding"], stem=case["stem"], event=case["event"],
+                             carry_cells=case["carry_cells"])
+            assert {layer.name for layer in ev.layers if layer.synapse.carry_cells} == set(case["event"])
+            seen["event-driven, carry cells"] += 1
+        seen["event-driven, plain adders"] += bool(case["event"]) and not case["carry_cells"]
         seen["every ROM in block RAM"] += case["rom_logic_depth"] == 0
         seen["ROMs over 32 words in block RAM"] += case["rom_logic_depth"] == 32
         seen["lane lists, simd not a power of two"] += lists and bool(simd & (simd - 1))
@@ -144,7 +151,8 @@ def test_the_generator_draws_legal_foldings_and_its_corners():
                    "pe = all channels, nl = 1", "one membrane word per lane", "no step overlap", "sum pool",
                    "sum pool past a byte", "pixel lanes > 1", "a stem word a beat", "skip zero pixels",
                    "skip zero pixels, recompute", "lane lists", "lane lists, simd not a power of two",
-                   "lane lists, a beat of lanes < simd", "every ROM in block RAM", "ROMs over 32 words in block RAM"):
+                   "lane lists, a beat of lanes < simd", "every ROM in block RAM", "ROMs over 32 words in block RAM",
+                   "event-driven, carry cells", "event-driven, plain adders"):
         assert seen[corner] >= 3, (corner, dict(seen))
 
 

@@ -13,7 +13,7 @@ layer the graph is acyclic):
    configs).  Pure Python: no Amaranth, not even lazily, and nothing else of ``rtl_gen`` or
    ``fpga``.
 2. gateware (Amaranth): ``rtl_gen.hw`` (counter and memory shapes with their mapping
-   attributes), the blocks (``ternary_mac``, ``window``, ``synapse``, ``event_conv``, ``requant``,
+   attributes), ``rtl_gen.carry`` (adders in hand-placed ECP5 carry cells), the blocks (``ternary_mac``, ``window``, ``synapse``, ``event_conv``, ``requant``,
    ``neuron_core``, ``pool``, ``buffers`` (with the current frames' ports), ``seca``,
    ``hdlif_layer``, ``current_engine``, ``stem``, ``loader``, ``readout``;
    each block also owns its timing, next to its gateware), the accelerator (``top``) and the
@@ -50,7 +50,7 @@ PACKAGES = ("rtl_gen", "fpga")
 
 LAYERS = {
     "parameters": ("rtl_gen.config",),
-    "gateware": ("rtl_gen.hw", "rtl_gen.ternary_mac", "rtl_gen.window", "rtl_gen.synapse", "rtl_gen.event_conv",
+    "gateware": ("rtl_gen.hw", "rtl_gen.carry", "rtl_gen.ternary_mac", "rtl_gen.window", "rtl_gen.synapse", "rtl_gen.event_conv",
                  "rtl_gen.requant", "rtl_gen.neuron_core", "rtl_gen.pool", "rtl_gen.buffers", "rtl_gen.seca",
                  "rtl_gen.hdlif_layer", "rtl_gen.current_engine", "rtl_gen.stem",
                  "rtl_gen.loader", "rtl_gen.readout", "rtl_gen.top", "rtl_gen.uart", "rtl_gen.host_link"),

@@ -1,0 +1,143 @@
+"""Adders on ECP5 carry chains whose operand logic sits in the chain's own LUTs (``CCU2C``).
+
+An ECP5 carry cell holds two bits.  Each bit's LUT4 computes the propagate ``P = f(A, B, C, D)``;
+its generate is the same table read at ``C = D = 0``, ``G = f(A, B, 0, 0)``; then ``S = P ^ cin``
+and ``cout = P ? cin : G``.  Yosys maps ``u + v`` onto these cells with ``P = u ^ v`` and leaves
+whatever computes ``v`` in LUTs of its own, in front of the chain.  When ``v`` is a function of
+at most three signals that is 0 wherever two of them are (``C = D = 0``), the cell can compute
+it itself: ``u`` on ``A``, ``P = A ^ v(B, C, D)``, and ``G = A``, the right carry wherever ``P``
+is 0 (there ``u == v``).  Two such adders of the event-driven conv engine
+(:mod:`rtl_gen.event_conv`), for its ``carry_cells="ecp5"`` option:
+
+* :func:`ternary_lane`: ``acc + w * x`` for a ternary (or binary) weight and a shared unsigned
+  code ``x``: ``v = en & (x ^ neg)`` on the code's bits, ``en & neg`` above them, and the
+  two's complement ``+1`` of a negative term from one extra half cell (:data:`CARRY_IN`); the
+  term's multiplexer (a LUT per bit before the chain) is gone.
+* :func:`select_add`: ``u + (sel ? a : b)``: a two-way multiplexer in front of an adder.
+
+A :class:`Half` is one bit of a chain: its table and its four inputs.  :func:`carry_chain`
+instantiates them as :data:`WRAPPER` cells (``hdlif_ccu2c``: the ``CCU2C`` primitive under
+``SYNTHESIS``, its model otherwise, so Verilator simulates the same tables Yosys places), or,
+with ``model=True``, as that model in Amaranth (for Amaranth's simulator, which cannot run an
+instance).  The model follows Yosys's ``CCU2C`` simulation model (``ecp5/ccu2c_sim.vh``, with
+``INJECT1_0 = INJECT1_1 = "NO"``); ``tests/test_carry.py`` proves the two equal with Yosys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from amaranth import Cat, Const, Instance, Module, Mux, Signal
+
+#: the Verilog module the cells are instances of (appended to a design that uses them)
+WRAPPER_NAME = "hdlif_ccu2c"
+
+WRAPPER = """
+// One ECP5 carry cell (two bits): the CCU2C primitive for synthesis, its model for simulation
+// (rtl_gen/carry.py; Yosys's ecp5/ccu2c_sim.vh with INJECT1_0 = INJECT1_1 = "NO").
+module hdlif_ccu2c #(parameter [15:0] INIT0 = 16'h0000, parameter [15:0] INIT1 = 16'h0000) (
+    input CIN, input A0, input B0, input C0, input D0, input A1, input B1, input C1, input D1,
+    output S0, output S1, output COUT);
+`ifdef SYNTHESIS
+    CCU2C #(.INIT0(INIT0), .INIT1(INIT1), .INJECT1_0("NO"), .INJECT1_1("NO")) cell (
+        .CIN(CIN), .A0(A0), .B0(B0), .C0(C0), .D0(D0), .A1(A1), .B1(B1), .C1(C1), .D1(D1),
+        .S0(S0), .S1(S1), .COUT(COUT));
+`else
+    wire p0 = INIT0[{D0, C0, B0, A0}];
+    wire g0 = INIT0[{2'b00, B0, A0}];
+    wire c1 = p0 ? CIN : g0;
+    wire p1 = INIT1[{D1, C1, B1, A1}];
+    wire g1 = INIT1[{2'b00, B1, A1}];
+    assign S0 = p0 ^ CIN;
+    assign S1 = p1 ^ c1;
+    assign COUT = p1 ? c1 : g1;
+`endif
+endmodule
+"""
+
+
+def lut_init(fn: Callable[[int, int, int, int], int]) -> int:
+    """The 16-bit table of ``fn(A, B, C, D)`` (entry ``D C B A``)."""
+    return sum((fn(i & 1, i >> 1 & 1, i >> 2 & 1, i >> 3 & 1) & 1) << i for i in range(16))
+
+
+@dataclass(frozen=True)
+class Half:
+    """One bit of a chain: ``P = fn(A, B, C, D)``, ``G = fn(A, B, 0, 0)``; inputs are 1-bit
+    values (signals, slices or constants)."""
+    fn: Callable[[int, int, int, int], int]
+    A: object = 0
+    B: object = 0
+    C: object = 0
+    D: object = 0
+
+    def __post_init__(self):
+        for pin in "ABCD":
+            v = getattr(self, pin)
+            if isinstance(v, int):
+                object.__setattr__(self, pin, Const(v, 1))
+
+    @property
+    def init(self) -> int:
+        return lut_init(self.fn)
+
+
+def _zero(a, b, c, d):
+    return 0
+
+
+#: the half cell that starts a chain with carry ``A & B`` (its ``D`` is tied high, so ``P = 0``)
+def CARRY_IN(a, b) -> Half:
+    return Half(lambda A, B, C, D: 0 if D else A & B, a, b, 0, 1)
+
+
+def carry_chain(m: Module, halves: list, name: str, *, model: bool = False, cin=0) -> list:
+    """Chain ``halves`` (lowest bit first) from carry ``cin``; the sum bits, one per half."""
+    if len(halves) % 2:
+        halves = list(halves) + [Half(_zero)]
+    sums = []
+    carry = cin
+    for n in range(0, len(halves), 2):
+        h0, h1 = halves[n], halves[n + 1]
+        s0, s1, cout = Signal(name=f"{name}_s{n}"), Signal(name=f"{name}_s{n + 1}"), Signal(name=f"{name}_co{n}")
+        if model:
+            c1 = Signal(name=f"{name}_c{n + 1}")
+            p0, g0 = _table(h0, h0.C, h0.D), _table(h0, Const(0, 1), Const(0, 1))
+            p1, g1 = _table(h1, h1.C, h1.D), _table(h1, Const(0, 1), Const(0, 1))
+            m.d.comb += [c1.eq(Mux(p0, carry, g0)), s0.eq(p0 ^ carry), s1.eq(p1 ^ c1), cout.eq(Mux(p1, c1, g1))]
+        else:
+            m.submodules[f"{name}_cell{n // 2}"] = Instance(
+                WRAPPER_NAME, p_INIT0=Const(h0.init, 16), p_INIT1=Const(h1.init, 16), i_CIN=carry,
+                i_A0=h0.A, i_B0=h0.B, i_C0=h0.C, i_D0=h0.D, i_A1=h1.A, i_B1=h1.B, i_C1=h1.C, i_D1=h1.D,
+                o_S0=s0, o_S1=s1, o_COUT=cout)
+        sums += [s0, s1]
+        carry = cout
+    return sums
+
+
+def _table(h: Half, c, d):
+    return Const(h.init, 16).bit_select(Cat(h.A, h.B, c, d), 1)
+
+
+def ternary_lane(m: Module, acc, x, en, neg, name: str, *, model: bool = False):
+    """``acc + (en ? (neg ? -x : x) : 0)`` over ``len(acc)`` bits (wrapping), ``x`` unsigned and
+    narrower than ``acc``; ``en`` / ``neg`` 1-bit (a binary weight: ``en = 1``)."""
+    width = len(acc)
+    halves = [CARRY_IN(en, neg)]
+    for i in range(width):
+        if i < len(x):
+            halves.append(Half(lambda A, B, C, D: A ^ (C & (B ^ D)), acc[i], x[i], en, neg))
+        else:
+            halves.append(Half(lambda A, B, C, D: A ^ (C & D), acc[i], 0, en, neg))
+    return Cat(*carry_chain(m, halves, name, model=model)[1:width + 1])
+
+
+def select_add(m: Module, u, a, b, sel, name: str, *, model: bool = False):
+    """``u + (sel ? a : b)`` over ``len(u)`` bits (wrapping); ``a`` / ``b`` signed, sign-extended."""
+    width = len(u)
+    halves = []
+    for i in range(width):
+        ai, bi = a[min(i, len(a) - 1)], b[min(i, len(b) - 1)]
+        halves.append(Half(lambda A, B, C, D: A ^ (B if C else D), u[i], ai, sel, bi))
+    return Cat(*carry_chain(m, halves, name, model=model)[:width])

@@ -290,7 +290,8 @@ def main(argv=None) -> int:
                    help="ROMs of at most this many words become LUT logic, deeper ones block RAM (as make rtl "
                         "ROM_LOGIC_DEPTH=; default 64)")
     p.add_argument("--carry-cells", choices=("ecp5",), default=None,
-                   help="the event-driven layers' adders as hand-placed ECP5 carry cells (as make rtl CARRY_CELLS=)")
+                   help="the event-driven layers' adders and the 8-bit multipliers' first adders as hand-placed "
+                        "ECP5 carry cells (as make rtl CARRY_CELLS=)")
     p.add_argument("--key", default=None, help="the entry's name in accelerator.json (default: the network's)")
     p.add_argument("--n", type=int, default=0, help="images to simulate (0: the whole vector file)")
     p.add_argument("--device", default="25k")

@@ -193,8 +193,9 @@ def main(argv=None) -> int:
                         "ones block RAM (default 64; lower it where LUTs are short and block RAMs are not, 0: all "
                         "block RAM)")
     r.add_argument("--carry-cells", choices=("ecp5",), default=None,
-                   help="the event-driven layers' adders as hand-placed carry cells of this FPGA family, with their "
-                        "operand logic in the cells' own LUTs (ecp5: make bitstream; not for other devices)")
+                   help="the event-driven layers' adders and the 8-bit multipliers' first adders as hand-placed "
+                        "carry cells of this FPGA family, with their operand logic in the cells' own LUTs (ecp5: make "
+                        "bitstream; not for other devices)")
     s = sub.add_parser("sim", help="Verilator + cocotb, bit-exact against the golden vectors")
     s.add_argument("model")
     s.add_argument("--n", type=COUNT, default=0, help="images to check (0 = the whole vector file)")

@@ -253,9 +253,9 @@ def rtl(model: str, *, lanes: int | str | None = None, fold: str | None = None, 
     of non-zero pixels (``"lanes"``, any ``simd``); with the run's vectors the estimate replays
     their images.  ``rom_logic_depth``: ROMs of at most that many words become LUT logic,
     deeper ones block RAM (None: the default, :data:`rtl_gen.config.ROM_LOGIC_DEPTH`).
-    ``carry_cells``: ``"ecp5"`` builds the event-driven layers' adders from hand-placed ECP5
-    carry cells (:mod:`rtl_gen.carry`; ``make bitstream``'s ECP5 flow; refused without an
-    event-driven layer).
+    ``carry_cells``: ``"ecp5"`` builds the event-driven layers' adders and the 8-bit multipliers'
+    first adders from hand-placed ECP5 carry cells (:mod:`rtl_gen.carry`; ``make bitstream``'s
+    ECP5 flow; refused where the network has neither).
     """
     from golden.graph import Graph, load_model
     from rtl_gen.folding import from_bundle

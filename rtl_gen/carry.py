@@ -14,6 +14,9 @@ is 0 (there ``u == v``).  Two such adders of the event-driven conv engine
   two's complement ``+1`` of a negative term from one extra half cell (:data:`CARRY_IN`); the
   term's multiplexer (a LUT per bit before the chain) is gone.
 * :func:`select_add`: ``u + (sel ? a : b)``: a two-way multiplexer in front of an adder.
+* :func:`and_add`: ``(p ? a : 0) + (q ? b : 0)``: the first adders of a shift-add multiplier
+  (:class:`rtl_gen.ternary_mac.TernaryMAC`'s ``int8`` lanes), both partial products' ANDs in the
+  cells (``u = A & B`` is allowed too: ``G = f(A, B, 0, 0) = A & B``).
 
 A :class:`Half` is one bit of a chain: its table and its four inputs.  :func:`carry_chain`
 instantiates them as :data:`WRAPPER` cells (``hdlif_ccu2c``: the ``CCU2C`` primitive under
@@ -140,4 +143,13 @@ def select_add(m: Module, u, a, b, sel, name: str, *, model: bool = False):
     for i in range(width):
         ai, bi = a[min(i, len(a) - 1)], b[min(i, len(b) - 1)]
         halves.append(Half(lambda A, B, C, D: A ^ (B if C else D), u[i], ai, sel, bi))
+    return Cat(*carry_chain(m, halves, name, model=model)[:width])
+
+
+def and_add(m: Module, p, a, q, b, width: int, name: str, *, model: bool = False):
+    """``(p ? a : 0) + (q ? b : 0)`` over ``width`` bits (wrapping); ``p`` / ``q`` 1-bit, ``a`` /
+    ``b`` signed (sign-extended)."""
+    halves = []
+    for i in range(width):
+        halves.append(Half(lambda A, B, C, D: (A & B) ^ (C & D), a[min(i, len(a) - 1)], p, q, b[min(i, len(b) - 1)]))
     return Cat(*carry_chain(m, halves, name, model=model)[:width])

@@ -285,7 +285,7 @@ class SynapseConfig:
     activity: float = 1.0       # expected fraction of input words (event: codes) that are non-zero (estimates)
     event: bool = False         # conv only: event-driven (scatter each non-zero code), see below
     rom_logic_depth: int = ROM_LOGIC_DEPTH      # its ROMs of at most this many words are logic (memory_attrs)
-    carry_cells: str | None = None              # event only: "ecp5" hand-places its adders' logic (rtl_gen.carry)
+    carry_cells: str | None = None              # event / int8: "ecp5" hand-places adders' logic (rtl_gen.carry)
 
     def __post_init__(self):
         owner = f"SynapseConfig({self.name})"
@@ -328,9 +328,9 @@ class SynapseConfig:
             raise ValueError(f"{owner}.activity must lie in [0, 1], not {self.activity!r}")
         if self.carry_cells not in CARRY_CELLS:
             raise ValueError(f"{owner}.carry_cells must be one of {CARRY_CELLS}, not {self.carry_cells!r}")
-        if self.carry_cells and not self.event:
+        if self.carry_cells and not (self.event or self.weight_kind == "int8"):
             raise ValueError(f"{owner}: carry_cells={self.carry_cells!r} places the adders of an event-driven "
-                             f"layer; this layer is not one")
+                             f"layer or an 8-bit multiplier; this layer has neither")
         if self.event:
             if self.is_fc or self.stride != 1:
                 raise ValueError(f"{owner}: an event-driven layer is a conv layer of stride 1, not "
@@ -1166,7 +1166,8 @@ def build(bundle: Bundle, foldings: list, *, skip_zero_weights: bool = False, st
     ``rom_logic_depth``: every ROM (weights, schedules, parameters) of at most that many words is
     LUT logic, deeper ones block RAM (default :data:`ROM_LOGIC_DEPTH`; lower it where LUTs are
     short and block RAMs are not).  ``carry_cells`` (:data:`CARRY_CELLS`): the event-driven
-    layers' adders as hand-placed carry cells of that family (:mod:`rtl_gen.carry`)."""
+    layers' adders and the 8-bit multipliers' first adders as hand-placed carry cells of that
+    family (:mod:`rtl_gen.carry`)."""
     if stem not in ("cache", "recompute"):
         raise ValueError(f"stem must be 'cache' or 'recompute', not {stem!r}")
     if carry_cells not in CARRY_CELLS:
@@ -1212,7 +1213,8 @@ def build(bundle: Bundle, foldings: list, *, skip_zero_weights: bool = False, st
                                   skip_zero_weights=skip_zero_weights and not skip_in and not ev,
                                   skip_zero_inputs=skip_in, event=ev,
                                   lane_lists=pixel_mode == "lanes" and layer is bundle.layers[0],
-                                  rom_logic_depth=rom_logic_depth, carry_cells=carry_cells if ev else None,
+                                  rom_logic_depth=rom_logic_depth,
+                                  carry_cells=carry_cells if (ev or layer.weights == "int8") else None,
                                   activity=float((activity or {}).get(layer.name, 1.0)) if (skip_in or ev) else 1.0))
         if layer.kind != "readout_fc":
             in_bits = layer.out_max.bit_length()        # codes, or a sum pool's sums

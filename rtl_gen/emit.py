@@ -58,14 +58,15 @@ def describe(cfg: AcceleratorConfig, events: dict | None = None) -> dict:
                        "event": syn.event, "once_per_image": layer is cfg.layers[0]})
     return {"name": cfg.name, "T": cfg.T, "pixel_lanes": cfg.pixel_lanes, "layers": layers, "lanes": list(cfg.lanes),
             "rom_logic_depth": cfg.readout.synapse.rom_logic_depth,
-            "carry_cells": next((layer.synapse.carry_cells for layer in cfg.layers if layer.synapse.carry_cells), None),
+            "carry_cells": next((layer.synapse.carry_cells for layer in list(cfg.layers) + [cfg.readout]
+                                 if layer.synapse.carry_cells), None),
             "estimate": est, "resources": res, "trace": trace_map(cfg)}
 
 
 def uses_carry_cells(cfg: AcceleratorConfig) -> bool:
     """Whether the design instantiates hand-placed carry cells (:mod:`rtl_gen.carry`): its
     Verilog then ends with their wrapper module, and only that device family can build it."""
-    return any(layer.synapse.carry_cells for layer in cfg.layers)
+    return any(layer.synapse.carry_cells for layer in list(cfg.layers) + [cfg.readout])
 
 
 def trace_map(cfg: AcceleratorConfig) -> list[dict]:

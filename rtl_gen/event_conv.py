@@ -370,7 +370,8 @@ class EventConvSynapse(wiring.Component):
             xm = Signal(unsigned(b))
             m.d.comb += xm.eq(Mux(evX, xX, 0))
             for lane in range(L):
-                mac = TernaryMAC(lanes=1, in_bits=b, weights="int8")
+                mac = TernaryMAC(lanes=1, in_bits=b, weights="int8", carry_cells=c.carry_cells,
+                                 carry_model=self.carry_model)
                 m.submodules[f"mac{lane}"] = mac
                 m.d.comb += [mac.codes.eq(xm), mac.weights.eq(w_data.word_select(lane, wb))]
                 sums.append(mac.sum)

@@ -419,8 +419,8 @@ def from_bundle(bundle: Bundle, lanes=None, *, folding=None, target=None,
     ``activity[stem]`` (:func:`pixel_activity`) is their expected share.  ``rom_logic_depth``:
     ROMs of at most that many words are LUT logic, deeper ones block RAM
     (:func:`rtl_gen.config.memory_attrs`).  ``carry_cells="ecp5"``: the event-driven layers'
-    adders are ECP5 carry cells with their operand logic in the cells' own LUTs
-    (:mod:`rtl_gen.carry`; an ECP5 device only).
+    adders and the 8-bit multipliers' first adders are ECP5 carry cells with their operand logic
+    in the cells' own LUTs (:mod:`rtl_gen.carry`; an ECP5 device only).
     """
     kw = dict(skip_zero_weights=skip_zero_weights, stem=stem, skip_zero_spikes=skip_zero_spikes, activity=activity,
               event=event, pixel_lanes=pixel_lanes,
@@ -428,9 +428,10 @@ def from_bundle(bundle: Bundle, lanes=None, *, folding=None, target=None,
               carry_cells=carry_cells)
     foldings = resolve(bundle, lanes=lanes, folding=folding, target=target, **kw)
     cfg = build(bundle, foldings, **kw)
-    if carry_cells and not any(layer.synapse.event for layer in cfg.layers):
-        raise ValueError(f"carry_cells={carry_cells!r} hand-places the adders of event-driven layers, and none of "
-                         f"this network's layers is event-driven (make one: a folding ending in e, or event=)")
+    if carry_cells and not any(layer.synapse.carry_cells for layer in list(cfg.layers) + [cfg.readout]):
+        raise ValueError(f"carry_cells={carry_cells!r} hand-places the adders of event-driven layers and 8-bit "
+                         f"multipliers, and this network has neither (make a layer event-driven: a folding ending "
+                         f"in e, or event=)")
     return cfg
 
 

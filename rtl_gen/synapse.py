@@ -37,10 +37,13 @@ class SynapseEngine(wiring.Component):
     out_valid, out_data, out_t, out_last : Out   ``nl`` sums (lane ``j`` at ``j * acc_bits``)
     """
 
-    def __init__(self, config: SynapseConfig):
+    def __init__(self, config: SynapseConfig, *, carry_model: bool = False):
+        """``carry_model``: with ``config.carry_cells``, the carry cells' model in Amaranth
+        instead of instances (Amaranth's simulator, :func:`rtl_gen.carry.carry_chain`)."""
         if not isinstance(config, SynapseConfig):
             raise TypeError(f"SynapseEngine needs a SynapseConfig, not {config!r}")
         self.config = c = config
+        self.carry_model = carry_model
         self.window = WindowGenerator(c, min_fold_gap=c.groups_per_fold)
         self.mac_latency = mac_latency(c.fold.simd, c.weight_kind, in_bits=c.in_bits,
                                        registered_terms=c.registered_terms)
@@ -153,7 +156,8 @@ class SynapseEngine(wiring.Component):
         sums = []
         for p in range(P):
             mac = TernaryMAC(lanes=S, in_bits=c.in_bits, weights=c.weight_kind, negated_input=negate,
-                             registered_terms=c.registered_terms)
+                             registered_terms=c.registered_terms, carry_cells=c.carry_cells,
+                             carry_model=self.carry_model)
             m.submodules[f"mac{p}"] = mac
             m.d.comb += [mac.codes.eq(xm), mac.weights.eq(weights_of(p))]
             if negate:

@@ -6,6 +6,7 @@ from amaranth import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from .carry import and_add
 from .config import WEIGHT_BITS
 
 
@@ -44,7 +45,9 @@ def lane_cost(in_bits: int, weights: str) -> tuple[int, int]:
     a multiplexer on the shared +/- inputs and the term register, a LUT and a flip-flop per bit.
     ``int8`` (:meth:`TernaryMAC._int8_product`): an adder per pair of partial products at every
     level (a LUT per bit on the carry chain), the operand registers, a register per level but
-    the last, and the term register."""
+    the last, and the term register.  The partial products' ANDs are not counted: with
+    ``carry_cells`` they are in the first adders' cells (and the fit of the whole estimate to
+    nextpnr, made without, absorbed them)."""
     b = in_bits
     if weights != "int8":
         return b + 1, b + 1
@@ -86,7 +89,8 @@ class TernaryMAC(wiring.Component):
     """
 
     def __init__(self, *, lanes: int, in_bits: int, weights: str = "ternary", levels_per_stage: int = LEVELS_PER_STAGE,
-                 negated_input: bool = False, registered_terms: bool = True):
+                 negated_input: bool = False, registered_terms: bool = True, carry_cells: str | None = None,
+                 carry_model: bool = False):
         if not (isinstance(lanes, int) and lanes > 0):
             raise ValueError(f"TernaryMAC lanes must be a positive integer, not {lanes!r}")
         if not (isinstance(in_bits, int) and in_bits > 0):
@@ -96,6 +100,8 @@ class TernaryMAC(wiring.Component):
         if not (isinstance(levels_per_stage, int) and levels_per_stage > 0):
             raise ValueError(f"TernaryMAC levels_per_stage must be a positive integer, not {levels_per_stage!r}")
         self.lanes, self.in_bits, self.kind, self.levels_per_stage = lanes, in_bits, weights, levels_per_stage
+        # int8 lanes: the first adders of the partial products in ECP5 carry cells (rtl_gen.carry)
+        self.carry_cells, self.carry_model = carry_cells, carry_model
         self.weight_bits = WEIGHT_BITS[weights]
         self.sum_bits = mac_sum_bits(lanes, in_bits, weights)
         # a ternary / binary term may feed the tree's first adders directly (a LUT before the
@@ -160,8 +166,19 @@ class TernaryMAC(wiring.Component):
         xr = Signal(unsigned(self.in_bits), name=f"x{lane}", **rl)
         wr = Signal(signed(8), name=f"w{lane}", **rl)
         m.d.sync += [xr.eq(x), wr.eq(w)]
-        level = [Mux(xr[i], wr << i, 0) for i in range(self.in_bits)]
-        depth = 0
+        if self.carry_cells:
+            # the first level's adders take the partial products' ANDs into their carry cells
+            level = [and_add(m, xr[i], wr << i, xr[i + 1], wr << (i + 1), term_bits, f"pp{lane}_{i}",
+                             model=self.carry_model).as_signed() if i + 1 < self.in_bits else Mux(xr[i], wr << i, 0)
+                     for i in range(0, self.in_bits, 2)]
+            if len(level) > 1:
+                regs = [Signal(signed(term_bits), name=f"pp{lane}_1_{i}", reset_less=True) for i in range(len(level))]
+                m.d.sync += [r.eq(v) for r, v in zip(regs, level)]
+                level = regs
+            depth = 1
+        else:
+            level = [Mux(xr[i], wr << i, 0) for i in range(self.in_bits)]
+            depth = 0
         while len(level) > 1:
             level = [level[i] + level[i + 1] if i + 1 < len(level) else level[i] for i in range(0, len(level), 2)]
             depth += 1

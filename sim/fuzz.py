@@ -204,9 +204,9 @@ def _draw_event(rng, bundle, folding: list[str]) -> tuple[list[str], list[str]]:
 #: the share of drawn cases whose ROMs go to block RAM from fewer words than the default (0, 1,
 #: 16 or 32: every ROM, or all but the shallowest, in block RAM)
 ROM_DEPTH_SHARE = 0.25
-#: share of the cases with event-driven layers whose adders are hand-placed ECP5 carry cells
-#: (rtl_gen.carry; Verilator runs the cells' model)
-CARRY_CELLS_SHARE = 0.5
+#: share of the cases with event-driven layers or 8-bit weights whose adders there are hand-placed
+#: ECP5 carry cells (rtl_gen.carry; Verilator runs the cells' model)
+CARRY_CELLS_SHARE = 0.4
 #: the share of drawn zero-pixel-skipping cached fc stems whose lanes keep their own lists
 LANE_LISTS_SHARE = 0.5
 
@@ -271,7 +271,8 @@ def draw_case(seed: int, large: bool = False) -> dict:
                                                                   pixel_lanes)
     rom_rng = np.random.default_rng([seed, 26])
     rom_logic_depth = int(_pick(rom_rng, [0, 1, 16, 32], extreme=0.5)) if rom_rng.random() < ROM_DEPTH_SHARE else 64
-    carry_cells = "ecp5" if event and np.random.default_rng([seed, 27]).random() < CARRY_CELLS_SHARE else None
+    cells_fit = bool(event) or any(layer.weights == "int8" for layer in bundle.layers)
+    carry_cells = "ecp5" if cells_fit and np.random.default_rng([seed, 27]).random() < CARRY_CELLS_SHARE else None
     return dict(seed=seed, large=large, net=net, folding=folding, stem=stem, skip_zero_spikes=skip_zero_spikes,
                 skip_zero_weights=skip_zero_weights, event=event, stimulus=stimulus, images=images,
                 pixel_lanes=pixel_lanes, skip_zero_pixels=skip_zero_pixels, rom_logic_depth=rom_logic_depth,

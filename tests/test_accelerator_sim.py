@@ -127,9 +127,11 @@ RANDOM_NETS = {  # name -> the network (golden.synthetic.random_bundle) and how 
                            layers=(("conv", 4, 3, 1, 1, 1), ("conv", 6, 3, 1, 1, 2), ("conv", 8, 2, 1, 0, 1))),
                   folding=["4x1/2", "6x4/2e", "8x8/4e", "2x8"]),
     # the same engines with their adders in hand-placed ECP5 carry cells (rtl_gen.carry: the
-    # lanes' terms and the row choice in the cells' LUTs), simulated as the cells' model; binary
-    # weights, a 2 x 2 kernel padded, then 3 x 3 pooled
+    # lanes' terms and the row choice in the cells' LUTs; the 8-bit stem's and classifier's
+    # first partial-product adders), simulated as the cells' model; binary weights, a 2 x 2
+    # kernel padded, then 3 x 3 pooled
     "event_cells": dict(net=dict(input_shape=(1, 9, 8), input_max=255, classes=3, T=2, weights="binary",
+                                 stem_weights="int8", readout_weights="int8",
                                  layers=(("conv", 4, 3, 1, 1, 1), ("conv", 4, 2, 1, 1, 1), ("conv", 8, 3, 1, 1, 2))),
                         folding=["4x1/2", "2x4/2e", "8x4/2e", "3x8"], carry_cells="ecp5"),
 }

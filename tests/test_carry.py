@@ -20,7 +20,7 @@ import pytest
 from amaranth import Module, Signal, signed, unsigned
 from amaranth.sim import Simulator
 
-from rtl_gen.carry import CARRY_IN, WRAPPER, Half, lut_init, select_add, ternary_lane
+from rtl_gen.carry import CARRY_IN, WRAPPER, Half, and_add, lut_init, select_add, ternary_lane
 
 SEED = int(os.environ.get("HDLIF_CARRY_SEED", "24"))
 
@@ -30,6 +30,7 @@ TABLES = {
     "lane_sign": Half(lambda A, B, C, D: A ^ (C & D)).init,
     "carry_in": CARRY_IN(0, 0).init,
     "select": Half(lambda A, B, C, D: A ^ (B if C else D)).init,
+    "and_and": Half(lambda A, B, C, D: (A & B) ^ (C & D)).init,
     "zero": 0,
 }
 
@@ -91,6 +92,33 @@ def test_select_add_adds_the_chosen_operand(width):
             ctx.set(sel, s)
             assert ctx.get(out) == _wrap(uv + (av if s else bv), width), \
                 f"seed [{SEED}, {100 + width}]: {uv} + ({av} if {s} else {bv}) over {width} bits"
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+
+
+@pytest.mark.parametrize("width", range(2, 17, 2))
+def test_and_add_adds_two_partial_products(width):
+    """The first adders of a shift-add multiplier: ``(p ? a : 0) + (q ? b : 0)``, the operands
+    signed and narrower than the sum (an 8-bit weight shifted, as in TernaryMAC's int8 lanes)."""
+    rng = np.random.default_rng([SEED, 200 + width])
+    wa = int(rng.integers(1, width + 1))
+    m = Module()
+    a, b = Signal(signed(wa)), Signal(signed(wa))
+    p, q = Signal(), Signal()
+    out = Signal(signed(width))
+    m.d.comb += out.eq(and_add(m, p, a, q, b, width, "pp", model=True))
+    lo, hi = -(1 << (wa - 1)), (1 << (wa - 1)) - 1
+    cases = list(itertools.product(_draw(rng, lo, hi, 7), _draw(rng, lo, hi, 7), (0, 1), (0, 1)))
+
+    async def bench(ctx):
+        for av, bv, pv, qv in cases:
+            ctx.set(a, av)
+            ctx.set(b, bv)
+            ctx.set(p, pv)
+            ctx.set(q, qv)
+            assert ctx.get(out) == _wrap(av * pv + bv * qv, width), \
+                f"seed [{SEED}, {200 + width}]: {pv}*{av} + {qv}*{bv} over {width} bits"
     sim = Simulator(m)
     sim.add_testbench(bench)
     sim.run()

@@ -221,7 +221,8 @@ def _flow(*args):
                                        "not 'lines'",)),
     (("--skip-zero-pixels", "lanes"), ("skip_zero_pixels: only an fc stem skips zero pixels",)),
     (("--rom-logic-depth", "-1"), ("--rom-logic-depth (ROM_LOGIC_DEPTH=) must be a whole number >= 0",)),
-    (("--carry-cells", "ecp5"), ("none of this network's layers is event-driven",)),
+    (("--carry-cells", "ecp5"), ("hand-places the adders of event-driven layers and 8-bit multipliers, and this "
+                                 "network has neither",)),
     (("--carry-cells", "ice40"), ("--carry-cells (CARRY_CELLS=)",)),
 ])
 def test_cli_refuses_with_one_line(small_run, args, needles):
@@ -347,10 +348,10 @@ def test_rom_logic_depth_is_honoured_or_refused(digits_shaped):
 
 
 def test_carry_cells_are_honoured_or_refused(small, tmp_path):
-    """``carry_cells="ecp5"``: the event-driven layers' adders become hand-placed ECP5 carry
-    cells (rtl_gen/carry.py), in the Verilog (which then ends with the cells' wrapper), the
-    estimate and config.json; the dense layers keep plain adders.  Without an event-driven
-    layer, or for another family, it is refused in one line."""
+    """``carry_cells="ecp5"``: the event-driven layers' adders and the 8-bit multipliers' first
+    adders become hand-placed ECP5 carry cells (rtl_gen/carry.py), in the Verilog (which then
+    ends with the cells' wrapper), the estimate and config.json; dense ternary layers keep
+    plain adders.  A network with neither, or another family, is refused in one line."""
     from rtl_gen.emit import describe, emit
     from rtl_gen.estimate import resources
 
@@ -364,8 +365,13 @@ def test_carry_cells_are_honoured_or_refused(small, tmp_path):
     text = Path(emit(cells, tmp_path / "rtl")["verilog"]).read_text()
     assert "module hdlif_ccu2c" in text and text.count("hdlif_ccu2c ") > 8 * 9
     assert "hdlif_ccu2c" not in Path(emit(plain, tmp_path / "plain")["verilog"]).read_text()
+    # 8-bit stem and classifier: their multipliers' first adders take cells too, dense or not
+    net8 = random_bundle(5, input_shape=(1, 8, 8), layers=(("conv", 4, 3, 1, 1, 1), ("conv", 8, 3, 1, 1, 2)), classes=3,
+                         stem_weights="int8", readout_weights="int8")
+    dense8 = from_bundle(net8, folding=["4x1/2", "8x4/2", "3x8"], carry_cells="ecp5")
+    assert [layer.synapse.carry_cells for layer in list(dense8.layers) + [dense8.readout]] == ["ecp5", None, "ecp5"]
     for kw, needle in ((dict(bundle=small, folding=["4x1/2", "4x4/2", "2x8"], carry_cells="ecp5"),
-                        "none of this network's layers is event-driven"),
+                        "and this network has neither"),
                        (dict(bundle=net, folding=fold, carry_cells="ice40"), "carry_cells must be one of")):
         with pytest.raises(ValueError) as e:
             from_bundle(kw.pop("bundle"), **kw)

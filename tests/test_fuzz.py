@@ -95,7 +95,8 @@ def test_the_generator_draws_legal_foldings_and_its_corners():
     every stem mode, zero skipping and stimulus, sum pools (average pooling) with sums wider
     than a byte, several pixels a beat (a whole stem word a beat among them), stems that skip
     zero pixel words (cached and recomputed), stems whose lanes list their own pixels (any simd,
-    fewer pixels a beat than lanes), event-driven layers with and without carry cells."""
+    fewer pixels a beat than lanes), event-driven layers with and without carry cells, 8-bit
+    multipliers in carry cells."""
     seen = Counter()
     for seed in range(300):
         case = fuzz.draw_case(seed)
@@ -116,10 +117,15 @@ def test_the_generator_draws_legal_foldings_and_its_corners():
         seen["lane lists"] += lists
         if case["carry_cells"]:
             # the event-driven layers' adders as ECP5 carry cells: on those layers, and only there
-            ev = from_bundle(bundle, folding=case["folding"], stem=case["stem"], event=case["event"],
-                             carry_cells=case["carry_cells"])
-            assert {layer.name for layer in ev.layers if layer.synapse.carry_cells} == set(case["event"])
-            seen["event-driven, carry cells"] += 1
+            ev = from_bundle(bundle, folding=case["folding"], stem=case["stem"], event=case["event"] or None,
+                             skip_zero_spikes=case["skip_zero_spikes"], skip_zero_weights=case["skip_zero_weights"],
+                             pixel_lanes=case["pixel_lanes"], skip_zero_pixels=case["skip_zero_pixels"],
+                             rom_logic_depth=case["rom_logic_depth"], carry_cells=case["carry_cells"])
+            placed = {layer.name for layer in list(ev.layers) + [ev.readout] if layer.synapse.carry_cells}
+            want = {layer.name for layer in list(ev.layers) + [ev.readout]
+                    if layer.synapse.event or layer.synapse.weight_kind == "int8"}
+            assert placed == want and placed, (placed, want)
+            seen["event-driven, carry cells" if case["event"] else "8-bit multipliers in carry cells"] += 1
         seen["event-driven, plain adders"] += bool(case["event"]) and not case["carry_cells"]
         seen["every ROM in block RAM"] += case["rom_logic_depth"] == 0
         seen["ROMs over 32 words in block RAM"] += case["rom_logic_depth"] == 32
@@ -152,7 +158,7 @@ def test_the_generator_draws_legal_foldings_and_its_corners():
                    "sum pool past a byte", "pixel lanes > 1", "a stem word a beat", "skip zero pixels",
                    "skip zero pixels, recompute", "lane lists", "lane lists, simd not a power of two",
                    "lane lists, a beat of lanes < simd", "every ROM in block RAM", "ROMs over 32 words in block RAM",
-                   "event-driven, carry cells", "event-driven, plain adders"):
+                   "event-driven, carry cells", "event-driven, plain adders", "8-bit multipliers in carry cells"):
         assert seen[corner] >= 3, (corner, dict(seen))
 
 

@@ -44,11 +44,14 @@ def _encode(w, kind: str) -> int:
     return word
 
 
-@pytest.mark.parametrize("lanes, in_bits, kind", [(1, 4, "ternary"), (4, 4, "ternary"), (16, 5, "ternary"),
-                                                  (8, 8, "ternary"), (5, 4, "binary"), (3, 8, "int8"), (1, 5, "int8")])
-def test_mac_lanes_match_dot_product(lanes, in_bits, kind):
+@pytest.mark.parametrize("lanes, in_bits, kind, cells", [
+    (1, 4, "ternary", None), (4, 4, "ternary", None), (16, 5, "ternary", None), (8, 8, "ternary", None),
+    (5, 4, "binary", None), (3, 8, "int8", None), (1, 5, "int8", None),
+    # int8 lanes whose first partial-product adders are ECP5 carry cells (their model)
+    (3, 8, "int8", "ecp5"), (2, 5, "int8", "ecp5"), (1, 2, "int8", "ecp5"), (2, 1, "int8", "ecp5")])
+def test_mac_lanes_match_dot_product(lanes, in_bits, kind, cells):
     rng = np.random.default_rng(lanes * 31 + in_bits)
-    dut = TernaryMAC(lanes=lanes, in_bits=in_bits, weights=kind)
+    dut = TernaryMAC(lanes=lanes, in_bits=in_bits, weights=kind, carry_cells=cells, carry_model=True)
     lo = {"ternary": -1, "binary": -1, "int8": -127}[kind]
     hi = -lo
 

@@ -52,6 +52,14 @@ def _pos_int(owner: str, name: str, value) -> None:
         raise ValueError(f"{owner}.{name} must be a positive integer, not {value!r}")
 
 
+def lane_entry_bits(code_bits: int, words: int, lane_lists: bool) -> int:
+    """Bits of one lane of an input buffer word, written by the producer's layout
+    (:class:`OutputLayout`) and read by the consumer (:class:`SynapseConfig`): the code, and
+    where each lane lists its own non-zero codes, the index of the word it came from (lane ``j``
+    of word ``m`` holds element ``m * simd + j``)."""
+    return code_bits + (bits_for(words) if lane_lists else 0)
+
+
 #: carry-cell families whose adders the generator can hand-place (:mod:`rtl_gen.carry`; ``None``:
 #: plain ``+``, any device)
 CARRY_CELLS = (None, "ecp5")
@@ -412,8 +420,8 @@ class SynapseConfig:
 
     @property
     def entry_bits(self) -> int:
-        """Bits of a lane of the input word: the code, and with :attr:`lane_lists` its word index."""
-        return self.in_bits + (bits_for(self.words) if self.lane_lists else 0)
+        """Bits of a lane of the input word (:func:`lane_entry_bits`)."""
+        return lane_entry_bits(self.in_bits, self.words, self.lane_lists)
 
     @property
     def weight_stages(self) -> int:
@@ -792,9 +800,8 @@ class OutputLayout:
 
     @property
     def entry_bits(self) -> int:
-        """Bits of a lane of a buffer word: the code, and with ``lane_lists`` the index of the
-        word it came from (lane ``j`` of word ``m`` holds element ``m * simd + j``)."""
-        return self.code_bits + (bits_for(self.words) if self.lane_lists else 0)
+        """Bits of a lane of a buffer word (:func:`lane_entry_bits`)."""
+        return lane_entry_bits(self.code_bits, self.words, self.lane_lists)
 
     @property
     def words(self) -> int:

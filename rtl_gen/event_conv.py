@@ -75,6 +75,17 @@ class EventConvSynapse(wiring.Component):
     #: clocks from a bank read to the write of the same entry (read, data register, add + write)
     RMW = 3
 
+    #: at most this many (bank, group) words for the serializer's pick from a shadow per bank
+    BANK_SHADOW_WORDS = 32
+
+    @classmethod
+    def bank_shadows(cls, config: SynapseConfig) -> bool:
+        """Whether the serializer keeps a shadow per bank (each loaded from its own adder, the
+        bank and group picked together on the way out) rather than one shadow behind a
+        multiplexer over the banks (then shifted out where ``pe / nl >= 8``)."""
+        G = config.groups_per_fold
+        return G > 1 and config.kernel * G <= cls.BANK_SHADOW_WORDS
+
     @staticmethod
     def min_beats(config: SynapseConfig) -> int:
         """Clocks a pixel lasts at least, per output fold (the invariants above)."""
@@ -175,7 +186,7 @@ class EventConvSynapse(wiring.Component):
         (:mod:`rtl_gen.carry`): a lane costs its accumulator's bits and one half cell for the
         carry in, and the adders read the flush registers (no lane registers in between)."""
         c = config
-        k, P, A, b = c.kernel, c.fold.pe, c.acc_bits, c.in_bits
+        k, P, A, b, NL = c.kernel, c.fold.pe, c.acc_bits, c.in_bits, c.fold.nl
         L, LB = c.event_lanes, c.event_lane_bits
         cells = bool(c.carry_cells)
         if c.weight_kind == "int8":
@@ -194,11 +205,16 @@ class EventConvSynapse(wiring.Component):
             luts += k * P * LB * (k - 1)                  # row multiplexer of each bank
             ffs += k * P * (A + 2 * LB) + P * A           # data and lane registers, emission
         luts += k * P * A                                 # read-modify-write adders
-        luts += P * A * (k - 1) / 2                       # the finished position's bank multiplexer
         G = c.groups_per_fold
-        if G > 1:
-            luts += P * A / 2
-            ffs += P * A
+        if EventConvSynapse.bank_shadows(c):
+            # a shadow per bank, the (bank, group) multiplexer on the way out
+            luts += NL * A * (k * G - 1) / 2
+            ffs += k * P * A
+        else:
+            luts += P * A * (k - 1) / 2                   # the finished position's bank multiplexer
+            if G > 1:
+                luts += P * A / 2
+                ffs += P * A
         C = c.channels
         luts += 30 * bits_for(C) + 120                    # expander (priority encoder) and control
         ffs += C * (b + 2) + 200
@@ -296,13 +312,19 @@ class EventConvSynapse(wiring.Component):
         cp_b = Signal(ctr(lo_emit + 1))
         np_mask = Cat(*[np_word.word_select(i, b) != 0 for i in range(C)])
         rem_next = cp_rem & (cp_rem - 1)
+        # the codes left, counted apart from the mask: the pixel's last beat (at most one left)
+        # is then a small compare, not the mask's decrement and a C-bit zero test in one path
+        # (conv_fmnist's conv3, C = 32: 13.0 ns, its critical path)
+        np_count = Signal(ctr(C + 1))
+        m.d.comb += np_count.eq(_tree_sum([np_mask[i] for i in range(C)]))
+        cp_count, cp_count0 = Signal(ctr(C + 1)), Signal(ctr(C + 1))
         idx = Signal(ctr(C))
         for i in reversed(range(C)):
             with m.If(cp_rem[i]):
                 m.d.comb += idx.eq(i)
         lo = Mux(fields.get(cp_ent, "emit"), lo_emit, lo_plain)
         end = Signal()
-        m.d.comb += end.eq(cp_valid & (rem_next == 0) & (cp_b >= lo - 1))
+        m.d.comb += end.eq(cp_valid & (cp_count <= 1) & (cp_b >= lo - 1))
         last_fold = cp_f == F - 1
         m.d.comb += np_take.eq(np_valid & (~cp_valid | (end & last_fold)))
         # the weight ROM's word of (fold, channel, tap), (f * C + c) * k + s, built up beside
@@ -312,14 +334,17 @@ class EventConvSynapse(wiring.Component):
         cp_fbase = Signal(ctr(n_words))
         with m.If(np_take):
             m.d.sync += [cp_valid.eq(1), cp_word.eq(np_word), cp_orig.eq(np_mask), cp_rem.eq(np_mask),
+                         cp_count.eq(np_count), cp_count0.eq(np_count),
                          cp_ent.eq(np_ent), cp_f.eq(0), cp_b.eq(0), cp_fbase.eq(0)]
         with m.Elif(end):
             with m.If(last_fold):
                 m.d.sync += cp_valid.eq(0)
             with m.Else():
-                m.d.sync += [cp_f.eq(cp_f + 1), cp_rem.eq(cp_orig), cp_b.eq(0), cp_fbase.eq(cp_fbase + C * k)]
+                m.d.sync += [cp_f.eq(cp_f + 1), cp_rem.eq(cp_orig), cp_count.eq(cp_count0), cp_b.eq(0),
+                             cp_fbase.eq(cp_fbase + C * k)]
         with m.Elif(cp_valid):
-            m.d.sync += [cp_rem.eq(rem_next), cp_b.eq(Mux(cp_b == lo_emit, cp_b, cp_b + 1))]
+            m.d.sync += [cp_rem.eq(rem_next), cp_b.eq(Mux(cp_b == lo_emit, cp_b, cp_b + 1)),
+                         cp_count.eq(Mux(cp_count == 0, 0, cp_count - 1))]
 
         # ---- beat register (B1) -------------------------------------------------------------
         codes = Array(cp_word.word_select(i, b) for i in range(C))
@@ -327,7 +352,7 @@ class EventConvSynapse(wiring.Component):
         c1, x1, f1b = Signal(ctr(C)), Signal(unsigned(b)), Signal(ctr(F))
         ent1 = Signal(unsigned(fields.bits))
         wa1 = Signal(ctr(n_words))
-        m.d.sync += [v1.eq(cp_valid), ev1.eq(cp_valid & (cp_rem != 0)), end1.eq(end), c1.eq(idx),
+        m.d.sync += [v1.eq(cp_valid), ev1.eq(cp_valid & (cp_count != 0)), end1.eq(end), c1.eq(idx),
                      x1.eq(codes[idx]), f1b.eq(cp_f), ent1.eq(cp_ent),
                      wa1.eq(cp_fbase + _umul(idx, k) + fields.get(cp_ent, "s"))]
 
@@ -483,15 +508,38 @@ class EventConvSynapse(wiring.Component):
                      p1_last.eq(last_fl), p2_last.eq(p1_last)]
         fin1, fin2 = Signal(ctr(k)), Signal(ctr(k))
         m.d.sync += [fin1.eq(fin_cb), fin2.eq(fin1)]
-        finished = Signal(unsigned(PA))
-        m.d.comb += finished.eq(Array(bank_s)[fin2])
 
         # ---- serializer: the finished position's pe sums, nl per clock -----------------------
         if G == 1:
+            finished = Signal(unsigned(PA))
+            m.d.comb += finished.eq(Array(bank_s)[fin2])
             m.d.sync += [self.out_valid.eq(p2_cap), self.out_data.eq(finished), self.out_t.eq(t_item),
                          self.out_last.eq(p2_cap & p2_last)]
             ser_busy = self.out_valid
+        elif self.bank_shadows(c):
+            # a shadow per bank, loaded from its own adder (no multiplexer in front of it): the
+            # finished position's bank and group are picked together on the way out
+            shadows = [Signal(unsigned(PA), name=f"shadow{cb}", reset_less=True) for cb in range(k)]
+            active = Signal()
+            g = Signal(ctr(G))
+            fin_s = Signal(ctr(k))
+            li_s = Signal()
+            groups = Array(sh.word_select(i, NL * A) for sh in shadows for i in range(G))
+            m.d.sync += [self.out_valid.eq(active), self.out_data.eq(groups[fin_s * G + g]), self.out_t.eq(t_item),
+                         self.out_last.eq(active & li_s & (g == G - 1))]
+            with m.If(active):
+                m.d.sync += g.eq(g + 1)
+                with m.If(g == G - 1):
+                    m.d.sync += [active.eq(0), g.eq(0)]
+            for cb, sh in enumerate(shadows):
+                with m.If(p2_cap & (fin2 == cb)):
+                    m.d.sync += sh.eq(bank_s[cb])
+            with m.If(p2_cap):
+                m.d.sync += [fin_s.eq(fin2), active.eq(1), g.eq(0), li_s.eq(p2_last)]
+            ser_busy = active | self.out_valid
         else:
+            finished = Signal(unsigned(PA))
+            m.d.comb += finished.eq(Array(bank_s)[fin2])
             shadow = Signal(unsigned(PA), reset_less=True)
             active = Signal()
             g = Signal(ctr(G))
@@ -516,6 +564,14 @@ class EventConvSynapse(wiring.Component):
         m.d.comb += busy_any.eq(inpipe | fl_active | p1_v | p2_v | ser_busy)
         m.d.comb += [self.busy.eq(busy_any), self.sweeping.eq(busy_any), self.running.eq(busy_any)]
         return m
+
+
+def _tree_sum(terms: list):
+    """The sum of ``terms`` as a balanced tree of adders (a population count: a few levels, not
+    a chain of ``len(terms)``)."""
+    while len(terms) > 1:
+        terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i] for i in range(0, len(terms), 2)]
+    return terms[0]
 
 
 def _entry_bits(c: SynapseConfig) -> int:

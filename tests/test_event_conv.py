@@ -111,11 +111,44 @@ def run(cfg: SynapseConfig, frames: list[np.ndarray]):
     return got, log
 
 
+def _corner(seed: int, *, k: int, p: int, pool: int, C: int, H: int, W: int, O: int, pe: int, nl: int,
+            carry_cells=None):
+    """A drawn case with its geometry and folding given (the weights and codes still drawn)."""
+    rng = np.random.default_rng(seed)
+    cfg = SynapseConfig(name="ev", channels=C, height=H, width=W, out_channels=O, kernel=k, padding=p, pool=pool,
+                        weight=rng.integers(-1, 2, size=(O, C, k, k)), weight_kind="ternary", in_bits=4, acc_bits=24,
+                        fold=Folding(pe=pe, simd=1 << (C - 1).bit_length(), nl=nl), T=3, event=True,
+                        carry_cells=carry_cells)
+    frames = [(rng.integers(1, 16, size=(C, H, W)) * (rng.random((C, H, W)) < d)).astype(np.int64) for d in (0.5, 1.0)]
+    return cfg, frames
+
+
+#: the serializer's two forms: a shadow per bank (k x pe/nl words at most
+#: EventConvSynapse.BANK_SHADOW_WORDS) and one shadow behind the banks' multiplexer, shifted out
+CORNERS = {"bank shadows, 3 x 8 words": dict(k=3, p=1, pool=2, C=5, H=6, W=5, O=16, pe=8, nl=1, carry_cells="ecp5"),
+           "one shadow, shifted, 5 x 8 words": dict(k=5, p=2, pool=1, C=3, H=4, W=5, O=8, pe=8, nl=1),
+           "one shadow, shifted, 3 x 16 words": dict(k=3, p=1, pool=1, C=2, H=3, W=4, O=16, pe=16, nl=1,
+                                                     carry_cells="ecp5")}
+
+
+@pytest.mark.parametrize("corner", sorted(CORNERS))
+def test_event_conv_serializer_forms(corner):
+    cfg, frames = _corner(SEED, **CORNERS[corner])
+    assert EventConvSynapse.bank_shadows(cfg) == corner.startswith("bank shadows")
+    _check(cfg, frames, f"{corner} (seed {SEED})")
+
+
 @pytest.mark.parametrize("case", range(CASES))
 def test_event_conv_matches_golden_and_its_timing(case):
     seed = SEED * 1000 + case
     cfg, frames = draw(seed)
-    where = (f"seed {seed}: k={cfg.kernel} p={cfg.padding} pool={cfg.pool} {cfg.channels}x{cfg.height}x{cfg.width} "
+    _check(cfg, frames, f"seed {seed}")
+
+
+def _check(cfg, frames, what: str):
+    """Every sum of both items against the golden convolution, and their clocks against the
+    engine's timing model."""
+    where = (f"{what}: k={cfg.kernel} p={cfg.padding} pool={cfg.pool} {cfg.channels}x{cfg.height}x{cfg.width} "
              f"-> {cfg.out_channels}, fold {cfg.fold}, {cfg.weight_kind}, {cfg.in_bits}-bit codes, "
              f"carry cells {cfg.carry_cells}")
     got, log = run(cfg, frames)

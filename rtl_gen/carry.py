@@ -38,23 +38,19 @@ WRAPPER_NAME = "hdlif_ccu2c"
 
 WRAPPER = """
 // One ECP5 carry cell (two bits): the CCU2C primitive for synthesis, its model for simulation
-// (rtl_gen/carry.py; Yosys's ecp5/ccu2c_sim.vh with INJECT1_0 = INJECT1_1 = "NO").
+// (rtl_gen/carry.py; Yosys's ecp5/ccu2c_sim.vh with INJECT1_0 = INJECT1_1 = "NO").  Each bit's
+// LUT inputs are one port, {D, C, B, A}, and the sums another: few signals for Verilator to
+// keep (every signal of a cocotb build is public).
 module hdlif_ccu2c #(parameter [15:0] INIT0 = 16'h0000, parameter [15:0] INIT1 = 16'h0000) (
-    input CIN, input A0, input B0, input C0, input D0, input A1, input B1, input C1, input D1,
-    output S0, output S1, output COUT);
+    input CIN, input [3:0] I0, input [3:0] I1, output [1:0] S, output COUT);
 `ifdef SYNTHESIS
     CCU2C #(.INIT0(INIT0), .INIT1(INIT1), .INJECT1_0("NO"), .INJECT1_1("NO")) cell (
-        .CIN(CIN), .A0(A0), .B0(B0), .C0(C0), .D0(D0), .A1(A1), .B1(B1), .C1(C1), .D1(D1),
-        .S0(S0), .S1(S1), .COUT(COUT));
+        .CIN(CIN), .A0(I0[0]), .B0(I0[1]), .C0(I0[2]), .D0(I0[3]), .A1(I1[0]), .B1(I1[1]), .C1(I1[2]), .D1(I1[3]),
+        .S0(S[0]), .S1(S[1]), .COUT(COUT));
 `else
-    wire p0 = INIT0[{D0, C0, B0, A0}];
-    wire g0 = INIT0[{2'b00, B0, A0}];
-    wire c1 = p0 ? CIN : g0;
-    wire p1 = INIT1[{D1, C1, B1, A1}];
-    wire g1 = INIT1[{2'b00, B1, A1}];
-    assign S0 = p0 ^ CIN;
-    assign S1 = p1 ^ c1;
-    assign COUT = p1 ? c1 : g1;
+    assign S[0] = INIT0[I0] ^ CIN;
+    assign S[1] = INIT1[I1] ^ (INIT0[I0] ? CIN : INIT0[{2'b00, I0[1:0]}]);
+    assign COUT = INIT1[I1] ? (INIT0[I0] ? CIN : INIT0[{2'b00, I0[1:0]}]) : INIT1[{2'b00, I1[1:0]}];
 `endif
 endmodule
 """
@@ -112,8 +108,7 @@ def carry_chain(m: Module, halves: list, name: str, *, model: bool = False, cin=
         else:
             m.submodules[f"{name}_cell{n // 2}"] = Instance(
                 WRAPPER_NAME, p_INIT0=Const(h0.init, 16), p_INIT1=Const(h1.init, 16), i_CIN=carry,
-                i_A0=h0.A, i_B0=h0.B, i_C0=h0.C, i_D0=h0.D, i_A1=h1.A, i_B1=h1.B, i_C1=h1.C, i_D1=h1.D,
-                o_S0=s0, o_S1=s1, o_COUT=cout)
+                i_I0=Cat(h0.A, h0.B, h0.C, h0.D), i_I1=Cat(h1.A, h1.B, h1.C, h1.D), o_S=Cat(s0, s1), o_COUT=cout)
         sums += [s0, s1]
         carry = cout
     return sums

@@ -45,8 +45,22 @@ def _draw(rng, lo: int, hi: int, n: int) -> list[int]:
     return [lo, hi] + [int(v) for v in rng.integers(lo, hi + 1, n - 2)]
 
 
+def _check(m: Module, out, ports: list, cases: list, want, where: str) -> None:
+    """Drive ``ports`` with every case of ``cases`` (Amaranth's simulator, the cells' model) and
+    compare ``out`` with ``want(*case)`` wrapped to its width."""
+    async def bench(ctx):
+        for case in cases:
+            for port, v in zip(ports, case):
+                ctx.set(port, v)
+            assert ctx.get(out) == _wrap(want(*case), len(out)), f"{where}: {case}"
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+
+
 @pytest.mark.parametrize("width", range(1, 13))
 def test_ternary_lane_adds_the_term_of_every_weight(width):
+    """``acc + (en ? (neg ? -x : x) : 0)``: (acc, x, en, neg) per case."""
     rng = np.random.default_rng([SEED, width])
     b = int(rng.integers(1, width + 1)) if width > 1 else 1
     m = Module()
@@ -56,23 +70,13 @@ def test_ternary_lane_adds_the_term_of_every_weight(width):
     m.d.comb += out.eq(ternary_lane(m, acc, x, en, neg, "lane", model=True))
     cases = list(itertools.product(_draw(rng, -(1 << (width - 1)), (1 << (width - 1)) - 1, 12),
                                    _draw(rng, 0, (1 << b) - 1, 6), (0, 1), (0, 1)))
-
-    async def bench(ctx):
-        for a, xv, e, n in cases:
-            ctx.set(acc, a)
-            ctx.set(x, xv)
-            ctx.set(en, e)
-            ctx.set(neg, n)
-            term = (-xv if n else xv) if e else 0
-            assert ctx.get(out) == _wrap(a + term, width), (f"seed [{SEED}, {width}]: acc {a}, x {xv} ({b} bits), "
-                                                            f"en {e}, neg {n}")
-    sim = Simulator(m)
-    sim.add_testbench(bench)
-    sim.run()
+    _check(m, out, [acc, x, en, neg], cases, lambda a, xv, e, n: a + ((-xv if n else xv) if e else 0),
+           f"seed [{SEED}, {width}], {b}-bit code")
 
 
 @pytest.mark.parametrize("width", range(1, 13))
 def test_select_add_adds_the_chosen_operand(width):
+    """``u + (sel ? a : b)``: (u, a, b, sel) per case."""
     rng = np.random.default_rng([SEED, 100 + width])
     lb = int(rng.integers(1, width + 1))
     m = Module()
@@ -83,18 +87,8 @@ def test_select_add_adds_the_chosen_operand(width):
     lo, hi = -(1 << (lb - 1)), (1 << (lb - 1)) - 1
     cases = list(itertools.product(_draw(rng, -(1 << (width - 1)), (1 << (width - 1)) - 1, 8),
                                    _draw(rng, lo, hi, 5), _draw(rng, lo, hi, 5), (0, 1)))
-
-    async def bench(ctx):
-        for uv, av, bv, s in cases:
-            ctx.set(u, uv)
-            ctx.set(a, av)
-            ctx.set(b, bv)
-            ctx.set(sel, s)
-            assert ctx.get(out) == _wrap(uv + (av if s else bv), width), \
-                f"seed [{SEED}, {100 + width}]: {uv} + ({av} if {s} else {bv}) over {width} bits"
-    sim = Simulator(m)
-    sim.add_testbench(bench)
-    sim.run()
+    _check(m, out, [u, a, b, sel], cases, lambda uv, av, bv, s: uv + (av if s else bv),
+           f"seed [{SEED}, {100 + width}], {lb}-bit operands")
 
 
 @pytest.mark.parametrize("width", range(2, 17, 2))
@@ -110,18 +104,8 @@ def test_and_add_adds_two_partial_products(width):
     m.d.comb += out.eq(and_add(m, p, a, q, b, width, "pp", model=True))
     lo, hi = -(1 << (wa - 1)), (1 << (wa - 1)) - 1
     cases = list(itertools.product(_draw(rng, lo, hi, 7), _draw(rng, lo, hi, 7), (0, 1), (0, 1)))
-
-    async def bench(ctx):
-        for av, bv, pv, qv in cases:
-            ctx.set(a, av)
-            ctx.set(b, bv)
-            ctx.set(p, pv)
-            ctx.set(q, qv)
-            assert ctx.get(out) == _wrap(av * pv + bv * qv, width), \
-                f"seed [{SEED}, {200 + width}]: {pv}*{av} + {qv}*{bv} over {width} bits"
-    sim = Simulator(m)
-    sim.add_testbench(bench)
-    sim.run()
+    _check(m, out, [a, b, p, q], cases, lambda av, bv, pv, qv: av * pv + bv * qv,
+           f"seed [{SEED}, {200 + width}], {wa}-bit operands")
 
 
 def test_lut_init_reads_inputs_in_the_cells_order():

@@ -30,6 +30,7 @@ PIXEL_LANES ?=
 SKIP_ZERO_PIXELS ?=
 ROM_LOGIC_DEPTH ?=
 CARRY_CELLS ?=
+INT8_LANES ?=
 N       ?= 0
 WAVES   ?= 0
 COVERAGE ?= 0
@@ -79,7 +80,7 @@ help:
 	@echo "           an imported run: golden vs its framework's forward pass on graph.nir)"
 	@echo "make vectors MODEL=name [N=0 DATASET= DATA_DIR= FORCE=1]   golden vectors for the RTL and HLS checkers"
 	@echo "           -> <run>/vectors.npz (a committed one is rewritten only with FORCE=1)"
-	@echo "make rtl MODEL=name [LANES=n | FOLD=PExSIMD[/NL][e],... | TARGET=area|fastest|cycles=N] [STEM=cache|recompute] [EVENT=auto|layers|all|none] [PIXEL_LANES=1] [SKIP_ZERO_PIXELS=1|words|lanes] [ROM_LOGIC_DEPTH=64] [CARRY_CELLS=ecp5]   Amaranth -> Verilog"
+	@echo "make rtl MODEL=name [LANES=n | FOLD=PExSIMD[/NL][e],... | TARGET=area|fastest|cycles=N] [STEM=cache|recompute] [EVENT=auto|layers|all|none] [PIXEL_LANES=1] [SKIP_ZERO_PIXELS=1|words|lanes] [ROM_LOGIC_DEPTH=64] [CARRY_CELLS=ecp5] [INT8_LANES=logic|dsp]   Amaranth -> Verilog"
 	@echo "           LANES=n: exactly n MAC lanes per layer (1..4096), refused where a layer cannot have n; none given:"
 	@echo "           at most 16 per layer.  TARGET=cycles=N no folding meets is refused (TARGET=fastest takes the fastest)"
 	@echo "make sim MODEL=name [N=0 WAVES=1 COVERAGE=1]   Verilator + cocotb, bit-exact vs golden"
@@ -153,7 +154,7 @@ vectors: setup
 	  $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(if $(filter 1,$(FORCE)),--force)
 
 rtl: setup
-	$(PY) -m flow rtl $(MODEL) $(if $(filter command line environment,$(origin LANES)),$(if $(LANES),--lanes $(LANES))) $(if $(FOLD),--fold $(FOLD)) $(if $(TARGET),--target $(TARGET)) $(if $(STEM),--stem $(STEM)) $(if $(EVENT),--event $(EVENT)) $(if $(PIXEL_LANES),--pixel-lanes $(PIXEL_LANES)) $(if $(SKIP_ZERO_PIXELS),--skip-zero-pixels $(SKIP_ZERO_PIXELS)) $(if $(ROM_LOGIC_DEPTH),--rom-logic-depth $(ROM_LOGIC_DEPTH)) $(if $(CARRY_CELLS),--carry-cells $(CARRY_CELLS))
+	$(PY) -m flow rtl $(MODEL) $(if $(filter command line environment,$(origin LANES)),$(if $(LANES),--lanes $(LANES))) $(if $(FOLD),--fold $(FOLD)) $(if $(TARGET),--target $(TARGET)) $(if $(STEM),--stem $(STEM)) $(if $(EVENT),--event $(EVENT)) $(if $(PIXEL_LANES),--pixel-lanes $(PIXEL_LANES)) $(if $(SKIP_ZERO_PIXELS),--skip-zero-pixels $(SKIP_ZERO_PIXELS)) $(if $(ROM_LOGIC_DEPTH),--rom-logic-depth $(ROM_LOGIC_DEPTH)) $(if $(CARRY_CELLS),--carry-cells $(CARRY_CELLS)) $(if $(INT8_LANES),--int8-lanes $(INT8_LANES))
 
 sim: setup
 	$(PY) -m flow sim $(MODEL) --n $(N) $(if $(filter 1,$(WAVES)),--waves) $(if $(filter 1,$(COVERAGE)),--coverage)

@@ -120,7 +120,7 @@ def run_one(name: str, bundle_dir: Path, vectors: Path, *, fold: str | None, tar
             stem: str | None = None, skip_zero_spikes: bool = False, event: str | None = None,
             key: str | None = None, seed: int | None = None, router: str = "router1", pixel_lanes: int = 1,
             skip_zero_pixels: bool | str = False, rom_logic_depth: int | None = None,
-            carry_cells: str | None = None) -> dict:
+            carry_cells: str | None = None, int8_lanes: str = "logic") -> dict:
     from fpga.ecp5 import Ecp5Target, build_bitstream
     from golden.vectors import load_vectors
     from rtl_gen.emit import emit, estimate_lines
@@ -153,16 +153,18 @@ def run_one(name: str, bundle_dir: Path, vectors: Path, *, fold: str | None, tar
         from rtl_gen.graph import from_graph
 
         if "target" in kw or skip_zero_spikes or event or pixel_lanes != 1 or skip_zero_pixels or \
-                rom_logic_depth is not None or carry_cells:
+                rom_logic_depth is not None or carry_cells or int8_lanes != "logic":
             raise ValueError(f"{name}: a residual network takes --fold (or lanes=N / max-lanes=N), not a target, "
-                             f"zero skipping, event-driven layers, several pixels a beat, a ROM depth or carry "
-                             f"cells")
+                             f"zero skipping, event-driven layers, several pixels a beat, a ROM depth, carry "
+                             f"cells or 8-bit lanes in multiplier blocks")
         cfg = from_graph(bundle, stem=stem, **kw)
     else:
         if rom_logic_depth is not None:
             kw["rom_logic_depth"] = rom_logic_depth
         if carry_cells:
             kw["carry_cells"] = carry_cells
+        if int8_lanes != "logic":
+            kw["int8_lanes"] = int8_lanes
         events_on = event_layers(bundle, event)
         if skip_zero_spikes or events_on or skip_zero_pixels:
             from rtl_gen.folding import code_activity, input_activity, pixel_activity, resolve
@@ -203,6 +205,7 @@ def run_one(name: str, bundle_dir: Path, vectors: Path, *, fold: str | None, tar
         **({"skip_zero_pixels": skip_zero_pixels if skip_zero_pixels == "lanes" else True} if skip_zero_pixels else {}),
         **({"rom_logic_depth": rom_logic_depth} if rom_logic_depth is not None else {}),
         **({"carry_cells": carry_cells} if carry_cells else {}),
+        **({"int8_lanes": int8_lanes} if int8_lanes != "logic" else {}),
         "skip_zero_spikes": skip_zero_spikes, "event": sorted(events_on), "input_activity": activity,
         "estimated_cycles": est["cycles_per_inference"], "estimated_latency": est["latency_cycles"],
         **({"worst_case_cycles": est["worst_cycles_per_inference"]} if "worst_cycles_per_inference" in est else {}),
@@ -292,6 +295,9 @@ def main(argv=None) -> int:
     p.add_argument("--carry-cells", choices=("ecp5",), default=None,
                    help="the event-driven layers' adders and the 8-bit multipliers' first adders as hand-placed "
                         "ECP5 carry cells (as make rtl CARRY_CELLS=)")
+    p.add_argument("--int8-lanes", choices=("logic", "dsp"), default="logic",
+                   help="the 8-bit weights' lanes multiply in logic (default) or a multiplier block each (as make "
+                        "rtl INT8_LANES=)")
     p.add_argument("--key", default=None, help="the entry's name in accelerator.json (default: the network's)")
     p.add_argument("--n", type=int, default=0, help="images to simulate (0: the whole vector file)")
     p.add_argument("--device", default="25k")
@@ -326,7 +332,7 @@ def main(argv=None) -> int:
                         skip_zero_spikes=a.skip_zero_spikes, event=a.event, key=a.key, seed=a.seed,
                         router=a.router, pixel_lanes=a.pixel_lanes,
                         skip_zero_pixels={None: False, "words": True}.get(a.skip_zero_pixels, a.skip_zero_pixels),
-                        rom_logic_depth=a.rom_logic_depth, carry_cells=a.carry_cells)
+                        rom_logic_depth=a.rom_logic_depth, carry_cells=a.carry_cells, int8_lanes=a.int8_lanes)
         if a.key:
             key = a.key
         # read just before writing: another benchmark may have added its network meanwhile

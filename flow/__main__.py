@@ -14,7 +14,7 @@ from . import steps
 MAKE_VARS = {flag: var for flag, var in steps.SETTINGS.values()} | {
     "--n": "N", "--lanes": "LANES", "--fold": "FOLD", "--target": "TARGET", "--stem": "STEM", "--board": "BOARD",
     "--pixel-lanes": "PIXEL_LANES", "--skip-zero-pixels": "SKIP_ZERO_PIXELS", "--rom-logic-depth": "ROM_LOGIC_DEPTH",
-    "--carry-cells": "CARRY_CELLS",
+    "--carry-cells": "CARRY_CELLS", "--int8-lanes": "INT8_LANES",
     "--device": "DEVICE", "--freq": "FREQ", "--baud": "BAUD", "--project": "PROJECT", "--force": "FORCE",
     "--resume": "RESUME", "--waves": "WAVES", "--coverage": "COVERAGE", "--cosim": "COSIM", "--vsynth": "VSYNTH",
     "--nir": "NIR", "--model": "MODEL", "--dt": "DT", "--reset": "RESET", "--weights": "WEIGHTS",
@@ -196,6 +196,10 @@ def main(argv=None) -> int:
                    help="the event-driven layers' adders and the 8-bit multipliers' first adders as hand-placed "
                         "carry cells of this FPGA family, with their operand logic in the cells' own LUTs (ecp5: make "
                         "bitstream; not for other devices)")
+    r.add_argument("--int8-lanes", choices=("logic", "dsp"), default="logic",
+                   help="where the lanes of 8-bit weights (the stem's, the classifier's) multiply: logic (default, "
+                        "shift-add in LUTs, any device) or dsp (a multiplier block per lane: fewer LUTs where the "
+                        "device has blocks to spare)")
     s = sub.add_parser("sim", help="Verilator + cocotb, bit-exact against the golden vectors")
     s.add_argument("model")
     s.add_argument("--n", type=COUNT, default=0, help="images to check (0 = the whole vector file)")
@@ -286,7 +290,7 @@ def main(argv=None) -> int:
                       stem=a.stem, skip_zero_spikes=a.skip_zero_spikes, event=a.event, pixel_lanes=a.pixel_lanes,
                       skip_zero_pixels={"0": False, "1": True, "words": True}.get(a.skip_zero_pixels,
                                                                                  a.skip_zero_pixels),
-                      rom_logic_depth=a.rom_logic_depth, carry_cells=a.carry_cells)
+                      rom_logic_depth=a.rom_logic_depth, carry_cells=a.carry_cells, int8_lanes=a.int8_lanes)
         elif a.step == "sim":
             r = steps.sim(a.model, n=a.n, backpressure=a.backpressure, seed=a.seed, waves=a.waves,
                           coverage=a.coverage, trace=a.trace)

@@ -227,7 +227,7 @@ def _folding_choice(lanes, fold: str | None):
 def rtl(model: str, *, lanes: int | str | None = None, fold: str | None = None, target: str | None = None,
         skip_zero_weights: bool = False, stem: str = "cache", skip_zero_spikes: bool = False,
         event: str | None = None, pixel_lanes: int = 1, skip_zero_pixels: bool | str = False,
-        rom_logic_depth: int | None = None, carry_cells: str | None = None) -> dict:
+        rom_logic_depth: int | None = None, carry_cells: str | None = None, int8_lanes: str = "logic") -> dict:
     """Generate the accelerator's Verilog into ``build/<run>/rtl/`` and print the estimate.
 
     The parallelism per layer comes from one of ``fold`` (``PExSIMD[/NL]``, one for all layers or
@@ -255,7 +255,9 @@ def rtl(model: str, *, lanes: int | str | None = None, fold: str | None = None, 
     deeper ones block RAM (None: the default, :data:`rtl_gen.config.ROM_LOGIC_DEPTH`).
     ``carry_cells``: ``"ecp5"`` builds the event-driven layers' adders and the 8-bit multipliers'
     first adders from hand-placed ECP5 carry cells (:mod:`rtl_gen.carry`; ``make bitstream``'s
-    ECP5 flow; refused where the network has neither).
+    ECP5 flow; refused where the network has neither).  ``int8_lanes``: ``"dsp"`` multiplies the
+    8-bit weights' lanes (the stem's, the classifier's) in a multiplier block each instead of LUTs
+    (refused where the network has no 8-bit weights).
     """
     from golden.graph import Graph, load_model
     from rtl_gen.folding import from_bundle
@@ -267,11 +269,11 @@ def rtl(model: str, *, lanes: int | str | None = None, fold: str | None = None, 
         return _rtl_graph(model, bundle, lanes=lanes, folding=folding, target=target,
                           skip_zero_weights=skip_zero_weights, stem=stem, skip_zero_spikes=skip_zero_spikes,
                           event=event, pixel_lanes=pixel_lanes, skip_zero_pixels=skip_zero_pixels,
-                          rom_logic_depth=rom_logic_depth, carry_cells=carry_cells)
+                          rom_logic_depth=rom_logic_depth, carry_cells=carry_cells, int8_lanes=int8_lanes)
     from rtl_gen.config import ROM_LOGIC_DEPTH, event_layers
 
     roms = dict(rom_logic_depth=ROM_LOGIC_DEPTH if rom_logic_depth is None else rom_logic_depth,
-                carry_cells=carry_cells)
+                carry_cells=carry_cells, int8_lanes=int8_lanes)
 
     auto = event in (None, "auto")
     event = "auto" if auto else event_layers(bundle, event)
@@ -324,7 +326,8 @@ def rtl(model: str, *, lanes: int | str | None = None, fold: str | None = None, 
 
 def _rtl_graph(model: str, graph, *, lanes, folding, target, skip_zero_weights: bool, stem: str,
                skip_zero_spikes: bool, event, pixel_lanes: int = 1, skip_zero_pixels: bool = False,
-               rom_logic_depth: int | None = None, carry_cells: str | None = None) -> dict:
+               rom_logic_depth: int | None = None, carry_cells: str | None = None,
+               int8_lanes: str = "logic") -> dict:
     """``make rtl`` of a residual network (:mod:`rtl_gen.graph`): MAC lanes or foldings per
     synaptic engine; the options a graph's engines do not take yet are refused, not ignored."""
     from rtl_gen.graph import from_graph
@@ -335,7 +338,8 @@ def _rtl_graph(model: str, graph, *, lanes, folding, target, skip_zero_weights: 
                         (pixel_lanes != 1, f"PIXEL_LANES={pixel_lanes} (its conv stem takes one pixel a beat)"),
                         (skip_zero_pixels, f"skipping zero pixels (SKIP_ZERO_PIXELS={skip_zero_pixels})"),
                         (rom_logic_depth is not None, f"ROM_LOGIC_DEPTH={rom_logic_depth}"),
-                        (carry_cells, f"CARRY_CELLS={carry_cells}")):
+                        (carry_cells, f"CARRY_CELLS={carry_cells}"),
+                        (int8_lanes != "logic", f"INT8_LANES={int8_lanes}")):
         if given:
             raise ValueError(f"{_bundle_dir(model)}: a residual network (graph); {what} is not available for graphs "
                              f"yet: choose LANES= or FOLD= (one PExSIMD[/NL] per synaptic engine, readout last)")

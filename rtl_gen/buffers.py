@@ -12,7 +12,7 @@ from amaranth import Array, Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import CurrentFrame, add_cost, bits_for, bram_shape, memory_attrs, memory_cost
+from .config import COLUMN_BITS, CurrentFrame, add_cost, bits_for, bram_shape, memory_attrs, memory_cost
 from .hw import make_memory, no_collision
 
 EMPTY, FILLING, FULL = 0, 1, 2
@@ -156,12 +156,15 @@ class FrameBuffer(wiring.Component):
 
     @staticmethod
     def resources(*, words: int, lanes: int, bits: int, slots: int = 2, readers: int = 1,
-                  lane_writes: bool = False, registered_read: bool = False, events: bool = False) -> dict:
+                  lane_writes: bool = False, registered_read: bool = False, events: bool = False,
+                  columns: bool = False) -> dict:
         """ECP5 cost of the slots, once per reader (the tracker is not counted); a registered read
         adds its banks' output registers and the row multiplexer; ``events``, the list of
         non-zero words (two slots of word indices)."""
         depth, width = slots * words, lanes * bits
-        if not registered_read:
+        if columns:
+            one = add_cost(*(memory_cost(depth, min(COLUMN_BITS, width - lo)) for lo in range(0, width, COLUMN_BITS)))
+        elif not registered_read:
             one = memory_cost(depth, width, lane_bits=bits if lane_writes else None)
         else:
             banks = FrameBuffer.banks(depth, width)
@@ -183,7 +186,7 @@ class FrameBuffer(wiring.Component):
 
     def __init__(self, *, words: int, lanes: int, bits: int, events: bool = False, slots: int = 2,
                  readers: int = 1, ahead: bool = False, lane_writes: bool = False, registered_read: bool = False,
-                 lane_lists: bool = False):
+                 lane_lists: bool = False, columns: bool = False):
         for k, v in (("words", words), ("lanes", lanes), ("bits", bits)):
             if not (isinstance(v, int) and v > 0):
                 raise ValueError(f"FrameBuffer {k} must be a positive integer, not {v!r}")
@@ -197,6 +200,10 @@ class FrameBuffer(wiring.Component):
         if lane_lists and not (events and not lane_writes and not registered_read):
             raise ValueError("FrameBuffer lane_lists: lists per lane are events (not lane_writes or registered_read)")
         self.lane_lists = lane_lists
+        if columns and (lane_writes or registered_read or lane_lists):
+            raise ValueError("FrameBuffer columns: a column layout takes whole-word writes and a plain read")
+        # the memory as COLUMN_BITS-bit columns (rtl_gen.config.column_layout)
+        self.columns = columns
         self.addr_bits = bits_for(slots * words)
         sb = unsigned(bits_for(slots))
         ev = {}
@@ -248,6 +255,15 @@ class FrameBuffer(wiring.Component):
                 self._lane_lists(m, rd_addr, rd_data, getattr(self, f"rd_en{x}"), tr)
             elif self.registered_read:
                 self._banked(m, x, rd_addr, rd_data)
+            elif self.columns:
+                width = self.lanes * self.bits
+                for lo in range(0, width, COLUMN_BITS):
+                    cw = min(COLUMN_BITS, width - lo)
+                    mem = make_memory(shape=unsigned(cw), depth=self.slots * self.words, no_rw_check=True)
+                    m.submodules[f"mem{x}_col{lo // COLUMN_BITS}"] = mem
+                    wr, rd = mem.write_port(), mem.read_port()
+                    m.d.comb += [wr.addr.eq(self.wr_addr), wr.data.eq(self.wr_data[lo:lo + cw]), wr.en.eq(self.wr_en),
+                                 rd.addr.eq(rd_addr), rd_data[lo:lo + cw].eq(rd.data)]
             else:
                 mem = make_memory(shape=unsigned(self.lanes * self.bits), depth=self.slots * self.words,
                                   no_rw_check=not self.lane_writes)

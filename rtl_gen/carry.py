@@ -12,7 +12,8 @@ is 0 (there ``u == v``).  Two such adders of the event-driven conv engine
 * :func:`ternary_lane`: ``acc + w * x`` for a ternary (or binary) weight and a shared unsigned
   code ``x``: ``v = en & (x ^ neg)`` on the code's bits, ``en & neg`` above them, and the
   two's complement ``+1`` of a negative term from one extra half cell (:data:`CARRY_IN`); the
-  term's multiplexer (a LUT per bit before the chain) is gone.
+  term's multiplexer (a LUT per bit before the chain) is gone.  :func:`ternary_lanes` puts
+  several such lanes on one chain (:data:`LANES_PER_CHAIN`).
 * :func:`select_add`: ``u + (sel ? a : b)``: a two-way multiplexer in front of an adder.
 * :func:`and_add`: ``(p ? a : 0) + (q ? b : 0)``: the first adders of a shift-add multiplier
   (:class:`rtl_gen.ternary_mac.TernaryMAC`'s ``int8`` lanes), both partial products' ANDs in the
@@ -118,17 +119,50 @@ def _table(h: Half, c, d):
     return Const(h.init, 16).bit_select(Cat(h.A, h.B, c, d), 1)
 
 
-def ternary_lane(m: Module, acc, x, en, neg, name: str, *, model: bool = False):
-    """``acc + (en ? (neg ? -x : x) : 0)`` over ``len(acc)`` bits (wrapping), ``x`` unsigned and
-    narrower than ``acc``; ``en`` / ``neg`` 1-bit (a binary weight: ``en = 1``)."""
-    width = len(acc)
+#: LUTs nextpnr-ecp5 adds to every carry chain: a cell that feeds its carry in and one that takes
+#: its carry out (two LUTs each), whatever the chain's length and even where nothing reads the
+#: carry out (its packer's ``$nextpnr_CCU2C`` cells)
+CHAIN_FEED_LUTS = 4
+
+#: event lanes per carry chain (:func:`ternary_lanes`): nextpnr-ecp5 gives every chain a cell to
+#: feed its carry in and one to take its carry out (4 LUTs a chain, whatever its length); a lane's
+#: carry-in half ignores the carry it receives, so lanes chain freely, but the timing analysis
+#: follows the carry through them all (about 0.4 ns a lane)
+LANES_PER_CHAIN = 2
+
+
+def _lane_halves(acc, x, en, neg) -> list:
     halves = [CARRY_IN(en, neg)]
-    for i in range(width):
+    for i in range(len(acc)):
         if i < len(x):
             halves.append(Half(lambda A, B, C, D: A ^ (C & (B ^ D)), acc[i], x[i], en, neg))
         else:
             halves.append(Half(lambda A, B, C, D: A ^ (C & D), acc[i], 0, en, neg))
-    return Cat(*carry_chain(m, halves, name, model=model)[1:width + 1])
+    return halves
+
+
+def ternary_lanes(m: Module, lanes: list, name: str, *, model: bool = False,
+                  per_chain: int = LANES_PER_CHAIN) -> list:
+    """``acc + (en ? (neg ? -x : x) : 0)`` for each ``(acc, x, en, neg)`` of ``lanes`` (see
+    :func:`ternary_lane`), ``per_chain`` lanes one after another on one carry chain: each lane
+    starts with its own :data:`CARRY_IN` half (``P = 0``: the carry out of the lane before is
+    not used), and an odd lane's spare half is the next lane's first.  The sums, in order."""
+    out = []
+    for g in range(0, len(lanes), per_chain):
+        group = lanes[g:g + per_chain]
+        halves, spans = [], []
+        for acc, x, en, neg in group:
+            spans.append((len(halves) + 1, len(halves) + 1 + len(acc)))
+            halves += _lane_halves(acc, x, en, neg)
+        sums = carry_chain(m, halves, f"{name}{g}" if len(lanes) > 1 else name, model=model)
+        out += [Cat(*sums[lo:hi]) for lo, hi in spans]
+    return out
+
+
+def ternary_lane(m: Module, acc, x, en, neg, name: str, *, model: bool = False):
+    """``acc + (en ? (neg ? -x : x) : 0)`` over ``len(acc)`` bits (wrapping), ``x`` unsigned and
+    narrower than ``acc``; ``en`` / ``neg`` 1-bit (a binary weight: ``en = 1``)."""
+    return ternary_lanes(m, [(acc, x, en, neg)], name, model=model)[0]
 
 
 def select_add(m: Module, u, a, b, sel, name: str, *, model: bool = False):

@@ -64,6 +64,11 @@ def lane_entry_bits(code_bits: int, words: int, lane_lists: bool) -> int:
 #: plain ``+``, any device)
 CARRY_CELLS = (None, "ecp5")
 
+#: where an 8-bit weight's lane multiplies (:class:`rtl_gen.ternary_mac.TernaryMAC`): ``"logic"``, a
+#: shift-add tree in LUTs and carry chains beside the lane (any device), or ``"dsp"``, a multiplier
+#: block per lane (an 18 x 18 MULT18X18D on the ECP5) with registers on both sides
+INT8_LANES = ("logic", "dsp")
+
 
 def _rom_logic_depth(owner: str, value) -> None:
     if not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
@@ -123,6 +128,22 @@ BRAM_SHAPES = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36
 def bram_shape(depth: int, width: int) -> tuple[int, int]:
     """The DP16KD aspect ``(depth, width)`` of :func:`bram_layout`'s choice for whole-word writes."""
     return min(BRAM_SHAPES, key=lambda s: (math.ceil(width / s[1]) * math.ceil(depth / s[0]), math.ceil(depth / s[0])))
+
+
+#: bits of one column of :func:`column_layout` (a DP16KD of 4096 x 4)
+COLUMN_BITS = 4
+
+
+def column_layout(depth: int, width: int) -> bool:
+    """Whether a whole-word block memory is laid out as ``COLUMN_BITS``-bit columns, a memory each
+    (Yosys maps each onto one DP16KD of 4096 x 4), instead of the fewest blocks: where those are
+    stacked in rows (a multiplexer after the blocks' outputs, a LUT per bit per row), the memory is
+    at most 4096 words deep, and the columns take at most a tenth more blocks (conv_fmnist's stem
+    cache, 3,136 x 120 bits: 30 blocks for 28, no 120-bit multiplexer)."""
+    if memory_attrs(depth, width, rom=False).get("ram_style") != "block" or depth > 4096:
+        return False
+    brams, rows = bram_layout(depth, width)
+    return rows > 1 and math.ceil(width / COLUMN_BITS) * 10 <= brams * 11
 
 
 def bram_layout(depth: int, width: int, *, lane_bits: int | None = None) -> tuple[int, int]:
@@ -294,6 +315,7 @@ class SynapseConfig:
     event: bool = False         # conv only: event-driven (scatter each non-zero code), see below
     rom_logic_depth: int = ROM_LOGIC_DEPTH      # its ROMs of at most this many words are logic (memory_attrs)
     carry_cells: str | None = None              # event / int8: "ecp5" hand-places adders' logic (rtl_gen.carry)
+    int8_lanes: str = "logic"                   # int8 weights: "dsp" multiplies in a multiplier block per lane
 
     def __post_init__(self):
         owner = f"SynapseConfig({self.name})"
@@ -336,9 +358,14 @@ class SynapseConfig:
             raise ValueError(f"{owner}.activity must lie in [0, 1], not {self.activity!r}")
         if self.carry_cells not in CARRY_CELLS:
             raise ValueError(f"{owner}.carry_cells must be one of {CARRY_CELLS}, not {self.carry_cells!r}")
-        if self.carry_cells and not (self.event or self.weight_kind == "int8"):
+        if self.int8_lanes not in INT8_LANES:
+            raise ValueError(f"{owner}.int8_lanes must be one of {INT8_LANES}, not {self.int8_lanes!r}")
+        if self.int8_lanes != "logic" and self.weight_kind != "int8":
+            raise ValueError(f"{owner}: int8_lanes={self.int8_lanes!r} places 8-bit multipliers; this layer's "
+                             f"weights are {self.weight_kind}")
+        if self.carry_cells and not (self.event or self.int8_logic):
             raise ValueError(f"{owner}: carry_cells={self.carry_cells!r} places the adders of an event-driven "
-                             f"layer or an 8-bit multiplier; this layer has neither")
+                             f"layer or an 8-bit multiplier in logic; this layer has neither")
         if self.event:
             if self.is_fc or self.stride != 1:
                 raise ValueError(f"{owner}: an event-driven layer is a conv layer of stride 1, not "
@@ -350,6 +377,16 @@ class SynapseConfig:
             if self.skip_zero_weights or self.skip_zero_inputs or self.trailing:
                 raise ValueError(f"{owner}: an event-driven layer skips zero codes itself; it cannot also skip "
                                  f"zero weight blocks, walk a list of words or trail its input")
+
+    @property
+    def int8_logic(self) -> bool:
+        """8-bit weights multiplied in logic (shift-add trees), not in multiplier blocks."""
+        return self.weight_kind == "int8" and self.int8_lanes == "logic"
+
+    @property
+    def int8_dsp(self) -> bool:
+        """8-bit weights multiplied in a multiplier block per lane."""
+        return self.weight_kind == "int8" and self.int8_lanes == "dsp"
 
     # geometry -----------------------------------------------------------------------------
     @property
@@ -1163,7 +1200,8 @@ def event_layers(bundle: Bundle, event) -> frozenset:
 def build(bundle: Bundle, foldings: list, *, skip_zero_weights: bool = False, stem: str = "cache",
           skip_zero_spikes: bool = False, activity: dict | None = None, event=None,
           pixel_lanes: int = 1, skip_zero_pixels: bool = False,
-          rom_logic_depth: int = ROM_LOGIC_DEPTH, carry_cells: str | None = None) -> AcceleratorConfig:
+          rom_logic_depth: int = ROM_LOGIC_DEPTH, carry_cells: str | None = None,
+          int8_lanes: str = "logic") -> AcceleratorConfig:
     """The configs for an explicit folding per synaptic layer (readout last); ``event``: the
     layers that are event-driven (:func:`event_layers`); ``pixel_lanes``: pixels per beat of the
     ``pixels`` stream (:func:`check_pixel_lanes`); ``skip_zero_pixels`` (:func:`skip_pixels_mode`):
@@ -1174,12 +1212,17 @@ def build(bundle: Bundle, foldings: list, *, skip_zero_weights: bool = False, st
     LUT logic, deeper ones block RAM (default :data:`ROM_LOGIC_DEPTH`; lower it where LUTs are
     short and block RAMs are not).  ``carry_cells`` (:data:`CARRY_CELLS`): the event-driven
     layers' adders and the 8-bit multipliers' first adders as hand-placed carry cells of that
-    family (:mod:`rtl_gen.carry`)."""
+    family (:mod:`rtl_gen.carry`; with ``int8_lanes="dsp"`` the multipliers have none).
+    ``int8_lanes`` (:data:`INT8_LANES`): the 8-bit weights' lanes multiply in logic or in a
+    multiplier block each."""
     if stem not in ("cache", "recompute"):
         raise ValueError(f"stem must be 'cache' or 'recompute', not {stem!r}")
     if carry_cells not in CARRY_CELLS:
         raise ValueError(f"carry_cells must be one of {CARRY_CELLS} (None: plain adders, any device), "
                          f"not {carry_cells!r}")
+    if int8_lanes not in INT8_LANES:
+        raise ValueError(f"int8_lanes must be one of {INT8_LANES} (logic: shift-add in LUTs, any device; dsp: a "
+                         f"multiplier block per lane), not {int8_lanes!r}")
     n_syn = len(bundle.layers)
     if len(foldings) != n_syn:
         raise ValueError(f"folding must give one entry per synaptic layer ({n_syn}), not {len(foldings)}")
@@ -1221,7 +1264,9 @@ def build(bundle: Bundle, foldings: list, *, skip_zero_weights: bool = False, st
                                   skip_zero_inputs=skip_in, event=ev,
                                   lane_lists=pixel_mode == "lanes" and layer is bundle.layers[0],
                                   rom_logic_depth=rom_logic_depth,
-                                  carry_cells=carry_cells if (ev or layer.weights == "int8") else None,
+                                  carry_cells=carry_cells if (ev or (layer.weights == "int8" and
+                                                                     int8_lanes == "logic")) else None,
+                                  int8_lanes=int8_lanes if layer.weights == "int8" else "logic",
                                   activity=float((activity or {}).get(layer.name, 1.0)) if (skip_in or ev) else 1.0))
         if layer.kind != "readout_fc":
             in_bits = layer.out_max.bit_length()        # codes, or a sum pool's sums

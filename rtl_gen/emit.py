@@ -60,6 +60,8 @@ def describe(cfg: AcceleratorConfig, events: dict | None = None) -> dict:
             "rom_logic_depth": cfg.readout.synapse.rom_logic_depth,
             "carry_cells": next((layer.synapse.carry_cells for layer in list(cfg.layers) + [cfg.readout]
                                  if layer.synapse.carry_cells), None),
+            "int8_lanes": "dsp" if any(layer.synapse.int8_dsp for layer in list(cfg.layers) + [cfg.readout])
+            else "logic",
             "estimate": est, "resources": res, "trace": trace_map(cfg)}
 
 

@@ -32,7 +32,8 @@ import numpy as np
 from .buffers import FrameBuffer, SlotTracker
 from .current_engine import CurrentEngine
 from .event_conv import EventConvSynapse
-from .config import COST_KEYS, AcceleratorConfig, CurrentLayerConfig, HDLIFLayerConfig, add_cost, lane_list_lengths, nonzero_words
+from .config import COST_KEYS, AcceleratorConfig, CurrentLayerConfig, HDLIFLayerConfig, add_cost, column_layout, \
+    lane_list_lengths, nonzero_words
 from .hdlif_layer import HDLIFLayerEngine, NeuronStage, overlap_ok
 from .loader import PixelLoader
 from .readout import ReadoutEngine, ScoreEmitter
@@ -382,8 +383,9 @@ def resources(cfg: AcceleratorConfig) -> dict:
         parts[stem.name] = HDLIFLayerEngine.resources(stem)
     else:
         parts[f"{stem.name}_synapse"] = StemSynapse.resources(stem)
-        parts[f"{stem.name}_cache"] = FrameBuffer.resources(words=stem.synapse.groups_per_item, lanes=stem.neuron.lanes,
-                                                            bits=cache_bits(stem))
+        words, lanes, bits = stem.synapse.groups_per_item, stem.neuron.lanes, cache_bits(stem)
+        parts[f"{stem.name}_cache"] = FrameBuffer.resources(words=words, lanes=lanes, bits=bits,
+                                                            columns=column_layout(2 * words, lanes * bits))
         parts[f"{stem.name}_neurons"] = StemReplay.resources(stem)
     for layer in list(cfg.layers[1:]) + [cfg.readout]:
         parts[layer.name] = (HDLIFLayerEngine.resources(layer) if isinstance(layer, HDLIFLayerConfig)

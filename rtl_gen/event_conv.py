@@ -57,7 +57,7 @@ from amaranth import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
-from .carry import select_add, ternary_lane
+from .carry import CHAIN_FEED_LUTS, LANES_PER_CHAIN, select_add, ternary_lanes
 from .config import RAM_LUT_BITS, SynapseConfig, add_cost, bits_for, block_rom_stages, bram_layout, memory_attrs, memory_cost
 from .hw import const_mul, ctr, make_memory, register_copies
 from .ternary_mac import TernaryMAC, lane_cost, mac_latency
@@ -65,6 +65,9 @@ from .ternary_mac import TernaryMAC, lane_cost, mac_latency
 
 #: lanes that share one registered copy of the code and its negation
 LANE_GROUP = 16
+
+#: mask bits per first-stage count of a pixel's non-zero codes (the expander's two-stage count)
+COUNT_GROUP = 8
 
 
 class EventConvSynapse(wiring.Component):
@@ -122,7 +125,8 @@ class EventConvSynapse(wiring.Component):
     def lane_latency(config: SynapseConfig) -> int:
         """Clocks of a lane's term: none for ternary / binary weights (a multiplexer on the shared
         ``x`` / ``-x`` in front of the accumulator's adder), the pipelined multiplier for int8."""
-        return mac_latency(1, "int8", in_bits=config.in_bits) if config.weight_kind == "int8" else 0
+        return mac_latency(1, "int8", in_bits=config.in_bits, dsp=config.int8_dsp) \
+            if config.weight_kind == "int8" else 0
 
     @classmethod
     def beat_to_transfer(cls, config: SynapseConfig) -> int:
@@ -190,10 +194,12 @@ class EventConvSynapse(wiring.Component):
         L, LB = c.event_lanes, c.event_lane_bits
         cells = bool(c.carry_cells)
         if c.weight_kind == "int8":
-            lane_luts, lane_ffs = lane_cost(b, "int8")
+            lane_luts, lane_ffs = lane_cost(b, "int8", c.int8_dsp)
         else:
             lane_luts, lane_ffs = (1 if cells else b + 1), 0  # the term: a half cell, or a multiplexer
         luts = L * (lane_luts + LB)
+        if cells and c.weight_kind != "int8":
+            luts += CHAIN_FEED_LUTS * -(-L // LANES_PER_CHAIN)    # each chain's carry feed in and out
         ffs = L * (lane_ffs + 2 * LB)                     # accumulator, flush register
         if c.weight_kind != "int8":
             # the copies of the code (and, without carry cells, its negation)
@@ -224,7 +230,7 @@ class EventConvSynapse(wiring.Component):
                 else memory_cost(depth, width, rom=True, logic_depth=c.rom_logic_depth))
         ents = c.event_entries()
         srom = memory_cost(len(ents), _entry_bits(c), rom=True, logic_depth=c.rom_logic_depth)
-        return add_cost({"luts": luts, "ffs": ffs}, *banks, wrom, srom)
+        return add_cost({"luts": luts, "ffs": ffs, "dsps": L if c.int8_dsp else 0}, *banks, wrom, srom)
 
     def __init__(self, config: SynapseConfig, *, carry_model: bool = False):
         """``carry_model``: with ``config.carry_cells``, build the carry cells' model in Amaranth
@@ -312,19 +318,24 @@ class EventConvSynapse(wiring.Component):
         cp_b = Signal(ctr(lo_emit + 1))
         np_mask = Cat(*[np_word.word_select(i, b) != 0 for i in range(C)])
         rem_next = cp_rem & (cp_rem - 1)
-        # the codes left, counted apart from the mask: the pixel's last beat (at most one left)
-        # is then a small compare, not the mask's decrement and a C-bit zero test in one path
-        # (conv_fmnist's conv3, C = 32: 13.0 ns, its critical path)
-        np_count = Signal(ctr(C + 1))
-        m.d.comb += np_count.eq(_tree_sum([np_mask[i] for i in range(C)]))
-        cp_count, cp_count0 = Signal(ctr(C + 1)), Signal(ctr(C + 1))
+        # The pixel's last beat (at most one code left) from a count of its codes beside the mask,
+        # not the mask's decrement and a C-bit zero test in one path (conv_fmnist's conv3, C = 32:
+        # 13.0 ns).  The count is a tree over two registered stages after the pixel is taken
+        # (taken in the same clock it was 11.9 ns, the next critical path): a pixel lasts at least
+        # min_beats >= 4 clocks, so it is ready (beat 2) before the earliest end (beat 3).
+        groups = [cp_orig[i:i + COUNT_GROUP] for i in range(0, C, COUNT_GROUP)]
+        cp_parts = [Signal(ctr(len(g) + 1), name=f"cp_part{n}") for n, g in enumerate(groups)]
+        cp_total = Signal(ctr(C + 1))
+        m.d.sync += [p.eq(_tree_sum([g[i] for i in range(len(g))])) for p, g in zip(cp_parts, groups)]
+        m.d.sync += cp_total.eq(_tree_sum(cp_parts))
+        cp_j = Signal(ctr(C + 1))          # the fold's beats so far (saturating at C)
         idx = Signal(ctr(C))
         for i in reversed(range(C)):
             with m.If(cp_rem[i]):
                 m.d.comb += idx.eq(i)
         lo = Mux(fields.get(cp_ent, "emit"), lo_emit, lo_plain)
         end = Signal()
-        m.d.comb += end.eq(cp_valid & (cp_count <= 1) & (cp_b >= lo - 1))
+        m.d.comb += end.eq(cp_valid & (cp_j + 1 >= cp_total) & (cp_b >= lo - 1))
         last_fold = cp_f == F - 1
         m.d.comb += np_take.eq(np_valid & (~cp_valid | (end & last_fold)))
         # the weight ROM's word of (fold, channel, tap), (f * C + c) * k + s, built up beside
@@ -334,17 +345,16 @@ class EventConvSynapse(wiring.Component):
         cp_fbase = Signal(ctr(n_words))
         with m.If(np_take):
             m.d.sync += [cp_valid.eq(1), cp_word.eq(np_word), cp_orig.eq(np_mask), cp_rem.eq(np_mask),
-                         cp_count.eq(np_count), cp_count0.eq(np_count),
-                         cp_ent.eq(np_ent), cp_f.eq(0), cp_b.eq(0), cp_fbase.eq(0)]
+                         cp_j.eq(0), cp_ent.eq(np_ent), cp_f.eq(0), cp_b.eq(0), cp_fbase.eq(0)]
         with m.Elif(end):
             with m.If(last_fold):
                 m.d.sync += cp_valid.eq(0)
             with m.Else():
-                m.d.sync += [cp_f.eq(cp_f + 1), cp_rem.eq(cp_orig), cp_count.eq(cp_count0), cp_b.eq(0),
+                m.d.sync += [cp_f.eq(cp_f + 1), cp_rem.eq(cp_orig), cp_j.eq(0), cp_b.eq(0),
                              cp_fbase.eq(cp_fbase + C * k)]
         with m.Elif(cp_valid):
             m.d.sync += [cp_rem.eq(rem_next), cp_b.eq(Mux(cp_b == lo_emit, cp_b, cp_b + 1)),
-                         cp_count.eq(Mux(cp_count == 0, 0, cp_count - 1))]
+                         cp_j.eq(Mux(cp_j == C, C, cp_j + 1))]
 
         # ---- beat register (B1) -------------------------------------------------------------
         codes = Array(cp_word.word_select(i, b) for i in range(C))
@@ -352,7 +362,7 @@ class EventConvSynapse(wiring.Component):
         c1, x1, f1b = Signal(ctr(C)), Signal(unsigned(b)), Signal(ctr(F))
         ent1 = Signal(unsigned(fields.bits))
         wa1 = Signal(ctr(n_words))
-        m.d.sync += [v1.eq(cp_valid), ev1.eq(cp_valid & (cp_count != 0)), end1.eq(end), c1.eq(idx),
+        m.d.sync += [v1.eq(cp_valid), ev1.eq(cp_valid & (cp_rem != 0)), end1.eq(end), c1.eq(idx),
                      x1.eq(codes[idx]), f1b.eq(cp_f), ent1.eq(cp_ent),
                      wa1.eq(cp_fbase + _umul(idx, k) + fields.get(cp_ent, "s"))]
 
@@ -396,7 +406,7 @@ class EventConvSynapse(wiring.Component):
             m.d.comb += xm.eq(Mux(evX, xX, 0))
             for lane in range(L):
                 mac = TernaryMAC(lanes=1, in_bits=b, weights="int8", carry_cells=c.carry_cells,
-                                 carry_model=self.carry_model)
+                                 carry_model=self.carry_model, int8_lanes=c.int8_lanes)
                 m.submodules[f"mac{lane}"] = mac
                 m.d.comb += [mac.codes.eq(xm), mac.weights.eq(w_data.word_select(lane, wb))]
                 sums.append(mac.sum)
@@ -423,14 +433,17 @@ class EventConvSynapse(wiring.Component):
         LB = c.event_lane_bits
         accs = [Signal(signed(LB), name=f"acc{lane}") for lane in range(L)]
         flush = [Signal(signed(LB), name=f"fl{lane}", reset_less=True) for lane in range(L)]
-        for lane, (acc, fl) in enumerate(zip(accs, flush)):
-            if lane_cells:
+        if lane_cells:
+            # LANES_PER_CHAIN lanes a carry chain (rtl_gen.carry.ternary_lanes)
+            ops = []
+            for lane, acc in enumerate(accs):
                 w = w_data.word_select(lane, wb)
                 en, neg = (w[0], w[1]) if c.weight_kind == "ternary" else (Const(1, 1), w[0])
-                nxt = ternary_lane(m, acc, copies[lane // LANE_GROUP], en, neg, f"lane{lane}",
-                                   model=self.carry_model)
-            else:
-                nxt = acc + sums[lane]
+                ops.append((acc, copies[lane // LANE_GROUP], en, neg))
+            nexts = ternary_lanes(m, ops, "lane", model=self.carry_model)
+        else:
+            nexts = [acc + s for acc, s in zip(accs, sums)]
+        for acc, fl, nxt in zip(accs, flush, nexts):
             with m.If(vA & endA):
                 m.d.sync += [acc.eq(0), fl.eq(nxt)]
             with m.Elif(vA):

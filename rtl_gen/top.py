@@ -7,7 +7,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .buffers import FrameBuffer, SlotTracker
-from .config import AcceleratorConfig
+from .config import AcceleratorConfig, column_layout
 from .current_engine import CurrentEngine
 from .hdlif_layer import HDLIFLayerEngine
 from .loader import PixelLoader
@@ -84,8 +84,9 @@ class Accelerator(wiring.Component):
         else:
             # the stem: synapse once per image -> cache -> neurons at every step
             m.submodules[f"{stem.name}_synapse"] = sa = StemSynapse(stem)
-            m.submodules[f"{stem.name}_cache"] = cache = FrameBuffer(words=sa.words, lanes=stem.neuron.lanes,
-                                                                     bits=cache_bits(stem))
+            lanes, bits = stem.neuron.lanes, cache_bits(stem)
+            m.submodules[f"{stem.name}_cache"] = cache = FrameBuffer(
+                words=sa.words, lanes=lanes, bits=bits, columns=column_layout(2 * sa.words, lanes * bits))
             m.submodules[f"{stem.name}_neurons"] = sb = StemReplay(stem)
             m.d.comb += [
                 pix.rd_addr.eq(sa.rd_addr), pix.rd_en.eq(sa.rd_en), sa.rd_data.eq(pix.rd_data),

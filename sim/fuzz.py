@@ -207,6 +207,8 @@ ROM_DEPTH_SHARE = 0.25
 #: share of the cases with event-driven layers or 8-bit weights whose adders there are hand-placed
 #: ECP5 carry cells (rtl_gen.carry; Verilator runs the cells' model)
 CARRY_CELLS_SHARE = 0.4
+#: share of the cases with 8-bit weights whose 8-bit lanes multiply in DSP blocks (int8_lanes="dsp")
+INT8_DSP_SHARE = 0.3
 #: the share of drawn zero-pixel-skipping cached fc stems whose lanes keep their own lists
 LANE_LISTS_SHARE = 0.5
 
@@ -271,12 +273,14 @@ def draw_case(seed: int, large: bool = False) -> dict:
                                                                   pixel_lanes)
     rom_rng = np.random.default_rng([seed, 26])
     rom_logic_depth = int(_pick(rom_rng, [0, 1, 16, 32], extreme=0.5)) if rom_rng.random() < ROM_DEPTH_SHARE else 64
-    cells_fit = bool(event) or any(layer.weights == "int8" for layer in bundle.layers)
+    has_int8 = any(layer.weights == "int8" for layer in bundle.layers)
+    int8_lanes = "dsp" if has_int8 and np.random.default_rng([seed, 28]).random() < INT8_DSP_SHARE else "logic"
+    cells_fit = bool(event) or (has_int8 and int8_lanes == "logic")
     carry_cells = "ecp5" if cells_fit and np.random.default_rng([seed, 27]).random() < CARRY_CELLS_SHARE else None
     return dict(seed=seed, large=large, net=net, folding=folding, stem=stem, skip_zero_spikes=skip_zero_spikes,
                 skip_zero_weights=skip_zero_weights, event=event, stimulus=stimulus, images=images,
                 pixel_lanes=pixel_lanes, skip_zero_pixels=skip_zero_pixels, rom_logic_depth=rom_logic_depth,
-                carry_cells=carry_cells, conv_stem=conv_stem, reset_after=int(rng.integers(5, 200)), stimulus_seed=int(rng.integers(1, 1 << 16)))
+                carry_cells=carry_cells, int8_lanes=int8_lanes, conv_stem=conv_stem, reset_after=int(rng.integers(5, 200)), stimulus_seed=int(rng.integers(1, 1 << 16)))
 
 
 #: the graph forms the RTL takes (:mod:`rtl_gen.graph`); the others (the authors' stream
@@ -342,6 +346,7 @@ def describe(case: dict) -> str:
             f"{' (lane lists)' if case.get('skip_zero_pixels') == 'lanes' else ''}"
             f"{', ROM_LOGIC_DEPTH=%d' % case['rom_logic_depth'] if case.get('rom_logic_depth', 64) != 64 else ''}"
             f"{', CARRY_CELLS=%s' % case['carry_cells'] if case.get('carry_cells') else ''}"
+            f"{', INT8_LANES=%s' % case['int8_lanes'] if case.get('int8_lanes', 'logic') != 'logic' else ''}"
             f"; stimulus {case['stimulus']}; "
             f"{case['images']} images")
 
@@ -389,7 +394,8 @@ def run_case(seed: int, out: Path, *, keep: bool = False, check_estimate: bool =
                               skip_zero_spikes=case["skip_zero_spikes"], skip_zero_weights=case["skip_zero_weights"],
                               event=case.get("event") or None, pixel_lanes=case.get("pixel_lanes", 1),
                               skip_zero_pixels=case.get("skip_zero_pixels", False),
-                              rom_logic_depth=case.get("rom_logic_depth", 64), carry_cells=case.get("carry_cells"))
+                              rom_logic_depth=case.get("rom_logic_depth", 64), carry_cells=case.get("carry_cells"),
+                              int8_lanes=case.get("int8_lanes", "logic"))
             events = item_events(cfg, vec) if (case["skip_zero_spikes"] or case.get("event")
                                                or case.get("skip_zero_pixels")) else None
         desc = emit(cfg, out / "rtl")

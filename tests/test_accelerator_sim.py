@@ -111,10 +111,11 @@ RANDOM_NETS = {  # name -> the network (golden.synthetic.random_bundle) and how 
     "fc": dict(net=dict(input_shape=(64,), input_max=15, layers=(("fc", 16), ("fc", 12)), classes=5, T=2,
                         per_channel=True),
                folding=["16x8", "4x4/2", "5x4"], skip_zero_spikes=True),
-    # a stem that recomputes from the held pixel frame at every step (no cache), pooled, 8-bit
+    # a stem that recomputes from the held pixel frame at every step (no cache), pooled, 8-bit,
+    # its lanes (and the 8-bit classifier's) multiplying in DSP blocks (int8_lanes="dsp")
     "recompute": dict(net=dict(input_shape=(1, 8, 8), input_max=255, layers=(("conv", 4, 3, 1, 1, 2), ("fc", 8)),
-                               stem_weights="int8", classes=4, T=3),
-                      folding=["4x1/2", "4x8/2", "2x8"], stem="recompute"),
+                               stem_weights="int8", readout_weights="int8", classes=4, T=3),
+                      folding=["4x1/2", "4x8/2", "2x8"], stem="recompute", int8_lanes="dsp"),
     # LIF / IF neurons (binary spikes, resets to a value or by subtraction, per-channel leaks and
     # thresholds) and the spike-count readout: the last layer has one neuron per class
     "lif": dict(net=dict(input_shape=(1, 8, 8), input_max=16, layers=(("conv", 4, 3, 1, 1, 2), ("fc", 12), ("fc", 10)),
@@ -152,7 +153,7 @@ def random_net(request, tmp_path_factory):
     if event:
         act = code_activity(b, load_vectors(out / "vectors.npz"))
     cfg = from_bundle(b, folding=spec["folding"], stem=spec.get("stem", "cache"), skip_zero_spikes=skip, activity=act,
-                      carry_cells=spec.get("carry_cells"))
+                      carry_cells=spec.get("carry_cells"), int8_lanes=spec.get("int8_lanes", "logic"))
     events = item_events(cfg, load_vectors(out / "vectors.npz")) if (skip or event) else None
     return {"name": request.param, "vectors": out / "vectors.npz", "accel": _build(cfg, out / "rtl"), "events": events}
 

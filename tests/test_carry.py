@@ -19,7 +19,7 @@ import pytest
 from amaranth import Module, Signal, signed, unsigned
 from amaranth.sim import Simulator
 
-from rtl_gen.carry import CARRY_IN, WRAPPER, Half, and_add, lut_init, select_add, ternary_lane
+from rtl_gen.carry import CARRY_IN, WRAPPER, Half, and_add, lut_init, select_add, ternary_lane, ternary_lanes
 
 SEED = int(os.environ.get("HDLIF_CARRY_SEED", "24"))
 
@@ -71,6 +71,49 @@ def test_ternary_lane_adds_the_term_of_every_weight(width):
                                    _draw(rng, 0, (1 << b) - 1, 6), (0, 1), (0, 1)))
     _check(m, out, [acc, x, en, neg], cases, lambda a, xv, e, n: a + ((-xv if n else xv) if e else 0),
            f"seed [{SEED}, {width}], {b}-bit code")
+
+
+@pytest.mark.parametrize("per_chain", (2, 3, 5))
+def test_lanes_on_one_chain_add_independently(per_chain):
+    """Several lanes on one carry chain (``ternary_lanes``): each lane's sum is its own, whatever
+    carry the lane before it sends out (odd and even widths, so lanes start in either half of a
+    cell; every lane's extremes, so carries run out of each one)."""
+    rng = np.random.default_rng([SEED, 300 + per_chain])
+    n = per_chain + 1                       # a full chain and a short one
+    widths = [int(v) for v in rng.integers(1, 12, n)]
+    m = Module()
+    lanes, outs, ports = [], [], []
+    for i, w in enumerate(widths):
+        b = int(rng.integers(1, w + 1))
+        acc, x, en, neg = Signal(signed(w), name=f"acc{i}"), Signal(unsigned(b), name=f"x{i}"), \
+            Signal(name=f"en{i}"), Signal(name=f"neg{i}")
+        lanes.append((acc, x, en, neg))
+        ports += [acc, x, en, neg]
+    for i, s_ in enumerate(ternary_lanes(m, lanes, "lane", model=True, per_chain=per_chain)):
+        out = Signal(signed(widths[i]), name=f"out{i}")
+        m.d.comb += out.eq(s_)
+        outs.append(out)
+
+    def draw_lane(i):
+        acc, x = lanes[i][:2]
+        w, b = len(acc), len(x)
+        return [(a, xv, e, ng) for a in _draw(rng, -(1 << (w - 1)), (1 << (w - 1)) - 1, 4)
+                for xv in _draw(rng, 0, (1 << b) - 1, 3) for e in (0, 1) for ng in (0, 1)]
+
+    per_lane = [draw_lane(i) for i in range(n)]
+    cases = [sum((per_lane[i][(k * (i + 1)) % len(per_lane[i])] for i in range(n)), ()) for k in range(200)]
+
+    async def bench(ctx):
+        for case in cases:
+            for port, v in zip(ports, case):
+                ctx.set(port, v)
+            for i, out in enumerate(outs):
+                a, xv, e, ng = case[4 * i:4 * i + 4]
+                want = _wrap(a + ((-xv if ng else xv) if e else 0), len(out))
+                assert ctx.get(out) == want, f"seed [{SEED}, {300 + per_chain}], lane {i} of {widths}: {case}"
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
 
 
 @pytest.mark.parametrize("width", range(1, 13))

@@ -221,9 +221,11 @@ def _flow(*args):
                                        "not 'lines'",)),
     (("--skip-zero-pixels", "lanes"), ("skip_zero_pixels: only an fc stem skips zero pixels",)),
     (("--rom-logic-depth", "-1"), ("--rom-logic-depth (ROM_LOGIC_DEPTH=) must be a whole number >= 0",)),
-    (("--carry-cells", "ecp5"), ("hand-places the adders of event-driven layers and 8-bit multipliers, and this "
-                                 "network has neither",)),
+    (("--carry-cells", "ecp5"), ("hand-places the adders of event-driven layers and 8-bit multipliers in logic, "
+                                 "and this network has neither",)),
     (("--carry-cells", "ice40"), ("--carry-cells (CARRY_CELLS=)",)),
+    (("--int8-lanes", "dsp"), ("int8_lanes='dsp' places the lanes of 8-bit weights, and this network has none",)),
+    (("--int8-lanes", "gpu"), ("--int8-lanes (INT8_LANES=)",)),
 ])
 def test_cli_refuses_with_one_line(small_run, args, needles):
     p = _flow("rtl", small_run, *args)
@@ -345,6 +347,38 @@ def test_rom_logic_depth_is_honoured_or_refused(digits_shaped):
     with pytest.raises(ValueError) as e:
         from_bundle(digits_shaped, folding=fold, rom_logic_depth=-1)
     assert "rom_logic_depth must be a whole number >= 0" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_int8_lanes_in_dsp_blocks_are_honoured_or_refused(small, tmp_path):
+    """``int8_lanes="dsp"``: the 8-bit stem's and classifier's lanes multiply in a DSP block each
+    (no LUTs for them, a block per lane in the estimate, config.json says so, the lane pipeline
+    is the registers on both sides of the block); ternary layers are untouched.  Carry cells then
+    have no 8-bit adders left; a network without 8-bit weights, or another value, is refused."""
+    from rtl_gen.emit import describe
+    from rtl_gen.estimate import resources
+    from rtl_gen.hw import DSP_LANDING
+    from rtl_gen.synapse import SynapseEngine
+
+    net8 = random_bundle(5, input_shape=(1, 8, 8), layers=(("conv", 4, 3, 1, 1, 1), ("conv", 8, 3, 1, 1, 2)), classes=3,
+                         stem_weights="int8", readout_weights="int8")
+    fold = ["4x1/2", "8x4/2", "3x8"]
+    logic, dsp = from_bundle(net8, folding=fold), from_bundle(net8, folding=fold, int8_lanes="dsp")
+    syns = [layer.synapse for layer in list(dsp.layers) + [dsp.readout]]
+    assert [s.int8_lanes for s in syns] == ["dsp", "logic", "dsp"]
+    a, b = resources(logic), resources(dsp)
+    assert b["dsps"] - a["dsps"] == 4 * 1 + 3 * 8 and b["luts"] < a["luts"] - 28 * 40, (a, b)
+    assert describe(dsp)["int8_lanes"] == "dsp" and describe(logic)["int8_lanes"] == "logic"
+    # the stem's lanes (one each, no tree): the operand registers, then DSP_LANDING past the block
+    assert SynapseEngine(syns[0]).mac_latency == 1 + DSP_LANDING
+    assert SynapseEngine(syns[2]).mac_latency == 1 + DSP_LANDING + 3      # 8 lanes: a 3-level tree
+    for kw, needle in ((dict(bundle=small, folding=["4x1/2", "4x4/2", "2x8"], int8_lanes="dsp"),
+                        "int8_lanes='dsp' places the lanes of 8-bit weights, and this network has none"),
+                       (dict(bundle=net8, folding=fold, int8_lanes="gpu"), "int8_lanes must be one of"),
+                       (dict(bundle=net8, folding=fold, int8_lanes="dsp", carry_cells="ecp5"),
+                        "8-bit multipliers in logic, and this network has neither")):
+        with pytest.raises(ValueError) as e:
+            from_bundle(kw.pop("bundle"), **kw)
+        assert needle in str(e.value) and "\n" not in str(e.value), str(e.value)
 
 
 def test_carry_cells_are_honoured_or_refused(small, tmp_path):

@@ -96,7 +96,7 @@ def test_the_generator_draws_legal_foldings_and_its_corners():
     than a byte, several pixels a beat (a whole stem word a beat among them), stems that skip
     zero pixel words (cached and recomputed), stems whose lanes list their own pixels (any simd,
     fewer pixels a beat than lanes), event-driven layers with and without carry cells, 8-bit
-    multipliers in carry cells."""
+    multipliers in carry cells and in DSP blocks."""
     seen = Counter()
     for seed in range(300):
         case = fuzz.draw_case(seed)
@@ -120,13 +120,24 @@ def test_the_generator_draws_legal_foldings_and_its_corners():
             ev = from_bundle(bundle, folding=case["folding"], stem=case["stem"], event=case["event"] or None,
                              skip_zero_spikes=case["skip_zero_spikes"], skip_zero_weights=case["skip_zero_weights"],
                              pixel_lanes=case["pixel_lanes"], skip_zero_pixels=case["skip_zero_pixels"],
-                             rom_logic_depth=case["rom_logic_depth"], carry_cells=case["carry_cells"])
+                             rom_logic_depth=case["rom_logic_depth"], carry_cells=case["carry_cells"],
+                             int8_lanes=case["int8_lanes"])
             placed = {layer.name for layer in list(ev.layers) + [ev.readout] if layer.synapse.carry_cells}
             want = {layer.name for layer in list(ev.layers) + [ev.readout]
-                    if layer.synapse.event or layer.synapse.weight_kind == "int8"}
+                    if layer.synapse.event or layer.synapse.int8_logic}
             assert placed == want and placed, (placed, want)
             seen["event-driven, carry cells" if case["event"] else "8-bit multipliers in carry cells"] += 1
         seen["event-driven, plain adders"] += bool(case["event"]) and not case["carry_cells"]
+        if case["int8_lanes"] == "dsp":
+            # 8-bit lanes in DSP blocks: every 8-bit layer's, and no carry cells without event layers
+            dsp = from_bundle(bundle, folding=case["folding"], stem=case["stem"], event=case["event"] or None,
+                              skip_zero_spikes=case["skip_zero_spikes"], skip_zero_weights=case["skip_zero_weights"],
+                              pixel_lanes=case["pixel_lanes"], skip_zero_pixels=case["skip_zero_pixels"],
+                              rom_logic_depth=case["rom_logic_depth"], int8_lanes="dsp")
+            syns = [layer.synapse for layer in list(dsp.layers) + [dsp.readout]]
+            assert [s.int8_dsp for s in syns] == [s.weight_kind == "int8" for s in syns] and any(s.int8_dsp for s in syns)
+            assert not case["carry_cells"] or case["event"]
+            seen["8-bit lanes in DSP blocks"] += 1
         seen["every ROM in block RAM"] += case["rom_logic_depth"] == 0
         seen["ROMs over 32 words in block RAM"] += case["rom_logic_depth"] == 32
         seen["lane lists, simd not a power of two"] += lists and bool(simd & (simd - 1))
@@ -158,7 +169,8 @@ def test_the_generator_draws_legal_foldings_and_its_corners():
                    "sum pool past a byte", "pixel lanes > 1", "a stem word a beat", "skip zero pixels",
                    "skip zero pixels, recompute", "lane lists", "lane lists, simd not a power of two",
                    "lane lists, a beat of lanes < simd", "every ROM in block RAM", "ROMs over 32 words in block RAM",
-                   "event-driven, carry cells", "event-driven, plain adders", "8-bit multipliers in carry cells"):
+                   "event-driven, carry cells", "event-driven, plain adders", "8-bit multipliers in carry cells",
+                   "8-bit lanes in DSP blocks"):
         assert seen[corner] >= 3, (corner, dict(seen))
 
 

@@ -48,10 +48,14 @@ def _encode(w, kind: str) -> int:
     (1, 4, "ternary", None), (4, 4, "ternary", None), (16, 5, "ternary", None), (8, 8, "ternary", None),
     (5, 4, "binary", None), (3, 8, "int8", None), (1, 5, "int8", None),
     # int8 lanes whose first partial-product adders are ECP5 carry cells (their model)
-    (3, 8, "int8", "ecp5"), (2, 5, "int8", "ecp5"), (1, 2, "int8", "ecp5"), (2, 1, "int8", "ecp5")])
+    (3, 8, "int8", "ecp5"), (2, 5, "int8", "ecp5"), (1, 2, "int8", "ecp5"), (2, 1, "int8", "ecp5"),
+    # int8 lanes multiplying in DSP blocks (int8_lanes="dsp")
+    (3, 8, "int8", "dsp"), (1, 8, "int8", "dsp"), (5, 4, "int8", "dsp"), (2, 1, "int8", "dsp")])
 def test_mac_lanes_match_dot_product(lanes, in_bits, kind, cells):
     rng = np.random.default_rng(lanes * 31 + in_bits)
-    dut = TernaryMAC(lanes=lanes, in_bits=in_bits, weights=kind, carry_cells=cells, carry_model=True)
+    dsp = cells == "dsp"
+    dut = TernaryMAC(lanes=lanes, in_bits=in_bits, weights=kind, carry_cells=None if dsp else cells,
+                     carry_model=True, int8_lanes="dsp" if dsp else "logic")
     lo = {"ternary": -1, "binary": -1, "int8": -127}[kind]
     hi = -lo
 
@@ -85,7 +89,7 @@ def test_mac_lanes_match_dot_product(lanes, in_bits, kind, cells):
 # Window generator and synapse engine
 
 def _syn_cfg(seed, *, C=3, H=6, W=5, O=4, k=3, s=1, p=1, pool=1, fold=Folding(pe=2, simd=2), kind="ternary",
-             in_bits=4, skip=False, fc=False):
+             in_bits=4, skip=False, fc=False, int8_lanes="logic"):
     rng = np.random.default_rng(seed)
     if fc:
         H = W = k = s = 1
@@ -98,7 +102,7 @@ def _syn_cfg(seed, *, C=3, H=6, W=5, O=4, k=3, s=1, p=1, pool=1, fold=Folding(pe
         w[:, :, 0, :] = 0                       # whole zero weight blocks to drop
     return SynapseConfig(name="s", channels=C, height=H, width=W, out_channels=O, kernel=k, stride=s, padding=p,
                          pool=pool, weight=w, weight_kind=kind, in_bits=in_bits, acc_bits=24, fold=fold, T=2,
-                         skip_zero_weights=skip)
+                         skip_zero_weights=skip, int8_lanes=int8_lanes)
 
 
 def _window_model(c: SynapseConfig):
@@ -210,6 +214,7 @@ def test_window_holds_a_fold_end_until_the_serializer_is_free():
 @pytest.mark.parametrize("case", [
     dict(kind="ternary", fold=Folding(pe=2, simd=2, nl=1)),
     dict(kind="int8", fold=Folding(pe=4, simd=1, nl=2), in_bits=8, C=1, H=7, W=7, pool=2),
+    dict(kind="int8", fold=Folding(pe=2, simd=2, nl=1), in_bits=8, C=2, H=5, W=6, int8_lanes="dsp"),
     dict(kind="binary", fold=Folding(pe=2, simd=4, nl=1), C=5, s=2, p=0, H=7, W=7, stages=2),  # frame: block RAM
     dict(kind="binary", fold=Folding(pe=1, simd=4, nl=1), C=5, s=2, p=0, H=7, W=7),  # ... feeding one channel's lanes
     dict(kind="ternary", fold=Folding(pe=4, simd=8, nl=1), fc=True, C=21),
@@ -663,3 +668,42 @@ def test_config_validation_messages():
                       product_bits=8, out_bits=8)
     with pytest.raises(ValueError, match="HDLIFCore lane must be an integer in 0..0, not 1"):
         HDLIFCore(_neuron_case(0)[1], lane=1)
+
+
+@pytest.mark.parametrize("lanes, bits", [(3, 5), (8, 15), (1, 4), (2, 1)])
+def test_frame_buffer_in_columns_reads_back_what_was_written(lanes, bits):
+    """``FrameBuffer(columns=True)``: the memory as 4-bit columns (one DP16KD of 4096 x 4 each,
+    rtl_gen.config.column_layout), a narrower last column; every word of both slots written with
+    drawn data (all ones and zero among it) reads back a clock later, and the collision check
+    still names the reader."""
+    from rtl_gen.buffers import FrameBuffer
+    from rtl_gen.config import column_layout
+
+    assert column_layout(3136, 120) and not column_layout(1000, 120) and not column_layout(8192, 120)
+    words, width = 6, lanes * bits
+    fb = FrameBuffer(words=words, lanes=lanes, bits=bits, columns=True)
+    rng = np.random.default_rng(lanes * 100 + bits)
+    data = [(1 << width) - 1, 0] + [int.from_bytes(rng.bytes(16), "little") % (1 << width) for _ in range(2 * words - 2)]
+    got = []
+
+    async def bench(ctx):
+        for a, v in enumerate(data):
+            ctx.set(fb.wr_addr, a)
+            ctx.set(fb.wr_data, v)
+            ctx.set(fb.wr_en, 1)
+            ctx.set(fb.rd_en, 0)
+            await ctx.tick()
+        ctx.set(fb.wr_en, 0)
+        ctx.set(fb.rd_en, 1)
+        for a in range(len(data)):
+            ctx.set(fb.rd_addr, a)
+            await ctx.tick()
+            got.append(ctx.get(fb.rd_data))
+
+    sim = Simulator(fb)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert got == data
+    with pytest.raises(ValueError, match="columns"):
+        FrameBuffer(words=words, lanes=lanes, bits=bits, columns=True, registered_read=True)

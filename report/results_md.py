@@ -1200,6 +1200,8 @@ def _event_driven(figs: _Figures, results: Path) -> list[str]:
         cyc = e.get("cycles_per_inference")
         if e.get("carry_cells"):
             what += f", adders in hand-placed {e['carry_cells'].upper()} carry cells"
+        if e.get("int8_lanes") == "dsp":
+            what += ", 8-bit lanes in DSP blocks"
         rows.append((key, what, ", ".join(f"{k} {v}" for k, v in e.get("folding", {}).items()), e.get("device") or "",
                      num(cyc) if cyc else NOT_YET, num(100e6 / cyc) if cyc else "",
                      num(e.get("luts")), num(e.get("brams")), num(e.get("dsps")), num(e.get("fmax_mhz"), 1)))

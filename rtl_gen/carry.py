@@ -127,8 +127,11 @@ CHAIN_FEED_LUTS = 4
 #: event lanes per carry chain (:func:`ternary_lanes`): nextpnr-ecp5 gives every chain a cell to
 #: feed its carry in and one to take its carry out (4 LUTs a chain, whatever its length); a lane's
 #: carry-in half ignores the carry it receives, so lanes chain freely, but the timing analysis
-#: follows the carry through them all (about 0.4 ns a lane)
-LANES_PER_CHAIN = 2
+#: follows the carry through them all (about 0.4 ns a lane).  Two a chain took conv_fmnist's
+#: event-driven build from 28,585 to 26,466 packed LUTs, but it no longer routed (nextpnr's
+#: router1 thrashing at a few hundred overused wires for 40 minutes, where one a chain routed in
+#: 11): one
+LANES_PER_CHAIN = 1
 
 
 def _lane_halves(acc, x, en, neg) -> list:

@@ -51,9 +51,9 @@ def lane_cost(in_bits: int, weights: str, dsp: bool = False) -> tuple[int, int]:
     level (a LUT per bit on the carry chain), the operand registers, a register per level but
     the last, and the term register.  The partial products' ANDs are not counted: with
     ``carry_cells`` they are in the first adders' cells (and the fit of the whole estimate to
-    nextpnr, made without, absorbed them).  ``dsp``: no LUTs, the lane's product register past
-    the block (its operand and first product registers are the block's own) and the term register;
-    the block itself is counted by the caller."""
+    nextpnr, made without, absorbed them).  ``dsp``: no LUTs; the product's registers past the
+    block's own (``DSP_LANDING - 1``, the last the term register; the operand and first product
+    registers are the block's own); the block itself is counted by the caller."""
     b = in_bits
     if weights != "int8":
         return b + 1, b + 1

@@ -305,8 +305,11 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=None, help="nextpnr placement seed (default: nextpnr's own)")
     p.add_argument("--router", default="router1", choices=("router1", "router2"),
                    help="nextpnr's router (router2 routes the congested SECA ResNet)")
-    p.add_argument("--no-synth", action="store_true")
-    p.add_argument("--no-sim", action="store_true")
+    p.add_argument("--no-synth", action="store_true",
+                   help="skip synthesis and place-and-route (a partial run: its entry goes to build/bench/<key>/entry.json, "
+                        "not to the results)")
+    p.add_argument("--no-sim", action="store_true",
+                   help="skip the Verilator simulation (a partial run, as --no-synth)")
     a = p.parse_args(argv)
 
     jobs = []
@@ -335,12 +338,20 @@ def main(argv=None) -> int:
                         rom_logic_depth=a.rom_logic_depth, carry_cells=a.carry_cells, int8_lanes=a.int8_lanes)
         if a.key:
             key = a.key
+        entry["command"] = "python -m bench.accelerator " + " ".join(
+            map(shlex.quote, argv if argv is not None else sys.argv[1:]))
+        if a.no_synth or a.no_sim:
+            # a partial run (estimates, or no gateware figures) is not a measurement: it goes
+            # beside its build, never over the recorded entry of the complete one
+            partial = WORK / (a.key or name) / "entry.json"
+            write_json_atomic(partial, entry)
+            print(f"[bench] {key}: partial run (--no-synth / --no-sim) written to {partial}, "
+                  f"not to the recorded results ({OUT.name})", flush=True)
+            continue
         # read just before writing: another benchmark may have added its network meanwhile
         results = json.loads(OUT.read_text()) if OUT.is_file() else {}
         results.setdefault("networks", {})[key] = entry
         results["targets"] = TARGETS
-        results["networks"][key]["command"] = "python -m bench.accelerator " + " ".join(
-            map(shlex.quote, argv if argv is not None else sys.argv[1:]))
         results["machine"] = f"{platform.machine()}, {os.cpu_count()} cores"
         write_json_atomic(OUT, results)
     return 0

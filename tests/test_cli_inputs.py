@@ -264,3 +264,24 @@ def test_demo_passes(monkeypatch, tmp_path, capsys):
     rc, out, err = cli(capsys, "demo")
     assert rc == 0 and err == "" and summary.is_file() and "timing met" in out
     assert steps.demo_verdict(json.loads(summary.read_text())) == []
+
+
+def test_partial_accelerator_benchmark_does_not_touch_the_results(tmp_path, monkeypatch, capsys):
+    """``bench.accelerator --no-synth --no-sim`` (estimates only) writes its entry beside its build,
+    never over the recorded entry of a complete run."""
+    from bench import accelerator
+
+    out = tmp_path / "results" / "accelerator.json"
+    out.parent.mkdir()
+    out.write_text(json.dumps({"networks": {"fc_784_128_10": {"luts": 1}}}))
+    before = out.read_bytes()
+    monkeypatch.setattr(accelerator, "OUT", out)
+    monkeypatch.setattr(accelerator, "WORK", tmp_path / "work")
+    args = ["--synthetic", "fc_784_128_10", "--n", "4", "--fold", "32x4/2,10x2", "--key", "fc_784_128_10",
+            "--no-synth", "--no-sim"]
+    assert accelerator.main(args) == 0
+    assert out.read_bytes() == before
+    entry = json.loads((tmp_path / "work" / "fc_784_128_10" / "entry.json").read_text())
+    assert entry["command"] == "python -m bench.accelerator " + " ".join(args)
+    assert entry["estimated_cycles"] > 0 and "luts" not in entry
+    assert "partial run" in capsys.readouterr().out

@@ -59,7 +59,7 @@ from amaranth.lib.wiring import In, Out
 
 from .carry import CHAIN_FEED_LUTS, LANES_PER_CHAIN, select_add, ternary_lanes
 from .config import RAM_LUT_BITS, SynapseConfig, add_cost, bits_for, block_rom_stages, bram_layout, memory_attrs, memory_cost
-from .hw import const_mul, ctr, make_memory, register_copies
+from .hw import const_mul, ctr, make_memory, onehot_select, register_copies
 from .ternary_mac import TernaryMAC, lane_cost, mac_latency
 
 
@@ -315,9 +315,23 @@ class EventConvSynapse(wiring.Component):
         cp_f = Signal(ctr(F))
         lo_plain = self.min_beats(c)
         lo_emit = max(lo_plain, G)
-        cp_b = Signal(ctr(lo_emit + 1))
+        # the pixel's minimum beats as a count-down set where the fold starts, and its
+        # "at the minimum" flag registered beside it: no multiplexer on the entry's emit bit
+        # and no compare on the way to the pixel's end (that path was the DSP-lane build's
+        # critical path, 14.7 ns).  cp_wait = max(lo - 1 - beats, 0), cp_lo = (cp_wait == 0).
+        cp_wait = Signal(ctr(lo_emit))
+        cp_lo = Signal()
+
+        def wait_for(ent):
+            return Mux(fields.get(ent, "emit"), lo_emit - 1, lo_plain - 1)
+
         np_mask = Cat(*[np_word.word_select(i, b) != 0 for i in range(C)])
         rem_next = cp_rem & (cp_rem - 1)
+        # the current code, one-hot: the lowest set bit of the mask; the index, its weight-ROM
+        # offset and the code are OR-trees over it (a priority chain into ``idx * k`` and the
+        # ROM's address was the logic-lane build's critical path, 12.8 ns)
+        low = Signal(C)
+        m.d.comb += low.eq(cp_rem & ~rem_next)
         # The pixel's last beat (at most one code left) from a count of its codes beside the mask,
         # not the mask's decrement and a C-bit zero test in one path (conv_fmnist's conv3, C = 32:
         # 13.0 ns).  The count is a tree over two registered stages after the pixel is taken
@@ -329,42 +343,40 @@ class EventConvSynapse(wiring.Component):
         m.d.sync += [p.eq(_tree_sum([g[i] for i in range(len(g))])) for p, g in zip(cp_parts, groups)]
         m.d.sync += cp_total.eq(_tree_sum(cp_parts))
         cp_j = Signal(ctr(C + 1))          # the fold's beats so far (saturating at C)
-        idx = Signal(ctr(C))
-        for i in reversed(range(C)):
-            with m.If(cp_rem[i]):
-                m.d.comb += idx.eq(i)
-        lo = Mux(fields.get(cp_ent, "emit"), lo_emit, lo_plain)
         end = Signal()
-        m.d.comb += end.eq(cp_valid & (cp_j + 1 >= cp_total) & (cp_b >= lo - 1))
+        m.d.comb += end.eq(cp_valid & (cp_j + 1 >= cp_total) & cp_lo)
         last_fold = cp_f == F - 1
         m.d.comb += np_take.eq(np_valid & (~cp_valid | (end & last_fold)))
-        # the weight ROM's word of (fold, channel, tap), (f * C + c) * k + s, built up beside
-        # the fold counter and registered at B1: no product on the way to the ROM's address
-        # (a DSP there was conv_fmnist_event's critical path, 16.8 ns)
+        # the weight ROM's word of (fold, channel, tap), (f * C + c) * k + s: the fold's base
+        # plus the tap, f * C * k + s, kept in a register built up beside the fold counter, and
+        # the channel's c * k an OR-tree of constants over the one-hot code: no product and one
+        # adder on the way to the ROM's address (a DSP there was conv_fmnist_event's critical
+        # path, 16.8 ns)
         n_words = F * C * k
-        cp_fbase = Signal(ctr(n_words))
+        cp_wbase = Signal(ctr(n_words))
         with m.If(np_take):
             m.d.sync += [cp_valid.eq(1), cp_word.eq(np_word), cp_orig.eq(np_mask), cp_rem.eq(np_mask),
-                         cp_j.eq(0), cp_ent.eq(np_ent), cp_f.eq(0), cp_b.eq(0), cp_fbase.eq(0)]
+                         cp_j.eq(0), cp_ent.eq(np_ent), cp_f.eq(0), cp_wait.eq(wait_for(np_ent)), cp_lo.eq(0),
+                         cp_wbase.eq(fields.get(np_ent, "s"))]
         with m.Elif(end):
             with m.If(last_fold):
                 m.d.sync += cp_valid.eq(0)
             with m.Else():
-                m.d.sync += [cp_f.eq(cp_f + 1), cp_rem.eq(cp_orig), cp_j.eq(0), cp_b.eq(0),
-                             cp_fbase.eq(cp_fbase + C * k)]
+                m.d.sync += [cp_f.eq(cp_f + 1), cp_rem.eq(cp_orig), cp_j.eq(0), cp_wait.eq(wait_for(cp_ent)),
+                             cp_lo.eq(0), cp_wbase.eq(cp_wbase + C * k)]
         with m.Elif(cp_valid):
-            m.d.sync += [cp_rem.eq(rem_next), cp_b.eq(Mux(cp_b == lo_emit, cp_b, cp_b + 1)),
-                         cp_j.eq(Mux(cp_j == C, C, cp_j + 1))]
+            m.d.sync += [cp_rem.eq(rem_next), cp_wait.eq(Mux(cp_wait == 0, 0, cp_wait - 1)),
+                         cp_lo.eq(cp_wait <= 1), cp_j.eq(Mux(cp_j == C, C, cp_j + 1))]
 
         # ---- beat register (B1) -------------------------------------------------------------
-        codes = Array(cp_word.word_select(i, b) for i in range(C))
         v1, ev1, end1 = Signal(), Signal(), Signal()
-        c1, x1, f1b = Signal(ctr(C)), Signal(unsigned(b)), Signal(ctr(F))
+        x1, f1b = Signal(unsigned(b)), Signal(ctr(F))
         ent1 = Signal(unsigned(fields.bits))
         wa1 = Signal(ctr(n_words))
-        m.d.sync += [v1.eq(cp_valid), ev1.eq(cp_valid & (cp_rem != 0)), end1.eq(end), c1.eq(idx),
-                     x1.eq(codes[idx]), f1b.eq(cp_f), ent1.eq(cp_ent),
-                     wa1.eq(cp_fbase + _umul(idx, k) + fields.get(cp_ent, "s"))]
+        m.d.sync += [v1.eq(cp_valid), ev1.eq(cp_valid & (cp_rem != 0)), end1.eq(end),
+                     x1.eq(onehot_select(low, [cp_word.word_select(i, b) for i in range(C)])),
+                     f1b.eq(cp_f), ent1.eq(cp_ent),
+                     wa1.eq(cp_wbase + onehot_select(low, [Const(i * k, ctr(n_words)) for i in range(C)]))]
 
         # ---- weight ROM and MAC lanes -------------------------------------------------------
         wb = c.weight_bits

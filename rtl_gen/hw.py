@@ -8,7 +8,7 @@ Yosys ``rom_style`` / ``ram_style`` of :func:`rtl_gen.config.memory_attrs`, the 
 
 from __future__ import annotations
 
-from amaranth import Const, Shape, Signal, signed, unsigned
+from amaranth import Const, Shape, Signal, Value, signed, unsigned
 from amaranth.hdl import Assert
 from amaranth.lib import memory
 
@@ -100,6 +100,18 @@ def delay_line(m, sig, n: int, name: str, valids: list | None = None):
         if valids is not None:
             valids.append(sig)
     return sig
+
+
+def onehot_select(sel, values: list):
+    """``values[i]`` where bit ``i`` of ``sel`` is set (``sel`` one-hot, or zero: then 0), as a
+    balanced OR-tree of masked values: a few LUT levels, not the priority chain of an index
+    and a multiplexer."""
+    assert len(values) == len(sel), (len(values), len(sel))
+    width = max(len(Value.cast(v)) for v in values)
+    terms = [Value.cast(v) & sel[i].replicate(width) for i, v in enumerate(values)]
+    while len(terms) > 1:
+        terms = [terms[i] | terms[i + 1] if i + 1 < len(terms) else terms[i] for i in range(0, len(terms), 2)]
+    return terms[0]
 
 
 def csd(k: int) -> list[tuple[int, int]]:

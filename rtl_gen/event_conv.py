@@ -29,10 +29,15 @@ position leaves for the row that reuses it, not the banks after a reset.
 
 Invariants (each kept here, by construction):
 
-* **Read after write**: a bank entry is read at flush clock ``r`` of a pixel, and written 3
-  clocks later; a pixel lasts at least :meth:`min_beats` ``= max(k + 2, 4)`` clocks, so any later
-  read of any entry (any row ``r'``) comes after the write.  The 4 also covers the fetch of the
-  next pixel word.
+* **Read after write**: a bank entry of row ``r`` is added and written at flush clock ``r + 3``
+  of a pixel and read ``1 + a`` clocks before it (:meth:`read_ahead` ``a``: with ``k >= 3`` the
+  banks are read a clock ahead of the flush, through a register: a block RAM's 5.6 ns
+  clock-to-out plus its route across the die was the critical path).  The next pixel's entries
+  are the same rows, one row down, or (a pooling block's order) one row up, the same output
+  row then read as row ``r - 1``; it begins at least :meth:`min_beats` ``= max(k + 2, 4 + a)``
+  clocks later (with ``k + 2 >= 5`` whenever ``a = 1``), so its reads come after the writes.
+  The 4 also covers the fetch of the next pixel word, and ``k + 2`` the flush registers, read by
+  the adders until the last row's add.
 * **Serializer**: a pixel that emits lasts at least ``pe / nl`` clocks, the serializer's drain.
 * **Items do not overlap** inside the engine: the next item starts when everything here is idle
   (a few clocks per item; the neuron stage behind still overlaps).
@@ -75,7 +80,8 @@ class EventConvSynapse(wiring.Component):
     FETCH = 4
     #: clocks from ``start`` to the first beat of the first pixel
     START_TO_BEAT = 1 + FETCH + 1
-    #: clocks from a bank read to the write of the same entry (read, data register, add + write)
+    #: clocks from a flush row to the write of its entries (read, data register, add + write),
+    #: the bank read :meth:`read_ahead` clocks earlier still
     RMW = 3
 
     #: at most this many (bank, group) words for the serializer's pick from a shadow per bank
@@ -90,9 +96,16 @@ class EventConvSynapse(wiring.Component):
         return G > 1 and config.kernel * G <= cls.BANK_SHADOW_WORDS
 
     @staticmethod
+    def read_ahead(config: SynapseConfig) -> int:
+        """Clocks the banks are read ahead of the flush (then through a register): one where
+        that costs no clocks (``k >= 3``: the flush registers already hold a pixel ``k + 2``)."""
+        return int(config.kernel >= 3)
+
+    @staticmethod
     def min_beats(config: SynapseConfig) -> int:
         """Clocks a pixel lasts at least, per output fold (the invariants above)."""
-        return max(config.kernel + EventConvSynapse.RMW - 1, EventConvSynapse.FETCH)
+        E = EventConvSynapse
+        return max(config.kernel + E.RMW - 1, E.FETCH, E.RMW + 1 + E.read_ahead(config))
 
     @staticmethod
     def pixel_beats(config: SynapseConfig, nnz: int, emit: bool) -> int:
@@ -210,6 +223,7 @@ class EventConvSynapse(wiring.Component):
         else:
             luts += k * P * LB * (k - 1)                  # row multiplexer of each bank
             ffs += k * P * (A + 2 * LB) + P * A           # data and lane registers, emission
+        ffs += EventConvSynapse.read_ahead(c) * k * P * A  # the banks' read registers
         luts += k * P * A                                 # read-modify-write adders
         G = c.groups_per_fold
         if EventConvSynapse.bank_shadows(c):
@@ -460,27 +474,37 @@ class EventConvSynapse(wiring.Component):
                 m.d.sync += [acc.eq(0), fl.eq(nxt)]
             with m.Elif(vA):
                 m.d.sync += acc.eq(nxt)
-        fl_ent = Signal(unsigned(fields.bits))
-        fl_f = Signal(ctr(F))
-        fl_active, fl_r = Signal(), Signal(ctr(k))
-        # the banks' addresses, (ring row * Wk + column) * F + fold, in parts registered with the
-        # entry: the products of the constants off the flush's path to the block RAMs' address
-        # (a DSP there was the critical path, 15.9 ns on the LFE5U-85F)
-        fl_base = [Signal(ctr(c.event_depth), name=f"fl_base{r}") for r in range(k)]
-        fl_colf = [Signal(ctr(c.event_depth), name=f"fl_colf{cb}") for cb in range(k)]
-        with m.If(vA & endA):
-            m.d.sync += [fl_ent.eq(entA), fl_f.eq(fA), fl_active.eq(1), fl_r.eq(0)]
-            m.d.sync += [b.eq(_umul(fields.get(entA, f"row{r}"), Wk * F)) for r, b in enumerate(fl_base)]
-            m.d.sync += [cf_.eq(_umul(fields.get(entA, f"col{cb}"), F)) for cb, cf_ in enumerate(fl_colf)]
-        with m.Elif(fl_active):
-            m.d.sync += fl_r.eq(fl_r + 1)
-            with m.If(fl_r == k - 1):
-                m.d.sync += fl_active.eq(0)
+
+        def flush_counters(v, end_, f, ent, name):
+            """The flush's ``k`` rows of the pixel whose last beat reaches ``(v, end_, f, ent)``:
+            active, row, entry, fold, and the banks' addresses, (ring row * Wk + column) * F +
+            fold, in parts registered with the entry: the products of the constants off the
+            path to the block RAMs' address (a DSP there was the critical path, 15.9 ns on the
+            LFE5U-85F)."""
+            ent_r, f_r = Signal(unsigned(fields.bits), name=f"{name}_ent"), Signal(ctr(F), name=f"{name}_f")
+            active, r_ = Signal(name=f"{name}_active"), Signal(ctr(k), name=f"{name}_r")
+            base = [Signal(ctr(c.event_depth), name=f"{name}_base{r}") for r in range(k)]
+            colf = [Signal(ctr(c.event_depth), name=f"{name}_colf{cb}") for cb in range(k)]
+            with m.If(v & end_):
+                m.d.sync += [ent_r.eq(ent), f_r.eq(f), active.eq(1), r_.eq(0)]
+                m.d.sync += [b_.eq(_umul(fields.get(ent, f"row{r}"), Wk * F)) for r, b_ in enumerate(base)]
+                m.d.sync += [cf_.eq(_umul(fields.get(ent, f"col{cb}"), F)) for cb, cf_ in enumerate(colf)]
+            with m.Elif(active):
+                m.d.sync += r_.eq(r_ + 1)
+                with m.If(r_ == k - 1):
+                    m.d.sync += active.eq(0)
+            return active, r_, ent_r, f_r, base, colf
+
+        fl_active, fl_r, fl_ent, fl_f, _, _ = flush_counters(vA, endA, fA, entA, "fl")
+        # the banks' reads: the flush's rows, read_ahead clocks earlier (from the tags' stage
+        # before the transfer's)
+        ahead = self.read_ahead(c)
+        vR, _, endR, _, fR, entR = tags[-1 - ahead]
+        rd_active, rd_r, rd_ent, rd_f, rd_base, rd_colf = flush_counters(vR, endR, fR, entR, "rd")
 
         # ---- flush: k clocks, row r of every bank: read, register, add, write ----------------
-        rvalid = [fields.get(fl_ent, f"rowv{r}") for r in range(k)]
-        ringv = Array(rvalid)
-        firsts = [Array(fields.get(fl_ent, f"first{r}_{cb}") for r in range(k)) for cb in range(k)]
+        ringv = Array(fields.get(rd_ent, f"rowv{r}") for r in range(k))
+        firsts = [Array(fields.get(rd_ent, f"first{r}_{cb}") for r in range(k)) for cb in range(k)]
         fin_cb = fields.get(fl_ent, "fin_cb")
         PA = P * A
         p1_v, p2_v = Signal(), Signal()
@@ -497,17 +521,25 @@ class EventConvSynapse(wiring.Component):
             mem = make_memory(shape=unsigned(PA), depth=c.event_depth)
             m.submodules[f"bank{cb}"] = mem
             rp, wp = mem.read_port(), mem.write_port()
-            colv = fields.get(fl_ent, f"colv{cb}")
+            colv = fields.get(rd_ent, f"colv{cb}")
             addr = Signal(ctr(c.event_depth), name=f"addr{cb}")
-            m.d.comb += addr.eq(Array(fl_base)[fl_r] + fl_colf[cb] + fl_f)
+            m.d.comb += addr.eq(Array(rd_base)[rd_r] + rd_colf[cb] + rd_f)
             m.d.comb += rp.addr.eq(addr)
             lane_row = Array(Cat(*[flush[(r * k + cb) * P + o] for o in range(P)]) for r in range(k))
             a1, a2 = Signal.like(addr, name=f"a1_{cb}"), Signal.like(addr, name=f"a2_{cb}")
             e1, e2 = Signal(name=f"en1_{cb}"), Signal(name=f"en2_{cb}")
             first1 = Signal(name=f"first1_{cb}")
             d2 = Signal(unsigned(PA), name=f"data2_{cb}")
-            m.d.sync += [a1.eq(addr), e1.eq(fl_active & ringv[fl_r] & colv), first1.eq(firsts[cb][fl_r]),
-                         a2.eq(a1), e2.eq(e1), d2.eq(Mux(first1, 0, rp.data))]
+            m.d.sync += [a1.eq(addr), e1.eq(rd_active & ringv[rd_r] & colv), first1.eq(firsts[cb][rd_r])]
+            rdata = rp.data
+            if ahead:
+                # the read register: the block RAM's output meets a flip-flop (placed between
+                # the block and the adders) before anything else; address, enable and first
+                # kept in step
+                rdata = Signal(unsigned(PA), name=f"rdata_{cb}", reset_less=True)
+                m.d.sync += rdata.eq(rp.data)
+                a1, e1, first1 = delay_tags((a1, e1, first1), f"rd1_{cb}")
+            m.d.sync += [a2.eq(a1), e2.eq(e1), d2.eq(Mux(first1, 0, rdata))]
             ssum = Signal(unsigned(PA), name=f"sum{cb}")
             if cells:
                 rows = [Cat(*[flush[(r * k + cb) * P + o] for o in range(P)]) for r in range(k)]

@@ -124,15 +124,19 @@ def _corner(seed: int, *, k: int, p: int, pool: int, C: int, H: int, W: int, O: 
 
 
 #: the serializer's two forms: a shadow per bank (k x pe/nl words at most
-#: EventConvSynapse.BANK_SHADOW_WORDS) and one shadow behind the banks' multiplexer, shifted out
-CORNERS = {"bank shadows, 3 x 8 words": dict(k=3, p=1, pool=2, C=5, H=6, W=5, O=16, pe=8, nl=1, carry_cells="ecp5"),
+#: EventConvSynapse.BANK_SHADOW_WORDS) and one shadow behind the banks' multiplexer, shifted out;
+#: and a read-after-write corner: k = 2 in a pooling block's order (the next pixel one row up
+#: reads as row 0 what its predecessor wrote as row 1), pixels at their minimum beats, where a
+#: bank read ahead of the flush without a longer minimum reads stale sums
+CORNERS = {"pooling order, k = 2, minimum beats": dict(k=2, p=0, pool=2, C=2, H=4, W=7, O=1, pe=1, nl=1),
+           "bank shadows, 3 x 8 words": dict(k=3, p=1, pool=2, C=5, H=6, W=5, O=16, pe=8, nl=1, carry_cells="ecp5"),
            "one shadow, shifted, 5 x 8 words": dict(k=5, p=2, pool=1, C=3, H=4, W=5, O=8, pe=8, nl=1),
            "one shadow, shifted, 3 x 16 words": dict(k=3, p=1, pool=1, C=2, H=3, W=4, O=16, pe=16, nl=1,
                                                      carry_cells="ecp5")}
 
 
 @pytest.mark.parametrize("corner", sorted(CORNERS))
-def test_event_conv_serializer_forms(corner):
+def test_event_conv_corners(corner):
     cfg, frames = _corner(SEED, **CORNERS[corner])
     assert EventConvSynapse.bank_shadows(cfg) == corner.startswith("bank shadows")
     _check(cfg, frames, f"{corner} (seed {SEED})")

@@ -350,15 +350,19 @@ class EventConvSynapse(wiring.Component):
         # not the mask's decrement and a C-bit zero test in one path (conv_fmnist's conv3, C = 32:
         # 13.0 ns).  The count is a tree over two registered stages after the pixel is taken
         # (taken in the same clock it was 11.9 ns, the next critical path): a pixel lasts at least
-        # min_beats >= 4 clocks, so it is ready (beat 2) before the earliest end (beat 3).
+        # min_beats >= 4 clocks, so it is ready (beat 2) before the earliest end (beat 3).  The
+        # compare of the beats against it is a flag registered a beat ahead, cp_cnt = (cp_j + 1
+        # >= cp_total), from beat 2 on (in the end's path it was the DSP-lane build's critical
+        # path, 10.8 ns, once the minimum was a flag); before beat 3 cp_lo is 0 whatever it is.
         groups = [cp_orig[i:i + COUNT_GROUP] for i in range(0, C, COUNT_GROUP)]
         cp_parts = [Signal(ctr(len(g) + 1), name=f"cp_part{n}") for n, g in enumerate(groups)]
         cp_total = Signal(ctr(C + 1))
         m.d.sync += [p.eq(_tree_sum([g[i] for i in range(len(g))])) for p, g in zip(cp_parts, groups)]
         m.d.sync += cp_total.eq(_tree_sum(cp_parts))
         cp_j = Signal(ctr(C + 1))          # the fold's beats so far (saturating at C)
+        cp_cnt = Signal()
         end = Signal()
-        m.d.comb += end.eq(cp_valid & (cp_j + 1 >= cp_total) & cp_lo)
+        m.d.comb += end.eq(cp_valid & cp_cnt & cp_lo)
         last_fold = cp_f == F - 1
         m.d.comb += np_take.eq(np_valid & (~cp_valid | (end & last_fold)))
         # the weight ROM's word of (fold, channel, tap), (f * C + c) * k + s: the fold's base
@@ -380,7 +384,8 @@ class EventConvSynapse(wiring.Component):
                              cp_lo.eq(0), cp_wbase.eq(cp_wbase + C * k)]
         with m.Elif(cp_valid):
             m.d.sync += [cp_rem.eq(rem_next), cp_wait.eq(Mux(cp_wait == 0, 0, cp_wait - 1)),
-                         cp_lo.eq(cp_wait <= 1), cp_j.eq(Mux(cp_j == C, C, cp_j + 1))]
+                         cp_lo.eq(cp_wait <= 1), cp_j.eq(Mux(cp_j == C, C, cp_j + 1)),
+                         cp_cnt.eq(cp_j + 2 >= cp_total)]
 
         # ---- beat register (B1) -------------------------------------------------------------
         v1, ev1, end1 = Signal(), Signal(), Signal()

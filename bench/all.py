@@ -74,12 +74,10 @@ VGG_ACCELERATOR = {
                        "--fold", "32x1/4,16x32/2,16x16,1x1", "--stem", "recompute", "--device", "85k", "--freq", "100"),
 }
 #: conv_fmnist with its hidden conv layers event-driven (rtl_gen/event_conv.py), their adders and the
-#: 8-bit multipliers' first adders in hand-placed ECP5 carry cells (rtl_gen/carry.py), kept beside the
-#: dense entry.  With the 8-bit lanes in DSP blocks as well (--int8-lanes dsp: 23,548 LUTs packed, two
-#: event lanes a carry chain then) the design did not route (router1: 230 wires overused after 23
-#: minutes; router2: diverging past 5,000)
+#: 8-bit multipliers' first adders in hand-placed ECP5 carry cells (rtl_gen/carry.py), and the 8-bit
+#: lanes (the stem's, the classifier's) in DSP blocks, kept beside the dense entry
 EVENT_ACCELERATOR = ("conv_fmnist", "--key", "conv_fmnist_event", "--fold", "16x1/8,32x16/8,32x32/4,5x4", "--stem",
-                     "cache", "--event", "conv2,conv3", "--carry-cells", "ecp5", "--device", "85k")
+                     "cache", "--event", "conv2,conv3", "--carry-cells", "ecp5", "--int8-lanes", "dsp", "--device", "85k")
 #: fc_784_128_10 fed four pixels a beat, its stem walking only the non-zero pixel words (issue 20),
 #: kept beside the dense entry
 SPARSE_STEM_ACCELERATOR = ("fc_784_128_10", "--key", "fc_784_128_10_sparse", "--fold", "32x4/2,10x2",

@@ -500,12 +500,15 @@ class EventConvSynapse(wiring.Component):
                     m.d.sync += active.eq(0)
             return active, r_, ent_r, f_r, base, colf
 
-        fl_active, fl_r, fl_ent, fl_f, _, _ = flush_counters(vA, endA, fA, entA, "fl")
-        # the banks' reads: the flush's rows, read_ahead clocks earlier (from the tags' stage
-        # before the transfer's)
+        flush_side = flush_counters(vA, endA, fA, entA, "fl")
+        fl_active, fl_r, fl_ent, fl_f, _, _ = flush_side
+        # the banks' reads: the flush's rows, or read_ahead clocks earlier (counters of their own,
+        # loaded from the tags' stage before the transfer's)
         ahead = self.read_ahead(c)
-        vR, _, endR, _, fR, entR = tags[-1 - ahead]
-        rd_active, rd_r, rd_ent, rd_f, rd_base, rd_colf = flush_counters(vR, endR, fR, entR, "rd")
+        if ahead:
+            vR, _, endR, _, fR, entR = tags[-2]
+            flush_side = flush_counters(vR, endR, fR, entR, "rd")
+        rd_active, rd_r, rd_ent, rd_f, rd_base, rd_colf = flush_side
 
         # ---- flush: k clocks, row r of every bank: read, register, add, write ----------------
         ringv = Array(fields.get(rd_ent, f"rowv{r}") for r in range(k))

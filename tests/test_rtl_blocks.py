@@ -327,6 +327,30 @@ def test_requant_per_channel_and_per_step(per_step, lanes, A, M):
             assert g[j] == (int(acc[j]) * int(m) + int(b)) >> 9
 
 
+@pytest.mark.parametrize("n, index_bits", [(1, 1), (3, 2), (4, 2), (5, 3), (24, 5), (9, 6)])
+def test_pick_covers_every_index_value(n, index_bits):
+    """:func:`rtl_gen.hw.pick`: ``values[i]`` for every index in range, the last value past the end
+    (never Amaranth's constant 0, which Yosys maps into LUTs of their own)."""
+    from amaranth import Module, Signal
+
+    from rtl_gen.hw import pick
+
+    rng = np.random.default_rng([n, index_bits])
+    vals = [int(v) for v in rng.integers(1, 1 << 12, n)]
+    m = Module()
+    idx, out = Signal(index_bits), Signal(12)
+    m.d.comb += out.eq(pick([Signal(12, init=v, name=f"v{i}") for i, v in enumerate(vals)], idx))
+
+    async def bench(ctx):
+        for i in range(1 << index_bits):
+            ctx.set(idx, i)
+            assert ctx.get(out) == vals[min(i, n - 1)], (n, index_bits, i)
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+
+
 @pytest.mark.parametrize("a_bits, b", [(26, 24), (10, 12), (40, 36), (26, -(2 ** 23) + 77), (19, 2 ** 22 + 5),
                                         (5, -3)])
 def test_pipelined_mul_is_exact_one_product_a_clock(a_bits, b):

@@ -38,11 +38,10 @@ first reason that stopped it.
 
 from __future__ import annotations
 
-import json
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from golden.atomic import write_text_atomic
+from .nextpnr import rewrite_netlist
 
 __all__ = ["absorb_registers", "absorb_netlist"]
 
@@ -287,8 +286,4 @@ def absorb_netlist(design: dict, top: str) -> dict:
 
 def absorb_registers(netlist: Path, top: str) -> dict:
     """:func:`absorb_netlist` on the JSON file ``netlist``, rewritten in place (atomically)."""
-    netlist = Path(netlist)
-    design = json.loads(netlist.read_text())
-    result = absorb_netlist(design, top)
-    write_text_atomic(netlist, json.dumps(design))
-    return result
+    return rewrite_netlist(netlist, top, absorb_netlist)

@@ -28,11 +28,10 @@ chain starts kept a constant carry in.
 from __future__ import annotations
 
 import itertools
-import json
 from collections import Counter
 from pathlib import Path
 
-from golden.atomic import write_text_atomic
+from .nextpnr import rewrite_netlist
 
 __all__ = ["trim_carry_ends", "trim_netlist"]
 
@@ -102,8 +101,4 @@ def trim_netlist(design: dict, top: str) -> dict:
 
 def trim_carry_ends(netlist: Path, top: str) -> dict:
     """:func:`trim_netlist` on the JSON file ``netlist``, rewritten in place (atomically)."""
-    netlist = Path(netlist)
-    design = json.loads(netlist.read_text())
-    result = trim_netlist(design, top)
-    write_text_atomic(netlist, json.dumps(design))
-    return result
+    return rewrite_netlist(netlist, top, trim_netlist)

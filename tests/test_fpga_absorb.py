@@ -11,7 +11,7 @@ import copy
 from pathlib import Path
 
 import pytest
-from yosys_netlist import synth_ecp5_json
+from yosys_netlist import netlist_fixtures
 
 from fpga.absorb import absorb_netlist
 from fpga.ecp5 import Ecp5Target, build_bitstream
@@ -82,19 +82,7 @@ def _design_verilog() -> str:
     return verilog.convert(Design(), name="top")
 
 
-@pytest.fixture(scope="module")
-def built_design(tmp_path_factory) -> tuple[Path, dict]:
-    return synth_ecp5_json(_design_verilog(), tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def design_v(built_design) -> Path:
-    return built_design[0]
-
-
-@pytest.fixture(scope="module")
-def synthesized(built_design) -> dict:
-    return built_design[1]
+built_design, design_v, synthesized = netlist_fixtures(_design_verilog)
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import itertools
 from pathlib import Path
 
 import pytest
-from yosys_netlist import synth_ecp5_json
+from yosys_netlist import netlist_fixtures
 
 from fpga.carry_ends import first_propagate_is_zero, trim_netlist
 from fpga.ecp5 import Ecp5Target, build_bitstream
@@ -63,19 +63,7 @@ def _design_verilog() -> str:
     return verilog.convert(Design(), name="top") + WRAPPER
 
 
-@pytest.fixture(scope="module")
-def built_design(tmp_path_factory) -> tuple[Path, dict]:
-    return synth_ecp5_json(_design_verilog(), tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def design_v(built_design) -> Path:
-    return built_design[0]
-
-
-@pytest.fixture(scope="module")
-def synthesized(built_design) -> dict:
-    return built_design[1]
+built_design, design_v, synthesized = netlist_fixtures(_design_verilog)
 
 
 def _ccu2c(cell: dict, inputs: dict, cin: int) -> tuple[int, int, int]:

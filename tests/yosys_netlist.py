@@ -18,3 +18,23 @@ def synth_ecp5_json(verilog: str, tmp_path_factory) -> tuple[Path, dict]:
     subprocess.run([str(yosys), "-q", "-p", "read_verilog -sv design.v; synth_ecp5 -top top -json top.json"],
                    cwd=out, check=True, capture_output=True)
     return out / "design.v", json.loads((out / "top.json").read_text())
+
+
+def netlist_fixtures(make_verilog):
+    """The module-scoped fixtures of a netlist pass's tests, for a design from ``make_verilog()``:
+    ``design_v`` (the Verilog file) and ``synthesized`` (its netlist), synthesized once."""
+    import pytest
+
+    @pytest.fixture(scope="module", name="built_design")
+    def built_design(tmp_path_factory):
+        return synth_ecp5_json(make_verilog(), tmp_path_factory)
+
+    @pytest.fixture(scope="module", name="design_v")
+    def design_v(built_design) -> Path:
+        return built_design[0]
+
+    @pytest.fixture(scope="module", name="synthesized")
+    def synthesized(built_design) -> dict:
+        return built_design[1]
+
+    return built_design, design_v, synthesized

@@ -388,7 +388,8 @@ class EventConvSynapse(wiring.Component):
         cp_wbase = Signal(ctr(n_words))
         with m.If(np_take):
             m.d.sync += [cp_valid.eq(1), cp_word.eq(np_word), cp_orig.eq(np_mask), cp_rem.eq(np_mask),
-                         low.eq(lowest(np_mask)), cp_orig_low.eq(lowest(np_mask)), cp_j.eq(0), cp_ent.eq(np_ent), cp_f.eq(0), cp_wait.eq(wait_for(np_ent)), cp_lo.eq(0),
+                         low.eq(lowest(np_mask)), cp_orig_low.eq(lowest(np_mask)), cp_j.eq(0), cp_ent.eq(np_ent),
+                         cp_f.eq(0), cp_wait.eq(wait_for(np_ent)), cp_lo.eq(0),
                          cp_wbase.eq(fields.get(np_ent, "s"))]
         with m.Elif(end):
             with m.If(last_fold):
@@ -398,7 +399,8 @@ class EventConvSynapse(wiring.Component):
                              cp_wait.eq(wait_for(cp_ent)),
                              cp_lo.eq(0), cp_wbase.eq(cp_wbase + C * k)]
         with m.Elif(cp_valid):
-            m.d.sync += [cp_rem.eq(rem_next), low.eq(lowest(rem_next)), cp_wait.eq(Mux(cp_wait == 0, 0, cp_wait - 1)),
+            m.d.sync += [cp_rem.eq(rem_next), low.eq(lowest(rem_next)),
+                         cp_wait.eq(Mux(cp_wait == 0, 0, cp_wait - 1)),
                          cp_lo.eq(cp_wait <= 1), cp_j.eq(Mux(cp_j == C, C, cp_j + 1)),
                          cp_cnt.eq(cp_j + 2 >= cp_total)]
 

@@ -118,7 +118,7 @@ def pick(values: list, index):
     """``values[index]`` for an index that never exceeds ``len(values) - 1``, as a multiplexer over
     every value the index's bits can take (the last value repeated past the end): Amaranth's
     ``Array`` gives 0 there, and Yosys maps those constant leaves into LUTs of their own (1,173
-    of them in conv_fmnist's conv3 serializer, 24 groups on a 5-bit index)."""
+    of them when conv_fmnist's conv3 serializer picked its 24 words on a 5-bit index)."""
     index = Value.cast(index)
     full = 1 << len(index)
     assert len(values) <= full, (len(values), len(index))

@@ -226,6 +226,7 @@ class EventConvSynapse(wiring.Component):
             luts += k * P * LB * (k - 1)                  # row multiplexer of each bank
             ffs += k * P * (A + 2 * LB) + P * A           # data and lane registers, emission
         ffs += EventConvSynapse.read_ahead(c) * k * P * A  # the banks' read registers
+        ffs += k * bits_for(c.event_depth)                # their read addresses
         # read-modify-write adders (with carry cells a chain each, the first bit's carry in ahead)
         luts += k * P * (chain_luts(A + 1) if cells else A)
         G = c.groups_per_fold
@@ -497,16 +498,16 @@ class EventConvSynapse(wiring.Component):
             with m.Elif(vA):
                 m.d.sync += acc.eq(nxt)
 
-        def flush_counters(v, end_, f, ent, name):
+        def flush_counters(v, end_, f, ent, name, addresses=False):
             """The flush's ``k`` rows of the pixel whose last beat reaches ``(v, end_, f, ent)``:
-            active, row, entry, fold, and the banks' addresses, (ring row * Wk + column) * F +
-            fold, in parts registered with the entry: the products of the constants off the
-            path to the block RAMs' address (a DSP there was the critical path, 15.9 ns on the
-            LFE5U-85F)."""
+            active, row, entry, fold and, with ``addresses``, the parts of the banks' addresses,
+            (ring row * Wk + column) * F + fold, registered with the entry: the products of the
+            constants off the path to the block RAMs' address (a DSP there was the critical
+            path, 15.9 ns on the LFE5U-85F)."""
             ent_r, f_r = Signal(unsigned(fields.bits), name=f"{name}_ent"), Signal(ctr(F), name=f"{name}_f")
             active, r_ = Signal(name=f"{name}_active"), Signal(ctr(k), name=f"{name}_r")
-            base = [Signal(ctr(c.event_depth), name=f"{name}_base{r}") for r in range(k)]
-            colf = [Signal(ctr(c.event_depth), name=f"{name}_colf{cb}") for cb in range(k)]
+            base = [Signal(ctr(c.event_depth), name=f"{name}_base{r}") for r in range(k)] if addresses else []
+            colf = [Signal(ctr(c.event_depth), name=f"{name}_colf{cb}") for cb in range(k)] if addresses else []
             with m.If(v & end_):
                 m.d.sync += [ent_r.eq(ent), f_r.eq(f), active.eq(1), r_.eq(0)]
                 m.d.sync += [b_.eq(_umul(fields.get(ent, f"row{r}"), Wk * F)) for r, b_ in enumerate(base)]
@@ -517,15 +518,21 @@ class EventConvSynapse(wiring.Component):
                     m.d.sync += active.eq(0)
             return active, r_, ent_r, f_r, base, colf
 
-        flush_side = flush_counters(vA, endA, fA, entA, "fl")
-        fl_active, fl_r, fl_ent, fl_f, _, _ = flush_side
+        fl_active, fl_r, fl_ent, fl_f, _, _ = flush_counters(vA, endA, fA, entA, "fl")
         # the banks' reads: the flush's rows, or read_ahead clocks earlier (counters of their own,
         # loaded from the tags' stage before the transfer's)
         ahead = self.read_ahead(c)
+        rd_active, rd_r, rd_ent = fl_active, fl_r, fl_ent
         if ahead:
             vR, _, endR, _, fR, entR = tags[-2]
-            flush_side = flush_counters(vR, endR, fR, entR, "rd")
-        rd_active, rd_r, rd_ent, rd_f, rd_base, rd_colf = flush_side
+            rd_active, rd_r, rd_ent, _, _, _ = flush_counters(vR, endR, fR, entR, "rd")
+        # and the banks' read addresses a clock before the reads, summed into a register per bank
+        # (the row's multiplexer and the adder in the clock the address is presented, then the
+        # route to a block RAM across the die, was conv_fmnist_event's critical path at 91.2 MHz:
+        # 10.97 ns)
+        assert len(tags) >= 2 + ahead, "the address counters' stage of tags"
+        vE, _, endE, _, fE, entE = tags[-2 - ahead]
+        _, ad_r, _, ad_f, ad_base, ad_colf = flush_counters(vE, endE, fE, entE, "ad", addresses=True)
 
         # ---- flush: k clocks, row r of every bank: read, register, add, write ----------------
         ringv = Array(fields.get(rd_ent, f"rowv{r}") for r in range(k))
@@ -558,7 +565,7 @@ class EventConvSynapse(wiring.Component):
             rp, wp = mem.read_port(), mem.write_port()
             colv = fields.get(rd_ent, f"colv{cb}")
             addr = Signal(ctr(c.event_depth), name=f"addr{cb}")
-            m.d.comb += addr.eq(Array(rd_base)[rd_r] + rd_colf[cb] + rd_f)
+            m.d.sync += addr.eq(Array(ad_base)[ad_r] + ad_colf[cb] + ad_f)
             m.d.comb += rp.addr.eq(addr)
             lane_row = Array(Cat(*[flush[(r * k + cb) * P + o] for o in range(P)]) for r in range(k))
             a1, a2 = Signal.like(addr, name=f"a1_{cb}"), Signal.like(addr, name=f"a2_{cb}")
